@@ -1,0 +1,252 @@
+// The one typed contract between the UI (renderer/) and the agent (electron/core).
+// Electron IPC carries it in the app, a loopback WebSocket in headless mode; both use the same
+// names, payloads and runtime validation (see validate.ts), so the same tests cover both.
+// Grouped by area, as in Bitwarden's typed per-area IPC: `session.*`, `readers.*`, `diagnostics.*`,
+// `demo.*`, `ui.*`.
+
+export const CONTRACT_VERSION = 1;
+
+export type Lang = 'fr' | 'en';
+
+/** How a credential was presented. */
+export type CredentialKind = 'cps-card' | 'badge';
+
+/** How strongly a credential was proven (never trust a UID alone: see the badge issue). */
+export type BadgeProof = 'desfire-aes-diversified' | 'reader-verified' | 'uid-only';
+
+export interface Identity {
+  /** National identifier (idNat): "8" + RPPS, or ADELI / structure forms. */
+  idNat: string;
+  lastName: string;
+  firstName: string;
+  /** Profession title as written on the card ("Infirmier", "Médecin"...). */
+  profession: string;
+}
+
+export interface CredentialSummary {
+  kind: CredentialKind;
+  /** Reader name the credential was seen on. */
+  reader: string;
+  /** Card type label (CPS3, CPS4, DESFire EV3...) for display and diagnostics. */
+  cardType?: string;
+  badgeProof?: BadgeProof;
+}
+
+export type LockReason =
+  | 'startup'
+  | 'user-lock'
+  | 'card-removed'
+  | 'tap-out'
+  | 'switch-user'
+  | 'inactivity'
+  | 'os-lock'
+  | 'mfa-expired'
+  | 'auth-failed'
+  | 'cancelled';
+
+/** Which factors opened the session; `mfa` sessions count for the roaming window. */
+export type Factor = 'card' | 'badge' | 'pin' | 'session-code';
+
+export interface OpenSession {
+  user: Identity;
+  credential: CredentialSummary;
+  factors: Factor[];
+  /** 2 factors at first login of the shift, 1 for a re-open by tap inside the roaming window. */
+  assurance: 'mfa' | 're-open';
+  /** Epoch ms of the 2-factor login that started the roaming window. */
+  authTime: number;
+  /** Epoch ms at which the roaming MFA window ends. */
+  mfaExpiresAt: number;
+  openedAt: number;
+}
+
+/** Second factor expected on the PIN pad. */
+export type SecondFactor = 'card-pin' | 'badge-pin' | 'session-code';
+
+export type SessionState =
+  | { kind: 'locked'; reason: LockReason }
+  | { kind: 'presented'; credential: CredentialSummary }
+  | {
+      kind: 'pin-required';
+      credential: CredentialSummary;
+      identity: Identity | null;
+      secondFactor: SecondFactor;
+      /** Tries left before the card blocks, when the card says so; null when unknown. */
+      triesLeft: number | null;
+      /** Digits of the expected PIN (4 for CPS) or null when free length (session code). */
+      pinLength: number | null;
+    }
+  | { kind: 'authenticating'; credential: CredentialSummary; identity: Identity | null }
+  | { kind: 'open'; session: OpenSession }
+  | { kind: 'card-blocked'; credential: CredentialSummary; identity: Identity | null };
+
+export type SessionStateKind = SessionState['kind'];
+
+export type ReaderStatus = 'ok' | 'unavailable' | 'error';
+
+export interface ReaderInfo {
+  name: string;
+  /** `demo` readers are simulated; `pcsc` and `hid` are real transports. */
+  transport: 'demo' | 'pcsc' | 'hid';
+  status: ReaderStatus;
+  cardPresent: boolean;
+  cardType?: string;
+}
+
+/**
+ * Error codes the UI turns into a localized message telling the user what to do next.
+ * Codes are stable; the agent never sends free text that could carry a secret.
+ */
+export type AgentErrorCode =
+  | 'pin-wrong'
+  | 'pin-format'
+  | 'card-blocked'
+  | 'card-removed'
+  | 'card-unknown'
+  | 'card-expired'
+  | 'badge-unknown'
+  | 'badge-weak'
+  | 'badge-revoked'
+  | 'auth-refused'
+  | 'server-unreachable'
+  | 'reader-error'
+  | 'invalid-command'
+  | 'not-allowed'
+  | 'internal';
+
+export interface AgentError {
+  code: AgentErrorCode;
+  /** Non-secret details for the message (tries left, reader name...). */
+  params?: Record<string, string | number>;
+  at: number;
+}
+
+export interface DiagnosticsReport {
+  version: string;
+  mode: 'electron' | 'headless';
+  demo: boolean;
+  platform: string;
+  readers: ReaderInfo[];
+  state: SessionStateKind;
+  lastErrors: AgentError[];
+  /** Last audit records (no secrets by construction). */
+  audit: AuditRecord[];
+}
+
+export interface AuditRecord {
+  seq: number;
+  at: number;
+  action: string;
+  outcome: 'success' | 'failure' | 'info';
+  reason?: string;
+  idNat?: string;
+  factor?: string;
+  reader?: string;
+  /** Hex SHA-256 of the previous record's hash and this record: tampering breaks the chain. */
+  hash: string;
+}
+
+export interface UiPolicy {
+  /** The tray/UI offers "Quitter" only when policy allows it. */
+  allowQuit: boolean;
+  /** The demo panel shows only in demo mode. */
+  demo: boolean;
+  lang: Lang;
+}
+
+export interface DemoCardInfo {
+  id: string;
+  label: string;
+  identity: Identity;
+  cardType: string;
+  triesLeft: number;
+  blocked: boolean;
+  inserted: boolean;
+}
+
+export interface DemoBadgeInfo {
+  id: string;
+  label: string;
+  proof: BadgeProof;
+  owner: string | null;
+}
+
+export interface DemoInventory {
+  cards: DemoCardInfo[];
+  badges: DemoBadgeInfo[];
+  readers: string[];
+}
+
+type Empty = Record<string, never>;
+
+/** Commands: UI → agent, request/response. */
+export interface Commands {
+  'session.getState': { req: Empty; res: SessionState };
+  /** PIN or session code; lives only for the call. */
+  'session.submitPin': { req: { pin: string }; res: { accepted: boolean } };
+  'session.cancel': { req: Empty; res: SessionState };
+  'session.lock': { req: Empty; res: SessionState };
+  'session.switchUser': { req: Empty; res: SessionState };
+  'readers.list': { req: Empty; res: ReaderInfo[] };
+  'diagnostics.get': { req: Empty; res: DiagnosticsReport };
+  'ui.getPolicy': { req: Empty; res: UiPolicy };
+  'ui.setLanguage': { req: { lang: Lang }; res: UiPolicy };
+  /** User activity seen by the UI (for the inactivity lock). */
+  'ui.activity': { req: Empty; res: { ok: true } };
+  'demo.inventory': { req: Empty; res: DemoInventory };
+  'demo.insertCard': { req: { cardId: string; reader?: string }; res: DemoInventory };
+  'demo.removeCard': { req: { reader?: string }; res: DemoInventory };
+  'demo.tapBadge': { req: { badgeId: string; reader?: string }; res: DemoInventory };
+  'demo.reset': { req: Empty; res: DemoInventory };
+}
+
+export type CommandName = keyof Commands;
+export type CommandReq<K extends CommandName> = Commands[K]['req'];
+export type CommandRes<K extends CommandName> = Commands[K]['res'];
+
+/** Events: agent → UI, pushed. */
+export interface Events {
+  'session.state': SessionState;
+  'readers.changed': ReaderInfo[];
+  'agent.error': AgentError;
+  'ui.policy': UiPolicy;
+  'demo.inventory': DemoInventory;
+}
+
+export type EventName = keyof Events;
+
+export type AnyEvent = { [K in EventName]: { event: K; payload: Events[K] } }[EventName];
+
+/** Result of a command over any transport. Errors carry a code, never a stack or secret. */
+export type CommandResult<K extends CommandName> =
+  | { ok: true; result: CommandRes<K> }
+  | { ok: false; error: { code: AgentErrorCode; message: string } };
+
+/** What the UI sees of the agent, whichever transport carries it. */
+export interface AgentClient {
+  invoke<K extends CommandName>(cmd: K, req: CommandReq<K>): Promise<CommandRes<K>>;
+  /** Subscribe to every event; returns the unsubscribe function. */
+  onEvent(listener: (e: AnyEvent) => void): () => void;
+}
+
+/** The bridge the Electron preload exposes on `window.sillage` (contextBridge). */
+export interface PreloadBridge {
+  invoke(cmd: string, req: unknown): Promise<unknown>;
+  onEvent(listener: (event: string, payload: unknown) => void): () => void;
+}
+
+/** IPC channel names (Electron) and WebSocket path (headless). */
+export const IPC_COMMAND_CHANNEL = 'sillage:command';
+export const IPC_EVENT_CHANNEL = 'sillage:event';
+export const WS_PATH = '/agent';
+
+/** Headless WebSocket frames. */
+export type WsClientFrame =
+  | { type: 'hello'; secret: string; version: number }
+  | { type: 'command'; id: number; cmd: string; req: unknown };
+
+export type WsServerFrame =
+  | { type: 'welcome'; version: number }
+  | { type: 'result'; id: number; ok: true; result: unknown }
+  | { type: 'result'; id: number; ok: false; error: { code: AgentErrorCode; message: string } }
+  | { type: 'event'; event: EventName; payload: unknown };
