@@ -1,0 +1,147 @@
+// The agent: readers + session engine + authenticator + audit, exposed to the UI through the contract.
+// Plain Node: the Electron shell and the headless mode both build it with createAgent().
+import path from 'node:path';
+import type { AnyEvent, DiagnosticsReport, Lang, LockReason, ReaderInfo, SessionState, UiPolicy } from '../../shared/contract';
+import { Dispatcher } from './api/dispatcher';
+import type { Handlers } from './api/dispatcher';
+import type { AgentApi } from './api/types';
+import { AuditLog } from './audit/audit';
+import type { AuditSink } from './audit/audit';
+import type { Authenticator } from './auth/types';
+import { DemoAuthenticator } from './demo/demo-authenticator';
+import { DemoReaders } from './demo/demo-readers';
+import type { ReaderBackend, ReaderEvent } from './readers/types';
+import { SessionEngine } from './session/engine';
+import type { Clock } from './util/clock';
+import { systemClock } from './util/clock';
+import { VERSION } from './version';
+
+export interface AgentOptions {
+  mode: 'electron' | 'headless';
+  /** Demo readers and the local demo authenticator (the embedded default until readers are configured). */
+  demo: boolean;
+  /** Where the audit trail is written; omitted = memory only. */
+  dataDir?: string;
+  lang?: Lang;
+  allowQuit?: boolean;
+  /** Roaming MFA window, default 4 h. */
+  mfaWindowMs?: number;
+  inactivityMs?: number;
+  tapDebounceMs?: number;
+  clock?: Clock;
+  /** Replace the backends (tests, later issues: PC/SC, HID, session server). */
+  readers?: ReaderBackend[];
+  authenticator?: Authenticator;
+  audit?: AuditSink;
+}
+
+export interface Agent {
+  api: AgentApi;
+  engine: SessionEngine;
+  demoReaders: DemoReaders | null;
+  audit: AuditSink;
+  getState(): SessionState;
+  getReaders(): ReaderInfo[];
+  policy(): UiPolicy;
+  lock(reason: LockReason): void;
+  switchUser(): void;
+  onEvent(listener: (e: AnyEvent) => void): () => void;
+  stop(): Promise<void>;
+}
+
+export const DEFAULT_MFA_WINDOW_MS = 4 * 60 * 60 * 1000;
+export const DEFAULT_INACTIVITY_MS = 10 * 60 * 1000;
+
+export async function createAgent(opts: AgentOptions): Promise<Agent> {
+  const clock = opts.clock ?? systemClock;
+  const audit = opts.audit ?? new AuditLog({ clock, ...(opts.dataDir ? { file: path.join(opts.dataDir, 'audit.jsonl') } : {}) });
+  const demoReaders = opts.demo ? new DemoReaders() : null;
+  const backends: ReaderBackend[] = [...(opts.readers ?? []), ...(demoReaders ? [demoReaders] : [])];
+  const mfaWindowMs = opts.mfaWindowMs ?? DEFAULT_MFA_WINDOW_MS;
+  const authenticator =
+    opts.authenticator ?? (demoReaders ? new DemoAuthenticator({ clock, mfaWindowMs, publicKeys: demoReaders.publicKeys }) : null);
+  if (!authenticator) throw new Error('no authenticator configured (the session server client comes with its issue)');
+
+  const engine = new SessionEngine({
+    authenticator,
+    audit,
+    clock,
+    inactivityMs: opts.inactivityMs ?? DEFAULT_INACTIVITY_MS,
+    tapDebounceMs: opts.tapDebounceMs ?? 1500,
+  });
+  let policy: UiPolicy = { allowQuit: opts.allowQuit ?? false, demo: opts.demo, lang: opts.lang ?? 'fr' };
+  const readers = () => backends.flatMap((b) => b.readers());
+
+  const handlers: Handlers = {
+    'session.getState': () => engine.getState(),
+    'session.submitPin': ({ pin }) => engine.submitPin(pin),
+    'session.cancel': () => engine.cancel(),
+    'session.lock': () => engine.lock('user-lock'),
+    'session.switchUser': () => engine.switchUser(),
+    'readers.list': () => readers(),
+    'diagnostics.get': (): DiagnosticsReport => ({
+      version: VERSION,
+      mode: opts.mode,
+      demo: opts.demo,
+      platform: `${process.platform}-${process.arch} node ${process.versions.node}`,
+      readers: readers(),
+      state: engine.getState().kind,
+      lastErrors: engine.lastErrors(),
+      audit: audit.recent(30),
+    }),
+    'ui.getPolicy': () => policy,
+    'ui.setLanguage': ({ lang }) => {
+      policy = { ...policy, lang };
+      dispatcher.emit('ui.policy', policy);
+      return policy;
+    },
+    'ui.activity': () => {
+      engine.activity();
+      return { ok: true as const };
+    },
+    'demo.inventory': () => demo().inventory(),
+    'demo.insertCard': ({ cardId, reader }) => (demo().insertCard(cardId, reader), demo().inventory()),
+    'demo.removeCard': ({ reader }) => (demo().removeCard(reader), demo().inventory()),
+    'demo.tapBadge': ({ badgeId, reader }) => (demo().tapBadge(badgeId, reader), demo().inventory()),
+    'demo.reset': () => {
+      demo().reset();
+      return demo().inventory();
+    },
+  };
+  const demo = () => {
+    if (!demoReaders) throw Object.assign(new Error('not in demo mode'), { code: 'invalid-command' });
+    return demoReaders;
+  };
+
+  const dispatcher = new Dispatcher({ handlers, audit, demo: opts.demo });
+  engine.onState.add((s) => dispatcher.emit('session.state', s));
+  engine.onError.add((e) => dispatcher.emit('agent.error', e));
+
+  const onReaderEvent = (e: ReaderEvent) => {
+    if (e.type === 'readers') dispatcher.emit('readers.changed', readers());
+    engine.handleReaderEvent(e);
+    if (demoReaders && e.type !== 'readers') dispatcher.emit('demo.inventory', demoReaders.inventory());
+  };
+  // Re-publish the demo inventory after PIN attempts too (tries-left counters live on the card).
+  if (demoReaders) engine.onState.add(() => dispatcher.emit('demo.inventory', demoReaders.inventory()));
+  for (const b of backends) await b.start(onReaderEvent);
+  audit.record({ action: 'agent.started', outcome: 'info', reason: `${opts.mode}${opts.demo ? ' demo' : ''} ${VERSION}` });
+
+  return {
+    api: dispatcher,
+    engine,
+    demoReaders,
+    audit,
+    getState: () => engine.getState(),
+    getReaders: readers,
+    policy: () => policy,
+    lock: (reason) => void engine.lock(reason),
+    switchUser: () => void engine.switchUser(),
+    onEvent: (l) => dispatcher.subscribe(l),
+    async stop() {
+      engine.lock('user-lock');
+      await Promise.all(backends.map((b) => b.stop().catch(() => {})));
+      audit.record({ action: 'agent.stopped', outcome: 'info' });
+    },
+  };
+}

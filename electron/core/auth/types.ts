@@ -1,0 +1,26 @@
+// The authentication step of the session engine. The demo implementation decides locally; the
+// session-server issue implements it over OIDC (card JWT-bearer assertion, badge grants, re-open).
+import type { AgentErrorCode, Identity, OpenSession, SecondFactor } from '../../../shared/contract';
+import type { BadgeRead, CardHandle } from '../readers/types';
+
+export type AuthOutcome =
+  | { ok: true; session: OpenSession }
+  | { ok: false; code: AgentErrorCode; params?: Record<string, string | number>; reason: string };
+
+export type BadgeOutcome =
+  /** A roaming MFA session of the badge's owner is still valid: re-open with the tap alone. */
+  | { kind: 'reopened'; session: OpenSession }
+  /** First login of the shift (or window over): ask for the second factor. */
+  | { kind: 'second-factor'; identity: Identity | null; secondFactor: SecondFactor; pinLength: number | null }
+  | { kind: 'refused'; code: AgentErrorCode; reason: string };
+
+export interface Authenticator {
+  /** The card's PIN was verified by the card itself; prove possession by signing a fresh challenge. */
+  loginWithCard(card: CardHandle, identity: Identity): Promise<AuthOutcome>;
+  /** A badge was tapped: re-open within the roaming window, or say which second factor to ask. */
+  badgeTapped(badge: BadgeRead): Promise<BadgeOutcome>;
+  /** Badge + PIN / session code (checked by the server, never by the workstation). */
+  loginWithBadge(badge: BadgeRead, secret: string): Promise<AuthOutcome>;
+  /** The workstation session ended (lock, switch); the roaming session stays valid elsewhere. */
+  endWorkstationSession(session: OpenSession): Promise<void>;
+}

@@ -1,0 +1,47 @@
+// Demo people, cards and badges (fictional). Test cards of the ANS use PIN 1234; so do ours, and the
+// demo badge second factor is the same so a newcomer needs to remember one code.
+import type { BadgeProof, Identity } from '../../../shared/contract';
+
+export const DEMO_PIN = '1234';
+
+export interface DemoPerson {
+  identity: Identity;
+}
+
+export const DEMO_PEOPLE: DemoPerson[] = [
+  { identity: { idNat: '899999000011', lastName: 'MARTIN', firstName: 'Camille', profession: 'Infirmière' } },
+  { identity: { idNat: '899999000029', lastName: 'BERNARD', firstName: 'Louis', profession: 'Médecin' } },
+];
+
+export interface DemoCardSpec {
+  id: string;
+  label: string;
+  cardType: 'CPS3' | 'CPS4';
+  idNat: string;
+}
+
+export const DEMO_CARDS: DemoCardSpec[] = [
+  { id: 'cps-camille', label: 'CPS4 — Camille MARTIN (infirmière)', cardType: 'CPS4', idNat: '899999000011' },
+  { id: 'cps-louis', label: 'CPS3 — Louis BERNARD (médecin)', cardType: 'CPS3', idNat: '899999000029' },
+];
+
+export interface DemoBadgeSpec {
+  id: string;
+  label: string;
+  proof: BadgeProof;
+  /** Owner's idNat; null = a badge nobody enrolled. */
+  owner: string | null;
+}
+
+export const DEMO_BADGES: DemoBadgeSpec[] = [
+  { id: 'badge-camille', label: 'Badge DESFire — Camille MARTIN', proof: 'desfire-aes-diversified', owner: '899999000011' },
+  { id: 'badge-louis', label: 'Badge DESFire — Louis BERNARD', proof: 'desfire-aes-diversified', owner: '899999000029' },
+  { id: 'badge-inconnu', label: 'Badge DESFire non enrôlé', proof: 'desfire-aes-diversified', owner: null },
+  { id: 'badge-clone', label: 'Copie de badge (UID seul)', proof: 'uid-only', owner: '899999000011' },
+];
+
+export const DEMO_READERS = { contact: 'Lecteur démo CPS (contact)', contactless: 'Lecteur démo sans contact' } as const;
+
+export function demoPerson(idNat: string): DemoPerson | undefined {
+  return DEMO_PEOPLE.find((p) => p.identity.idNat === idNat);
+}

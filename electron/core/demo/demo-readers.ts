@@ -1,0 +1,172 @@
+// Simulated readers for `npm start` and demos: CPS cards with their own PIN and retry counter (3 tries,
+// blocked at 0, reset by a right PIN, as a real card) and badges, driven from the UI demo panel or the CLI.
+import { generateKeyPairSync, sign as cryptoSign } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
+import type { DemoInventory, ReaderInfo } from '../../../shared/contract';
+import type { CardHandle, CardSignature, PinResult, PinStatus, ReaderBackend, ReaderEvent } from '../readers/types';
+import { DEMO_BADGES, DEMO_CARDS, DEMO_PIN, DEMO_READERS, demoPerson } from './data';
+import type { DemoCardSpec } from './data';
+
+const MAX_TRIES = 3;
+
+class DemoCard {
+  triesLeft = MAX_TRIES;
+  private keys: { privateKey: KeyObject; publicKey: KeyObject } | null = null;
+
+  constructor(readonly spec: DemoCardSpec) {}
+
+  get blocked(): boolean {
+    return this.triesLeft === 0;
+  }
+
+  verify(pin: string): PinResult {
+    if (this.blocked) return { ok: false, reason: 'blocked' };
+    if (pin === DEMO_PIN) {
+      this.triesLeft = MAX_TRIES;
+      return { ok: true };
+    }
+    this.triesLeft -= 1;
+    return this.blocked ? { ok: false, reason: 'blocked' } : { ok: false, reason: 'wrong', triesLeft: this.triesLeft };
+  }
+
+  keyPair() {
+    // Generated on first use, per card: the demo proves possession with a real signature.
+    this.keys ??= generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    return this.keys;
+  }
+}
+
+/** A handle valid while the card stays in its reader, like a PKCS#11 session. */
+class DemoCardHandle implements CardHandle {
+  private loggedIn = false;
+  present = true;
+
+  constructor(
+    readonly reader: string,
+    private readonly card: DemoCard,
+  ) {}
+
+  get cardType(): string {
+    return this.card.spec.cardType;
+  }
+
+  async readIdentity() {
+    this.assertPresent();
+    const person = demoPerson(this.card.spec.idNat);
+    if (!person) throw new Error('demo card without a person');
+    return { ...person.identity };
+  }
+
+  async pinStatus(): Promise<PinStatus> {
+    this.assertPresent();
+    return { triesLeft: this.card.triesLeft, blocked: this.card.blocked };
+  }
+
+  async verifyPin(pin: string): Promise<PinResult> {
+    if (!this.present) return { ok: false, reason: 'removed' };
+    const r = this.card.verify(pin);
+    this.loggedIn = r.ok;
+    return r;
+  }
+
+  async sign(challenge: Buffer): Promise<CardSignature> {
+    this.assertPresent();
+    if (!this.loggedIn) throw new Error('card not logged in');
+    const { privateKey, publicKey } = this.card.keyPair();
+    return {
+      signature: cryptoSign('sha256', challenge, privateKey),
+      algorithm: 'ECDSA-P256-SHA256',
+      publicKey: publicKey.export({ type: 'spki', format: 'der' }),
+    };
+  }
+
+  async release(): Promise<void> {
+    this.loggedIn = false;
+  }
+
+  private assertPresent() {
+    if (!this.present) throw Object.assign(new Error('card removed'), { code: 'card-removed' });
+  }
+}
+
+export class DemoReaders implements ReaderBackend {
+  readonly name = 'demo';
+  private listener: (e: ReaderEvent) => void = () => {};
+  private cards = new Map(DEMO_CARDS.map((s) => [s.id, new DemoCard(s)]));
+  /** reader name → inserted card handle */
+  private slots = new Map<string, { cardId: string; handle: DemoCardHandle }>();
+  /** Public keys of demo cards, for the demo authenticator to check signatures against. */
+  readonly publicKeys = new Map<string, Buffer>();
+
+  async start(listener: (e: ReaderEvent) => void): Promise<void> {
+    this.listener = listener;
+    listener({ type: 'readers', readers: this.readers() });
+  }
+
+  async stop(): Promise<void> {
+    this.listener = () => {};
+  }
+
+  readers(): ReaderInfo[] {
+    return [
+      { name: DEMO_READERS.contact, transport: 'demo', status: 'ok', cardPresent: this.slots.has(DEMO_READERS.contact), cardType: this.slots.get(DEMO_READERS.contact) && this.cards.get(this.slots.get(DEMO_READERS.contact)!.cardId)?.spec.cardType },
+      { name: DEMO_READERS.contactless, transport: 'demo', status: 'ok', cardPresent: false },
+    ];
+  }
+
+  inventory(): DemoInventory {
+    const insertedIds = new Set([...this.slots.values()].map((s) => s.cardId));
+    return {
+      cards: [...this.cards.values()].map((c) => ({
+        id: c.spec.id,
+        label: c.spec.label,
+        identity: demoPerson(c.spec.idNat)!.identity,
+        cardType: c.spec.cardType,
+        triesLeft: c.triesLeft,
+        blocked: c.blocked,
+        inserted: insertedIds.has(c.spec.id),
+      })),
+      badges: DEMO_BADGES.map((b) => ({ id: b.id, label: b.label, proof: b.proof, owner: b.owner })),
+      readers: this.readers().map((r) => r.name),
+    };
+  }
+
+  insertCard(cardId: string, reader: string = DEMO_READERS.contact): void {
+    const card = this.cards.get(cardId);
+    if (!card) throw Object.assign(new Error(`unknown demo card ${cardId}`), { code: 'invalid-command' });
+    this.checkReader(reader);
+    if (this.slots.has(reader)) this.removeCard(reader);
+    const handle = new DemoCardHandle(reader, card);
+    this.publicKeys.set(card.spec.idNat, card.keyPair().publicKey.export({ type: 'spki', format: 'der' }));
+    this.slots.set(reader, { cardId, handle });
+    this.listener({ type: 'readers', readers: this.readers() });
+    this.listener({ type: 'card-inserted', card: handle });
+  }
+
+  removeCard(reader: string = DEMO_READERS.contact): void {
+    const slot = this.slots.get(reader);
+    if (!slot) return;
+    slot.handle.present = false;
+    this.slots.delete(reader);
+    this.listener({ type: 'readers', readers: this.readers() });
+    this.listener({ type: 'card-removed', reader });
+  }
+
+  tapBadge(badgeId: string, reader: string = DEMO_READERS.contactless): void {
+    const badge = DEMO_BADGES.find((b) => b.id === badgeId);
+    if (!badge) throw Object.assign(new Error(`unknown demo badge ${badgeId}`), { code: 'invalid-command' });
+    this.checkReader(reader);
+    this.listener({ type: 'badge-tapped', badge: { reader, badgeId: badge.id, proof: badge.proof, cardType: 'DESFire EV3 (démo)' } });
+  }
+
+  reset(): void {
+    for (const reader of [...this.slots.keys()]) this.removeCard(reader);
+    for (const c of this.cards.values()) c.triesLeft = MAX_TRIES;
+  }
+
+  private checkReader(reader: string) {
+    if (!Object.values(DEMO_READERS).includes(reader as never)) {
+      throw Object.assign(new Error(`unknown demo reader ${reader}`), { code: 'invalid-command' });
+    }
+  }
+}

@@ -1,0 +1,56 @@
+// `npm run demo -- <command>`: drive the demo readers of a running agent from a terminal.
+// There is deliberately no PIN command: a PIN typed in argv would end up in shell history and `ps`.
+import { sendControl } from '../demo/control-socket';
+import type { CommandResult, DemoInventory, SessionState } from '../../../shared/contract';
+
+const HELP = `Usage: npm run demo -- <command>
+  status                 session state and demo inventory
+  insert <cardId>        insert a demo CPS card (PIN 1234 — type it in the UI)
+  remove                 remove the inserted card
+  tap <badgeId>          tap a demo badge
+  reset                  remove cards, unblock them`;
+
+async function call<T>(cmd: string, req: unknown = {}): Promise<T> {
+  const r = (await sendControl(cmd, req)) as CommandResult<never>;
+  if (!r.ok) throw new Error(`${r.error.code}: ${r.error.message}`);
+  return r.result as T;
+}
+
+function show(inv: DemoInventory, state: SessionState) {
+  console.log(`État / state: ${state.kind}${state.kind === 'open' ? ` — ${state.session.user.firstName} ${state.session.user.lastName}` : ''}`);
+  for (const c of inv.cards) console.log(`  carte ${c.id.padEnd(14)} ${c.inserted ? '[insérée]' : '         '} essais ${c.triesLeft}${c.blocked ? ' BLOQUÉE' : ''}  ${c.label}`);
+  for (const b of inv.badges) console.log(`  badge ${b.id.padEnd(14)} ${b.proof.padEnd(24)} ${b.label}`);
+}
+
+async function main() {
+  const [verb, arg] = process.argv.slice(2);
+  switch (verb) {
+    case 'insert':
+      if (!arg) throw new Error('insert needs a card id (see "status")');
+      await call('demo.insertCard', { cardId: arg });
+      break;
+    case 'remove':
+      await call('demo.removeCard', {});
+      break;
+    case 'tap':
+      if (!arg) throw new Error('tap needs a badge id (see "status")');
+      await call('demo.tapBadge', { badgeId: arg });
+      break;
+    case 'reset':
+      await call('demo.reset', {});
+      break;
+    case 'status':
+      break;
+    default:
+      console.log(HELP);
+      return;
+  }
+  // Let the engine settle (identity read, re-open) before printing the state.
+  await new Promise((r) => setTimeout(r, 50));
+  show(await call<DemoInventory>('demo.inventory'), await call<SessionState>('session.getState'));
+}
+
+main().catch((e) => {
+  console.error((e as Error).message);
+  process.exit(1);
+});

@@ -1,0 +1,85 @@
+// `npm run headless -- [--demo] [--port N]`: the agent core in Node, its UI served on 127.0.0.1.
+// Development, demos and tests only: the packaged app never contains this entry point.
+import os from 'node:os';
+import path from 'node:path';
+import fs from 'node:fs';
+import { parseArgs } from 'node:util';
+import { createAgent } from '../agent';
+import { startControlSocket } from '../demo/control-socket';
+import type { ControlServer } from '../demo/control-socket';
+import { startHeadlessServer } from './server';
+
+const HELP = `Usage: npm run headless -- [--demo] [--port N] [--data-dir DIR] [--ui-dir DIR] [--no-control]
+  --demo        simulated CPS cards and badges (default until real readers are configured)
+  --port N      listen on 127.0.0.1:N (default: a free port)
+  --data-dir    where the audit trail is written (default: ~/.local/state/sillage)
+  --no-control  do not open the demo CLI socket`;
+
+async function main() {
+  if (process.versions.electron) {
+    console.error('Headless mode is not available in the packaged application.');
+    process.exit(2);
+  }
+  const { values } = parseArgs({
+    options: {
+      demo: { type: 'boolean', default: true },
+      'no-demo': { type: 'boolean', default: false },
+      port: { type: 'string', default: '0' },
+      'data-dir': { type: 'string' },
+      'ui-dir': { type: 'string' },
+      'no-build': { type: 'boolean', default: false },
+      'no-control': { type: 'boolean', default: false },
+      'memory-audit': { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
+    },
+  });
+  if (values.help) return console.log(HELP);
+  const demo = values.demo && !values['no-demo'];
+  if (!demo) {
+    console.error('No real readers are configured yet (PC/SC and HID backends come with their issues): use --demo.');
+    process.exit(2);
+  }
+  const port = Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    console.error(`Invalid --port ${values.port}: give a number between 0 and 65535.`);
+    process.exit(2);
+  }
+  const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..', '..');
+  const uiDir = values['ui-dir'] ?? path.join(root, 'renderer', 'dist');
+  if (!fs.existsSync(path.join(uiDir, 'index.html'))) {
+    console.error(`UI not built in ${uiDir}: run "npm run build:ui" (npm run headless does it for you).`);
+    process.exit(2);
+  }
+  const dataDir = values['memory-audit'] ? undefined : (values['data-dir'] ?? path.join(process.env.XDG_STATE_HOME || path.join(os.homedir(), '.local', 'state'), 'sillage'));
+
+  const agent = await createAgent({ mode: 'headless', demo, ...(dataDir ? { dataDir } : {}), allowQuit: true });
+  const server = await startHeadlessServer({ api: agent.api, audit: agent.audit, uiDir, port });
+  let control: ControlServer | null = null;
+  if (demo && !values['no-control']) {
+    try {
+      control = await startControlSocket(agent.api);
+    } catch (e) {
+      console.error(`Demo CLI socket not opened: ${(e as Error).message}`);
+    }
+  }
+  console.log(`Sillage (headless${demo ? ', démo' : ''}) — ouvrez / open: ${server.launchUrl}`);
+  if (control) console.log(`Démo en ligne de commande / demo CLI: npm run demo -- help`);
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    // Exit within 2 s whatever hangs (a browser keeping its socket, a reader backend).
+    setTimeout(() => process.exit(0), 1500).unref();
+    await Promise.allSettled([server.close(), control?.close(), agent.stop()]);
+    console.log(`Sillage stopped (${signal}).`);
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+}
+
+main().catch((e) => {
+  console.error(`Sillage headless failed to start: ${(e as Error).message}`);
+  process.exit(1);
+});

@@ -1,0 +1,59 @@
+// The agent's view of credential hardware. Each backend (demo, PC/SC + PKCS#11, USB-HID) implements
+// ReaderBackend and emits ReaderEvents; the session engine never talks to hardware directly.
+import type { BadgeProof, Identity, ReaderInfo } from '../../../shared/contract';
+
+export type PinResult =
+  | { ok: true }
+  | { ok: false; reason: 'wrong'; triesLeft: number | null }
+  | { ok: false; reason: 'blocked' }
+  | { ok: false; reason: 'removed' };
+
+export interface PinStatus {
+  triesLeft: number | null;
+  blocked: boolean;
+}
+
+export interface CardSignature {
+  signature: Buffer;
+  /** 'RSA-PKCS1-SHA256' | 'RSA-PSS-SHA256' | ... as the card supports. */
+  algorithm: string;
+  /** DER certificate of the signing key when the card holds one, else its SPKI public key (DER). */
+  certificate?: Buffer;
+  publicKey?: Buffer;
+}
+
+/** A smart card holding an identity (CPS): read without PIN, unlocked by PIN, proves by signing. */
+export interface CardHandle {
+  readonly reader: string;
+  readonly cardType: string;
+  readIdentity(): Promise<Identity>;
+  pinStatus(): Promise<PinStatus>;
+  /** The PIN lives only for this call; implementations must not keep it. */
+  verifyPin(pin: string): Promise<PinResult>;
+  sign(challenge: Buffer): Promise<CardSignature>;
+  /** Log out and release the card session (card left or session ended). */
+  release(): Promise<void>;
+}
+
+/** A badge read: a stable identifier and how it was proven (never a bare UID unless policy allows). */
+export interface BadgeRead {
+  reader: string;
+  badgeId: string;
+  proof: BadgeProof;
+  cardType: string;
+}
+
+export type ReaderEvent =
+  | { type: 'readers'; readers: ReaderInfo[] }
+  | { type: 'card-inserted'; card: CardHandle }
+  | { type: 'card-removed'; reader: string }
+  | { type: 'card-unknown'; reader: string; atr?: string }
+  | { type: 'badge-tapped'; badge: BadgeRead }
+  | { type: 'reader-error'; reader: string; message: string };
+
+export interface ReaderBackend {
+  readonly name: string;
+  start(listener: (e: ReaderEvent) => void): Promise<void>;
+  readers(): ReaderInfo[];
+  stop(): Promise<void>;
+}

@@ -1,0 +1,329 @@
+// The session engine: one state machine per workstation, driven by reader events and UI commands.
+//
+//   locked ─card/badge─▶ presented ─▶ pin-required ─PIN─▶ authenticating ─▶ open ─▶ locked
+//                              └──── badge within the roaming window (re-open, 1 factor) ────┘
+//
+// Every transition bumps an epoch; an async step (card I/O, server call) that finishes after a newer
+// transition (card pulled, another tap) is discarded, so a late answer can never open a session.
+import type {
+  AgentError,
+  AgentErrorCode,
+  CredentialSummary,
+  Identity,
+  LockReason,
+  OpenSession,
+  SessionState,
+} from '../../../shared/contract';
+import type { AuditSink } from '../audit/audit';
+import type { Authenticator, AuthOutcome } from '../auth/types';
+import type { BadgeRead, CardHandle, ReaderEvent } from '../readers/types';
+import type { Clock, Timer } from '../util/clock';
+import { Listeners } from '../util/emitter';
+
+export const CPS_PIN_LENGTH = 4;
+
+export interface EngineOptions {
+  authenticator: Authenticator;
+  audit: AuditSink;
+  clock: Clock;
+  /** Lock an open session after this long without UI activity; 0 disables. */
+  inactivityMs: number;
+  /** A second read of the same badge within this delay is the same tap (bouncing readers, double taps). */
+  tapDebounceMs: number;
+}
+
+export class EngineError extends Error {
+  constructor(
+    readonly code: AgentErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+type Current =
+  | { kind: 'none' }
+  | { kind: 'card'; card: CardHandle; identity: Identity | null }
+  | { kind: 'badge'; badge: BadgeRead; identity: Identity | null };
+
+export class SessionEngine {
+  readonly onState = new Listeners<SessionState>();
+  readonly onError = new Listeners<AgentError>();
+
+  private state: SessionState = { kind: 'locked', reason: 'startup' };
+  private epoch = 0;
+  private current: Current = { kind: 'none' };
+  /** A card in a reader, whether or not it is the current credential (lock keeps it there). */
+  private insertedCards = new Map<string, CardHandle>();
+  private lastTap: { badgeId: string; at: number } | null = null;
+  private inactivity: Timer | null = null;
+  private errors: AgentError[] = [];
+
+  constructor(private readonly opts: EngineOptions) {}
+
+  getState(): SessionState {
+    return this.state;
+  }
+
+  lastErrors(): AgentError[] {
+    return [...this.errors];
+  }
+
+  // ── reader events ────────────────────────────────────────────────────────────────────────────
+
+  handleReaderEvent(e: ReaderEvent): void {
+    switch (e.type) {
+      case 'card-inserted':
+        void this.cardInserted(e.card);
+        break;
+      case 'card-removed':
+        this.cardRemoved(e.reader);
+        break;
+      case 'badge-tapped':
+        void this.badgeTapped(e.badge);
+        break;
+      case 'card-unknown':
+        this.audit('card.unknown', 'failure', { reader: e.reader, reason: e.atr ? `ATR ${e.atr}` : 'unrecognised card' });
+        this.error('card-unknown', { reader: e.reader });
+        break;
+      case 'reader-error':
+        this.audit('reader.error', 'failure', { reader: e.reader, reason: e.message });
+        this.error('reader-error', { reader: e.reader });
+        break;
+      case 'readers':
+        break;
+    }
+  }
+
+  private async cardInserted(card: CardHandle): Promise<void> {
+    this.insertedCards.set(card.reader, card);
+    this.audit('card.inserted', 'info', { reader: card.reader, reason: card.cardType });
+    this.takeOver('switch-user');
+    const credential: CredentialSummary = { kind: 'cps-card', reader: card.reader, cardType: card.cardType };
+    this.current = { kind: 'card', card, identity: null };
+    const ep = this.set({ kind: 'presented', credential });
+    try {
+      const identity = await card.readIdentity();
+      const status = await card.pinStatus();
+      if (ep !== this.epoch) return;
+      this.current = { kind: 'card', card, identity };
+      this.audit('card.identity-read', 'info', { idNat: identity.idNat, reader: card.reader });
+      if (status.blocked) {
+        // Never present a PIN to a blocked card: it needs its unblock code (PUK) at the helpdesk.
+        this.audit('card.blocked', 'failure', { idNat: identity.idNat, reader: card.reader, reason: 'card reports PIN blocked' });
+        this.set({ kind: 'card-blocked', credential, identity });
+        this.error('card-blocked');
+        return;
+      }
+      this.set({ kind: 'pin-required', credential, identity, secondFactor: 'card-pin', triesLeft: status.triesLeft, pinLength: CPS_PIN_LENGTH });
+    } catch (err) {
+      if (ep !== this.epoch) return;
+      this.failAndLock(errorCode(err, 'card-unknown'), 'card read failed', { reader: card.reader });
+    }
+  }
+
+  private cardRemoved(reader: string): void {
+    const card = this.insertedCards.get(reader);
+    this.insertedCards.delete(reader);
+    if (card) void card.release().catch(() => {});
+    if (this.current.kind === 'card' && this.current.card.reader === reader) {
+      const idNat = this.current.identity?.idNat;
+      const wasLocked = this.state.kind === 'locked';
+      this.current = { kind: 'none' };
+      this.audit('card.removed', 'info', { reader, idNat });
+      if (!wasLocked) this.lock('card-removed');
+    }
+  }
+
+  private async badgeTapped(badge: BadgeRead): Promise<void> {
+    const now = this.opts.clock.now();
+    if (this.lastTap && this.lastTap.badgeId === badge.badgeId && now - this.lastTap.at < this.opts.tapDebounceMs) return;
+    this.lastTap = { badgeId: badge.badgeId, at: now };
+    this.audit('badge.tapped', 'info', { reader: badge.reader, factor: badge.proof });
+
+    if (this.state.kind === 'open' && this.current.kind === 'badge' && this.current.badge.badgeId === badge.badgeId) {
+      this.lock('tap-out');
+      return;
+    }
+    this.takeOver('switch-user');
+    const credential: CredentialSummary = { kind: 'badge', reader: badge.reader, cardType: badge.cardType, badgeProof: badge.proof };
+    this.current = { kind: 'badge', badge, identity: null };
+    const ep = this.set({ kind: 'presented', credential });
+    try {
+      const outcome = await this.opts.authenticator.badgeTapped(badge);
+      if (ep !== this.epoch) return;
+      if (outcome.kind === 'reopened') return this.open(outcome.session);
+      if (outcome.kind === 'refused') return this.failAndLock(outcome.code, outcome.reason, { reader: badge.reader, factor: badge.proof });
+      this.current = { kind: 'badge', badge, identity: outcome.identity };
+      this.set({ kind: 'pin-required', credential, identity: outcome.identity, secondFactor: outcome.secondFactor, triesLeft: null, pinLength: outcome.pinLength });
+    } catch (err) {
+      if (ep !== this.epoch) return;
+      this.failAndLock(errorCode(err, 'server-unreachable'), 'badge check failed', { reader: badge.reader });
+    }
+  }
+
+  /** A new credential arrives while another is in use: the open session ends, a pending one is dropped. */
+  private takeOver(reason: LockReason): void {
+    if (this.state.kind === 'open') this.lock(reason);
+  }
+
+  // ── UI commands ──────────────────────────────────────────────────────────────────────────────
+
+  /** The PIN (or session code) lives only for this call. */
+  async submitPin(pin: string): Promise<{ accepted: boolean }> {
+    const st = this.state;
+    if (st.kind !== 'pin-required') throw new EngineError('not-allowed', 'no PIN is expected now');
+    if (st.pinLength !== null && (pin.length !== st.pinLength || !/^[0-9]+$/.test(pin))) {
+      this.error('pin-format', { length: st.pinLength });
+      return { accepted: false };
+    }
+    const cur = this.current;
+    const ep = this.set({ kind: 'authenticating', credential: st.credential, identity: st.identity });
+    try {
+      if (cur.kind === 'card') return await this.cardPin(cur.card, st, pin, ep);
+      if (cur.kind === 'badge') return await this.badgePin(cur.badge, st, pin, ep);
+      throw new EngineError('internal', 'PIN without a credential');
+    } catch (err) {
+      if (ep === this.epoch) {
+        this.failAndLock(errorCode(err, 'internal'), 'authentication step failed', { idNat: st.identity?.idNat });
+      }
+      return { accepted: false };
+    }
+  }
+
+  private async cardPin(card: CardHandle, st: PinState, pin: string, ep: number): Promise<{ accepted: boolean }> {
+    const r = await card.verifyPin(pin);
+    if (ep !== this.epoch) return { accepted: false };
+    const idNat = st.identity?.idNat;
+    if (!r.ok) {
+      if (r.reason === 'wrong') {
+        this.audit('pin.wrong', 'failure', { idNat, factor: 'pin', reader: card.reader, reason: `tries left: ${r.triesLeft ?? 'unknown'}` });
+        this.set({ ...st, triesLeft: r.triesLeft });
+        this.error('pin-wrong', r.triesLeft === null ? {} : { triesLeft: r.triesLeft });
+      } else if (r.reason === 'blocked') {
+        this.audit('card.blocked', 'failure', { idNat, factor: 'pin', reader: card.reader, reason: 'PIN blocked after wrong tries' });
+        this.set({ kind: 'card-blocked', credential: st.credential, identity: st.identity });
+        this.error('card-blocked');
+      } else {
+        this.failAndLock('card-removed', 'card removed during PIN entry', { idNat, reader: card.reader });
+      }
+      return { accepted: false };
+    }
+    this.audit('pin.verified', 'success', { idNat, factor: 'pin', reader: card.reader });
+    const outcome = await this.opts.authenticator.loginWithCard(card, st.identity ?? (await card.readIdentity()));
+    return this.finish(outcome, ep, st);
+  }
+
+  private async badgePin(badge: BadgeRead, st: PinState, pin: string, ep: number): Promise<{ accepted: boolean }> {
+    const outcome = await this.opts.authenticator.loginWithBadge(badge, pin);
+    if (ep !== this.epoch) return { accepted: false };
+    if (!outcome.ok && outcome.code === 'pin-wrong') {
+      const triesLeft = typeof outcome.params?.triesLeft === 'number' ? outcome.params.triesLeft : null;
+      this.audit('pin.wrong', 'failure', { idNat: st.identity?.idNat, factor: st.secondFactor, reader: badge.reader, reason: outcome.reason });
+      this.set({ ...st, triesLeft });
+      this.error('pin-wrong', outcome.params);
+      return { accepted: false };
+    }
+    return this.finish(outcome, ep, st);
+  }
+
+  private finish(outcome: AuthOutcome, ep: number, st: PinState): { accepted: boolean } {
+    if (ep !== this.epoch) return { accepted: false };
+    if (!outcome.ok) {
+      this.failAndLock(outcome.code, outcome.reason, { idNat: st.identity?.idNat });
+      return { accepted: false };
+    }
+    this.open(outcome.session);
+    return { accepted: true };
+  }
+
+  cancel(): SessionState {
+    if (this.state.kind === 'pin-required' || this.state.kind === 'presented' || this.state.kind === 'card-blocked') {
+      this.audit('session.cancelled', 'info', {});
+      this.lock('cancelled');
+    }
+    return this.state;
+  }
+
+  switchUser(): SessionState {
+    this.lock('switch-user');
+    return this.state;
+  }
+
+  /** UI activity (keyboard, pointer): restart the inactivity delay. */
+  activity(): void {
+    if (this.state.kind === 'open') this.armInactivity();
+  }
+
+  lock(reason: LockReason): SessionState {
+    if (this.state.kind === 'locked') return this.state;
+    const session = this.state.kind === 'open' ? this.state.session : null;
+    this.inactivity?.cancel();
+    this.inactivity = null;
+    if (this.current.kind === 'card') void this.current.card.release().catch(() => {});
+    this.current = { kind: 'none' };
+    if (session) {
+      this.audit('session.locked', 'info', { idNat: session.user.idNat, reason });
+      void this.opts.authenticator.endWorkstationSession(session).catch(() => {});
+    }
+    this.set({ kind: 'locked', reason });
+    return this.state;
+  }
+
+  // ── internals ────────────────────────────────────────────────────────────────────────────────
+
+  private open(session: OpenSession): void {
+    this.audit(session.assurance === 'mfa' ? 'session.opened' : 'session.reopened', 'success', {
+      idNat: session.user.idNat,
+      factor: session.factors.join('+'),
+      reader: session.credential.reader,
+    });
+    this.set({ kind: 'open', session });
+    this.armInactivity();
+  }
+
+  private armInactivity(): void {
+    this.inactivity?.cancel();
+    if (this.opts.inactivityMs <= 0) return;
+    this.inactivity = this.opts.clock.setTimer(this.opts.inactivityMs, () => {
+      if (this.state.kind === 'open') this.lock('inactivity');
+    });
+  }
+
+  private failAndLock(code: AgentErrorCode, reason: string, fields: { idNat?: string; reader?: string; factor?: string }): void {
+    this.audit('auth.refused', 'failure', { ...fields, reason: `${code}: ${reason}` });
+    this.error(code);
+    if (this.current.kind === 'card') void this.current.card.release().catch(() => {});
+    this.current = { kind: 'none' };
+    this.set({ kind: 'locked', reason: 'auth-failed' });
+  }
+
+  private set(state: SessionState): number {
+    this.epoch += 1;
+    this.state = state;
+    this.onState.emit(state);
+    return this.epoch;
+  }
+
+  private error(code: AgentErrorCode, params?: Record<string, string | number>): void {
+    const e: AgentError = { code, at: this.opts.clock.now(), ...(params && Object.keys(params).length ? { params } : {}) };
+    this.errors.push(e);
+    if (this.errors.length > 20) this.errors.shift();
+    this.onError.emit(e);
+  }
+
+  private audit(action: string, outcome: 'success' | 'failure' | 'info', fields: { idNat?: string; reader?: string; factor?: string; reason?: string }): void {
+    const clean = Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined));
+    this.opts.audit.record({ action, outcome, ...clean });
+  }
+}
+
+type PinState = Extract<SessionState, { kind: 'pin-required' }>;
+
+const KNOWN_CODES = new Set<AgentErrorCode>(['card-removed', 'card-blocked', 'card-expired', 'card-unknown', 'server-unreachable', 'auth-refused', 'reader-error', 'badge-unknown', 'badge-weak', 'badge-revoked']);
+
+/** Map an exception from a backend to an error code, never exposing its message (could hold data). */
+function errorCode(err: unknown, fallback: AgentErrorCode): AgentErrorCode {
+  const code = err instanceof EngineError ? err.code : (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && KNOWN_CODES.has(code as AgentErrorCode) ? (code as AgentErrorCode) : fallback;
+}
