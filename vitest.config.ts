@@ -9,6 +9,7 @@ export default defineConfig({
       'native/**/*.test.ts',
       'testbed/**/*.test.ts',
       'test/**/*.test.ts',
+      'bench/**/*.test.ts',
     ],
     environment: 'node',
     pool: 'forks',
