@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import type { AgentClient } from '../../shared/contract';
+import type { AgentClient, SessionState } from '../../shared/contract';
 import { createAgent } from '../../electron/core/agent';
 import type { Agent } from '../../electron/core/agent';
 import { startHeadlessServer } from '../../electron/core/headless/server';
@@ -71,7 +71,7 @@ for (const t of transports) {
       expect((await wrong).payload).toMatchObject({ code: 'pin-wrong', params: { triesLeft: 2 } });
       const opened = nextEvent(client, (e) => e.event === 'session.state' && e.payload.kind === 'open');
       expect(await client.invoke('session.submitPin', { pin: '1234' })).toEqual({ accepted: true });
-      const open = (await opened).payload;
+      const open = (await opened).payload as SessionState;
       expect(open.kind === 'open' && open.session.user.lastName).toBe('MARTIN');
       const locked = nextEvent(client, (e) => e.event === 'session.state' && e.payload.kind === 'locked');
       await client.invoke('demo.removeCard', {});
