@@ -10,6 +10,7 @@ export default defineConfig({
       'testbed/**/*.test.ts',
       'test/**/*.test.ts',
       'bench/**/*.test.ts',
+      'renderer/src/**/*.test.ts',
     ],
     environment: 'node',
     pool: 'forks',

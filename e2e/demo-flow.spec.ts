@@ -1,0 +1,98 @@
+// The acceptance scenario of the foundation, in Chromium against the headless agent with demo readers.
+import { test, expect, shotPath, startHeadless } from './fixtures';
+
+test('demo CPS: wrong PIN, right PIN, banner, removal', async ({ page, agent }) => {
+  const problems: string[] = [];
+  page.on('console', (m) => m.type() === 'error' && problems.push(m.text()));
+  page.on('pageerror', (e) => problems.push(e.message));
+
+  await page.goto(agent.url);
+  await expect(page.getByTestId('lock-screen')).toContainText('Badgez ou insérez votre carte CPS');
+  // The secret leaves the address bar once read.
+  expect(page.url()).not.toContain('#k=');
+  await expect(page.getByTestId('reader-status')).toContainText('Lecteur prêt');
+  await page.screenshot({ path: shotPath('01-lock-screen') });
+
+  await page.getByTestId('demo-insert-cps-camille').click();
+  await expect(page.getByTestId('pin-pad')).toBeVisible();
+  await expect(page.getByTestId('pin-identity')).toContainText('Camille MARTIN');
+  await page.screenshot({ path: shotPath('02-pin-pad') });
+
+  for (const d of '0000') await page.getByTestId(`pin-key-${d}`).click();
+  await page.getByTestId('pin-submit').click();
+  await expect(page.getByTestId('pin-message')).toContainText('2 essais restants');
+  await expect(page.getByTestId('pin-dots')).not.toContainText('●');
+  await page.screenshot({ path: shotPath('03-wrong-pin') });
+
+  // Physical keyboard this time.
+  await page.keyboard.type('1234');
+  await page.keyboard.press('Enter');
+  await expect(page.getByTestId('session-banner')).toBeVisible();
+  await expect(page.getByTestId('banner-name')).toHaveText('Camille MARTIN');
+  await expect(page.getByTestId('banner-mfa')).toContainText(/Session MFA : [34] h/);
+  await page.screenshot({ path: shotPath('04-session-banner') });
+
+  await page.getByTestId('demo-remove-card').click();
+  await expect(page.getByTestId('lock-screen')).toBeVisible();
+  await expect(page.getByTestId('lock-reason')).toContainText('carte retirée');
+  await page.screenshot({ path: shotPath('05-locked-after-removal') });
+
+  expect(problems).toEqual([]);
+});
+
+test('three wrong PINs block the card with the helpdesk message', async ({ page, agent }) => {
+  await page.goto(agent.url);
+  await page.getByTestId('demo-insert-cps-louis').click();
+  const after = ['2 essais restants', '1 essai restant'];
+  for (let i = 0; i < 3; i++) {
+    await expect(page.getByTestId('pin-pad')).toBeVisible();
+    await page.keyboard.type('9999');
+    await page.keyboard.press('Enter');
+    if (i < 2) await expect(page.getByTestId('pin-message')).toContainText(after[i]!);
+    if (i === 1) await expect(page.getByTestId('pin-message')).toContainText('au prochain échec la carte sera bloquée');
+  }
+  await expect(page.getByTestId('card-blocked')).toContainText('Carte bloquée : contactez le support, code PUK requis');
+  await page.screenshot({ path: shotPath('06-card-blocked') });
+});
+
+test('badge: first tap asks for the PIN, tap-out locks, next tap re-opens without PIN', async ({ page, agent }) => {
+  await page.goto(agent.url);
+  await page.getByTestId('demo-tap-badge-camille').click();
+  await expect(page.getByTestId('pin-pad')).toContainText('Code PIN');
+  await page.keyboard.type('1234');
+  await page.getByTestId('pin-submit').click();
+  await expect(page.getByTestId('session-banner')).toContainText('Authentification forte');
+  await page.waitForTimeout(1600); // past the double-tap guard
+  await page.getByTestId('demo-tap-badge-camille').click();
+  await expect(page.getByTestId('lock-reason')).toContainText('badgeage');
+  await page.waitForTimeout(1600);
+  await page.getByTestId('demo-tap-badge-camille').click();
+  await expect(page.getByTestId('session-banner')).toContainText('Réouverture par badge');
+  await page.screenshot({ path: shotPath('07-badge-reopen') });
+});
+
+test('English UI, diagnostic page and refused UID-only badge', async ({ page, agent }) => {
+  await page.goto(agent.url);
+  await page.getByTestId('lang-toggle').click();
+  await expect(page.getByTestId('lock-screen')).toContainText('Tap your badge or insert your CPS card');
+  await page.getByTestId('demo-tap-badge-clone').click();
+  await expect(page.getByTestId('error-message')).toContainText('Insecure badge refused');
+  await page.getByTestId('diagnostic-toggle').click();
+  await expect(page.getByTestId('diagnostic')).toContainText('auth.refused');
+  await page.screenshot({ path: shotPath('08-diagnostic-en') });
+});
+
+test('a page without the launch secret gets no agent connection', async ({ page, agent }) => {
+  await page.goto(agent.url.replace(/#k=.*/, ''));
+  await expect(page.getByTestId('conn-banner')).toContainText('Accès refusé');
+});
+
+test('headless agent stops cleanly on SIGTERM within 2 s', async () => {
+  const agent = await startHeadless();
+  const t0 = Date.now();
+  agent.proc.kill('SIGTERM');
+  const code = await new Promise((r) => agent.proc.once('exit', (c) => r(c)));
+  expect(code).toBe(0);
+  expect(Date.now() - t0).toBeLessThan(2000);
+  expect(agent.output()).toContain('Sillage stopped (SIGTERM)');
+});

@@ -1,0 +1,59 @@
+// Spawns a headless demo agent per test (fresh state) and gives the test its launch URL.
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { test as base, expect } from '@playwright/test';
+
+const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
+const URL_RE = /(http:\/\/127\.0\.0\.1:\d+\/#k=[A-Za-z0-9_-]+)/;
+
+export interface HeadlessAgent {
+  url: string;
+  proc: ChildProcess;
+  output: () => string;
+}
+
+export async function startHeadless(args: string[] = []): Promise<HeadlessAgent> {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sillage-e2e-'));
+  const proc = spawn(path.join(root, 'node_modules/.bin/tsx'), ['electron/core/headless/main.ts', '--demo', '--port', '0', '--no-control', '--data-dir', dataDir, ...args], {
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  proc.stdout!.on('data', (d) => (out += d));
+  proc.stderr!.on('data', (d) => (out += d));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`headless agent did not print its URL:\n${out}`)), 20_000);
+    const check = () => {
+      const m = URL_RE.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]!);
+      }
+    };
+    proc.stdout!.on('data', check);
+    proc.once('exit', (code) => reject(new Error(`headless agent exited (${code}):\n${out}`)));
+  });
+  return { url, proc, output: () => out };
+}
+
+export const test = base.extend<{ agent: HeadlessAgent }>({
+  // Playwright reads the fixture signature: an empty pattern means "needs no other fixture".
+  // eslint-disable-next-line no-empty-pattern
+  agent: async ({}, use) => {
+    const agent = await startHeadless();
+    await use(agent);
+    agent.proc.kill('SIGTERM');
+    await new Promise((r) => agent.proc.once('exit', r));
+  },
+});
+
+export { expect };
+
+export function shotPath(name: string): string {
+  const dir = path.join(root, 'e2e', 'output', 'screenshots');
+  fs.mkdirSync(dir, { recursive: true });
+  return path.join(dir, `${name}.png`);
+}

@@ -1,0 +1,32 @@
+import { describe, expect, it } from 'vitest';
+import type { AgentErrorCode, LockReason } from '../../shared/contract';
+import { catalogs, errorKey, formatLeft, reasonKey, t } from './i18n';
+
+const CODES: AgentErrorCode[] = ['pin-wrong', 'pin-format', 'card-blocked', 'card-removed', 'card-unknown', 'card-expired', 'badge-unknown', 'badge-weak', 'badge-revoked', 'auth-refused', 'server-unreachable', 'reader-error', 'invalid-command', 'not-allowed', 'internal'];
+const REASONS: LockReason[] = ['startup', 'user-lock', 'card-removed', 'tap-out', 'switch-user', 'inactivity', 'os-lock', 'mfa-expired', 'auth-failed', 'cancelled'];
+
+describe('i18n', () => {
+  it('has every French key in English', () => {
+    expect(Object.keys(catalogs.en).sort()).toEqual(Object.keys(catalogs.fr).sort());
+  });
+
+  it('has a message for every agent error code and lock reason, in both languages', () => {
+    for (const lang of ['fr', 'en'] as const) {
+      for (const c of CODES) expect(t(lang, errorKey(c), { triesLeft: 2, length: 4 })).toMatch(/\w/);
+      for (const r of REASONS.filter((x) => x !== 'startup')) expect(t(lang, reasonKey(r))).toMatch(/\w/);
+    }
+  });
+
+  it('says tries left in French with the right plural', () => {
+    expect(t('fr', 'err_pin_wrong', { triesLeft: 2 })).toBe('Code PIN incorrect — 2 essais restants');
+    expect(t('fr', 'err_pin_wrong', { triesLeft: 1 })).toBe('Code PIN incorrect — 1 essai restant');
+    expect(t('fr', 'err_card_blocked')).toBe('Carte bloquée : contactez le support, code PUK requis');
+  });
+
+  it('formats the MFA time left', () => {
+    expect(formatLeft(4 * 3600_000, 'fr')).toBe('4 h 00');
+    expect(formatLeft(3 * 3600_000 + 59 * 60_000 + 59_000, 'fr')).toBe('3 h 59');
+    expect(formatLeft(12 * 60_000, 'en')).toBe('12 min');
+    expect(formatLeft(-5, 'fr')).toBe('0 min');
+  });
+});
