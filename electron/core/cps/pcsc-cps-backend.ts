@@ -1,0 +1,107 @@
+// Readers backend for CPS cards: PC/SC presence and ATR (PcscMonitor), classification, then PKCS#11
+// (Cryptolib) for identity, PIN and proof. Contactless DESFire badges seen here are left to the badge
+// backend; unknown cards are reported so the user hears "carte non reconnue".
+import type { ReaderInfo } from '../../../shared/contract';
+import type { PcscMonitor } from '../readers/pcsc/monitor';
+import { cardTypeLabel, classifyAtr, isCps } from '../readers/pcsc/atr';
+import type { CardHandle, ReaderBackend, ReaderEvent } from '../readers/types';
+import type { Pkcs11Module } from './cryptolib';
+
+export interface PcscCpsBackendOptions {
+  monitor: PcscMonitor;
+  /** The PKCS#11 module (Cryptolib), loaded on first use; null when missing (diagnostic says why). */
+  module: () => Pkcs11Module | null;
+  /** Reader → token label, for modules whose slots are not named after readers (SoftHSM in tests). */
+  tokenLabels?: Record<string, string>;
+  /** The PKCS#11 module learns of a new token through its own PC/SC polling: how long to wait for it. */
+  slotWaitMs?: number;
+  preferPss?: boolean;
+}
+
+export class PcscCpsBackend implements ReaderBackend {
+  readonly name = 'pcsc';
+  private listener: (e: ReaderEvent) => void = () => {};
+  private cards = new Map<string, { handle: CardHandle | null; cardType: string }>();
+  private offs: (() => void)[] = [];
+
+  constructor(private readonly opts: PcscCpsBackendOptions) {}
+
+  async start(listener: (e: ReaderEvent) => void): Promise<void> {
+    this.listener = listener;
+    const m = this.opts.monitor;
+    const on = <E extends 'readers' | 'card-present' | 'card-absent'>(ev: E, fn: (...a: never[]) => void) => {
+      m.on(ev, fn as never);
+      this.offs.push(() => m.off(ev, fn as never));
+    };
+    on('readers', () => this.listener({ type: 'readers', readers: this.readers() }));
+    on('card-present', ({ reader, atr }: { reader: string; atr: Buffer }) => void this.present(reader, atr));
+    on('card-absent', ({ reader }: { reader: string }) => this.absent(reader));
+    m.start();
+  }
+
+  readers(): ReaderInfo[] {
+    return this.opts.monitor.list().map((r) => ({
+      name: r.name,
+      transport: 'pcsc' as const,
+      status: r.status,
+      cardPresent: r.atr !== null,
+      ...(this.cards.get(r.name) ? { cardType: this.cards.get(r.name)!.cardType } : {}),
+    }));
+  }
+
+  private async present(reader: string, atr: Buffer): Promise<void> {
+    const cls = classifyAtr(atr);
+    const cardType = cardTypeLabel(cls);
+    this.cards.set(reader, { handle: null, cardType });
+    if (cls === 'desfire' || cls === 'other-contactless') return;
+    if (!isCps(cls)) {
+      this.listener({ type: 'card-unknown', reader, atr: atr.toString('hex').toUpperCase() });
+      return;
+    }
+    const mod = this.opts.module();
+    if (!mod) {
+      this.listener({ type: 'reader-error', reader, message: 'Cryptolib CPS not found' });
+      return;
+    }
+    if (cls === 'cps4' && !mod.info.supportsCps4 && /cps/i.test(mod.info.description)) {
+      this.listener({ type: 'reader-error', reader, message: `Cryptolib ${mod.info.version.major}.${mod.info.version.minor} is too old for CPS4 (5.2+ needed)` });
+      return;
+    }
+    const slot = await this.waitForSlot(mod, reader);
+    const current = this.cards.get(reader);
+    if (!current || current.cardType !== cardType || current.handle) return; // removed or replaced meanwhile
+    if (!slot) {
+      this.listener({ type: 'reader-error', reader, message: 'no PKCS#11 token for this reader' });
+      return;
+    }
+    const handle = mod.openCard(slot, { reader, cardType, preferPss: this.opts.preferPss ?? cls === 'cps4' });
+    current.handle = handle;
+    this.listener({ type: 'readers', readers: this.readers() });
+    this.listener({ type: 'card-inserted', card: handle });
+  }
+
+  private async waitForSlot(mod: Pkcs11Module, reader: string) {
+    const end = Date.now() + (this.opts.slotWaitMs ?? 3000);
+    for (;;) {
+      const slot = mod.slotForReader(reader, this.opts.tokenLabels);
+      if (slot || Date.now() > end || !this.cards.has(reader)) return slot;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  private absent(reader: string): void {
+    const c = this.cards.get(reader);
+    this.cards.delete(reader);
+    if (c?.handle) void c.handle.release().catch(() => {});
+    this.listener({ type: 'readers', readers: this.readers() });
+    if (c?.handle) this.listener({ type: 'card-removed', reader });
+  }
+
+  async stop(): Promise<void> {
+    for (const off of this.offs) off();
+    this.offs = [];
+    for (const c of this.cards.values()) await c.handle?.release().catch(() => {});
+    this.cards.clear();
+    this.opts.monitor.stop();
+  }
+}
