@@ -8,7 +8,9 @@ import path from 'node:path';
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const tmp = path.join(root, '.tmp');
 fs.mkdirSync(tmp, { recursive: true });
-const run = (cmd, args, opts = {}) => spawnSync(cmd, args, { cwd: root, stdio: 'inherit', ...opts });
+// A hung suite must fail CI well inside its 90 minutes, not eat them: each suite gets a hard limit.
+const SUITE_LIMIT_MS = 35 * 60_000;
+const run = (cmd, args, opts = {}) => spawnSync(cmd, args, { cwd: root, stdio: 'inherit', timeout: SUITE_LIMIT_MS, killSignal: 'SIGKILL', ...opts });
 
 // System packages (pcscd, vpcd, softhsm, opensc, chromium...): installed when missing and we are root.
 const setup = run('bash', ['scripts/setup-system.sh', '--if-missing']);

@@ -1,19 +1,17 @@
 // CPS cards through the real stack: vpcd virtual cards with the real CPS3/CPS4 ATRs seen by pcscd and
 // pcsclite (PcscMonitor), classified, then identity, PIN and proof through PKCS#11 (SoftHSM holding the
 // card's key and certificate, mapped to the reader), and the session engine on top.
-import { X509Certificate, randomBytes, verify } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadPcsc } from '../../native/pcsclite';
 import { AuditLog } from '../../electron/core/audit/audit';
-import type { Authenticator } from '../../electron/core/auth/types';
 import { Pkcs11Module } from '../../electron/core/cps/cryptolib';
 import { PcscCpsBackend } from '../../electron/core/cps/pcsc-cps-backend';
 import { classifyAtr } from '../../electron/core/readers/pcsc/atr';
 import { PcscMonitor } from '../../electron/core/readers/pcsc/monitor';
-import type { CardHandle, ReaderEvent } from '../../electron/core/readers/types';
+import type { ReaderEvent } from '../../electron/core/readers/types';
 import { SessionEngine } from '../../electron/core/session/engine';
 import { systemClock } from '../../electron/core/util/clock';
 import { ATR } from '../cards/atrs';
@@ -21,6 +19,7 @@ import { echoCard } from '../cards/echo-card';
 import { startPcscd, waitFor } from '../pcscd';
 import type { PcscdHandle } from '../pcscd';
 import { makeTestPki } from '../pki';
+import { proofAuthenticator } from '../proof-authenticator';
 import { provisionSoftHsm } from '../softhsm';
 import { VirtualCard } from '../vpcd-client';
 
@@ -86,23 +85,7 @@ describe('CPS card through PKCS#11 and the session engine', () => {
     const monitor = new PcscMonitor({ createContext: loadPcsc });
     const backend = new PcscCpsBackend({ monitor, module: () => mod, tokenLabels: { [R0]: 'CPS CAMILLE' } });
     const audit = new AuditLog();
-    const proofs: { ok: boolean }[] = [];
-    // Verifies the proof against the certificate the card presents (the session server's job in issue 5).
-    const authenticator: Authenticator = {
-      async loginWithCard(card: CardHandle, identity) {
-        const challenge = randomBytes(32);
-        const p = await card.sign(challenge);
-        const ok = verify('sha256', challenge, new X509Certificate(p.certificate!).publicKey, p.signature);
-        proofs.push({ ok });
-        const now = Date.now();
-        return ok
-          ? { ok: true, session: { user: identity, credential: { kind: 'cps-card', reader: card.reader, cardType: card.cardType }, factors: ['card', 'pin'], assurance: 'mfa', authTime: now, mfaExpiresAt: now + 4 * 3600_000, openedAt: now } }
-          : { ok: false, code: 'auth-refused', reason: 'bad proof' };
-      },
-      badgeTapped: async () => ({ kind: 'refused', code: 'badge-unknown', reason: 'n/a' }),
-      loginWithBadge: async () => ({ ok: false, code: 'auth-refused', reason: 'n/a' }),
-      endWorkstationSession: async () => {},
-    };
+    const authenticator = proofAuthenticator();
     const engine = new SessionEngine({ authenticator, audit, clock: systemClock, inactivityMs: 0, tapDebounceMs: 0 });
     const events: ReaderEvent['type'][] = [];
     await backend.start((e) => {
@@ -121,7 +104,7 @@ describe('CPS card through PKCS#11 and the session engine', () => {
       expect(await engine.submitPin('0000')).toEqual({ accepted: false });
       expect(engine.getState().kind).toBe('pin-required');
       expect(await engine.submitPin('1234')).toEqual({ accepted: true });
-      expect(proofs).toEqual([{ ok: true }]);
+      expect(authenticator.proofs).toEqual([{ ok: true, algorithm: 'RSA-PKCS1-SHA256' }]);
       expect(engine.getState().kind).toBe('open');
 
       await card.remove();

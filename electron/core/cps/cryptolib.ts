@@ -59,6 +59,8 @@ export interface CardOptions {
   now?: () => number;
   /** Prefer RSA-PSS when the module offers it (CPS4 does). */
   preferPss?: boolean;
+  /** Object labels; the Cryptolib's by default (other modules, e.g. OpenSC's PIV emulation in tests, differ). */
+  labels?: { authKey: string; authCert: string };
 }
 
 const ERR = {
@@ -116,6 +118,15 @@ export class Pkcs11Module {
       }
       return { slot, description: s.slotDescription.trim(), tokenPresent, tokenLabel };
     });
+  }
+
+  /** A slot scan: OpenSC-derived modules detect card removals and insertions during it. */
+  rescan(): void {
+    try {
+      this.p11.C_GetSlotList(false);
+    } catch {
+      // Diagnostics will show the module error on the next real call.
+    }
   }
 
   /**
@@ -198,7 +209,7 @@ export class Pkcs11Card implements CardHandle {
 
   certificate(): { der: Buffer; info: CpsCertificateInfo } {
     if (this.cert) return this.cert;
-    const h = this.find(pkcs11js.CKO_CERTIFICATE, CPS_OBJECTS.authCert);
+    const h = this.find(pkcs11js.CKO_CERTIFICATE, (this.opts.labels ?? CPS_OBJECTS).authCert);
     if (!h) throw new CardError('card-unknown', 'no CPS authentication certificate on the card');
     const [v] = this.guard(() => this.p11.C_GetAttributeValue(this.open(), h, [{ type: pkcs11js.CKA_VALUE }]));
     const der = Buffer.from(v!.value as Buffer);
@@ -212,9 +223,12 @@ export class Pkcs11Card implements CardHandle {
     return info.identity;
   }
 
+  private async readFlags(): Promise<number> {
+    return this.guard(() => this.p11.C_GetTokenInfo(this.slot).flags);
+  }
+
   async pinStatus(): Promise<PinStatus> {
-    const flags = this.guard(() => this.p11.C_GetTokenInfo(this.slot).flags);
-    return pinStatusFromFlags(flags, this.opts.maxTries ?? 3);
+    return pinStatusFromFlags(await this.readFlags(), this.opts.maxTries ?? 3);
   }
 
   async verifyPin(pin: string): Promise<PinResult> {
@@ -236,7 +250,11 @@ export class Pkcs11Card implements CardHandle {
         return { ok: false, reason: 'removed' };
       }
       if (isErr(e, ERR.wrong)) {
-        const after = await this.pinStatus().catch(() => null);
+        // A wrong PIN *is* COUNT_LOW by the PKCS#11 definition ("an incorrect PIN has been entered at
+        // least once since the last successful authentication"), even where a module forgets to set it.
+        const after = await this.readFlags()
+          .then((f) => pinStatusFromFlags(f | pkcs11js.CKF_USER_PIN_COUNT_LOW, this.opts.maxTries ?? 3))
+          .catch(() => null);
         if (after?.blocked) return { ok: false, reason: 'blocked' };
         return { ok: false, reason: 'wrong', triesLeft: after?.triesLeft ?? null };
       }
@@ -246,7 +264,7 @@ export class Pkcs11Card implements CardHandle {
 
   async sign(challenge: Buffer): Promise<CardSignature> {
     if (!this.loggedIn) throw new CardError('reader-error', 'card not logged in');
-    const key = this.find(pkcs11js.CKO_PRIVATE_KEY, CPS_OBJECTS.authKey);
+    const key = this.find(pkcs11js.CKO_PRIVATE_KEY, (this.opts.labels ?? CPS_OBJECTS).authKey);
     if (!key) throw new CardError('card-unknown', 'no CPS authentication key');
     const s = this.open();
     const pss = this.opts.preferPss && this.hasMechanism(pkcs11js.CKM_SHA256_RSA_PKCS_PSS);

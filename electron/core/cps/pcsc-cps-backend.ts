@@ -7,6 +7,8 @@ import { cardTypeLabel, classifyAtr, isCps } from '../readers/pcsc/atr';
 import type { CardHandle, ReaderBackend, ReaderEvent } from '../readers/types';
 import type { Pkcs11Module } from './cryptolib';
 
+const isCpsType = (label: string) => label.startsWith('CPS');
+
 export interface PcscCpsBackendOptions {
   monitor: PcscMonitor;
   /** The PKCS#11 module (Cryptolib), loaded on first use; null when missing (diagnostic says why). */
@@ -16,6 +18,7 @@ export interface PcscCpsBackendOptions {
   /** The PKCS#11 module learns of a new token through its own PC/SC polling: how long to wait for it. */
   slotWaitMs?: number;
   preferPss?: boolean;
+  labels?: { authKey: string; authCert: string };
 }
 
 export class PcscCpsBackend implements ReaderBackend {
@@ -74,7 +77,7 @@ export class PcscCpsBackend implements ReaderBackend {
       this.listener({ type: 'reader-error', reader, message: 'no PKCS#11 token for this reader' });
       return;
     }
-    const handle = mod.openCard(slot, { reader, cardType, preferPss: this.opts.preferPss ?? cls === 'cps4' });
+    const handle = mod.openCard(slot, { reader, cardType, preferPss: this.opts.preferPss ?? cls === 'cps4', ...(this.opts.labels ? { labels: this.opts.labels } : {}) });
     current.handle = handle;
     this.listener({ type: 'readers', readers: this.readers() });
     this.listener({ type: 'card-inserted', card: handle });
@@ -93,6 +96,9 @@ export class PcscCpsBackend implements ReaderBackend {
     const c = this.cards.get(reader);
     this.cards.delete(reader);
     if (c?.handle) void c.handle.release().catch(() => {});
+    // Let the PKCS#11 module see the removal now: OpenSC-derived modules only notice it on their next
+    // slot scan, and a quick remove-then-insert would otherwise reach them through a stale card handle.
+    if (c && isCpsType(c.cardType)) this.opts.module()?.rescan();
     this.listener({ type: 'readers', readers: this.readers() });
     if (c?.handle) this.listener({ type: 'card-removed', reader });
   }
