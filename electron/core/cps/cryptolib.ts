@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import pkcs11js from 'pkcs11js';
 import type { Identity } from '../../../shared/contract';
-import type { CardHandle, CardSignature, PinResult, PinStatus } from '../readers/types';
+import type { CardHandle, CardSignature, PinResult, PinStatus, SignatureAlgorithm } from '../readers/types';
 import { CertificateError, checkValidity, parseCpsCertificate } from './identity';
 import type { CpsCertificateInfo } from './identity';
 
@@ -223,6 +223,10 @@ export class Pkcs11Card implements CardHandle {
     return info.identity;
   }
 
+  async readCertificate(): Promise<Buffer | null> {
+    return this.certificate().der;
+  }
+
   private async readFlags(): Promise<number> {
     return this.guard(() => this.p11.C_GetTokenInfo(this.slot).flags);
   }
@@ -262,12 +266,15 @@ export class Pkcs11Card implements CardHandle {
     }
   }
 
-  async sign(challenge: Buffer): Promise<CardSignature> {
+  async sign(challenge: Buffer, algorithm?: SignatureAlgorithm): Promise<CardSignature> {
     if (!this.loggedIn) throw new CardError('reader-error', 'card not logged in');
     const key = this.find(pkcs11js.CKO_PRIVATE_KEY, (this.opts.labels ?? CPS_OBJECTS).authKey);
     if (!key) throw new CardError('card-unknown', 'no CPS authentication key');
     const s = this.open();
-    const pss = this.opts.preferPss && this.hasMechanism(pkcs11js.CKM_SHA256_RSA_PKCS_PSS);
+    if (algorithm === 'ECDSA-P256-SHA256') throw new CardError('card-unknown', 'CPS keys are RSA');
+    const pssAvailable = this.hasMechanism(pkcs11js.CKM_SHA256_RSA_PKCS_PSS);
+    if (algorithm === 'RSA-PSS-SHA256' && !pssAvailable) throw new CardError('card-unknown', 'this card does not offer RSA-PSS');
+    const pss = algorithm ? algorithm === 'RSA-PSS-SHA256' : this.opts.preferPss && pssAvailable;
     const mechanism: pkcs11js.Mechanism = pss
       ? { mechanism: pkcs11js.CKM_SHA256_RSA_PKCS_PSS, parameter: { type: pkcs11js.CK_PARAMS_RSA_PSS, hashAlg: pkcs11js.CKM_SHA256, mgf: pkcs11js.CKG_MGF1_SHA256, saltLen: 32 } as pkcs11js.RsaPSS }
       : { mechanism: pkcs11js.CKM_SHA256_RSA_PKCS };

@@ -3,7 +3,7 @@
 import { generateKeyPairSync, sign as cryptoSign } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import type { DemoInventory, ReaderInfo } from '../../../shared/contract';
-import type { CardHandle, CardSignature, PinResult, PinStatus, ReaderBackend, ReaderEvent } from '../readers/types';
+import type { CardHandle, CardSignature, PinResult, PinStatus, ReaderBackend, SignatureAlgorithm, ReaderEvent } from '../readers/types';
 import { DEMO_BADGES, DEMO_CARDS, DEMO_PIN, DEMO_READERS, demoPerson } from './data';
 import type { DemoCardSpec } from './data';
 
@@ -57,6 +57,10 @@ class DemoCardHandle implements CardHandle {
     return { ...person.identity };
   }
 
+  async readCertificate(): Promise<Buffer | null> {
+    return null;
+  }
+
   async pinStatus(): Promise<PinStatus> {
     this.assertPresent();
     return { triesLeft: this.card.triesLeft, blocked: this.card.blocked };
@@ -69,8 +73,9 @@ class DemoCardHandle implements CardHandle {
     return r;
   }
 
-  async sign(challenge: Buffer): Promise<CardSignature> {
+  async sign(challenge: Buffer, algorithm?: SignatureAlgorithm): Promise<CardSignature> {
     this.assertPresent();
+    if (algorithm && algorithm !== 'ECDSA-P256-SHA256') throw new Error(`demo card signs with ECDSA P-256 only, not ${algorithm}`);
     if (!this.loggedIn) throw new Error('card not logged in');
     const { privateKey, publicKey } = this.card.keyPair();
     return {

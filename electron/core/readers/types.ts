@@ -13,6 +13,8 @@ export interface PinStatus {
   blocked: boolean;
 }
 
+export type SignatureAlgorithm = 'RSA-PKCS1-SHA256' | 'RSA-PSS-SHA256' | 'ECDSA-P256-SHA256';
+
 export interface CardSignature {
   signature: Buffer;
   /** 'RSA-PKCS1-SHA256' | 'RSA-PSS-SHA256' | ... as the card supports. */
@@ -27,10 +29,16 @@ export interface CardHandle {
   readonly reader: string;
   readonly cardType: string;
   readIdentity(): Promise<Identity>;
+  /** DER authentication certificate (readable without PIN), or null for cards without one (demo). */
+  readCertificate(): Promise<Buffer | null>;
   pinStatus(): Promise<PinStatus>;
   /** The PIN lives only for this call; implementations must not keep it. */
   verifyPin(pin: string): Promise<PinResult>;
-  sign(challenge: Buffer): Promise<CardSignature>;
+  /**
+   * Sign with the authentication key. `algorithm` asks for one scheme (a JWS header names it before
+   * signing); without it the card picks its preferred one. Throws when the card cannot do it.
+   */
+  sign(challenge: Buffer, algorithm?: SignatureAlgorithm): Promise<CardSignature>;
   /** Log out and release the card session (card left or session ended). */
   release(): Promise<void>;
 }

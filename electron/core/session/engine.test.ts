@@ -111,6 +111,7 @@ describe('session engine — CPS card', () => {
       reader: 'Lecteur test',
       cardType: 'CPS3',
       readIdentity: async () => ({ idNat: '899999000011', lastName: 'MARTIN', firstName: 'Camille', profession: 'Infirmière' }),
+      readCertificate: async () => null,
       pinStatus: async () => ({ triesLeft: 3, blocked: false }),
       verifyPin: async (): Promise<PinResult> => ({ ok: true }),
       sign: async (): Promise<CardSignature> => {

@@ -1,0 +1,98 @@
+// Roaming MFA sessions: created by a 2-factor login, valid a fixed absolute time from that login (4 h by
+// default), usable from any registered workstation, never extended by re-opens. Each workstation login
+// is an oidc-provider Grant linked to its session, so ending a session revokes every token it produced.
+import { randomUUID } from 'node:crypto';
+import type { Db, Queryable } from './db';
+
+export interface RoamingSession {
+  id: string;
+  accountId: string;
+  authTime: Date;
+  expiresAt: Date;
+  amr: string[];
+  acr: string;
+  firstWorkstation: string;
+  endedAt: Date | null;
+  endReason: string | null;
+}
+
+function toSession(r: Record<string, unknown>): RoamingSession {
+  return {
+    id: String(r.id),
+    accountId: String(r.account_id),
+    authTime: new Date(r.auth_time as string),
+    expiresAt: new Date(r.expires_at as string),
+    amr: r.amr as string[],
+    acr: String(r.acr),
+    firstWorkstation: String(r.first_workstation),
+    endedAt: r.ended_at ? new Date(r.ended_at as string) : null,
+    endReason: (r.end_reason as string | null) ?? null,
+  };
+}
+
+export class Sessions {
+  constructor(
+    private readonly db: Db,
+    readonly windowMs: number,
+    private readonly now: () => Date,
+  ) {}
+
+  async create(accountId: string, amr: string[], acr: string, workstation: string, q: Queryable = this.db): Promise<RoamingSession> {
+    const authTime = this.now();
+    const { rows } = await q.query(
+      'INSERT INTO roaming_sessions (id, account_id, auth_time, expires_at, amr, acr, first_workstation) VALUES ($1,$2,$3,$4,$5,$6,$7) RETURNING *',
+      [randomUUID(), accountId, authTime, new Date(authTime.getTime() + this.windowMs), JSON.stringify(amr), acr, workstation],
+    );
+    return toSession(rows[0]!);
+  }
+
+  /** The account's newest roaming session still inside its window, if any. */
+  async active(accountId: string): Promise<RoamingSession | null> {
+    const { rows } = await this.db.query(
+      'SELECT * FROM roaming_sessions WHERE account_id = $1 AND ended_at IS NULL AND expires_at > $2 ORDER BY auth_time DESC LIMIT 1',
+      [accountId, this.now()],
+    );
+    return rows[0] ? toSession(rows[0]) : null;
+  }
+
+  /** Whether the account had a session whose window is over (to say "4 h passed" rather than "unknown"). */
+  async lastExpired(accountId: string): Promise<RoamingSession | null> {
+    const { rows } = await this.db.query('SELECT * FROM roaming_sessions WHERE account_id = $1 ORDER BY auth_time DESC LIMIT 1', [accountId]);
+    const s = rows[0] ? toSession(rows[0]) : null;
+    return s && (s.endedAt || s.expiresAt <= this.now()) ? s : null;
+  }
+
+  async get(id: string): Promise<RoamingSession | null> {
+    const { rows } = await this.db.query('SELECT * FROM roaming_sessions WHERE id = $1', [id]);
+    return rows[0] ? toSession(rows[0]) : null;
+  }
+
+  isLive(s: RoamingSession): boolean {
+    return !s.endedAt && s.expiresAt > this.now();
+  }
+
+  async linkGrant(sessionId: string, grantId: string, clientId: string): Promise<void> {
+    await this.db.query('INSERT INTO session_grants (session_id, grant_id, client_id) VALUES ($1,$2,$3) ON CONFLICT DO NOTHING', [sessionId, grantId, clientId]);
+  }
+
+  /** Ends a session everywhere: marks it and deletes every token and grant it produced. */
+  async end(sessionId: string, reason: string): Promise<{ ended: boolean; workstations: string[] }> {
+    return this.db.tx(async (q) => {
+      const { rows } = await q.query('UPDATE roaming_sessions SET ended_at = $2, end_reason = $3 WHERE id = $1 AND ended_at IS NULL RETURNING id', [sessionId, this.now(), reason]);
+      const { rows: grants } = await q.query<{ grant_id: string; client_id: string }>('SELECT grant_id, client_id FROM session_grants WHERE session_id = $1', [sessionId]);
+      if (grants.length) await q.query('DELETE FROM oidc_payloads WHERE grant_id = ANY($1::text[]) OR (type = $2 AND id = ANY($1::text[]))', [grants.map((g) => g.grant_id), 'Grant']);
+      return { ended: rows.length > 0, workstations: [...new Set(grants.map((g) => g.client_id))] };
+    });
+  }
+
+  async endAllForAccount(accountId: string, reason: string): Promise<number> {
+    const { rows } = await this.db.query<{ id: string }>('SELECT id FROM roaming_sessions WHERE account_id = $1 AND ended_at IS NULL', [accountId]);
+    for (const r of rows) await this.end(r.id, reason);
+    return rows.length;
+  }
+
+  async listActive(): Promise<RoamingSession[]> {
+    const { rows } = await this.db.query('SELECT * FROM roaming_sessions WHERE ended_at IS NULL AND expires_at > $1 ORDER BY auth_time', [this.now()]);
+    return rows.map(toSession);
+  }
+}

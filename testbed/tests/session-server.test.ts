@@ -1,0 +1,228 @@
+// The session server as clinicians' PCs use it: two instances behind one address on a real PostgreSQL,
+// the agent's own OIDC client (openid-client, private_key_jwt), test PKI certificates as CPS cards.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import * as oidc from 'openid-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { registerWorkstation, ServerError, SessionServerClient } from '../../electron/core/oidc/server-client';
+import type { WorkstationCredentials } from '../../electron/core/oidc/server-client';
+import { startServer } from '../../server/src/app';
+import type { SessionServer } from '../../server/src/app';
+import { postgresDb } from '../../server/src/db';
+import type { Db } from '../../server/src/db';
+import { jsonLog } from '../../server/src/log';
+import { keyCard } from '../key-card';
+import { startLoadBalancer } from '../lb';
+import type { LoadBalancer } from '../lb';
+import { makeTestPki } from '../pki';
+import type { TestPki } from '../pki';
+import { startPostgres } from '../postgres';
+import type { PostgresHandle } from '../postgres';
+
+const HOUR = 3600_000;
+let pg: PostgresHandle;
+const dbs: Db[] = [];
+const servers: SessionServer[] = [];
+let lb: LoadBalancer;
+let pki: TestPki;
+let otherPki: TestPki;
+let dir: string;
+let offsetMs = 0;
+const now = () => new Date(Date.now() + offsetMs);
+const DPI = { clientId: 'dpi-reference', clientSecret: 'dpi-secret-for-tests-only', audiences: ['https://dpi.test'] };
+
+async function workstation(name: string): Promise<{ creds: WorkstationCredentials; client: SessionServerClient }> {
+  const token = await servers[0]!.directory.createEnrolmentToken(name);
+  const creds = await registerWorkstation(servers[0]!.issuer, token, name);
+  return { creds, client: await SessionServerClient.connect(servers[0]!.issuer, creds, { allowHttp: true }) };
+}
+
+async function refusal(p: Promise<unknown>): Promise<ServerError> {
+  try {
+    await p;
+  } catch (e) {
+    if (e instanceof ServerError) return e;
+    throw e;
+  }
+  throw new Error('expected a refusal');
+}
+
+beforeAll(async () => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sillage-server-'));
+  pki = makeTestPki(path.join(dir, 'pki'));
+  otherPki = makeTestPki(path.join(dir, 'other-pki'));
+  pg = await startPostgres();
+  pg.createDatabase('sillage');
+  lb = await startLoadBalancer();
+  const issuer = `http://127.0.0.1:${lb.port}`;
+  for (let i = 0; i < 2; i++) {
+    const db = postgresDb(pg.url('sillage'));
+    dbs.push(db);
+    servers.push(
+      await startServer({
+        db,
+        issuer,
+        trustAnchorsPem: [pki.root.certPem],
+        intermediateCasPem: [pki.ca.certPem],
+        relyingParties: [DPI],
+        now,
+        directoryPolicy: { maxSecretFailures: 3, lockoutMs: 15 * 60_000 },
+        log: jsonLog(() => {}, 'silent'),
+      }),
+    );
+  }
+  lb.setBackends(servers.map((s) => s.port));
+}, 120_000);
+
+afterAll(async () => {
+  for (const s of servers) await s.close();
+  for (const d of dbs) await d.close();
+  await lb?.close();
+  await pg?.stop();
+  if (dir) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+describe('session server on PostgreSQL, two instances behind one address', () => {
+  it('logs in with a CPS card: MFA tokens with honest claims, refreshable, verified by openid-client', async () => {
+    const ws = await workstation('PC-URG-01');
+    const louis = pki.issue({ idNat: '899999000029', lastName: 'BERNARD', firstName: 'Louis', profession: 'Médecin' });
+    await servers[1]!.directory.addAccount({ idNat: '899999000029', adLogin: 'lbernard', lastName: 'BERNARD', firstName: 'Louis', profession: 'Médecin' });
+    const card = keyCard(louis.certPem, louis.keyPem);
+    expect(await card.verifyPin('1234')).toEqual({ ok: true });
+    const before = Math.floor(Date.now() / 1000);
+    const t = await ws.client.cardLogin(card, '899999000029');
+    expect(t.claims).toMatchObject({ acr: 'urn:sillage:loa:mfa', amr: ['sc', 'pin', 'hwk', 'mfa'], family_name: 'BERNARD', idnat: '899999000029', profession: 'Médecin' });
+    expect(t.claims.auth_time).toBeGreaterThanOrEqual(before - 1);
+    expect(t.mfaExpiresAt! - t.claims.auth_time!).toBe(4 * 3600);
+    const r = await ws.client.refresh(t.refreshToken!);
+    expect(r.claims.auth_time).toBe(t.claims.auth_time);
+    expect(r.claims.amr).toEqual(['sc', 'pin', 'hwk', 'mfa']);
+    // PS256 is accepted as well (CPS4 signs with RSA-PSS).
+    const pss = await ws.client.cardLogin(card, '899999000029', 'RSA-PSS-SHA256');
+    expect(pss.claims.acr).toBe('urn:sillage:loa:mfa');
+    const audit = await servers[0]!.audit.query({ action: 'login.cps' });
+    expect(audit.filter((a) => a.outcome === 'ok')).toHaveLength(2);
+  });
+
+  it('refuses replayed assertions, unknown CAs, expired certificates and unregistered workstations, and audits each', async () => {
+    const ws = await workstation('PC-URG-02');
+    const louis = pki.issue({ idNat: '899999000029', lastName: 'BERNARD', firstName: 'Louis', profession: 'Médecin' }, 'louis-2');
+    const card = keyCard(louis.certPem, louis.keyPem);
+    await card.verifyPin('1234');
+    const assertion = await ws.client.cardAssertion(card, '899999000029');
+    await ws.client.assertionGrant(assertion);
+    const replay = await refusal(ws.client.assertionGrant(assertion));
+    expect(replay.code).toBe('replayed_nonce');
+
+    const stranger = otherPki.issue({ idNat: '899999000029', lastName: 'BERNARD', firstName: 'Louis', profession: 'Médecin' }, 'forged');
+    const forged = keyCard(stranger.certPem, stranger.keyPem);
+    await forged.verifyPin('1234');
+    const untrusted = await refusal(ws.client.cardLogin(forged, '899999000029'));
+    expect(untrusted.code).toBe('untrusted_certificate');
+
+    const old = pki.issue({ idNat: '899999000029', lastName: 'BERNARD', firstName: 'Louis', profession: 'Médecin', notBefore: new Date(Date.now() - 800 * 86400_000), notAfter: new Date(Date.now() - 86400_000) }, 'expired');
+    const expiredCard = keyCard(old.certPem, old.keyPem);
+    await expiredCard.verifyPin('1234');
+    const expired = await refusal(ws.client.cardLogin(expiredCard, '899999000029'));
+    expect(expired.code).toBe('expired_certificate');
+    expect(expired.message).toMatch(/expired/);
+
+    // A workstation nobody registered: a well-formed key, an invented client_id.
+    const fake = { clientId: 'ws-not-registered', privateJwk: ws.creds.privateJwk };
+    const unknown = await refusal(SessionServerClient.connect(servers[0]!.issuer, fake, { allowHttp: true }).then((c) => c.badge('any', 'desfire-aes-diversified')));
+    expect(unknown.code).toBe('invalid_client');
+
+    const rows = await servers[1]!.audit.query({ limit: 20 });
+    expect(rows.map((r) => r.reason ?? '')).toEqual(expect.arrayContaining([expect.stringMatching(/^replayed_nonce/), expect.stringMatching(/^untrusted_certificate/), expect.stringMatching(/^expired_certificate/), expect.stringMatching(/^invalid_client/)]));
+  });
+
+  it('badge + code opens a 4-hour roaming session; a tap elsewhere re-opens with the first auth_time; after 4 h the code is asked again', async () => {
+    const pc1 = await workstation('PC-CARDIO-01');
+    const pc2 = await workstation('PC-CARDIO-02');
+    const camille = await servers[0]!.directory.addAccount({ idNat: '899999000011', adLogin: 'cmartin', lastName: 'MARTIN', firstName: 'Camille', profession: 'Infirmière', secret: '4821' });
+    expect(await servers[0]!.directory.bindBadge('desfire:camille', camille.id)).toEqual({ ok: true });
+
+    const first = await refusal(pc1.client.badge('desfire:camille', 'desfire-aes-diversified'));
+    expect(first.code).toBe('mfa_required');
+    expect(first.body.display_name).toBe('Camille MARTIN');
+
+    const login = await pc1.client.badge('desfire:camille', 'desfire-aes-diversified', '4821');
+    expect(login.claims).toMatchObject({ acr: 'urn:sillage:loa:mfa', amr: ['hwk', 'pin', 'mfa'], sub: camille.id });
+
+    offsetMs = 2 * HOUR;
+    const reopen = await pc2.client.badge('desfire:camille', 'desfire-aes-diversified');
+    expect(reopen.claims).toMatchObject({ acr: 'urn:sillage:loa:reopen', amr: ['hwk'], auth_time: login.claims.auth_time, sid: login.claims.sid });
+    expect(reopen.mfaExpiresAt).toBe(login.mfaExpiresAt);
+
+    offsetMs = 4 * HOUR + 60_000;
+    const over = await refusal(pc2.client.badge('desfire:camille', 'desfire-aes-diversified'));
+    expect(over.code).toBe('mfa_required');
+    expect(over.message).toMatch(/roaming session over/);
+    // Token exchange on the old session is refused too: the window is absolute.
+    const ex = await refusal(pc2.client.exchange(reopen.accessToken, 'https://dpi.test'));
+    expect(ex.code).toBe('mfa_required');
+    offsetMs = 0;
+    const reasons = (await servers[0]!.audit.query({ accountId: camille.id })).map((r) => `${r.action}:${r.outcome}:${r.reason ?? ''}`);
+    expect(reasons).toEqual(['reopen.badge:refused:mfa_required', 'login.badge:ok:', 'reopen.badge:ok:', 'reopen.badge:refused:mfa_window_over', 'token.exchange:refused:mfa_window_over']);
+  });
+
+  it('locks the code after repeated failures, refuses revoked and UID-only badges', async () => {
+    const pc = await workstation('PC-PEDIA-01');
+    const jean = await servers[0]!.directory.addAccount({ idNat: '899999000037', adLogin: 'jdurand', lastName: 'DURAND', firstName: 'Jean', profession: 'Aide-soignant', secret: '7777' });
+    await servers[0]!.directory.bindBadge('desfire:jean', jean.id);
+    expect((await refusal(pc.client.badge('desfire:jean', 'desfire-aes-diversified', '0000'))).body.tries_left).toBe(2);
+    expect((await refusal(pc.client.badge('desfire:jean', 'desfire-aes-diversified', '0001'))).body.tries_left).toBe(1);
+    expect((await refusal(pc.client.badge('desfire:jean', 'desfire-aes-diversified', '0002'))).code).toBe('secret_locked');
+    // Locked: even the right code is refused until the lock ends.
+    expect((await refusal(pc.client.badge('desfire:jean', 'desfire-aes-diversified', '7777'))).code).toBe('secret_locked');
+    offsetMs = 16 * 60_000;
+    expect((await pc.client.badge('desfire:jean', 'desfire-aes-diversified', '7777')).claims.acr).toBe('urn:sillage:loa:mfa');
+    offsetMs = 0;
+
+    expect(await servers[1]!.directory.revokeBadge('desfire:jean', 'perdu')).toBe(true);
+    expect((await refusal(pc.client.badge('desfire:jean', 'desfire-aes-diversified'))).code).toBe('badge_revoked');
+    expect((await refusal(pc.client.badge('uid:04A1B2C3', 'uid-only'))).code).toBe('uid_only');
+    // One active badge, one person.
+    const other = await servers[0]!.directory.addAccount({ idNat: '899999000045', adLogin: 'x', lastName: 'X', firstName: 'Y', profession: null });
+    await servers[0]!.directory.bindBadge('desfire:shared', jean.id);
+    expect(await servers[0]!.directory.bindBadge('desfire:shared', other.id)).toEqual({ ok: false, reason: 'taken' });
+  });
+
+  it('exchanges for an audience-bound DPI token the DPI can introspect; global logout reaches every workstation', async () => {
+    const pc1 = await workstation('PC-REA-01');
+    const pc2 = await workstation('PC-REA-02');
+    const nina = await servers[0]!.directory.addAccount({ idNat: '899999000052', adLogin: 'nlefevre', lastName: 'LEFEVRE', firstName: 'Nina', profession: 'Infirmière', secret: '1357' });
+    await servers[0]!.directory.bindBadge('desfire:nina', nina.id);
+    const a = await pc1.client.badge('desfire:nina', 'desfire-aes-diversified', '1357');
+    const b = await pc2.client.badge('desfire:nina', 'desfire-aes-diversified');
+    const dpiToken = await pc1.client.exchange(a.accessToken, 'https://dpi.test');
+    expect(dpiToken.accessToken).not.toBe(a.accessToken);
+    expect((await refusal(pc1.client.exchange(a.accessToken, 'https://not-registered.test'))).code).toBe('invalid_target');
+
+    const dpi = await oidc.discovery(new URL(servers[0]!.issuer), DPI.clientId, undefined, oidc.ClientSecretBasic(DPI.clientSecret), { execute: [oidc.allowInsecureRequests] });
+    const intro = await oidc.tokenIntrospection(dpi, dpiToken.accessToken).catch((e: oidc.ResponseBodyError) => {
+      throw new Error(JSON.stringify(e.cause));
+    });
+    expect(intro).toMatchObject({ active: true, sub: nina.id, aud: 'https://dpi.test', client_id: pc1.creds.clientId });
+    // The workstation's own token is not for the DPI: introspection does not disclose it.
+    expect((await oidc.tokenIntrospection(dpi, a.accessToken)).active).toBe(false);
+
+    expect(await pc2.client.sessionStatus(b.accessToken)).toMatchObject({ active: true });
+    await pc1.client.logout(a.accessToken);
+    expect(await pc2.client.sessionStatus(b.accessToken)).toEqual({ active: false, reason: 'unknown' });
+    expect((await refusal(pc2.client.refresh(b.refreshToken!))).code).toBe('invalid_grant');
+    expect((await oidc.tokenIntrospection(dpi, dpiToken.accessToken)).active).toBe(false);
+    // The next tap asks for the code again.
+    expect((await refusal(pc2.client.badge('desfire:nina', 'desfire-aes-diversified'))).code).toBe('mfa_required');
+  });
+
+  it('served the tests from both instances, and its audit chain verifies until a row is modified', async () => {
+    expect([...lb.counts.values()].every((n) => n > 0)).toBe(true);
+    expect(lb.counts.size).toBe(2);
+    const v = await servers[0]!.audit.verify();
+    expect(v.ok).toBe(true);
+    await dbs[0]!.query("UPDATE audit SET reason = 'nothing to see' WHERE seq = 3");
+    expect(await servers[1]!.audit.verify()).toMatchObject({ ok: false, brokenAt: 3 });
+  });
+});
