@@ -10,23 +10,77 @@ export const WORKSTATION_GRANTS = [
   'refresh_token',
 ];
 
+type Row = [type: string, id: string, payload: string, grantId: string | null, uid: string | null, userCode: string | null, expiresAt: Date | null, sid: string | null];
+
+/**
+ * Upserts issued within one event-loop turn (the grant, access and refresh tokens of a login, and
+ * those of concurrent logins) go to the database as one statement; each caller resolves when it is
+ * committed. At a shift change this turns dozens of round trips into one.
+ */
+class UpsertBatcher {
+  private rows: { row: Row; resolve: () => void; reject: (e: unknown) => void }[] = [];
+  private scheduled = false;
+
+  constructor(private readonly db: Db) {}
+
+  add(row: Row): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.rows.push({ row, resolve, reject });
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => void this.flush());
+      }
+    });
+  }
+
+  private async flush(): Promise<void> {
+    this.scheduled = false;
+    const batch = this.rows;
+    this.rows = [];
+    // One statement cannot touch a row twice: the last write of a key wins, as sequential upserts would.
+    const byKey = new Map<string, Row>();
+    for (const b of batch) byKey.set(`${b.row[0]}\u0000${b.row[1]}`, b.row);
+    const params: unknown[] = [];
+    const tuples = [...byKey.values()].map((r) => `(${r.map((v) => `$${params.push(v)}`).join(',')})`);
+    try {
+      await this.db.query(
+        `INSERT INTO oidc_payloads (type, id, payload, grant_id, uid, user_code, expires_at, sid) VALUES ${tuples.join(',')}
+         ON CONFLICT (type, id) DO UPDATE SET payload = EXCLUDED.payload, grant_id = EXCLUDED.grant_id,
+           uid = EXCLUDED.uid, user_code = EXCLUDED.user_code, expires_at = EXCLUDED.expires_at, sid = EXCLUDED.sid`,
+        params,
+      );
+      batch.forEach((b) => b.resolve());
+    } catch (e) {
+      batch.forEach((b) => b.reject(e));
+    }
+  }
+}
+
 export function adapterFactory(db: Db) {
+  const batcher = new UpsertBatcher(db);
   return class PgAdapter implements Adapter {
     constructor(private readonly name: string) {}
 
     async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
+      // Recorded atomically by find() below (see there).
+      if (this.name === 'ReplayDetection') return;
       const expiresAt = expiresIn ? new Date(Date.now() + expiresIn * 1000) : null;
-      await db.query(
-        `INSERT INTO oidc_payloads (type, id, payload, grant_id, uid, user_code, expires_at)
-         VALUES ($1,$2,$3,$4,$5,$6,$7)
-         ON CONFLICT (type, id) DO UPDATE SET payload = EXCLUDED.payload, grant_id = EXCLUDED.grant_id,
-           uid = EXCLUDED.uid, user_code = EXCLUDED.user_code, expires_at = EXCLUDED.expires_at`,
-        [this.name, id, JSON.stringify(payload), payload.grantId ?? null, payload.uid ?? null, payload.userCode ?? null, expiresAt],
-      );
+      await batcher.add([this.name, id, JSON.stringify(payload), payload.grantId ?? null, payload.uid ?? null, payload.userCode ?? null, expiresAt, (payload as { sid?: string }).sid ?? null]);
     }
 
     async find(id: string): Promise<AdapterPayload | undefined> {
       if (this.name === 'Client') return findWorkstationClient(db, id);
+      if (this.name === 'ReplayDetection') {
+        // Client-assertion replay check in one atomic statement, shared by every instance: the first
+        // presentation inserts (not found), any later one conflicts (found). oidc-provider's own
+        // find-then-save would let two instances both accept the same assertion.
+        const { rows } = await db.query(
+          `INSERT INTO oidc_payloads (type, id, payload, expires_at) VALUES ($1, $2, '{}', now() + interval '1 hour')
+           ON CONFLICT (type, id) DO NOTHING RETURNING id`,
+          [this.name, id],
+        );
+        return rows.length ? undefined : ({ jti: id } as AdapterPayload);
+      }
       const { rows } = await db.query<{ payload: AdapterPayload; consumed_at: Date | null }>(
         'SELECT payload, consumed_at FROM oidc_payloads WHERE type = $1 AND id = $2 AND (expires_at IS NULL OR expires_at > now())',
         [this.name, id],

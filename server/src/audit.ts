@@ -39,13 +39,44 @@ function rowHash(r: Omit<AuditRow, 'hash'>): string {
 export class Audit {
   constructor(private readonly db: Db, private readonly now: () => Date = () => new Date()) {}
 
-  async append(e: AuditEntry, q?: Queryable): Promise<void> {
-    const write = async (t: Queryable) => {
-      await t.query('SELECT pg_advisory_xact_lock(727275)');
-      const { rows } = await t.query<{ seq: string; hash: string }>('SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1');
-      const prev = rows[0];
+  private queue: { e: AuditEntry; resolve: () => void; reject: (err: unknown) => void }[] = [];
+  private flushing: Promise<void> | null = null;
+
+  /**
+   * Appends one record and resolves once it is committed. Records arriving while a write is under way
+   * are committed together by the next one (group commit): one lock and one round trip for a burst of
+   * decisions, the shift-change case, and still one chain in arrival order.
+   */
+  append(e: AuditEntry): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ e, resolve, reject });
+      if (!this.flushing) this.flushing = this.flush();
+    });
+  }
+
+  private async flush(): Promise<void> {
+    while (this.queue.length) {
+      const batch = this.queue.splice(0, 200);
+      try {
+        await this.db.tx((t) => this.write(t, batch.map((b) => b.e)));
+        batch.forEach((b) => b.resolve());
+      } catch (err) {
+        batch.forEach((b) => b.reject(err));
+      }
+    }
+    this.flushing = null;
+  }
+
+  private async write(t: Queryable, entries: AuditEntry[]): Promise<void> {
+    await t.query('SELECT pg_advisory_xact_lock(727275)');
+    const { rows } = await t.query<{ seq: string; hash: string }>('SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1');
+    let seq = rows[0] ? Number(rows[0].seq) : 0;
+    let prevHash = rows[0]?.hash ?? GENESIS;
+    const params: unknown[] = [];
+    const tuples: string[] = [];
+    for (const e of entries) {
       const row = {
-        seq: prev ? Number(prev.seq) + 1 : 1,
+        seq: ++seq,
         at: this.now().toISOString(),
         action: e.action,
         outcome: e.outcome,
@@ -54,17 +85,15 @@ export class Audit {
         factor: e.factor ?? null,
         reason: e.reason ?? null,
         details: e.details ?? null,
-        prevHash: prev?.hash ?? GENESIS,
+        prevHash,
       };
       const hash = rowHash(row);
-      await t.query(
-        'INSERT INTO audit (seq, at, action, outcome, account_id, workstation, factor, reason, details, prev_hash, hash) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)',
-        [row.seq, row.at, row.action, row.outcome, row.accountId, row.workstation, row.factor, row.reason, row.details === null ? null : JSON.stringify(row.details), row.prevHash, hash],
-      );
-    };
-    // Inside the caller's transaction when given (the decision and its record commit together).
-    if (q) await write(q);
-    else await this.db.tx(write);
+      const base = params.length;
+      params.push(row.seq, row.at, row.action, row.outcome, row.accountId, row.workstation, row.factor, row.reason, row.details === null ? null : JSON.stringify(row.details), row.prevHash, hash);
+      tuples.push(`(${Array.from({ length: 11 }, (_, i) => `$${base + i + 1}`).join(',')})`);
+      prevHash = hash;
+    }
+    await t.query(`INSERT INTO audit (seq, at, action, outcome, account_id, workstation, factor, reason, details, prev_hash, hash) VALUES ${tuples.join(',')}`, params);
   }
 
   async query(filter: { accountId?: string; action?: string; limit?: number } = {}): Promise<AuditRow[]> {

@@ -104,12 +104,6 @@ const MIGRATIONS: string[] = [
     end_reason text
   );
   CREATE INDEX roaming_sessions_account ON roaming_sessions (account_id) WHERE ended_at IS NULL;
-  CREATE TABLE session_grants (
-    session_id text NOT NULL REFERENCES roaming_sessions(id),
-    grant_id text NOT NULL,
-    client_id text NOT NULL,
-    PRIMARY KEY (session_id, grant_id)
-  );
   CREATE TABLE used_nonces (
     nonce text PRIMARY KEY,
     expires_at timestamptz NOT NULL
@@ -123,9 +117,12 @@ const MIGRATIONS: string[] = [
     user_code text,
     expires_at timestamptz,
     consumed_at timestamptz,
+    -- The roaming session of a token: ending a session finds all its tokens in one statement.
+    sid text,
     PRIMARY KEY (type, id)
   );
   CREATE INDEX oidc_payloads_grant ON oidc_payloads (grant_id);
+  CREATE INDEX oidc_payloads_sid ON oidc_payloads (sid) WHERE sid IS NOT NULL;
   CREATE TABLE server_secrets (
     name text PRIMARY KEY,
     value jsonb NOT NULL

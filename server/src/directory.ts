@@ -126,19 +126,23 @@ export class Directory {
     return rows.length > 0;
   }
 
-  /** The account of an active badge, or why not. */
-  async badgeOwner(badgeId: string): Promise<{ account: Account } | { refused: 'unknown' | 'revoked' | 'disabled' }> {
+  /**
+   * The account of an active badge, or why not; with `activeSessionAt`, also its newest
+   * roaming session (raw row) live at that time (one round trip for the re-open path, the hot one).
+   */
+  async badgeOwner(badgeId: string, activeSessionAt?: Date): Promise<{ account: Account; activeSession?: Record<string, unknown> | null } | { refused: 'unknown' | 'revoked' | 'disabled' }> {
     const { rows } = await this.db.query<Record<string, unknown>>(
-      `SELECT b.status, a.* FROM badges b JOIN accounts a ON a.id = b.account_id
+      `SELECT b.status, a.*, ${activeSessionAt ? `(SELECT row_to_json(s) FROM roaming_sessions s WHERE s.account_id = a.id AND s.ended_at IS NULL AND s.expires_at > $2 ORDER BY s.auth_time DESC LIMIT 1)` : 'NULL'} AS active_session
+       FROM badges b JOIN accounts a ON a.id = b.account_id
        WHERE b.badge_id = $1 ORDER BY (b.status = 'active') DESC, b.enrolled_at DESC LIMIT 1`,
-      [badgeId],
+      activeSessionAt ? [badgeId, activeSessionAt] : [badgeId],
     );
     const r = rows[0];
     if (!r) return { refused: 'unknown' };
     if (r.status !== 'active') return { refused: 'revoked' };
     const account = toAccount(r);
     if (account.disabled) return { refused: 'disabled' };
-    return { account };
+    return { account, activeSession: (r.active_session as Record<string, unknown> | null) ?? null };
   }
 
   /** Second factor with lockout; the counter and the lock live in the database (shared by instances). */

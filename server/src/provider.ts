@@ -16,6 +16,7 @@ import { NonceIssuer, ProofError, verifyCardAssertion } from './cps';
 import type { Db } from './db';
 import type { Account, Directory } from './directory';
 import type { Log } from './log';
+import { toSession } from './sessions';
 import type { RoamingSession, Sessions } from './sessions';
 
 export const GRANT = {
@@ -172,18 +173,17 @@ export async function createProvider(deps: ProviderDeps) {
     const grant = new provider.Grant({ accountId: account.id, clientId: client.clientId });
     grant.addOIDCScope('openid profile offline_access');
     grant.addOIDCClaims(['acr', 'amr', 'auth_time', 'sid']);
-    // Typings lag the implementation: Grant#save takes the TTL in seconds.
-    const grantId = await (grant.save as (ttl?: number) => Promise<string>)(remaining);
-    await sessions.linkGrant(session.id, grantId, client.clientId);
+    // The grant id is fixed up front so the grant and its tokens are saved together (one batch).
+    const g = grant as unknown as { jti: string; generateTokenId(): string };
+    g.jti = g.generateTokenId();
+    const grantId = g.jti;
     const authTime = Math.floor(session.authTime.getTime() / 1000);
     const common = { accountId: account.id, client, grantId, gty: opts.gty, sid: session.id, sessionUid: session.id };
     const at = new provider.AccessToken({ ...common, scope: 'openid profile', expiresIn: Math.min(deps.accessTokenTtlS, remaining), extra: { sid: session.id } });
-    const accessToken = await at.save();
     // The refresh token dies with the roaming window: refresh never extends the 4 hours.
     const rt = new provider.RefreshToken({ ...common, scope: 'openid profile offline_access', acr: opts.acr, amr: opts.amr, authTime, expiresIn: remaining, rotations: 0,
       // Asked for explicitly so the ID tokens of refreshes carry them too.
       claims: { id_token: { acr: null, amr: null, auth_time: null, sid: null } } });
-    const refreshToken = await rt.save();
     const id = new provider.IdToken({ ...accountClaims(account) }, { ctx });
     (id as unknown as { scope: string }).scope = 'openid profile';
     // The honest part: auth_time is the 2-factor login, acr/amr what this request proved.
@@ -192,6 +192,8 @@ export async function createProvider(deps: ProviderDeps) {
     id.set('auth_time', authTime);
     id.set('sid', session.id);
     id.set('sillage_mfa_exp', Math.floor(session.expiresAt.getTime() / 1000));
+    // Typings lag the implementation: Grant#save takes the TTL in seconds.
+    const [, accessToken, refreshToken] = await Promise.all([(grant.save as (ttl?: number) => Promise<string>)(remaining), at.save(), rt.save()]);
     const idToken = await id.issue({ use: 'idtoken' });
     ctx.body = {
       access_token: accessToken,
@@ -256,7 +258,7 @@ export async function createProvider(deps: ProviderDeps) {
       await auditFor(ctx, { action: 'badge.tap', outcome: 'refused', factor: 'badge', reason: 'uid_only', details: { badgeId } });
       return refuse(ctx, 400, 'invalid_grant', 'badge identified by its UID only: not accepted (copyable); use an enrolled DESFire badge', { sillage_error: 'uid_only' });
     }
-    const owner = await directory.badgeOwner(badgeId);
+    const owner = await directory.badgeOwner(badgeId, p.secret === undefined ? now() : undefined);
     if ('refused' in owner) {
       await auditFor(ctx, { action: 'badge.tap', outcome: 'refused', factor: 'badge', reason: `badge_${owner.refused}`, details: { badgeId } });
       const msg = { unknown: 'badge not enrolled: enrol it after a CPS login or ask the helpdesk', revoked: 'badge revoked (declared lost): ask the helpdesk for a new one', disabled: 'account disabled' }[owner.refused];
@@ -265,7 +267,7 @@ export async function createProvider(deps: ProviderDeps) {
     const { account } = owner;
     const factor = proof === 'uid-only' ? 'badge-uid' : 'badge';
     if (p.secret === undefined) {
-      const session = await sessions.active(account.id);
+      const session = owner.activeSession ? toSession(owner.activeSession) : null;
       if (!session) {
         const expired = await sessions.lastExpired(account.id);
         await auditFor(ctx, { action: 'reopen.badge', outcome: 'refused', accountId: account.id, factor, reason: expired ? 'mfa_window_over' : 'mfa_required' });

@@ -1,6 +1,6 @@
 // Roaming MFA sessions: created by a 2-factor login, valid a fixed absolute time from that login (4 h by
-// default), usable from any registered workstation, never extended by re-opens. Each workstation login
-// is an oidc-provider Grant linked to its session, so ending a session revokes every token it produced.
+// default), usable from any registered workstation, never extended by re-opens. Every token carries its
+// session id (sid), so ending a session revokes every token and grant it produced, on every workstation.
 import { randomUUID } from 'node:crypto';
 import type { Db, Queryable } from './db';
 
@@ -16,7 +16,7 @@ export interface RoamingSession {
   endReason: string | null;
 }
 
-function toSession(r: Record<string, unknown>): RoamingSession {
+export function toSession(r: Record<string, unknown>): RoamingSession {
   return {
     id: String(r.id),
     accountId: String(r.account_id),
@@ -71,17 +71,18 @@ export class Sessions {
     return !s.endedAt && s.expiresAt > this.now();
   }
 
-  async linkGrant(sessionId: string, grantId: string, clientId: string): Promise<void> {
-    await this.db.query('INSERT INTO session_grants (session_id, grant_id, client_id) VALUES ($1,$2,$3) ON CONFLICT DO NOTHING', [sessionId, grantId, clientId]);
-  }
-
   /** Ends a session everywhere: marks it and deletes every token and grant it produced. */
   async end(sessionId: string, reason: string): Promise<{ ended: boolean; workstations: string[] }> {
     return this.db.tx(async (q) => {
       const { rows } = await q.query('UPDATE roaming_sessions SET ended_at = $2, end_reason = $3 WHERE id = $1 AND ended_at IS NULL RETURNING id', [sessionId, this.now(), reason]);
-      const { rows: grants } = await q.query<{ grant_id: string; client_id: string }>('SELECT grant_id, client_id FROM session_grants WHERE session_id = $1', [sessionId]);
-      if (grants.length) await q.query('DELETE FROM oidc_payloads WHERE grant_id = ANY($1::text[]) OR (type = $2 AND id = ANY($1::text[]))', [grants.map((g) => g.grant_id), 'Grant']);
-      return { ended: rows.length > 0, workstations: [...new Set(grants.map((g) => g.client_id))] };
+      // Every token of the session (any workstation), then the grants they belonged to.
+      const { rows: gone } = await q.query<{ grant_id: string | null; client_id: string | null }>(
+        "DELETE FROM oidc_payloads WHERE sid = $1 RETURNING grant_id, payload->>'clientId' AS client_id",
+        [sessionId],
+      );
+      const grants = [...new Set(gone.map((g) => g.grant_id).filter((g): g is string => !!g))];
+      if (grants.length) await q.query("DELETE FROM oidc_payloads WHERE grant_id = ANY($1::text[]) OR (type = 'Grant' AND id = ANY($1::text[]))", [grants]);
+      return { ended: rows.length > 0, workstations: [...new Set(gone.map((g) => g.client_id).filter((c): c is string => !!c))] };
     });
   }
 

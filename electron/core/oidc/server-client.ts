@@ -103,6 +103,8 @@ export interface ClientOptions {
   /** http:// issuers are refused unless allowed (tests and the embedded demo server on loopback). */
   allowHttp?: boolean;
   timeoutMs?: number;
+  /** Transport override (tests and benchmarks route requests to a given server instance). */
+  fetch?: typeof fetch;
 }
 
 export class SessionServerClient {
@@ -110,6 +112,7 @@ export class SessionServerClient {
     private readonly config: oidc.Configuration,
     readonly clientId: string,
     private readonly timeoutMs: number,
+    private readonly fetchImpl: typeof fetch = fetch,
   ) {}
 
   get issuer(): string {
@@ -125,10 +128,11 @@ export class SessionServerClient {
         creds.clientId,
         { id_token_signed_response_alg: 'ES256' },
         oidc.PrivateKeyJwt({ key, kid: creds.privateJwk.kid } as unknown as oidc.PrivateKey),
-        { execute: opts.allowHttp ? [oidc.allowInsecureRequests] : [], timeout: timeoutMs / 1000 },
+        { execute: opts.allowHttp ? [oidc.allowInsecureRequests] : [], timeout: timeoutMs / 1000, ...(opts.fetch ? { [oidc.customFetch]: opts.fetch } : {}) },
       );
       config.timeout = timeoutMs / 1000;
-      return new SessionServerClient(config, creds.clientId, timeoutMs);
+      if (opts.fetch) config[oidc.customFetch] = opts.fetch;
+      return new SessionServerClient(config, creds.clientId, timeoutMs, opts.fetch);
     } catch (e) {
       throw toServerError(e);
     }
@@ -140,7 +144,7 @@ export class SessionServerClient {
 
   private async json(path: string, init: RequestInit): Promise<{ status: number; body: Record<string, unknown> }> {
     try {
-      const res = await fetch(this.url(path), { ...init, signal: AbortSignal.timeout(this.timeoutMs) });
+      const res = await this.fetchImpl(this.url(path), { ...init, signal: AbortSignal.timeout(this.timeoutMs) });
       return { status: res.status, body: (await res.json().catch(() => ({}))) as Record<string, unknown> };
     } catch (e) {
       throw toServerError(e);

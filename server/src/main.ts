@@ -1,0 +1,67 @@
+// `npm run server`: the session server. Prints its issuer URL (OIDC discovery at
+// /.well-known/openid-configuration). PostgreSQL with DATABASE_URL, else PGlite in a data directory.
+import fs from 'node:fs';
+import { startServer } from './app';
+import { jsonLog } from './log';
+import { argValue, argValues, openDb } from './options';
+import type { RelyingParty } from './provider';
+
+const HELP = `Usage: npm run server -- [options]
+  --port N                 listening port (default 7443; 0 = any)
+  --host H                 listening address (default 127.0.0.1)
+  --issuer URL             public URL when behind a reverse proxy (TLS terminates there)
+  --database-url URL       PostgreSQL (or DATABASE_URL); default: PGlite in --data-dir
+  --data-dir DIR           PGlite directory (default ~/.local/share/sillage-server)
+  --trust-anchor FILE      PEM root CA for CPS certificates (repeatable; IGC-Santé roots in production)
+  --intermediate FILE      PEM issuing CA used to build CPS chains (repeatable)
+  --relying-parties FILE   JSON [{"clientId","clientSecretEnv","audiences":[...]}] (secrets from env vars)
+  --mfa-window-minutes N   roaming MFA window (default 240)
+  --allow-uid-only         accept UID-only badges (weak; off by default)
+  --log-level L            info (one line per request) | warn | error`;
+
+async function main() {
+  const argv = process.argv.slice(2);
+  if (argv.includes('--help')) {
+    console.log(HELP);
+    return;
+  }
+  const level = (argValue(argv, '--log-level') ?? 'info') as 'info' | 'warn' | 'error';
+  const log = jsonLog(undefined, level);
+  const readPems = (files: string[]) => files.map((f) => fs.readFileSync(f, 'utf8'));
+  const rpFile = argValue(argv, '--relying-parties');
+  const relyingParties: RelyingParty[] = rpFile
+    ? (JSON.parse(fs.readFileSync(rpFile, 'utf8')) as { clientId: string; clientSecretEnv: string; audiences: string[] }[]).map((r) => {
+        const secret = process.env[r.clientSecretEnv];
+        if (!secret) throw new Error(`relying party ${r.clientId}: environment variable ${r.clientSecretEnv} is not set`);
+        return { clientId: r.clientId, clientSecret: secret, audiences: r.audiences };
+      })
+    : [];
+  const anchors = readPems(argValues(argv, '--trust-anchor'));
+  if (!anchors.length) log.warn('no --trust-anchor: CPS card logins will be refused (untrusted certificate)');
+  const db = await openDb(argv);
+  const server = await startServer({
+    db,
+    port: Number(argValue(argv, '--port') ?? process.env.SILLAGE_SERVER_PORT ?? 7443),
+    host: argValue(argv, '--host') ?? '127.0.0.1',
+    ...(argValue(argv, '--issuer') ? { issuer: argValue(argv, '--issuer')! } : {}),
+    trustAnchorsPem: anchors,
+    intermediateCasPem: readPems(argValues(argv, '--intermediate')),
+    relyingParties,
+    mfaWindowMs: Number(argValue(argv, '--mfa-window-minutes') ?? 240) * 60_000,
+    allowUidOnlyBadges: argv.includes('--allow-uid-only'),
+    log,
+  });
+  console.log(`Sillage session server: ${server.issuer}/  (discovery: ${server.issuer}/.well-known/openid-configuration)`);
+  const stop = async () => {
+    await server.close();
+    await db.close();
+    process.exit(0);
+  };
+  process.once('SIGTERM', () => void stop());
+  process.once('SIGINT', () => void stop());
+}
+
+main().catch((e: unknown) => {
+  console.error(`Sillage session server failed to start: ${(e as Error).message}`);
+  process.exit(1);
+});
