@@ -42,7 +42,9 @@ export type LockReason =
   | 'os-lock'
   | 'mfa-expired'
   | 'auth-failed'
-  | 'cancelled';
+  | 'cancelled'
+  /** The roaming session was ended elsewhere (global logout, administrator). */
+  | 'session-revoked';
 
 /** Which factors opened the session; `mfa` sessions count for the roaming window. */
 export type Factor = 'card' | 'badge' | 'pin' | 'session-code';
@@ -58,6 +60,8 @@ export interface OpenSession {
   /** Epoch ms at which the roaming MFA window ends. */
   mfaExpiresAt: number;
   openedAt: number;
+  /** Opened while the session server was unreachable, checked locally only (policy-allowed CPS login). */
+  degraded?: boolean;
 }
 
 /** Second factor expected on the PIN pad. */
@@ -109,6 +113,10 @@ export type AgentErrorCode =
   | 'badge-revoked'
   | 'auth-refused'
   | 'server-unreachable'
+  /** Too many wrong session codes: locked until `params.until` (HH:MM). */
+  | 'code-locked'
+  /** The roaming MFA window is over: the next login needs both factors again. */
+  | 'mfa-required'
   | 'reader-error'
   | 'invalid-command'
   | 'not-allowed'

@@ -274,7 +274,12 @@ export async function createProvider(deps: ProviderDeps) {
         return refuse(ctx, 400, 'invalid_grant', expired ? 'roaming session over: type your code to start a new one' : 'first login of the shift: type your code', {
           sillage_error: 'mfa_required',
           second_factor: 'pin',
+          // The PIN pad shows whose badge it is (the workstation is an authenticated client).
           display_name: `${account.firstName} ${account.lastName}`,
+          given_name: account.firstName,
+          family_name: account.lastName,
+          idnat: account.idNat,
+          profession: account.profession,
         });
       }
       await auditFor(ctx, { action: 'reopen.badge', outcome: 'ok', accountId: account.id, factor, details: { session: session.id } });

@@ -23,4 +23,9 @@ export interface Authenticator {
   loginWithBadge(badge: BadgeRead, secret: string): Promise<AuthOutcome>;
   /** The workstation session ended (lock, switch); the roaming session stays valid elsewhere. */
   endWorkstationSession(session: OpenSession): Promise<void>;
+  /**
+   * While `session` is open: call `ended` if its roaming session ends elsewhere (global logout,
+   * administrator). Returns the function that stops watching.
+   */
+  watchSession?(session: OpenSession, ended: (reason: string) => void): () => void;
 }

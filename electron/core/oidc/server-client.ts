@@ -128,10 +128,10 @@ export class SessionServerClient {
         creds.clientId,
         { id_token_signed_response_alg: 'ES256' },
         oidc.PrivateKeyJwt({ key, kid: creds.privateJwk.kid } as unknown as oidc.PrivateKey),
-        { execute: opts.allowHttp ? [oidc.allowInsecureRequests] : [], timeout: timeoutMs / 1000, ...(opts.fetch ? { [oidc.customFetch]: opts.fetch } : {}) },
+        { execute: opts.allowHttp ? [oidc.allowInsecureRequests] : [], timeout: timeoutMs / 1000, ...(opts.fetch ? { [oidc.customFetch]: opts.fetch as unknown as oidc.CustomFetch } : {}) },
       );
       config.timeout = timeoutMs / 1000;
-      if (opts.fetch) config[oidc.customFetch] = opts.fetch;
+      if (opts.fetch) config[oidc.customFetch] = opts.fetch as unknown as oidc.CustomFetch;
       return new SessionServerClient(config, creds.clientId, timeoutMs, opts.fetch);
     } catch (e) {
       throw toServerError(e);
@@ -263,5 +263,21 @@ function tokensOf(r: oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelp
     claims,
     expiresAt: Math.floor(Date.now() / 1000) + (r.expires_in ?? 60),
     mfaExpiresAt: mfa,
+  };
+}
+
+/**
+ * A client connected on first use and kept; while the server is unreachable every call fails fast
+ * with 'server-unreachable' and the next one tries again (no retry storm: callers are user taps).
+ */
+export function lazyClient(serverUrl: string, creds: () => Promise<WorkstationCredentials>, opts: ClientOptions = {}): () => Promise<SessionServerClient> {
+  let connected: SessionServerClient | null = null;
+  let pending: Promise<SessionServerClient> | null = null;
+  return async () => {
+    if (connected) return connected;
+    pending ??= (async () => SessionServerClient.connect(serverUrl, await creds(), opts))()
+      .then((c) => (connected = c))
+      .finally(() => (pending = null));
+    return pending;
   };
 }

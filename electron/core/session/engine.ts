@@ -57,6 +57,8 @@ export class SessionEngine {
   private insertedCards = new Map<string, CardHandle>();
   private lastTap: { badgeId: string; at: number } | null = null;
   private inactivity: Timer | null = null;
+  private mfaEnd: Timer | null = null;
+  private unwatch: (() => void) | null = null;
   private errors: AgentError[] = [];
 
   constructor(private readonly opts: EngineOptions) {}
@@ -230,7 +232,7 @@ export class SessionEngine {
   private finish(outcome: AuthOutcome, ep: number, st: PinState): { accepted: boolean } {
     if (ep !== this.epoch) return { accepted: false };
     if (!outcome.ok) {
-      this.failAndLock(outcome.code, outcome.reason, { idNat: st.identity?.idNat });
+      this.failAndLock(outcome.code, outcome.reason, { idNat: st.identity?.idNat }, outcome.params);
       return { accepted: false };
     }
     this.open(outcome.session);
@@ -260,6 +262,10 @@ export class SessionEngine {
     const session = this.state.kind === 'open' ? this.state.session : null;
     this.inactivity?.cancel();
     this.inactivity = null;
+    this.mfaEnd?.cancel();
+    this.mfaEnd = null;
+    this.unwatch?.();
+    this.unwatch = null;
     if (this.current.kind === 'card') void this.current.card.release().catch(() => {});
     this.current = { kind: 'none' };
     if (session) {
@@ -277,9 +283,20 @@ export class SessionEngine {
       idNat: session.user.idNat,
       factor: session.factors.join('+'),
       reader: session.credential.reader,
+      ...(session.degraded ? { reason: 'degraded: session server unreachable, card checked locally (policy)' } : {}),
     });
-    this.set({ kind: 'open', session });
+    const ep = this.set({ kind: 'open', session });
     this.armInactivity();
+    // The roaming window is absolute: the workstation session ends with it (the UI warned before).
+    this.mfaEnd = this.opts.clock.setTimer(Math.max(0, session.mfaExpiresAt - this.opts.clock.now()), () => {
+      if (ep === this.epoch && this.state.kind === 'open') this.lock('mfa-expired');
+    });
+    this.unwatch =
+      this.opts.authenticator.watchSession?.(session, (why) => {
+        if (ep !== this.epoch || this.state.kind !== 'open') return;
+        this.audit('session.revoked', 'info', { idNat: session.user.idNat, reason: why });
+        this.lock('session-revoked');
+      }) ?? null;
   }
 
   private armInactivity(): void {
@@ -290,9 +307,9 @@ export class SessionEngine {
     });
   }
 
-  private failAndLock(code: AgentErrorCode, reason: string, fields: { idNat?: string; reader?: string; factor?: string }): void {
+  private failAndLock(code: AgentErrorCode, reason: string, fields: { idNat?: string; reader?: string; factor?: string }, params?: Record<string, string | number>): void {
     this.audit('auth.refused', 'failure', { ...fields, reason: `${code}: ${reason}` });
-    this.error(code);
+    this.error(code, params);
     if (this.current.kind === 'card') void this.current.card.release().catch(() => {});
     this.current = { kind: 'none' };
     this.set({ kind: 'locked', reason: 'auth-failed' });

@@ -1,0 +1,225 @@
+// The session engine's authentication step over the session server (OIDC, openid-client): CPS card
+// JWT-bearer login, badge + code login, badge re-open within the roaming window, status polling so a
+// global logout reaches this PC, and (when policy allows) a degraded CPS login checked locally while
+// the server is unreachable. Tokens live in memory only, for as long as the workstation session.
+import { randomBytes, verify as cryptoVerify, constants, X509Certificate } from 'node:crypto';
+import type { AgentErrorCode, Factor, Identity, OpenSession } from '../../../shared/contract';
+import type { ServerTokens, SessionServerClient } from '../oidc/server-client';
+import { ServerError } from '../oidc/server-client';
+import type { BadgeRead, CardHandle, SignatureAlgorithm } from '../readers/types';
+import type { Clock, Timer } from '../util/clock';
+import type { Authenticator, AuthOutcome, BadgeOutcome } from './types';
+
+export interface DegradedCpsPolicy {
+  /** PEM roots (and issuing CAs) the card certificate must chain to, checked on the workstation. */
+  trustPem: string[];
+  mfaWindowMs: number;
+}
+
+export interface ServerAuthenticatorOptions {
+  /** Connected client; rejects with ServerError('server-unreachable') while the server is down. */
+  client: () => Promise<SessionServerClient>;
+  clock: Clock;
+  /** How often an open session checks it was not ended elsewhere (bounded delay of a global logout). */
+  pollMs?: number;
+  /** Signature scheme per card (CPS4 signs RSA-PSS). */
+  cardAlgorithm?: (card: CardHandle) => SignatureAlgorithm;
+  /** Policy: allow a CPS login checked locally when the server is unreachable; null = never. */
+  degradedCps?: DegradedCpsPolicy | null;
+  /** Told when the open session's tokens change (the DPI broker reads them), null when it ends. */
+  onTokens?: (tokens: ServerTokens | null, session: OpenSession | null) => void;
+}
+
+const mapCode = (e: ServerError): AgentErrorCode => {
+  switch (e.code) {
+    case 'server-unreachable':
+      return 'server-unreachable';
+    case 'secret_wrong':
+      return 'pin-wrong';
+    case 'secret_locked':
+      return 'code-locked';
+    case 'badge_unknown':
+      return 'badge-unknown';
+    case 'badge_revoked':
+      return 'badge-revoked';
+    case 'uid_only':
+      return 'badge-weak';
+    case 'expired_certificate':
+      return 'card-expired';
+    case 'mfa_required':
+      return 'mfa-required';
+    default:
+      return 'auth-refused';
+  }
+};
+
+function refusal(e: unknown): AuthOutcome & { ok: false } {
+  const se = e instanceof ServerError ? e : new ServerError('unexpected', (e as Error)?.message ?? String(e));
+  const code = mapCode(se);
+  const params: Record<string, string | number> = {};
+  if (typeof se.body.tries_left === 'number') params.triesLeft = se.body.tries_left;
+  if (typeof se.body.locked_until === 'string') {
+    const d = new Date(se.body.locked_until);
+    params.until = `${String(d.getHours()).padStart(2, '0')}:${String(d.getMinutes()).padStart(2, '0')}`;
+  }
+  return { ok: false, code, params, reason: `${se.code}: ${se.message}` };
+}
+
+export class ServerAuthenticator implements Authenticator {
+  private tokens = new Map<OpenSession, ServerTokens>();
+
+  constructor(private readonly opts: ServerAuthenticatorOptions) {}
+
+  /** Tokens of the open session (memory only), for the DPI broker. */
+  tokensOf(session: OpenSession): ServerTokens | null {
+    return this.tokens.get(session) ?? null;
+  }
+
+  client(): Promise<SessionServerClient> {
+    return this.opts.client();
+  }
+
+  async loginWithCard(card: CardHandle, identity: Identity): Promise<AuthOutcome> {
+    const alg = this.opts.cardAlgorithm?.(card) ?? 'RSA-PKCS1-SHA256';
+    try {
+      const client = await this.opts.client();
+      const t = await client.cardLogin(card, identity.idNat, alg);
+      return { ok: true, session: this.remember(t, identity, { kind: 'cps-card', reader: card.reader, cardType: card.cardType }, ['card', 'pin']) };
+    } catch (e) {
+      if (e instanceof ServerError && e.code === 'server-unreachable' && this.opts.degradedCps) return this.degradedCardLogin(card, identity, alg, this.opts.degradedCps);
+      return refusal(e);
+    }
+  }
+
+  async badgeTapped(badge: BadgeRead): Promise<BadgeOutcome> {
+    try {
+      const client = await this.opts.client();
+      const t = await client.badge(badge.badgeId, badge.proof);
+      return { kind: 'reopened', session: this.remember(t, null, this.credential(badge), ['badge']) };
+    } catch (e) {
+      if (e instanceof ServerError && e.code === 'mfa_required') {
+        const b = e.body as { given_name?: string; family_name?: string; idnat?: string; profession?: string };
+        const identity = b.family_name ? { idNat: b.idnat ?? '', lastName: b.family_name, firstName: b.given_name ?? '', profession: b.profession ?? '' } : null;
+        return { kind: 'second-factor', identity, secondFactor: 'session-code', pinLength: null };
+      }
+      // Server down: a badge alone never opens anything.
+      const r = refusal(e);
+      return { kind: 'refused', code: r.code, reason: r.reason };
+    }
+  }
+
+  async loginWithBadge(badge: BadgeRead, secret: string): Promise<AuthOutcome> {
+    try {
+      const client = await this.opts.client();
+      const t = await client.badge(badge.badgeId, badge.proof, secret);
+      return { ok: true, session: this.remember(t, null, this.credential(badge), ['badge', 'session-code']) };
+    } catch (e) {
+      return refusal(e);
+    }
+  }
+
+  async endWorkstationSession(session: OpenSession): Promise<void> {
+    const t = this.tokens.get(session);
+    this.tokens.delete(session);
+    this.opts.onTokens?.(null, null);
+    // The roaming session stays valid for the next tap elsewhere; only this PC's tokens are dropped.
+    if (t?.refreshToken) {
+      const client = await this.opts.client().catch(() => null);
+      await client?.revoke(t.refreshToken).catch(() => {});
+    }
+  }
+
+  watchSession(session: OpenSession, ended: (reason: string) => void): () => void {
+    if (session.degraded) return () => {};
+    const pollMs = this.opts.pollMs ?? 15_000;
+    let timer: Timer | null = null;
+    let stopped = false;
+    const tick = async () => {
+      const t = this.tokens.get(session);
+      if (!t || stopped) return;
+      try {
+        const client = await this.opts.client();
+        // Keep a fresh access token (the DPI broker exchanges it) without extending the roaming window.
+        if (t.refreshToken && t.expiresAt * 1000 - this.opts.clock.now() < 2 * pollMs) {
+          const r = await client.refresh(t.refreshToken);
+          const next = { ...r, refreshToken: r.refreshToken ?? t.refreshToken, mfaExpiresAt: t.mfaExpiresAt };
+          if (stopped) return;
+          this.tokens.set(session, next);
+          this.opts.onTokens?.(next, session);
+        }
+        const st = await client.sessionStatus(this.tokens.get(session)!.accessToken);
+        if (!st.active && !stopped) return ended(st.reason);
+      } catch (e) {
+        // Unreachable server: the session stays open (continuity); a refused refresh means it ended.
+        if (e instanceof ServerError && e.code !== 'server-unreachable' && !stopped) return ended(e.code);
+      }
+      if (!stopped) timer = this.opts.clock.setTimer(pollMs, () => void tick());
+    };
+    timer = this.opts.clock.setTimer(pollMs, () => void tick());
+    return () => {
+      stopped = true;
+      timer?.cancel();
+    };
+  }
+
+  private credential(badge: BadgeRead): OpenSession['credential'] {
+    return { kind: 'badge', reader: badge.reader, cardType: badge.cardType, badgeProof: badge.proof };
+  }
+
+  private remember(t: ServerTokens, identity: Identity | null, credential: OpenSession['credential'], factors: Factor[]): OpenSession {
+    const c = t.claims;
+    const now = this.opts.clock.now();
+    const session: OpenSession = {
+      user: identity ?? { idNat: c.idnat ?? '', lastName: c.family_name ?? '', firstName: c.given_name ?? '', profession: c.profession ?? '' },
+      credential,
+      factors,
+      assurance: c.acr === 'urn:sillage:loa:mfa' ? 'mfa' : 're-open',
+      authTime: (c.auth_time ?? Math.floor(now / 1000)) * 1000,
+      mfaExpiresAt: (t.mfaExpiresAt ?? Math.floor(now / 1000)) * 1000,
+      openedAt: now,
+    };
+    this.tokens.set(session, t);
+    this.opts.onTokens?.(t, session);
+    return session;
+  }
+
+  /**
+   * Server unreachable and policy allows it: card + PIN (the card checked it) + certificate chain and
+   * a fresh proof of possession, all checked here. Marked degraded; no tokens, so no DPI access.
+   */
+  private async degradedCardLogin(card: CardHandle, identity: Identity, alg: SignatureAlgorithm, policy: DegradedCpsPolicy): Promise<AuthOutcome> {
+    const der = await card.readCertificate();
+    if (!der) return { ok: false, code: 'server-unreachable', reason: 'server unreachable and no certificate for a local check' };
+    const leaf = new X509Certificate(der);
+    const now = this.opts.clock.now();
+    if (now < Date.parse(leaf.validFrom) || now > Date.parse(leaf.validTo)) return { ok: false, code: 'card-expired', reason: 'certificate outside its validity (local check)' };
+    const cas = policy.trustPem.map((p) => new X509Certificate(p));
+    let cert = leaf;
+    let trusted = false;
+    for (let depth = 0; depth < 5 && !trusted; depth++) {
+      const issuer = cas.find((ca) => cert.checkIssued(ca) && cert.verify(ca.publicKey));
+      if (!issuer) break;
+      if (now > Date.parse(issuer.validTo)) break;
+      if (issuer.checkIssued(issuer)) trusted = true;
+      cert = issuer;
+    }
+    if (!trusted) return { ok: false, code: 'auth-refused', reason: 'certificate does not chain to a configured root (local check)' };
+    const challenge = randomBytes(32);
+    const sig = await card.sign(challenge, alg);
+    const key = alg === 'RSA-PSS-SHA256' ? { key: leaf.publicKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 } : leaf.publicKey;
+    if (!cryptoVerify('sha256', challenge, key, sig.signature)) return { ok: false, code: 'auth-refused', reason: 'bad proof of possession (local check)' };
+    return {
+      ok: true,
+      session: {
+        user: identity,
+        credential: { kind: 'cps-card', reader: card.reader, cardType: card.cardType },
+        factors: ['card', 'pin'],
+        assurance: 'mfa',
+        authTime: now,
+        mfaExpiresAt: now + policy.mfaWindowMs,
+        openedAt: now,
+        degraded: true,
+      },
+    };
+  }
+}
