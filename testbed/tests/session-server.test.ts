@@ -217,6 +217,38 @@ describe('session server on PostgreSQL, two instances behind one address', () =>
     expect((await refusal(pc2.client.badge('desfire:nina', 'desfire-aes-diversified'))).code).toBe('mfa_required');
   });
 
+  it('enrols a new badge right after a CPS login (not after a badge login), imports a CSV, and runs the admin CLI', async () => {
+    const ws = await workstation('PC-ACCUEIL-01');
+    const louis = pki.issue({ idNat: '899999000029', lastName: 'BERNARD', firstName: 'Louis', profession: 'Médecin' }, 'louis-enrol');
+    const card = keyCard(louis.certPem, louis.keyPem);
+    await card.verifyPin('1234');
+    const t = await ws.client.cardLogin(card, '899999000029');
+    await ws.client.enrolBadge(t.accessToken, 'desfire:louis-new', 'desfire-aes-diversified');
+    // The badge now re-opens Louis's roaming session (started by the CPS login) with a tap.
+    const re = await ws.client.badge('desfire:louis-new', 'desfire-aes-diversified');
+    expect(re.claims).toMatchObject({ idnat: '899999000029', acr: 'urn:sillage:loa:reopen' });
+    // A badge session cannot enrol another badge (a found badge must not enrol its twin).
+    const e = await refusal(ws.client.enrolBadge(re.accessToken, 'desfire:louis-other', 'desfire-aes-diversified'));
+    expect(e.body.error).toBe('insufficient_user_authentication');
+
+    const csv = 'id_nat;ad_login;last_name;first_name;profession;badge_id\n899999000060;pdupont;DUPONT;Paul;Infirmier;desfire:paul\n;;SANSID;Personne;;\n';
+    const r = await servers[0]!.directory.importCsv(csv);
+    expect(r).toEqual({ imported: 1, errors: ['ligne 3 : nom, prénom et id_nat ou ad_login sont requis'] });
+    expect((await servers[0]!.directory.badgeOwner('desfire:paul')) as { account: { lastName: string } }).toMatchObject({ account: { lastName: 'DUPONT' } });
+
+    const { runAdmin } = await import('../../server/src/cli');
+    const out: string[] = [];
+    const url = ['--database-url', pg.url('sillage')];
+    expect(await runAdmin(['badge', 'revoke', 'desfire:paul', '--reason', 'perdu', ...url], (l) => out.push(l))).toBe(0);
+    expect(await runAdmin(['session', 'end', '--user', 'lbernard', ...url], (l) => out.push(l))).toBe(0);
+    expect((await refusal(ws.client.badge('desfire:louis-new', 'desfire-aes-diversified'))).code).toBe('mfa_required');
+    expect(await runAdmin(['audit', '--user', 'pdupont', ...url], (l) => out.push(l))).toBe(0);
+    expect(await runAdmin(['audit', 'verify', ...url], (l) => out.push(l))).toBe(0);
+    expect(out).toEqual(expect.arrayContaining(['badge révoqué', expect.stringMatching(/session\(s\) terminée\(s\)/), expect.stringMatching(/chaîne d’audit intègre/)]));
+    expect(await runAdmin(['badge', 'bind', 'desfire:x', 'nobody', ...url], (l) => out.push(l))).toBe(1);
+    expect(out.at(-1)).toBe('erreur : compte inconnu : nobody');
+  });
+
   it('served the tests from both instances, and its audit chain verifies until a row is modified', async () => {
     expect([...lb.counts.values()].every((n) => n > 0)).toBe(true);
     expect(lb.counts.size).toBe(2);
