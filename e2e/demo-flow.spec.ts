@@ -58,7 +58,7 @@ test('three wrong PINs block the card with the helpdesk message', async ({ page,
 test('badge: first tap asks for the PIN, tap-out locks, next tap re-opens without PIN', async ({ page, agent }) => {
   await page.goto(agent.url);
   await page.getByTestId('demo-tap-badge-camille').click();
-  await expect(page.getByTestId('pin-pad')).toContainText('Code PIN');
+  await expect(page.getByTestId('pin-pad')).toContainText('Code de session');
   await page.keyboard.type('1234');
   await page.getByTestId('pin-submit').click();
   await expect(page.getByTestId('session-banner')).toContainText('Authentification forte');

@@ -33,6 +33,8 @@ export interface AgentOptions {
   readers?: ReaderBackend[];
   authenticator?: Authenticator;
   audit?: AuditSink;
+  /** Demo readers made by the caller (the embedded demo server must trust their CA first). */
+  demoReaders?: DemoReaders;
 }
 
 export interface Agent {
@@ -55,7 +57,7 @@ export const DEFAULT_INACTIVITY_MS = 10 * 60 * 1000;
 export async function createAgent(opts: AgentOptions): Promise<Agent> {
   const clock = opts.clock ?? systemClock;
   const audit = opts.audit ?? new AuditLog({ clock, ...(opts.dataDir ? { file: path.join(opts.dataDir, 'audit.jsonl') } : {}) });
-  const demoReaders = opts.demo ? new DemoReaders() : null;
+  const demoReaders = opts.demo ? (opts.demoReaders ?? new DemoReaders()) : null;
   const backends: ReaderBackend[] = [...(opts.readers ?? []), ...(demoReaders ? [demoReaders] : [])];
   const mfaWindowMs = opts.mfaWindowMs ?? DEFAULT_MFA_WINDOW_MS;
   const authenticator =

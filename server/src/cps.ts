@@ -28,9 +28,12 @@ const SMARTCARD_LOGON = '1.3.6.1.4.1.311.20.2.2';
 
 function subjectFields(subject: string): Record<string, string> {
   const out: Record<string, string> = {};
+  // One RDN per line; a multi-valued RDN (CN+SN+GN on CPS cards) is printed "SN=x + GN=y + CN=z".
   for (const line of subject.split('\n')) {
-    const i = line.indexOf('=');
-    if (i > 0) out[line.slice(0, i).trim()] = line.slice(i + 1).trim();
+    for (const ava of line.split(' + ')) {
+      const i = ava.indexOf('=');
+      if (i > 0) out[ava.slice(0, i).trim()] = ava.slice(i + 1).trim();
+    }
   }
   return out;
 }

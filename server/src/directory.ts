@@ -201,8 +201,8 @@ export class Directory {
 
   // --- Workstations -------------------------------------------------------------------------------
 
-  async createEnrolmentToken(label: string, ttlMs = 7 * 24 * 3600_000): Promise<string> {
-    const token = randomBytes(24).toString('base64url');
+  async createEnrolmentToken(label: string, ttlMs = 7 * 24 * 3600_000, given?: string): Promise<string> {
+    const token = given ?? randomBytes(24).toString('base64url');
     await this.db.query('INSERT INTO enrolment_tokens (token_hash, label, expires_at) VALUES ($1, $2, $3)', [sha256(token), label, new Date(this.now().getTime() + ttlMs)]);
     return token;
   }

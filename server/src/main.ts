@@ -5,6 +5,21 @@ import { startServer } from './app';
 import { jsonLog } from './log';
 import { argValue, argValues, openDb } from './options';
 import type { RelyingParty } from './provider';
+import type { SessionServer } from './app';
+
+interface Seed {
+  accounts: { idNat: string; adLogin: string; lastName: string; firstName: string; profession: string; code?: string; badges?: string[] }[];
+  enrolmentToken?: string;
+}
+
+async function applySeed(server: SessionServer, seed: Seed) {
+  for (const a of seed.accounts) {
+    const acc = await server.directory.addAccount({ idNat: a.idNat, adLogin: a.adLogin, lastName: a.lastName, firstName: a.firstName, profession: a.profession });
+    if (a.code) await server.directory.setSecret(acc.id, a.code);
+    for (const b of a.badges ?? []) await server.directory.bindBadge(b, acc.id);
+  }
+  if (seed.enrolmentToken) await server.directory.createEnrolmentToken('seeded workstation', 10 * 60_000, seed.enrolmentToken);
+}
 
 const HELP = `Usage: npm run server -- [options]
   --port N                 listening port (default 7443; 0 = any)
@@ -17,7 +32,9 @@ const HELP = `Usage: npm run server -- [options]
   --relying-parties FILE   JSON [{"clientId","clientSecretEnv","audiences":[...]}] (secrets from env vars)
   --mfa-window-minutes N   roaming MFA window (default 240)
   --allow-uid-only         accept UID-only badges (weak; off by default)
-  --log-level L            info (one line per request) | warn | error`;
+  --log-level L            info (one line per request) | warn | error
+  --seed FILE              JSON accounts/badges/codes and one enrolment token to load at start, then
+                           delete (the embedded demo server of npm start)`;
 
 async function main() {
   const argv = process.argv.slice(2);
@@ -51,6 +68,13 @@ async function main() {
     allowUidOnlyBadges: argv.includes('--allow-uid-only'),
     log,
   });
+  const seedFile = argValue(argv, '--seed');
+  if (seedFile) {
+    const seed = JSON.parse(fs.readFileSync(seedFile, 'utf8')) as Seed;
+    // The seed holds a one-time enrolment token: it does not outlive its use.
+    fs.rmSync(seedFile, { force: true });
+    await applySeed(server, seed);
+  }
   console.log(`Sillage session server: ${server.issuer}/  (discovery: ${server.issuer}/.well-known/openid-configuration)`);
   const stop = async () => {
     await server.close();

@@ -80,7 +80,7 @@ export class ServerAuthenticator implements Authenticator {
   }
 
   async loginWithCard(card: CardHandle, identity: Identity): Promise<AuthOutcome> {
-    const alg = this.opts.cardAlgorithm?.(card) ?? 'RSA-PKCS1-SHA256';
+    const alg = card.signatureAlgorithm ?? this.opts.cardAlgorithm?.(card) ?? 'RSA-PKCS1-SHA256';
     try {
       const client = await this.opts.client();
       const t = await client.cardLogin(card, identity.idNat, alg);
@@ -206,7 +206,12 @@ export class ServerAuthenticator implements Authenticator {
     if (!trusted) return { ok: false, code: 'auth-refused', reason: 'certificate does not chain to a configured root (local check)' };
     const challenge = randomBytes(32);
     const sig = await card.sign(challenge, alg);
-    const key = alg === 'RSA-PSS-SHA256' ? { key: leaf.publicKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 } : leaf.publicKey;
+    const key =
+      alg === 'RSA-PSS-SHA256'
+        ? { key: leaf.publicKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 }
+        : alg === 'ECDSA-P256-SHA256'
+          ? { key: leaf.publicKey, dsaEncoding: 'ieee-p1363' as const }
+          : leaf.publicKey;
     if (!cryptoVerify('sha256', challenge, key, sig.signature)) return { ok: false, code: 'auth-refused', reason: 'bad proof of possession (local check)' };
     return {
       ok: true,

@@ -31,7 +31,7 @@ export class DemoAuthenticator implements Authenticator {
     if (!expected || !proof.publicKey || !expected.equals(proof.publicKey)) {
       return { ok: false, code: 'auth-refused', reason: 'card key not enrolled' };
     }
-    const key = { key: proof.publicKey, format: 'der' as const, type: 'spki' as const };
+    const key = { key: proof.publicKey, format: 'der' as const, type: 'spki' as const, dsaEncoding: 'ieee-p1363' as const };
     if (!cryptoVerify('sha256', challenge, key, proof.signature)) {
       return { ok: false, code: 'auth-refused', reason: 'bad proof of possession' };
     }

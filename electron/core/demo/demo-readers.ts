@@ -1,19 +1,23 @@
 // Simulated readers for `npm start` and demos: CPS cards with their own PIN and retry counter (3 tries,
 // blocked at 0, reset by a right PIN, as a real card) and badges, driven from the UI demo panel or the CLI.
-import { generateKeyPairSync, sign as cryptoSign } from 'node:crypto';
-import type { KeyObject } from 'node:crypto';
+import { sign as cryptoSign } from 'node:crypto';
 import type { DemoInventory, ReaderInfo } from '../../../shared/contract';
 import type { CardHandle, CardSignature, PinResult, PinStatus, ReaderBackend, SignatureAlgorithm, ReaderEvent } from '../readers/types';
 import { DEMO_BADGES, DEMO_CARDS, DEMO_PIN, DEMO_READERS, demoPerson } from './data';
 import type { DemoCardSpec } from './data';
+import type { DemoCardCredential } from './demo-pki';
+import { DemoPki } from './demo-pki';
 
 const MAX_TRIES = 3;
 
 class DemoCard {
   triesLeft = MAX_TRIES;
-  private keys: { privateKey: KeyObject; publicKey: KeyObject } | null = null;
+  private cred: DemoCardCredential | null = null;
 
-  constructor(readonly spec: DemoCardSpec) {}
+  constructor(
+    readonly spec: DemoCardSpec,
+    private readonly pki: DemoPki,
+  ) {}
 
   get blocked(): boolean {
     return this.triesLeft === 0;
@@ -29,10 +33,11 @@ class DemoCard {
     return this.blocked ? { ok: false, reason: 'blocked' } : { ok: false, reason: 'wrong', triesLeft: this.triesLeft };
   }
 
-  keyPair() {
-    // Generated on first use, per card: the demo proves possession with a real signature.
-    this.keys ??= generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    return this.keys;
+  /** Key and certificate, made on first use: the demo proves possession with a real signature. */
+  credential(): DemoCardCredential {
+    const p = demoPerson(this.spec.idNat)!.identity;
+    this.cred ??= this.pki.issue(p);
+    return this.cred;
   }
 }
 
@@ -58,7 +63,8 @@ class DemoCardHandle implements CardHandle {
   }
 
   async readCertificate(): Promise<Buffer | null> {
-    return null;
+    this.assertPresent();
+    return this.card.credential().certificate.raw;
   }
 
   async pinStatus(): Promise<PinStatus> {
@@ -73,15 +79,19 @@ class DemoCardHandle implements CardHandle {
     return r;
   }
 
+  readonly signatureAlgorithm: SignatureAlgorithm = 'ECDSA-P256-SHA256';
+
   async sign(challenge: Buffer, algorithm?: SignatureAlgorithm): Promise<CardSignature> {
     this.assertPresent();
     if (algorithm && algorithm !== 'ECDSA-P256-SHA256') throw new Error(`demo card signs with ECDSA P-256 only, not ${algorithm}`);
     if (!this.loggedIn) throw new Error('card not logged in');
-    const { privateKey, publicKey } = this.card.keyPair();
+    const { privateKey, certificate } = this.card.credential();
     return {
-      signature: cryptoSign('sha256', challenge, privateKey),
+      // r||s (IEEE P1363), the form a JWS ES256 signature takes.
+      signature: cryptoSign('sha256', challenge, { key: privateKey, dsaEncoding: 'ieee-p1363' }),
       algorithm: 'ECDSA-P256-SHA256',
-      publicKey: publicKey.export({ type: 'spki', format: 'der' }),
+      certificate: certificate.raw,
+      publicKey: certificate.publicKey.export({ type: 'spki', format: 'der' }),
     };
   }
 
@@ -97,7 +107,9 @@ class DemoCardHandle implements CardHandle {
 export class DemoReaders implements ReaderBackend {
   readonly name = 'demo';
   private listener: (e: ReaderEvent) => void = () => {};
-  private cards = new Map(DEMO_CARDS.map((s) => [s.id, new DemoCard(s)]));
+  /** The demo CA: the embedded demo session server trusts it (and nothing else trusts it). */
+  readonly pki = new DemoPki();
+  private cards = new Map(DEMO_CARDS.map((s) => [s.id, new DemoCard(s, this.pki)]));
   /** reader name → inserted card handle */
   private slots = new Map<string, { cardId: string; handle: DemoCardHandle }>();
   /** Public keys of demo cards, for the demo authenticator to check signatures against. */
@@ -142,7 +154,7 @@ export class DemoReaders implements ReaderBackend {
     this.checkReader(reader);
     if (this.slots.has(reader)) this.removeCard(reader);
     const handle = new DemoCardHandle(reader, card);
-    this.publicKeys.set(card.spec.idNat, card.keyPair().publicKey.export({ type: 'spki', format: 'der' }));
+    this.publicKeys.set(card.spec.idNat, card.credential().certificate.publicKey.export({ type: 'spki', format: 'der' }));
     this.slots.set(reader, { cardId, handle });
     this.listener({ type: 'readers', readers: this.readers() });
     this.listener({ type: 'card-inserted', card: handle });

@@ -8,12 +8,22 @@ import { createAgent } from '../agent';
 import { startControlSocket } from '../demo/control-socket';
 import type { ControlServer } from '../demo/control-socket';
 import { startHeadlessServer } from './server';
+import { ServerAuthenticator } from '../auth/server-authenticator';
+import { DemoReaders } from '../demo/demo-readers';
+import { lazyClient, registerWorkstation } from '../oidc/server-client';
+import type { WorkstationCredentials } from '../oidc/server-client';
+import { systemClock } from '../util/clock';
+import { startEmbeddedServer } from './embedded-server';
+import type { EmbeddedServer } from './embedded-server';
 
 const HELP = `Usage: npm run headless -- [--demo] [--port N] [--data-dir DIR] [--ui-dir DIR] [--no-control]
-  --demo        simulated CPS cards and badges (default until real readers are configured)
-  --port N      listen on 127.0.0.1:N (default: a free port)
-  --data-dir    where the audit trail is written (default: ~/.local/state/sillage)
-  --no-control  do not open the demo CLI socket`;
+  --demo          simulated CPS cards and badges (default until real readers are configured)
+  --server URL    a session server (enrolment token in the SILLAGE_ENROLMENT_TOKEN environment variable);
+                  default: an embedded session server on PGlite, seeded with the demo people
+  --local-demo    no session server: decide locally (fastest start, demo only)
+  --port N        listen on 127.0.0.1:N (default: a free port)
+  --data-dir      where the audit trail and the embedded server's database live (~/.local/state/sillage)
+  --no-control    do not open the demo CLI socket`;
 
 async function main() {
   if (process.versions.electron) {
@@ -30,6 +40,9 @@ async function main() {
       'no-build': { type: 'boolean', default: false },
       'no-control': { type: 'boolean', default: false },
       'memory-audit': { type: 'boolean', default: false },
+      server: { type: 'string' },
+      'local-demo': { type: 'boolean', default: false },
+      'mfa-window-minutes': { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -52,7 +65,45 @@ async function main() {
   }
   const dataDir = values['memory-audit'] ? undefined : (values['data-dir'] ?? path.join(process.env.XDG_STATE_HOME || path.join(os.homedir(), '.local', 'state'), 'sillage'));
 
-  const agent = await createAgent({ mode: 'headless', demo, ...(dataDir ? { dataDir } : {}), allowQuit: true });
+  const stateDir = dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'sillage-headless-'));
+  const demoReaders = new DemoReaders();
+  let embedded: EmbeddedServer | null = null;
+  let authenticator: ServerAuthenticator | undefined;
+  const mfaWindowMinutes = values['mfa-window-minutes'] ? Number(values['mfa-window-minutes']) : undefined;
+  if (!values['local-demo']) {
+    let serverUrl = values.server;
+    let token = process.env.SILLAGE_ENROLMENT_TOKEN;
+    if (!serverUrl) {
+      embedded = await startEmbeddedServer({ root, dataDir: path.join(stateDir, 'embedded-server'), demoCaPem: demoReaders.pki.caPem, ...(mfaWindowMinutes ? { mfaWindowMinutes } : {}) });
+      serverUrl = embedded.issuer;
+      token = embedded.enrolmentToken;
+    }
+    if (!token) {
+      console.error('--server needs the workstation enrolment token in the SILLAGE_ENROLMENT_TOKEN environment variable.');
+      process.exit(2);
+    }
+    const url = serverUrl;
+    const enrolment = token;
+    // Registered once per run; the key stays in memory (the Electron app keeps it in safeStorage).
+    let creds: Promise<WorkstationCredentials> | null = null;
+    const credentials = () => (creds ??= registerWorkstation(url, enrolment, `${os.hostname()} (headless)`).catch((e: unknown) => {
+      creds = null;
+      throw e;
+    }));
+    const local = new URL(url).hostname === '127.0.0.1' || new URL(url).hostname === 'localhost';
+    authenticator = new ServerAuthenticator({ client: lazyClient(url, credentials, { allowHttp: local }), clock: systemClock });
+    await credentials().catch((e: unknown) => console.error(`Workstation not registered yet: ${(e as Error).message}`));
+  }
+
+  const agent = await createAgent({
+    mode: 'headless',
+    demo,
+    demoReaders,
+    ...(authenticator ? { authenticator } : {}),
+    ...(mfaWindowMinutes ? { mfaWindowMs: mfaWindowMinutes * 60_000 } : {}),
+    ...(dataDir ? { dataDir } : {}),
+    allowQuit: true,
+  });
   const server = await startHeadlessServer({ api: agent.api, audit: agent.audit, uiDir, port });
   let control: ControlServer | null = null;
   if (demo && !values['no-control']) {
@@ -62,6 +113,7 @@ async function main() {
       console.error(`Demo CLI socket not opened: ${(e as Error).message}`);
     }
   }
+  if (embedded) console.log(`Serveur de sessions embarqué / embedded session server (PGlite): ${embedded.issuer}/`);
   console.log(`Sillage (headless${demo ? ', démo' : ''}) — ouvrez / open: ${server.launchUrl}`);
   if (control) console.log(`Démo en ligne de commande / demo CLI: npm run demo -- help`);
 
@@ -71,7 +123,7 @@ async function main() {
     stopping = true;
     // Exit within 2 s whatever hangs (a browser keeping its socket, a reader backend).
     setTimeout(() => process.exit(0), 1500).unref();
-    await Promise.allSettled([server.close(), control?.close(), agent.stop()]);
+    await Promise.allSettled([server.close(), control?.close(), agent.stop(), embedded?.stop()]);
     console.log(`Sillage stopped (${signal}).`);
     process.exit(0);
   };

@@ -28,6 +28,8 @@ export interface CardSignature {
 export interface CardHandle {
   readonly reader: string;
   readonly cardType: string;
+  /** The scheme the card signs with when it has only one (demo cards: ECDSA); else chosen by policy. */
+  readonly signatureAlgorithm?: SignatureAlgorithm;
   readIdentity(): Promise<Identity>;
   /** DER authentication certificate (readable without PIN), or null for cards without one (demo). */
   readCertificate(): Promise<Buffer | null>;
