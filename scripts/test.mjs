@@ -16,6 +16,9 @@ const run = (cmd, args, opts = {}) => spawnSync(cmd, args, { cwd: root, stdio: '
 const setup = run('bash', ['scripts/setup-system.sh', '--if-missing']);
 if (setup.status !== 0) console.error('setup-system: some system packages are missing (see above); the tests that need them will fail.');
 
+// Our own N-API addons (peer credentials of the DPI broker's socket) for this Node.
+if (run('node', ['scripts/build-native.mjs']).status !== 0) console.error('build-native failed: the broker tests that need peer credentials will fail.');
+
 const suites = [];
 
 function readJson(file) {

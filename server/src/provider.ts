@@ -113,6 +113,9 @@ export async function createProvider(deps: ProviderDeps) {
       profile: ['family_name', 'given_name', 'name', 'preferred_username', 'idnat', 'profession'],
     },
     scopes: ['openid', 'profile', 'offline_access'],
+    // Opaque tokens keep only what this hook returns: carry the claims our grants set (acr, auth_time,
+    // idnat) so introspection tells a relying party how and when the user authenticated.
+    extraTokenClaims: async (_ctx, token) => (token as unknown as { extra?: Record<string, unknown> }).extra,
     features: {
       devInteractions: { enabled: false },
       introspection: {
@@ -330,7 +333,9 @@ export async function createProvider(deps: ProviderDeps) {
       scope: 'openid profile',
       expiresIn: Math.min(deps.accessTokenTtlS, remaining),
       resourceServer: new provider.ResourceServer(audience, { scope: 'openid profile', audience, accessTokenFormat: 'opaque', accessTokenTTL: deps.accessTokenTtlS }),
-      extra: { sid, acr: session.acr, auth_time: Math.floor(session.authTime.getTime() / 1000) },
+      // The DPI learns who the token is for by introspection: the professional's idNat (RPPS) travels
+      // with the token, so the DPI can act in their name (DMP "AIR simplifié" mode needs the RPPS).
+      extra: { sid, acr: session.acr, auth_time: Math.floor(session.authTime.getTime() / 1000), idnat: (await directory.account(subject.accountId))?.idNat },
     });
     const token = await at.save();
     await auditFor(ctx, { action: 'token.exchange', outcome: 'ok', accountId: subject.accountId, details: { audience, session: sid } });

@@ -204,7 +204,7 @@ describe('session server on PostgreSQL, two instances behind one address', () =>
     const intro = await oidc.tokenIntrospection(dpi, dpiToken.accessToken).catch((e: oidc.ResponseBodyError) => {
       throw new Error(JSON.stringify(e.cause));
     });
-    expect(intro).toMatchObject({ active: true, sub: nina.id, aud: 'https://dpi.test', client_id: pc1.creds.clientId });
+    expect(intro).toMatchObject({ active: true, sub: nina.id, aud: 'https://dpi.test', client_id: pc1.creds.clientId, idnat: '899999000052', acr: 'urn:sillage:loa:mfa' });
     // The workstation's own token is not for the DPI: introspection does not disclose it.
     expect((await oidc.tokenIntrospection(dpi, a.accessToken)).active).toBe(false);
 

@@ -1,0 +1,292 @@
+// The DPI broker: desktop applications on this PC (the DPI first) get the current user's access token
+// for their own audience, follow the user context (CCOW-like events) and open the DMP for a patient.
+// Transport-agnostic: the Unix-socket / named-pipe endpoint and the loopback HTTP endpoint identify
+// the application (by the OS or by its secret) and then call this class.
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { Identity, OpenSession, SessionState } from '../../../shared/contract';
+import type { AuditSink } from '../audit/audit';
+import type { Clock } from '../util/clock';
+import { Listeners } from '../util/emitter';
+import { checkIns, INS_OID } from './ins';
+import type { InsError } from './ins';
+
+/** An application registered by policy: identified by its executable (local socket) or by a secret (HTTP). */
+export interface BrokerApp {
+  id: string;
+  name: string;
+  /** Absolute path of the executable allowed on the local socket (the OS reports the peer's). */
+  executable?: string;
+  /** SHA-256 (hex) of the per-application secret for the loopback HTTP endpoint; never the secret itself. */
+  secretSha256?: string;
+  /** Audiences (relying-party resource identifiers) this application may get tokens for. */
+  audiences: string[];
+  /** May call openDmp. */
+  dmp?: boolean;
+}
+
+export type BrokerErrorCode =
+  | 'not-registered'
+  | 'audience-not-allowed'
+  | 'locked'
+  | 'mfa-expired'
+  | 'no-server-session'
+  | 'server-unreachable'
+  | 'exchange-refused'
+  | 'dmp-not-allowed'
+  | 'dmp-not-configured'
+  | 'bad-request'
+  | InsError;
+
+const MESSAGES: Record<Exclude<BrokerErrorCode, InsError>, string> = {
+  'not-registered': 'Application non enregistrée auprès de Sillage : demandez à l’informatique de l’ajouter à la stratégie « Applications autorisées ».',
+  'audience-not-allowed': 'Cette application n’est pas autorisée à demander un jeton pour ce destinataire (stratégie « Applications autorisées »).',
+  locked: 'Poste verrouillé : le soignant doit d’abord badger ou insérer sa carte CPS.',
+  'mfa-expired': 'La session forte de 4 heures est terminée : le soignant doit se réauthentifier (carte + code).',
+  'no-server-session': 'Session ouverte en mode dégradé (serveur de sessions injoignable) : aucun jeton ne peut être délivré pour l’instant.',
+  'server-unreachable': 'Serveur de sessions injoignable : réessayez dans un instant ; si cela dure, contactez le support.',
+  'exchange-refused': 'Le serveur de sessions a refusé le jeton pour ce destinataire.',
+  'dmp-not-allowed': 'Cette application n’est pas autorisée à ouvrir le DMP.',
+  'dmp-not-configured': 'Accès DMP non configuré : l’informatique doit renseigner le modèle d’URL du DMP (stratégie « DmpUrlTemplate »).',
+  'bad-request': 'Requête invalide.',
+};
+
+export class BrokerError extends Error {
+  constructor(
+    readonly code: BrokerErrorCode,
+    message?: string,
+  ) {
+    super(message ?? MESSAGES[code as keyof typeof MESSAGES] ?? code);
+  }
+}
+
+export interface BrokerToken {
+  access_token: string;
+  token_type: 'Bearer';
+  audience: string;
+  /** Epoch seconds. */
+  expires_at: number;
+}
+
+/** User context event, HL7 CCOW-like: what a DPI needs to follow the person at the keyboard. */
+export interface ContextEvent {
+  type: 'session-opened' | 'user-switched' | 're-opened' | 'locked' | 'logged-out';
+  /** The user now at the keyboard; null when locked or logged out. */
+  user: Identity | null;
+  assurance?: 'mfa' | 're-open';
+  /** Lock or logout reason (Sillage's lock reason codes). */
+  reason?: string;
+  /** Epoch ms. */
+  at: number;
+}
+
+export interface Patient {
+  ins: string;
+  oid: string;
+  lastName?: string;
+  firstName?: string;
+  /** YYYY-MM-DD */
+  birthDate?: string;
+  sex?: 'M' | 'F' | 'I';
+}
+
+export interface DmpOptions {
+  /**
+   * URL template from policy: placeholders {ins} (15 characters), {insNumber}, {insKey}, {oid},
+   * {idNat} (the professional), each URL-encoded. The contextual call's query syntax is the
+   * hospital's configuration, not a guess in code.
+   */
+  urlTemplate: string | null;
+  /** Opens the URL in the system browser or a hardened window (the shell's job). */
+  open(url: string): Promise<void>;
+}
+
+export interface BrokerDeps {
+  getState(): SessionState;
+  onState(listener: (s: SessionState) => void): () => void;
+  /** The open session's own tokens (memory only), null for a degraded session. */
+  tokensOf(session: OpenSession): { accessToken: string } | null;
+  /** RFC 8693 at the session server. */
+  exchange(accessToken: string, audience: string): Promise<{ accessToken: string; expiresAt: number }>;
+  audit: AuditSink;
+  clock: Clock;
+  apps: BrokerApp[];
+  dmp?: DmpOptions;
+  /** Cached tokens are handed out until this close to their expiry (default 30 s). */
+  refreshMarginMs?: number;
+}
+
+export const sha256Hex = (s: string) => createHash('sha256').update(s, 'utf8').digest('hex');
+
+const TERMINAL = new Set(['mfa-expired', 'session-revoked']);
+
+export class Broker {
+  readonly events = new Listeners<ContextEvent>();
+  private cache = new Map<string, { token: BrokerToken; session: OpenSession }>();
+  private inflight = new Map<string, Promise<BrokerToken>>();
+  private current: OpenSession | null = null;
+  private lastContext: ContextEvent | null = null;
+  private unsubscribe: () => void;
+
+  constructor(private readonly deps: BrokerDeps) {
+    const st = deps.getState();
+    this.current = st.kind === 'open' ? st.session : null;
+    this.unsubscribe = deps.onState((s) => this.stateChanged(s));
+  }
+
+  close(): void {
+    this.unsubscribe();
+    this.cache.clear();
+  }
+
+  /** Application connected on the local socket, as the OS reports its executable. */
+  byExecutable(executable: string | null): BrokerApp | null {
+    if (!executable) return null;
+    return this.deps.apps.find((a) => a.executable && a.executable === executable) ?? null;
+  }
+
+  /** Application on the loopback HTTP endpoint, by its secret (constant-time comparison of hashes). */
+  bySecret(secret: string | null): BrokerApp | null {
+    if (!secret) return null;
+    const h = Buffer.from(sha256Hex(secret), 'hex');
+    for (const a of this.deps.apps) {
+      if (!a.secretSha256 || a.secretSha256.length !== 64) continue;
+      if (timingSafeEqual(h, Buffer.from(a.secretSha256, 'hex'))) return a;
+    }
+    return null;
+  }
+
+  /** Audit a refused connection (unregistered executable, wrong secret). */
+  refuseUnknown(what: string): BrokerError {
+    this.deps.audit.record({ action: 'broker.connect', outcome: 'failure', reason: `not-registered: ${what}` });
+    return new BrokerError('not-registered');
+  }
+
+  /** Current context, for a subscriber that just connected. */
+  context(): ContextEvent {
+    if (this.lastContext) return this.lastContext;
+    const s = this.deps.getState();
+    const at = this.deps.clock.now();
+    if (s.kind === 'open') return { type: s.session.assurance === 're-open' ? 're-opened' : 'session-opened', user: s.session.user, assurance: s.session.assurance, at };
+    return { type: 'locked', user: null, reason: s.kind === 'locked' ? s.reason : s.kind, at };
+  }
+
+  async getToken(app: BrokerApp, audience: unknown): Promise<BrokerToken> {
+    if (typeof audience !== 'string' || !audience) throw new BrokerError('bad-request', 'audience manquante');
+    const session = this.openSession(app, 'broker.token', audience);
+    if (!app.audiences.includes(audience)) throw this.refuse(app, 'broker.token', 'audience-not-allowed', session, audience);
+    const now = this.deps.clock.now();
+    const margin = this.deps.refreshMarginMs ?? 30_000;
+    const hit = this.cache.get(audience);
+    if (hit && hit.session === session && hit.token.expires_at * 1000 - now > margin) return hit.token;
+    const key = `${audience}`;
+    const running = this.inflight.get(key);
+    if (running) return running;
+    const p = this.exchange(app, session, audience).finally(() => this.inflight.delete(key));
+    this.inflight.set(key, p);
+    return p;
+  }
+
+  private async exchange(app: BrokerApp, session: OpenSession, audience: string): Promise<BrokerToken> {
+    const own = this.deps.tokensOf(session);
+    if (!own) throw this.refuse(app, 'broker.token', 'no-server-session', session, audience);
+    let r: { accessToken: string; expiresAt: number };
+    try {
+      r = await this.deps.exchange(own.accessToken, audience);
+    } catch (e) {
+      const unreachable = (e as { code?: string })?.code === 'server-unreachable';
+      throw this.refuse(app, 'broker.token', unreachable ? 'server-unreachable' : 'exchange-refused', session, audience);
+    }
+    // The user may have changed while the exchange ran: never hand the previous user's token out.
+    if (this.current !== session) throw this.refuse(app, 'broker.token', 'locked', session, audience);
+    const token: BrokerToken = { access_token: r.accessToken, token_type: 'Bearer', audience, expires_at: r.expiresAt };
+    this.cache.set(audience, { token, session });
+    this.deps.audit.record({ action: 'broker.token', outcome: 'success', idNat: session.user.idNat, reason: `${app.id} → ${audience}` });
+    return token;
+  }
+
+  subscribe(app: BrokerApp, listener: (e: ContextEvent) => void): () => void {
+    this.deps.audit.record({ action: 'broker.subscribe', outcome: 'info', reason: app.id });
+    return this.events.add(listener);
+  }
+
+  /** Opens the DMP web PS for a patient, for an application or the tray ('tray'). Returns the URL opened. */
+  async openDmp(app: BrokerApp | 'tray', patient: Partial<Patient> | null | undefined): Promise<{ url: string }> {
+    const who = app === 'tray' ? 'tray' : app.id;
+    if (app !== 'tray' && !app.dmp) throw this.refuse(app, 'dmp.open', 'dmp-not-allowed', null);
+    const session = this.openSession(app, 'dmp.open', 'DMP');
+    if (session.degraded) throw this.refuse(app, 'dmp.open', 'no-server-session', session);
+    const check = checkIns(patient?.ins, patient?.oid);
+    if (!check.ok) {
+      this.deps.audit.record({ action: 'dmp.open', outcome: 'failure', idNat: session.user.idNat, reason: `${who}: ${check.error}` });
+      throw new BrokerError(check.error!, check.message);
+    }
+    const template = this.deps.dmp?.urlTemplate;
+    if (!template || !this.deps.dmp) throw this.refuse(app, 'dmp.open', 'dmp-not-configured', session);
+    const url = buildDmpUrl(template, { ins: check.number! + check.key!, insNumber: check.number!, insKey: check.key!, oid: patient!.oid!, idNat: session.user.idNat });
+    const kind = patient!.oid === INS_OID.NIR ? 'NIR' : 'NIA';
+    this.deps.audit.record({ action: 'dmp.open', outcome: 'success', idNat: session.user.idNat, reason: `${who}: patient INS ${check.number}${check.key} (${kind})` });
+    await this.deps.dmp.open(url);
+    return { url };
+  }
+
+  private openSession(app: BrokerApp | 'tray', action: string, target: string): OpenSession {
+    const st = this.deps.getState();
+    if (st.kind !== 'open') throw this.refuse(app, action, 'locked', null, target);
+    if (st.session.mfaExpiresAt <= this.deps.clock.now()) throw this.refuse(app, action, 'mfa-expired', st.session, target);
+    return st.session;
+  }
+
+  private refuse(app: BrokerApp | 'tray', action: string, code: BrokerErrorCode, session: OpenSession | null, target?: string): BrokerError {
+    const who = app === 'tray' ? 'tray' : app.id;
+    this.deps.audit.record({ action, outcome: 'failure', ...(session ? { idNat: session.user.idNat } : {}), reason: `${code}: ${who}${target ? ` → ${target}` : ''}` });
+    return new BrokerError(code);
+  }
+
+  private stateChanged(s: SessionState): void {
+    const next = s.kind === 'open' ? s.session : null;
+    if (next !== this.current) {
+      // Another session (or none): every cached token belongs to the previous one.
+      this.cache.clear();
+      this.current = next;
+    }
+    if (s.kind !== 'open' && s.kind !== 'locked') return;
+    const e = this.contextOf(s);
+    if (this.lastContext && this.lastContext.type === e.type && this.lastContext.user?.idNat === e.user?.idNat) return;
+    this.lastContext = e;
+    this.events.emit(e);
+  }
+
+  private contextOf(s: SessionState): ContextEvent {
+    const at = this.deps.clock.now();
+    if (s.kind === 'open') {
+      const user = s.session.user;
+      // A different person than the last one seen (and not logged out since): the DPI must switch user.
+      const switched = this.lastUser !== null && this.lastUser.idNat !== user.idNat;
+      this.lastUser = user;
+      const assurance = s.session.assurance;
+      if (switched) return { type: 'user-switched', user, assurance, at };
+      return { type: assurance === 're-open' ? 're-opened' : 'session-opened', user, assurance, at };
+    }
+    const reason = s.kind === 'locked' ? s.reason : 'startup';
+    if (TERMINAL.has(reason)) this.lastUser = null;
+    return { type: TERMINAL.has(reason) ? 'logged-out' : 'locked', user: null, reason, at };
+  }
+
+  private lastUser: Identity | null = null;
+}
+
+export function buildDmpUrl(template: string, values: Record<string, string>): string {
+  const url = template.replace(/\{(\w+)\}/g, (m, k: string) => {
+    if (!(k in values)) throw new BrokerError('dmp-not-configured', `Modèle d’URL DMP invalide : paramètre {${k}} inconnu (connus : ${Object.keys(values).join(', ')}).`);
+    return encodeURIComponent(values[k]!);
+  });
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new BrokerError('dmp-not-configured', 'Modèle d’URL DMP invalide : ce n’est pas une URL.');
+  }
+  const loopback = u.hostname === '127.0.0.1' || u.hostname === 'localhost' || u.hostname === '[::1]';
+  if (u.protocol !== 'https:' && !(u.protocol === 'http:' && loopback)) throw new BrokerError('dmp-not-configured', 'Modèle d’URL DMP invalide : HTTPS obligatoire.');
+  return u.toString();
+}

@@ -1,0 +1,31 @@
+// Builds Sillage's own N-API addons for the Node that runs the agent here (headless mode, tests).
+// N-API needs only Node's headers and a C compiler, not node-gyp; the Electron build uses each
+// addon's binding.gyp through electron-builder's rebuild instead.
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+
+const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
+const includeCandidates = [path.resolve(process.execPath, '../../include/node'), '/usr/include/node', '/usr/local/include/node'];
+const include = includeCandidates.find((d) => fs.existsSync(path.join(d, 'node_api.h')));
+const addons = [{ name: 'peercred', src: 'native/peercred/peercred.c' }];
+let failed = 0;
+for (const a of addons) {
+  if (process.platform === 'win32') continue;
+  const src = path.join(root, a.src);
+  const out = path.join(root, 'native', a.name, 'build', `${a.name}.node`);
+  if (fs.existsSync(out) && fs.statSync(out).mtimeMs >= fs.statSync(src).mtimeMs) continue;
+  if (!include) {
+    console.error(`build-native: Node's headers (node_api.h) not found; ${a.name} not built`);
+    failed++;
+    continue;
+  }
+  fs.mkdirSync(path.dirname(out), { recursive: true });
+  const flags = process.platform === 'darwin' ? ['-bundle', '-undefined', 'dynamic_lookup'] : ['-shared', '-fPIC'];
+  const r = spawnSync('cc', ['-O2', '-Wall', ...flags, `-I${include}`, src, '-o', out], { stdio: 'inherit' });
+  if (r.status !== 0) {
+    console.error(`build-native: ${a.name} failed to build`);
+    failed++;
+  }
+}
+process.exit(failed ? 1 : 0);
