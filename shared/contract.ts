@@ -117,6 +117,8 @@ export type AgentErrorCode =
   | 'code-locked'
   /** The roaming MFA window is over: the next login needs both factors again. */
   | 'mfa-required'
+  /** The DMP could not be opened: `params.reason` says why (no patient, not configured, INS...). */
+  | 'dmp-refused'
   | 'reader-error'
   | 'invalid-command'
   | 'not-allowed'
@@ -160,6 +162,15 @@ export interface UiPolicy {
   /** The demo panel shows only in demo mode. */
   demo: boolean;
   lang: Lang;
+  /** A DMP URL template is configured and the DPI broker runs: "Ouvrir le DMP" is offered. */
+  dmp?: boolean;
+}
+
+/** The patient the DPI has on screen, as the agent's UI may show it (never the full INS). */
+export interface DmpPatient {
+  lastName: string;
+  firstName: string;
+  insMasked: string;
 }
 
 export interface DemoCardInfo {
@@ -202,6 +213,9 @@ export interface Commands {
   /** User activity seen by the UI (for the inactivity lock). */
   'ui.activity': { req: Empty; res: { ok: true } };
   'demo.inventory': { req: Empty; res: DemoInventory };
+  /** Open the DMP web PS for the patient the DPI has on screen (tray and banner action). */
+  'dmp.openCurrent': { req: Empty; res: { url: string } };
+  'dmp.getPatient': { req: Empty; res: DmpPatient | null };
   'demo.insertCard': { req: { cardId: string; reader?: string }; res: DemoInventory };
   'demo.removeCard': { req: { reader?: string }; res: DemoInventory };
   'demo.tapBadge': { req: { badgeId: string; reader?: string }; res: DemoInventory };
@@ -219,6 +233,7 @@ export interface Events {
   'agent.error': AgentError;
   'ui.policy': UiPolicy;
   'demo.inventory': DemoInventory;
+  'dmp.patient': DmpPatient | null;
 }
 
 export type EventName = keyof Events;

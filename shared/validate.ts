@@ -31,6 +31,8 @@ const CHECKS: { [K in CommandName]: Check } = {
   'ui.setLanguage': fields(['lang'], (r) => (LANGS.includes(r.lang as Lang) ? null : 'lang must be fr or en')),
   'ui.activity': none,
   'demo.inventory': none,
+  'dmp.openCurrent': none,
+  'dmp.getPatient': none,
   'demo.insertCard': fields(['cardId', 'reader'], (r) => (isStr(r.cardId) && optStr(r.reader) ? null : 'cardId required')),
   'demo.removeCard': fields(['reader'], (r) => (optStr(r.reader) ? null : 'reader must be a string')),
   'demo.tapBadge': fields(['badgeId', 'reader'], (r) => (isStr(r.badgeId) && optStr(r.reader) ? null : 'badgeId required')),

@@ -7,11 +7,17 @@ import type { Handlers } from './api/dispatcher';
 import type { AgentApi } from './api/types';
 import { AuditLog } from './audit/audit';
 import type { AuditSink } from './audit/audit';
+import { ServerAuthenticator } from './auth/server-authenticator';
 import type { Authenticator } from './auth/types';
+import { Broker, BrokerError } from './broker/broker';
+import type { BrokerApp } from './broker/broker';
+import { HttpEndpoint } from './broker/http-endpoint';
+import { LocalEndpoint } from './broker/local-endpoint';
+import type { LocalEndpointOptions } from './broker/local-endpoint';
 import { DemoAuthenticator } from './demo/demo-authenticator';
 import { DemoReaders } from './demo/demo-readers';
 import type { ReaderBackend, ReaderEvent } from './readers/types';
-import { SessionEngine } from './session/engine';
+import { EngineError, SessionEngine } from './session/engine';
 import type { Clock } from './util/clock';
 import { systemClock } from './util/clock';
 import { VERSION } from './version';
@@ -35,10 +41,28 @@ export interface AgentOptions {
   audit?: AuditSink;
   /** Demo readers made by the caller (the embedded demo server must trust their CA first). */
   demoReaders?: DemoReaders;
+  /** DPI broker (needs the session-server authenticator: tokens come from token exchange). */
+  broker?: BrokerSettings;
+}
+
+export interface BrokerSettings {
+  apps: BrokerApp[];
+  /** Local socket / pipe path; null = no local endpoint. */
+  socketPath: string | null;
+  /** The OS's view of a socket peer (native/peercred). */
+  identify: LocalEndpointOptions['identify'];
+  /** Loopback HTTP port (0 = any free port); null = no HTTP endpoint. */
+  httpPort: number | null;
+  dmpUrlTemplate: string | null;
+  /** System browser or hardened window (the shell), or what headless mode does with it. */
+  openUrl(url: string): Promise<void>;
 }
 
 export interface Agent {
   api: AgentApi;
+  broker: Broker | null;
+  /** Where the broker listens (for the IT guide's diagnostics and the tests). */
+  brokerEndpoints: { socket: string | null; http: string | null };
   engine: SessionEngine;
   demoReaders: DemoReaders | null;
   audit: AuditSink;
@@ -71,7 +95,32 @@ export async function createAgent(opts: AgentOptions): Promise<Agent> {
     inactivityMs: opts.inactivityMs ?? DEFAULT_INACTIVITY_MS,
     tapDebounceMs: opts.tapDebounceMs ?? 1500,
   });
-  let policy: UiPolicy = { allowQuit: opts.allowQuit ?? false, demo: opts.demo, lang: opts.lang ?? 'fr' };
+  let broker: Broker | null = null;
+  let local: LocalEndpoint | null = null;
+  let http: HttpEndpoint | null = null;
+  const brokerEndpoints: Agent['brokerEndpoints'] = { socket: null, http: null };
+  if (opts.broker && authenticator instanceof ServerAuthenticator) {
+    const b = opts.broker;
+    broker = new Broker({
+      getState: () => engine.getState(),
+      onState: (l) => engine.onState.add(l),
+      tokensOf: (s) => authenticator.tokensOf(s),
+      exchange: async (t, aud) => (await authenticator.client()).exchange(t, aud),
+      audit,
+      clock,
+      apps: b.apps,
+      dmp: { urlTemplate: b.dmpUrlTemplate, open: b.openUrl },
+    });
+    if (b.socketPath) {
+      local = new LocalEndpoint({ broker, path: b.socketPath, identify: b.identify });
+      brokerEndpoints.socket = await local.listen();
+    }
+    if (b.httpPort !== null) {
+      http = new HttpEndpoint(broker);
+      brokerEndpoints.http = await http.listen(b.httpPort);
+    }
+  }
+  let policy: UiPolicy = { allowQuit: opts.allowQuit ?? false, demo: opts.demo, lang: opts.lang ?? 'fr', dmp: Boolean(broker && opts.broker?.dmpUrlTemplate) };
   const readers = () => backends.flatMap((b) => b.readers());
 
   const handlers: Handlers = {
@@ -101,6 +150,18 @@ export async function createAgent(opts: AgentOptions): Promise<Agent> {
       engine.activity();
       return { ok: true as const };
     },
+    'dmp.getPatient': () => broker?.currentPatient() ?? null,
+    'dmp.openCurrent': async () => {
+      try {
+        if (!broker) throw new BrokerError('dmp-not-configured');
+        return await broker.openCurrentDmp();
+      } catch (e) {
+        const reason = e instanceof BrokerError ? e.code : 'internal';
+        const err = { code: 'dmp-refused' as const, params: { reason }, at: clock.now() };
+        dispatcher.emit('agent.error', err);
+        throw new EngineError('dmp-refused', e instanceof BrokerError ? e.message : 'DMP');
+      }
+    },
     'demo.inventory': () => demo().inventory(),
     'demo.insertCard': ({ cardId, reader }) => (demo().insertCard(cardId, reader), demo().inventory()),
     'demo.removeCard': ({ reader }) => (demo().removeCard(reader), demo().inventory()),
@@ -118,6 +179,7 @@ export async function createAgent(opts: AgentOptions): Promise<Agent> {
   const dispatcher = new Dispatcher({ handlers, audit, demo: opts.demo });
   engine.onState.add((s) => dispatcher.emit('session.state', s));
   engine.onError.add((e) => dispatcher.emit('agent.error', e));
+  broker?.patientChanged.add((p) => dispatcher.emit('dmp.patient', p));
 
   const onReaderEvent = (e: ReaderEvent) => {
     if (e.type === 'readers') dispatcher.emit('readers.changed', readers());
@@ -131,6 +193,8 @@ export async function createAgent(opts: AgentOptions): Promise<Agent> {
 
   return {
     api: dispatcher,
+    broker,
+    brokerEndpoints,
     engine,
     demoReaders,
     audit,
@@ -143,6 +207,9 @@ export async function createAgent(opts: AgentOptions): Promise<Agent> {
     async stop() {
       engine.lock('user-lock');
       await Promise.all(backends.map((b) => b.stop().catch(() => {})));
+      await local?.close().catch(() => {});
+      await http?.close().catch(() => {});
+      broker?.close();
       audit.record({ action: 'agent.stopped', outcome: 'info' });
     },
   };

@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
-import type { AgentError, DemoInventory, DiagnosticsReport, Lang, ReaderInfo, SessionState, UiPolicy } from '../../shared/contract';
+import type { AgentError, DemoInventory, DiagnosticsReport, DmpPatient, Lang, ReaderInfo, SessionState, UiPolicy } from '../../shared/contract';
 import { errorKey, formatLeft, reasonKey, secondFactorKey, t } from './i18n';
 import type { MsgKey } from './i18n';
 import type { ConnectionState, UiClient } from './transport';
@@ -12,6 +12,7 @@ export function App({ client }: { client: UiClient }) {
   const [readers, setReaders] = useState<ReaderInfo[] | null>(null);
   const [inventory, setInventory] = useState<DemoInventory | null>(null);
   const [error, setError] = useState<AgentError | null>(null);
+  const [patient, setPatient] = useState<DmpPatient | null>(null);
   const [conn, setConn] = useState<ConnectionState>('connecting');
   const [page, setPage] = useState<'main' | 'diagnostic'>(location.hash === '#diagnostic' ? 'diagnostic' : 'main');
   const lang: Lang = policy.lang;
@@ -23,6 +24,7 @@ export function App({ client }: { client: UiClient }) {
     setPolicy(p);
     setReaders(r);
     if (p.demo) setInventory(await client.invoke('demo.inventory', {}));
+    if (p.dmp) setPatient(await client.invoke('dmp.getPatient', {}));
   }, [client]);
 
   useEffect(() => {
@@ -39,6 +41,7 @@ export function App({ client }: { client: UiClient }) {
       else if (e.event === 'readers.changed') setReaders(e.payload);
       else if (e.event === 'ui.policy') setPolicy(e.payload);
       else if (e.event === 'demo.inventory') setInventory(e.payload);
+      else if (e.event === 'dmp.patient') setPatient(e.payload);
     });
     return () => {
       offConn();
@@ -104,7 +107,7 @@ export function App({ client }: { client: UiClient }) {
           {page === 'diagnostic' ? (
             <Diagnostic client={client} tr={tr} />
           ) : (
-            <Screen state={state} client={client} tr={tr} lang={lang} error={error} call={call} />
+            <Screen state={state} client={client} tr={tr} lang={lang} error={error} call={call} patient={policy.dmp ? patient : null} />
           )}
         </main>
         {policy.demo && inventory && <DemoPanel inventory={inventory} client={client} tr={tr} call={call} />}
@@ -134,7 +137,7 @@ function ErrorLine({ error, tr }: { error: AgentError | null; tr: T }) {
   );
 }
 
-function Screen(props: { state: SessionState; client: UiClient; tr: T; lang: Lang; error: AgentError | null; call: (fn: () => Promise<unknown>) => Promise<void> }) {
+function Screen(props: { state: SessionState; client: UiClient; tr: T; lang: Lang; error: AgentError | null; call: (fn: () => Promise<unknown>) => Promise<void>; patient: DmpPatient | null }) {
   const { state, client, tr, lang, error, call } = props;
   switch (state.kind) {
     case 'locked':
@@ -171,7 +174,7 @@ function Screen(props: { state: SessionState; client: UiClient; tr: T; lang: Lan
         </section>
       );
     case 'open':
-      return <Banner session={state.session} client={client} tr={tr} lang={lang} call={call} />;
+      return <Banner session={state.session} client={client} tr={tr} lang={lang} call={call} patient={props.patient} error={error} />;
   }
 }
 
@@ -270,8 +273,11 @@ function PinPad(props: { state: Extract<SessionState, { kind: 'pin-required' }>;
   );
 }
 
-function Banner(props: { session: Extract<SessionState, { kind: 'open' }>['session']; client: UiClient; tr: T; lang: Lang; call: (fn: () => Promise<unknown>) => Promise<void> }) {
-  const { session, client, tr, lang, call } = props;
+// The strong session's end is announced this long before, so nobody is surprised by the code prompt.
+const ENDING_SOON_MS = 15 * 60_000;
+
+function Banner(props: { session: Extract<SessionState, { kind: 'open' }>['session']; client: UiClient; tr: T; lang: Lang; call: (fn: () => Promise<unknown>) => Promise<void>; patient: DmpPatient | null; error: AgentError | null }) {
+  const { session, client, tr, lang, call, patient, error } = props;
   const [now, setNow] = useState(Date.now());
   useEffect(() => {
     const id = setInterval(() => setNow(Date.now()), 30_000);
@@ -285,9 +291,15 @@ function Banner(props: { session: Extract<SessionState, { kind: 'open' }>['sessi
         {session.user.firstName} {session.user.lastName}
       </h1>
       <p className="profession">{session.user.profession}</p>
-      <p className="mfa-left" data-testid="banner-mfa">
-        {left > 0 ? tr('bannerMfa', { left: formatLeft(left, lang) }) : tr('bannerExpired')}
+      <p className={left > 0 && left <= ENDING_SOON_MS ? 'mfa-left warning' : 'mfa-left'} data-testid="banner-mfa" role={left > 0 && left <= ENDING_SOON_MS ? 'alert' : undefined}>
+        {left <= 0 ? tr('bannerExpired') : left <= ENDING_SOON_MS ? tr('bannerEndingSoon', { left: formatLeft(left, lang) }) : tr('bannerMfa', { left: formatLeft(left, lang) })}
       </p>
+      {patient && (
+        <button className="btn big wide" onClick={() => void call(() => client.invoke('dmp.openCurrent', {}))} data-testid="banner-dmp">
+          {tr('openDmp', { name: `${patient.lastName} ${patient.firstName}`.trim() || patient.insMasked })}
+        </button>
+      )}
+      {error?.code === 'dmp-refused' && <ErrorLine error={error} tr={tr} />}
       <div className="row">
         <button className="btn primary big" onClick={() => void call(() => client.invoke('session.lock', {}))} data-testid="banner-lock">
           {tr('lock')}

@@ -27,6 +27,16 @@ const fr = {
   blockedHint: 'Retirez votre carte. Le support informatique débloque la carte avec son code de déblocage.',
   bannerMfa: (p: Params) => `Session MFA : ${p.left} restantes`,
   bannerExpired: 'Fenêtre MFA terminée : le prochain badgeage demandera le code',
+  bannerEndingSoon: (p: Params) => `Votre session forte se termine dans ${p.left} : au prochain badgeage après, votre code sera demandé`,
+  openDmp: (p: Params) => `Ouvrir le DMP — ${p.name}`,
+  err_dmp_refused: (p: Params) =>
+    p.reason === 'no-patient'
+      ? "Aucun patient ouvert dans le DPI : ouvrez d'abord le dossier du patient"
+      : p.reason === 'dmp-not-configured'
+        ? "Accès DMP non configuré sur ce poste : contactez l'informatique"
+        : p.reason === 'server-unreachable'
+          ? 'Serveur de sessions injoignable : réessayez dans un instant'
+          : 'Ouverture du DMP impossible : reconnectez-vous (carte + code) ou contactez le support',
   assurance_mfa: 'Authentification forte (2 facteurs)',
   assurance_reopen: 'Réouverture par badge',
   lock: 'Verrouiller',
@@ -111,6 +121,16 @@ const en: { [K in MsgKey]: Msg } = {
   blockedHint: 'Remove your card. The IT helpdesk unblocks it with its unblock code.',
   bannerMfa: (p) => `MFA session: ${p.left} left`,
   bannerExpired: 'MFA window over: your next tap will ask for the code',
+  bannerEndingSoon: (p) => `Your strong session ends in ${p.left}: after that, your next tap will ask for your code`,
+  openDmp: (p) => `Open the DMP — ${p.name}`,
+  err_dmp_refused: (p) =>
+    p.reason === 'no-patient'
+      ? "No patient open in the EHR: open the patient's record first"
+      : p.reason === 'dmp-not-configured'
+        ? 'DMP access not configured on this PC: call IT'
+        : p.reason === 'server-unreachable'
+          ? 'Session server unreachable: try again in a moment'
+          : 'Cannot open the DMP: log in again (card + code) or call the helpdesk',
   assurance_mfa: 'Strong authentication (2 factors)',
   assurance_reopen: 'Re-opened by badge',
   lock: 'Lock',

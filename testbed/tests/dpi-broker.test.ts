@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createAgent } from '../../electron/core/agent';
 import { AuditLog } from '../../electron/core/audit/audit';
 import { ServerAuthenticator } from '../../electron/core/auth/server-authenticator';
 import { Broker, sha256Hex } from '../../electron/core/broker/broker';
@@ -25,6 +26,7 @@ import { postgresDb } from '../../server/src/db';
 import type { Db } from '../../server/src/db';
 import { jsonLog } from '../../server/src/log';
 import { waitFor } from '../pcscd';
+import { BrokerClient } from '../reference-dpi';
 import { startPostgres } from '../postgres';
 import type { PostgresHandle } from '../postgres';
 
@@ -222,5 +224,61 @@ describe('DPI broker', () => {
     expect(refusals).toContain('not-registered: HTTP client with a wrong secret');
     engine.lock('user-lock');
     expect((await post(HTTP_SECRET, { audience: LABO_AUD })).status).toBe(409);
+  });
+
+  it('in the agent: the DPI sets the patient, the UI sees it masked and opens the DMP; a user change clears it', async () => {
+    const creds = await registerWorkstation(server.issuer, await server.directory.createEnrolmentToken('PC-2'), 'PC-2');
+    const auth = new ServerAuthenticator({ client: lazyClient(server.issuer, async () => creds, { allowHttp: true, timeoutMs: 3000 }), clock: systemClock, pollMs: 60_000 });
+    const urls: string[] = [];
+    const sock = path.join(dir, 'run2', 'broker.sock');
+    const agent = await createAgent({
+      mode: 'headless',
+      demo: false,
+      readers: [],
+      authenticator: auth,
+      inactivityMs: 0,
+      tapDebounceMs: 0,
+      broker: {
+        apps: [{ id: 'dpi-reference', name: 'DPI', executable: fs.realpathSync(process.execPath), audiences: [DPI_AUD], dmp: true }],
+        socketPath: sock,
+        identify: peerCredentials,
+        httpPort: null,
+        dmpUrlTemplate: 'https://dmp.example.test/ps?ins={insNumber}&cle={insKey}&oid={oid}&ps={idNat}',
+        openUrl: async (u) => void urls.push(u),
+      },
+    });
+    const events: { event: string; payload: unknown }[] = [];
+    agent.api.subscribe((e) => events.push(e));
+    const ui = (cmd: string, req = {}) => agent.api.handle(cmd, req, { transport: 'ws' });
+    try {
+      expect(await ui('ui.getPolicy')).toMatchObject({ ok: true, result: { dmp: true } });
+      agent.engine.handleReaderEvent({ type: 'badge-tapped', badge: { reader: 'PC-2 lecteur', badgeId: 'desfire:B', proof: 'desfire-aes-diversified', cardType: 'DESFire EV3' } });
+      await waitFor(() => agent.getState().kind === 'open', 5000, 'B re-opened on PC-2');
+      // No patient yet: a clear refusal, shown by the UI.
+      expect(await ui('dmp.openCurrent')).toMatchObject({ ok: false, error: { code: 'dmp-refused' } });
+      expect(events.find((e) => e.event === 'agent.error')).toMatchObject({ payload: { code: 'dmp-refused', params: { reason: 'no-patient' } } });
+
+      const dpi = await BrokerClient.connect(sock);
+      await expect(dpi.call('setPatient', { patient: { ins: '184127645108947', oid: NIR_OID } })).rejects.toMatchObject({ code: 'ins-key' });
+      await dpi.call('setPatient', { patient: { ins: GOOD_INS, oid: NIR_OID, lastName: 'DURAND', firstName: 'Alice' } });
+      await waitFor(() => events.some((e) => e.event === 'dmp.patient' && e.payload !== null), 3000, 'patient event');
+      const shown = events.filter((e) => e.event === 'dmp.patient').at(-1)!.payload as { insMasked: string };
+      expect(shown).toEqual({ lastName: 'DURAND', firstName: 'Alice', insMasked: '18412••••••••46' });
+      expect(JSON.stringify(events)).not.toContain(GOOD_INS);
+
+      expect(await ui('dmp.openCurrent')).toEqual({ ok: true, result: { url: `https://dmp.example.test/ps?ins=1841276451089&cle=46&oid=${NIR_OID}&ps=899999000052` } });
+      expect(urls).toHaveLength(1);
+      expect(agent.audit.recent(50).filter((r) => r.action === 'dmp.open').at(-1)).toMatchObject({ outcome: 'success', idNat: '899999000052', reason: `tray: patient INS ${GOOD_INS} (NIR)` });
+
+      // Locked: the patient context goes with the user.
+      agent.lock('user-lock');
+      expect(events.filter((e) => e.event === 'dmp.patient').at(-1)!.payload).toBeNull();
+      expect(await ui('dmp.openCurrent')).toMatchObject({ ok: false, error: { code: 'dmp-refused' } });
+      expect(urls).toHaveLength(1);
+      dpi.close();
+    } finally {
+      await agent.stop();
+    }
+    expect(fs.existsSync(sock)).toBe(false);
   });
 });

@@ -3,7 +3,7 @@
 // Transport-agnostic: the Unix-socket / named-pipe endpoint and the loopback HTTP endpoint identify
 // the application (by the OS or by its secret) and then call this class.
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { Identity, OpenSession, SessionState } from '../../../shared/contract';
+import type { DmpPatient, Identity, OpenSession, SessionState } from '../../../shared/contract';
 import type { AuditSink } from '../audit/audit';
 import type { Clock } from '../util/clock';
 import { Listeners } from '../util/emitter';
@@ -34,6 +34,7 @@ export type BrokerErrorCode =
   | 'exchange-refused'
   | 'dmp-not-allowed'
   | 'dmp-not-configured'
+  | 'no-patient'
   | 'bad-request'
   | InsError;
 
@@ -47,6 +48,7 @@ const MESSAGES: Record<Exclude<BrokerErrorCode, InsError>, string> = {
   'exchange-refused': 'Le serveur de sessions a refusé le jeton pour ce destinataire.',
   'dmp-not-allowed': 'Cette application n’est pas autorisée à ouvrir le DMP.',
   'dmp-not-configured': 'Accès DMP non configuré : l’informatique doit renseigner le modèle d’URL du DMP (stratégie « DmpUrlTemplate »).',
+  'no-patient': 'Aucun patient en cours : ouvrez le dossier du patient dans le DPI.',
   'bad-request': 'Requête invalide.',
 };
 
@@ -89,6 +91,9 @@ export interface Patient {
   sex?: 'M' | 'F' | 'I';
 }
 
+/** What the agent's UI may show of the current patient (never the full INS). */
+export type PatientSummary = DmpPatient;
+
 export interface DmpOptions {
   /**
    * URL template from policy: placeholders {ins} (15 characters), {insNumber}, {insKey}, {oid},
@@ -121,6 +126,9 @@ const TERMINAL = new Set(['mfa-expired', 'session-revoked']);
 
 export class Broker {
   readonly events = new Listeners<ContextEvent>();
+  /** The patient the DPI has on screen (for the tray's "Ouvrir le DMP"), null when none or after a user change. */
+  readonly patientChanged = new Listeners<PatientSummary | null>();
+  private patient: { value: Patient; session: OpenSession } | null = null;
   private cache = new Map<string, { token: BrokerToken; session: OpenSession }>();
   private inflight = new Map<string, Promise<BrokerToken>>();
   private current: OpenSession | null = null;
@@ -229,6 +237,38 @@ export class Broker {
     return { url };
   }
 
+  /** The DPI tells which patient is on screen (checked INS), so the tray can open their DMP. */
+  setPatient(app: BrokerApp, patient: Partial<Patient> | null | undefined): PatientSummary | null {
+    if (!app.dmp) throw this.refuse(app, 'dmp.patient', 'dmp-not-allowed', null);
+    const session = this.openSession(app, 'dmp.patient', 'patient');
+    if (patient === null) {
+      this.patient = null;
+      this.patientChanged.emit(null);
+      return null;
+    }
+    const check = checkIns(patient?.ins, patient?.oid);
+    if (!check.ok) throw new BrokerError(check.error!, check.message);
+    this.patient = { value: { ...patient, ins: check.number! + check.key!, oid: patient!.oid! }, session };
+    const summary = this.currentPatient();
+    this.patientChanged.emit(summary);
+    return summary;
+  }
+
+  currentPatient(): PatientSummary | null {
+    if (!this.patient || this.patient.session !== this.current) return null;
+    const p = this.patient.value;
+    return { lastName: p.lastName ?? '', firstName: p.firstName ?? '', insMasked: `${p.ins.slice(0, 5)}••••••••${p.ins.slice(13)}` };
+  }
+
+  /** Tray / UI action: the DMP of the patient the DPI has on screen. */
+  async openCurrentDmp(): Promise<{ url: string }> {
+    if (!this.patient || this.patient.session !== this.current) {
+      this.deps.audit.record({ action: 'dmp.open', outcome: 'failure', reason: 'tray: no-patient' });
+      throw new BrokerError('no-patient');
+    }
+    return this.openDmp('tray', this.patient.value);
+  }
+
   private openSession(app: BrokerApp | 'tray', action: string, target: string): OpenSession {
     const st = this.deps.getState();
     if (st.kind !== 'open') throw this.refuse(app, action, 'locked', null, target);
@@ -245,9 +285,13 @@ export class Broker {
   private stateChanged(s: SessionState): void {
     const next = s.kind === 'open' ? s.session : null;
     if (next !== this.current) {
-      // Another session (or none): every cached token belongs to the previous one.
+      // Another session (or none): every cached token and the patient context belong to the previous one.
       this.cache.clear();
       this.current = next;
+      if (this.patient) {
+        this.patient = null;
+        this.patientChanged.emit(null);
+      }
     }
     if (s.kind !== 'open' && s.kind !== 'locked') return;
     const e = this.contextOf(s);

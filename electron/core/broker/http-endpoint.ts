@@ -17,6 +17,7 @@ const STATUS: Partial<Record<BrokerErrorCode, number>> = {
   'server-unreachable': 503,
   'exchange-refused': 502,
   'dmp-not-configured': 501,
+  'no-patient': 409,
 };
 
 export class HttpEndpoint {
@@ -60,6 +61,7 @@ export class HttpEndpoint {
       if (req.method === 'GET' && url.pathname === '/v1/context') return json(200, this.broker.context());
       if (req.method === 'GET' && url.pathname === '/v1/events') return this.events(app, req, res);
       if (req.method === 'POST' && url.pathname === '/v1/token') return json(200, await this.broker.getToken(app, (await body(req)).audience));
+      if (req.method === 'POST' && url.pathname === '/v1/patient') return json(200, { patient: this.broker.setPatient(app, (await body(req)).patient as never) });
       if (req.method === 'POST' && url.pathname === '/v1/dmp') return json(200, await this.broker.openDmp(app, (await body(req)).patient as never));
       json(404, { error: { code: 'bad-request', message: 'chemin inconnu' } });
     } catch (e) {

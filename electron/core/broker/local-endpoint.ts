@@ -124,6 +124,8 @@ export class LocalEndpoint {
         }
         case 'getToken':
           return send({ id, result: await b.getToken(app, msg.params?.audience) });
+        case 'setPatient':
+          return send({ id, result: b.setPatient(app, msg.params?.patient as never) });
         case 'openDmp':
           return send({ id, result: await b.openDmp(app, msg.params?.patient as never) });
         default:

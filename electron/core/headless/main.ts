@@ -5,6 +5,10 @@ import path from 'node:path';
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { createAgent } from '../agent';
+import type { BrokerSettings } from '../agent';
+import type { BrokerApp } from '../broker/broker';
+import { defaultSocketPath } from '../broker/local-endpoint';
+import { peerCredentials } from '../../../native/peercred';
 import { startControlSocket } from '../demo/control-socket';
 import type { ControlServer } from '../demo/control-socket';
 import { startHeadlessServer } from './server';
@@ -23,7 +27,11 @@ const HELP = `Usage: npm run headless -- [--demo] [--port N] [--data-dir DIR] [-
   --local-demo    no session server: decide locally (fastest start, demo only)
   --port N        listen on 127.0.0.1:N (default: a free port)
   --data-dir      where the audit trail and the embedded server's database live (~/.local/state/sillage)
-  --no-control    do not open the demo CLI socket`;
+  --no-control    do not open the demo CLI socket
+  --broker-apps FILE       DPI broker: JSON [{"id","name","executable"|"secretSha256","audiences":[],"dmp"}]
+  --broker-socket PATH     broker socket (default: $XDG_RUNTIME_DIR/sillage/broker.sock)
+  --broker-http-port N     also serve HTTP-only applications on 127.0.0.1:N
+  --dmp-url-template T     DMP web PS URL, placeholders {ins} {insNumber} {insKey} {oid} {idNat}`;
 
 async function main() {
   if (process.versions.electron) {
@@ -43,6 +51,10 @@ async function main() {
       server: { type: 'string' },
       'local-demo': { type: 'boolean', default: false },
       'mfa-window-minutes': { type: 'string' },
+      'broker-apps': { type: 'string' },
+      'broker-socket': { type: 'string' },
+      'broker-http-port': { type: 'string' },
+      'dmp-url-template': { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -95,8 +107,23 @@ async function main() {
     await credentials().catch((e: unknown) => console.error(`Workstation not registered yet: ${(e as Error).message}`));
   }
 
+  let broker: BrokerSettings | undefined;
+  if (authenticator && (values['broker-apps'] || values['dmp-url-template'])) {
+    const apps = values['broker-apps'] ? (JSON.parse(fs.readFileSync(values['broker-apps'], 'utf8')) as BrokerApp[]) : [];
+    broker = {
+      apps,
+      socketPath: values['broker-socket'] ?? defaultSocketPath(),
+      identify: peerCredentials,
+      httpPort: values['broker-http-port'] !== undefined ? Number(values['broker-http-port']) : null,
+      dmpUrlTemplate: values['dmp-url-template'] ?? null,
+      // Headless: no browser of our own; the URL is printed (the Electron shell opens the system browser).
+      openUrl: async (url) => console.log(`DMP: ${url}`),
+    };
+  }
+
   const agent = await createAgent({
     mode: 'headless',
+    ...(broker ? { broker } : {}),
     demo,
     demoReaders,
     ...(authenticator ? { authenticator } : {}),
@@ -115,6 +142,7 @@ async function main() {
   }
   if (embedded) console.log(`Serveur de sessions embarqué / embedded session server (PGlite): ${embedded.issuer}/`);
   console.log(`Sillage (headless${demo ? ', démo' : ''}) — ouvrez / open: ${server.launchUrl}`);
+  if (agent.brokerEndpoints.socket) console.log(`Courtier DPI / DPI broker: ${agent.brokerEndpoints.socket}${agent.brokerEndpoints.http ? ` and ${agent.brokerEndpoints.http}` : ''}`);
   if (control) console.log(`Démo en ligne de commande / demo CLI: npm run demo -- help`);
 
   let stopping = false;
