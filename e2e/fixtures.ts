@@ -17,7 +17,9 @@ export interface HeadlessAgent {
 
 export async function startHeadless(args: string[] = []): Promise<HeadlessAgent> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sillage-e2e-'));
-  const proc = spawn(path.join(root, 'node_modules/.bin/tsx'), ['electron/core/headless/main.ts', '--demo', '--port', '0', '--no-control', '--data-dir', dataDir, ...args], {
+  // Each agent gets its own policy file (never the machine's /etc/sillage/policy.json).
+  const policy = args.includes('--policy-file') ? [] : ['--policy-file', path.join(dataDir, 'policy.json')];
+  const proc = spawn(path.join(root, 'node_modules/.bin/tsx'), ['electron/core/headless/main.ts', '--demo', '--port', '0', '--no-control', '--data-dir', dataDir, ...policy, ...args], {
     cwd: root,
     stdio: ['ignore', 'pipe', 'pipe'],
   });

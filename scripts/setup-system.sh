@@ -3,7 +3,7 @@
 # modules (SoftHSM2, OpenSC), Chromium for the UI tests, PostgreSQL for the session server, Xvfb, msitools.
 # --if-missing: install only when something is missing (npm test calls it this way); needs root + apt.
 set -euo pipefail
-PKGS=(gcc libc6-dev python3 pcscd libpcsclite-dev vsmartcard-vpcd softhsm2 opensc openssl chromium xvfb postgresql libusb-1.0-0 msitools wixl)
+PKGS=(gcc libc6-dev python3 pcscd libpcsclite-dev vsmartcard-vpcd softhsm2 opensc openssl chromium xvfb postgresql libusb-1.0-0 msitools wixl libxml2-utils)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -141,6 +141,11 @@ export interface DiagnosticsReport {
   lastErrors: AgentError[];
   /** Last audit records (no secrets by construction). */
   audit: AuditRecord[];
+  /** Effective configuration, secrets masked, and the settings set by machine policy. */
+  config?: Record<string, unknown>;
+  lockedSettings?: string[];
+  /** Policy values refused at the last reload, naming the setting. */
+  configProblems?: string[];
 }
 
 export interface AuditRecord {
@@ -164,6 +169,8 @@ export interface UiPolicy {
   lang: Lang;
   /** A DMP URL template is configured and the DPI broker runs: "Ouvrir le DMP" is offered. */
   dmp?: boolean;
+  /** Settings fixed by machine policy (shown locked, not changeable here), e.g. "Language". */
+  locked?: string[];
 }
 
 /** The patient the DPI has on screen, as the agent's UI may show it (never the full INS). */

@@ -17,6 +17,7 @@ import type { LocalEndpointOptions } from './broker/local-endpoint';
 import { DemoAuthenticator } from './demo/demo-authenticator';
 import { DemoReaders } from './demo/demo-readers';
 import type { ReaderBackend, ReaderEvent } from './readers/types';
+import type { ConfigStore } from './config/store';
 import { EngineError, SessionEngine } from './session/engine';
 import type { Clock } from './util/clock';
 import { systemClock } from './util/clock';
@@ -43,6 +44,8 @@ export interface AgentOptions {
   demoReaders?: DemoReaders;
   /** DPI broker (needs the session-server authenticator: tokens come from token exchange). */
   broker?: BrokerSettings;
+  /** Effective configuration (defaults < user preferences < machine policy); it overrides lang/allowQuit/inactivity. */
+  config?: ConfigStore;
 }
 
 export interface BrokerSettings {
@@ -92,8 +95,8 @@ export async function createAgent(opts: AgentOptions): Promise<Agent> {
     authenticator,
     audit,
     clock,
-    inactivityMs: opts.inactivityMs ?? DEFAULT_INACTIVITY_MS,
-    tapDebounceMs: opts.tapDebounceMs ?? 1500,
+    inactivityMs: opts.inactivityMs ?? (opts.config ? opts.config.value<number>('InactivityLockMinutes') * 60_000 : DEFAULT_INACTIVITY_MS),
+    tapDebounceMs: opts.tapDebounceMs ?? opts.config?.value<number>('TapDebounceMs') ?? 1500,
   });
   let broker: Broker | null = null;
   let local: LocalEndpoint | null = null;
@@ -120,7 +123,15 @@ export async function createAgent(opts: AgentOptions): Promise<Agent> {
       brokerEndpoints.http = await http.listen(b.httpPort);
     }
   }
-  let policy: UiPolicy = { allowQuit: opts.allowQuit ?? false, demo: opts.demo, lang: opts.lang ?? 'fr', dmp: Boolean(broker && opts.broker?.dmpUrlTemplate) };
+  const cfg = opts.config;
+  const uiPolicyFromConfig = (): UiPolicy => ({
+    allowQuit: cfg ? cfg.value<boolean>('AllowQuit') || (opts.allowQuit ?? false) : (opts.allowQuit ?? false),
+    demo: opts.demo,
+    lang: cfg ? cfg.value<Lang>('Language') : (opts.lang ?? 'fr'),
+    dmp: Boolean(broker && opts.broker?.dmpUrlTemplate),
+    locked: cfg?.locked() ?? [],
+  });
+  let policy: UiPolicy = uiPolicyFromConfig();
   const readers = () => backends.flatMap((b) => b.readers());
 
   const handlers: Handlers = {
@@ -139,9 +150,16 @@ export async function createAgent(opts: AgentOptions): Promise<Agent> {
       state: engine.getState().kind,
       lastErrors: engine.lastErrors(),
       audit: audit.recent(30),
+      ...(cfg ? { config: cfg.masked(), lockedSettings: cfg.locked(), configProblems: cfg.lastProblems().map((p) => p.message) } : {}),
     }),
     'ui.getPolicy': () => policy,
     'ui.setLanguage': ({ lang }) => {
+      if (cfg) {
+        // A user preference, unless the hospital fixed the language by policy.
+        const r = cfg.setPreference('Language', lang);
+        if (!r.ok) throw new EngineError('not-allowed', r.message);
+        return policy;
+      }
       policy = { ...policy, lang };
       dispatcher.emit('ui.policy', policy);
       return policy;
@@ -180,6 +198,10 @@ export async function createAgent(opts: AgentOptions): Promise<Agent> {
   engine.onState.add((s) => dispatcher.emit('session.state', s));
   engine.onError.add((e) => dispatcher.emit('agent.error', e));
   broker?.patientChanged.add((p) => dispatcher.emit('dmp.patient', p));
+  const offConfig = cfg?.changed.add(() => {
+    policy = uiPolicyFromConfig();
+    dispatcher.emit('ui.policy', policy);
+  });
 
   const onReaderEvent = (e: ReaderEvent) => {
     if (e.type === 'readers') dispatcher.emit('readers.changed', readers());
@@ -210,6 +232,7 @@ export async function createAgent(opts: AgentOptions): Promise<Agent> {
       await local?.close().catch(() => {});
       await http?.close().catch(() => {});
       broker?.close();
+      offConfig?.();
       audit.record({ action: 'agent.stopped', outcome: 'info' });
     },
   };

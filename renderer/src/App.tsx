@@ -92,9 +92,16 @@ export function App({ client }: { client: UiClient }) {
           <button className="btn ghost" onClick={() => setPage(page === 'main' ? 'diagnostic' : 'main')} data-testid="diagnostic-toggle">
             {page === 'main' ? tr('diagnostic') : tr('back')}
           </button>
-          <button className="btn ghost" data-testid="lang-toggle" onClick={() => void call(() => client.invoke('ui.setLanguage', { lang: lang === 'fr' ? 'en' : 'fr' }))}>
-            {tr('language')}
-          </button>
+          {policy.locked?.includes('Language') ? (
+            // Fixed by the hospital's policy: shown, not changeable.
+            <span className="btn ghost locked" data-testid="lang-locked" title={tr('lockedByPolicy')} aria-disabled="true">
+              🔒 {tr('lockedByPolicy')}
+            </span>
+          ) : (
+            <button className="btn ghost" data-testid="lang-toggle" onClick={() => void call(() => client.invoke('ui.setLanguage', { lang: lang === 'fr' ? 'en' : 'fr' }))}>
+              {tr('language')}
+            </button>
+          )}
         </div>
       </header>
       {conn !== 'open' && (
@@ -396,6 +403,10 @@ function Diagnostic({ client, tr }: { client: UiClient; tr: T }) {
         <dd>{report.readers.map((r) => `${r.name} [${r.transport}, ${r.status}${r.cardPresent ? ', carte' : ''}]`).join(' · ') || tr('none')}</dd>
         <dt>{tr('diagErrors')}</dt>
         <dd>{report.lastErrors.map((e) => `${new Date(e.at).toLocaleTimeString()} ${e.code}`).join(' · ') || tr('none')}</dd>
+        <dt>{tr('diagPolicy')}</dt>
+        <dd data-testid="diag-policy">{report.lockedSettings?.join(', ') || tr('none')}</dd>
+        <dt>{tr('diagPolicyProblems')}</dt>
+        <dd data-testid="diag-policy-problems">{report.configProblems?.join(' · ') || tr('none')}</dd>
       </dl>
       <h2>{tr('diagAudit')}</h2>
       <ol className="audit">

@@ -95,6 +95,9 @@ const fr = {
   diagAudit: 'Journal d’audit (derniers événements)',
   none: 'Aucun',
   language: 'English',
+  lockedByPolicy: 'Langue fixée par votre établissement',
+  diagPolicy: 'Réglages fixés par stratégie',
+  diagPolicyProblems: 'Valeurs de stratégie refusées',
 } satisfies Record<string, Msg>;
 
 export type MsgKey = keyof typeof fr;
@@ -189,6 +192,9 @@ const en: { [K in MsgKey]: Msg } = {
   diagAudit: 'Audit trail (latest events)',
   none: 'None',
   language: 'Français',
+  lockedByPolicy: 'Language set by your hospital',
+  diagPolicy: 'Settings set by policy',
+  diagPolicyProblems: 'Refused policy values',
 };
 
 export const catalogs: Record<Lang, { [K in MsgKey]: Msg }> = { fr, en };

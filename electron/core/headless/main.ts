@@ -5,6 +5,8 @@ import path from 'node:path';
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { createAgent } from '../agent';
+import { AuditLog } from '../audit/audit';
+import { ConfigStore, JsonFilePolicySource, JsonPreferenceStore } from '../config/store';
 import type { BrokerSettings } from '../agent';
 import type { BrokerApp } from '../broker/broker';
 import { defaultSocketPath } from '../broker/local-endpoint';
@@ -31,7 +33,8 @@ const HELP = `Usage: npm run headless -- [--demo] [--port N] [--data-dir DIR] [-
   --broker-apps FILE       DPI broker: JSON [{"id","name","executable"|"secretSha256","audiences":[],"dmp"}]
   --broker-socket PATH     broker socket (default: $XDG_RUNTIME_DIR/sillage/broker.sock)
   --broker-http-port N     also serve HTTP-only applications on 127.0.0.1:N
-  --dmp-url-template T     DMP web PS URL, placeholders {ins} {insNumber} {insKey} {oid} {idNat}`;
+  --dmp-url-template T     DMP web PS URL, placeholders {ins} {insNumber} {insKey} {oid} {idNat}
+  --policy-file FILE       machine policy (default: $SILLAGE_POLICY_FILE or /etc/sillage/policy.json), watched`;
 
 async function main() {
   if (process.versions.electron) {
@@ -55,6 +58,7 @@ async function main() {
       'broker-socket': { type: 'string' },
       'broker-http-port': { type: 'string' },
       'dmp-url-template': { type: 'string' },
+      'policy-file': { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -121,8 +125,16 @@ async function main() {
     };
   }
 
+  const policyFile = values['policy-file'] ?? process.env.SILLAGE_POLICY_FILE ?? '/etc/sillage/policy.json';
+  const configAudit = new AuditLog({ clock: systemClock, ...(dataDir ? { file: path.join(dataDir, 'audit.jsonl') } : {}) });
+  const config = new ConfigStore({ policy: new JsonFilePolicySource(policyFile), preferences: new JsonPreferenceStore(path.join(stateDir, 'preferences.json')), audit: configAudit });
+  config.watch();
+  for (const p of config.lastProblems()) console.error(`Stratégie / policy: ${p.message}`);
+
   const agent = await createAgent({
     mode: 'headless',
+    config,
+    audit: configAudit,
     ...(broker ? { broker } : {}),
     demo,
     demoReaders,
@@ -151,6 +163,7 @@ async function main() {
     stopping = true;
     // Exit within 2 s whatever hangs (a browser keeping its socket, a reader backend).
     setTimeout(() => process.exit(0), 1500).unref();
+    config.close();
     await Promise.allSettled([server.close(), control?.close(), agent.stop(), embedded?.stop()]);
     console.log(`Sillage stopped (${signal}).`);
     process.exit(0);

@@ -1,0 +1,40 @@
+// Machine policy seen in the UI: a policy-set language is shown locked; an invalid policy value is
+// refused (named in the diagnostic page) while the previous value stays; removing the policy unlocks.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { expect, startHeadless, test } from './fixtures';
+
+test('a policy-set language is locked in the UI; an invalid value is refused and the previous one stays', async ({ page }) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sillage-policy-'));
+  const file = path.join(dir, 'policy.json');
+  const write = (o: unknown) => {
+    fs.writeFileSync(`${file}.tmp`, JSON.stringify(o));
+    fs.renameSync(`${file}.tmp`, file);
+  };
+  write({ Language: 'en', InactivityLockMinutes: 5 });
+  const agent = await startHeadless(['--policy-file', file]);
+  try {
+    await page.goto(agent.url);
+    await expect(page.getByTestId('lang-locked')).toContainText('Language set by your hospital');
+    await expect(page.getByTestId('lang-toggle')).toHaveCount(0);
+    await page.getByTestId('diagnostic-toggle').click();
+    await expect(page.getByTestId('diag-policy')).toContainText('InactivityLockMinutes, Language');
+
+    // An invalid edit of the policy: English stays, the refusal names the setting.
+    write({ Language: 'de', InactivityLockMinutes: 5 });
+    await page.waitForTimeout(600);
+    await page.getByTestId('diagnostic-toggle').click();
+    await page.getByTestId('diagnostic-toggle').click();
+    await expect(page.getByTestId('diag-policy-problems')).toContainText('Language : valeur refusée (valeurs possibles : fr, en)');
+    await expect(page.getByTestId('lang-locked')).toContainText('Language set by your hospital');
+
+    // Policy removed: the user may choose again (default French).
+    write({});
+    await expect(page.getByTestId('lang-toggle')).toHaveText('English');
+  } finally {
+    agent.proc.kill('SIGTERM');
+    await new Promise((r) => agent.proc.once('exit', r));
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -1,0 +1,294 @@
+// The one configuration schema of the agent: every setting, its type, bounds, default, who may set it
+// and its French/English texts. The resolver, the ADMX/ADML templates, the MSI registry fragment and
+// the diagnostics all derive from this list, so a setting cannot exist in one and not the others.
+
+export type SettingType = 'string' | 'integer' | 'boolean' | 'enum' | 'json';
+export type Category = 'server' | 'readers' | 'session' | 'broker' | 'dmp' | 'ui' | 'logs';
+
+export interface SettingDef {
+  /** Policy value name (registry value, policy.json key, ADMX policy name). */
+  key: string;
+  type: SettingType;
+  default: string | number | boolean | unknown[];
+  category: Category;
+  min?: number;
+  max?: number;
+  values?: readonly string[];
+  /** Extra check for strings and JSON; returns a problem or null. */
+  check?: (v: unknown) => string | null;
+  /** A user may change it in the UI (user preferences), unless a policy sets it. */
+  userSettable?: boolean;
+  /** Masked in diagnostics and never logged. */
+  secret?: boolean;
+  /** MSI public property that writes it at install (silent deployment). */
+  msiProperty?: string;
+  fr: { label: string; help: string };
+  en: { label: string; help: string };
+}
+
+/** Registry location of machine (and, where allowed, user) policies. */
+export const VENDOR = 'Sillage';
+export const POLICY_KEY = `SOFTWARE\\Policies\\${VENDOR}\\Sillage`;
+
+const httpsUrl = (v: unknown) => {
+  if (v === '') return null;
+  try {
+    const u = new URL(String(v));
+    const loopback = u.hostname === '127.0.0.1' || u.hostname === 'localhost';
+    return u.protocol === 'https:' || (u.protocol === 'http:' && loopback) ? null : 'HTTPS obligatoire (HTTP seulement sur 127.0.0.1)';
+  } catch {
+    return 'URL invalide';
+  }
+};
+
+const arrayOf = (what: string, item: (o: Record<string, unknown>) => string | null) => (v: unknown) => {
+  if (!Array.isArray(v)) return `liste JSON de ${what} attendue`;
+  for (const [i, o] of v.entries()) {
+    if (!o || typeof o !== 'object' || Array.isArray(o)) return `élément ${i + 1} : objet attendu`;
+    const p = item(o as Record<string, unknown>);
+    if (p) return `élément ${i + 1} : ${p}`;
+  }
+  return null;
+};
+
+const brokerApp = (o: Record<string, unknown>) => {
+  if (typeof o.id !== 'string' || !/^[a-z0-9][a-z0-9._-]{0,63}$/.test(o.id)) return 'id (minuscules, chiffres, . _ -) requis';
+  if (typeof o.name !== 'string' || !o.name) return 'name requis';
+  if (o.executable === undefined && o.secretSha256 === undefined) return 'executable ou secretSha256 requis';
+  if (o.executable !== undefined && (typeof o.executable !== 'string' || !/^([A-Za-z]:\\|\/)/.test(o.executable))) return 'executable : chemin absolu requis';
+  if (o.secretSha256 !== undefined && (typeof o.secretSha256 !== 'string' || !/^[0-9a-f]{64}$/.test(o.secretSha256))) return 'secretSha256 : 64 caractères hexadécimaux (SHA-256 du secret, jamais le secret)';
+  if (!Array.isArray(o.audiences) || !o.audiences.every((a) => typeof a === 'string' && a)) return 'audiences : liste de chaînes requise';
+  return null;
+};
+
+const badgeProfile = (o: Record<string, unknown>) => {
+  if (typeof o.name !== 'string' || !o.name) return 'name requis';
+  if (typeof o.aid !== 'string' || !/^[0-9A-Fa-f]{6}$/.test(o.aid)) return 'aid : 3 octets hexadécimaux (ex. F51230)';
+  if (!Number.isInteger(o.keyNo) || (o.keyNo as number) < 0 || (o.keyNo as number) > 13) return 'keyNo : 0 à 13';
+  if (!Number.isInteger(o.fileNo) || (o.fileNo as number) < 0 || (o.fileNo as number) > 31) return 'fileNo : 0 à 31';
+  if (o.mode !== undefined && !['plain', 'mac', 'full'].includes(o.mode as string)) return 'mode : plain, mac ou full';
+  return null;
+};
+
+const readerProfile = (o: Record<string, unknown>) => {
+  if (typeof o.name !== 'string' || !o.name) return 'name requis';
+  if (o.kind !== 'pcsc' && o.kind !== 'hid') return 'kind : pcsc ou hid';
+  if (o.kind === 'hid' && (!Number.isInteger(o.vendorId) || !Number.isInteger(o.productId))) return 'vendorId et productId (entiers) requis pour un lecteur HID';
+  return null;
+};
+
+export const SCHEMA: readonly SettingDef[] = [
+  {
+    key: 'ServerUrl',
+    type: 'string',
+    default: '',
+    category: 'server',
+    check: httpsUrl,
+    msiProperty: 'SERVER_URL',
+    fr: { label: 'Adresse du serveur de sessions', help: "URL HTTPS du serveur de sessions Sillage (ex. https://sso.hopital.fr). Vide : serveur de démonstration embarqué." },
+    en: { label: 'Session server URL', help: 'HTTPS URL of the Sillage session server (e.g. https://sso.hospital.example). Empty: embedded demo server.' },
+  },
+  {
+    key: 'EnrolmentToken',
+    type: 'string',
+    default: '',
+    category: 'server',
+    secret: true,
+    check: (v) => (v === '' || /^[A-Za-z0-9_-]{16,128}$/.test(String(v)) ? null : 'jeton d’enrôlement : 16 à 128 caractères A-Z a-z 0-9 _ -'),
+    msiProperty: 'ENROLMENT_TOKEN',
+    fr: { label: "Jeton d'enrôlement du poste", help: "Jeton à usage unique délivré par `server:admin -- enrolment-token` : le poste s'enregistre une fois auprès du serveur." },
+    en: { label: 'Workstation enrolment token', help: 'One-time token from `server:admin -- enrolment-token`: the PC registers once with the server.' },
+  },
+  {
+    key: 'CryptolibPath',
+    type: 'string',
+    default: '',
+    category: 'readers',
+    check: (v) => (v === '' || /^([A-Za-z]:\\|\/)/.test(String(v)) ? null : 'chemin absolu attendu'),
+    fr: { label: 'Chemin de la Cryptolib CPS', help: 'Module PKCS#11 de la Cryptolib CPS. Vide : chemin standard de l’ANS selon le système.' },
+    en: { label: 'CPS Cryptolib path', help: "CPS Cryptolib PKCS#11 module. Empty: the ANS standard path for the OS." },
+  },
+  {
+    key: 'ReaderProfiles',
+    type: 'json',
+    default: [],
+    category: 'readers',
+    check: arrayOf('profils de lecteurs', readerProfile),
+    fr: { label: 'Profils de lecteurs', help: 'Liste JSON : [{"name","kind":"pcsc"|"hid","vendorId","productId"}].' },
+    en: { label: 'Reader profiles', help: 'JSON list: [{"name","kind":"pcsc"|"hid","vendorId","productId"}].' },
+  },
+  {
+    key: 'BadgeProfiles',
+    type: 'json',
+    default: [],
+    category: 'readers',
+    check: arrayOf('profils de badges', badgeProfile),
+    fr: { label: 'Profils de badges DESFire', help: 'Liste JSON : [{"name","aid","keyNo","fileNo","mode"}] — application, clé et fichier lus après authentification.' },
+    en: { label: 'DESFire badge profiles', help: 'JSON list: [{"name","aid","keyNo","fileNo","mode"}] — application, key and file read after authentication.' },
+  },
+  {
+    key: 'AllowUidOnlyBadges',
+    type: 'boolean',
+    default: false,
+    category: 'readers',
+    fr: { label: 'Accepter les badges lus sur leur seul UID', help: 'Déconseillé : un UID se copie. Désactivé par défaut.' },
+    en: { label: 'Accept UID-only badges', help: 'Not recommended: a UID can be copied. Off by default.' },
+  },
+  {
+    key: 'MfaWindowMinutes',
+    type: 'integer',
+    default: 240,
+    min: 15,
+    max: 720,
+    category: 'session',
+    fr: { label: 'Durée de la session forte (minutes)', help: 'Fenêtre pendant laquelle un badgeage rouvre la session sans code. 240 = 4 heures.' },
+    en: { label: 'Strong session duration (minutes)', help: 'Window in which a tap re-opens the session without a code. 240 = 4 hours.' },
+  },
+  {
+    key: 'InactivityLockMinutes',
+    type: 'integer',
+    default: 10,
+    min: 0,
+    max: 240,
+    category: 'session',
+    fr: { label: 'Verrouillage après inactivité (minutes)', help: '0 : jamais.' },
+    en: { label: 'Lock after inactivity (minutes)', help: '0: never.' },
+  },
+  {
+    key: 'LockMode',
+    type: 'enum',
+    default: 'overlay',
+    values: ['overlay', 'os'],
+    category: 'session',
+    fr: { label: 'Mode de verrouillage', help: 'overlay : écran Sillage sur une session Windows générique ; os : écran de verrouillage du système.' },
+    en: { label: 'Lock mode', help: 'overlay: Sillage screen over a generic Windows session; os: the OS lock screen.' },
+  },
+  {
+    key: 'TapDebounceMs',
+    type: 'integer',
+    default: 1500,
+    min: 200,
+    max: 10000,
+    category: 'session',
+    fr: { label: 'Anti-rebond du badgeage (ms)', help: 'Un second badgeage du même badge pendant ce délai est ignoré.' },
+    en: { label: 'Tap debounce (ms)', help: 'A second tap of the same badge within this delay is ignored.' },
+  },
+  {
+    key: 'DegradedCpsLogin',
+    type: 'boolean',
+    default: false,
+    category: 'session',
+    fr: { label: 'Connexion CPS en mode dégradé', help: 'Serveur injoignable : autoriser carte + code vérifiés sur le poste (marquée « dégradée », sans accès DPI).' },
+    en: { label: 'Degraded CPS login', help: 'Server unreachable: allow card + PIN checked on the PC (marked degraded, no EHR access).' },
+  },
+  {
+    key: 'BrokerApplications',
+    type: 'json',
+    default: [],
+    category: 'broker',
+    check: arrayOf('applications', brokerApp),
+    fr: { label: 'Applications autorisées', help: 'Liste JSON : [{"id","name","executable" ou "secretSha256","audiences":[...],"dmp":true}].' },
+    en: { label: 'Allowed applications', help: 'JSON list: [{"id","name","executable" or "secretSha256","audiences":[...],"dmp":true}].' },
+  },
+  {
+    key: 'BrokerHttpPort',
+    type: 'integer',
+    default: 0,
+    min: 0,
+    max: 65535,
+    category: 'broker',
+    fr: { label: 'Port HTTP local du courtier', help: 'Pour les applications qui ne parlent que HTTP (127.0.0.1). 0 : désactivé.' },
+    en: { label: 'Broker loopback HTTP port', help: 'For applications that only speak HTTP (127.0.0.1). 0: off.' },
+  },
+  {
+    key: 'DmpUrlTemplate',
+    type: 'string',
+    default: '',
+    category: 'dmp',
+    check: (v) => {
+      if (v === '') return null;
+      const s = String(v);
+      const unknown = [...s.matchAll(/\{(\w+)\}/g)].map((m) => m[1]).filter((k) => !['ins', 'insNumber', 'insKey', 'oid', 'idNat'].includes(k!));
+      if (unknown.length) return `paramètre(s) inconnu(s) : ${unknown.join(', ')}`;
+      return httpsUrl(s.replace(/\{\w+\}/g, 'x'));
+    },
+    fr: { label: "Modèle d'URL du DMP web PS", help: 'Paramètres {ins} {insNumber} {insKey} {oid} {idNat}. Vide : accès DMP désactivé.' },
+    en: { label: 'DMP web PS URL template', help: 'Placeholders {ins} {insNumber} {insKey} {oid} {idNat}. Empty: DMP access off.' },
+  },
+  {
+    key: 'Language',
+    type: 'enum',
+    default: 'fr',
+    values: ['fr', 'en'],
+    category: 'ui',
+    userSettable: true,
+    fr: { label: 'Langue', help: 'fr ou en.' },
+    en: { label: 'Language', help: 'fr or en.' },
+  },
+  {
+    key: 'AllowQuit',
+    type: 'boolean',
+    default: false,
+    category: 'ui',
+    fr: { label: 'Autoriser « Quitter »', help: 'Le menu de la barre des tâches propose Quitter.' },
+    en: { label: 'Allow "Quit"', help: 'The tray menu offers Quit.' },
+  },
+  {
+    key: 'LogLevel',
+    type: 'enum',
+    default: 'info',
+    values: ['error', 'warn', 'info', 'debug'],
+    category: 'logs',
+    fr: { label: 'Niveau de journalisation', help: 'error, warn, info ou debug (jamais de secret, quel que soit le niveau).' },
+    en: { label: 'Log level', help: 'error, warn, info or debug (never a secret, whatever the level).' },
+  },
+];
+
+export type ConfigValues = Record<string, string | number | boolean | unknown[]>;
+
+export function settingDef(key: string): SettingDef | undefined {
+  return SCHEMA.find((s) => s.key === key);
+}
+
+/**
+ * Validate one raw value (from JSON, the registry or the UI) against its setting. Registry values
+ * arrive as strings or DWORDs: integers and booleans accept both; JSON settings accept JSON text.
+ */
+export function validateSetting(def: SettingDef, raw: unknown): { ok: true; value: ConfigValues[string] } | { ok: false; message: string } {
+  const bad = (why: string) => ({ ok: false as const, message: `${def.key} : valeur refusée (${why})` });
+  switch (def.type) {
+    case 'boolean': {
+      const v = raw === 1 || raw === '1' || raw === true ? true : raw === 0 || raw === '0' || raw === false ? false : null;
+      return v === null ? bad('booléen attendu : 0 ou 1') : { ok: true, value: v };
+    }
+    case 'integer': {
+      const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^-?\d+$/.test(raw.trim()) ? Number(raw) : NaN;
+      if (!Number.isInteger(n)) return bad('nombre entier attendu');
+      if ((def.min !== undefined && n < def.min) || (def.max !== undefined && n > def.max)) return bad(`entre ${def.min} et ${def.max}`);
+      return { ok: true, value: n };
+    }
+    case 'enum':
+      return typeof raw === 'string' && def.values!.includes(raw) ? { ok: true, value: raw } : bad(`valeurs possibles : ${def.values!.join(', ')}`);
+    case 'string': {
+      if (typeof raw !== 'string' || raw.length > 4096) return bad('texte attendu (4096 caractères au plus)');
+      const p = def.check?.(raw);
+      return p ? bad(p) : { ok: true, value: raw };
+    }
+    case 'json': {
+      let v: unknown = raw;
+      if (typeof raw === 'string') {
+        try {
+          v = JSON.parse(raw);
+        } catch {
+          return bad('JSON invalide');
+        }
+      }
+      const p = def.check?.(v);
+      return p ? bad(p) : { ok: true, value: v as unknown[] };
+    }
+  }
+}
+
+export function defaults(): ConfigValues {
+  return Object.fromEntries(SCHEMA.map((s) => [s.key, s.default]));
+}
