@@ -12,14 +12,25 @@ test('a policy-set language is locked in the UI; an invalid value is refused and
     fs.writeFileSync(`${file}.tmp`, JSON.stringify(o));
     fs.renameSync(`${file}.tmp`, file);
   };
-  write({ Language: 'en', InactivityLockMinutes: 5 });
+  write({ Language: 'en', InactivityLockMinutes: 5, EnrolmentToken: 'tok_SECRET_0123456789' });
   const agent = await startHeadless(['--policy-file', file]);
   try {
     await page.goto(agent.url);
     await expect(page.getByTestId('lang-locked')).toContainText('Language set by your hospital');
     await expect(page.getByTestId('lang-toggle')).toHaveCount(0);
     await page.getByTestId('diagnostic-toggle').click();
-    await expect(page.getByTestId('diag-policy')).toContainText('InactivityLockMinutes, Language');
+    await expect(page.getByTestId('diag-policy')).toContainText('EnrolmentToken, InactivityLockMinutes, Language');
+
+    // One-click export for the helpdesk: masked configuration, server reachability, no secret.
+    const download = page.waitForEvent('download');
+    await page.getByTestId('diagnostic-export').click();
+    const file = await (await download).path();
+    const text = fs.readFileSync(file, 'utf8');
+    expect(text).not.toContain('tok_SECRET_0123456789');
+    const exported = JSON.parse(text) as { config: Record<string, unknown>; server: { reachable: boolean }; lockedSettings: string[]; log: string[] };
+    expect(exported.config).toMatchObject({ Language: 'en', InactivityLockMinutes: 5 });
+    expect(exported.server.reachable).toBe(true);
+    expect(exported.log.join('\n')).toContain('headless agent starting');
 
     // An invalid edit of the policy: English stays, the refusal names the setting.
     write({ Language: 'de', InactivityLockMinutes: 5 });

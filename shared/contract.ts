@@ -215,6 +215,8 @@ export interface Commands {
   'session.switchUser': { req: Empty; res: SessionState };
   'readers.list': { req: Empty; res: ReaderInfo[] };
   'diagnostics.get': { req: Empty; res: DiagnosticsReport };
+  /** One-click export for the helpdesk: report, masked configuration, server reachability, log tail. */
+  'diagnostics.export': { req: Empty; res: { fileName: string; content: string } };
   'ui.getPolicy': { req: Empty; res: UiPolicy };
   'ui.setLanguage': { req: { lang: Lang }; res: UiPolicy };
   /** User activity seen by the UI (for the inactivity lock). */

@@ -27,6 +27,7 @@ const CHECKS: { [K in CommandName]: Check } = {
   'session.switchUser': none,
   'readers.list': none,
   'diagnostics.get': none,
+  'diagnostics.export': none,
   'ui.getPolicy': none,
   'ui.setLanguage': fields(['lang'], (r) => (LANGS.includes(r.lang as Lang) ? null : 'lang must be fr or en')),
   'ui.activity': none,

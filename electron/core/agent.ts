@@ -18,6 +18,8 @@ import { DemoAuthenticator } from './demo/demo-authenticator';
 import { DemoReaders } from './demo/demo-readers';
 import type { ReaderBackend, ReaderEvent } from './readers/types';
 import type { ConfigStore } from './config/store';
+import type { Logger } from './logs/logger';
+import { redact } from './logs/logger';
 import { EngineError, SessionEngine } from './session/engine';
 import type { Clock } from './util/clock';
 import { systemClock } from './util/clock';
@@ -46,6 +48,10 @@ export interface AgentOptions {
   broker?: BrokerSettings;
   /** Effective configuration (defaults < user preferences < machine policy); it overrides lang/allowQuit/inactivity. */
   config?: ConfigStore;
+  /** Session server, for the diagnostic's reachability check. */
+  serverUrl?: string;
+  /** Agent log, whose tail goes into the diagnostic export. */
+  logger?: Logger;
 }
 
 export interface BrokerSettings {
@@ -141,6 +147,23 @@ export async function createAgent(opts: AgentOptions): Promise<Agent> {
     'session.lock': () => engine.lock('user-lock'),
     'session.switchUser': () => engine.switchUser(),
     'readers.list': () => readers(),
+    'diagnostics.export': async () => {
+      const report = handlers['diagnostics.get']({}) as DiagnosticsReport;
+      let server: Record<string, unknown> = { configured: Boolean(opts.serverUrl) };
+      if (opts.serverUrl) {
+        const t0 = Date.now();
+        try {
+          const r = await fetch(new URL('healthz', opts.serverUrl.endsWith('/') ? opts.serverUrl : `${opts.serverUrl}/`), { signal: AbortSignal.timeout(3000) });
+          server = { url: opts.serverUrl, reachable: r.ok, status: r.status, ms: Date.now() - t0 };
+        } catch (e) {
+          server = { url: opts.serverUrl, reachable: false, error: (e as Error).name, ms: Date.now() - t0 };
+        }
+      }
+      const at = new Date(clock.now());
+      audit.record({ action: 'diagnostics.exported', outcome: 'info' });
+      const content = JSON.stringify(redact({ exportedAt: at.toISOString(), ...report, server, log: opts.logger?.tail(300) ?? [] }), null, 2);
+      return { fileName: `sillage-diagnostic-${at.toISOString().replace(/[:.]/g, '-')}.json`, content };
+    },
     'diagnostics.get': (): DiagnosticsReport => ({
       version: VERSION,
       mode: opts.mode,

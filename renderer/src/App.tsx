@@ -378,11 +378,13 @@ function Diagnostic({ client, tr }: { client: UiClient; tr: T }) {
     void client.invoke('diagnostics.get', {}).then(setReport, () => {});
   }, [client]);
   if (!report) return null;
-  const exportIt = () => {
-    const blob = new Blob([JSON.stringify(report, null, 2)], { type: 'application/json' });
+  const exportIt = async () => {
+    // The agent builds the export (masked configuration, server reachability, log tail): one click for the nurse.
+    const { fileName, content } = await client.invoke('diagnostics.export', {});
+    const blob = new Blob([content], { type: 'application/json' });
     const a = document.createElement('a');
     a.href = URL.createObjectURL(blob);
-    a.download = `sillage-diagnostic-${new Date().toISOString().replace(/[:.]/g, '-')}.json`;
+    a.download = fileName;
     a.click();
     URL.revokeObjectURL(a.href);
   };
@@ -420,7 +422,7 @@ function Diagnostic({ client, tr }: { client: UiClient; tr: T }) {
             </li>
           ))}
       </ol>
-      <button className="btn primary big" onClick={exportIt} data-testid="diagnostic-export">
+      <button className="btn primary big" onClick={() => void exportIt()} data-testid="diagnostic-export">
         {tr('export')}
       </button>
     </section>

@@ -5,6 +5,8 @@ import path from 'node:path';
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { createAgent } from '../agent';
+import { Logger } from '../logs/logger';
+import type { LogLevel } from '../logs/logger';
 import { AuditLog } from '../audit/audit';
 import { ConfigStore, JsonFilePolicySource, JsonPreferenceStore } from '../config/store';
 import type { BrokerSettings } from '../agent';
@@ -86,6 +88,7 @@ async function main() {
   let embedded: EmbeddedServer | null = null;
   let authenticator: ServerAuthenticator | undefined;
   const mfaWindowMinutes = values['mfa-window-minutes'] ? Number(values['mfa-window-minutes']) : undefined;
+  let serverUrlForDiag: string | undefined;
   if (!values['local-demo']) {
     let serverUrl = values.server;
     let token = process.env.SILLAGE_ENROLMENT_TOKEN;
@@ -99,6 +102,7 @@ async function main() {
       process.exit(2);
     }
     const url = serverUrl;
+    serverUrlForDiag = url;
     const enrolment = token;
     // Registered once per run; the key stays in memory (the Electron app keeps it in safeStorage).
     let creds: Promise<WorkstationCredentials> | null = null;
@@ -131,9 +135,15 @@ async function main() {
   config.watch();
   for (const p of config.lastProblems()) console.error(`Stratégie / policy: ${p.message}`);
 
+  // Headless is a development tool: its log stays in its state directory, not /var/log.
+  const logger = new Logger({ dir: path.join(stateDir, 'logs'), level: () => config.value<LogLevel>('LogLevel') });
+  logger.info('headless agent starting', { embedded: Boolean(embedded), policyFile });
+
   const agent = await createAgent({
     mode: 'headless',
     config,
+    logger,
+    ...(serverUrlForDiag ? { serverUrl: serverUrlForDiag } : {}),
     audit: configAudit,
     ...(broker ? { broker } : {}),
     demo,
