@@ -2,7 +2,10 @@
 // and OS lock/sleep events that lock the session.
 import { app, ipcMain, powerMonitor } from 'electron';
 import type { BrowserWindow } from 'electron';
+import path from 'node:path';
 import { createAgent } from '../core/agent';
+import { AuditLog } from '../core/audit/audit';
+import { ConfigStore, JsonFilePolicySource, JsonPreferenceStore } from '../core/config/store';
 import { createIpcBridge } from './ipc';
 import { rendererUrl } from './paths';
 import { createTray } from './tray';
@@ -30,7 +33,17 @@ if (!app.requestSingleInstanceLock()) {
     hardenApp();
     if (app.isPackaged) app.setLoginItemSettings({ openAtLogin: true });
     // Demo readers until real readers are configured (PC/SC, HID backends come with their issues).
-    const agent = await createAgent({ mode: 'electron', demo: true, dataDir: app.getPath('userData'), allowQuit: !app.isPackaged });
+    // Machine policy: /etc/sillage/policy.json on Linux; the Windows registry source is still to come
+    // (until then Windows runs on defaults and user preferences only).
+    // One audit trail (one hash chain) for the configuration and the agent.
+    const audit = new AuditLog({ file: path.join(app.getPath('userData'), 'audit.jsonl') });
+    const config = new ConfigStore({
+      policy: process.platform === 'win32' ? null : new JsonFilePolicySource('/etc/sillage/policy.json'),
+      preferences: new JsonPreferenceStore(path.join(app.getPath('userData'), 'preferences.json')),
+      audit,
+    });
+    config.watch();
+    const agent = await createAgent({ mode: 'electron', demo: true, dataDir: app.getPath('userData'), allowQuit: !app.isPackaged, config, audit });
     win = createLockWindow();
     createIpcBridge({ ipcMain, api: agent.api, audit: agent.audit, target: () => (win && !win.isDestroyed() ? win.webContents : null), rendererUrl: rendererUrl() });
     createTray(agent, {
