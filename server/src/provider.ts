@@ -129,7 +129,8 @@ export async function createProvider(deps: ProviderDeps) {
           return !!rp && auds.some((a) => rp.audiences.includes(a));
         },
       },
-      revocation: { enabled: true },
+      // Only the workstation a token was issued to may revoke it (a relying party must not end a user's session).
+      revocation: { enabled: true, allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId },
       resourceIndicators: {
         enabled: true,
         defaultResource: () => undefined as unknown as string,

@@ -207,6 +207,9 @@ describe('session server on PostgreSQL, two instances behind one address', () =>
     expect(intro).toMatchObject({ active: true, sub: nina.id, aud: 'https://dpi.test', client_id: pc1.creds.clientId, idnat: '899999000052', acr: 'urn:sillage:loa:mfa' });
     // The workstation's own token is not for the DPI: introspection does not disclose it.
     expect((await oidc.tokenIntrospection(dpi, a.accessToken)).active).toBe(false);
+    // Nor may the DPI revoke it: the workstation's session survives a relying party's revocation attempt.
+    await oidc.tokenRevocation(dpi, a.refreshToken!).catch(() => {});
+    expect((await pc1.client.refresh(a.refreshToken!)).accessToken).toBeTruthy();
 
     expect(await pc2.client.sessionStatus(b.accessToken)).toMatchObject({ active: true });
     await pc1.client.logout(a.accessToken);
