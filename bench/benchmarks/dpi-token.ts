@@ -4,12 +4,9 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { AuditLog } from '../../electron/core/audit/audit';
+import { createAgent } from '../../electron/core/agent';
 import { ServerAuthenticator } from '../../electron/core/auth/server-authenticator';
-import { Broker } from '../../electron/core/broker/broker';
-import { LocalEndpoint } from '../../electron/core/broker/local-endpoint';
 import { lazyClient, registerWorkstation } from '../../electron/core/oidc/server-client';
-import { SessionEngine } from '../../electron/core/session/engine';
 import { systemClock } from '../../electron/core/util/clock';
 import { peerCredentials } from '../../native/peercred';
 import { startServer } from '../../server/src/app';
@@ -37,27 +34,31 @@ const bench: Benchmark = {
     const audiences = Array.from({ length: COLD + 1 }, (_, i) => `https://dpi.bench/${i}`);
     const server = await startServer({ db, port: 0, trustAnchorsPem: [], relyingParties: [{ clientId: 'dpi', clientSecret: 'dpi-bench-secret-0123456789', audiences }], log: jsonLog(() => {}, 'silent') });
     const creds = await registerWorkstation(server.issuer, await server.directory.createEnrolmentToken('bench'), 'BENCH');
-    const client = lazyClient(server.issuer, async () => creds, { allowHttp: true });
-    const auth = new ServerAuthenticator({ client, clock: systemClock, pollMs: 3_600_000 });
-    const engine = new SessionEngine({ authenticator: auth, audit: new AuditLog(), clock: systemClock, inactivityMs: 0, tapDebounceMs: 0 });
-    const broker = new Broker({
-      getState: () => engine.getState(),
-      onState: (l) => engine.onState.add(l),
-      tokensOf: (s) => auth.tokensOf(s),
-      exchange: async (t, aud) => (await client()).exchange(t, aud),
-      audit: new AuditLog(),
-      clock: systemClock,
-      apps: [{ id: 'dpi', name: 'DPI', executable: fs.realpathSync(process.execPath), audiences }],
+    // The agent as shipped: its own wiring of the broker to the engine and the server authenticator.
+    const agent = await createAgent({
+      mode: 'headless',
+      demo: false,
+      readers: [],
+      authenticator: new ServerAuthenticator({ client: lazyClient(server.issuer, async () => creds, { allowHttp: true }), clock: systemClock, pollMs: 3_600_000 }),
+      inactivityMs: 0,
+      tapDebounceMs: 0,
+      broker: {
+        apps: [{ id: 'dpi', name: 'DPI', executable: fs.realpathSync(process.execPath), audiences }],
+        socketPath: path.join(tmp, 'broker.sock'),
+        identify: peerCredentials,
+        httpPort: null,
+        dmpUrlTemplate: null,
+        openUrl: async () => {},
+      },
     });
-    const endpoint = new LocalEndpoint({ broker, path: path.join(tmp, 'broker.sock'), identify: peerCredentials });
+    const engine = agent.engine;
     try {
       const a = await server.directory.addAccount({ idNat: '899999000011', adLogin: 'bench', lastName: 'BENCH', firstName: 'Test', profession: 'Infirmier', secret: '2468' });
       await server.directory.bindBadge('desfire:bench', a.id);
       engine.handleReaderEvent({ type: 'badge-tapped', badge: { reader: 'bench', badgeId: 'desfire:bench', proof: 'desfire-aes-diversified', cardType: 'DESFire EV3' } });
       await waitFor(() => engine.getState().kind === 'pin-required', 5000, 'PIN pad');
       if (!(await engine.submitPin('2468')).accepted) throw new Error('bench login refused');
-      const socket = await endpoint.listen();
-      const dpi = await BrokerClient.connect(socket);
+      const dpi = await BrokerClient.connect(agent.brokerEndpoints.socket!);
 
       const cold: number[] = [];
       for (let i = 0; i < COLD; i++) {
@@ -82,8 +83,7 @@ const bench: Benchmark = {
       dpi.close();
       return { samples: cold, floor, extra: { cold: stats(cold), warm: stats(warm), coldSamples: COLD, warmSamples: WARM, database: 'postgresql', transport: 'unix socket' } };
     } finally {
-      await endpoint.close();
-      broker.close();
+      await agent.stop();
       await server.close();
       await db.close();
       await pg.stop();

@@ -131,7 +131,7 @@ export async function createAgent(opts: AgentOptions): Promise<Agent> {
   }
   const cfg = opts.config;
   const uiPolicyFromConfig = (): UiPolicy => ({
-    allowQuit: cfg ? cfg.value<boolean>('AllowQuit') || (opts.allowQuit ?? false) : (opts.allowQuit ?? false),
+    allowQuit: (cfg?.value<boolean>('AllowQuit') ?? false) || (opts.allowQuit ?? false),
     demo: opts.demo,
     lang: cfg ? cfg.value<Lang>('Language') : (opts.lang ?? 'fr'),
     dmp: Boolean(broker && opts.broker?.dmpUrlTemplate),

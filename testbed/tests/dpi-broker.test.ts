@@ -10,14 +10,13 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAgent } from '../../electron/core/agent';
+import type { Agent } from '../../electron/core/agent';
 import { AuditLog } from '../../electron/core/audit/audit';
 import { ServerAuthenticator } from '../../electron/core/auth/server-authenticator';
-import { Broker, sha256Hex } from '../../electron/core/broker/broker';
-import { HttpEndpoint } from '../../electron/core/broker/http-endpoint';
-import { LocalEndpoint } from '../../electron/core/broker/local-endpoint';
+import { sha256Hex } from '../../electron/core/broker/broker';
 import { lazyClient, registerWorkstation } from '../../electron/core/oidc/server-client';
 import type { BadgeRead } from '../../electron/core/readers/types';
-import { SessionEngine } from '../../electron/core/session/engine';
+import type { SessionEngine } from '../../electron/core/session/engine';
 import { systemClock } from '../../electron/core/util/clock';
 import { peerCredentials, peerCredentialsAvailable } from '../../native/peercred';
 import { startServer } from '../../server/src/app';
@@ -48,9 +47,7 @@ let server: SessionServer;
 let dir: string;
 let engine: SessionEngine;
 let audit: AuditLog;
-let broker: Broker;
-let local: LocalEndpoint;
-let http: HttpEndpoint;
+let agent: Agent;
 let httpUrl: string;
 let socketPath: string;
 const opened: string[] = [];
@@ -101,32 +98,35 @@ beforeAll(async () => {
   const client = lazyClient(server.issuer, async () => creds, { allowHttp: true, timeoutMs: 3000 });
   const auth = new ServerAuthenticator({ client, clock: systemClock, pollMs: 60_000 });
   audit = new AuditLog();
-  engine = new SessionEngine({ authenticator: auth, audit, clock: systemClock, inactivityMs: 0, tapDebounceMs: 0 });
-  broker = new Broker({
-    getState: () => engine.getState(),
-    onState: (l) => engine.onState.add(l),
-    tokensOf: (s) => auth.tokensOf(s),
-    exchange: async (t, aud) => (await client()).exchange(t, aud),
-    audit,
-    clock: systemClock,
-    apps: [
-      // The DPI is the node executable that runs the reference client (the kernel reports its real path).
-      { id: 'dpi-reference', name: 'DPI de référence', executable: fs.realpathSync(process.execPath), audiences: [DPI_AUD], dmp: true },
-      { id: 'labo-http', name: 'Logiciel de laboratoire', secretSha256: sha256Hex(HTTP_SECRET), audiences: [LABO_AUD] },
-    ],
-    dmp: { urlTemplate: DMP_TEMPLATE, open: async (url) => void opened.push(url) },
-  });
   socketPath = path.join(dir, 'run', 'broker.sock');
-  local = new LocalEndpoint({ broker, path: socketPath, identify: peerCredentials });
-  await local.listen();
-  http = new HttpEndpoint(broker);
-  httpUrl = await http.listen(0);
+  // The agent as shipped wires the broker to its engine and authenticator.
+  agent = await createAgent({
+    mode: 'headless',
+    demo: false,
+    readers: [],
+    authenticator: auth,
+    audit,
+    inactivityMs: 0,
+    tapDebounceMs: 0,
+    broker: {
+      apps: [
+        // The DPI is the node executable that runs the reference client (the kernel reports its real path).
+        { id: 'dpi-reference', name: 'DPI de référence', executable: fs.realpathSync(process.execPath), audiences: [DPI_AUD], dmp: true },
+        { id: 'labo-http', name: 'Logiciel de laboratoire', secretSha256: sha256Hex(HTTP_SECRET), audiences: [LABO_AUD] },
+      ],
+      socketPath,
+      identify: peerCredentials,
+      httpPort: 0,
+      dmpUrlTemplate: DMP_TEMPLATE,
+      openUrl: async (url) => void opened.push(url),
+    },
+  });
+  engine = agent.engine;
+  httpUrl = agent.brokerEndpoints.http!;
 }, 120_000);
 
 afterAll(async () => {
-  await local?.close();
-  await http?.close();
-  broker?.close();
+  await agent?.stop();
   await server?.close();
   await db?.close();
   await pg?.stop();

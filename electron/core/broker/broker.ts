@@ -133,6 +133,8 @@ export class Broker {
   private inflight = new Map<string, Promise<BrokerToken>>();
   private current: OpenSession | null = null;
   private lastContext: ContextEvent | null = null;
+  /** The last person seen at the keyboard (kept across locks, cleared by a logout): tells a switch. */
+  private lastUser: Identity | null = null;
   private unsubscribe: () => void;
 
   constructor(private readonly deps: BrokerDeps) {
@@ -186,11 +188,10 @@ export class Broker {
     const margin = this.deps.refreshMarginMs ?? 30_000;
     const hit = this.cache.get(audience);
     if (hit && hit.session === session && hit.token.expires_at * 1000 - now > margin) return hit.token;
-    const key = `${audience}`;
-    const running = this.inflight.get(key);
+    const running = this.inflight.get(audience);
     if (running) return running;
-    const p = this.exchange(app, session, audience).finally(() => this.inflight.delete(key));
-    this.inflight.set(key, p);
+    const p = this.exchange(app, session, audience).finally(() => this.inflight.delete(audience));
+    this.inflight.set(audience, p);
     return p;
   }
 
@@ -219,7 +220,7 @@ export class Broker {
 
   /** Opens the DMP web PS for a patient, for an application or the tray ('tray'). Returns the URL opened. */
   async openDmp(app: BrokerApp | 'tray', patient: Partial<Patient> | null | undefined): Promise<{ url: string }> {
-    const who = app === 'tray' ? 'tray' : app.id;
+    const who = appId(app);
     if (app !== 'tray' && !app.dmp) throw this.refuse(app, 'dmp.open', 'dmp-not-allowed', null);
     const session = this.openSession(app, 'dmp.open', 'DMP');
     if (session.degraded) throw this.refuse(app, 'dmp.open', 'no-server-session', session);
@@ -255,18 +256,24 @@ export class Broker {
   }
 
   currentPatient(): PatientSummary | null {
-    if (!this.patient || this.patient.session !== this.current) return null;
-    const p = this.patient.value;
+    const p = this.livePatient();
+    if (!p) return null;
     return { lastName: p.lastName ?? '', firstName: p.firstName ?? '', insMasked: `${p.ins.slice(0, 5)}••••••••${p.ins.slice(13)}` };
   }
 
   /** Tray / UI action: the DMP of the patient the DPI has on screen. */
   async openCurrentDmp(): Promise<{ url: string }> {
-    if (!this.patient || this.patient.session !== this.current) {
+    const p = this.livePatient();
+    if (!p) {
       this.deps.audit.record({ action: 'dmp.open', outcome: 'failure', reason: 'tray: no-patient' });
       throw new BrokerError('no-patient');
     }
-    return this.openDmp('tray', this.patient.value);
+    return this.openDmp('tray', p);
+  }
+
+  /** The patient set during the session still open, if any. */
+  private livePatient(): Patient | null {
+    return this.patient && this.patient.session === this.current ? this.patient.value : null;
   }
 
   private openSession(app: BrokerApp | 'tray', action: string, target: string): OpenSession {
@@ -277,7 +284,7 @@ export class Broker {
   }
 
   private refuse(app: BrokerApp | 'tray', action: string, code: BrokerErrorCode, session: OpenSession | null, target?: string): BrokerError {
-    const who = app === 'tray' ? 'tray' : app.id;
+    const who = appId(app);
     this.deps.audit.record({ action, outcome: 'failure', ...(session ? { idNat: session.user.idNat } : {}), reason: `${code}: ${who}${target ? ` → ${target}` : ''}` });
     return new BrokerError(code);
   }
@@ -315,9 +322,9 @@ export class Broker {
     if (TERMINAL.has(reason)) this.lastUser = null;
     return { type: TERMINAL.has(reason) ? 'logged-out' : 'locked', user: null, reason, at };
   }
-
-  private lastUser: Identity | null = null;
 }
+
+const appId = (app: BrokerApp | 'tray') => (app === 'tray' ? 'tray' : app.id);
 
 export function buildDmpUrl(template: string, values: Record<string, string>): string {
   const url = template.replace(/\{(\w+)\}/g, (m, k: string) => {
