@@ -2,6 +2,7 @@
 // AN10922 key diversification, EV2 session keys and IVs, and the byte rotations of the mutual
 // authentication. Checked against RFC 4493 and NXP's published vectors in crypto.test.ts.
 import { createCipheriv, createDecipheriv, timingSafeEqual } from 'node:crypto';
+import { crc32 } from 'node:zlib';
 
 const BLOCK = 16;
 const ZERO_IV = Buffer.alloc(BLOCK);
@@ -43,8 +44,11 @@ function dbl(b: Buffer): Buffer {
   return out;
 }
 
-/** AES-CMAC (RFC 4493). */
-export function aesCmac(key: Buffer, msg: Buffer): Buffer {
+/**
+ * AES-CMAC (RFC 4493). `iv` is for DESFire EV1 sessions only, whose MAC chains from the previous
+ * command's CMAC instead of a zero block; RFC 4493 is iv = 0.
+ */
+export function aesCmac(key: Buffer, msg: Buffer, iv: Buffer = ZERO_IV): Buffer {
   const l = aesEncryptBlock(key, ZERO_IV);
   const k1 = dbl(l);
   const k2 = dbl(k1);
@@ -60,7 +64,7 @@ export function aesCmac(key: Buffer, msg: Buffer): Buffer {
     for (let i = 0; i < BLOCK; i++) last[i]! ^= k2[i]!;
   }
   const body = Buffer.concat([msg.subarray(0, (n - 1) * BLOCK), last]);
-  const enc = aesCbcEncrypt(key, ZERO_IV, body);
+  const enc = aesCbcEncrypt(key, iv, body);
   return enc.subarray(enc.length - BLOCK);
 }
 
@@ -125,4 +129,16 @@ export function unpad80(data: Buffer): Buffer {
 
 export function constantTimeEqual(a: Buffer, b: Buffer): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/** DESFire's CRC32 (ChangeKey): IEEE 802.3 polynomial, preset 0xFFFFFFFF, no final inversion, LSB first. */
+export function desfireCrc32(data: Buffer): Buffer {
+  const out = Buffer.alloc(4);
+  out.writeUInt32LE(~crc32(data) >>> 0);
+  return out;
+}
+
+/** EV1 (legacy AuthenticateAES) session key: RndA[0..3] || RndB[0..3] || RndA[12..15] || RndB[12..15]. */
+export function ev1SessionKey(rndA: Buffer, rndB: Buffer): Buffer {
+  return Buffer.concat([rndA.subarray(0, 4), rndB.subarray(0, 4), rndA.subarray(12, 16), rndB.subarray(12, 16)]);
 }

@@ -1,0 +1,130 @@
+// DESFire protocol against the testbed emulator, in process (the same paths through pcscd + vpcd are in
+// testbed/tests/desfire-pcsc.test.ts). What matters here: both authentications, every communication
+// mode, and that a wrong key, a flipped byte or a short frame each end in a typed error.
+import { describe, expect, it } from 'vitest';
+import { DesfireEmulator } from '../../../../testbed/cards/desfire-card';
+import { diversifyAes128 } from './crypto';
+import { FixedKeyCustody, LocalKeyCustody } from './custody';
+import { BadgeRefused, diversificationInput, readBadgeCredential } from './credential';
+import type { BadgeProfile } from './credential';
+import { aidBytes, DesfireCard, DesfireError } from './protocol';
+import type { ApduTransport } from './protocol';
+
+const MASTER = Buffer.from('00112233445566778899AABBCCDDEEFF', 'hex');
+const AID = aidBytes('F51230');
+const SYS = '4E585020416275';
+
+function transport(emu: DesfireEmulator, tamper?: (apdu: Buffer, res: Buffer) => Buffer): ApduTransport & { count: number } {
+  const t = {
+    count: 0,
+    async transmit(apdu: Buffer) {
+      t.count++;
+      const res = emu.process(apdu);
+      return tamper ? tamper(apdu, res) : res;
+    },
+  };
+  return t;
+}
+
+function badge(opts: { mode?: 'plain' | 'mac' | 'full'; generation?: 'EV1' | 'EV3'; master?: Buffer; randomUid?: boolean; number?: string } = {}) {
+  const emu = new DesfireEmulator({ generation: opts.generation ?? 'EV3', randomUid: opts.randomUid ?? false });
+  const key = diversifyAes128(opts.master ?? MASTER, diversificationInput(emu.uid, AID, SYS));
+  const data = Buffer.alloc(16);
+  data.write(opts.number ?? 'CHU-000123');
+  emu.install(AID, { keys: [Buffer.alloc(16), key, MASTER], files: { 1: { mode: opts.mode ?? 'mac', read: 1, data } } });
+  return emu;
+}
+
+const profile = (over: Partial<BadgeProfile> = {}): BadgeProfile => ({ name: 'chu', aid: 'F51230', keyNo: 1, fileNo: 1, length: 16, mode: 'mac', systemId: SYS, ...over });
+const custody = () => new LocalKeyCustody((aid, keyNo) => (aid.equals(AID) && (keyNo === 1 || keyNo === 2) ? MASTER : null));
+
+describe('DESFire credential read (in process)', () => {
+  for (const mode of ['plain', 'mac', 'full'] as const) {
+    it(`EV2First + ReadData in ${mode} mode yields the badge number in 5 APDUs`, async () => {
+      const t = transport(badge({ mode }));
+      const c = await readBadgeCredential(t, [profile({ mode })], custody());
+      expect(c).toMatchObject({ badgeId: 'CHU-000123', proof: 'desfire-aes-diversified', profile: 'chu' });
+      expect(t.count).toBe(5);
+    });
+  }
+
+  it('legacy AuthenticateAES (EV1) with CMAC-chained messaging', async () => {
+    const t = transport(badge({ generation: 'EV1' }));
+    const c = await readBadgeCredential(t, [profile({ auth: 'aes' })], custody());
+    expect(c.badgeId).toBe('CHU-000123');
+    // An EV1 card does not know EV2First: a profile asking for it fails clearly.
+    await expect(readBadgeCredential(transport(badge({ generation: 'EV1' })), [profile()], custody())).rejects.toMatchObject({ code: 'badge-read-failed' });
+  });
+
+  it('a clone (same UID, other key) is refused as not genuine', async () => {
+    const genuine = badge();
+    const clone = new DesfireEmulator({ uid: genuine.uid });
+    clone.install(AID, { keys: [Buffer.alloc(16), Buffer.alloc(16, 0x11)], files: { 1: { mode: 'mac', read: 1, data: Buffer.from('CHU-000123') } } });
+    const e = await readBadgeCredential(transport(clone), [profile()], custody()).catch((x) => x);
+    expect(e).toBeInstanceOf(BadgeRefused);
+    expect(e.code).toBe('badge-not-genuine');
+  });
+
+  it('a flipped MAC byte in the answer is an integrity error', async () => {
+    const t = transport(badge(), (apdu, res) => {
+      if (apdu[1] !== 0xbd) return res;
+      const r = Buffer.from(res);
+      r[r.length - 3]! ^= 0x01;
+      return r;
+    });
+    const e = await readBadgeCredential(t, [profile()], custody()).catch((x) => x);
+    expect(e.code).toBe('badge-read-failed');
+    expect(e.cause).toBeInstanceOf(DesfireError);
+    expect(e.cause.code).toBe('integrity');
+  });
+
+  it('a truncated authentication frame is malformed', async () => {
+    const t = transport(badge(), (apdu, res) => (apdu[1] === 0xaf ? Buffer.concat([res.subarray(0, 10), res.subarray(res.length - 2)]) : res));
+    const e = await readBadgeCredential(t, [profile()], custody()).catch((x) => x);
+    expect(e.cause.code).toBe('malformed');
+  });
+
+  it('a random-UID badge is read through GetCardUID with the application UID key', async () => {
+    const emu = badge({ randomUid: true });
+    const t = transport(emu);
+    const c = await readBadgeCredential(t, [profile({ uidKeyNo: 2 })], custody());
+    expect(c.uid).toBe(emu.uid.toString('hex').toUpperCase());
+    expect(c.badgeId).toBe('CHU-000123');
+    await expect(readBadgeCredential(transport(badge({ randomUid: true })), [profile()], custody())).rejects.toThrow(/UID aléatoire/);
+  });
+
+  it('no matching application: UID only, refused unless policy allows it', async () => {
+    const emu = new DesfireEmulator();
+    await expect(readBadgeCredential(transport(emu), [profile()], custody())).rejects.toMatchObject({ code: 'badge-no-profile' });
+    const weak = await readBadgeCredential(transport(emu), [profile()], custody(), { allowUidOnly: true });
+    expect(weak).toMatchObject({ proof: 'uid-only', badgeId: `uid:${emu.uid.toString('hex').toUpperCase()}` });
+  });
+
+  it('GetVersion tells EV1, EV2 and EV3 apart', async () => {
+    for (const g of ['EV1', 'EV2', 'EV3'] as const) {
+      const v = await new DesfireCard(transport(new DesfireEmulator({ generation: g }))).getVersion();
+      expect(v.generation).toBe(g);
+    }
+  });
+
+  it('personalisation commands: create, write, change keys, and the old key stops working', async () => {
+    const emu = new DesfireEmulator();
+    const card = new DesfireCard(transport(emu));
+    await card.selectApplication(Buffer.alloc(3));
+    await card.createApplication(AID, 0x0b, 2);
+    await card.selectApplication(AID);
+    const k = new FixedKeyCustody(Buffer.alloc(16));
+    await card.authenticate('ev2', 0, k, { aid: AID, keyNo: 0, divInput: Buffer.alloc(0) });
+    await card.createStdDataFile(1, 'full', { read: 1, write: 0, readWrite: 0, change: 0 }, 16);
+    await card.writeData(1, 0, Buffer.from('0123456789ABCDEF'), 'full');
+    const newKey = Buffer.alloc(16, 0x42);
+    await card.changeKey(1, newKey, Buffer.alloc(16), 1);
+    await card.changeKey(0, Buffer.alloc(16, 0x24), Buffer.alloc(16), 1);
+    expect(card.authenticated).toBe(false);
+    await expect(card.authenticate('ev2', 0, k, { aid: AID, keyNo: 0, divInput: Buffer.alloc(0) })).rejects.toMatchObject({ code: 'auth-failed' });
+    k.setKey(newKey);
+    await card.authenticate('ev2', 1, k, { aid: AID, keyNo: 1, divInput: Buffer.alloc(0) });
+    expect((await card.readData(1, 0, 16, 'full')).toString()).toBe('0123456789ABCDEF');
+    expect(await card.getCardUid()).toEqual(emu.uid);
+  });
+});
