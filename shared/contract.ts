@@ -111,6 +111,12 @@ export type AgentErrorCode =
   | 'badge-unknown'
   | 'badge-weak'
   | 'badge-revoked'
+  /** The badge failed the DESFire mutual authentication (a clone, a wrong key, tampered answers). */
+  | 'badge-not-genuine'
+  /** The tap was cut short or garbled (badge moved away, bad frame): tap again. */
+  | 'badge-unreadable'
+  /** No configured application on the badge (and UID-only badges are not allowed). */
+  | 'badge-not-encoded'
   | 'auth-refused'
   | 'server-unreachable'
   /** Too many wrong session codes: locked until `params.until` (HH:MM). */

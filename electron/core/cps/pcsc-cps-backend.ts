@@ -6,6 +6,8 @@ import type { PcscMonitor } from '../readers/pcsc/monitor';
 import { cardTypeLabel, classifyAtr, isCps } from '../readers/pcsc/atr';
 import type { CardHandle, ReaderBackend, ReaderEvent } from '../readers/types';
 import type { Pkcs11Module } from './cryptolib';
+import { readPcscBadge } from '../badge/pcsc-badge';
+import type { BadgeReading } from '../badge/pcsc-badge';
 
 const isCpsType = (label: string) => label.startsWith('CPS');
 
@@ -19,6 +21,8 @@ export interface PcscCpsBackendOptions {
   slotWaitMs?: number;
   preferPss?: boolean;
   labels?: { authKey: string; authCert: string };
+  /** DESFire badges on the same PC/SC readers (contactless): profiles and key custody. */
+  badges?: BadgeReading;
 }
 
 export class PcscCpsBackend implements ReaderBackend {
@@ -56,7 +60,10 @@ export class PcscCpsBackend implements ReaderBackend {
     const cls = classifyAtr(atr);
     const cardType = cardTypeLabel(cls);
     this.cards.set(reader, { handle: null, cardType });
-    if (cls === 'desfire' || cls === 'other-contactless') return;
+    if (cls === 'desfire' || cls === 'other-contactless') {
+      if (this.opts.badges) await this.tap(reader, cardType);
+      return;
+    }
     if (!isCps(cls)) {
       this.listener({ type: 'card-unknown', reader, atr: atr.toString('hex').toUpperCase() });
       return;
@@ -81,6 +88,14 @@ export class PcscCpsBackend implements ReaderBackend {
     current.handle = handle;
     this.listener({ type: 'readers', readers: this.readers() });
     this.listener({ type: 'card-inserted', card: handle });
+  }
+
+  private async tap(reader: string, cardType: string): Promise<void> {
+    const r = this.opts.monitor.reader(reader);
+    if (!r || !this.opts.badges) return;
+    const out = await readPcscBadge(r, cardType, this.opts.badges);
+    if (out.ok) this.listener({ type: 'badge-tapped', badge: out.badge });
+    else this.listener({ type: 'badge-refused', reader, code: out.code, message: out.message });
   }
 
   private async waitForSlot(mod: Pkcs11Module, reader: string) {

@@ -88,6 +88,13 @@ export class SessionEngine {
         this.audit('card.unknown', 'failure', { reader: e.reader, reason: e.atr ? `ATR ${e.atr}` : 'unrecognised card' });
         this.error('card-unknown', { reader: e.reader });
         break;
+      case 'badge-refused':
+        // Nothing opens on a badge that failed its proof. An open session locks (someone else is at the
+        // PC); a PIN entry in progress for another credential is left alone.
+        this.audit('badge.refused', 'failure', { reader: e.reader, reason: `${e.code}: ${e.message}${e.uid ? ` (UID ${e.uid})` : ''}` });
+        if (this.state.kind === 'open') this.lock('switch-user');
+        this.error(e.code, { reader: e.reader });
+        break;
       case 'reader-error':
         this.audit('reader.error', 'failure', { reader: e.reader, reason: e.message });
         this.error('reader-error', { reader: e.reader });
@@ -337,7 +344,7 @@ export class SessionEngine {
 
 type PinState = Extract<SessionState, { kind: 'pin-required' }>;
 
-const KNOWN_CODES = new Set<AgentErrorCode>(['card-removed', 'card-blocked', 'card-expired', 'card-unknown', 'server-unreachable', 'auth-refused', 'reader-error', 'badge-unknown', 'badge-weak', 'badge-revoked']);
+const KNOWN_CODES = new Set<AgentErrorCode>(['card-removed', 'card-blocked', 'card-expired', 'card-unknown', 'server-unreachable', 'auth-refused', 'reader-error', 'badge-unknown', 'badge-weak', 'badge-revoked', 'badge-not-genuine', 'badge-unreadable', 'badge-not-encoded']);
 
 /** Map an exception from a backend to an error code, never exposing its message (could hold data). */
 function errorCode(err: unknown, fallback: AgentErrorCode): AgentErrorCode {

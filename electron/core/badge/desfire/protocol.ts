@@ -173,6 +173,8 @@ export class DesfireCard {
       ? Buffer.concat([Buffer.from([0x90, cmd, 0x00, 0x00, data.length]), data, Buffer.from([0x00])])
       : Buffer.from([0x90, cmd, 0x00, 0x00, 0x00]);
     const r = await this.transmit(apdu);
+    // No answer at all is the reader telling us the card left the field (vpcd, several PC/SC drivers).
+    if (r.length === 0) throw new DesfireError('removed', "badge retiré pendant l'échange");
     if (r.length < 2) throw new DesfireError('malformed', 'trame tronquée (moins de 2 octets)');
     if (r[r.length - 2] !== 0x91) throw new DesfireError('malformed', `SW1 inattendu ${r[r.length - 2]!.toString(16)}`);
     return { status: r[r.length - 1]!, data: Buffer.from(r.subarray(0, r.length - 2)) };

@@ -86,6 +86,10 @@ export class PcscMonitor extends EventEmitter<MonitorEvents> {
   private addReader(ctx: PCSCLite, reader: CardReader): void {
     if (this.ctx !== ctx) return;
     const state: PcscReaderState = { name: reader.name, status: 'ok', atr: null };
+    // pcsc-lite counts card insertions/removals in the upper 16 bits of the event state: a badge taken
+    // away and the next one (same ATR: every DESFire has it) put down between two status reads is
+    // still two cards.
+    let events: number | null = null;
     this.readers.set(reader.name, { reader, state });
     this.delay = this.opts.retryMs ?? 500;
     if (this.retry) clearTimeout(this.retry);
@@ -112,7 +116,10 @@ export class PcscMonitor extends EventEmitter<MonitorEvents> {
         state.status = status;
         this.emit('readers', this.list());
       }
-      if (present && (!state.atr || !state.atr.equals(s.atr!))) {
+      const counter = s.state >>> 16;
+      const replaced = events !== null && counter !== events && state.atr !== null;
+      events = counter;
+      if (present && (!state.atr || !state.atr.equals(s.atr!) || replaced)) {
         if (state.atr) this.absent(state);
         state.atr = Buffer.from(s.atr!);
         this.emit('card-present', { reader: reader.name, atr: state.atr });

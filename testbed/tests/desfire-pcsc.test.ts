@@ -1,0 +1,183 @@
+// DESFire badges through the real stack: the badge emulator on vpcd, pcscd, pcsclite (PcscMonitor), the
+// agent's PC/SC backend reading the credential with a diversified key, and its session engine asking the
+// real session server (PostgreSQL) who the badge belongs to. A genuine badge gets to the code pad; a
+// clone, a flipped MAC byte, a truncated frame and a badge pulled mid-authentication each end in a clear
+// error, nothing opened, and an audit record.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AgentError } from '../../shared/contract';
+import { AuditLog } from '../../electron/core/audit/audit';
+import { ServerAuthenticator } from '../../electron/core/auth/server-authenticator';
+import { diversifyAes128 } from '../../electron/core/badge/desfire/crypto';
+import { diversificationInput } from '../../electron/core/badge/desfire/credential';
+import type { BadgeProfile } from '../../electron/core/badge/desfire/credential';
+import { LocalKeyCustody } from '../../electron/core/badge/desfire/custody';
+import { aidBytes } from '../../electron/core/badge/desfire/protocol';
+import { PcscCpsBackend } from '../../electron/core/cps/pcsc-cps-backend';
+import { lazyClient, registerWorkstation } from '../../electron/core/oidc/server-client';
+import { PcscMonitor } from '../../electron/core/readers/pcsc/monitor';
+import { SessionEngine } from '../../electron/core/session/engine';
+import { systemClock } from '../../electron/core/util/clock';
+import { loadPcsc } from '../../native/pcsclite';
+import { startServer } from '../../server/src/app';
+import type { SessionServer } from '../../server/src/app';
+import { postgresDb } from '../../server/src/db';
+import type { Db } from '../../server/src/db';
+import { jsonLog } from '../../server/src/log';
+import { DESFIRE_ATR, DesfireEmulator } from '../cards/desfire-card';
+import { startPcscd, waitFor } from '../pcscd';
+import type { PcscdHandle } from '../pcscd';
+import { startPostgres } from '../postgres';
+import type { PostgresHandle } from '../postgres';
+import { VirtualCard } from '../vpcd-client';
+import type { ApduHandler } from '../vpcd-client';
+
+const MASTER = Buffer.from('A1B2C3D4E5F60718293A4B5C6D7E8F90', 'hex');
+const AID = aidBytes('F51230');
+const SYS = '434855';
+const UID = Buffer.from('04A1B2C3D4E5F6', 'hex');
+const PROFILE: BadgeProfile = { name: 'chu', aid: 'F51230', keyNo: 1, fileNo: 1, length: 16, mode: 'full', systemId: SYS };
+
+let pcscd: PcscdHandle;
+let pg: PostgresHandle;
+let db: Db;
+let server: SessionServer;
+let monitor: PcscMonitor;
+let backend: PcscCpsBackend;
+let engine: SessionEngine;
+const audit = new AuditLog();
+const errors: AgentError[] = [];
+
+function encodedBadge(number: string, master = MASTER, uid?: Buffer): DesfireEmulator {
+  const emu = new DesfireEmulator(uid ? { uid } : {});
+  const data = Buffer.alloc(16);
+  data.write(number);
+  emu.install(AID, { keys: [Buffer.alloc(16, 0x5a), diversifyAes128(master, diversificationInput(emu.uid, AID, SYS))], files: { 1: { mode: 'full', read: 1, data } } });
+  return emu;
+}
+
+/** Puts the badge on the reader, waits for the agent to finish with it, takes it away. */
+async function tap(handler: ApduHandler, until: () => boolean, holdMs = 0): Promise<VirtualCard> {
+  const card = new VirtualCard({ atr: DESFIRE_ATR, handler });
+  await card.insert(pcscd.ports[0]!);
+  await waitFor(until, 8000, 'tap handled');
+  // A badge left on the reader is read once, not again at each status change of the reader.
+  if (holdMs) await new Promise((r) => setTimeout(r, holdMs));
+  await card.remove();
+  await waitFor(() => !monitor.list().some((r) => r.atr), 5000, 'badge gone');
+  return card;
+}
+
+const audited = (action: string) => audit.recent(200).filter((r) => r.action === action);
+
+beforeAll(async () => {
+  pcscd = await startPcscd();
+  process.env.PCSCLITE_CSOCK_NAME = pcscd.env.PCSCLITE_CSOCK_NAME;
+  pg = await startPostgres();
+  pg.createDatabase('sillage');
+  db = postgresDb(pg.url('sillage'));
+  server = await startServer({ db, port: 0, trustAnchorsPem: [], log: jsonLog(() => {}, 'silent') });
+  const a = await server.directory.addAccount({ idNat: '899999000011', adLogin: 'cmartin', lastName: 'MARTIN', firstName: 'Camille', profession: 'Infirmière', secret: '4821' });
+  await server.directory.bindBadge('CHU-000123', a.id);
+  const creds = await registerWorkstation(server.issuer, await server.directory.createEnrolmentToken('PC-B1'), 'PC-B1');
+  const auth = new ServerAuthenticator({ client: lazyClient(server.issuer, async () => creds, { allowHttp: true, timeoutMs: 3000 }), clock: systemClock, pollMs: 60_000 });
+  engine = new SessionEngine({ authenticator: auth, audit, clock: systemClock, inactivityMs: 0, tapDebounceMs: 0 });
+  engine.onError.add((e) => errors.push(e));
+  monitor = new PcscMonitor({ createContext: loadPcsc });
+  backend = new PcscCpsBackend({
+    monitor,
+    module: () => null,
+    badges: { profiles: () => [PROFILE], custody: new LocalKeyCustody((aid, keyNo) => (aid.equals(AID) && keyNo === 1 ? MASTER : null)), allowUidOnly: () => false },
+  });
+  await backend.start((e) => engine.handleReaderEvent(e));
+  await waitFor(() => monitor.list().length >= 2, 5000, 'virtual readers');
+}, 120_000);
+
+afterAll(async () => {
+  await backend?.stop();
+  await server?.close();
+  await db?.close();
+  await pg?.stop();
+  await pcscd?.stop();
+});
+
+describe('DESFire badge through pcscd + vpcd + the session server', () => {
+  it('a genuine badge yields its credential: the server knows its owner, the code is asked', async () => {
+    const emu = encodedBadge('CHU-000123', MASTER, UID);
+    const card = await tap(emu.handler, () => engine.getState().kind === 'pin-required', 1500);
+    expect(engine.getState()).toMatchObject({ kind: 'pin-required', secondFactor: 'session-code', identity: { lastName: 'MARTIN' }, credential: { badgeProof: 'desfire-aes-diversified' } });
+    // UID, select, EV2First (2 frames), ReadData: the whole tap.
+    expect(card.apduCount).toBe(5);
+    expect(audited('badge.tapped').at(-1)).toMatchObject({ factor: 'desfire-aes-diversified', outcome: 'info' });
+    engine.cancel();
+  });
+
+  const refusals: [string, () => ApduHandler, AgentError['code'], RegExp][] = [
+    ['a clone (same UID, wrong key)', () => encodedBadge('CHU-000123', Buffer.alloc(16, 0x77), UID).handler, 'badge-not-genuine', /non authentique/],
+    [
+      'a flipped MAC byte',
+      () => {
+        const emu = encodedBadge('CHU-000123');
+        return (apdu) => {
+          const r = emu.process(apdu);
+          if (apdu[1] === 0xbd) r[r.length - 3]! ^= 0x40;
+          return r;
+        };
+      },
+      'badge-unreadable',
+      /MAC/,
+    ],
+    [
+      'a truncated frame',
+      () => {
+        const emu = encodedBadge('CHU-000123');
+        return (apdu) => {
+          const r = emu.process(apdu);
+          return apdu[1] === 0xaf ? Buffer.concat([r.subarray(0, 7), r.subarray(r.length - 2)]) : r;
+        };
+      },
+      'badge-unreadable',
+      /octets/,
+    ],
+  ];
+
+  for (const [what, handler, code, reason] of refusals) {
+    it(`${what} → ${code}, nothing opened, audited`, async () => {
+      const before = errors.length;
+      await tap(handler(), () => errors.length > before);
+      expect(errors.at(-1)).toMatchObject({ code });
+      expect(engine.getState().kind).toBe('locked');
+      const rec = audited('badge.refused').at(-1)!;
+      expect(rec.outcome).toBe('failure');
+      expect(rec.reason).toMatch(reason);
+      expect(audited('badge.tapped').length).toBe(1);
+    });
+  }
+
+  it('a badge pulled in the middle of the authentication → unreadable, nothing opened, audited', async () => {
+    const emu = encodedBadge('CHU-000123');
+    let card: VirtualCard | null = null;
+    const before = errors.length;
+    const handler: ApduHandler = (apdu) => {
+      if (apdu[1] === 0xaf) {
+        void card!.remove();
+        return new Promise<Buffer>(() => {}); // never answered: the badge left the field
+      }
+      return emu.process(apdu);
+    };
+    card = new VirtualCard({ atr: DESFIRE_ATR, handler });
+    await card.insert(pcscd.ports[0]!);
+    await waitFor(() => errors.length > before, 8000, 'refusal');
+    expect(errors.at(-1)).toMatchObject({ code: 'badge-unreadable' });
+    expect(audited('badge.refused').at(-1)!.reason).toMatch(/retiré|perdu/);
+    expect(engine.getState().kind).toBe('locked');
+    expect(audited('session.opened')).toHaveLength(0);
+    await waitFor(() => !monitor.list().some((r) => r.atr), 5000, 'badge gone');
+  });
+
+  it('a badge without the hospital application is refused as not encoded (UID-only not allowed)', async () => {
+    const before = errors.length;
+    await tap(new DesfireEmulator().handler, () => errors.length > before);
+    expect(errors.at(-1)).toMatchObject({ code: 'badge-not-encoded' });
+    expect(audited('badge.refused').at(-1)!.reason).toMatch(/encoder/);
+  });
+});
