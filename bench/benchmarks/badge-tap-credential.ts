@@ -1,0 +1,99 @@
+// Tap → authenticated badge credential through pcscd + vpcd + pcsclite: SHARED connect, UID, select,
+// EV2First (2 frames) with a diversified key, ReadData in full mode, disconnect — what the agent does on a
+// tap once pcscd has reported the badge. The floor is the same run's raw I/O: connect, as many trivial
+// APDUs as the tap sent, disconnect, on the same reader and card. pcscd's own detection time (its
+// polling of the reader) is reported apart, from real insertions, because every reader adds its own.
+// On vpcd each APDU costs ~40-50 ms whatever it is: vpcd writes a frame's length and body in two TCP
+// segments, and the second waits for the emulator's delayed ACK. Tap and floor pay it alike.
+import { diversifyAes128 } from '../../electron/core/badge/desfire/crypto';
+import { diversificationInput } from '../../electron/core/badge/desfire/credential';
+import type { BadgeProfile } from '../../electron/core/badge/desfire/credential';
+import { LocalKeyCustody } from '../../electron/core/badge/desfire/custody';
+import { aidBytes, GET_UID_APDU } from '../../electron/core/badge/desfire/protocol';
+import { pcscTransport, readPcscBadge } from '../../electron/core/badge/pcsc-badge';
+import { PcscMonitor } from '../../electron/core/readers/pcsc/monitor';
+import { loadPcsc } from '../../native/pcsclite';
+import type { CardReader } from '../../native/pcsclite';
+import { DESFIRE_ATR, DesfireEmulator } from '../../testbed/cards/desfire-card';
+import { startPcscd, waitFor } from '../../testbed/pcscd';
+import { VirtualCard } from '../../testbed/vpcd-client';
+import { percentile } from '../harness';
+import type { Benchmark } from '../harness';
+
+const TAPS = 300;
+const INSERTIONS = 20;
+const MASTER = Buffer.from('A1B2C3D4E5F60718293A4B5C6D7E8F90', 'hex');
+const AID = aidBytes('F51230');
+const PROFILE: BadgeProfile = { name: 'bench', aid: 'F51230', keyNo: 1, fileNo: 1, length: 16, mode: 'full', systemId: '434855' };
+const q = (xs: number[]) => ({ p50: Math.round(percentile(xs, 50) * 1000) / 1000, p95: Math.round(percentile(xs, 95) * 1000) / 1000 });
+
+async function rawIo(reader: CardReader, apdus: number): Promise<void> {
+  const protocol = await new Promise<number>((resolve, reject) => reader.connect({ share_mode: reader.SCARD_SHARE_SHARED, protocol: reader.SCARD_PROTOCOL_T1 | reader.SCARD_PROTOCOL_T0 }, (e, p) => (e ? reject(e) : resolve(p))));
+  const t = pcscTransport(reader, protocol);
+  for (let i = 0; i < apdus; i++) await t.transmit(GET_UID_APDU);
+  await new Promise<void>((resolve) => reader.disconnect(reader.SCARD_LEAVE_CARD, () => resolve()));
+}
+
+const bench: Benchmark = {
+  name: 'badge-tap-credential',
+  unit: 'ms',
+  description: 'DESFire tap → authenticated credential over pcscd/vpcd (EV2First, diversified AES key, full-mode read)',
+  async run() {
+    const pcscd = await startPcscd();
+    process.env.PCSCLITE_CSOCK_NAME = pcscd.env.PCSCLITE_CSOCK_NAME;
+    const monitor = new PcscMonitor({ createContext: loadPcsc });
+    const emu = new DesfireEmulator();
+    const data = Buffer.alloc(16);
+    data.write('CHU-000123');
+    emu.install(AID, { keys: [Buffer.alloc(16, 0x5a), diversifyAes128(MASTER, diversificationInput(emu.uid, AID, PROFILE.systemId))], files: { 1: { mode: 'full', read: 1, data } } });
+    const card = new VirtualCard({ atr: DESFIRE_ATR, handler: emu.handler });
+    const custody = new LocalKeyCustody(() => MASTER);
+    const how = { profiles: () => [PROFILE], custody, allowUidOnly: () => false };
+    try {
+      monitor.start();
+      await waitFor(() => monitor.list().length >= 1, 5000, 'readers');
+      const name = monitor.list()[0]!.name;
+
+      // pcscd's detection: insertion on vpcd → card-present from the monitor.
+      const detection: number[] = [];
+      for (let i = 0; i < INSERTIONS; i++) {
+        const t0 = performance.now();
+        const seen = new Promise<void>((resolve) => monitor.once('card-present', () => resolve()));
+        await card.insert(pcscd.ports[0]!);
+        await seen;
+        detection.push(performance.now() - t0);
+        await card.remove();
+        await waitFor(() => !monitor.list().some((r) => r.atr), 5000, 'removed');
+      }
+
+      await card.insert(pcscd.ports[0]!);
+      await waitFor(() => monitor.list().some((r) => r.atr), 5000, 'present');
+      const reader = monitor.reader(name)!;
+      const samples: number[] = [];
+      const floor: number[] = [];
+      let apdusPerTap = 0;
+      for (let i = 0; i < TAPS + 20; i++) {
+        const before = card.apduCount;
+        const t0 = performance.now();
+        const out = await readPcscBadge(reader, 'DESFire', how);
+        const t1 = performance.now();
+        if (!out.ok || out.badge.badgeId !== 'CHU-000123') throw new Error(`tap ${i} failed: ${out.ok ? out.badge.badgeId : out.message}`);
+        apdusPerTap = card.apduCount - before;
+        const t2 = performance.now();
+        await rawIo(reader, apdusPerTap);
+        const t3 = performance.now();
+        if (i >= 20) {
+          samples.push(t1 - t0);
+          floor.push(t3 - t2);
+        }
+      }
+      return { samples, floor, extra: { apdusPerTap, taps: TAPS, detection: q(detection), auth: 'EV2First', key: 'AN10922 diversified AES-128', readMode: 'full', transport: 'pcscd + vsmartcard-vpcd', note: 'vpcd adds a TCP delayed-ACK wait to every APDU, in tap and floor alike' } };
+    } finally {
+      monitor.stop();
+      await card.remove();
+      await pcscd.stop();
+    }
+  },
+};
+
+export default bench;
