@@ -152,6 +152,8 @@ export interface DiagnosticsReport {
   lockedSettings?: string[];
   /** Policy values refused at the last reload, naming the setting. */
   configProblems?: string[];
+  /** The CPS Cryptolib as found (PC/SC readers configured): path, version, or what is wrong with it. */
+  cryptolib?: { path: string | null; version: string | null; description: string | null; supportsCps4: boolean; problem: string | null };
 }
 
 export interface AuditRecord {

@@ -52,6 +52,8 @@ export interface AgentOptions {
   serverUrl?: string;
   /** Agent log, whose tail goes into the diagnostic export. */
   logger?: Logger;
+  /** Cryptolib status for the diagnostic page (PC/SC backend). */
+  cryptolib?: () => NonNullable<DiagnosticsReport['cryptolib']>;
 }
 
 export interface BrokerSettings {
@@ -174,6 +176,7 @@ export async function createAgent(opts: AgentOptions): Promise<Agent> {
       lastErrors: engine.lastErrors(),
       audit: audit.recent(30),
       ...(cfg ? { config: cfg.masked(), lockedSettings: cfg.locked(), configProblems: cfg.lastProblems().map((p) => p.message) } : {}),
+      ...(opts.cryptolib ? { cryptolib: opts.cryptolib() } : {}),
     }),
     'ui.getPolicy': () => policy,
     'ui.setLanguage': ({ lang }) => {

@@ -409,6 +409,15 @@ function Diagnostic({ client, tr }: { client: UiClient; tr: T }) {
         <dd data-testid="diag-policy">{report.lockedSettings?.join(', ') || tr('none')}</dd>
         <dt>{tr('diagPolicyProblems')}</dt>
         <dd data-testid="diag-policy-problems">{report.configProblems?.join(' · ') || tr('none')}</dd>
+        {report.cryptolib && (
+          <>
+            <dt>{tr('diagCryptolib')}</dt>
+            <dd data-testid="diag-cryptolib">
+              {report.cryptolib.path ? `${report.cryptolib.path} ${report.cryptolib.version ?? ''}` : tr('none')}
+              {report.cryptolib.problem ? ` — ${report.cryptolib.problem}` : ''}
+            </dd>
+          </>
+        )}
       </dl>
       <h2>{tr('diagAudit')}</h2>
       <ol className="audit">

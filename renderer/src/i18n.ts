@@ -101,6 +101,7 @@ const fr = {
   lockedByPolicy: 'Langue fixée par votre établissement',
   diagPolicy: 'Réglages fixés par stratégie',
   diagPolicyProblems: 'Valeurs de stratégie refusées',
+  diagCryptolib: 'Cryptolib CPS',
 } satisfies Record<string, Msg>;
 
 export type MsgKey = keyof typeof fr;
@@ -201,6 +202,7 @@ const en: { [K in MsgKey]: Msg } = {
   lockedByPolicy: 'Language set by your hospital',
   diagPolicy: 'Settings set by policy',
   diagPolicyProblems: 'Refused policy values',
+  diagCryptolib: 'CPS Cryptolib',
 };
 
 export const catalogs: Record<Lang, { [K in MsgKey]: Msg }> = { fr, en };

@@ -13,7 +13,8 @@ import { DEFAULT_DIRECTORY_POLICY, Directory } from './directory';
 import type { DirectoryPolicy } from './directory';
 import { jsonLog } from './log';
 import type { Log } from './log';
-import { createProvider } from './provider';
+import { DesfireRelay, RelayError, relayKeysFrom } from './desfire-relay';
+import { createProvider, sharedSecrets } from './provider';
 import type { RelyingParty } from './provider';
 import { Sessions } from './sessions';
 
@@ -29,6 +30,8 @@ export interface ServerOptions {
   mfaWindowMs?: number;
   accessTokenTtlS?: number;
   allowUidOnlyBadges?: boolean;
+  /** DESFire master keys held for the badge relay, "AID/keyNo" → hex (server custody). */
+  desfireKeys?: Record<string, string>;
   directoryPolicy?: DirectoryPolicy;
   now?: () => Date;
   log?: Log;
@@ -95,6 +98,8 @@ export async function startServer(opts: ServerOptions): Promise<SessionServer> {
     accessTokenTtlS: opts.accessTokenTtlS ?? 600,
   });
 
+  const relay = new DesfireRelay(relayKeysFrom(opts.desfireKeys ?? {}), (await sharedSecrets(db)).nonceKey, directory, issuer, now);
+
   /** The roaming session behind a workstation access token, or null (unknown, revoked, expired). */
   async function bearer(ctx: Koa.Context) {
     const m = /^Bearer (.+)$/.exec(ctx.get('authorization'));
@@ -145,6 +150,29 @@ export async function startServer(opts: ServerOptions): Promise<SessionServer> {
         case 'POST /sillage/nonce': {
           const n = nonces.issue();
           ctx.body = { nonce: n.nonce, expires_at: Math.floor(n.expiresAt.getTime() / 1000) };
+          return;
+        }
+        case 'POST /sillage/desfire/auth/begin':
+        case 'POST /sillage/desfire/auth/finish': {
+          const body = await readJson(ctx);
+          const finish = ctx.path.endsWith('/finish');
+          let ws: string | null = null;
+          try {
+            ws = await relay.workstation(body.client_assertion);
+            if (!finish) {
+              const r = relay.begin(ws, body);
+              ctx.body = { handle: r.handle, reply: r.reply };
+              return;
+            }
+            const r = relay.finish(ws, body);
+            await audit.append({ action: 'badge.relay-auth', outcome: 'ok', workstation: ws, details: { key: r.keyName } });
+            ctx.body = r.keys;
+          } catch (e) {
+            if (!(e instanceof RelayError)) throw e;
+            if (finish || e.status === 401) await audit.append({ action: 'badge.relay-auth', outcome: 'refused', workstation: ws, reason: `${e.error}: ${e.message}` });
+            ctx.status = e.status;
+            ctx.body = { error: e.error, error_description: e.message };
+          }
           return;
         }
         case 'POST /sillage/workstations': {

@@ -32,6 +32,8 @@ const HELP = `Usage: npm run server -- [options]
   --relying-parties FILE   JSON [{"clientId","clientSecretEnv","audiences":[...]}] (secrets from env vars)
   --mfa-window-minutes N   roaming MFA window (default 240)
   --allow-uid-only         accept UID-only badges (weak; off by default)
+  --desfire-keys FILE      DESFire master keys for the badge relay, {"F51230/1": "hex"}; the file must be
+                           readable by the server's account only (chmod 600)
   --log-level L            info (one line per request) | warn | error
   --seed FILE              JSON accounts/badges/codes and one enrolment token to load at start, then
                            delete (the embedded demo server of npm start)`;
@@ -55,6 +57,13 @@ async function main() {
     : [];
   const anchors = readPems(argValues(argv, '--trust-anchor'));
   if (!anchors.length) log.warn('no --trust-anchor: CPS card logins will be refused (untrusted certificate)');
+  const keysFile = argValue(argv, '--desfire-keys');
+  let desfireKeys: Record<string, string> | undefined;
+  if (keysFile) {
+    // Master keys of every badge: a file others can read is a cloning kit, refused.
+    if (process.platform !== 'win32' && fs.statSync(keysFile).mode & 0o077) throw new Error(`${keysFile}: readable by others, chmod 600 it`);
+    desfireKeys = JSON.parse(fs.readFileSync(keysFile, 'utf8')) as Record<string, string>;
+  }
   const db = await openDb(argv);
   const server = await startServer({
     db,
@@ -66,6 +75,7 @@ async function main() {
     relyingParties,
     mfaWindowMs: Number(argValue(argv, '--mfa-window-minutes') ?? 240) * 60_000,
     allowUidOnlyBadges: argv.includes('--allow-uid-only'),
+    ...(desfireKeys ? { desfireKeys } : {}),
     log,
   });
   const seedFile = argValue(argv, '--seed');

@@ -11,6 +11,9 @@ import { diversifyAes128 } from '../../electron/core/badge/desfire/crypto';
 import { diversificationInput } from '../../electron/core/badge/desfire/credential';
 import type { BadgeProfile } from '../../electron/core/badge/desfire/credential';
 import { LocalKeyCustody } from '../../electron/core/badge/desfire/custody';
+import type { KeyCustody } from '../../electron/core/badge/desfire/custody';
+import { RelayKeyCustody } from '../../electron/core/badge/desfire/relay-custody';
+import { cmac } from '../../server/src/desfire-relay';
 import { aidBytes } from '../../electron/core/badge/desfire/protocol';
 import { PcscCpsBackend } from '../../electron/core/cps/pcsc-cps-backend';
 import { lazyClient, registerWorkstation } from '../../electron/core/oidc/server-client';
@@ -46,6 +49,16 @@ let backend: PcscCpsBackend;
 let engine: SessionEngine;
 const audit = new AuditLog();
 const errors: AgentError[] = [];
+const local = new LocalKeyCustody((aid, keyNo) => (aid.equals(AID) && keyNo === 1 ? MASTER : null));
+let relay: RelayKeyCustody;
+/** The custody the backend uses for the next tap (local first, then the server relay). */
+let custody: KeyCustody = local;
+const switchable: KeyCustody = {
+  kind: 'local',
+  begin: (r) => custody.begin(r),
+  finish: (h, c) => custody.finish(h, c),
+  abort: (h) => custody.abort(h),
+};
 
 function encodedBadge(number: string, master = MASTER, uid?: Buffer): DesfireEmulator {
   const emu = new DesfireEmulator(uid ? { uid } : {});
@@ -75,18 +88,20 @@ beforeAll(async () => {
   pg = await startPostgres();
   pg.createDatabase('sillage');
   db = postgresDb(pg.url('sillage'));
-  server = await startServer({ db, port: 0, trustAnchorsPem: [], log: jsonLog(() => {}, 'silent') });
+  server = await startServer({ db, port: 0, trustAnchorsPem: [], desfireKeys: { 'F51230/1': MASTER.toString('hex') }, log: jsonLog(() => {}, 'silent') });
   const a = await server.directory.addAccount({ idNat: '899999000011', adLogin: 'cmartin', lastName: 'MARTIN', firstName: 'Camille', profession: 'Infirmière', secret: '4821' });
   await server.directory.bindBadge('CHU-000123', a.id);
   const creds = await registerWorkstation(server.issuer, await server.directory.createEnrolmentToken('PC-B1'), 'PC-B1');
-  const auth = new ServerAuthenticator({ client: lazyClient(server.issuer, async () => creds, { allowHttp: true, timeoutMs: 3000 }), clock: systemClock, pollMs: 60_000 });
+  const client = lazyClient(server.issuer, async () => creds, { allowHttp: true, timeoutMs: 3000 });
+  relay = new RelayKeyCustody(client);
+  const auth = new ServerAuthenticator({ client, clock: systemClock, pollMs: 60_000 });
   engine = new SessionEngine({ authenticator: auth, audit, clock: systemClock, inactivityMs: 0, tapDebounceMs: 0 });
   engine.onError.add((e) => errors.push(e));
   monitor = new PcscMonitor({ createContext: loadPcsc });
   backend = new PcscCpsBackend({
     monitor,
     module: () => null,
-    badges: { profiles: () => [PROFILE], custody: new LocalKeyCustody((aid, keyNo) => (aid.equals(AID) && keyNo === 1 ? MASTER : null)), allowUidOnly: () => false },
+    badges: { profiles: () => [PROFILE], custody: switchable, allowUidOnly: () => false },
   });
   await backend.start((e) => engine.handleReaderEvent(e));
   await waitFor(() => monitor.list().length >= 2, 5000, 'virtual readers');
@@ -179,5 +194,48 @@ describe('DESFire badge through pcscd + vpcd + the session server', () => {
     await tap(new DesfireEmulator().handler, () => errors.length > before);
     expect(errors.at(-1)).toMatchObject({ code: 'badge-not-encoded' });
     expect(audited('badge.refused').at(-1)!.reason).toMatch(/encoder/);
+  });
+});
+
+describe('server custody: the session server holds the badge keys (relay)', () => {
+  it("the server's AES-CMAC and diversification match RFC 4493 and NXP AN10922", () => {
+    const k = Buffer.from('2b7e151628aed2a6abf7158809cf4f3c', 'hex');
+    expect(cmac(k, Buffer.from('6bc1bee22e409f96e93d7e117393172a', 'hex')).toString('hex')).toBe('070a16b46b4d4144f79bdd9dd04a287c');
+    const m = Buffer.from('04782E21801D803042F54E585020416275', 'hex');
+    expect(cmac(Buffer.from('00112233445566778899AABBCCDDEEFF', 'hex'), Buffer.concat([Buffer.from([1]), m])).toString('hex').toUpperCase()).toBe('A8DD63A3B89D54B37CA802473FDA9175');
+  });
+
+  it('a genuine badge authenticates with keys only the server holds; a clone and a forged answer are refused, audited', async () => {
+    custody = relay;
+    try {
+      const emu = encodedBadge('CHU-000123', MASTER, UID);
+      await tap(emu.handler, () => engine.getState().kind === 'pin-required');
+      expect(engine.getState()).toMatchObject({ kind: 'pin-required', identity: { lastName: 'MARTIN' }, credential: { badgeProof: 'desfire-aes-diversified' } });
+      engine.cancel();
+      // A clone fails on the card itself (the server's answer was made with the genuine key).
+      let before = errors.length;
+      await tap(encodedBadge('CHU-000123', Buffer.alloc(16, 0x77), UID).handler, () => errors.length > before);
+      expect(errors.at(-1)).toMatchObject({ code: 'badge-not-genuine' });
+      // A forged card that "accepts" anything and answers noise is caught by the server's check.
+      const forged = encodedBadge('CHU-000123', MASTER, UID);
+      before = errors.length;
+      await tap(
+        (apdu) => (apdu[1] === 0xaf ? Buffer.concat([Buffer.alloc(32, 0x42), Buffer.from([0x91, 0x00])]) : forged.process(apdu)),
+        () => errors.length > before,
+      );
+      expect(errors.at(-1)).toMatchObject({ code: 'badge-not-genuine' });
+      const rows = (await server.audit.query({ action: 'badge.relay-auth' })) as { outcome: string; reason: string | null }[];
+      expect(rows.map((r) => r.outcome).sort()).toEqual(['ok', 'refused']);
+      expect(rows.find((r) => r.outcome === 'refused')!.reason).toMatch(/not genuine/);
+    } finally {
+      custody = local;
+    }
+  });
+
+  it('a revoked workstation gets no relay: the tap says the key server refused, nothing opens', async () => {
+    const creds = await registerWorkstation(server.issuer, await server.directory.createEnrolmentToken('PC-X'), 'PC-X');
+    await server.directory.revokeWorkstation(creds.clientId);
+    const revoked = new RelayKeyCustody(lazyClient(server.issuer, async () => creds, { allowHttp: true, timeoutMs: 3000 }));
+    await expect(revoked.begin({ scheme: 'ev2', ref: { aid: AID, keyNo: 1, divInput: Buffer.alloc(7) }, encRndB: Buffer.alloc(16) })).rejects.toThrow(/unknown or revoked workstation/);
   });
 });

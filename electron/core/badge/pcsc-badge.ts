@@ -17,7 +17,7 @@ export interface BadgeReading {
 
 export type BadgeOutcome =
   | { ok: true; badge: BadgeRead; credential: BadgeCredential }
-  | { ok: false; code: 'badge-not-genuine' | 'badge-unreadable' | 'badge-not-encoded'; message: string };
+  | { ok: false; code: 'badge-not-genuine' | 'badge-unreadable' | 'badge-not-encoded' | 'server-unreachable'; message: string };
 
 function connect(reader: CardReader): Promise<number> {
   return new Promise((resolve, reject) => reader.connect({ share_mode: reader.SCARD_SHARE_SHARED, protocol: reader.SCARD_PROTOCOL_T1 | reader.SCARD_PROTOCOL_T0 }, (err, p) => (err ? reject(err) : resolve(p))));
@@ -52,7 +52,7 @@ export async function readPcscBadge(reader: CardReader, cardType: string, how: B
     return { ok: true, credential, badge: { reader: reader.name, badgeId: credential.badgeId, proof: credential.proof, cardType } };
   } catch (e) {
     if (e instanceof BadgeRefused) {
-      const code = e.code === 'badge-not-genuine' ? 'badge-not-genuine' : e.code === 'badge-no-profile' ? 'badge-not-encoded' : 'badge-unreadable';
+      const code = ({ 'badge-not-genuine': 'badge-not-genuine', 'badge-no-profile': 'badge-not-encoded', 'custody-unavailable': 'server-unreachable', 'badge-read-failed': 'badge-unreadable' } as const)[e.code];
       return { ok: false, code, message: e.message };
     }
     return { ok: false, code: 'badge-unreadable', message: (e as Error).message };

@@ -61,12 +61,19 @@ const brokerApp = (o: Record<string, unknown>) => {
   return null;
 };
 
+const absolutePath = (v: unknown) => (v === '' || /^([A-Za-z]:\\|\/)/.test(String(v)) ? null : 'chemin absolu attendu');
+
 const badgeProfile = (o: Record<string, unknown>) => {
   if (typeof o.name !== 'string' || !o.name) return 'name requis';
   if (typeof o.aid !== 'string' || !/^[0-9A-Fa-f]{6}$/.test(o.aid)) return 'aid : 3 octets hexadécimaux (ex. F51230)';
   if (!Number.isInteger(o.keyNo) || (o.keyNo as number) < 0 || (o.keyNo as number) > 13) return 'keyNo : 0 à 13';
   if (!Number.isInteger(o.fileNo) || (o.fileNo as number) < 0 || (o.fileNo as number) > 31) return 'fileNo : 0 à 31';
   if (o.mode !== undefined && !['plain', 'mac', 'full'].includes(o.mode as string)) return 'mode : plain, mac ou full';
+  if (o.length !== undefined && (!Number.isInteger(o.length) || (o.length as number) < 1 || (o.length as number) > 240)) return 'length : 1 à 240 octets';
+  if (o.offset !== undefined && (!Number.isInteger(o.offset) || (o.offset as number) < 0)) return 'offset : entier positif';
+  if (o.auth !== undefined && o.auth !== 'ev2' && o.auth !== 'aes') return 'auth : ev2 ou aes';
+  if (o.systemId !== undefined && (typeof o.systemId !== 'string' || !/^([0-9A-Fa-f]{2}){0,21}$/.test(o.systemId))) return 'systemId : hexadécimal, 21 octets au plus';
+  if (o.uidKeyNo !== undefined && (!Number.isInteger(o.uidKeyNo) || (o.uidKeyNo as number) < 0 || (o.uidKeyNo as number) > 13)) return 'uidKeyNo : 0 à 13';
   return null;
 };
 
@@ -104,7 +111,7 @@ export const SCHEMA: readonly SettingDef[] = [
     type: 'string',
     default: '',
     category: 'readers',
-    check: (v) => (v === '' || /^([A-Za-z]:\\|\/)/.test(String(v)) ? null : 'chemin absolu attendu'),
+    check: absolutePath,
     fr: { label: 'Chemin de la Cryptolib CPS', help: 'Module PKCS#11 de la Cryptolib CPS. Vide : chemin standard de l’ANS selon le système.' },
     en: { label: 'CPS Cryptolib path', help: "CPS Cryptolib PKCS#11 module. Empty: the ANS standard path for the OS." },
   },
@@ -123,8 +130,26 @@ export const SCHEMA: readonly SettingDef[] = [
     default: [],
     category: 'readers',
     check: arrayOf('profils de badges', badgeProfile),
-    fr: { label: 'Profils de badges DESFire', help: 'Liste JSON : [{"name","aid","keyNo","fileNo","mode"}] — application, clé et fichier lus après authentification.' },
-    en: { label: 'DESFire badge profiles', help: 'JSON list: [{"name","aid","keyNo","fileNo","mode"}] — application, key and file read after authentication.' },
+    fr: { label: 'Profils de badges DESFire', help: 'Liste JSON : [{"name","aid","keyNo","fileNo","length","mode","auth","systemId","uidKeyNo"}] — application, clé diversifiée et fichier lus après authentification mutuelle.' },
+    en: { label: 'DESFire badge profiles', help: 'JSON list: [{"name","aid","keyNo","fileNo","length","mode","auth","systemId","uidKeyNo"}] — application, diversified key and file read after mutual authentication.' },
+  },
+  {
+    key: 'BadgeKeyCustody',
+    type: 'enum',
+    default: 'server',
+    values: ['server', 'local'],
+    category: 'readers',
+    fr: { label: 'Garde des clés des badges', help: 'server : le serveur de sessions détient les clés DESFire (recommandé) ; local : clé maîtresse dans le fichier protégé du poste.' },
+    en: { label: 'Badge key custody', help: 'server: the session server holds the DESFire keys (recommended); local: master key in the workstation’s protected file.' },
+  },
+  {
+    key: 'BadgeKeyFile',
+    type: 'string',
+    default: '',
+    category: 'readers',
+    check: absolutePath,
+    fr: { label: 'Fichier des clés des badges (garde locale)', help: 'Fichier protégé par le système (DPAPI machine sous Windows ; 0600 sous Linux) : {"F51230/1": "clé AES hex"}.' },
+    en: { label: 'Badge key file (local custody)', help: 'OS-protected file (machine DPAPI on Windows; 0600 on Linux): {"F51230/1": "AES key hex"}.' },
   },
   {
     key: 'AllowUidOnlyBadges',

@@ -3,7 +3,7 @@
 // Tokens stay in memory (the session engine holds them); nothing here writes them anywhere.
 import { randomUUID } from 'node:crypto';
 import * as oidc from 'openid-client';
-import { exportJWK, generateKeyPair, importJWK } from 'jose';
+import { exportJWK, generateKeyPair, importJWK, SignJWT } from 'jose';
 import type { JWK } from 'jose';
 import type { CardHandle, SignatureAlgorithm } from '../readers/types';
 
@@ -41,6 +41,9 @@ export type ServerErrorCode =
   | 'invalid_client'
   | 'invalid_target'
   | 'invalid_grant'
+  | 'unknown_key'
+  | 'access_denied'
+  | 'invalid_request'
   | 'unexpected';
 
 export class ServerError extends Error {
@@ -113,6 +116,7 @@ export class SessionServerClient {
     readonly clientId: string,
     private readonly timeoutMs: number,
     private readonly fetchImpl: typeof fetch = fetch,
+    private readonly signer: { key: Awaited<ReturnType<typeof importJWK>>; kid: string | undefined } | null = null,
   ) {}
 
   get issuer(): string {
@@ -132,7 +136,7 @@ export class SessionServerClient {
       );
       config.timeout = timeoutMs / 1000;
       if (opts.fetch) config[oidc.customFetch] = opts.fetch as unknown as oidc.CustomFetch;
-      return new SessionServerClient(config, creds.clientId, timeoutMs, opts.fetch);
+      return new SessionServerClient(config, creds.clientId, timeoutMs, opts.fetch ?? fetch, { key, kid: creds.privateJwk.kid });
     } catch (e) {
       throw toServerError(e);
     }
@@ -233,6 +237,26 @@ export class SessionServerClient {
   async logout(accessToken: string): Promise<void> {
     const r = await this.json('sillage/session/end', { method: 'POST', headers: { authorization: `Bearer ${accessToken}` } });
     if (r.status !== 200) throw new ServerError('invalid_grant', 'logout refused', r.body);
+  }
+
+  /**
+   * One step of a badge authentication relayed to the server's key custody. The workstation signs a
+   * short private_key_jwt assertion per call (no user session exists yet at tap time).
+   */
+  async desfireRelay(step: 'begin' | 'finish', body: Record<string, unknown>): Promise<Record<string, unknown>> {
+    if (!this.signer) throw new ServerError('unexpected', 'no workstation key');
+    const assertion = await new SignJWT({})
+      .setProtectedHeader({ alg: 'ES256', ...(this.signer.kid ? { kid: this.signer.kid } : {}) })
+      .setIssuer(this.clientId)
+      .setSubject(this.clientId)
+      .setAudience(this.issuer)
+      .setJti(randomUUID())
+      .setIssuedAt()
+      .setExpirationTime('60s')
+      .sign(this.signer.key);
+    const r = await this.json(`sillage/desfire/auth/${step}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...body, client_assertion: assertion }) });
+    if (r.status !== 200) throw new ServerError(String(r.body.error ?? 'unexpected') as ServerErrorCode, String(r.body.error_description ?? `relay ${step} refused (${r.status})`), r.body);
+    return r.body;
   }
 
   async enrolBadge(accessToken: string, badgeId: string, proof: string): Promise<void> {

@@ -60,7 +60,7 @@ export type ReaderEvent =
   | { type: 'card-unknown'; reader: string; atr?: string }
   | { type: 'badge-tapped'; badge: BadgeRead }
   /** A badge that did not prove itself: `message` says why, for the audit (never key material). */
-  | { type: 'badge-refused'; reader: string; code: 'badge-not-genuine' | 'badge-unreadable' | 'badge-not-encoded'; message: string; uid?: string }
+  | { type: 'badge-refused'; reader: string; code: 'badge-not-genuine' | 'badge-unreadable' | 'badge-not-encoded' | 'server-unreachable'; message: string; uid?: string }
   | { type: 'reader-error'; reader: string; message: string };
 
 export interface ReaderBackend {

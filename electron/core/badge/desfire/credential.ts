@@ -52,7 +52,7 @@ export function badgeIdOf(data: Buffer): string {
 
 export class BadgeRefused extends Error {
   constructor(
-    readonly code: 'badge-not-genuine' | 'badge-read-failed' | 'badge-no-profile',
+    readonly code: 'badge-not-genuine' | 'badge-read-failed' | 'badge-no-profile' | 'custody-unavailable',
     message: string,
     override readonly cause?: DesfireError,
   ) {
@@ -98,7 +98,7 @@ export async function readBadgeCredential(transport: ApduTransport, profiles: Ba
   } catch (e) {
     card.reset();
     if (e instanceof BadgeRefused) throw e;
-    if (e instanceof DesfireError) throw new BadgeRefused(e.code === 'auth-failed' ? 'badge-not-genuine' : 'badge-read-failed', e.message, e);
+    if (e instanceof DesfireError) throw new BadgeRefused(e.code === 'auth-failed' ? 'badge-not-genuine' : e.code === 'custody-unavailable' ? 'custody-unavailable' : 'badge-read-failed', e.message, e);
     throw e;
   }
 }

@@ -32,6 +32,8 @@ export type DesfireErrorCode =
   | 'integrity'
   /** The card answered an error status (SW2 in `status`). */
   | 'status'
+  /** The key custody (session server in relay mode) cannot be reached. */
+  | 'custody-unavailable'
   | 'unsupported';
 
 export class DesfireError extends Error {

@@ -29,6 +29,8 @@ export interface PcscMonitorOptions {
   /** Delay before trying a new context after a loss, doubled up to maxRetryMs. */
   retryMs?: number;
   maxRetryMs?: number;
+  /** Readers this agent uses (all by default); others are left alone (another agent's, in tests). */
+  readerFilter?: (name: string) => boolean;
 }
 
 const SCARD_STATE_UNAVAILABLE = 0x8;
@@ -85,6 +87,7 @@ export class PcscMonitor extends EventEmitter<MonitorEvents> {
 
   private addReader(ctx: PCSCLite, reader: CardReader): void {
     if (this.ctx !== ctx) return;
+    if (this.opts.readerFilter && !this.opts.readerFilter(reader.name)) return;
     const state: PcscReaderState = { name: reader.name, status: 'ok', atr: null };
     // pcsc-lite counts card insertions/removals in the upper 16 bits of the event state: a badge taken
     // away and the next one (same ATR: every DESFire has it) put down between two status reads is

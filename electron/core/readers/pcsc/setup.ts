@@ -1,0 +1,67 @@
+// The PC/SC backend as configured: CPS cards through the Cryptolib found at the configured path (or the
+// ANS standard one), DESFire badges through the configured profiles and key custody. Also what the
+// diagnostic page shows about them (Cryptolib path and version, or why it is missing).
+import type { ConfigStore } from '../../config/store';
+import type { BadgeProfile } from '../../badge/desfire/credential';
+import type { KeyCustody } from '../../badge/desfire/custody';
+import { findCryptolib, Pkcs11Module } from '../../cps/cryptolib';
+import { PcscCpsBackend } from '../../cps/pcsc-cps-backend';
+import { loadPcsc } from '../../../../native/pcsclite';
+import { PcscMonitor } from './monitor';
+
+export interface CryptolibStatus {
+  path: string | null;
+  version: string | null;
+  description: string | null;
+  supportsCps4: boolean;
+  problem: string | null;
+}
+
+export interface PcscSetup {
+  backend: PcscCpsBackend;
+  cryptolib(): CryptolibStatus;
+}
+
+export function createPcscBackend(opts: { config: ConfigStore; custody: KeyCustody | null; readerFilter?: (name: string) => boolean }): PcscSetup {
+  let mod: Pkcs11Module | null = null;
+  let status: CryptolibStatus = { path: null, version: null, description: null, supportsCps4: false, problem: 'pas encore chargée (aucune carte CPS vue)' };
+  const load = (): Pkcs11Module | null => {
+    if (mod) return mod;
+    const found = findCryptolib(opts.config.value<string>('CryptolibPath') || undefined);
+    if ('code' in found) {
+      status = { ...status, problem: found.code === 'missing' ? `Cryptolib CPS introuvable (cherchée : ${found.searched.join(', ')}) : installez-la depuis le site de l'ANS` : found.message };
+      return null;
+    }
+    try {
+      mod = new Pkcs11Module(found.path);
+    } catch (e) {
+      status = { ...status, path: found.path, problem: `Cryptolib CPS non chargeable : ${(e as Error).message}` };
+      return null;
+    }
+    const v = mod.info.version;
+    status = {
+      path: found.path,
+      version: `${v.major}.${v.minor}`,
+      description: mod.info.description,
+      supportsCps4: mod.info.supportsCps4,
+      problem: mod.info.supportsCps4 ? null : `Cryptolib ${v.major}.${v.minor} : trop ancienne pour les CPS4 (5.2 ou plus)`,
+    };
+    return mod;
+  };
+  const monitor = new PcscMonitor({ createContext: loadPcsc, ...(opts.readerFilter ? { readerFilter: opts.readerFilter } : {}) });
+  const custody = opts.custody;
+  const backend = new PcscCpsBackend({
+    monitor,
+    module: load,
+    ...(custody
+      ? {
+          badges: {
+            profiles: () => opts.config.value<Partial<BadgeProfile>[]>('BadgeProfiles').map((p) => ({ length: 16, mode: 'mac', ...p }) as BadgeProfile),
+            custody,
+            allowUidOnly: () => opts.config.value<boolean>('AllowUidOnlyBadges'),
+          },
+        }
+      : {}),
+  });
+  return { backend, cryptolib: () => ({ ...status }) };
+}

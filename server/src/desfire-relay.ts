@@ -1,0 +1,194 @@
+// DESFire key custody on the server ("relay"): the workstation forwards the two reader-side steps of a
+// badge's mutual authentication and gets back only that tap's session keys; the application master keys
+// never leave the server. Stateless across instances: the state between the two steps travels in the
+// handle, sealed (AES-256-GCM) with a key derived from the server-wide secret, bound to the workstation
+// and valid a few seconds. Workstations authenticate each call with a private_key_jwt assertion.
+// The AES/CMAC steps are the server's own (this package shares no code with the desktop app); both
+// sides are checked against NXP's vectors and against each other in the tests.
+import { createCipheriv, createDecipheriv, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createLocalJWKSet, decodeJwt, jwtVerify } from 'jose';
+import type { JSONWebKeySet } from 'jose';
+import type { Directory } from './directory';
+
+const Z = Buffer.alloc(16);
+
+function ecb(key: Buffer, block: Buffer): Buffer {
+  const c = createCipheriv('aes-128-ecb', key, null).setAutoPadding(false);
+  return Buffer.concat([c.update(block), c.final()]);
+}
+function cbc(enc: boolean, key: Buffer, iv: Buffer, data: Buffer): Buffer {
+  const c = (enc ? createCipheriv : createDecipheriv)('aes-128-cbc', key, iv).setAutoPadding(false);
+  return Buffer.concat([c.update(data), c.final()]);
+}
+function shift1(b: Buffer): Buffer {
+  const o = Buffer.alloc(16);
+  for (let i = 0; i < 16; i++) o[i] = ((b[i]! << 1) | (i < 15 ? b[i + 1]! >> 7 : 0)) & 0xff;
+  if (b[0]! & 0x80) o[15]! ^= 0x87;
+  return o;
+}
+/** RFC 4493 AES-CMAC. */
+export function cmac(key: Buffer, msg: Buffer): Buffer {
+  const k1 = shift1(ecb(key, Z));
+  const k2 = shift1(k1);
+  const n = Math.max(1, Math.ceil(msg.length / 16));
+  const last = Buffer.alloc(16);
+  const tail = msg.subarray((n - 1) * 16);
+  const whole = msg.length > 0 && msg.length % 16 === 0;
+  tail.copy(last);
+  if (!whole) last[tail.length] = 0x80;
+  const sub = whole ? k1 : k2;
+  for (let i = 0; i < 16; i++) last[i]! ^= sub[i]!;
+  const out = cbc(true, key, Z, Buffer.concat([msg.subarray(0, (n - 1) * 16), last]));
+  return out.subarray(out.length - 16);
+}
+const rot = (b: Buffer) => Buffer.concat([b.subarray(1), b.subarray(0, 1)]);
+
+export interface RelayKeys {
+  /** Master key by "AID/keyNo" (AID as written, e.g. "F51230/1"), or null. */
+  get(name: string): Buffer | null;
+}
+
+export function relayKeysFrom(record: Record<string, string>): RelayKeys {
+  const m = new Map<string, Buffer>();
+  for (const [k, v] of Object.entries(record)) {
+    if (!/^[0-9A-F]{6}\/\d{1,2}$/i.test(k) || !/^[0-9a-f]{32}$/i.test(v)) throw new Error(`DESFire key ${k.slice(0, 12)}: "AID/keyNo" → 32 hex characters`);
+    m.set(k.toUpperCase(), Buffer.from(v, 'hex'));
+  }
+  return { get: (n) => m.get(n.toUpperCase()) ?? null };
+}
+
+export class RelayError extends Error {
+  constructor(
+    readonly status: number,
+    readonly error: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+interface Sealed {
+  ws: string;
+  scheme: 'ev2' | 'aes';
+  aid: string;
+  keyNo: number;
+  div: string;
+  rndA: string;
+  rndB: string;
+  last: string;
+  exp: number;
+}
+
+const b64 = (b: Buffer) => b.toString('base64url');
+function bytes(v: unknown, what: string, len?: number): Buffer {
+  if (typeof v !== 'string' || !/^[A-Za-z0-9_-]*$/.test(v)) throw new RelayError(400, 'invalid_request', `${what}: base64url expected`);
+  const b = Buffer.from(v, 'base64url');
+  if (len !== undefined && b.length !== len) throw new RelayError(400, 'invalid_request', `${what}: ${len} bytes expected`);
+  return b;
+}
+
+export class DesfireRelay {
+  private readonly seal: Buffer;
+
+  constructor(
+    private readonly keys: RelayKeys,
+    serverSecret: Buffer,
+    private readonly directory: Directory,
+    private readonly issuer: string,
+    private readonly now: () => Date,
+    private readonly ttlMs = 10_000,
+  ) {
+    this.seal = Buffer.from(hkdfSync('sha256', serverSecret, Buffer.alloc(0), 'sillage desfire relay handle', 32));
+  }
+
+  /** The calling workstation, from its private_key_jwt assertion (registered, active, signature, audience). */
+  async workstation(assertion: unknown): Promise<string> {
+    if (typeof assertion !== 'string') throw new RelayError(401, 'invalid_client', 'client_assertion required');
+    let iss: string | undefined;
+    try {
+      iss = decodeJwt(assertion).iss;
+    } catch {
+      throw new RelayError(401, 'invalid_client', 'malformed client_assertion');
+    }
+    const ws = iss ? await this.directory.workstation(iss) : null;
+    if (!ws || !ws.active) throw new RelayError(401, 'invalid_client', 'unknown or revoked workstation');
+    try {
+      await jwtVerify(assertion, createLocalJWKSet(ws.jwks as JSONWebKeySet), { issuer: ws.clientId, subject: ws.clientId, audience: this.issuer, maxTokenAge: '2m', currentDate: this.now() });
+    } catch (e) {
+      throw new RelayError(401, 'invalid_client', `client_assertion refused: ${(e as Error).message}`);
+    }
+    return ws.clientId;
+  }
+
+  begin(ws: string, body: Record<string, unknown>): { handle: string; reply: string; keyName: string } {
+    const scheme = body.scheme;
+    if (scheme !== 'ev2' && scheme !== 'aes') throw new RelayError(400, 'invalid_request', 'scheme: ev2 or aes');
+    const aid = bytes(body.aid, 'aid', 3);
+    const keyNo = body.keyNo;
+    if (!Number.isInteger(keyNo) || (keyNo as number) < 0 || (keyNo as number) > 13) throw new RelayError(400, 'invalid_request', 'keyNo: 0-13');
+    const div = bytes(body.divInput, 'divInput');
+    if (div.length > 31) throw new RelayError(400, 'invalid_request', 'divInput: 31 bytes at most');
+    const encRndB = bytes(body.encRndB, 'encRndB', 16);
+    const name = `${Buffer.from(aid).reverse().toString('hex').toUpperCase()}/${keyNo as number}`;
+    const key = this.key(name, div);
+    const rndB = cbc(false, key, Z, encRndB);
+    const rndA = randomBytes(16);
+    const reply = cbc(true, key, scheme === 'ev2' ? Z : encRndB, Buffer.concat([rndA, rot(rndB)]));
+    key.fill(0);
+    const state: Sealed = { ws, scheme, aid: b64(aid), keyNo: keyNo as number, div: b64(div), rndA: b64(rndA), rndB: b64(rndB), last: b64(reply.subarray(16)), exp: this.now().getTime() + this.ttlMs };
+    return { handle: this.sealState(state), reply: b64(reply), keyName: name };
+  }
+
+  finish(ws: string, body: Record<string, unknown>): { keyName: string; keys: Record<string, string> } {
+    const s = this.openState(body.handle);
+    if (s.ws !== ws) throw new RelayError(403, 'access_denied', 'handle issued to another workstation');
+    if (s.exp < this.now().getTime()) throw new RelayError(400, 'invalid_grant', 'handle expired');
+    const name = `${Buffer.from(s.aid, 'base64url').reverse().toString('hex').toUpperCase()}/${s.keyNo}`;
+    const cardReply = bytes(body.cardReply, 'cardReply', s.scheme === 'ev2' ? 32 : 16);
+    const key = this.key(name, Buffer.from(s.div, 'base64url'));
+    const rndA = Buffer.from(s.rndA, 'base64url');
+    const rndB = Buffer.from(s.rndB, 'base64url');
+    try {
+      const plain = cbc(false, key, s.scheme === 'ev2' ? Z : Buffer.from(s.last, 'base64url'), cardReply);
+      const got = s.scheme === 'ev2' ? plain.subarray(4, 20) : plain.subarray(0, 16);
+      if (!timingSafeEqual(got, rot(rndA))) throw new RelayError(403, 'invalid_grant', 'the badge does not hold the expected key (not genuine)');
+      if (s.scheme === 'aes') {
+        return { keyName: name, keys: { scheme: 'aes', key: b64(Buffer.concat([rndA.subarray(0, 4), rndB.subarray(0, 4), rndA.subarray(12, 16), rndB.subarray(12, 16)])) } };
+      }
+      const mix = Buffer.alloc(6);
+      for (let i = 0; i < 6; i++) mix[i] = rndA[2 + i]! ^ rndB[i]!;
+      const ctx = Buffer.concat([rndA.subarray(0, 2), mix, rndB.subarray(6, 16), rndA.subarray(8, 16)]);
+      const enc = cmac(key, Buffer.concat([Buffer.from([0xa5, 0x5a, 0x00, 0x01, 0x00, 0x80]), ctx]));
+      const mac = cmac(key, Buffer.concat([Buffer.from([0x5a, 0xa5, 0x00, 0x01, 0x00, 0x80]), ctx]));
+      return { keyName: name, keys: { scheme: 'ev2', ti: b64(plain.subarray(0, 4)), enc: b64(enc), mac: b64(mac) } };
+    } finally {
+      key.fill(0);
+    }
+  }
+
+  /** AN10922: AES-CMAC(master, 0x01 || M); an empty M means the key is used as is. */
+  private key(name: string, div: Buffer): Buffer {
+    const master = this.keys.get(name);
+    if (!master) throw new RelayError(404, 'unknown_key', `no DESFire key ${name} on this server`);
+    return div.length ? cmac(master, Buffer.concat([Buffer.from([0x01]), div])) : Buffer.from(master);
+  }
+
+  private sealState(s: Sealed): string {
+    const iv = randomBytes(12);
+    const c = createCipheriv('aes-256-gcm', this.seal, iv);
+    const body = Buffer.concat([c.update(JSON.stringify(s), 'utf8'), c.final()]);
+    return b64(Buffer.concat([iv, c.getAuthTag(), body]));
+  }
+
+  private openState(handle: unknown): Sealed {
+    const raw = bytes(handle, 'handle');
+    if (raw.length < 29) throw new RelayError(400, 'invalid_request', 'handle: malformed');
+    try {
+      const d = createDecipheriv('aes-256-gcm', this.seal, raw.subarray(0, 12));
+      d.setAuthTag(raw.subarray(12, 28));
+      return JSON.parse(Buffer.concat([d.update(raw.subarray(28)), d.final()]).toString('utf8')) as Sealed;
+    } catch {
+      throw new RelayError(400, 'invalid_request', 'handle: not issued by this server');
+    }
+  }
+}
