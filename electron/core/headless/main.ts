@@ -19,7 +19,13 @@ import { startHeadlessServer } from './server';
 import { ServerAuthenticator } from '../auth/server-authenticator';
 import { DemoReaders } from '../demo/demo-readers';
 import { lazyClient, registerWorkstation } from '../oidc/server-client';
-import type { WorkstationCredentials } from '../oidc/server-client';
+import type { SessionServerClient, WorkstationCredentials } from '../oidc/server-client';
+import { LocalKeyCustody } from '../badge/desfire/custody';
+import type { KeyCustody } from '../badge/desfire/custody';
+import { RelayKeyCustody } from '../badge/desfire/relay-custody';
+import { loadKeyFile } from '../badge/key-file';
+import { createPcscBackend } from '../readers/pcsc/setup';
+import type { PcscSetup } from '../readers/pcsc/setup';
 import { systemClock } from '../util/clock';
 import { startEmbeddedServer } from './embedded-server';
 import type { EmbeddedServer } from './embedded-server';
@@ -36,7 +42,11 @@ const HELP = `Usage: npm run headless -- [--demo] [--port N] [--data-dir DIR] [-
   --broker-socket PATH     broker socket (default: $XDG_RUNTIME_DIR/sillage/broker.sock)
   --broker-http-port N     also serve HTTP-only applications on 127.0.0.1:N
   --dmp-url-template T     DMP web PS URL, placeholders {ins} {insNumber} {insKey} {oid} {idNat}
-  --policy-file FILE       machine policy (default: $SILLAGE_POLICY_FILE or /etc/sillage/policy.json), watched`;
+  --policy-file FILE       machine policy (default: $SILLAGE_POLICY_FILE or /etc/sillage/policy.json), watched
+  --pcsc                   real PC/SC readers (pcscd): CPS cards through the Cryptolib, DESFire badges through
+                           the BadgeProfiles policy and the key custody (BadgeKeyCustody: server or local)
+  --pcsc-readers NAMES     only these readers (comma-separated), for several agents on one pcscd
+  --no-demo                without the simulated cards and badges (with --pcsc)`;
 
 async function main() {
   if (process.versions.electron) {
@@ -61,13 +71,15 @@ async function main() {
       'broker-http-port': { type: 'string' },
       'dmp-url-template': { type: 'string' },
       'policy-file': { type: 'string' },
+      pcsc: { type: 'boolean', default: false },
+      'pcsc-readers': { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
   if (values.help) return console.log(HELP);
   const demo = values.demo && !values['no-demo'];
-  if (!demo) {
-    console.error('No real readers are configured yet (PC/SC and HID backends come with their issues): use --demo.');
+  if (!demo && !values.pcsc) {
+    console.error('No readers: use --demo (simulated) or --pcsc (real PC/SC readers).');
     process.exit(2);
   }
   const port = Number(values.port);
@@ -87,6 +99,7 @@ async function main() {
   const demoReaders = new DemoReaders();
   let embedded: EmbeddedServer | null = null;
   let authenticator: ServerAuthenticator | undefined;
+  let serverClient: (() => Promise<SessionServerClient>) | null = null;
   const mfaWindowMinutes = values['mfa-window-minutes'] ? Number(values['mfa-window-minutes']) : undefined;
   let serverUrlForDiag: string | undefined;
   if (!values['local-demo']) {
@@ -111,7 +124,8 @@ async function main() {
       throw e;
     }));
     const local = new URL(url).hostname === '127.0.0.1' || new URL(url).hostname === 'localhost';
-    authenticator = new ServerAuthenticator({ client: lazyClient(url, credentials, { allowHttp: local }), clock: systemClock });
+    serverClient = lazyClient(url, credentials, { allowHttp: local });
+    authenticator = new ServerAuthenticator({ client: serverClient, clock: systemClock });
     await credentials().catch((e: unknown) => console.error(`Workstation not registered yet: ${(e as Error).message}`));
   }
 
@@ -139,7 +153,22 @@ async function main() {
   const logger = new Logger({ dir: path.join(stateDir, 'logs'), level: () => config.value<LogLevel>('LogLevel') });
   logger.info('headless agent starting', { embedded: Boolean(embedded), policyFile });
 
+  let pcsc: PcscSetup | null = null;
+  if (values.pcsc) {
+    let custody: KeyCustody | null = null;
+    try {
+      if (config.value<string>('BadgeKeyCustody') === 'local') custody = new LocalKeyCustody(loadKeyFile(config.value<string>('BadgeKeyFile')));
+      else if (serverClient) custody = new RelayKeyCustody(serverClient);
+    } catch (e) {
+      // Badges stay unreadable (clear message at each tap); CPS cards still work.
+      console.error(`Badges DESFire désactivés / DESFire badges off: ${(e as Error).message}`);
+    }
+    const only = values['pcsc-readers']?.split(',').map((n) => n.trim()).filter(Boolean);
+    pcsc = createPcscBackend({ config, custody, ...(only?.length ? { readerFilter: (n: string) => only.includes(n) } : {}) });
+  }
+
   const agent = await createAgent({
+    ...(pcsc ? { readers: [pcsc.backend], cryptolib: pcsc.cryptolib } : {}),
     mode: 'headless',
     config,
     logger,
@@ -147,7 +176,7 @@ async function main() {
     audit: configAudit,
     ...(broker ? { broker } : {}),
     demo,
-    demoReaders,
+    ...(demo ? { demoReaders } : {}),
     ...(authenticator ? { authenticator } : {}),
     ...(mfaWindowMinutes ? { mfaWindowMs: mfaWindowMinutes * 60_000 } : {}),
     ...(dataDir ? { dataDir } : {}),
