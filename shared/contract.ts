@@ -95,6 +95,8 @@ export interface ReaderInfo {
   status: ReaderStatus;
   cardPresent: boolean;
   cardType?: string;
+  /** What is wrong with the reader and what IT must change (e.g. keyboard-wedge mode). */
+  problem?: string;
 }
 
 /**

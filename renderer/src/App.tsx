@@ -402,7 +402,7 @@ function Diagnostic({ client, tr }: { client: UiClient; tr: T }) {
         <dt>{tr('diagState')}</dt>
         <dd>{report.state}</dd>
         <dt>{tr('diagReaders')}</dt>
-        <dd>{report.readers.map((r) => `${r.name} [${r.transport}, ${r.status}${r.cardPresent ? ', carte' : ''}]`).join(' · ') || tr('none')}</dd>
+        <dd data-testid="diag-readers">{report.readers.map((r) => `${r.name} [${r.transport}, ${r.status}${r.cardPresent ? ', carte' : ''}]${r.problem ? ` — ${r.problem}` : ''}`).join(' · ') || tr('none')}</dd>
         <dt>{tr('diagErrors')}</dt>
         <dd>{report.lastErrors.map((e) => `${new Date(e.at).toLocaleTimeString()} ${e.code}`).join(' · ') || tr('none')}</dd>
         <dt>{tr('diagPolicy')}</dt>

@@ -81,6 +81,9 @@ const readerProfile = (o: Record<string, unknown>) => {
   if (typeof o.name !== 'string' || !o.name) return 'name requis';
   if (o.kind !== 'pcsc' && o.kind !== 'hid') return 'kind : pcsc ou hid';
   if (o.kind === 'hid' && (!Number.isInteger(o.vendorId) || !Number.isInteger(o.productId))) return 'vendorId et productId (entiers) requis pour un lecteur HID';
+  if (o.kind === 'hid' && o.driver !== 'pcprox' && o.driver !== 'custom-report') return 'driver : pcprox ou custom-report pour un lecteur HID';
+  if (o.encoding !== undefined && o.encoding !== 'hex' && o.encoding !== 'ascii') return 'encoding : hex ou ascii';
+  for (const k of ['reportId', 'offset', 'length'] as const) if (o[k] !== undefined && (!Number.isInteger(o[k]) || (o[k] as number) < 0 || (o[k] as number) > 255)) return `${k} : entier de 0 à 255`;
   return null;
 };
 
@@ -121,8 +124,8 @@ export const SCHEMA: readonly SettingDef[] = [
     default: [],
     category: 'readers',
     check: arrayOf('profils de lecteurs', readerProfile),
-    fr: { label: 'Profils de lecteurs', help: 'Liste JSON : [{"name","kind":"pcsc"|"hid","vendorId","productId"}].' },
-    en: { label: 'Reader profiles', help: 'JSON list: [{"name","kind":"pcsc"|"hid","vendorId","productId"}].' },
+    fr: { label: 'Profils de lecteurs', help: 'Liste JSON : [{"name","kind":"hid","vendorId","productId","driver":"pcprox"|"custom-report","reportId","offset","length","encoding"}]. Les lecteurs PC/SC sont reconnus sans profil.' },
+    en: { label: 'Reader profiles', help: 'JSON list: [{"name","kind":"hid","vendorId","productId","driver":"pcprox"|"custom-report","reportId","offset","length","encoding"}]. PC/SC readers need no profile.' },
   },
   {
     key: 'BadgeProfiles',

@@ -26,6 +26,7 @@ import { RelayKeyCustody } from '../badge/desfire/relay-custody';
 import { loadKeyFile } from '../badge/key-file';
 import { createPcscBackend } from '../readers/pcsc/setup';
 import type { PcscSetup } from '../readers/pcsc/setup';
+import { hidBackendFromConfig } from '../badge/hid/setup';
 import { systemClock } from '../util/clock';
 import { startEmbeddedServer } from './embedded-server';
 import type { EmbeddedServer } from './embedded-server';
@@ -46,7 +47,8 @@ const HELP = `Usage: npm run headless -- [--demo] [--port N] [--data-dir DIR] [-
   --pcsc                   real PC/SC readers (pcscd): CPS cards through the Cryptolib, DESFire badges through
                            the BadgeProfiles policy and the key custody (BadgeKeyCustody: server or local)
   --pcsc-readers NAMES     only these readers (comma-separated), for several agents on one pcscd
-  --no-demo                without the simulated cards and badges (with --pcsc)`;
+  --hid                    USB-HID badge readers of the ReaderProfiles policy (pcProx, custom report)
+  --no-demo                without the simulated cards and badges (with --pcsc or --hid)`;
 
 async function main() {
   if (process.versions.electron) {
@@ -72,14 +74,15 @@ async function main() {
       'dmp-url-template': { type: 'string' },
       'policy-file': { type: 'string' },
       pcsc: { type: 'boolean', default: false },
+      hid: { type: 'boolean', default: false },
       'pcsc-readers': { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
   if (values.help) return console.log(HELP);
   const demo = values.demo && !values['no-demo'];
-  if (!demo && !values.pcsc) {
-    console.error('No readers: use --demo (simulated) or --pcsc (real PC/SC readers).');
+  if (!demo && !values.pcsc && !values.hid) {
+    console.error('No readers: use --demo (simulated), --pcsc (PC/SC readers) or --hid (USB-HID readers).');
     process.exit(2);
   }
   const port = Number(values.port);
@@ -167,8 +170,12 @@ async function main() {
     pcsc = createPcscBackend({ config, custody, ...(only?.length ? { readerFilter: (n: string) => only.includes(n) } : {}) });
   }
 
+  const hid = values.hid ? hidBackendFromConfig(config) : null;
+  const readers = [...(pcsc ? [pcsc.backend] : []), ...(hid ? [hid] : [])];
+
   const agent = await createAgent({
-    ...(pcsc ? { readers: [pcsc.backend], cryptolib: pcsc.cryptolib } : {}),
+    ...(readers.length ? { readers } : {}),
+    ...(pcsc ? { cryptolib: pcsc.cryptolib } : {}),
     mode: 'headless',
     config,
     logger,

@@ -1,0 +1,235 @@
+// USB-HID badge readers, by profile:
+// - `pcprox`: RF IDeas pcProx feature-report protocol (8-byte reports: 0x8F card data, 0x8E bit count,
+//   0x80 configuration page 0; unofficial notes in micolous/pcprox). It reads a card number (Prox, or a
+//   UID on multi-technology models): a UID-only credential, weak, refused unless policy allows it.
+// - `custom-report`: readers that authenticate a DESFire file with their own keys and emit its content
+//   in a vendor-defined input report (HID OMNIKEY 5x27CK "custom report", Elatec...): reader-verified.
+// A reader left in keyboard-wedge mode types badge numbers into whatever has focus, and typed numbers
+// can be forged: it is reported with what IT must change, and never read as keystrokes.
+// Hotplug: enumeration every few seconds (hidapi has no hotplug events); pcProx needs polling by design.
+import type { ReaderInfo } from '../../../../shared/contract';
+import type { ReaderBackend, ReaderEvent } from '../../readers/types';
+import type { HidDevice, HidDeviceInfo, HidHost } from './transport';
+import { isKeyboardInterface } from './transport';
+
+export interface HidReaderProfile {
+  name: string;
+  kind: 'pcprox' | 'custom-report';
+  vendorId: number;
+  productId: number;
+  /** custom-report: input report ID, payload offset (after the ID byte) and length, encoding. */
+  reportId?: number;
+  offset?: number;
+  length?: number;
+  encoding?: 'hex' | 'ascii';
+}
+
+export const PCPROX = { GET_CARD_DATA: 0x8f, GET_CARD_BITS: 0x8e, CONFIG_PAGE0: 0x80, HALT_KB_SEND_BIT: 0x80 } as const;
+
+/** One pcProx exchange: an 8-byte command written, an 8-byte answer read (report ID 0 in front). */
+export function pcproxCommand(dev: HidDevice, code: number): Buffer {
+  const cmd = Buffer.alloc(9);
+  cmd[1] = code;
+  dev.sendFeatureReport(cmd);
+  const r = dev.getFeatureReport(0, 9);
+  // hidapi puts the report ID first when the device has none; some platforms return only the 8 bytes.
+  const data = r.length === 9 ? r.subarray(1) : r;
+  if (data.length !== 8) throw new Error(`réponse pcProx de ${r.length} octets (8 attendus)`);
+  return data;
+}
+
+/** Card number from buffer 0 (little-endian bits) and buffer 1 (bit count): "prox:26:00A1B2C3". */
+export function pcproxCardId(data: Buffer, bits: number): string | null {
+  if (bits <= 0) return null;
+  if (bits > 64) throw new Error(`longueur de carte pcProx invalide (${bits} bits)`);
+  const bytes = Buffer.from(data.subarray(0, Math.ceil(bits / 8))).reverse();
+  if (bytes.every((b) => b === 0)) return null;
+  return `prox:${bits}:${bytes.toString('hex').toUpperCase()}`;
+}
+
+/** The payload of a custom input report, or null when it is another report or an empty (no card) one. */
+export function customReportId(p: HidReaderProfile, report: Buffer): string | null {
+  const id = p.reportId ?? 0;
+  if (report[0] !== id) return null;
+  const off = 1 + (p.offset ?? 0);
+  const len = p.length ?? report.length - off;
+  if (report.length < off + len) throw new Error(`rapport HID tronqué (${report.length} octets, ${off + len} attendus)`);
+  const payload = report.subarray(off, off + len);
+  if (payload.every((b) => b === 0)) return null;
+  if (p.encoding === 'ascii') {
+    const s = payload.toString('latin1').replace(/\0+$/, '');
+    if (!/^[\x20-\x7e]+$/.test(s)) throw new Error('rapport HID : identifiant non imprimable');
+    return s;
+  }
+  return payload.toString('hex').toUpperCase();
+}
+
+interface Attached {
+  profile: HidReaderProfile;
+  info: HidDeviceInfo;
+  name: string;
+  status: ReaderInfo['status'];
+  problem?: string;
+  dev: HidDevice | null;
+  timer: NodeJS.Timeout | null;
+  current: string | null;
+}
+
+export interface HidBackendOptions {
+  host: HidHost;
+  profiles: () => HidReaderProfile[];
+  scanMs?: number;
+  pollMs?: number;
+}
+
+export class HidBackend implements ReaderBackend {
+  readonly name = 'hid';
+  private listener: (e: ReaderEvent) => void = () => {};
+  private attached = new Map<string, Attached>();
+  private scanTimer: NodeJS.Timeout | null = null;
+
+  constructor(private readonly opts: HidBackendOptions) {}
+
+  async start(listener: (e: ReaderEvent) => void): Promise<void> {
+    this.listener = listener;
+    this.scan();
+    this.scanTimer = setInterval(() => this.scan(), this.opts.scanMs ?? 3000);
+    this.scanTimer.unref();
+  }
+
+  readers(): ReaderInfo[] {
+    return [...this.attached.values()].map((a) => ({ name: a.name, transport: 'hid' as const, status: a.status, cardPresent: a.current !== null, ...(a.problem ? { problem: a.problem } : {}) }));
+  }
+
+  /** Matches the enumeration against the profiles: new devices attached, gone ones detached. */
+  scan(): void {
+    let all: HidDeviceInfo[];
+    try {
+      all = this.opts.host.devices();
+    } catch (e) {
+      this.listener({ type: 'reader-error', reader: 'hid', message: `énumération HID impossible : ${(e as Error).message}` });
+      return;
+    }
+    const seen = new Set<string>();
+    let changed = false;
+    for (const p of this.opts.profiles()) {
+      const mine = all.filter((d) => d.vendorId === p.vendorId && d.productId === p.productId);
+      // One physical reader may show several interfaces; group them by serial (or take them together).
+      const groups = new Map<string, HidDeviceInfo[]>();
+      for (const d of mine) groups.set(`${p.name}|${d.serialNumber ?? ''}`, [...(groups.get(`${p.name}|${d.serialNumber ?? ''}`) ?? []), d]);
+      for (const [key, ifaces] of groups) {
+        seen.add(key);
+        if (this.attached.has(key)) continue;
+        this.attach(key, p, ifaces);
+        changed = true;
+      }
+    }
+    for (const [key, a] of this.attached) {
+      if (seen.has(key)) continue;
+      this.detach(a);
+      this.attached.delete(key);
+      changed = true;
+    }
+    if (changed) this.listener({ type: 'readers', readers: this.readers() });
+  }
+
+  private attach(key: string, p: HidReaderProfile, ifaces: HidDeviceInfo[]): void {
+    const info = (p.kind === 'custom-report' ? ifaces.find((d) => (d.usagePage ?? 0) >= 0xff00) : ifaces[0]) ?? ifaces[0]!;
+    const a: Attached = { profile: p, info, name: `${p.name}${info.product ? ` (${info.product})` : ''}`, status: 'ok', dev: null, timer: null, current: null };
+    this.attached.set(key, a);
+    if (p.kind === 'custom-report' && !ifaces.some((d) => (d.usagePage ?? 0) >= 0xff00)) {
+      if (ifaces.some(isKeyboardInterface)) return this.fail(a, "lecteur en mode clavier (émulation clavier) : configurez-le en mode « custom report » / HID vendeur avec l'outil du fabricant ; Sillage ne lit jamais un badge tapé au clavier");
+      return this.fail(a, 'lecteur sans interface HID vendeur : profil de lecteur à vérifier');
+    }
+    try {
+      a.dev = this.opts.host.open(info.path);
+    } catch (e) {
+      return this.fail(a, `ouverture du lecteur HID impossible (${(e as Error).message}) : droits d'accès (règle udev) ou lecteur utilisé par un autre logiciel`);
+    }
+    a.dev.onError((e) => this.fail(a, `lecteur HID perdu : ${e.message}`));
+    if (p.kind === 'pcprox') this.startPcProx(a);
+    else a.dev.onInput((r) => this.customReport(a, r));
+  }
+
+  private startPcProx(a: Attached): void {
+    const dev = a.dev!;
+    try {
+      // Keyboard emulation still on: the reader would also type every badge number into the focused
+      // window. Refuse it rather than change the reader's configuration behind IT's back.
+      const page0 = pcproxCommand(dev, PCPROX.CONFIG_PAGE0);
+      if (!(page0[7]! & PCPROX.HALT_KB_SEND_BIT)) {
+        return this.fail(a, "lecteur pcProx en mode clavier : désactivez l'émission clavier (option « Halt KB Send » de pcProx Configuration Utility) puis rebranchez-le");
+      }
+    } catch (e) {
+      return this.fail(a, `lecteur pcProx muet : ${(e as Error).message}`);
+    }
+    a.timer = setInterval(() => this.pollPcProx(a), this.opts.pollMs ?? 250);
+    a.timer.unref();
+  }
+
+  /** One poll: the card buffer and its bit count; a new number is a tap, an empty buffer the card gone. */
+  pollPcProx(a: Attached): void {
+    if (!a.dev) return;
+    let id: string | null;
+    try {
+      const data = pcproxCommand(a.dev, PCPROX.GET_CARD_DATA);
+      const bits = pcproxCommand(a.dev, PCPROX.GET_CARD_BITS)[0]!;
+      id = pcproxCardId(data, bits);
+    } catch (e) {
+      this.fail(a, `lecture pcProx impossible : ${(e as Error).message}`);
+      return;
+    }
+    this.present(a, id, 'uid-only', 'Badge (pcProx)');
+  }
+
+  private customReport(a: Attached, report: Buffer): void {
+    if (report[0] !== (a.profile.reportId ?? 0)) return; // another report of the reader (status, keys)
+    let id: string | null;
+    try {
+      id = customReportId(a.profile, report);
+    } catch (e) {
+      this.listener({ type: 'reader-error', reader: a.name, message: (e as Error).message });
+      return;
+    }
+    this.present(a, id, 'reader-verified', 'Badge (lecteur HID)');
+  }
+
+  private present(a: Attached, id: string | null, proof: 'uid-only' | 'reader-verified', cardType: string): void {
+    if (id === a.current) return;
+    a.current = id;
+    this.listener({ type: 'readers', readers: this.readers() });
+    if (id) this.listener({ type: 'badge-tapped', badge: { reader: a.name, badgeId: id, proof, cardType } });
+  }
+
+  private fail(a: Attached, problem: string): void {
+    if (a.timer) clearInterval(a.timer);
+    a.timer = null;
+    try {
+      a.dev?.close();
+    } catch {
+      // Already gone with the device.
+    }
+    a.dev = null;
+    a.status = 'error';
+    a.problem = problem;
+    a.current = null;
+    this.listener({ type: 'reader-error', reader: a.name, message: problem });
+    this.listener({ type: 'readers', readers: this.readers() });
+  }
+
+  private detach(a: Attached): void {
+    if (a.timer) clearInterval(a.timer);
+    try {
+      a.dev?.close();
+    } catch {
+      // Unplugged: nothing to close.
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.scanTimer) clearInterval(this.scanTimer);
+    this.scanTimer = null;
+    for (const a of this.attached.values()) this.detach(a);
+    this.attached.clear();
+  }
+}
