@@ -15,13 +15,22 @@ export interface HeadlessAgent {
   output: () => string;
 }
 
-export async function startHeadless(args: string[] = []): Promise<HeadlessAgent> {
+export interface HeadlessOptions {
+  /** Machine policy for this agent (written to its own policy file). */
+  policy?: Record<string, unknown>;
+  env?: Record<string, string>;
+}
+
+export async function startHeadless(args: string[] = [], opts: HeadlessOptions = {}): Promise<HeadlessAgent & { dataDir: string }> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sillage-e2e-'));
   // Each agent gets its own policy file (never the machine's /etc/sillage/policy.json).
-  const policy = args.includes('--policy-file') ? [] : ['--policy-file', path.join(dataDir, 'policy.json')];
+  const policyFile = path.join(dataDir, 'policy.json');
+  if (opts.policy) fs.writeFileSync(policyFile, JSON.stringify(opts.policy));
+  const policy = args.includes('--policy-file') ? [] : ['--policy-file', policyFile];
   const proc = spawn(path.join(root, 'node_modules/.bin/tsx'), ['electron/core/headless/main.ts', '--demo', '--port', '0', '--no-control', '--data-dir', dataDir, ...policy, ...args], {
     cwd: root,
     stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...(opts.env ?? {}) },
   });
   let out = '';
   proc.stdout!.on('data', (d) => (out += d));
@@ -38,7 +47,7 @@ export async function startHeadless(args: string[] = []): Promise<HeadlessAgent>
     proc.stdout!.on('data', check);
     proc.once('exit', (code) => reject(new Error(`headless agent exited (${code}):\n${out}`)));
   });
-  return { url, proc, output: () => out };
+  return { url, proc, output: () => out, dataDir };
 }
 
 export const test = base.extend<{ agent: HeadlessAgent }>({

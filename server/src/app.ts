@@ -76,7 +76,12 @@ export async function startServer(opts: ServerOptions): Promise<SessionServer> {
   const trust = new TrustStore(opts.trustAnchorsPem, opts.intermediateCasPem ?? []);
 
   // The issuer must be known before the provider exists: bind first when the port is chosen by the OS.
-  const server = http.createServer();
+  // Until the provider is ready (migrations, keys), answer 503 rather than leave requests unanswered:
+  // probes and early agents get a clear "not ready" instead of a hung connection.
+  const starting = (_req: http.IncomingMessage, res: http.ServerResponse) => {
+    res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '1' }).end('{"status":"starting"}');
+  };
+  const server = http.createServer(starting);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => resolve());
@@ -267,6 +272,7 @@ export async function startServer(opts: ServerOptions): Promise<SessionServer> {
     }
   });
 
+  server.off('request', starting);
   server.on('request', provider.callback());
   const prune = setInterval(() => void pruneExpired(db).catch(() => {}), 60_000);
   prune.unref();

@@ -93,6 +93,8 @@ export class SessionEngine {
         // PC); a PIN entry in progress for another credential is left alone.
         this.audit('badge.refused', 'failure', { reader: e.reader, reason: `${e.code}: ${e.message}${e.uid ? ` (UID ${e.uid})` : ''}` });
         if (this.state.kind === 'open') this.lock('switch-user');
+        // The lock screen then says why the tap did nothing (a PIN pad in progress keeps its state).
+        if (this.state.kind === 'locked') this.set({ kind: 'locked', reason: 'auth-failed' });
         this.error(e.code, { reader: e.reader });
         break;
       case 'reader-error':

@@ -1,0 +1,217 @@
+// A shift on two shared ward PCs, end to end: two headless agents (each with its own PC/SC reader on one
+// pcscd + vpcd), DESFire badges emulated on vpcd and authenticated with keys held by the session server
+// (relay), the real session server on PostgreSQL as its own process, and each PC's UI in Chromium.
+// Nurse A: badge + code on PC 1; tap on PC 2 → open without code; nurse B taps PC 2 → switch; A taps
+// PC 1 → lock; the MFA window ends → A's tap asks for the code again; server stopped → clear message,
+// nothing opened, no crash; server back → normal. The MFA window is 40 s here (the 4-hour one is the
+// same code path with another number; the engine tests drive a fake clock through 4 h).
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import type { Page } from '@playwright/test';
+import { diversifyAes128 } from '../electron/core/badge/desfire/crypto';
+import { diversificationInput } from '../electron/core/badge/desfire/credential';
+import { aidBytes } from '../electron/core/badge/desfire/protocol';
+import { Audit } from '../server/src/audit';
+import { migrate, postgresDb } from '../server/src/db';
+import type { Db } from '../server/src/db';
+import { Directory } from '../server/src/directory';
+import { DESFIRE_ATR, DesfireEmulator } from '../testbed/cards/desfire-card';
+import { startPcscd } from '../testbed/pcscd';
+import type { PcscdHandle } from '../testbed/pcscd';
+import { startPostgres } from '../testbed/postgres';
+import type { PostgresHandle } from '../testbed/postgres';
+import { VirtualCard } from '../testbed/vpcd-client';
+import { expect, shotPath, startHeadless, test } from './fixtures';
+import type { HeadlessAgent } from './fixtures';
+
+const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
+const MASTER = Buffer.from('A1B2C3D4E5F60718293A4B5C6D7E8F90', 'hex');
+const AID = aidBytes('F51230');
+const PROFILE = { name: 'chu', aid: 'F51230', keyNo: 1, fileNo: 1, length: 16, mode: 'full', systemId: '434855' };
+const WINDOW_S = 40;
+
+function badge(number: string): DesfireEmulator {
+  const emu = new DesfireEmulator();
+  const data = Buffer.alloc(16);
+  data.write(number);
+  emu.install(AID, { keys: [Buffer.alloc(16, 0x5a), diversifyAes128(MASTER, diversificationInput(emu.uid, AID, PROFILE.systemId))], files: { 1: { mode: 'full', read: 1, data } } });
+  return emu;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const p = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+let pcscd: PcscdHandle;
+let pg: PostgresHandle;
+let db: Db;
+let dir: string;
+let port: number;
+let server: ChildProcess | null = null;
+let serverOut = '';
+const agents: HeadlessAgent[] = [];
+
+async function startSessionServer(): Promise<void> {
+  server = spawn(path.join(root, 'node_modules/.bin/tsx'), ['server/src/main.ts', '--port', String(port), '--database-url', pg.url('sillage'), '--desfire-keys', path.join(dir, 'keys.json'), '--mfa-window-minutes', String(WINDOW_S / 60), '--log-level', 'warn'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  server.stdout!.on('data', (d) => (serverOut += d));
+  server.stderr!.on('data', (d) => (serverOut += d));
+  const proc = server;
+  const end = Date.now() + 45_000;
+  while ((await fetch(`http://127.0.0.1:${port}/readyz`, { signal: AbortSignal.timeout(2000) }).then((r) => r.status).catch(() => 0)) !== 200) {
+    if (Date.now() > end || proc.exitCode !== null) throw new Error(`session server not ready (exit ${proc.exitCode}):\n${serverOut}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+async function stopSessionServer(): Promise<void> {
+  const s = server;
+  server = null;
+  if (!s || s.exitCode !== null) return;
+  s.kill('SIGTERM');
+  await new Promise((r) => s.once('exit', r));
+}
+
+/** A badge tap: on the reader for a moment, then away. */
+async function tap(emu: DesfireEmulator, readerPort: number, holdMs = 1200): Promise<void> {
+  const card = new VirtualCard({ atr: DESFIRE_ATR, handler: emu.handler });
+  await card.insert(readerPort);
+  await new Promise((r) => setTimeout(r, holdMs));
+  await card.remove();
+  emu.powerOn();
+  await new Promise((r) => setTimeout(r, 700)); // pcscd sees it leave before any next tap
+}
+
+async function typeCode(page: Page, code: string) {
+  await expect(page.getByTestId('pin-pad')).toBeVisible();
+  await page.keyboard.type(code);
+  await page.keyboard.press('Enter');
+}
+
+function agentAudit(a: HeadlessAgent & { dataDir?: string }): { action: string; outcome: string; reason?: string; idNat?: string }[] {
+  const file = path.join((a as { dataDir: string }).dataDir, 'audit.jsonl');
+  return fs.readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { action: string; outcome: string; reason?: string; idNat?: string });
+}
+
+test.beforeAll(async () => {
+  test.setTimeout(120_000);
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sillage-shift-'));
+  fs.writeFileSync(path.join(dir, 'keys.json'), JSON.stringify({ 'F51230/1': MASTER.toString('hex') }), { mode: 0o600 });
+  pcscd = await startPcscd();
+  pg = await startPostgres();
+  pg.createDatabase('sillage');
+  db = postgresDb(pg.url('sillage'));
+  await migrate(db);
+  const directory = new Directory(db);
+  const a = await directory.addAccount({ idNat: '899999000011', adLogin: 'cmartin', lastName: 'MARTIN', firstName: 'Camille', profession: 'Infirmière', secret: '4821' });
+  const b = await directory.addAccount({ idNat: '899999000052', adLogin: 'nlefevre', lastName: 'LEFEVRE', firstName: 'Nina', profession: 'Infirmière', secret: '1357' });
+  await directory.bindBadge('CHU-000123', a.id);
+  await directory.bindBadge('CHU-000456', b.id);
+  port = await freePort();
+  await startSessionServer();
+  for (const [i, reader] of pcscd.readerNames.entries()) {
+    const token = await directory.createEnrolmentToken(`PC-${i + 1}`);
+    agents.push(
+      await startHeadless(['--no-demo', '--pcsc', '--pcsc-readers', reader, '--server', `http://127.0.0.1:${port}`], {
+        policy: { BadgeProfiles: [PROFILE], TapDebounceMs: 1000 },
+        env: { PCSCLITE_CSOCK_NAME: pcscd.env.PCSCLITE_CSOCK_NAME, SILLAGE_ENROLMENT_TOKEN: token },
+      }),
+    );
+  }
+});
+
+test.afterAll(async () => {
+  for (const a of agents) {
+    a.proc.kill('SIGTERM');
+    await new Promise((r) => (a.proc.exitCode !== null ? r(null) : a.proc.once('exit', r)));
+  }
+  await stopSessionServer();
+  await db?.close();
+  await pg?.stop();
+  await pcscd?.stop();
+});
+
+test('a shift on two ward PCs: badge + code, roaming re-open, tap-over, tap-out, window end, server down and back', async ({ browser }) => {
+  test.setTimeout(180_000);
+  const nurseA = badge('CHU-000123');
+  const nurseB = badge('CHU-000456');
+  const [pc1Port, pc2Port] = pcscd.ports as [number, number];
+  const pc1 = await browser.newPage();
+  const pc2 = await browser.newPage();
+  await pc1.goto(agents[0]!.url);
+  await pc2.goto(agents[1]!.url);
+  await expect(pc1.getByTestId('lock-screen')).toBeVisible();
+  await expect(pc2.getByTestId('lock-screen')).toBeVisible();
+
+  // 1. Nurse A, first tap of the shift on PC 1: her name and the code pad; code → strong session.
+  await tap(nurseA, pc1Port);
+  await expect(pc1.getByTestId('pin-pad')).toContainText('Code de session');
+  await expect(pc1.getByTestId('pin-identity')).toContainText('Camille MARTIN');
+  await typeCode(pc1, '4821');
+  await expect(pc1.getByTestId('session-banner')).toContainText('Authentification forte');
+  await expect(pc1.getByTestId('banner-name')).toHaveText('Camille MARTIN');
+  const loggedInAt = Date.now();
+  await pc1.screenshot({ path: shotPath('shift-01-pc1-nurse-a') });
+
+  // 2. A taps on PC 2: open at once, no code.
+  await tap(nurseA, pc2Port);
+  await expect(pc2.getByTestId('session-banner')).toContainText('Réouverture par badge');
+  await expect(pc2.getByTestId('banner-name')).toHaveText('Camille MARTIN');
+  await expect(pc2.getByTestId('pin-pad')).toHaveCount(0);
+
+  // 3. Nurse B taps on PC 2: A's session there ends, B is asked her code.
+  await tap(nurseB, pc2Port);
+  await expect(pc2.getByTestId('pin-identity')).toContainText('Nina LEFEVRE');
+  await typeCode(pc2, '1357');
+  await expect(pc2.getByTestId('banner-name')).toHaveText('Nina LEFEVRE');
+  await pc2.screenshot({ path: shotPath('shift-02-pc2-nurse-b') });
+
+  // 4. A taps PC 1 again: tap-out locks it.
+  await tap(nurseA, pc1Port);
+  await expect(pc1.getByTestId('lock-reason')).toContainText('badgeage');
+
+  // 5. The MFA window ends: A's tap asks for the code again.
+  const left = loggedInAt + WINDOW_S * 1000 + 2000 - Date.now();
+  if (left > 0) await new Promise((r) => setTimeout(r, left));
+  await tap(nurseA, pc1Port);
+  await expect(pc1.getByTestId('pin-pad')).toContainText('Code de session');
+  await pc1.screenshot({ path: shotPath('shift-03-pc1-window-over') });
+  await pc1.getByTestId('pin-cancel').click();
+
+  // 6. Server stopped: the tap says so, nothing opens, the agent stays up.
+  await stopSessionServer();
+  await tap(nurseA, pc1Port);
+  await expect(pc1.getByTestId('error-message')).toContainText('Serveur de sessions injoignable');
+  await expect(pc1.getByTestId('lock-screen')).toBeVisible();
+  await expect(pc1.getByTestId('session-banner')).toHaveCount(0);
+  expect(agents[0]!.proc.exitCode).toBeNull();
+  await pc1.screenshot({ path: shotPath('shift-04-server-down') });
+
+  // 7. Server back: normal again.
+  await startSessionServer();
+  await tap(nurseA, pc1Port);
+  await typeCode(pc1, '4821');
+  await expect(pc1.getByTestId('session-banner')).toContainText('Authentification forte');
+
+  // The audit trails tell the same story.
+  const a1 = agentAudit(agents[0]!).map((r) => `${r.action}:${r.outcome}${r.reason ? `:${r.reason}` : ''}`);
+  const a2 = agentAudit(agents[1]!).map((r) => `${r.action}:${r.outcome}${r.reason ? `:${r.reason}` : ''}`);
+  expect(a1.filter((r) => r.startsWith('session.opened:success'))).toHaveLength(2);
+  expect(a1).toContain('session.locked:info:tap-out');
+  expect(a1.some((r) => r.startsWith('badge.refused:failure:server-unreachable'))).toBe(true);
+  expect(a2.filter((r) => r.startsWith('session.reopened:success'))).toHaveLength(1);
+  expect(a2).toContain('session.locked:info:switch-user');
+  const serverAudit = new Audit(db);
+  const relay = await serverAudit.query({ action: 'badge.relay-auth', limit: 100 });
+  expect(relay.length).toBeGreaterThanOrEqual(6);
+  expect(relay.every((r) => r.outcome === 'ok')).toBe(true);
+  expect((await serverAudit.verify()).ok).toBe(true);
+});
