@@ -9,7 +9,10 @@ import { ConfigStore, JsonFilePolicySource, JsonPreferenceStore } from '../core/
 import { createIpcBridge } from './ipc';
 import { rendererUrl } from './paths';
 import { createTray } from './tray';
-import { createLockWindow, hardenApp } from './window';
+import { applyWindowPlan, createLockWindow, hardenApp } from './window';
+import { planLock } from '../core/session/lock-mode';
+import type { LockMode } from '../core/session/lock-mode';
+import { lockOperatingSystem } from './os-lock';
 
 if (process.argv.includes('--headless')) {
   // Headless mode is a development tool of the repository, never part of the packaged app.
@@ -55,6 +58,19 @@ if (!app.requestSingleInstanceLock()) {
         if (agent.policy().allowQuit) void agent.stop().finally(() => app.exit(0));
       },
     });
+    let prev = agent.getState();
+    agent.engine.onState.add((next) => {
+      const plan = planLock(config.value<LockMode>('LockMode'), prev, next);
+      prev = next;
+      if (win && !win.isDestroyed()) applyWindowPlan(win, plan.window);
+      if (plan.lockOs) {
+        lockOperatingSystem().then(
+          () => agent.audit.record({ action: 'os.locked', outcome: 'info', reason: 'LockMode=os' }),
+          (e: Error) => agent.audit.record({ action: 'os.locked', outcome: 'failure', reason: e.message }),
+        );
+      }
+    });
+    if (win) applyWindowPlan(win, planLock(config.value<LockMode>('LockMode'), prev, prev).window);
     powerMonitor.on('lock-screen', () => agent.lock('os-lock'));
     powerMonitor.on('suspend', () => agent.lock('os-lock'));
     // Closing the window hides it: the agent lives in the tray.

@@ -39,8 +39,23 @@ export function createLockWindow(): BrowserWindow {
       spellcheck: false,
     },
   });
-  // TODO(roaming-sessions issue): in "overlay" lock mode, keep the window full screen and on top while locked.
   void win.loadFile(rendererIndex());
   win.once('ready-to-show', () => win.show());
   return win;
+}
+
+/** Applies the lock plan (core/session/lock-mode.ts) to the window. */
+export function applyWindowPlan(win: BrowserWindow, plan: 'cover' | 'release' | 'keep'): void {
+  if (win.isDestroyed() || plan === 'keep') return;
+  if (plan === 'cover') {
+    // Above the taskbar and other windows while nobody is in; kiosk keeps Alt+Tab users out of it.
+    win.setAlwaysOnTop(true, 'screen-saver');
+    win.setKiosk(true);
+    win.show();
+    win.focus();
+  } else {
+    win.setKiosk(false);
+    win.setAlwaysOnTop(false);
+    win.hide();
+  }
 }
