@@ -8,12 +8,16 @@ import path from 'node:path';
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const includeCandidates = [path.resolve(process.execPath, '../../include/node'), '/usr/include/node', '/usr/local/include/node'];
 const include = includeCandidates.find((d) => fs.existsSync(path.join(d, 'node_api.h')));
-const addons = [{ name: 'peercred', src: 'native/peercred/peercred.c' }];
+// The test bed's own addon (quickack) only matters on Linux, where vpcd runs.
+const addons = [
+  { name: 'peercred', src: 'native/peercred/peercred.c', dir: 'native/peercred' },
+  ...(process.platform === 'linux' ? [{ name: 'quickack', src: 'testbed/quickack/quickack.c', dir: 'testbed/quickack' }] : []),
+];
 let failed = 0;
 for (const a of addons) {
   if (process.platform === 'win32') continue;
   const src = path.join(root, a.src);
-  const out = path.join(root, 'native', a.name, 'build', `${a.name}.node`);
+  const out = path.join(root, a.dir, 'build', `${a.name}.node`);
   if (fs.existsSync(out) && fs.statSync(out).mtimeMs >= fs.statSync(src).mtimeMs) continue;
   if (!include) {
     console.error(`build-native: Node's headers (node_api.h) not found; ${a.name} not built`);

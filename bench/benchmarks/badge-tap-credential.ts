@@ -3,8 +3,8 @@
 // tap once pcscd has reported the badge. The floor is the same run's raw I/O: connect, as many trivial
 // APDUs as the tap sent, disconnect, on the same reader and card. pcscd's own detection time (its
 // polling of the reader) is reported apart, from real insertions, because every reader adds its own.
-// On vpcd each APDU costs ~40-50 ms whatever it is: vpcd writes a frame's length and body in two TCP
-// segments, and the second waits for the emulator's delayed ACK. Tap and floor pay it alike.
+// The emulator's socket uses TCP_QUICKACK (testbed/quickack), else vpcd's two-segment frames would add a
+// ~40 ms delayed-ACK wait to every APDU and drown the agent's own time.
 import { diversifyAes128 } from '../../electron/core/badge/desfire/crypto';
 import { diversificationInput } from '../../electron/core/badge/desfire/credential';
 import type { BadgeProfile } from '../../electron/core/badge/desfire/credential';
@@ -87,7 +87,7 @@ const bench: Benchmark = {
           floor.push(t3 - t2);
         }
       }
-      return { samples, floor, extra: { apdusPerTap, taps: TAPS, detection: q(detection), auth: 'EV2First', key: 'AN10922 diversified AES-128', readMode: 'full', transport: 'pcscd + vsmartcard-vpcd', note: 'vpcd adds a TCP delayed-ACK wait to every APDU, in tap and floor alike' } };
+      return { samples, floor, extra: { apdusPerTap, taps: TAPS, detection: q(detection), auth: 'EV2First', key: 'AN10922 diversified AES-128', readMode: 'full', transport: 'pcscd + vsmartcard-vpcd' } };
     } finally {
       monitor.stop();
       await card.remove();

@@ -1,0 +1,133 @@
+// Tap → re-opened session with fresh tokens, on the agent as wired by createAgent: a DESFire badge
+// emulated on vpcd, pcscd detection, the PC/SC backend reading the credential with the badge keys held
+// by the session server (relay: two HTTP round trips), the re-open grant on the server (PostgreSQL),
+// the engine opening the session. The floor, per tap and in the same run: pcscd's detection of the
+// insertion plus the raw I/O of the same number of APDUs on that card — what any agent would pay.
+import { createAgent } from '../../electron/core/agent';
+import { ServerAuthenticator } from '../../electron/core/auth/server-authenticator';
+import { diversifyAes128 } from '../../electron/core/badge/desfire/crypto';
+import { diversificationInput } from '../../electron/core/badge/desfire/credential';
+import type { BadgeProfile } from '../../electron/core/badge/desfire/credential';
+import { RelayKeyCustody } from '../../electron/core/badge/desfire/relay-custody';
+import { aidBytes, GET_UID_APDU } from '../../electron/core/badge/desfire/protocol';
+import { pcscTransport } from '../../electron/core/badge/pcsc-badge';
+import { PcscCpsBackend } from '../../electron/core/cps/pcsc-cps-backend';
+import { lazyClient, registerWorkstation } from '../../electron/core/oidc/server-client';
+import { PcscMonitor } from '../../electron/core/readers/pcsc/monitor';
+import { systemClock } from '../../electron/core/util/clock';
+import { loadPcsc } from '../../native/pcsclite';
+import type { CardReader } from '../../native/pcsclite';
+import { startServer } from '../../server/src/app';
+import { postgresDb } from '../../server/src/db';
+import { jsonLog } from '../../server/src/log';
+import { DESFIRE_ATR, DesfireEmulator } from '../../testbed/cards/desfire-card';
+import { startPcscd, waitFor } from '../../testbed/pcscd';
+import { startPostgres } from '../../testbed/postgres';
+import { VirtualCard } from '../../testbed/vpcd-client';
+import { percentile } from '../harness';
+import type { Benchmark } from '../harness';
+
+const TAPS = 100;
+const MASTER = Buffer.from('A1B2C3D4E5F60718293A4B5C6D7E8F90', 'hex');
+const AID = aidBytes('F51230');
+const PROFILE: BadgeProfile = { name: 'bench', aid: 'F51230', keyNo: 1, fileNo: 1, length: 16, mode: 'full', systemId: '434855' };
+const q = (xs: number[]) => ({ p50: Math.round(percentile(xs, 50) * 1000) / 1000, p95: Math.round(percentile(xs, 95) * 1000) / 1000 });
+
+async function rawIo(reader: CardReader, apdus: number): Promise<void> {
+  const protocol = await new Promise<number>((resolve, reject) => reader.connect({ share_mode: reader.SCARD_SHARE_SHARED, protocol: reader.SCARD_PROTOCOL_T1 | reader.SCARD_PROTOCOL_T0 }, (e, p) => (e ? reject(e) : resolve(p))));
+  const t = pcscTransport(reader, protocol);
+  for (let i = 0; i < apdus; i++) await t.transmit(GET_UID_APDU);
+  await new Promise<void>((resolve) => reader.disconnect(reader.SCARD_LEAVE_CARD, () => resolve()));
+}
+
+const bench: Benchmark = {
+  name: 'tap-reopen',
+  unit: 'ms',
+  description: 'badge tap → re-opened session with fresh tokens (pcscd/vpcd, server key relay, re-open grant on PostgreSQL)',
+  async run() {
+    const pcscd = await startPcscd();
+    process.env.PCSCLITE_CSOCK_NAME = pcscd.env.PCSCLITE_CSOCK_NAME;
+    const pg = await startPostgres();
+    pg.createDatabase('bench');
+    const db = postgresDb(pg.url('bench'));
+    const server = await startServer({ db, port: 0, trustAnchorsPem: [], desfireKeys: { 'F51230/1': MASTER.toString('hex') }, log: jsonLog(() => {}, 'silent') });
+    const monitor = new PcscMonitor({ createContext: loadPcsc });
+    const emu = new DesfireEmulator();
+    const data = Buffer.alloc(16);
+    data.write('CHU-000123');
+    emu.install(AID, { keys: [Buffer.alloc(16, 0x5a), diversifyAes128(MASTER, diversificationInput(emu.uid, AID, PROFILE.systemId))], files: { 1: { mode: 'full', read: 1, data } } });
+    const card = new VirtualCard({ atr: DESFIRE_ATR, handler: emu.handler });
+    let agent: Awaited<ReturnType<typeof createAgent>> | null = null;
+    try {
+      const acc = await server.directory.addAccount({ idNat: '899999000011', adLogin: 'bench', lastName: 'BENCH', firstName: 'Test', profession: 'Infirmier', secret: '2468' });
+      await server.directory.bindBadge('CHU-000123', acc.id);
+      const creds = await registerWorkstation(server.issuer, await server.directory.createEnrolmentToken('bench'), 'BENCH');
+      const client = lazyClient(server.issuer, async () => creds, { allowHttp: true });
+      const backend = new PcscCpsBackend({ monitor, module: () => null, badges: { profiles: () => [PROFILE], custody: new RelayKeyCustody(client), allowUidOnly: () => false } });
+      agent = await createAgent({ mode: 'headless', demo: false, readers: [backend], authenticator: new ServerAuthenticator({ client, clock: systemClock, pollMs: 3_600_000 }), inactivityMs: 0, tapDebounceMs: 0 });
+      const engine = agent.engine;
+      await waitFor(() => monitor.list().length >= 1, 5000, 'readers');
+      const port = pcscd.ports[0]!;
+      const present = () => monitor.list().some((r) => r.atr);
+      const tapOnce = async () => {
+        await card.insert(port);
+        await waitFor(() => engine.getState().kind !== 'locked' || false, 10_000, 'tap seen');
+      };
+
+      // First tap of the shift: badge + code.
+      await tapOnce();
+      await waitFor(() => engine.getState().kind === 'pin-required', 10_000, 'PIN pad');
+      if (!(await engine.submitPin('2468')).accepted) throw new Error('bench login refused');
+      await card.remove();
+      await waitFor(() => !present(), 5000, 'removed');
+
+      const samples: number[] = [];
+      const floor: number[] = [];
+      const detection: number[] = [];
+      let apdus = 0;
+      for (let i = 0; i < TAPS + 5; i++) {
+        agent.lock('user-lock');
+        const seen = new Promise<number>((resolve) => monitor.once('card-present', () => resolve(performance.now())));
+        const opened = new Promise<number>((resolve, reject) => {
+          const off = engine.onState.add((s) => {
+            if (s.kind === 'open') {
+              off();
+              resolve(performance.now());
+            } else if (s.kind === 'locked' && s.reason === 'auth-failed') {
+              off();
+              reject(new Error(`tap ${i} refused: ${JSON.stringify(engine.lastErrors().at(-1))}`));
+            }
+          });
+        });
+        const before = card.apduCount;
+        const t0 = performance.now();
+        await card.insert(port);
+        const tDetect = await seen;
+        const tOpen = await opened;
+        const s = engine.getState();
+        if (s.kind !== 'open' || s.session.assurance !== 're-open') throw new Error(`tap ${i}: not a re-open`);
+        apdus = card.apduCount - before;
+        const r0 = performance.now();
+        await rawIo(monitor.reader(monitor.list()[0]!.name)!, apdus);
+        const io = performance.now() - r0;
+        await card.remove();
+        await waitFor(() => !present(), 5000, 'removed');
+        if (i >= 5) {
+          samples.push(tOpen - t0);
+          detection.push(tDetect - t0);
+          floor.push(tDetect - t0 + io);
+        }
+      }
+      return { samples, floor, extra: { taps: TAPS, apdusPerTap: apdus, detection: q(detection), custody: 'server relay', grant: 're-open', database: 'postgresql' } };
+    } finally {
+      await agent?.stop();
+      await card.remove();
+      await server.close();
+      await db.close();
+      await pg.stop();
+      await pcscd.stop();
+    }
+  },
+};
+
+export default bench;
