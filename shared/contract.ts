@@ -47,7 +47,8 @@ export type LockReason =
   | 'session-revoked';
 
 /** Which factors opened the session; `mfa` sessions count for the roaming window. */
-export type Factor = 'card' | 'badge' | 'pin' | 'session-code';
+/** `card-contactless`: a CPS's technical key over contactless, without PIN (1 factor, re-open only). */
+export type Factor = 'card' | 'badge' | 'pin' | 'session-code' | 'card-contactless';
 
 export interface OpenSession {
   user: Identity;

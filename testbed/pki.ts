@@ -33,7 +33,8 @@ export interface TestPki {
   dir: string;
   root: IssuedCert;
   ca: IssuedCert;
-  issue(person: PersonSpec, name?: string): IssuedCert;
+  /** `kind: 'tech'`: the contactless "Certificat Technique CPS" (client auth only, no smart-card logon). */
+  issue(person: PersonSpec, name?: string, opts?: { kind?: 'auth' | 'tech' }): IssuedCert;
 }
 
 const openssl = (args: string[], cwd: string) => execFileSync('openssl', args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -92,6 +93,12 @@ extendedKeyUsage = 1.3.6.1.4.1.311.20.2.2, clientAuth
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid
 subjectAltName = otherName:1.3.6.1.4.1.311.20.2.3;UTF8:\${ENV::SILLAGE_UPN}
+[v3_tech]
+basicConstraints = critical, CA:false
+keyUsage = critical, digitalSignature
+extendedKeyUsage = clientAuth
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
 `,
   );
   return conf;
@@ -137,12 +144,12 @@ export function makeTestPki(dir: string): TestPki {
     dir,
     root,
     ca,
-    issue(p, name = `cps-${p.idNat}`) {
+    issue(p, name = `cps-${p.idNat}`, opts = {}) {
       const k = newKey(dir, name);
       const upn = p.upn ?? `${p.idNat.slice(0, 1)}.${p.idNat.slice(1)}@carte-cps.fr`;
       const subj = `/CN=${p.idNat}+SN=${p.lastName}+GN=${p.firstName}/title=${p.profession}/C=FR`;
       execFileSync('openssl', ['req', '-new', '-key', k.keyFile, '-subj', subj, '-multivalue-rdn', '-utf8', '-out', `${name}.csr`], { cwd: dir, env });
-      execFileSync('openssl', ['ca', '-batch', '-config', caConf, '-cert', 'fort-ca.pem', '-keyfile', ck.keyFile, '-in', `${name}.csr`, '-extensions', 'v3_auth', '-multivalue-rdn',
+      execFileSync('openssl', ['ca', '-batch', '-config', caConf, '-cert', 'fort-ca.pem', '-keyfile', ck.keyFile, '-in', `${name}.csr`, '-extensions', opts.kind === 'tech' ? 'v3_tech' : 'v3_auth', '-multivalue-rdn',
         '-startdate', asn1Time(p.notBefore ?? new Date(now - 24 * 3600 * 1000)), '-enddate', asn1Time(p.notAfter ?? new Date(now + 3 * year)), '-out', `${name}.pem`, '-notext'],
         { cwd: dir, env: { ...env, SILLAGE_UPN: upn }, stdio: ['ignore', 'pipe', 'pipe'] });
       return load(path.join(dir, `${name}.pem`), k.keyFile, k.keyPk8File);

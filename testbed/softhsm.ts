@@ -5,10 +5,12 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { createPrivateKey } from 'node:crypto';
+import pkcs11js from 'pkcs11js';
 import type { IssuedCert } from './pki';
 
 export const SOFTHSM_MODULE = '/usr/lib/softhsm/libsofthsm2.so';
-export const CPS_LABELS = { authKey: 'CPS_PRIV_AUT', authCert: "Certificat d'Authentification CPS" } as const;
+export const CPS_LABELS = { authKey: 'CPS_PRIV_AUT', authCert: "Certificat d'Authentification CPS", techKey: 'CPS_PRIV_TECH_AUT', techCert: 'Certificat Technique CPS' } as const;
 
 export interface SoftHsmToken {
   modulePath: string;
@@ -35,4 +37,54 @@ export function provisionSoftHsm(dir: string, cert: IssuedCert, opts: { tokenLab
   fs.writeFileSync(der, cert.certDer);
   run('pkcs11-tool', ['--module', SOFTHSM_MODULE, '--token-label', tokenLabel, '--login', '--pin', pin, '--write-object', der, '--type', 'cert', '--id', '01', '--label', CPS_LABELS.authCert]);
   return { modulePath: SOFTHSM_MODULE, env: { SOFTHSM2_CONF: conf }, tokenLabel, pin, soPin };
+}
+
+/**
+ * Adds the contactless technical key and certificate, as a CPS3 holds them: the key readable and usable
+ * without PIN (CKA_PRIVATE false), which softhsm2-util's import cannot do, hence PKCS#11 directly.
+ */
+export function addTechnicalKey(token: SoftHsmToken, tech: IssuedCert): void {
+  const prev = process.env.SOFTHSM2_CONF;
+  process.env.SOFTHSM2_CONF = token.env.SOFTHSM2_CONF;
+  const p11 = new pkcs11js.PKCS11();
+  p11.load(token.modulePath);
+  p11.C_Initialize();
+  try {
+    const slot = p11.C_GetSlotList(true).find((s) => p11.C_GetTokenInfo(s).label.trim() === token.tokenLabel);
+    if (!slot) throw new Error(`token ${token.tokenLabel} not found`);
+    const s = p11.C_OpenSession(slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
+    p11.C_Login(s, pkcs11js.CKU_USER, token.pin);
+    const jwk = createPrivateKey(tech.keyPem).export({ format: 'jwk' });
+    const b = (v: string | undefined) => Buffer.from(v!, 'base64url');
+    p11.C_CreateObject(s, [
+      { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PRIVATE_KEY },
+      { type: pkcs11js.CKA_KEY_TYPE, value: pkcs11js.CKK_RSA },
+      { type: pkcs11js.CKA_TOKEN, value: true },
+      { type: pkcs11js.CKA_PRIVATE, value: false },
+      { type: pkcs11js.CKA_SIGN, value: true },
+      { type: pkcs11js.CKA_LABEL, value: CPS_LABELS.techKey },
+      { type: pkcs11js.CKA_ID, value: Buffer.from([0x02]) },
+      { type: pkcs11js.CKA_MODULUS, value: b(jwk.n) },
+      { type: pkcs11js.CKA_PUBLIC_EXPONENT, value: b(jwk.e) },
+      { type: pkcs11js.CKA_PRIVATE_EXPONENT, value: b(jwk.d) },
+      { type: pkcs11js.CKA_PRIME_1, value: b(jwk.p) },
+      { type: pkcs11js.CKA_PRIME_2, value: b(jwk.q) },
+      { type: pkcs11js.CKA_EXPONENT_1, value: b(jwk.dp) },
+      { type: pkcs11js.CKA_EXPONENT_2, value: b(jwk.dq) },
+      { type: pkcs11js.CKA_COEFFICIENT, value: b(jwk.qi) },
+    ]);
+    p11.C_Logout(s);
+    p11.C_CloseSession(s);
+  } finally {
+    p11.C_Finalize();
+    if (prev === undefined) delete process.env.SOFTHSM2_CONF;
+    else process.env.SOFTHSM2_CONF = prev;
+  }
+  // Certificates are public objects anyway; pkcs11-tool fills the attributes SoftHSM requires.
+  const der = path.join(path.dirname(token.env.SOFTHSM2_CONF), 'tech-cert.der');
+  fs.writeFileSync(der, tech.certDer);
+  execFileSync('pkcs11-tool', ['--module', token.modulePath, '--token-label', token.tokenLabel, '--login', '--pin', token.pin, '--write-object', der, '--type', 'cert', '--id', '02', '--label', CPS_LABELS.techCert], {
+    env: { ...process.env, SOFTHSM2_CONF: token.env.SOFTHSM2_CONF },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
 }

@@ -91,6 +91,18 @@ export class ServerAuthenticator implements Authenticator {
     }
   }
 
+  async reopenWithCard(card: CardHandle, identity: Identity): Promise<AuthOutcome> {
+    const alg = card.signatureAlgorithm ?? this.opts.cardAlgorithm?.(card) ?? 'RSA-PKCS1-SHA256';
+    try {
+      // Same assertion grant as a CPS login: the server tells the technical certificate apart (no smart-card
+      // logon EKU) and grants a 1-factor re-open within the roaming window only.
+      const t = await (await this.opts.client()).cardLogin(card, identity.idNat, alg);
+      return { ok: true, session: this.remember(t, identity, { kind: 'cps-card', reader: card.reader, cardType: card.cardType }, ['card-contactless']) };
+    } catch (e) {
+      return refusal(e);
+    }
+  }
+
   async badgeTapped(badge: BadgeRead): Promise<BadgeOutcome> {
     try {
       const client = await this.opts.client();

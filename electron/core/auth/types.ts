@@ -19,6 +19,8 @@ export interface Authenticator {
   loginWithCard(card: CardHandle, identity: Identity): Promise<AuthOutcome>;
   /** A badge was tapped: re-open within the roaming window, or say which second factor to ask. */
   badgeTapped(badge: BadgeRead): Promise<BadgeOutcome>;
+  /** A CPS tapped contactless: its technical key (no PIN) re-opens the roaming session, 1 factor. */
+  reopenWithCard?(card: CardHandle, identity: Identity): Promise<AuthOutcome>;
   /** Badge + PIN / session code (checked by the server, never by the workstation). */
   loginWithBadge(badge: BadgeRead, secret: string): Promise<AuthOutcome>;
   /** The workstation session ended (lock, switch); the roaming session stays valid elsewhere. */

@@ -60,7 +60,12 @@ export interface CardOptions {
   /** Prefer RSA-PSS when the module offers it (CPS4 does). */
   preferPss?: boolean;
   /** Object labels; the Cryptolib's by default (other modules, e.g. OpenSC's PIV emulation in tests, differ). */
-  labels?: { authKey: string; authCert: string };
+  labels?: { authKey: string; authCert: string; techKey?: string; techCert?: string };
+  /**
+   * 'tech': the card seen contactless, whose technical key (CPS_PRIV_TECH_AUT) signs without PIN — a
+   * 1-factor proof for re-opening a roaming session. 'auth' (default): the PIN-protected key.
+   */
+  keyKind?: 'auth' | 'tech';
 }
 
 const ERR = {
@@ -207,10 +212,20 @@ export class Pkcs11Card implements CardHandle {
     });
   }
 
+  private label(what: 'key' | 'cert'): string {
+    const l = { ...CPS_OBJECTS, ...(this.opts.labels ?? {}) };
+    if (this.opts.keyKind === 'tech') return what === 'key' ? l.techKey : l.techCert;
+    return what === 'key' ? l.authKey : l.authCert;
+  }
+
+  get contactless(): boolean {
+    return this.opts.keyKind === 'tech';
+  }
+
   certificate(): { der: Buffer; info: CpsCertificateInfo } {
     if (this.cert) return this.cert;
-    const h = this.find(pkcs11js.CKO_CERTIFICATE, (this.opts.labels ?? CPS_OBJECTS).authCert);
-    if (!h) throw new CardError('card-unknown', 'no CPS authentication certificate on the card');
+    const h = this.find(pkcs11js.CKO_CERTIFICATE, this.label('cert'));
+    if (!h) throw new CardError('card-unknown', this.contactless ? 'no CPS technical certificate on the card' : 'no CPS authentication certificate on the card');
     const [v] = this.guard(() => this.p11.C_GetAttributeValue(this.open(), h, [{ type: pkcs11js.CKA_VALUE }]));
     const der = Buffer.from(v!.value as Buffer);
     this.cert = { der, info: parseCpsCertificate(der) };
@@ -267,9 +282,10 @@ export class Pkcs11Card implements CardHandle {
   }
 
   async sign(challenge: Buffer, algorithm?: SignatureAlgorithm): Promise<CardSignature> {
-    if (!this.loggedIn) throw new CardError('reader-error', 'card not logged in');
-    const key = this.find(pkcs11js.CKO_PRIVATE_KEY, (this.opts.labels ?? CPS_OBJECTS).authKey);
-    if (!key) throw new CardError('card-unknown', 'no CPS authentication key');
+    // The technical key is the one usable without PIN (that is what makes it 1 factor).
+    if (!this.loggedIn && !this.contactless) throw new CardError('reader-error', 'card not logged in');
+    const key = this.find(pkcs11js.CKO_PRIVATE_KEY, this.label('key'));
+    if (!key) throw new CardError('card-unknown', this.contactless ? 'no CPS technical key (contactless)' : 'no CPS authentication key');
     const s = this.open();
     if (algorithm === 'ECDSA-P256-SHA256') throw new CardError('card-unknown', 'CPS keys are RSA');
     const pssAvailable = this.hasMechanism(pkcs11js.CKM_SHA256_RSA_PKCS_PSS);

@@ -20,7 +20,7 @@ export interface PcscCpsBackendOptions {
   /** The PKCS#11 module learns of a new token through its own PC/SC polling: how long to wait for it. */
   slotWaitMs?: number;
   preferPss?: boolean;
-  labels?: { authKey: string; authCert: string };
+  labels?: { authKey: string; authCert: string; techKey?: string; techCert?: string };
   /** DESFire badges on the same PC/SC readers (contactless): profiles and key custody. */
   badges?: BadgeReading;
 }
@@ -84,10 +84,11 @@ export class PcscCpsBackend implements ReaderBackend {
       this.listener({ type: 'reader-error', reader, message: 'no PKCS#11 token for this reader' });
       return;
     }
-    const handle = mod.openCard(slot, { reader, cardType, preferPss: this.opts.preferPss ?? cls === 'cps4', ...(this.opts.labels ? { labels: this.opts.labels } : {}) });
+    const contactless = cls === 'cps3-contactless';
+    const handle = mod.openCard(slot, { reader, cardType, preferPss: this.opts.preferPss ?? cls === 'cps4', ...(this.opts.labels ? { labels: this.opts.labels } : {}), ...(contactless ? { keyKind: 'tech' as const } : {}) });
     current.handle = handle;
     this.listener({ type: 'readers', readers: this.readers() });
-    this.listener({ type: 'card-inserted', card: handle });
+    this.listener(contactless ? { type: 'cps-tapped', card: handle } : { type: 'card-inserted', card: handle });
   }
 
   private async tap(reader: string, cardType: string): Promise<void> {
@@ -115,7 +116,8 @@ export class PcscCpsBackend implements ReaderBackend {
     // slot scan, and a quick remove-then-insert would otherwise reach them through a stale card handle.
     if (c && isCpsType(c.cardType)) this.opts.module()?.rescan();
     this.listener({ type: 'readers', readers: this.readers() });
-    if (c?.handle) this.listener({ type: 'card-removed', reader });
+    // A contactless CPS leaving the field is the end of a tap, not a card removal (nothing to lock).
+    if (c?.handle && !c.handle.contactless) this.listener({ type: 'card-removed', reader });
   }
 
   async stop(): Promise<void> {

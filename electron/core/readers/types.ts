@@ -30,6 +30,8 @@ export interface CardHandle {
   readonly cardType: string;
   /** The scheme the card signs with when it has only one (demo cards: ECDSA); else chosen by policy. */
   readonly signatureAlgorithm?: SignatureAlgorithm;
+  /** Seen contactless: signs with its technical key, no PIN (1 factor, re-open only). */
+  readonly contactless?: boolean;
   readIdentity(): Promise<Identity>;
   /** DER authentication certificate (readable without PIN), or null for cards without one (demo). */
   readCertificate(): Promise<Buffer | null>;
@@ -56,6 +58,8 @@ export interface BadgeRead {
 export type ReaderEvent =
   | { type: 'readers'; readers: ReaderInfo[] }
   | { type: 'card-inserted'; card: CardHandle }
+  /** A CPS tapped on a contactless reader: a re-open proof by its technical key. */
+  | { type: 'cps-tapped'; card: CardHandle }
   | { type: 'card-removed'; reader: string }
   | { type: 'card-unknown'; reader: string; atr?: string }
   | { type: 'badge-tapped'; badge: BadgeRead }

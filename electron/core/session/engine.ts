@@ -84,6 +84,9 @@ export class SessionEngine {
       case 'badge-tapped':
         void this.badgeTapped(e.badge);
         break;
+      case 'cps-tapped':
+        void this.cpsTapped(e.card);
+        break;
       case 'card-unknown':
         this.audit('card.unknown', 'failure', { reader: e.reader, reason: e.atr ? `ATR ${e.atr}` : 'unrecognised card' });
         this.error('card-unknown', { reader: e.reader });
@@ -170,6 +173,51 @@ export class SessionEngine {
     } catch (err) {
       if (ep !== this.epoch) return;
       this.failAndLock(errorCode(err, 'server-unreachable'), 'badge check failed', { reader: badge.reader });
+    }
+  }
+
+  /**
+   * A CPS tapped contactless: its technical key proves the card without PIN, so it can only re-open a
+   * roaming session (1 factor). Same shared-PC rules as a badge: the same person's tap locks (tap-out),
+   * another's switches. Outside the window the server says MFA is needed: insert the card instead.
+   */
+  private async cpsTapped(card: CardHandle): Promise<void> {
+    let identity: Identity;
+    try {
+      identity = await card.readIdentity();
+    } catch (err) {
+      void card.release().catch(() => {});
+      this.audit('cps.contactless', 'failure', { reader: card.reader, reason: 'identity unreadable' });
+      this.error(errorCode(err, 'card-unknown'), { reader: card.reader });
+      return;
+    }
+    const now = this.opts.clock.now();
+    const key = `cps:${identity.idNat}`;
+    if (this.lastTap && this.lastTap.badgeId === key && now - this.lastTap.at < this.opts.tapDebounceMs) return void card.release().catch(() => {});
+    this.lastTap = { badgeId: key, at: now };
+    this.audit('cps.contactless', 'info', { reader: card.reader, idNat: identity.idNat, factor: 'card-contactless' });
+    if (this.state.kind === 'open' && this.state.session.user.idNat === identity.idNat) {
+      void card.release().catch(() => {});
+      this.lock('tap-out');
+      return;
+    }
+    this.takeOver('switch-user');
+    const credential: CredentialSummary = { kind: 'cps-card', reader: card.reader, cardType: card.cardType };
+    this.current = { kind: 'none' };
+    const ep = this.set({ kind: 'presented', credential });
+    try {
+      const outcome = this.opts.authenticator.reopenWithCard ? await this.opts.authenticator.reopenWithCard(card, identity) : { ok: false as const, code: 'mfa-required' as const, reason: 'contactless CPS re-open not supported by this authenticator' };
+      if (ep !== this.epoch) return;
+      if (outcome.ok) return this.open(outcome.session);
+      // Outside the window the card must be inserted (contact) for its PIN: say so.
+      const params = outcome.code === 'mfa-required' ? { ...(outcome.params ?? {}), credential: 'cps' } : outcome.params;
+      this.failAndLock(outcome.code, outcome.reason, { idNat: identity.idNat, reader: card.reader, factor: 'card-contactless' }, params);
+    } catch (err) {
+      if (ep !== this.epoch) return;
+      this.failAndLock(errorCode(err, 'server-unreachable'), 'contactless CPS check failed', { idNat: identity.idNat, reader: card.reader });
+    } finally {
+      // The technical key served once; the card leaves the field anyway.
+      void card.release().catch(() => {});
     }
   }
 

@@ -1,0 +1,130 @@
+// A CPS3 tapped on a contactless reader: its technical key ("Certificat Technique CPS",
+// CPS_PRIV_TECH_AUT, usable without PIN) proves the card, and the session server classifies it as one
+// factor: it re-opens a roaming session inside the window and nothing else. Through pcscd + vpcd (the
+// CPS3 contactless ATR), PKCS#11 (SoftHSM holding the objects with the CPS labels and a key usable
+// without login) and the real server on PostgreSQL.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AgentError } from '../../shared/contract';
+import { AuditLog } from '../../electron/core/audit/audit';
+import { ServerAuthenticator } from '../../electron/core/auth/server-authenticator';
+import { Pkcs11Module } from '../../electron/core/cps/cryptolib';
+import { PcscCpsBackend } from '../../electron/core/cps/pcsc-cps-backend';
+import { lazyClient, registerWorkstation } from '../../electron/core/oidc/server-client';
+import { PcscMonitor } from '../../electron/core/readers/pcsc/monitor';
+import { SessionEngine } from '../../electron/core/session/engine';
+import { systemClock } from '../../electron/core/util/clock';
+import { loadPcsc } from '../../native/pcsclite';
+import { startServer } from '../../server/src/app';
+import type { SessionServer } from '../../server/src/app';
+import { postgresDb } from '../../server/src/db';
+import type { Db } from '../../server/src/db';
+import { jsonLog } from '../../server/src/log';
+import { ATR } from '../cards/atrs';
+import { echoCard } from '../cards/echo-card';
+import { startPcscd, waitFor } from '../pcscd';
+import type { PcscdHandle } from '../pcscd';
+import { makeTestPki } from '../pki';
+import { startPostgres } from '../postgres';
+import type { PostgresHandle } from '../postgres';
+import { addTechnicalKey, CPS_LABELS, provisionSoftHsm } from '../softhsm';
+import { VirtualCard } from '../vpcd-client';
+
+const R0 = 'Virtual PCD 00 00';
+const PERSON = { idNat: '899999000011', lastName: 'MARTIN', firstName: 'Camille', profession: 'Infirmière' };
+let pcscd: PcscdHandle;
+let pg: PostgresHandle;
+let db: Db;
+let server: SessionServer;
+let dir: string;
+let mod: Pkcs11Module;
+let backend: PcscCpsBackend;
+let engine: SessionEngine;
+const audit = new AuditLog();
+const errors: AgentError[] = [];
+
+async function tapCps(until: () => boolean): Promise<void> {
+  const card = new VirtualCard({ atr: ATR.CPS3_CONTACTLESS, handler: echoCard });
+  await card.insert(pcscd.ports[0]!);
+  await waitFor(until, 10_000, 'contactless CPS handled');
+  await card.remove();
+  await waitFor(() => !backend.readers().some((r) => r.cardPresent), 5000, 'card gone');
+}
+
+beforeAll(async () => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sillage-cps-tech-'));
+  const pki = makeTestPki(path.join(dir, 'pki'));
+  const token = provisionSoftHsm(path.join(dir, 'hsm'), pki.issue(PERSON), { tokenLabel: 'CPS CAMILLE' });
+  addTechnicalKey(token, pki.issue(PERSON, 'tech', { kind: 'tech' }));
+  process.env.SOFTHSM2_CONF = token.env.SOFTHSM2_CONF;
+  mod = new Pkcs11Module(token.modulePath);
+  pcscd = await startPcscd();
+  process.env.PCSCLITE_CSOCK_NAME = pcscd.env.PCSCLITE_CSOCK_NAME;
+  pg = await startPostgres();
+  pg.createDatabase('sillage');
+  db = postgresDb(pg.url('sillage'));
+  server = await startServer({ db, port: 0, trustAnchorsPem: [pki.root.certPem], intermediateCasPem: [pki.ca.certPem], log: jsonLog(() => {}, 'silent') });
+  const a = await server.directory.addAccount({ ...PERSON, adLogin: 'cmartin', secret: '4821' });
+  await server.directory.bindBadge('CHU-000123', a.id);
+  const creds = await registerWorkstation(server.issuer, await server.directory.createEnrolmentToken('PC'), 'PC');
+  const auth = new ServerAuthenticator({ client: lazyClient(server.issuer, async () => creds, { allowHttp: true, timeoutMs: 3000 }), clock: systemClock, pollMs: 60_000 });
+  engine = new SessionEngine({ authenticator: auth, audit, clock: systemClock, inactivityMs: 0, tapDebounceMs: 0 });
+  engine.onError.add((e) => errors.push(e));
+  backend = new PcscCpsBackend({ monitor: new PcscMonitor({ createContext: loadPcsc }), module: () => mod, tokenLabels: { [R0]: 'CPS CAMILLE' }, labels: CPS_LABELS });
+  await backend.start((e) => engine.handleReaderEvent(e));
+  await waitFor(() => backend.readers().length >= 2, 5000, 'readers');
+}, 120_000);
+
+afterAll(async () => {
+  await backend?.stop();
+  await server?.close();
+  await db?.close();
+  await pg?.stop();
+  await pcscd?.stop();
+  if (dir) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+describe('contactless CPS: technical key, 1 factor, re-open only', () => {
+  it('without a roaming session the tap opens nothing: insert the card and type the PIN', async () => {
+    const before = errors.length;
+    await tapCps(() => errors.length > before);
+    expect(errors.at(-1)).toMatchObject({ code: 'mfa-required', params: { credential: 'cps' } });
+    expect(engine.getState()).toEqual({ kind: 'locked', reason: 'auth-failed' });
+    const rows = await server.audit.query({ action: 'reopen.cps' });
+    expect(rows.map((r) => r.outcome)).toEqual(['refused']);
+  });
+
+  it('inside the window it re-opens the session of the 2-factor login, without PIN; the same tap again locks', async () => {
+    engine.handleReaderEvent({ type: 'badge-tapped', badge: { reader: 'badge', badgeId: 'CHU-000123', proof: 'desfire-aes-diversified', cardType: 'DESFire EV3' } });
+    await waitFor(() => engine.getState().kind === 'pin-required', 5000, 'PIN pad');
+    expect(await engine.submitPin('4821')).toEqual({ accepted: true });
+    const first = engine.getState();
+    if (first.kind !== 'open') throw new Error('not open');
+    engine.lock('user-lock');
+
+    await tapCps(() => engine.getState().kind === 'open');
+    const st = engine.getState();
+    expect(st.kind === 'open' && st.session).toMatchObject({ assurance: 're-open', factors: ['card-contactless'], authTime: first.session.authTime, user: { idNat: PERSON.idNat }, credential: { kind: 'cps-card', cardType: 'CPS3 (sans contact)' } });
+    const rows = await server.audit.query({ action: 'reopen.cps' });
+    expect(rows.map((r) => r.outcome).sort()).toEqual(['ok', 'refused']);
+    expect(audit.recent(50).map((r) => r.action)).toEqual(expect.arrayContaining(['cps.contactless', 'session.reopened']));
+
+    await tapCps(() => engine.getState().kind === 'locked');
+    expect(engine.getState()).toEqual({ kind: 'locked', reason: 'tap-out' });
+  });
+
+  it('the technical key signs without login, the authentication key does not', async () => {
+    const slot = mod.slotForReader(R0, { [R0]: 'CPS CAMILLE' })!;
+    const tech = mod.openCard(slot, { reader: R0, cardType: 'CPS3', labels: CPS_LABELS, keyKind: 'tech' });
+    const auth = mod.openCard(slot, { reader: R0, cardType: 'CPS3', labels: CPS_LABELS });
+    try {
+      expect((await tech.sign(Buffer.from('challenge'))).signature.length).toBe(256);
+      await expect(auth.sign(Buffer.from('challenge'))).rejects.toThrow(/not logged in/);
+    } finally {
+      await tech.release();
+      await auth.release();
+    }
+  });
+});
