@@ -1,5 +1,7 @@
 // `npm run bench [-- NAME...]`: run the named benchmarks (all by default), write bench/results/NAME.json.
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import type { Benchmark } from './harness';
 import { summarize, writeResult } from './harness';
@@ -22,6 +24,16 @@ async function main() {
     process.exit(2);
   }
   const chosen = wanted.length ? all.filter((b) => wanted.includes(b.name)) : all;
+  if (chosen.length > 1 && !process.argv.includes('--in-process')) {
+    // One process per benchmark: each starts its own pcscd/PostgreSQL, and native libraries (libpcsclite,
+    // PKCS#11 modules) keep per-process state from the previous one.
+    let failed = 0;
+    for (const b of chosen) {
+      const r = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), b.name, '--in-process'], { stdio: 'inherit' });
+      if (r.status !== 0) failed++;
+    }
+    process.exit(failed ? 1 : 0);
+  }
   const outDir = path.join(here, 'results');
   for (const b of chosen) {
     process.stdout.write(`${b.name}: ${b.description}… `);
