@@ -12,14 +12,12 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { Page } from '@playwright/test';
-import { diversifyAes128 } from '../electron/core/badge/desfire/crypto';
-import { diversificationInput } from '../electron/core/badge/desfire/credential';
-import { aidBytes } from '../electron/core/badge/desfire/protocol';
 import { Audit } from '../server/src/audit';
 import { migrate, postgresDb } from '../server/src/db';
 import type { Db } from '../server/src/db';
 import { Directory } from '../server/src/directory';
-import { DESFIRE_ATR, DesfireEmulator } from '../testbed/cards/desfire-card';
+import { DESFIRE_ATR, hospitalBadge, TEST_BADGE } from '../testbed/cards/desfire-card';
+import type { DesfireEmulator } from '../testbed/cards/desfire-card';
 import { startPcscd } from '../testbed/pcscd';
 import type { PcscdHandle } from '../testbed/pcscd';
 import { startPostgres } from '../testbed/postgres';
@@ -29,18 +27,9 @@ import { expect, shotPath, startHeadless, test } from './fixtures';
 import type { HeadlessAgent } from './fixtures';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
-const MASTER = Buffer.from('A1B2C3D4E5F60718293A4B5C6D7E8F90', 'hex');
-const AID = aidBytes('F51230');
-const PROFILE = { name: 'chu', aid: 'F51230', keyNo: 1, fileNo: 1, length: 16, mode: 'full', systemId: '434855' };
+const MASTER = TEST_BADGE.master;
+const PROFILE = TEST_BADGE.profile;
 const WINDOW_S = 40;
-
-function badge(number: string): DesfireEmulator {
-  const emu = new DesfireEmulator();
-  const data = Buffer.alloc(16);
-  data.write(number);
-  emu.install(AID, { keys: [Buffer.alloc(16, 0x5a), diversifyAes128(MASTER, diversificationInput(emu.uid, AID, PROFILE.systemId))], files: { 1: { mode: 'full', read: 1, data } } });
-  return emu;
-}
 
 async function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -141,8 +130,8 @@ test.afterAll(async () => {
 
 test('a shift on two ward PCs: badge + code, roaming re-open, tap-over, tap-out, window end, server down and back', async ({ browser }) => {
   test.setTimeout(180_000);
-  const nurseA = badge('CHU-000123');
-  const nurseB = badge('CHU-000456');
+  const nurseA = hospitalBadge('CHU-000123');
+  const nurseB = hospitalBadge('CHU-000456');
   const [pc1Port, pc2Port] = pcscd.ports as [number, number];
   const pc1 = await browser.newPage();
   const pc2 = await browser.newPage();

@@ -5,34 +5,22 @@
 // polling of the reader) is reported apart, from real insertions, because every reader adds its own.
 // The emulator's socket uses TCP_QUICKACK (testbed/quickack), else vpcd's two-segment frames would add a
 // ~40 ms delayed-ACK wait to every APDU and drown the agent's own time.
-import { diversifyAes128 } from '../../electron/core/badge/desfire/crypto';
-import { diversificationInput } from '../../electron/core/badge/desfire/credential';
 import type { BadgeProfile } from '../../electron/core/badge/desfire/credential';
 import { LocalKeyCustody } from '../../electron/core/badge/desfire/custody';
-import { aidBytes, GET_UID_APDU } from '../../electron/core/badge/desfire/protocol';
-import { pcscTransport, readPcscBadge } from '../../electron/core/badge/pcsc-badge';
+import { readPcscBadge } from '../../electron/core/badge/pcsc-badge';
 import { PcscMonitor } from '../../electron/core/readers/pcsc/monitor';
 import { loadPcsc } from '../../native/pcsclite';
-import type { CardReader } from '../../native/pcsclite';
-import { DESFIRE_ATR, DesfireEmulator } from '../../testbed/cards/desfire-card';
+import { DESFIRE_ATR, hospitalBadge, TEST_BADGE } from '../../testbed/cards/desfire-card';
 import { startPcscd, waitFor } from '../../testbed/pcscd';
 import { VirtualCard } from '../../testbed/vpcd-client';
+import { rawIo } from '../desfire-rig';
 import { percentile } from '../harness';
 import type { Benchmark } from '../harness';
 
 const TAPS = 300;
 const INSERTIONS = 20;
-const MASTER = Buffer.from('A1B2C3D4E5F60718293A4B5C6D7E8F90', 'hex');
-const AID = aidBytes('F51230');
-const PROFILE: BadgeProfile = { name: 'bench', aid: 'F51230', keyNo: 1, fileNo: 1, length: 16, mode: 'full', systemId: '434855' };
+const PROFILE: BadgeProfile = TEST_BADGE.profile;
 const q = (xs: number[]) => ({ p50: Math.round(percentile(xs, 50) * 1000) / 1000, p95: Math.round(percentile(xs, 95) * 1000) / 1000 });
-
-async function rawIo(reader: CardReader, apdus: number): Promise<void> {
-  const protocol = await new Promise<number>((resolve, reject) => reader.connect({ share_mode: reader.SCARD_SHARE_SHARED, protocol: reader.SCARD_PROTOCOL_T1 | reader.SCARD_PROTOCOL_T0 }, (e, p) => (e ? reject(e) : resolve(p))));
-  const t = pcscTransport(reader, protocol);
-  for (let i = 0; i < apdus; i++) await t.transmit(GET_UID_APDU);
-  await new Promise<void>((resolve) => reader.disconnect(reader.SCARD_LEAVE_CARD, () => resolve()));
-}
 
 const bench: Benchmark = {
   name: 'badge-tap-credential',
@@ -42,12 +30,9 @@ const bench: Benchmark = {
     const pcscd = await startPcscd();
     process.env.PCSCLITE_CSOCK_NAME = pcscd.env.PCSCLITE_CSOCK_NAME;
     const monitor = new PcscMonitor({ createContext: loadPcsc });
-    const emu = new DesfireEmulator();
-    const data = Buffer.alloc(16);
-    data.write('CHU-000123');
-    emu.install(AID, { keys: [Buffer.alloc(16, 0x5a), diversifyAes128(MASTER, diversificationInput(emu.uid, AID, PROFILE.systemId))], files: { 1: { mode: 'full', read: 1, data } } });
+    const emu = hospitalBadge('CHU-000123');
     const card = new VirtualCard({ atr: DESFIRE_ATR, handler: emu.handler });
-    const custody = new LocalKeyCustody(() => MASTER);
+    const custody = new LocalKeyCustody(() => TEST_BADGE.master);
     const how = { profiles: () => [PROFILE], custody, allowUidOnly: () => false };
     try {
       monitor.start();

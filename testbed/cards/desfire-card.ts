@@ -11,6 +11,7 @@ import {
   aesCmac,
   constantTimeEqual,
   desfireCrc32,
+  diversifyAes128,
   ev1SessionKey,
   ev2Iv,
   ev2SessionKeys,
@@ -371,4 +372,26 @@ export class DesfireEmulator {
         return { status: 0x1c };
     }
   }
+}
+
+/** The test hospital's badge application and keys (testbed only). */
+export const TEST_BADGE = {
+  master: Buffer.from('A1B2C3D4E5F60718293A4B5C6D7E8F90', 'hex'),
+  aid: 'F51230',
+  systemId: '434855',
+  profile: { name: 'chu', aid: 'F51230', keyNo: 1, fileNo: 1, length: 16, mode: 'full' as const, systemId: '434855' },
+};
+
+/**
+ * A badge as the encoding tool leaves it: the application with key 1 diversified (AN10922) from
+ * `master` for this badge's UID, file 1 holding `number`, readable after authentication with key 1.
+ */
+export function hospitalBadge(number: string, opts: { master?: Buffer; uid?: Buffer; mode?: EmuMode } = {}): DesfireEmulator {
+  const emu = new DesfireEmulator(opts.uid ? { uid: opts.uid } : {});
+  const aid = Buffer.from(TEST_BADGE.aid, 'hex').reverse();
+  const data = Buffer.alloc(16);
+  data.write(number);
+  const key = diversifyAes128(opts.master ?? TEST_BADGE.master, Buffer.concat([emu.uid, aid, Buffer.from(TEST_BADGE.systemId, 'hex')]));
+  emu.install(aid, { keys: [Buffer.alloc(16, 0x5a), key], files: { 1: { mode: opts.mode ?? 'full', read: 1, data } } });
+  return emu;
 }

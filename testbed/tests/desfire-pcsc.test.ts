@@ -7,8 +7,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AgentError } from '../../shared/contract';
 import { AuditLog } from '../../electron/core/audit/audit';
 import { ServerAuthenticator } from '../../electron/core/auth/server-authenticator';
-import { diversifyAes128 } from '../../electron/core/badge/desfire/crypto';
-import { diversificationInput } from '../../electron/core/badge/desfire/credential';
 import type { BadgeProfile } from '../../electron/core/badge/desfire/credential';
 import { LocalKeyCustody } from '../../electron/core/badge/desfire/custody';
 import type { KeyCustody } from '../../electron/core/badge/desfire/custody';
@@ -26,7 +24,7 @@ import type { SessionServer } from '../../server/src/app';
 import { postgresDb } from '../../server/src/db';
 import type { Db } from '../../server/src/db';
 import { jsonLog } from '../../server/src/log';
-import { DESFIRE_ATR, DesfireEmulator } from '../cards/desfire-card';
+import { DESFIRE_ATR, DesfireEmulator, hospitalBadge, TEST_BADGE } from '../cards/desfire-card';
 import { startPcscd, waitFor } from '../pcscd';
 import type { PcscdHandle } from '../pcscd';
 import { startPostgres } from '../postgres';
@@ -34,11 +32,10 @@ import type { PostgresHandle } from '../postgres';
 import { VirtualCard } from '../vpcd-client';
 import type { ApduHandler } from '../vpcd-client';
 
-const MASTER = Buffer.from('A1B2C3D4E5F60718293A4B5C6D7E8F90', 'hex');
-const AID = aidBytes('F51230');
-const SYS = '434855';
+const MASTER = TEST_BADGE.master;
+const AID = aidBytes(TEST_BADGE.aid);
 const UID = Buffer.from('04A1B2C3D4E5F6', 'hex');
-const PROFILE: BadgeProfile = { name: 'chu', aid: 'F51230', keyNo: 1, fileNo: 1, length: 16, mode: 'full', systemId: SYS };
+const PROFILE: BadgeProfile = TEST_BADGE.profile;
 
 let pcscd: PcscdHandle;
 let pg: PostgresHandle;
@@ -61,11 +58,7 @@ const switchable: KeyCustody = {
 };
 
 function encodedBadge(number: string, master = MASTER, uid?: Buffer): DesfireEmulator {
-  const emu = new DesfireEmulator(uid ? { uid } : {});
-  const data = Buffer.alloc(16);
-  data.write(number);
-  emu.install(AID, { keys: [Buffer.alloc(16, 0x5a), diversifyAes128(master, diversificationInput(emu.uid, AID, SYS))], files: { 1: { mode: 'full', read: 1, data } } });
-  return emu;
+  return hospitalBadge(number, { master, ...(uid ? { uid } : {}) });
 }
 
 /** Puts the badge on the reader, waits for the agent to finish with it, takes it away. */
