@@ -7,6 +7,15 @@ import path from 'node:path';
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const common = { bundle: true, platform: 'node', format: 'cjs', target: 'node20', sourcemap: false, logLevel: 'warning', absWorkingDir: root };
 
-await build({ ...common, entryPoints: ['electron/shell/main.ts'], outfile: 'dist/electron/main.cjs', external: ['electron', 'pcsclite', 'pkcs11js', 'node-hid'] });
+// Core modules load native addons with createRequire(import.meta.url): in the CommonJS bundle,
+// import.meta.url becomes the bundle's own file URL.
+await build({
+  ...common,
+  entryPoints: ['electron/shell/main.ts'],
+  outfile: 'dist/electron/main.cjs',
+  external: ['electron', 'pcsclite', 'pkcs11js', 'node-hid'],
+  define: { 'import.meta.url': '__sillageBundleUrl' },
+  banner: { js: "const __sillageBundleUrl = require('node:url').pathToFileURL(__filename).href;" },
+});
 await build({ ...common, entryPoints: ['electron/shell/preload.ts'], outfile: 'dist/electron/preload.cjs', external: ['electron'] });
 console.log('shell bundles: dist/electron/main.cjs, dist/electron/preload.cjs');

@@ -6,7 +6,12 @@ import path from 'node:path';
 import { createAgent } from '../core/agent';
 import { AuditLog } from '../core/audit/audit';
 import { ConfigStore, JsonFilePolicySource, JsonPreferenceStore } from '../core/config/store';
+import { ServerAuthenticator } from '../core/auth/server-authenticator';
+import { lazyClient } from '../core/oidc/server-client';
+import { readersFromConfig } from '../core/readers/from-config';
+import { systemClock } from '../core/util/clock';
 import { createIpcBridge } from './ipc';
+import { workstationCredentials } from './workstation';
 import { rendererUrl } from './paths';
 import { createTray } from './tray';
 import { applyWindowPlan, createLockWindow, hardenApp } from './window';
@@ -35,7 +40,6 @@ if (!app.requestSingleInstanceLock()) {
   app.whenReady().then(async () => {
     hardenApp();
     if (app.isPackaged) app.setLoginItemSettings({ openAtLogin: true });
-    // Demo readers until real readers are configured (PC/SC, HID backends come with their issues).
     // Machine policy: /etc/sillage/policy.json on Linux; the Windows registry source is still to come
     // (until then Windows runs on defaults and user preferences only).
     // One audit trail (one hash chain) for the configuration and the agent.
@@ -46,7 +50,21 @@ if (!app.requestSingleInstanceLock()) {
       audit,
     });
     config.watch();
-    const agent = await createAgent({ mode: 'electron', demo: true, dataDir: app.getPath('userData'), allowQuit: !app.isPackaged, config, audit });
+    // With a session server configured: the real readers and the server authenticator (workstation key
+    // sealed by the OS); without one, the demo readers and the local demo authenticator.
+    const serverUrl = config.value<string>('ServerUrl');
+    const serverClient = serverUrl ? lazyClient(serverUrl, workstationCredentials(serverUrl, config, path.join(app.getPath('userData'), 'workstation.sealed'))) : null;
+    const real = serverClient ? readersFromConfig(config, { pcsc: true, hid: true, serverClient, warn: (m) => audit.record({ action: 'readers.config', outcome: 'failure', reason: m }) }) : null;
+    const agent = await createAgent({
+      mode: 'electron',
+      demo: !serverClient,
+      dataDir: app.getPath('userData'),
+      allowQuit: !app.isPackaged,
+      config,
+      audit,
+      ...(serverClient ? { authenticator: new ServerAuthenticator({ client: serverClient, clock: systemClock }), serverUrl } : {}),
+      ...(real ? { readers: real.readers, ...(real.cryptolib ? { cryptolib: real.cryptolib } : {}) } : {}),
+    });
     win = createLockWindow();
     createIpcBridge({ ipcMain, api: agent.api, audit: agent.audit, target: () => (win && !win.isDestroyed() ? win.webContents : null), rendererUrl: rendererUrl() });
     createTray(agent, {

@@ -20,13 +20,7 @@ import { ServerAuthenticator } from '../auth/server-authenticator';
 import { DemoReaders } from '../demo/demo-readers';
 import { lazyClient, registerWorkstation } from '../oidc/server-client';
 import type { SessionServerClient, WorkstationCredentials } from '../oidc/server-client';
-import { LocalKeyCustody } from '../badge/desfire/custody';
-import type { KeyCustody } from '../badge/desfire/custody';
-import { RelayKeyCustody } from '../badge/desfire/relay-custody';
-import { loadKeyFile } from '../badge/key-file';
-import { createPcscBackend } from '../readers/pcsc/setup';
-import type { PcscSetup } from '../readers/pcsc/setup';
-import { hidBackendFromConfig } from '../badge/hid/setup';
+import { readersFromConfig } from '../readers/from-config';
 import { systemClock } from '../util/clock';
 import { startEmbeddedServer } from './embedded-server';
 import type { EmbeddedServer } from './embedded-server';
@@ -156,26 +150,18 @@ async function main() {
   const logger = new Logger({ dir: path.join(stateDir, 'logs'), level: () => config.value<LogLevel>('LogLevel') });
   logger.info('headless agent starting', { embedded: Boolean(embedded), policyFile });
 
-  let pcsc: PcscSetup | null = null;
-  if (values.pcsc) {
-    let custody: KeyCustody | null = null;
-    try {
-      if (config.value<string>('BadgeKeyCustody') === 'local') custody = new LocalKeyCustody(loadKeyFile(config.value<string>('BadgeKeyFile')));
-      else if (serverClient) custody = new RelayKeyCustody(serverClient);
-    } catch (e) {
-      // Badges stay unreadable (clear message at each tap); CPS cards still work.
-      console.error(`Badges DESFire désactivés / DESFire badges off: ${(e as Error).message}`);
-    }
-    const only = values['pcsc-readers']?.split(',').map((n) => n.trim()).filter(Boolean);
-    pcsc = createPcscBackend({ config, custody, ...(only?.length ? { readerFilter: (n: string) => only.includes(n) } : {}) });
-  }
-
-  const hid = values.hid ? hidBackendFromConfig(config) : null;
-  const readers = [...(pcsc ? [pcsc.backend] : []), ...(hid ? [hid] : [])];
+  const only = values['pcsc-readers']?.split(',').map((n) => n.trim()).filter(Boolean);
+  const real = readersFromConfig(config, {
+    pcsc: values.pcsc,
+    hid: values.hid,
+    serverClient,
+    ...(only?.length ? { readerFilter: (n: string) => only.includes(n) } : {}),
+    warn: (m) => console.error(m),
+  });
 
   const agent = await createAgent({
-    ...(readers.length ? { readers } : {}),
-    ...(pcsc ? { cryptolib: pcsc.cryptolib } : {}),
+    ...(real.readers.length ? { readers: real.readers } : {}),
+    ...(real.cryptolib ? { cryptolib: real.cryptolib } : {}),
     mode: 'headless',
     config,
     logger,
