@@ -14,6 +14,7 @@ import type { DirectoryPolicy } from './directory';
 import { jsonLog } from './log';
 import type { Log } from './log';
 import { DesfireRelay, RelayError, relayKeysFrom } from './desfire-relay';
+import type { RelayKeys } from './desfire-relay';
 import { createProvider, sharedSecrets } from './provider';
 import type { RelyingParty } from './provider';
 import { Sessions } from './sessions';
@@ -32,6 +33,8 @@ export interface ServerOptions {
   allowUidOnlyBadges?: boolean;
   /** DESFire master keys held for the badge relay, "AID/keyNo" → hex (server custody). */
   desfireKeys?: Record<string, string>;
+  /** Or the keys in a PKCS#11 token (HSM): takes precedence over desfireKeys. */
+  desfireKeyStore?: RelayKeys;
   directoryPolicy?: DirectoryPolicy;
   now?: () => Date;
   log?: Log;
@@ -103,7 +106,7 @@ export async function startServer(opts: ServerOptions): Promise<SessionServer> {
     accessTokenTtlS: opts.accessTokenTtlS ?? 600,
   });
 
-  const relay = new DesfireRelay(relayKeysFrom(opts.desfireKeys ?? {}), (await sharedSecrets(db)).nonceKey, directory, issuer, now);
+  const relay = new DesfireRelay(opts.desfireKeyStore ?? relayKeysFrom(opts.desfireKeys ?? {}), (await sharedSecrets(db)).nonceKey, directory, issuer, now);
 
   /** The roaming session behind a workstation access token, or null (unknown, revoked, expired). */
   async function bearer(ctx: Koa.Context) {

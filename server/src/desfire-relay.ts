@@ -44,8 +44,13 @@ export function cmac(key: Buffer, msg: Buffer): Buffer {
 const rot = (b: Buffer) => Buffer.concat([b.subarray(1), b.subarray(0, 1)]);
 
 export interface RelayKeys {
-  /** Master key by "AID/keyNo" (AID as written, e.g. "F51230/1"), or null. */
-  get(name: string): Buffer | null;
+  /**
+   * The badge's key for "AID/keyNo" (AID as written, e.g. "F51230/1"): AN10922 AES-CMAC(master, 0x01 || M)
+   * for a diversification input M, the master itself for an empty one; null when no such key.
+   * The caller wipes the returned buffer after use.
+   */
+  derive(name: string, div: Buffer): Buffer | null;
+  readonly where: 'configuration' | 'pkcs11';
 }
 
 export function relayKeysFrom(record: Record<string, string>): RelayKeys {
@@ -54,7 +59,14 @@ export function relayKeysFrom(record: Record<string, string>): RelayKeys {
     if (!/^[0-9A-F]{6}\/\d{1,2}$/i.test(k) || !/^[0-9a-f]{32}$/i.test(v)) throw new Error(`DESFire key ${k.slice(0, 12)}: "AID/keyNo" → 32 hex characters`);
     m.set(k.toUpperCase(), Buffer.from(v, 'hex'));
   }
-  return { get: (n) => m.get(n.toUpperCase()) ?? null };
+  return {
+    where: 'configuration',
+    derive(name, div) {
+      const master = m.get(name.toUpperCase());
+      if (!master) return null;
+      return div.length ? cmac(master, Buffer.concat([Buffer.from([0x01]), div])) : Buffer.from(master);
+    },
+  };
 }
 
 export class RelayError extends Error {
@@ -166,11 +178,15 @@ export class DesfireRelay {
     }
   }
 
-  /** AN10922: AES-CMAC(master, 0x01 || M); an empty M means the key is used as is. */
   private key(name: string, div: Buffer): Buffer {
-    const master = this.keys.get(name);
-    if (!master) throw new RelayError(404, 'unknown_key', `no DESFire key ${name} on this server`);
-    return div.length ? cmac(master, Buffer.concat([Buffer.from([0x01]), div])) : Buffer.from(master);
+    let k: Buffer | null;
+    try {
+      k = this.keys.derive(name, div);
+    } catch (e) {
+      throw new RelayError(503, 'key_store_unavailable', `DESFire key ${name}: ${(e as Error).message}`);
+    }
+    if (!k) throw new RelayError(404, 'unknown_key', `no DESFire key ${name} on this server`);
+    return k;
   }
 
   private sealState(s: Sealed): string {

@@ -1,6 +1,7 @@
 // `npm run server`: the session server. Prints its issuer URL (OIDC discovery at
 // /.well-known/openid-configuration). PostgreSQL with DATABASE_URL, else PGlite in a data directory.
 import fs from 'node:fs';
+import { pkcs11RelayKeys } from './desfire-hsm';
 import { startServer } from './app';
 import { jsonLog } from './log';
 import { argValue, argValues, openDb } from './options';
@@ -34,6 +35,8 @@ const HELP = `Usage: npm run server -- [options]
   --allow-uid-only         accept UID-only badges (weak; off by default)
   --desfire-keys FILE      DESFire master keys for the badge relay, {"F51230/1": "hex"}; the file must be
                            readable by the server's account only (chmod 600)
+  --desfire-pkcs11 MODULE  or keep them in a PKCS#11 token (HSM): AES keys labelled "DESFire F51230/1",
+  --desfire-token LABEL    in this token; PIN in the SILLAGE_DESFIRE_PIN environment variable
   --log-level L            info (one line per request) | warn | error
   --seed FILE              JSON accounts/badges/codes and one enrolment token to load at start, then
                            delete (the embedded demo server of npm start)`;
@@ -64,6 +67,13 @@ async function main() {
     if (process.platform !== 'win32' && fs.statSync(keysFile).mode & 0o077) throw new Error(`${keysFile}: readable by others, chmod 600 it`);
     desfireKeys = JSON.parse(fs.readFileSync(keysFile, 'utf8')) as Record<string, string>;
   }
+  const hsmModule = argValue(argv, '--desfire-pkcs11');
+  let desfireKeyStore: ReturnType<typeof pkcs11RelayKeys> | undefined;
+  if (hsmModule) {
+    const pin = process.env.SILLAGE_DESFIRE_PIN;
+    if (!pin) throw new Error('--desfire-pkcs11 needs the token PIN in the SILLAGE_DESFIRE_PIN environment variable');
+    desfireKeyStore = pkcs11RelayKeys({ module: hsmModule, tokenLabel: argValue(argv, '--desfire-token') ?? 'Sillage DESFire', pin });
+  }
   const db = await openDb(argv);
   const server = await startServer({
     db,
@@ -76,6 +86,7 @@ async function main() {
     mfaWindowMs: Number(argValue(argv, '--mfa-window-minutes') ?? 240) * 60_000,
     allowUidOnlyBadges: argv.includes('--allow-uid-only'),
     ...(desfireKeys ? { desfireKeys } : {}),
+    ...(desfireKeyStore ? { desfireKeyStore } : {}),
     log,
   });
   const seedFile = argValue(argv, '--seed');
@@ -89,6 +100,7 @@ async function main() {
   const stop = async () => {
     await server.close();
     await db.close();
+    desfireKeyStore?.close();
     process.exit(0);
   };
   process.once('SIGTERM', () => void stop());
