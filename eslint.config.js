@@ -26,6 +26,12 @@ export default tseslint.config(
     rules: { 'no-restricted-globals': ['error', ...DOM_GLOBALS] },
   },
   {
+    // CommonJS on purpose: electron-builder loads its hooks with require().
+    files: ['**/*.cjs'],
+    languageOptions: { sourceType: 'commonjs' },
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
+  {
     files: ['renderer/src/**/*.{ts,tsx}'],
     languageOptions: { globals: { ...globals.browser } },
     rules: {

@@ -7,7 +7,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { POLICY_KEY, SCHEMA } from '../../electron/core/config/schema';
-import { UPGRADE_CODE, wixPolicyFragment } from '../../electron/core/config/templates';
+import { createRequire } from 'node:module';
+import { UPGRADE_CODE, wixMachineConfigElements, wixPolicyFragment } from '../../electron/core/config/templates';
 import { GENERATED } from '../../scripts/gen-policy';
 
 const ROOT = path.resolve(__dirname, '../..');
@@ -102,6 +103,50 @@ describe('MSI machine-configuration fragment', () => {
     for (const s of SCHEMA.filter((x) => x.msiProperty)) {
       expect(wix3).toContain(`<Condition>${s.msiProperty}</Condition>`);
       expect(wix3).toContain(`<Property Id="${s.msiProperty}" Secure="yes" />`);
+    }
+  });
+
+  it("electron-builder's msiProjectCreated hook puts the machine configuration into the app's own MSI project", async () => {
+    const hook = createRequire(import.meta.url)(file('scripts/msi-project-created.cjs')) as ((f: string) => Promise<void>) & { injectMachineConfig(xml: string, elements: string): string };
+    // Shaped like electron-builder's generated project: the app under APPLICATIONFOLDER, its own feature.
+    const project = `<?xml version="1.0" encoding="utf-8"?>
+<Wix xmlns="http://schemas.microsoft.com/wix/2006/wi">
+  <Product Id="*" Name="Sillage" Language="1036" Version="0.1.0" Manufacturer="Sillage" UpgradeCode="${UPGRADE_CODE}">
+    <Package InstallerVersion="500" Compressed="yes" InstallScope="perMachine" />
+    <Directory Id="TARGETDIR" Name="SourceDir">
+      <Directory Id="ProgramFiles64Folder">
+        <Directory Id="APPLICATIONFOLDER" Name="Sillage">
+          <Component Id="AppMarker" Guid="3B1D1C8E-6F0A-4F7E-9C1B-2A4E5D6F7A8B">
+            <RegistryValue Root="HKLM" Key="SOFTWARE\\Sillage" Name="Installed" Type="string" Value="1" KeyPath="yes" />
+          </Component>
+        </Directory>
+      </Directory>
+    </Directory>
+    <Feature Id="ProductFeature" Level="1"><ComponentRef Id="AppMarker" /></Feature>
+  </Product>
+</Wix>
+`;
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sillage-msi-hook-'));
+    try {
+      // The hook itself on the real (WiX 3) elements: inserted once, well-formed.
+      const wxs = path.join(dir, 'project.wxs');
+      fs.writeFileSync(wxs, project);
+      await hook(wxs);
+      await hook(wxs);
+      const patched = fs.readFileSync(wxs, 'utf8');
+      expect(patched.split('sillage machine configuration: begin').length).toBe(2);
+      execFileSync('xmllint', ['--noout', wxs]);
+      expect(patched).toContain('&quot;[APPLICATIONFOLDER]Sillage.exe&quot; --hidden');
+      // Built with wixl (its WiX subset) and read back: the app's component and ours, in two features.
+      fs.writeFileSync(path.join(dir, 'wixl.wxs'), hook.injectMachineConfig(project, wixMachineConfigElements('wixl', 'APPLICATIONFOLDER')));
+      execFileSync('wixl', ['-a', 'x64', '-o', path.join(dir, 'app.msi'), path.join(dir, 'wixl.wxs')], { stdio: 'pipe' });
+      const table = (t: string) => execFileSync('msiinfo', ['export', path.join(dir, 'app.msi'), t], { encoding: 'utf8' }).split(/\r?\n/).slice(3).filter(Boolean).map((l) => l.split('\t'));
+      const names = table('Registry').map((r) => r[3]);
+      expect(names).toEqual(expect.arrayContaining(['Installed', 'Sillage', ...SCHEMA.filter((x) => x.msiProperty).map((x) => x.key)]));
+      expect(table('Feature').map((r) => r[0]).sort()).toEqual(['MachineConfiguration', 'ProductFeature']);
+      expect(() => hook.injectMachineConfig('<Wix><Product></Product></Wix>', 'x')).toThrow(/TARGETDIR/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 });

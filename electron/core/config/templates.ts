@@ -112,46 +112,56 @@ function guid(name: string): string {
 export const UPGRADE_CODE = '6F1C2A47-8E0B-4C53-9A3E-2B7D4F51C9E8';
 
 /**
- * WiX source of the machine-configuration part of the MSI: public properties (silent install:
- * `msiexec /i Sillage.msi /qn SERVER_URL=https://… ENROLMENT_TOKEN=…`) written to the policy key,
- * and start at logon for every user. electron-builder's MSI includes the same components; here it
- * also builds alone with wixl so the registry table can be checked.
+ * The machine-configuration part of the MSI as WiX elements to put inside a <Product>: public
+ * properties (silent install: `msiexec /i Sillage.msi /qn SERVER_URL=https://… ENROLMENT_TOKEN=…`)
+ * written to the policy key, hidden from msiexec logs when secret, and start at logon for every user
+ * (`appDir`: the directory holding Sillage.exe — APPLICATIONFOLDER in electron-builder's MSI).
+ * electron-builder's msiProjectCreated hook (scripts/msi-project-created.cjs) injects them.
  */
-export function wixPolicyFragment(version: string, dialect: 'wix3' | 'wixl' = 'wix3'): string {
-  // wixl (msitools) builds a subset of WiX 3: no component conditions, no Secure/Platform attributes.
-  // The 'wixl' dialect drops them so the registry table can be built and read back on Linux.
+export function wixMachineConfigElements(dialect: 'wix3' | 'wixl' = 'wix3', appDir = 'APPLICATIONFOLDER'): string {
+  // wixl (msitools) builds a subset of WiX 3: no component conditions, no Secure attributes. The
+  // 'wixl' dialect drops them so the registry table can be built and read back on Linux.
   const full = dialect === 'wix3';
   const props = SCHEMA.filter((s) => s.msiProperty);
   const components = props
     .map(
-      (s) => `        <Component Id="Policy${s.key}" Guid="${guid(s.key)}">
-${full ? `          <Condition>${s.msiProperty}</Condition>
-` : ''}          <RegistryValue Root="HKLM" Key="${esc(POLICY_KEY)}" Name="${s.key}" Type="string" Value="[${s.msiProperty}]" KeyPath="yes" />
-        </Component>
+      (s) => `      <Component Id="Policy${s.key}" Guid="${guid(s.key)}">
+${full ? `        <Condition>${s.msiProperty}</Condition>
+` : ''}        <RegistryValue Root="HKLM" Key="${esc(POLICY_KEY)}" Name="${s.key}" Type="string" Value="[${s.msiProperty}]" KeyPath="yes" />
+      </Component>
 `,
     )
     .join('');
   const hidden = props.filter((s) => s.secret).map((s) => s.msiProperty);
+  return `    <!-- sillage machine configuration: begin (generated from electron/core/config/schema.ts) -->
+${props.map((s) => `    <Property Id="${s.msiProperty}"${full ? ' Secure="yes"' : ''} />\n`).join('')}    <!-- Never written to msiexec logs. -->
+    <Property Id="MsiHiddenProperties" Value="${hidden.join(';')}" />
+    <DirectoryRef Id="TARGETDIR">
+${components}      <Component Id="RunAtLogon" Guid="${guid('RunAtLogon')}">
+        <RegistryValue Root="HKLM" Key="SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Run" Name="Sillage" Type="string" Value="&quot;[${appDir}]Sillage.exe&quot; --hidden" KeyPath="yes" />
+      </Component>
+    </DirectoryRef>
+    <Feature Id="MachineConfiguration" Level="1">
+${props.map((s) => `      <ComponentRef Id="Policy${s.key}" />\n`).join('')}      <ComponentRef Id="RunAtLogon" />
+    </Feature>
+    <!-- sillage machine configuration: end -->
+`;
+}
+
+/** The same elements in a product of their own, built alone with wixl so the registry table can be checked. */
+export function wixPolicyFragment(version: string, dialect: 'wix3' | 'wixl' = 'wix3'): string {
+  const full = dialect === 'wix3';
   return `<?xml version="1.0" encoding="utf-8"?>
 <!-- Generated from electron/core/config/schema.ts by npm run gen:policy. Do not edit. -->
 <Wix xmlns="http://schemas.microsoft.com/wix/2006/wi">
   <Product Id="*" Name="Sillage (configuration machine)" Language="1036" Version="${version}" Manufacturer="Sillage" UpgradeCode="${UPGRADE_CODE}">
     <Package InstallerVersion="500" Compressed="yes" InstallScope="perMachine"${full ? ' Platform="x64"' : ''} />
-${props.map((s) => `    <Property Id="${s.msiProperty}"${full ? ' Secure="yes"' : ''} />\n`).join('')}    <!-- Never written to msiexec logs. -->
-    <Property Id="MsiHiddenProperties" Value="${hidden.join(';')}" />
     <Directory Id="TARGETDIR" Name="SourceDir">
       <Directory Id="ProgramFiles64Folder">
-        <Directory Id="INSTALLDIR" Name="Sillage">
-${components}        <Component Id="RunAtLogon" Guid="${guid('RunAtLogon')}">
-          <RegistryValue Root="HKLM" Key="SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Run" Name="Sillage" Type="string" Value="&quot;[INSTALLDIR]Sillage.exe&quot; --hidden" KeyPath="yes" />
-        </Component>
-        </Directory>
+        <Directory Id="INSTALLDIR" Name="Sillage" />
       </Directory>
     </Directory>
-    <Feature Id="MachineConfiguration" Level="1">
-${props.map((s) => `      <ComponentRef Id="Policy${s.key}" />\n`).join('')}      <ComponentRef Id="RunAtLogon" />
-    </Feature>
-  </Product>
+${wixMachineConfigElements(dialect, 'INSTALLDIR')}  </Product>
 </Wix>
 `;
 }
