@@ -6,6 +6,8 @@ import path from 'node:path';
 import { createAgent } from '../core/agent';
 import { AuditLog } from '../core/audit/audit';
 import { ConfigStore, JsonFilePolicySource, JsonPreferenceStore } from '../core/config/store';
+import type { PolicySource } from '../core/config/store';
+import { loadPolicyWatcher, ManagedPolicySource } from '../core/config/managed-source';
 import { ServerAuthenticator } from '../core/auth/server-authenticator';
 import { lazyClient } from '../core/oidc/server-client';
 import { readersFromConfig } from '../core/readers/from-config';
@@ -40,12 +42,22 @@ if (!app.requestSingleInstanceLock()) {
   app.whenReady().then(async () => {
     hardenApp();
     if (app.isPackaged) app.setLoginItemSettings({ openAtLogin: true });
-    // Machine policy: /etc/sillage/policy.json on Linux; the Windows registry source is still to come
-    // (until then Windows runs on defaults and user preferences only).
     // One audit trail (one hash chain) for the configuration and the agent.
     const audit = new AuditLog({ file: path.join(app.getPath('userData'), 'audit.jsonl') });
+    // Machine policy: the registry (Windows) or managed preferences (macOS) through the native policy
+    // watcher, /etc/sillage/policy.json on Linux.
+    let policy: PolicySource | null = null;
+    if (process.platform === 'linux') policy = new JsonFilePolicySource('/etc/sillage/policy.json');
+    else {
+      const createWatcher = loadPolicyWatcher();
+      if (createWatcher) {
+        const managed = new ManagedPolicySource(createWatcher);
+        await managed.start();
+        policy = managed;
+      } else audit.record({ action: 'config.rejected', outcome: 'failure', reason: 'policy watcher not available: machine policy not read (defaults and preferences only)' });
+    }
     const config = new ConfigStore({
-      policy: process.platform === 'win32' ? null : new JsonFilePolicySource('/etc/sillage/policy.json'),
+      policy,
       preferences: new JsonPreferenceStore(path.join(app.getPath('userData'), 'preferences.json')),
       audit,
     });
