@@ -91,7 +91,18 @@ export const DEFAULT_INACTIVITY_MS = 10 * 60 * 1000;
 
 export async function createAgent(opts: AgentOptions): Promise<Agent> {
   const clock = opts.clock ?? systemClock;
-  const audit = opts.audit ?? new AuditLog({ clock, ...(opts.dataDir ? { file: path.join(opts.dataDir, 'audit.jsonl') } : {}) });
+  const baseAudit = opts.audit ?? new AuditLog({ clock, ...(opts.dataDir ? { file: path.join(opts.dataDir, 'audit.jsonl') } : {}) });
+  // Decisions also go to the agent log (without the person's identifier: the audit trail keeps that).
+  const audit: AuditSink = opts.logger
+    ? {
+        record: (e) => {
+          const r = baseAudit.record(e);
+          opts.logger!.log(e.outcome === 'failure' ? 'warn' : 'info', e.action, { outcome: e.outcome, ...(e.reason ? { reason: e.reason } : {}), ...(e.reader ? { reader: e.reader } : {}), ...(e.factor ? { factor: e.factor } : {}) });
+          return r;
+        },
+        recent: (n) => baseAudit.recent(n),
+      }
+    : baseAudit;
   const demoReaders = opts.demo ? (opts.demoReaders ?? new DemoReaders()) : null;
   const backends: ReaderBackend[] = [...(opts.readers ?? []), ...(demoReaders ? [demoReaders] : [])];
   const mfaWindowMs = opts.mfaWindowMs ?? DEFAULT_MFA_WINDOW_MS;
@@ -221,6 +232,13 @@ export async function createAgent(opts: AgentOptions): Promise<Agent> {
   };
 
   const dispatcher = new Dispatcher({ handlers, audit, demo: opts.demo });
+  // The agent log (for the helpdesk) gets state changes and errors; both are secret-free by
+  // construction, and the logger redacts by name and shape anyway.
+  const logger = opts.logger;
+  if (logger) {
+    engine.onState.add((s) => logger.debug('state', { kind: s.kind, ...(s.kind === 'locked' ? { reason: s.reason } : {}) }));
+    engine.onError.add((e) => logger.warn('agent error', { code: e.code, ...(e.params ?? {}) }));
+  }
   engine.onState.add((s) => dispatcher.emit('session.state', s));
   engine.onError.add((e) => dispatcher.emit('agent.error', e));
   broker?.patientChanged.add((p) => dispatcher.emit('dmp.patient', p));

@@ -9,6 +9,8 @@ import { ConfigStore, JsonFilePolicySource, JsonPreferenceStore } from '../core/
 import type { PolicySource } from '../core/config/store';
 import { loadPolicyWatcher, ManagedPolicySource } from '../core/config/managed-source';
 import { ServerAuthenticator } from '../core/auth/server-authenticator';
+import { Logger, machineLogDir } from '../core/logs/logger';
+import type { LogLevel } from '../core/logs/logger';
 import { lazyClient } from '../core/oidc/server-client';
 import { readersFromConfig } from '../core/readers/from-config';
 import { systemClock } from '../core/util/clock';
@@ -67,7 +69,10 @@ if (!app.requestSingleInstanceLock()) {
     const serverUrl = config.value<string>('ServerUrl');
     const serverClient = serverUrl ? lazyClient(serverUrl, workstationCredentials(serverUrl, config, path.join(app.getPath('userData'), 'workstation.sealed'))) : null;
     const real = serverClient ? readersFromConfig(config, { pcsc: true, hid: true, serverClient, warn: (m) => audit.record({ action: 'readers.config', outcome: 'failure', reason: m }) }) : null;
+    const logger = new Logger({ dir: machineLogDir(), level: () => config.value<LogLevel>('LogLevel') });
+    logger.info('agent starting', { version: app.getVersion(), server: Boolean(serverUrl) });
     const agent = await createAgent({
+      logger,
       mode: 'electron',
       demo: !serverClient,
       dataDir: app.getPath('userData'),

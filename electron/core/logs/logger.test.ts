@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Logger, redact } from './logger';
+import { Logger, machineLogDir, redact } from './logger';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sillage-logs-'));
 afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -32,5 +32,17 @@ describe('agent log', () => {
     for (const s of ['1234', 'tok_abcdefabcdef', 'abc"', 'xyz', jwt]) expect(text).not.toContain(s);
     expect(text).toContain('Lecteur CPS');
     expect(redact({ a: [{ secret: 's' }] })).toEqual({ a: [{ secret: '[redacted]' }] });
+  });
+});
+
+describe('machine log location', () => {
+  it("is the machine's when writable, the user's otherwise, per OS", () => {
+    const yes = () => true;
+    const no = () => false;
+    expect(machineLogDir({ platform: 'win32', env: { ProgramData: 'C:\\ProgramData' }, home: 'C:\\Users\\ide', writable: yes })).toBe('C:\\ProgramData\\Sillage\\logs');
+    expect(machineLogDir({ platform: 'win32', env: { ProgramData: 'C:\\ProgramData', LOCALAPPDATA: 'C:\\Users\\ide\\AppData\\Local' }, home: 'C:\\Users\\ide', writable: no })).toBe('C:\\Users\\ide\\AppData\\Local\\Sillage\\logs');
+    expect(machineLogDir({ platform: 'linux', env: {}, home: '/home/ide', writable: yes })).toBe('/var/log/sillage');
+    expect(machineLogDir({ platform: 'linux', env: {}, home: '/home/ide', writable: no })).toBe('/home/ide/.local/state/sillage/logs');
+    expect(machineLogDir({ platform: 'darwin', env: {}, home: '/Users/ide', writable: yes })).toBe('/Users/ide/Library/Logs/Sillage');
   });
 });

@@ -1,6 +1,7 @@
 // Agent log: JSON lines in the machine's log location, rotated by size, secrets redacted by field name
 // and by shape (JWT-like and bearer values) whatever the caller passes. The audit trail is separate.
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
@@ -82,4 +83,32 @@ export class Logger {
     if (fs.existsSync(this.file)) fs.renameSync(this.file, `${this.file}.1`);
     this.open();
   }
+}
+
+/**
+ * Where the agent's log goes on a managed PC: the machine's log location when this account may write
+ * there (%ProgramData%\Sillage\logs, created by the MSI; /var/log/sillage), else the user's own
+ * (~/Library/Logs/Sillage on macOS, the profile's state directory elsewhere).
+ */
+export function machineLogDir(opts: { platform?: NodeJS.Platform; env?: NodeJS.ProcessEnv; home?: string; writable?: (dir: string) => boolean } = {}): string {
+  const platform = opts.platform ?? process.platform;
+  const env = opts.env ?? process.env;
+  const home = opts.home ?? os.homedir();
+  const writable =
+    opts.writable ??
+    ((dir: string) => {
+      try {
+        fs.mkdirSync(dir, { recursive: true });
+        fs.accessSync(dir, fs.constants.W_OK);
+        return true;
+      } catch {
+        return false;
+      }
+    });
+  const pj = platform === 'win32' ? path.win32 : path.posix;
+  const machine = platform === 'win32' ? pj.join(env.ProgramData ?? 'C:\\ProgramData', 'Sillage', 'logs') : platform === 'linux' ? '/var/log/sillage' : null;
+  if (machine && writable(machine)) return machine;
+  if (platform === 'win32') return pj.join(env.LOCALAPPDATA ?? pj.join(home, 'AppData', 'Local'), 'Sillage', 'logs');
+  if (platform === 'darwin') return pj.join(home, 'Library', 'Logs', 'Sillage');
+  return pj.join(env.XDG_STATE_HOME ?? pj.join(home, '.local', 'state'), 'sillage', 'logs');
 }
