@@ -106,7 +106,7 @@ export async function startServer(opts: ServerOptions): Promise<SessionServer> {
     accessTokenTtlS: opts.accessTokenTtlS ?? 600,
   });
 
-  const relay = new DesfireRelay(opts.desfireKeyStore ?? relayKeysFrom(opts.desfireKeys ?? {}), (await sharedSecrets(db)).nonceKey, directory, issuer, now);
+  const relay = new DesfireRelay(opts.desfireKeyStore ?? relayKeysFrom(opts.desfireKeys ?? {}), (await sharedSecrets(db)).nonceKey, directory, issuer, db, now);
 
   /** The roaming session behind a workstation access token, or null (unknown, revoked, expired). */
   async function bearer(ctx: Koa.Context) {

@@ -8,6 +8,7 @@
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createLocalJWKSet, decodeJwt, jwtVerify } from 'jose';
 import type { JSONWebKeySet } from 'jose';
+import type { Queryable } from './db';
 import type { Directory } from './directory';
 
 const Z = Buffer.alloc(16);
@@ -107,6 +108,8 @@ export class DesfireRelay {
     serverSecret: Buffer,
     private readonly directory: Directory,
     private readonly issuer: string,
+    /** Single use of each assertion, shared by every instance (same table as oidc-provider's replay check). */
+    private readonly db: Queryable,
     private readonly now: () => Date,
     private readonly ttlMs = 10_000,
   ) {
@@ -124,11 +127,19 @@ export class DesfireRelay {
     }
     const ws = iss ? await this.directory.workstation(iss) : null;
     if (!ws || !ws.active) throw new RelayError(401, 'invalid_client', 'unknown or revoked workstation');
+    let jti: unknown;
     try {
-      await jwtVerify(assertion, createLocalJWKSet(ws.jwks as JSONWebKeySet), { issuer: ws.clientId, subject: ws.clientId, audience: this.issuer, maxTokenAge: '2m', currentDate: this.now() });
+      ({ payload: { jti } } = await jwtVerify(assertion, createLocalJWKSet(ws.jwks as JSONWebKeySet), { issuer: ws.clientId, subject: ws.clientId, audience: this.issuer, maxTokenAge: '2m', currentDate: this.now() }));
     } catch (e) {
       throw new RelayError(401, 'invalid_client', `client_assertion refused: ${(e as Error).message}`);
     }
+    if (typeof jti !== 'string' || jti.length < 16 || jti.length > 200) throw new RelayError(401, 'invalid_client', 'client_assertion needs a jti');
+    const { rows } = await this.db.query(
+      `INSERT INTO oidc_payloads (type, id, payload, expires_at) VALUES ('RelayAssertion', $1, '{}', now() + interval '5 minutes')
+       ON CONFLICT (type, id) DO NOTHING RETURNING id`,
+      [`${ws.clientId}:${jti}`],
+    );
+    if (!rows.length) throw new RelayError(401, 'invalid_client', 'client_assertion replayed');
     return ws.clientId;
   }
 

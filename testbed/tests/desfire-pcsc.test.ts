@@ -12,6 +12,8 @@ import { LocalKeyCustody } from '../../electron/core/badge/desfire/custody';
 import type { KeyCustody } from '../../electron/core/badge/desfire/custody';
 import { RelayKeyCustody } from '../../electron/core/badge/desfire/relay-custody';
 import { cmac } from '../../server/src/desfire-relay';
+import { randomUUID } from 'node:crypto';
+import { importJWK, SignJWT } from 'jose';
 import { aidBytes } from '../../electron/core/badge/desfire/protocol';
 import { PcscCpsBackend } from '../../electron/core/cps/pcsc-cps-backend';
 import { lazyClient, registerWorkstation } from '../../electron/core/oidc/server-client';
@@ -230,5 +232,17 @@ describe('server custody: the session server holds the badge keys (relay)', () =
     await server.directory.revokeWorkstation(creds.clientId);
     const revoked = new RelayKeyCustody(lazyClient(server.issuer, async () => creds, { allowHttp: true, timeoutMs: 3000 }));
     await expect(revoked.begin({ scheme: 'ev2', ref: { aid: AID, keyNo: 1, divInput: Buffer.alloc(7) }, encRndB: Buffer.alloc(16) })).rejects.toThrow(/unknown or revoked workstation/);
+  });
+
+  it('a relay call is signed by the workstation and single-use: a replayed assertion is refused', async () => {
+    const creds = await registerWorkstation(server.issuer, await server.directory.createEnrolmentToken('PC-R'), 'PC-R');
+    const key = await importJWK(creds.privateJwk, 'ES256');
+    const assertion = await new SignJWT({}).setProtectedHeader({ alg: 'ES256', kid: creds.privateJwk.kid! }).setIssuer(creds.clientId).setSubject(creds.clientId).setAudience(server.issuer).setJti(randomUUID()).setIssuedAt().setExpirationTime('60s').sign(key);
+    const body = { client_assertion: assertion, scheme: 'ev2', aid: AID.toString('base64url'), keyNo: 1, divInput: Buffer.alloc(7).toString('base64url'), encRndB: Buffer.alloc(16).toString('base64url') };
+    const post = () => fetch(`${server.issuer}/sillage/desfire/auth/begin`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    expect((await post()).status).toBe(200);
+    const again = await post();
+    expect(again.status).toBe(401);
+    expect(await again.json()).toMatchObject({ error: 'invalid_client', error_description: 'client_assertion replayed' });
   });
 });
