@@ -260,6 +260,10 @@ describe('DPI broker', () => {
 
       const dpi = await BrokerClient.connect(sock);
       await expect(dpi.call('setPatient', { patient: { ins: '184127645108947', oid: NIR_OID } })).rejects.toMatchObject({ code: 'ins-key' });
+      // The refusal is audited, without the malformed INS (patient data).
+      const refused = agent.audit.recent(50).filter((r) => r.action === 'dmp.patient').at(-1)!;
+      expect(refused).toMatchObject({ outcome: 'failure', idNat: '899999000052', reason: expect.stringMatching(/^ins-key: /) });
+      expect(JSON.stringify(refused)).not.toContain('184127645108947');
       await dpi.call('setPatient', { patient: { ins: GOOD_INS, oid: NIR_OID, lastName: 'DURAND', firstName: 'Alice' } });
       await waitFor(() => events.some((e) => e.event === 'dmp.patient' && e.payload !== null), 3000, 'patient event');
       const shown = events.filter((e) => e.event === 'dmp.patient').at(-1)!.payload as { insMasked: string };

@@ -3,6 +3,7 @@
 // Transport-agnostic: the Unix-socket / named-pipe endpoint and the loopback HTTP endpoint identify
 // the application (by the OS or by its secret) and then call this class.
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { isHttpsOrLoopback } from '../util/url';
 import type { DmpPatient, Identity, OpenSession, SessionState } from '../../../shared/contract';
 import type { AuditSink } from '../audit/audit';
 import type { Clock } from '../util/clock';
@@ -248,7 +249,11 @@ export class Broker {
       return null;
     }
     const check = checkIns(patient?.ins, patient?.oid);
-    if (!check.ok) throw new BrokerError(check.error!, check.message);
+    if (!check.ok) {
+      // Audited like any refusal; the malformed INS itself (patient data) is not written.
+      this.deps.audit.record({ action: 'dmp.patient', outcome: 'failure', idNat: session.user.idNat, reason: `${check.error}: ${appId(app)}` });
+      throw new BrokerError(check.error!, check.message);
+    }
     this.patient = { value: { ...patient, ins: check.number! + check.key!, oid: patient!.oid! }, session };
     const summary = this.currentPatient();
     this.patientChanged.emit(summary);
@@ -337,7 +342,6 @@ export function buildDmpUrl(template: string, values: Record<string, string>): s
   } catch {
     throw new BrokerError('dmp-not-configured', 'Modèle d’URL DMP invalide : ce n’est pas une URL.');
   }
-  const loopback = u.hostname === '127.0.0.1' || u.hostname === 'localhost' || u.hostname === '[::1]';
-  if (u.protocol !== 'https:' && !(u.protocol === 'http:' && loopback)) throw new BrokerError('dmp-not-configured', 'Modèle d’URL DMP invalide : HTTPS obligatoire.');
+  if (!isHttpsOrLoopback(u)) throw new BrokerError('dmp-not-configured', 'Modèle d’URL DMP invalide : HTTPS obligatoire.');
   return u.toString();
 }

@@ -1,6 +1,7 @@
 // The one configuration schema of the agent: every setting, its type, bounds, default, who may set it
 // and its French/English texts. The resolver, the ADMX/ADML templates, the MSI registry fragment and
 // the diagnostics all derive from this list, so a setting cannot exist in one and not the others.
+import { isHttpsOrLoopback } from '../util/url';
 
 export type SettingType = 'string' | 'integer' | 'boolean' | 'enum' | 'json';
 export type Category = 'server' | 'readers' | 'session' | 'broker' | 'dmp' | 'ui' | 'logs';
@@ -33,9 +34,7 @@ export const POLICY_KEY = `SOFTWARE\\Policies\\${VENDOR}\\Sillage`;
 const httpsUrl = (v: unknown) => {
   if (v === '') return null;
   try {
-    const u = new URL(String(v));
-    const loopback = u.hostname === '127.0.0.1' || u.hostname === 'localhost';
-    return u.protocol === 'https:' || (u.protocol === 'http:' && loopback) ? null : 'HTTPS obligatoire (HTTP seulement sur 127.0.0.1)';
+    return isHttpsOrLoopback(new URL(String(v))) ? null : 'HTTPS obligatoire (HTTP seulement sur 127.0.0.1)';
   } catch {
     return 'URL invalide';
   }

@@ -21,6 +21,7 @@ import { DemoReaders } from '../demo/demo-readers';
 import { lazyClient, registerWorkstation } from '../oidc/server-client';
 import type { SessionServerClient, WorkstationCredentials } from '../oidc/server-client';
 import { readersFromConfig } from '../readers/from-config';
+import { isLoopbackHost } from '../util/url';
 import { systemClock } from '../util/clock';
 import { startEmbeddedServer } from './embedded-server';
 import type { EmbeddedServer } from './embedded-server';
@@ -120,7 +121,7 @@ async function main() {
       creds = null;
       throw e;
     }));
-    const local = new URL(url).hostname === '127.0.0.1' || new URL(url).hostname === 'localhost';
+    const local = isLoopbackHost(new URL(url).hostname);
     serverClient = lazyClient(url, credentials, { allowHttp: local });
     authenticator = new ServerAuthenticator({ client: serverClient, clock: systemClock });
     await credentials().catch((e: unknown) => console.error(`Workstation not registered yet: ${(e as Error).message}`));
