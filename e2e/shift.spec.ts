@@ -1,21 +1,21 @@
 // A shift on two shared ward PCs, end to end: two headless agents (each with its own PC/SC reader on one
 // pcscd + vpcd), DESFire badges emulated on vpcd and authenticated with keys held by the session server
-// (relay), the real session server on PostgreSQL as its own process, and each PC's UI in Chromium.
+// (relay), the real session server on PostgreSQL, and each PC's UI in Chromium.
 // Nurse A: badge + code on PC 1; tap on PC 2 → open without code; nurse B taps PC 2 → switch; A taps
 // PC 1 → lock; the MFA window ends → A's tap asks for the code again; server stopped → clear message,
-// nothing opened, no crash; server back → normal. The MFA window is 40 s here (the 4-hour one is the
-// same code path with another number; the engine tests drive a fake clock through 4 h).
-import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
+// nothing opened, no crash; server back → normal. The server runs in the test process so its clock can
+// jump the 4 hours; the agents talk to it over HTTP as to any session server.
 import fs from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import type { Page } from '@playwright/test';
 import { Audit } from '../server/src/audit';
 import { migrate, postgresDb } from '../server/src/db';
 import type { Db } from '../server/src/db';
 import { Directory } from '../server/src/directory';
+import { startServer } from '../server/src/app';
+import type { SessionServer } from '../server/src/app';
+import { jsonLog } from '../server/src/log';
 import { DESFIRE_ATR, hospitalBadge, TEST_BADGE } from '../testbed/cards/desfire-card';
 import type { DesfireEmulator } from '../testbed/cards/desfire-card';
 import { startPcscd } from '../testbed/pcscd';
@@ -26,10 +26,9 @@ import { VirtualCard } from '../testbed/vpcd-client';
 import { expect, shotPath, startHeadless, test } from './fixtures';
 import type { HeadlessAgent } from './fixtures';
 
-const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const MASTER = TEST_BADGE.master;
 const PROFILE = TEST_BADGE.profile;
-const WINDOW_S = 40;
+const HOUR = 3600_000;
 
 async function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -43,30 +42,22 @@ async function freePort(): Promise<number> {
 let pcscd: PcscdHandle;
 let pg: PostgresHandle;
 let db: Db;
-let dir: string;
 let port: number;
-let server: ChildProcess | null = null;
-let serverOut = '';
+let server: SessionServer | null = null;
+let serverDb: Db;
+/** The session server's clock offset: the 4-hour window passes by moving it. */
+let offsetMs = 0;
 const agents: HeadlessAgent[] = [];
 
 async function startSessionServer(): Promise<void> {
-  server = spawn(path.join(root, 'node_modules/.bin/tsx'), ['server/src/main.ts', '--port', String(port), '--database-url', pg.url('sillage'), '--desfire-keys', path.join(dir, 'keys.json'), '--mfa-window-minutes', String(WINDOW_S / 60), '--log-level', 'warn'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-  server.stdout!.on('data', (d) => (serverOut += d));
-  server.stderr!.on('data', (d) => (serverOut += d));
-  const proc = server;
-  const end = Date.now() + 45_000;
-  while ((await fetch(`http://127.0.0.1:${port}/readyz`, { signal: AbortSignal.timeout(2000) }).then((r) => r.status).catch(() => 0)) !== 200) {
-    if (Date.now() > end || proc.exitCode !== null) throw new Error(`session server not ready (exit ${proc.exitCode}):\n${serverOut}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  // Same port and database each time: a restart as the agents see it.
+  server = await startServer({ db: serverDb, port, trustAnchorsPem: [], desfireKeys: { 'F51230/1': MASTER.toString('hex') }, now: () => new Date(Date.now() + offsetMs), log: jsonLog(() => {}, 'silent') });
 }
 
 async function stopSessionServer(): Promise<void> {
   const s = server;
   server = null;
-  if (!s || s.exitCode !== null) return;
-  s.kill('SIGTERM');
-  await new Promise((r) => s.once('exit', r));
+  await s?.close();
 }
 
 /** A badge tap: on the reader for a moment, then away. */
@@ -92,12 +83,11 @@ function agentAudit(a: HeadlessAgent & { dataDir?: string }): { action: string; 
 
 test.beforeAll(async () => {
   test.setTimeout(120_000);
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sillage-shift-'));
-  fs.writeFileSync(path.join(dir, 'keys.json'), JSON.stringify({ 'F51230/1': MASTER.toString('hex') }), { mode: 0o600 });
   pcscd = await startPcscd();
   pg = await startPostgres();
   pg.createDatabase('sillage');
   db = postgresDb(pg.url('sillage'));
+  serverDb = postgresDb(pg.url('sillage'));
   await migrate(db);
   const directory = new Directory(db);
   const a = await directory.addAccount({ idNat: '899999000011', adLogin: 'cmartin', lastName: 'MARTIN', firstName: 'Camille', profession: 'Infirmière', secret: '4821' });
@@ -123,6 +113,7 @@ test.afterAll(async () => {
     await new Promise((r) => (a.proc.exitCode !== null ? r(null) : a.proc.once('exit', r)));
   }
   await stopSessionServer();
+  await serverDb?.close();
   await db?.close();
   await pg?.stop();
   await pcscd?.stop();
@@ -147,7 +138,6 @@ test('a shift on two ward PCs: badge + code, roaming re-open, tap-over, tap-out,
   await typeCode(pc1, '4821');
   await expect(pc1.getByTestId('session-banner')).toContainText('Authentification forte');
   await expect(pc1.getByTestId('banner-name')).toHaveText('Camille MARTIN');
-  const loggedInAt = Date.now();
   await pc1.screenshot({ path: shotPath('shift-01-pc1-nurse-a') });
 
   // 2. A taps on PC 2: open at once, no code.
@@ -167,11 +157,11 @@ test('a shift on two ward PCs: badge + code, roaming re-open, tap-over, tap-out,
   await tap(nurseA, pc1Port);
   await expect(pc1.getByTestId('lock-reason')).toContainText('badgeage');
 
-  // 5. The MFA window ends: A's tap asks for the code again.
-  const left = loggedInAt + WINDOW_S * 1000 + 2000 - Date.now();
-  if (left > 0) await new Promise((r) => setTimeout(r, left));
+  // 5. Four hours later (the session server's clock moves on): A's tap asks for the code again.
+  offsetMs = 4 * HOUR + 60_000;
   await tap(nurseA, pc1Port);
   await expect(pc1.getByTestId('pin-pad')).toContainText('Code de session');
+  await expect(pc1.getByTestId('pin-identity')).toContainText('Camille MARTIN');
   await pc1.screenshot({ path: shotPath('shift-03-pc1-window-over') });
   await pc1.getByTestId('pin-cancel').click();
 

@@ -129,7 +129,9 @@ export class DesfireRelay {
     if (!ws || !ws.active) throw new RelayError(401, 'invalid_client', 'unknown or revoked workstation');
     let jti: unknown;
     try {
-      ({ payload: { jti } } = await jwtVerify(assertion, createLocalJWKSet(ws.jwks as JSONWebKeySet), { issuer: ws.clientId, subject: ws.clientId, audience: this.issuer, maxTokenAge: '2m', currentDate: this.now() }));
+      // Wall-clock checks, as oidc-provider does for the token endpoint's client assertions (the `now`
+      // option moves the roaming-session clock, not the workstations').
+      ({ payload: { jti } } = await jwtVerify(assertion, createLocalJWKSet(ws.jwks as JSONWebKeySet), { issuer: ws.clientId, subject: ws.clientId, audience: this.issuer, maxTokenAge: '2m' }));
     } catch (e) {
       throw new RelayError(401, 'invalid_client', `client_assertion refused: ${(e as Error).message}`);
     }
