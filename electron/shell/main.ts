@@ -97,7 +97,7 @@ if (!app.requestSingleInstanceLock()) {
     agent.engine.onState.add((next) => {
       const plan = planLock(config.value<LockMode>('LockMode'), prev, next);
       prev = next;
-      if (win && !win.isDestroyed()) applyWindowPlan(win, plan.window);
+      if (win && !win.isDestroyed()) applyWindowPlan(win, plan.window, { kiosk: app.isPackaged });
       if (plan.lockOs) {
         lockOperatingSystem().then(
           () => agent.audit.record({ action: 'os.locked', outcome: 'info', reason: 'LockMode=os' }),
@@ -105,7 +105,7 @@ if (!app.requestSingleInstanceLock()) {
         );
       }
     });
-    if (win) applyWindowPlan(win, planLock(config.value<LockMode>('LockMode'), prev, prev).window);
+    if (win) applyWindowPlan(win, planLock(config.value<LockMode>('LockMode'), prev, prev).window, { kiosk: app.isPackaged });
     powerMonitor.on('lock-screen', () => agent.lock('os-lock'));
     powerMonitor.on('suspend', () => agent.lock('os-lock'));
     // Closing the window hides it: the agent lives in the tray.

@@ -45,12 +45,15 @@ export function createLockWindow(): BrowserWindow {
 }
 
 /** Applies the lock plan (core/session/lock-mode.ts) to the window. */
-export function applyWindowPlan(win: BrowserWindow, plan: 'cover' | 'release' | 'keep'): void {
+export function applyWindowPlan(win: BrowserWindow, plan: 'cover' | 'release' | 'keep', opts: { kiosk: boolean }): void {
   if (win.isDestroyed() || plan === 'keep') return;
   if (plan === 'cover') {
     // Above the taskbar and other windows while nobody is in; kiosk keeps Alt+Tab users out of it.
-    win.setAlwaysOnTop(true, 'screen-saver');
-    win.setKiosk(true);
+    // Not in development runs (unpackaged): a developer's screen is not a ward PC.
+    if (opts.kiosk) {
+      win.setAlwaysOnTop(true, 'screen-saver');
+      win.setKiosk(true);
+    }
     win.show();
     win.focus();
   } else {
