@@ -42,6 +42,8 @@ export function cmac(key: Buffer, msg: Buffer): Buffer {
   const out = cbc(true, key, Z, Buffer.concat([msg.subarray(0, (n - 1) * 16), last]));
   return out.subarray(out.length - 16);
 }
+/** "F51230/1": the AID as people write it (the wire sends it least significant byte first), then the key number. */
+const keyName = (aid: Buffer, keyNo: number) => `${Buffer.from(aid).reverse().toString('hex').toUpperCase()}/${keyNo}`;
 const rot = (b: Buffer) => Buffer.concat([b.subarray(1), b.subarray(0, 1)]);
 
 export interface RelayKeys {
@@ -154,7 +156,7 @@ export class DesfireRelay {
     const div = bytes(body.divInput, 'divInput');
     if (div.length > 31) throw new RelayError(400, 'invalid_request', 'divInput: 31 bytes at most');
     const encRndB = bytes(body.encRndB, 'encRndB', 16);
-    const name = `${Buffer.from(aid).reverse().toString('hex').toUpperCase()}/${keyNo as number}`;
+    const name = keyName(aid, keyNo as number);
     const key = this.key(name, div);
     const rndB = cbc(false, key, Z, encRndB);
     const rndA = randomBytes(16);
@@ -168,7 +170,7 @@ export class DesfireRelay {
     const s = this.openState(body.handle);
     if (s.ws !== ws) throw new RelayError(403, 'access_denied', 'handle issued to another workstation');
     if (s.exp < this.now().getTime()) throw new RelayError(400, 'invalid_grant', 'handle expired');
-    const name = `${Buffer.from(s.aid, 'base64url').reverse().toString('hex').toUpperCase()}/${s.keyNo}`;
+    const name = keyName(Buffer.from(s.aid, 'base64url'), s.keyNo);
     const cardReply = bytes(body.cardReply, 'cardReply', s.scheme === 'ev2' ? 32 : 16);
     const key = this.key(name, Buffer.from(s.div, 'base64url'));
     const rndA = Buffer.from(s.rndA, 'base64url');

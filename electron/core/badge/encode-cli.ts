@@ -6,12 +6,13 @@ import { parseArgs } from 'node:util';
 import { loadPcsc } from '../../../native/pcsclite';
 import type { CardReader } from '../../../native/pcsclite';
 import { loadKeyFile } from './key-file';
-import { readBadgeCredential } from './desfire/credential';
+import { readBadgeCredential, withProfileDefaults } from './desfire/credential';
 import type { BadgeProfile } from './desfire/credential';
 import { LocalKeyCustody } from './desfire/custody';
 import { encodeBadge } from './desfire/personalise';
 import { DesfireCard } from './desfire/protocol';
-import { pcscTransport } from './pcsc-badge';
+import type { ApduTransport } from './desfire/protocol';
+import { withSharedTransport } from './pcsc-badge';
 
 const HELP = `Usage:
   npm run badge -- encode --profile FILE --keys FILE --number N [--reader NAME] [--dry-run]
@@ -29,7 +30,7 @@ const HELP = `Usage:
 
 type Out = (line: string) => void;
 
-async function withCard<T>(readerName: string | undefined, waitMs: number, fn: (reader: CardReader, protocol: number) => Promise<T>): Promise<T> {
+async function withCard<T>(readerName: string | undefined, waitMs: number, fn: (t: ApduTransport) => Promise<T>): Promise<T> {
   const ctx = loadPcsc();
   ctx.on('error', () => {});
   try {
@@ -46,12 +47,7 @@ async function withCard<T>(readerName: string | undefined, waitMs: number, fn: (
         });
       });
     });
-    const protocol = await new Promise<number>((resolve, reject) => reader.connect({ share_mode: reader.SCARD_SHARE_SHARED, protocol: reader.SCARD_PROTOCOL_T1 | reader.SCARD_PROTOCOL_T0 }, (e, p) => (e ? reject(e) : resolve(p))));
-    try {
-      return await fn(reader, protocol);
-    } finally {
-      await new Promise<void>((resolve) => reader.disconnect(reader.SCARD_LEAVE_CARD, () => resolve()));
-    }
+    return await withSharedTransport(reader, fn);
   } finally {
     for (const r of Object.values(ctx.readers)) r.close();
     ctx.close();
@@ -89,7 +85,7 @@ export async function runBadgeCli(argv: string[], out: Out = console.log): Promi
     out('--profile et --keys sont requis');
     return 2;
   }
-  const profile = { length: 16, mode: 'mac', ...(JSON.parse(fs.readFileSync(values.profile, 'utf8')) as Partial<BadgeProfile>) } as BadgeProfile;
+  const profile = withProfileDefaults(JSON.parse(fs.readFileSync(values.profile, 'utf8')) as Partial<BadgeProfile>);
   const waitMs = Number(values['wait-ms']);
   try {
     const keys = loadKeyFile(values.keys);
@@ -98,14 +94,14 @@ export async function runBadgeCli(argv: string[], out: Out = console.log): Promi
         out('--number est requis');
         return 2;
       }
-      const r = await withCard(values.reader, waitMs, (reader, protocol) => encodeBadge(new DesfireCard(pcscTransport(reader, protocol)), profile, keys, values.number!, { dryRun: values['dry-run'] }));
+      const r = await withCard(values.reader, waitMs, (t) => encodeBadge(new DesfireCard(t), profile, keys, values.number!, { dryRun: values['dry-run'] }));
       out(`${r.dryRun ? 'Plan (rien écrit)' : 'Badge encodé'} — UID ${r.uid}, ${r.generation}`);
       for (const s of r.steps) out(`  ${s.done ? '✓' : '·'} ${s.what}`);
       if (!r.dryRun) out(`Identifiant à rattacher : ${r.badgeId}  (npm run server:admin -- badge bind ${r.badgeId} LOGIN)`);
       return 0;
     }
     if (cmd === 'verify') {
-      const c = await withCard(values.reader, waitMs, (reader, protocol) => readBadgeCredential(pcscTransport(reader, protocol), [profile], new LocalKeyCustody(keys)));
+      const c = await withCard(values.reader, waitMs, (t) => readBadgeCredential(t, [profile], new LocalKeyCustody(keys)));
       out(`Badge authentique — ${c.badgeId} (UID ${c.uid}, ${c.proof}, ${c.apdus} APDU)`);
       return 0;
     }

@@ -55,6 +55,9 @@ export interface BadgeRead {
   cardType: string;
 }
 
+/** Why a tapped badge gave no credential (AgentErrorCode values: the UI says what to do next). */
+export type BadgeRefusalCode = 'badge-not-genuine' | 'badge-unreadable' | 'badge-not-encoded' | 'server-unreachable';
+
 export type ReaderEvent =
   | { type: 'readers'; readers: ReaderInfo[] }
   | { type: 'card-inserted'; card: CardHandle }
@@ -64,7 +67,7 @@ export type ReaderEvent =
   | { type: 'card-unknown'; reader: string; atr?: string }
   | { type: 'badge-tapped'; badge: BadgeRead }
   /** A badge that did not prove itself: `message` says why, for the audit (never key material). */
-  | { type: 'badge-refused'; reader: string; code: 'badge-not-genuine' | 'badge-unreadable' | 'badge-not-encoded' | 'server-unreachable'; message: string; uid?: string }
+  | { type: 'badge-refused'; reader: string; code: BadgeRefusalCode; message: string; uid?: string }
   | { type: 'reader-error'; reader: string; message: string };
 
 export interface ReaderBackend {

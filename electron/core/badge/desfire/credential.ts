@@ -26,6 +26,11 @@ export interface BadgeProfile {
   uidKeyNo?: number;
 }
 
+/** A profile as written in the BadgeProfiles policy or a profile file: read length and mode may be left out. */
+export function withProfileDefaults(p: Partial<BadgeProfile>): BadgeProfile {
+  return { length: 16, mode: 'mac', ...p } as BadgeProfile;
+}
+
 export interface BadgeCredential {
   badgeId: string;
   proof: BadgeProof;

@@ -9,7 +9,7 @@
 // and valid a few seconds. The badge key never leaves the custody; session keys live for one tap.
 import { randomBytes, randomUUID } from 'node:crypto';
 import { aesCbcDecrypt, aesCbcEncrypt, constantTimeEqual, diversifyAes128, ev1SessionKey, ev2SessionKeys, rotl } from './crypto';
-import { DesfireError } from './protocol';
+import { aidText, DesfireError } from './protocol';
 
 export type AuthScheme = 'ev2' | 'aes';
 
@@ -54,7 +54,7 @@ interface Pending {
   expires: number;
 }
 
-export const keyName = (aid: Buffer, keyNo: number) => `${Buffer.from(aid).reverse().toString('hex').toUpperCase()}/${keyNo}`;
+export const keyName = (aid: Buffer, keyNo: number) => `${aidText(aid)}/${keyNo}`;
 
 /** Both steps in this process, the key diversified per badge and wiped after each authentication. */
 export class LocalKeyCustody implements KeyCustody {

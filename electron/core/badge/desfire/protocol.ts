@@ -115,6 +115,9 @@ export function aidBytes(aid: string | number): Buffer {
   return Buffer.from([n & 0xff, (n >> 8) & 0xff, (n >> 16) & 0xff]);
 }
 
+/** The AID as people write it ("F51230") from its wire form. */
+export const aidText = (aid: Buffer) => Buffer.from(aid).reverse().toString('hex').toUpperCase();
+
 const le3 = (n: number) => Buffer.from([n & 0xff, (n >> 8) & 0xff, (n >> 16) & 0xff]);
 
 type Session =
@@ -303,7 +306,7 @@ export class DesfireCard {
   async selectApplication(aid: Buffer): Promise<void> {
     this.reset();
     const r = await this.raw(CMD.SELECT_APPLICATION, aid);
-    if (r.status !== ST.OK) this.fail(r.status, `sélection de l'application ${Buffer.from(aid).reverse().toString('hex').toUpperCase()}`);
+    if (r.status !== ST.OK) this.fail(r.status, `sélection de l'application ${aidText(aid)}`);
   }
 
   async getApplicationIds(): Promise<Buffer[]> {

@@ -2,6 +2,7 @@
 // ANS standard one), DESFire badges through the configured profiles and key custody. Also what the
 // diagnostic page shows about them (Cryptolib path and version, or why it is missing).
 import type { ConfigStore } from '../../config/store';
+import { withProfileDefaults } from '../../badge/desfire/credential';
 import type { BadgeProfile } from '../../badge/desfire/credential';
 import type { KeyCustody } from '../../badge/desfire/custody';
 import { findCryptolib, Pkcs11Module } from '../../cps/cryptolib';
@@ -56,7 +57,7 @@ export function createPcscBackend(opts: { config: ConfigStore; custody: KeyCusto
     ...(custody
       ? {
           badges: {
-            profiles: () => opts.config.value<Partial<BadgeProfile>[]>('BadgeProfiles').map((p) => ({ length: 16, mode: 'mac', ...p }) as BadgeProfile),
+            profiles: () => opts.config.value<Partial<BadgeProfile>[]>('BadgeProfiles').map(withProfileDefaults),
             custody,
             allowUidOnly: () => opts.config.value<boolean>('AllowUidOnlyBadges'),
           },
