@@ -55,7 +55,7 @@ export class SessionEngine {
   private current: Current = { kind: 'none' };
   /** A card in a reader, whether or not it is the current credential (lock keeps it there). */
   private insertedCards = new Map<string, CardHandle>();
-  private lastTap: { badgeId: string; at: number } | null = null;
+  private lastTap: { key: string; at: number } | null = null;
   private inactivity: Timer | null = null;
   private mfaEnd: Timer | null = null;
   private unwatch: (() => void) | null = null;
@@ -150,9 +150,7 @@ export class SessionEngine {
   }
 
   private async badgeTapped(badge: BadgeRead): Promise<void> {
-    const now = this.opts.clock.now();
-    if (this.lastTap && this.lastTap.badgeId === badge.badgeId && now - this.lastTap.at < this.opts.tapDebounceMs) return;
-    this.lastTap = { badgeId: badge.badgeId, at: now };
+    if (this.bounced(badge.badgeId)) return;
     this.audit('badge.tapped', 'info', { reader: badge.reader, factor: badge.proof });
 
     if (this.state.kind === 'open' && this.current.kind === 'badge' && this.current.badge.badgeId === badge.badgeId) {
@@ -182,22 +180,26 @@ export class SessionEngine {
    * another's switches. Outside the window the server says MFA is needed: insert the card instead.
    */
   private async cpsTapped(card: CardHandle): Promise<void> {
+    // The technical key serves this one tap; the card leaves the field anyway.
+    try {
+      await this.cpsTap(card);
+    } finally {
+      void card.release().catch(() => {});
+    }
+  }
+
+  private async cpsTap(card: CardHandle): Promise<void> {
     let identity: Identity;
     try {
       identity = await card.readIdentity();
     } catch (err) {
-      void card.release().catch(() => {});
       this.audit('cps.contactless', 'failure', { reader: card.reader, reason: 'identity unreadable' });
       this.error(errorCode(err, 'card-unknown'), { reader: card.reader });
       return;
     }
-    const now = this.opts.clock.now();
-    const key = `cps:${identity.idNat}`;
-    if (this.lastTap && this.lastTap.badgeId === key && now - this.lastTap.at < this.opts.tapDebounceMs) return void card.release().catch(() => {});
-    this.lastTap = { badgeId: key, at: now };
+    if (this.bounced(`cps:${identity.idNat}`)) return;
     this.audit('cps.contactless', 'info', { reader: card.reader, idNat: identity.idNat, factor: 'card-contactless' });
     if (this.state.kind === 'open' && this.state.session.user.idNat === identity.idNat) {
-      void card.release().catch(() => {});
       this.lock('tap-out');
       return;
     }
@@ -215,10 +217,15 @@ export class SessionEngine {
     } catch (err) {
       if (ep !== this.epoch) return;
       this.failAndLock(errorCode(err, 'server-unreachable'), 'contactless CPS check failed', { idNat: identity.idNat, reader: card.reader });
-    } finally {
-      // The technical key served once; the card leaves the field anyway.
-      void card.release().catch(() => {});
     }
+  }
+
+  /** A second read of the same credential within the debounce delay is the same tap (double taps, bouncing readers). */
+  private bounced(key: string): boolean {
+    const now = this.opts.clock.now();
+    if (this.lastTap && this.lastTap.key === key && now - this.lastTap.at < this.opts.tapDebounceMs) return true;
+    this.lastTap = { key, at: now };
+    return false;
   }
 
   /** A new credential arrives while another is in use: the open session ends, a pending one is dropped. */
