@@ -139,6 +139,16 @@ describe('custom report readers (reader-verified DESFire file)', () => {
     expect(r.events.find((e) => e.type === 'reader-error')).toMatchObject({ message: expect.stringMatching(/mode clavier.*custom report/) });
   });
 
+  it('with no HID reader configured, the USB bus is not enumerated at all', async () => {
+    let enumerations = 0;
+    const h: HidHost = { devices: () => (enumerations++, []), open: () => new FakeCustom() };
+    const r = run(h, []);
+    await r.start();
+    backend!.scan();
+    expect(enumerations).toBe(0);
+    expect(backend!.readers()).toEqual([]);
+  });
+
   it('hotplug: a reader appearing then unplugged', async () => {
     const h = host([], () => new FakeCustom());
     const r = run(h, [OMNI]);

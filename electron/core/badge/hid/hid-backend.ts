@@ -103,6 +103,9 @@ export class HidBackend implements ReaderBackend {
 
   /** Matches the enumeration against the profiles: new devices attached, gone ones detached. */
   scan(): void {
+    const profiles = this.opts.profiles();
+    // No HID reader configured (most PCs: PC/SC readers): no USB enumeration every few seconds for nothing.
+    if (!profiles.length && !this.attached.size) return;
     let all: HidDeviceInfo[];
     try {
       all = this.opts.host.devices();
@@ -112,11 +115,14 @@ export class HidBackend implements ReaderBackend {
     }
     const seen = new Set<string>();
     let changed = false;
-    for (const p of this.opts.profiles()) {
+    for (const p of profiles) {
       const mine = all.filter((d) => d.vendorId === p.vendorId && d.productId === p.productId);
       // One physical reader may show several interfaces; group them by serial (or take them together).
       const groups = new Map<string, HidDeviceInfo[]>();
-      for (const d of mine) groups.set(`${p.name}|${d.serialNumber ?? ''}`, [...(groups.get(`${p.name}|${d.serialNumber ?? ''}`) ?? []), d]);
+      for (const d of mine) {
+        const key = `${p.name}|${d.serialNumber ?? ''}`;
+        groups.set(key, [...(groups.get(key) ?? []), d]);
+      }
       for (const [key, ifaces] of groups) {
         seen.add(key);
         if (this.attached.has(key)) continue;
