@@ -21,6 +21,7 @@ import { createTray } from './tray';
 import { applyWindowPlan, createLockWindow, hardenApp } from './window';
 import { planLock } from '../core/session/lock-mode';
 import type { LockMode } from '../core/session/lock-mode';
+import type { SessionState } from '../../shared/contract';
 import { lockOperatingSystem } from './os-lock';
 
 if (process.argv.includes('--headless')) {
@@ -93,10 +94,8 @@ if (!app.requestSingleInstanceLock()) {
         if (agent.policy().allowQuit) void agent.stop().finally(() => app.exit(0));
       },
     });
-    let prev = agent.getState();
-    agent.engine.onState.add((next) => {
-      const plan = planLock(config.value<LockMode>('LockMode'), prev, next);
-      prev = next;
+    const applyLockPlan = (from: SessionState, to: SessionState) => {
+      const plan = planLock(config.value<LockMode>('LockMode'), from, to);
       if (win && !win.isDestroyed()) applyWindowPlan(win, plan.window, { kiosk: app.isPackaged });
       if (plan.lockOs) {
         lockOperatingSystem().then(
@@ -104,8 +103,13 @@ if (!app.requestSingleInstanceLock()) {
           (e: Error) => agent.audit.record({ action: 'os.locked', outcome: 'failure', reason: e.message }),
         );
       }
+    };
+    let prev = agent.getState();
+    applyLockPlan(prev, prev);
+    agent.engine.onState.add((next) => {
+      applyLockPlan(prev, next);
+      prev = next;
     });
-    if (win) applyWindowPlan(win, planLock(config.value<LockMode>('LockMode'), prev, prev).window, { kiosk: app.isPackaged });
     powerMonitor.on('lock-screen', () => agent.lock('os-lock'));
     powerMonitor.on('suspend', () => agent.lock('os-lock'));
     // Closing the window hides it: the agent lives in the tray.

@@ -94,7 +94,8 @@ async function main() {
   const dataDir = values['memory-audit'] ? undefined : (values['data-dir'] ?? path.join(process.env.XDG_STATE_HOME || path.join(os.homedir(), '.local', 'state'), 'sillage'));
 
   const stateDir = dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'sillage-headless-'));
-  const demoReaders = new DemoReaders();
+  // The demo cards' CA (key generation) only when demo cards or the embedded demo server need it.
+  const demoReaders = demo || (!values.server && !values['local-demo']) ? new DemoReaders() : null;
   let embedded: EmbeddedServer | null = null;
   let authenticator: ServerAuthenticator | undefined;
   let serverClient: (() => Promise<SessionServerClient>) | null = null;
@@ -104,7 +105,7 @@ async function main() {
     let serverUrl = values.server;
     let token = process.env.SILLAGE_ENROLMENT_TOKEN;
     if (!serverUrl) {
-      embedded = await startEmbeddedServer({ root, dataDir: path.join(stateDir, 'embedded-server'), demoCaPem: demoReaders.pki.caPem, ...(mfaWindowMinutes ? { mfaWindowMinutes } : {}) });
+      embedded = await startEmbeddedServer({ root, dataDir: path.join(stateDir, 'embedded-server'), demoCaPem: demoReaders!.pki.caPem, ...(mfaWindowMinutes ? { mfaWindowMinutes } : {}) });
       serverUrl = embedded.issuer;
       token = embedded.enrolmentToken;
     }
@@ -170,7 +171,7 @@ async function main() {
     audit: configAudit,
     ...(broker ? { broker } : {}),
     demo,
-    ...(demo ? { demoReaders } : {}),
+    ...(demo && demoReaders ? { demoReaders } : {}),
     ...(authenticator ? { authenticator } : {}),
     ...(mfaWindowMinutes ? { mfaWindowMs: mfaWindowMinutes * 60_000 } : {}),
     ...(dataDir ? { dataDir } : {}),
