@@ -17,7 +17,7 @@ import { echoCard } from '../testbed/cards/echo-card';
 import { startPcscd, waitFor } from '../testbed/pcscd';
 import { makeTestPki } from '../testbed/pki';
 import { proofAuthenticator } from '../testbed/proof-authenticator';
-import { CPS_LABELS, provisionSoftHsm } from '../testbed/softhsm';
+import { CPS_LABELS, openToken, provisionSoftHsm } from '../testbed/softhsm';
 import { VirtualCard } from '../testbed/vpcd-client';
 
 export async function cpsRig() {
@@ -37,14 +37,7 @@ export async function cpsRig() {
   const card = new VirtualCard({ atr: ATR.CPS3_CONTACT, handler: echoCard });
 
   // Raw PKCS#11 on the same token: what any middleware pays, without the agent.
-  const p11 = new pkcs11js.PKCS11();
-  p11.load(token.modulePath);
-  try {
-    p11.C_Initialize();
-  } catch (e) {
-    if (!String((e as Error).message).startsWith('CKR_CRYPTOKI_ALREADY_INITIALIZED')) throw e;
-  }
-  const slot = p11.C_GetSlotList(true).find((s) => p11.C_GetTokenInfo(s).label.trim() === 'CPS BENCH')!;
+  const { p11, slot } = openToken(token.modulePath, 'CPS BENCH');
   const find = (s: Buffer, cls: number, label: string) => {
     p11.C_FindObjectsInit(s, [
       { type: pkcs11js.CKA_CLASS, value: cls },

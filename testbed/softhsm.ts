@@ -40,18 +40,31 @@ export function provisionSoftHsm(dir: string, cert: IssuedCert, opts: { tokenLab
 }
 
 /**
+ * pkcs11js on a PKCS#11 module and the slot of the token labelled `label`. The module may already be
+ * initialised by other code of this process (the agent's or the server's): that is not an error here.
+ */
+export function openToken(modulePath: string, label: string): { p11: pkcs11js.PKCS11; slot: Buffer } {
+  const p11 = new pkcs11js.PKCS11();
+  p11.load(modulePath);
+  try {
+    p11.C_Initialize();
+  } catch (e) {
+    if (!String((e as Error).message).startsWith('CKR_CRYPTOKI_ALREADY_INITIALIZED')) throw e;
+  }
+  const slot = p11.C_GetSlotList(true).find((s) => p11.C_GetTokenInfo(s).label.trim() === label);
+  if (!slot) throw new Error(`PKCS#11 token "${label}" not found in ${modulePath}`);
+  return { p11, slot };
+}
+
+/**
  * Adds the contactless technical key and certificate, as a CPS3 holds them: the key readable and usable
  * without PIN (CKA_PRIVATE false), which softhsm2-util's import cannot do, hence PKCS#11 directly.
  */
 export function addTechnicalKey(token: SoftHsmToken, tech: IssuedCert): void {
   const prev = process.env.SOFTHSM2_CONF;
   process.env.SOFTHSM2_CONF = token.env.SOFTHSM2_CONF;
-  const p11 = new pkcs11js.PKCS11();
-  p11.load(token.modulePath);
-  p11.C_Initialize();
+  const { p11, slot } = openToken(token.modulePath, token.tokenLabel);
   try {
-    const slot = p11.C_GetSlotList(true).find((s) => p11.C_GetTokenInfo(s).label.trim() === token.tokenLabel);
-    if (!slot) throw new Error(`token ${token.tokenLabel} not found`);
     const s = p11.C_OpenSession(slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
     p11.C_Login(s, pkcs11js.CKU_USER, token.pin);
     const jwk = createPrivateKey(tech.keyPem).export({ format: 'jwk' });

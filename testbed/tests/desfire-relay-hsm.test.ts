@@ -20,7 +20,7 @@ import { jsonLog } from '../../server/src/log';
 import { hospitalBadge, TEST_BADGE } from '../cards/desfire-card';
 import { startPostgres } from '../postgres';
 import type { PostgresHandle } from '../postgres';
-import { SOFTHSM_MODULE } from '../softhsm';
+import { openToken, SOFTHSM_MODULE } from '../softhsm';
 
 let dir: string;
 let pg: PostgresHandle;
@@ -38,10 +38,7 @@ beforeAll(async () => {
   process.env.SOFTHSM2_CONF = conf;
   execFileSync('softhsm2-util', ['--init-token', '--free', '--label', 'Sillage DESFire', '--pin', PIN, '--so-pin', '87654321'], { stdio: 'ignore' });
   // IT's key ceremony, in short: the master enters the token once, sensitive and non-extractable.
-  const p11 = new pkcs11js.PKCS11();
-  p11.load(SOFTHSM_MODULE);
-  p11.C_Initialize();
-  const slot = p11.C_GetSlotList(true).find((s) => p11.C_GetTokenInfo(s).label.trim() === 'Sillage DESFire')!;
+  const { p11, slot } = openToken(SOFTHSM_MODULE, 'Sillage DESFire');
   const s = p11.C_OpenSession(slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
   p11.C_Login(s, pkcs11js.CKU_USER, PIN);
   p11.C_CreateObject(s, [
@@ -78,14 +75,8 @@ afterAll(async () => {
 
 describe('relay with the master key in a PKCS#11 token', () => {
   it('the master key cannot be read out of the token', () => {
-    const p11 = new pkcs11js.PKCS11();
-    p11.load(SOFTHSM_MODULE);
-    try {
-      p11.C_Initialize();
-    } catch {
-      // Already initialised by the server's key store in this process.
-    }
-    const slot = p11.C_GetSlotList(true).find((s) => p11.C_GetTokenInfo(s).label.trim() === 'Sillage DESFire')!;
+    // The server's key store has the module initialised in this process already.
+    const { p11, slot } = openToken(SOFTHSM_MODULE, 'Sillage DESFire');
     const s = p11.C_OpenSession(slot, pkcs11js.CKF_SERIAL_SESSION);
     p11.C_FindObjectsInit(s, [{ type: pkcs11js.CKA_LABEL, value: hsmKeyLabel('F51230/1') }]);
     const h = p11.C_FindObjects(s)!;
