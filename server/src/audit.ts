@@ -2,7 +2,8 @@
 // row's hash, so a modified, inserted or deleted row breaks the chain from there on. Two instances
 // append to one chain: the append takes a transaction-scoped advisory lock.
 import { createHash } from 'node:crypto';
-import type { Db, Queryable } from './db';
+import { Batcher } from './batch';
+import type { Db } from './db';
 
 export interface AuditEntry {
   action: string;
@@ -20,6 +21,8 @@ export interface AuditRow extends Required<Omit<AuditEntry, 'details'>> {
   details: Record<string, unknown> | null;
   prevHash: string;
   hash: string;
+  /** Which hashing rule the row follows (1: before migration 2; 2: content here, chain in the database). */
+  hashV: number;
 }
 
 const GENESIS = '0'.repeat(64);
@@ -31,52 +34,45 @@ function canonical(v: unknown): string {
   return `{${Object.keys(o).sort().map((k) => `${JSON.stringify(k)}:${canonical(o[k])}`).join(',')}}`;
 }
 
-function rowHash(r: Omit<AuditRow, 'hash'>): string {
+/** v1 rows (before migration 2): one hash over the content, sequence number and previous hash. */
+function rowHashV1(r: Omit<AuditRow, 'hash' | 'hashV'>): string {
   const { seq, at, action, outcome, accountId, workstation, factor, reason, details, prevHash } = r;
   return createHash('sha256').update(canonical({ seq, at, action, outcome, accountId, workstation, factor, reason, details, prevHash })).digest('hex');
+}
+
+type Content = Pick<AuditRow, 'at' | 'action' | 'outcome' | 'accountId' | 'workstation' | 'factor' | 'reason' | 'details'>;
+
+/** v2: the content is hashed here, the chain link by the database (sillage_audit_append, migration 2). */
+function contentHash(c: Content): string {
+  const { at, action, outcome, accountId, workstation, factor, reason, details } = c;
+  return createHash('sha256').update(canonical({ at, action, outcome, accountId, workstation, factor, reason, details })).digest('hex');
+}
+
+function chainHashV2(prevHash: string, seq: number, content: string): string {
+  return createHash('sha256').update(`${prevHash}:${seq}:${content}`).digest('hex');
 }
 
 export class Audit {
   constructor(private readonly db: Db, private readonly now: () => Date = () => new Date()) {}
 
-  private queue: { e: AuditEntry; resolve: () => void; reject: (err: unknown) => void }[] = [];
-  private flushing: Promise<void> | null = null;
-
   /**
    * Appends one record and resolves once it is committed. Records arriving while a write is under way
-   * are committed together by the next one (group commit): one lock and one round trip for a burst of
-   * decisions, the shift-change case, and still one chain in arrival order.
+   * are committed together by the next one (group commit): one statement for a burst of decisions, the
+   * shift-change case, and still one chain in arrival order.
    */
+  private readonly writes = new Batcher<AuditEntry, void>(async (entries) => {
+    await this.write(entries);
+    return entries.map(() => undefined);
+  });
+
   append(e: AuditEntry): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.queue.push({ e, resolve, reject });
-      if (!this.flushing) this.flushing = this.flush();
-    });
+    return this.writes.add(e);
   }
 
-  private async flush(): Promise<void> {
-    while (this.queue.length) {
-      const batch = this.queue.splice(0, 200);
-      try {
-        await this.db.tx((t) => this.write(t, batch.map((b) => b.e)));
-        batch.forEach((b) => b.resolve());
-      } catch (err) {
-        batch.forEach((b) => b.reject(err));
-      }
-    }
-    this.flushing = null;
-  }
-
-  private async write(t: Queryable, entries: AuditEntry[]): Promise<void> {
-    await t.query('SELECT pg_advisory_xact_lock(727275)');
-    const { rows } = await t.query<{ seq: string; hash: string }>('SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1');
-    let seq = rows[0] ? Number(rows[0].seq) : 0;
-    let prevHash = rows[0]?.hash ?? GENESIS;
-    const params: unknown[] = [];
-    const tuples: string[] = [];
-    for (const e of entries) {
-      const row = {
-        seq: ++seq,
+  /** One statement: the database function locks the chain, numbers and links the rows (migration 2). */
+  private async write(entries: AuditEntry[]): Promise<void> {
+    const rows = entries.map((e) => {
+      const c: Content = {
         at: this.now().toISOString(),
         action: e.action,
         outcome: e.outcome,
@@ -85,15 +81,10 @@ export class Audit {
         factor: e.factor ?? null,
         reason: e.reason ?? null,
         details: e.details ?? null,
-        prevHash,
       };
-      const hash = rowHash(row);
-      const base = params.length;
-      params.push(row.seq, row.at, row.action, row.outcome, row.accountId, row.workstation, row.factor, row.reason, row.details === null ? null : JSON.stringify(row.details), row.prevHash, hash);
-      tuples.push(`(${Array.from({ length: 11 }, (_, i) => `$${base + i + 1}`).join(',')})`);
-      prevHash = hash;
-    }
-    await t.query(`INSERT INTO audit (seq, at, action, outcome, account_id, workstation, factor, reason, details, prev_hash, hash) VALUES ${tuples.join(',')}`, params);
+      return { at: c.at, action: c.action, outcome: c.outcome, account_id: c.accountId, workstation: c.workstation, factor: c.factor, reason: c.reason, details: c.details, content_hash: contentHash(c) };
+    });
+    await this.db.query('SELECT sillage_audit_append($1::jsonb)', [JSON.stringify(rows)], { prepare: 'audit-append' });
   }
 
   async query(filter: { accountId?: string; action?: string; limit?: number } = {}): Promise<AuditRow[]> {
@@ -115,8 +106,9 @@ export class Audit {
       const r = toRow(raw);
       if (r.seq !== expectedSeq) return { ok: false, brokenAt: r.seq, reason: `sequence gap before ${r.seq}` };
       if (r.prevHash !== prev) return { ok: false, brokenAt: r.seq, reason: 'previous hash does not match' };
-      const { hash, ...rest } = r;
-      if (rowHash(rest) !== hash) return { ok: false, brokenAt: r.seq, reason: 'row content does not match its hash' };
+      const { hash, hashV, ...rest } = r;
+      const expected = hashV === 1 ? rowHashV1(rest) : chainHashV2(rest.prevHash, rest.seq, contentHash(rest));
+      if (expected !== hash) return { ok: false, brokenAt: r.seq, reason: 'row content does not match its hash' };
       prev = hash;
       expectedSeq++;
     }
@@ -138,5 +130,6 @@ function toRow(r: Record<string, unknown>): AuditRow {
     details: (r.details as Record<string, unknown> | null) ?? null,
     prevHash: String(r.prev_hash),
     hash: String(r.hash),
+    hashV: Number(r.hash_v ?? 1),
   };
 }

@@ -27,6 +27,8 @@ const HELP = `Usage: npm run server -- [options]
   --host H                 listening address (default 127.0.0.1)
   --issuer URL             public URL when behind a reverse proxy (TLS terminates there)
   --database-url URL       PostgreSQL (or DATABASE_URL); default: PGlite in --data-dir
+  --db-pool-size N         PostgreSQL connections per instance (or DATABASE_POOL_SIZE; default 4: the hot
+                           statements are batched, and fewer busy backends cost the database less CPU)
   --data-dir DIR           PGlite directory (default ~/.local/share/sillage-server)
   --trust-anchor FILE      PEM root CA for CPS certificates (repeatable; IGC-Santé roots in production)
   --intermediate FILE      PEM issuing CA used to build CPS chains (repeatable)
