@@ -1,6 +1,7 @@
 // oidc-provider storage on PostgreSQL: tokens, grants and replay records in one table, workstations
 // (the clients) from the directory. Nothing is kept in process memory, so instances are interchangeable.
 import type { Adapter, AdapterPayload } from 'oidc-provider';
+import { Batcher } from './batch';
 import type { Db } from './db';
 
 export const WORKSTATION_GRANTS = [
@@ -12,52 +13,49 @@ export const WORKSTATION_GRANTS = [
 
 type Row = [type: string, id: string, payload: string, grantId: string | null, uid: string | null, userCode: string | null, expiresAt: Date | null, sid: string | null];
 
-/**
- * Upserts issued within one event-loop turn (the grant, access and refresh tokens of a login, and
- * those of concurrent logins) go to the database as one statement; each caller resolves when it is
- * committed. At a shift change this turns dozens of round trips into one.
- */
-class UpsertBatcher {
-  private rows: { row: Row; resolve: () => void; reject: (e: unknown) => void }[] = [];
-  private scheduled = false;
-
-  constructor(private readonly db: Db) {}
-
-  add(row: Row): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.rows.push({ row, resolve, reject });
-      if (!this.scheduled) {
-        this.scheduled = true;
-        setImmediate(() => void this.flush());
-      }
-    });
-  }
-
-  private async flush(): Promise<void> {
-    this.scheduled = false;
-    const batch = this.rows;
-    this.rows = [];
+/** Upserts of concurrent requests (a login's grant, access and refresh tokens, and those of other logins) in one statement. */
+function upsertBatcher(db: Db): Batcher<Row, void> {
+  return new Batcher<Row, void>(async (rows) => {
     // One statement cannot touch a row twice: the last write of a key wins, as sequential upserts would.
     const byKey = new Map<string, Row>();
-    for (const b of batch) byKey.set(`${b.row[0]}\u0000${b.row[1]}`, b.row);
+    for (const r of rows) byKey.set(`${r[0]}\u0000${r[1]}`, r);
     const params: unknown[] = [];
     const tuples = [...byKey.values()].map((r) => `(${r.map((v) => `$${params.push(v)}`).join(',')})`);
-    try {
-      await this.db.query(
-        `INSERT INTO oidc_payloads (type, id, payload, grant_id, uid, user_code, expires_at, sid) VALUES ${tuples.join(',')}
-         ON CONFLICT (type, id) DO UPDATE SET payload = EXCLUDED.payload, grant_id = EXCLUDED.grant_id,
-           uid = EXCLUDED.uid, user_code = EXCLUDED.user_code, expires_at = EXCLUDED.expires_at, sid = EXCLUDED.sid`,
-        params,
-      );
-      batch.forEach((b) => b.resolve());
-    } catch (e) {
-      batch.forEach((b) => b.reject(e));
-    }
-  }
+    await db.query(
+      `INSERT INTO oidc_payloads (type, id, payload, grant_id, uid, user_code, expires_at, sid) VALUES ${tuples.join(',')}
+       ON CONFLICT (type, id) DO UPDATE SET payload = EXCLUDED.payload, grant_id = EXCLUDED.grant_id,
+         uid = EXCLUDED.uid, user_code = EXCLUDED.user_code, expires_at = EXCLUDED.expires_at, sid = EXCLUDED.sid`,
+      params,
+      // One prepared statement per batch size (bounded by the batch limit).
+      { prepare: `oidc-upsert-${byKey.size}` },
+    );
+    return rows.map(() => undefined);
+  }, 100);
+}
+
+/**
+ * Client-assertion replay records of concurrent token requests in one statement. The insert is atomic
+ * across instances (the primary key); within a batch the same id twice is a replay too: only its first
+ * caller is told "new".
+ */
+function replayBatcher(db: Db): Batcher<string, boolean> {
+  return new Batcher(async (ids) => {
+    const { rows } = await db.query<{ id: string }>(
+      `INSERT INTO oidc_payloads (type, id, payload, expires_at)
+       SELECT 'ReplayDetection', id, '{}', now() + interval '1 hour' FROM unnest($1::text[]) AS id
+       ON CONFLICT (type, id) DO NOTHING RETURNING id`,
+      [[...new Set(ids)]],
+      { prepare: 'oidc-replay' },
+    );
+    const inserted = new Set(rows.map((r) => r.id));
+    return ids.map((id) => inserted.delete(id));
+  });
 }
 
 export function adapterFactory(db: Db) {
-  const batcher = new UpsertBatcher(db);
+  const upserts = upsertBatcher(db);
+  const replays = replayBatcher(db);
+  const clients = workstationClients(db);
   return class PgAdapter implements Adapter {
     constructor(private readonly name: string) {}
 
@@ -65,25 +63,21 @@ export function adapterFactory(db: Db) {
       // Recorded atomically by find() below (see there).
       if (this.name === 'ReplayDetection') return;
       const expiresAt = expiresIn ? new Date(Date.now() + expiresIn * 1000) : null;
-      await batcher.add([this.name, id, JSON.stringify(payload), payload.grantId ?? null, payload.uid ?? null, payload.userCode ?? null, expiresAt, (payload as { sid?: string }).sid ?? null]);
+      await upserts.add([this.name, id, JSON.stringify(payload), payload.grantId ?? null, payload.uid ?? null, payload.userCode ?? null, expiresAt, (payload as { sid?: string }).sid ?? null]);
     }
 
     async find(id: string): Promise<AdapterPayload | undefined> {
-      if (this.name === 'Client') return findWorkstationClient(db, id);
+      if (this.name === 'Client') return clients.add(id);
       if (this.name === 'ReplayDetection') {
-        // Client-assertion replay check in one atomic statement, shared by every instance: the first
-        // presentation inserts (not found), any later one conflicts (found). oidc-provider's own
-        // find-then-save would let two instances both accept the same assertion.
-        const { rows } = await db.query(
-          `INSERT INTO oidc_payloads (type, id, payload, expires_at) VALUES ($1, $2, '{}', now() + interval '1 hour')
-           ON CONFLICT (type, id) DO NOTHING RETURNING id`,
-          [this.name, id],
-        );
-        return rows.length ? undefined : ({ jti: id } as AdapterPayload);
+        // Client-assertion replay check, atomic and shared by every instance: the first presentation
+        // is recorded (not found), any later one is found. oidc-provider's own find-then-save would
+        // let two instances both accept the same assertion.
+        return (await replays.add(id)) ? undefined : ({ jti: id } as AdapterPayload);
       }
       const { rows } = await db.query<{ payload: AdapterPayload; consumed_at: Date | null }>(
         'SELECT payload, consumed_at FROM oidc_payloads WHERE type = $1 AND id = $2 AND (expires_at IS NULL OR expires_at > now())',
         [this.name, id],
+        { prepare: 'oidc-find' },
       );
       const r = rows[0];
       if (!r) return undefined;
@@ -114,23 +108,32 @@ export function adapterFactory(db: Db) {
   };
 }
 
-/** A registered, active workstation as an OIDC confidential client authenticated by private_key_jwt. */
-async function findWorkstationClient(db: Db, clientId: string): Promise<AdapterPayload | undefined> {
-  const { rows } = await db.query<{ client_id: string; jwks: { keys: unknown[] } }>(
-    "SELECT client_id, jwks FROM workstations WHERE client_id = $1 AND status = 'active'",
-    [clientId],
-  );
-  const r = rows[0];
-  if (!r) return undefined;
-  return {
-    client_id: r.client_id,
-    token_endpoint_auth_method: 'private_key_jwt',
-    token_endpoint_auth_signing_alg: 'ES256',
-    jwks: r.jwks,
-    grant_types: WORKSTATION_GRANTS,
-    response_types: [],
-    redirect_uris: [],
-  } as unknown as AdapterPayload;
+/**
+ * Registered, active workstations as OIDC confidential clients authenticated by private_key_jwt, looked
+ * up fresh on every request (a revocation applies to the next one), concurrent lookups in one statement.
+ */
+function workstationClients(db: Db): Batcher<string, AdapterPayload | undefined> {
+  return new Batcher(async (ids) => {
+    const { rows } = await db.query<{ client_id: string; jwks: { keys: unknown[] } }>(
+      "SELECT client_id, jwks FROM workstations WHERE client_id = ANY($1::text[]) AND status = 'active'",
+      [[...new Set(ids)]],
+      { prepare: 'workstation-clients' },
+    );
+    const found = new Map(rows.map((r) => [r.client_id, r]));
+    return ids.map((id) => {
+      const r = found.get(id);
+      if (!r) return undefined;
+      return {
+        client_id: r.client_id,
+        token_endpoint_auth_method: 'private_key_jwt',
+        token_endpoint_auth_signing_alg: 'ES256',
+        jwks: r.jwks,
+        grant_types: WORKSTATION_GRANTS,
+        response_types: [],
+        redirect_uris: [],
+      } as unknown as AdapterPayload;
+    });
+  });
 }
 
 /** Expired rows are dead weight only (reads filter them): pruned periodically. */

@@ -1,6 +1,7 @@
 // Enrolment and directory: accounts (idNat, AD login, names, profession), badges bound to accounts,
 // workstation registration by one-time enrolment token, and the PIN / "code de session" second factor.
 import { createHash, randomBytes, randomUUID, scrypt, timingSafeEqual } from 'node:crypto';
+import { Batcher } from './batch';
 import type { Db, Queryable } from './db';
 
 export interface Account {
@@ -127,23 +128,35 @@ export class Directory {
   }
 
   /**
-   * The account of an active badge, or why not; with `activeSessionAt`, also its newest
-   * roaming session (raw row) live at that time (one round trip for the re-open path, the hot one).
+   * The account of an active badge, or why not, and its newest roaming session (raw row) live at
+   * `at` (default now). Concurrent taps share one statement (the re-open path is the hot one); a
+   * batch checks sessions at its latest `at`, the stricter of its callers' times.
    */
-  async badgeOwner(badgeId: string, activeSessionAt?: Date): Promise<{ account: Account; activeSession?: Record<string, unknown> | null } | { refused: 'unknown' | 'revoked' | 'disabled' }> {
-    const { rows } = await this.db.query<Record<string, unknown>>(
-      `SELECT b.status, a.*, ${activeSessionAt ? `(SELECT row_to_json(s) FROM roaming_sessions s WHERE s.account_id = a.id AND s.ended_at IS NULL AND s.expires_at > $2 ORDER BY s.auth_time DESC LIMIT 1)` : 'NULL'} AS active_session
-       FROM badges b JOIN accounts a ON a.id = b.account_id
-       WHERE b.badge_id = $1 ORDER BY (b.status = 'active') DESC, b.enrolled_at DESC LIMIT 1`,
-      activeSessionAt ? [badgeId, activeSessionAt] : [badgeId],
-    );
-    const r = rows[0];
-    if (!r) return { refused: 'unknown' };
-    if (r.status !== 'active') return { refused: 'revoked' };
-    const account = toAccount(r);
-    if (account.disabled) return { refused: 'disabled' };
-    return { account, activeSession: (r.active_session as Record<string, unknown> | null) ?? null };
+  badgeOwner(badgeId: string, at: Date = this.now()): Promise<{ account: Account; activeSession: Record<string, unknown> | null } | { refused: 'unknown' | 'revoked' | 'disabled' }> {
+    return this.owners.add({ badgeId, at });
   }
+
+  private readonly owners = new Batcher<{ badgeId: string; at: Date }, { account: Account; activeSession: Record<string, unknown> | null } | { refused: 'unknown' | 'revoked' | 'disabled' }>(async (items) => {
+    const at = new Date(Math.max(...items.map((i) => i.at.getTime())));
+    // Per badge id, the active binding first, else the latest revoked one (to say "revoked").
+    const { rows } = await this.db.query<Record<string, unknown>>(
+      `SELECT DISTINCT ON (b.badge_id) b.badge_id AS bound_badge_id, b.status, a.*,
+         (SELECT row_to_json(s) FROM roaming_sessions s WHERE s.account_id = a.id AND s.ended_at IS NULL AND s.expires_at > $2 ORDER BY s.auth_time DESC LIMIT 1) AS active_session
+       FROM badges b JOIN accounts a ON a.id = b.account_id
+       WHERE b.badge_id = ANY($1::text[]) ORDER BY b.badge_id, (b.status = 'active') DESC, b.enrolled_at DESC`,
+      [[...new Set(items.map((i) => i.badgeId))], at],
+      { prepare: 'badge-owners' },
+    );
+    const byBadge = new Map(rows.map((r) => [r.bound_badge_id as string, r]));
+    return items.map(({ badgeId }) => {
+      const r = byBadge.get(badgeId);
+      if (!r) return { refused: 'unknown' as const };
+      if (r.status !== 'active') return { refused: 'revoked' as const };
+      const account = toAccount(r);
+      if (account.disabled) return { refused: 'disabled' as const };
+      return { account, activeSession: (r.active_session as Record<string, unknown> | null) ?? null };
+    });
+  });
 
   /** Second factor with lockout; the counter and the lock live in the database (shared by instances). */
   async checkSecret(accountId: string, secret: string): Promise<SecretCheck> {

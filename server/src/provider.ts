@@ -171,7 +171,9 @@ export async function createProvider(deps: ProviderDeps) {
   };
 
   /** Issues the workstation's tokens for one login or re-open, linked to its roaming session. */
-  async function issue(ctx: Ctx, account: Account, session: RoamingSession, opts: { amr: string[]; acr: string; gty: string }) {
+  async function issue(ctx: Ctx, account: Account, session: RoamingSession, opts: { amr: string[]; acr: string; gty: string }, audited: Promise<void>) {
+    // Awaited below; the handler only keeps a failure from going unhandled if building the tokens throws first.
+    audited.catch(() => undefined);
     const client = ctx.oidc.client!;
     const remaining = Math.max(1, Math.floor((session.expiresAt.getTime() - now().getTime()) / 1000));
     const grant = new provider.Grant({ accountId: account.id, clientId: client.clientId });
@@ -196,8 +198,10 @@ export async function createProvider(deps: ProviderDeps) {
     id.set('auth_time', authTime);
     id.set('sid', session.id);
     id.set('sillage_mfa_exp', Math.floor(session.expiresAt.getTime() / 1000));
+    // The decision's audit record and the tokens are written together (one round trip each, in
+    // parallel); tokens leave only once both are committed, so nothing is issued unaudited.
     // Typings lag the implementation: Grant#save takes the TTL in seconds.
-    const [, accessToken, refreshToken] = await Promise.all([(grant.save as (ttl?: number) => Promise<string>)(remaining), at.save(), rt.save()]);
+    const [, , accessToken, refreshToken] = await Promise.all([audited, (grant.save as (ttl?: number) => Promise<string>)(remaining), at.save(), rt.save()]);
     const idToken = await id.issue({ use: 'idtoken' });
     ctx.body = {
       access_token: accessToken,
@@ -238,8 +242,8 @@ export async function createProvider(deps: ProviderDeps) {
       // The authentication key signs only after the card checked the PIN: card + PIN = 2 factors.
       const amr = ['sc', 'pin', 'hwk', 'mfa'];
       const session = await sessions.create(account.id, amr, ACR.mfa, ws);
-      await auditFor(ctx, { action: 'login.cps', outcome: 'ok', accountId: account.id, factor: 'cps+pin', details: { session: session.id, serial: v.subject.serialNumber, alg: v.alg } });
-      return issue(ctx, account, session, { amr, acr: ACR.mfa, gty: GRANT.jwtBearer });
+      const audited = auditFor(ctx, { action: 'login.cps', outcome: 'ok', accountId: account.id, factor: 'cps+pin', details: { session: session.id, serial: v.subject.serialNumber, alg: v.alg } });
+      return issue(ctx, account, session, { amr, acr: ACR.mfa, gty: GRANT.jwtBearer }, audited);
     }
     // Contactless technical key (no PIN): 1 factor, a re-open within the roaming window only.
     const session = await sessions.active(account.id);
@@ -247,8 +251,8 @@ export async function createProvider(deps: ProviderDeps) {
       await auditFor(ctx, { action: 'reopen.cps', outcome: 'refused', accountId: account.id, factor: 'cps-tech', reason: 'mfa_required' });
       return refuse(ctx, 400, 'invalid_grant', 'no roaming session: insert the card and type the PIN', { sillage_error: 'mfa_required' });
     }
-    await auditFor(ctx, { action: 'reopen.cps', outcome: 'ok', accountId: account.id, factor: 'cps-tech', details: { session: session.id } });
-    return issue(ctx, account, session, { amr: ['hwk'], acr: ACR.reopen, gty: GRANT.jwtBearer });
+    const audited = auditFor(ctx, { action: 'reopen.cps', outcome: 'ok', accountId: account.id, factor: 'cps-tech', details: { session: session.id } });
+    return issue(ctx, account, session, { amr: ['hwk'], acr: ACR.reopen, gty: GRANT.jwtBearer }, audited);
   }, ['assertion', 'scope']);
 
   // --- Badge: 2-factor login with a secret, or 1-factor re-open within the window -------------------
@@ -262,7 +266,7 @@ export async function createProvider(deps: ProviderDeps) {
       await auditFor(ctx, { action: 'badge.tap', outcome: 'refused', factor: 'badge', reason: 'uid_only', details: { badgeId } });
       return refuse(ctx, 400, 'invalid_grant', 'badge identified by its UID only: not accepted (copyable); use an enrolled DESFire badge', { sillage_error: 'uid_only' });
     }
-    const owner = await directory.badgeOwner(badgeId, p.secret === undefined ? now() : undefined);
+    const owner = await directory.badgeOwner(badgeId);
     if ('refused' in owner) {
       await auditFor(ctx, { action: 'badge.tap', outcome: 'refused', factor: 'badge', reason: `badge_${owner.refused}`, details: { badgeId } });
       const msg = { unknown: 'badge not enrolled: enrol it after a CPS login or ask the helpdesk', revoked: 'badge revoked (declared lost): ask the helpdesk for a new one', disabled: 'account disabled' }[owner.refused];
@@ -286,8 +290,8 @@ export async function createProvider(deps: ProviderDeps) {
           profession: account.profession,
         });
       }
-      await auditFor(ctx, { action: 'reopen.badge', outcome: 'ok', accountId: account.id, factor, details: { session: session.id } });
-      return issue(ctx, account, session, { amr: ['hwk'], acr: ACR.reopen, gty: GRANT.badge });
+      const audited = auditFor(ctx, { action: 'reopen.badge', outcome: 'ok', accountId: account.id, factor, details: { session: session.id } });
+      return issue(ctx, account, session, { amr: ['hwk'], acr: ACR.reopen, gty: GRANT.badge }, audited);
     }
     const check = await directory.checkSecret(account.id, p.secret);
     if (!check.ok) {
@@ -298,8 +302,8 @@ export async function createProvider(deps: ProviderDeps) {
     }
     const amr = ['hwk', 'pin', 'mfa'];
     const session = await sessions.create(account.id, amr, ACR.mfa, ctx.oidc.client!.clientId);
-    await auditFor(ctx, { action: 'login.badge', outcome: 'ok', accountId: account.id, factor: `${factor}+pin`, details: { session: session.id } });
-    return issue(ctx, account, session, { amr, acr: ACR.mfa, gty: GRANT.badge });
+    const audited = auditFor(ctx, { action: 'login.badge', outcome: 'ok', accountId: account.id, factor: `${factor}+pin`, details: { session: session.id } });
+    return issue(ctx, account, session, { amr, acr: ACR.mfa, gty: GRANT.badge }, audited);
   }, ['badge_id', 'badge_proof', 'secret', 'scope']);
 
   // --- Token exchange (RFC 8693): the workstation's token → a token for one relying party ----------

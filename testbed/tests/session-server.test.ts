@@ -3,6 +3,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { importJWK, SignJWT } from 'jose';
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerWorkstation, ServerError, SessionServerClient } from '../../electron/core/oidc/server-client';
@@ -250,6 +252,38 @@ describe('session server on PostgreSQL, two instances behind one address', () =>
     expect(out).toEqual(expect.arrayContaining(['badge révoqué', expect.stringMatching(/session\(s\) terminée\(s\)/), expect.stringMatching(/chaîne d’audit intègre/)]));
     expect(await runAdmin(['badge', 'bind', 'desfire:x', 'nobody', ...url], (l) => out.push(l))).toBe(1);
     expect(out.at(-1)).toBe('erreur : compte inconnu : nobody');
+  });
+
+  it('accepts a workstation assertion once: presented at the same moment twice to one instance and once to the other', async () => {
+    const ws = await workstation('PC-REPLAY');
+    const acct = await servers[0]!.directory.addAccount({ idNat: '899999000093', adLogin: 'replay', lastName: 'REJEU', firstName: 'Rémi', profession: 'Infirmier', secret: '1357' });
+    await servers[0]!.directory.bindBadge('desfire:replay', acct.id);
+    await ws.client.badge('desfire:replay', 'desfire-aes-diversified', '1357');
+    const key = await importJWK(ws.creds.privateJwk, 'ES256');
+    const assertion = await new SignJWT({})
+      .setProtectedHeader({ alg: 'ES256', kid: ws.creds.privateJwk.kid! })
+      .setIssuer(ws.creds.clientId)
+      .setSubject(ws.creds.clientId)
+      .setAudience(servers[0]!.issuer)
+      .setJti(randomUUID())
+      .setIssuedAt()
+      .setExpirationTime('60s')
+      .sign(key);
+    const body = new URLSearchParams({
+      grant_type: 'urn:sillage:params:oauth:grant-type:badge',
+      badge_id: 'desfire:replay',
+      badge_proof: 'desfire-aes-diversified',
+      scope: 'openid profile offline_access',
+      client_id: ws.creds.clientId,
+      client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+      client_assertion: assertion,
+    }).toString();
+    const post = (port: number) => fetch(`http://127.0.0.1:${port}/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body });
+    const answers = await Promise.all([post(servers[0]!.port), post(servers[0]!.port), post(servers[1]!.port)]);
+    const statuses = answers.map((a) => a.status).sort();
+    expect(statuses).toEqual([200, 401, 401]);
+    const refused = await Promise.all(answers.filter((a) => a.status === 401).map((a) => a.json()));
+    expect(refused.every((r) => r.error === 'invalid_client')).toBe(true);
   });
 
   it('served the tests from both instances, and its audit chain verifies until a row is modified', async () => {
