@@ -1,32 +1,166 @@
 // Re-open grant (badge tap within the roaming window) against two session-server processes on one
-// PostgreSQL behind a round-robin balancer, the shift-change case: latency at 32 concurrent clients
-// and grants per second at 1, 8 and 32. Floor: the same path's /healthz round trip (transport alone).
+// PostgreSQL, the shift-change case: latency at 32 concurrent clients and grants per second at 1, 8 and
+// 32. Floor: the same path's /healthz round trip (transport alone).
+//
+// The 32 "workstations" share this machine's 2 cores with the servers and PostgreSQL, so the load
+// generator is lean: each request is a complete re-open grant (a fresh private_key_jwt assertion
+// signed with the workstation's registered key, the badge parameters), sent over a keep-alive
+// connection, and each answer is checked (tokens present, ID token says re-open with the first
+// login's auth_time). The agent's own client (openid-client over fetch) costs about four times more
+// CPU per request than the grant's share of the server; it is measured apart, at 1 client
+// (extra.agentClient), and used for the shift-start 2-factor logins.
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
+import { createPrivateKey, generateKeyPairSync, randomUUID, sign } from 'node:crypto';
+import type { JsonWebKey, KeyObject } from 'node:crypto';
 import fs from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { registerWorkstation, SessionServerClient } from '../../electron/core/oidc/server-client';
+import type { WorkstationCredentials } from '../../electron/core/oidc/server-client';
 import { postgresDb } from '../../server/src/db';
 import { migrate } from '../../server/src/db';
 import { Directory } from '../../server/src/directory';
 import { startLoadBalancer } from '../../testbed/lb';
+import { FLOOR_CLIENT, FLOOR_GRANT } from '../provider-floor-server';
 import { startPostgres } from '../../testbed/postgres';
+import { percentile, quantiles } from '../harness';
 import type { Benchmark } from '../harness';
+
+/** CPU seconds (user + system) of one process, from /proc (Linux). */
+function procCpuS(pid: number): number {
+  try {
+    // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return 0;
+  }
+}
+
+/** CPU seconds so far of the load generator, each server instance and PostgreSQL (all its processes). */
+function cpuSnapshot(serverPids: number[]): { loadGenerator: number; servers: number; postgres: number } {
+  let postgres = 0;
+  for (const d of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      if (fs.readFileSync(`/proc/${d}/comm`, 'utf8').trim() === 'postgres') postgres += procCpuS(Number(d));
+    } catch {
+      /* exited meanwhile */
+    }
+  }
+  const u = process.cpuUsage();
+  return { loadGenerator: (u.user + u.system) / 1e6, servers: serverPids.reduce((s, p) => s + procCpuS(p), 0), postgres };
+}
 
 const here = path.dirname(new URL(import.meta.url).pathname);
 const root = path.resolve(here, '..', '..');
 
-async function runFor(clients: SessionServerClient[], badges: string[], concurrency: number, total: number, latencies?: number[]): Promise<number> {
+/** Requests each server gets before anything is measured. */
+const WARM_UP = 4000;
+const BADGE_GRANT = 'urn:sillage:params:oauth:grant-type:badge';
+const REOPEN_ACR = 'urn:sillage:loa:reopen';
+const b64url = (v: string | Buffer) => Buffer.from(v).toString('base64url');
+
+/** One simulated workstation: its registered key, one keep-alive connection to its instance. */
+class Workstation {
+  private readonly key: KeyObject;
+  private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  /** auth_time of each badge's roaming session, as its 2-factor login reported it. */
+  constructor(
+    private readonly creds: WorkstationCredentials,
+    private readonly issuer: string,
+    private readonly port: number,
+    private readonly authTimes = new Map<string, number>(),
+  ) {
+    this.key = createPrivateKey({ key: creds.privateJwk as unknown as JsonWebKey, format: 'jwk' });
+  }
+
+  private assertion(): string {
+    const now = Math.floor(Date.now() / 1000);
+    const header = b64url(JSON.stringify({ alg: 'ES256', kid: this.creds.privateJwk.kid }));
+    const payload = b64url(JSON.stringify({ iss: this.creds.clientId, sub: this.creds.clientId, aud: this.issuer, iat: now, exp: now + 60, jti: randomUUID() }));
+    const input = `${header}.${payload}`;
+    return `${input}.${b64url(sign('sha256', Buffer.from(input), { key: this.key, dsaEncoding: 'ieee-p1363' }))}`;
+  }
+
+  /** One re-open grant; throws unless the server issued re-open tokens tied to the first login. */
+  reopen(badgeId: string): Promise<void> {
+    return this.grant(BADGE_GRANT, badgeId, (status, tokens) => {
+      if (status !== 200 || !tokens.access_token || !tokens.refresh_token || !tokens.id_token) throw new Error(`re-open refused (${status}): ${JSON.stringify(tokens)}`);
+      const claims = JSON.parse(Buffer.from(tokens.id_token.split('.')[1]!, 'base64url').toString()) as { acr?: string; auth_time?: number };
+      if (claims.acr !== REOPEN_ACR || claims.auth_time !== this.authTimes.get(badgeId)) throw new Error(`re-open tokens do not tell a re-open of the first login: ${JSON.stringify(claims)}`);
+    });
+  }
+
+  grant(grantType: string, badgeId: string, check: (status: number | undefined, body: Record<string, string>) => void): Promise<void> {
+    const body = new URLSearchParams({
+      grant_type: grantType,
+      badge_id: badgeId,
+      badge_proof: 'desfire-aes-diversified',
+      scope: 'openid profile offline_access',
+      client_id: this.creds.clientId,
+      client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+      client_assertion: this.assertion(),
+    }).toString();
+    return new Promise((resolve, reject) => {
+      const req = http.request(
+        { host: '127.0.0.1', port: this.port, path: '/token', method: 'POST', agent: this.agent, headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(body) } },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => {
+            try {
+              check(res.statusCode, JSON.parse(Buffer.concat(chunks).toString()) as Record<string, string>);
+              resolve();
+            } catch (e) {
+              reject(e instanceof Error ? e : new Error(String(e)));
+            }
+          });
+        },
+      );
+      req.on('error', reject);
+      req.end(body);
+    });
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+}
+
+/** A child Node process (TypeScript through tsx), resolved once it prints `ready`. */
+async function startChild(args: string[], env: Record<string, string>, ready: string): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.on('data', (d: Buffer) => {
+      if (d.toString().includes(ready)) resolve();
+    });
+    child.once('exit', (c) => reject(new Error(`${path.basename(args.find((a) => a.endsWith('.ts')) ?? 'child')} exited with ${c}`)));
+  });
+  // Request logs would cost the instances more than the grants: discard them.
+  child.stdout!.resume();
+  return child;
+}
+
+async function stopChild(c: ChildProcess): Promise<void> {
+  if (c.exitCode !== null || c.signalCode !== null) return;
+  const exited = new Promise((r) => c.once('exit', r));
+  c.kill('SIGTERM');
+  await exited;
+}
+
+async function runFor(reopen: (w: number, badge: string) => Promise<unknown>, badges: string[], concurrency: number, total: number, latencies?: number[]): Promise<number> {
   let next = 0;
   const started = performance.now();
   await Promise.all(
     Array.from({ length: concurrency }, async (_, w) => {
-      const client = clients[w % clients.length]!;
       while (next < total) {
         const i = next++;
         const t0 = performance.now();
-        await client.badge(badges[i % badges.length]!, 'desfire-aes-diversified');
+        await reopen(w, badges[i % badges.length]!);
         latencies?.push(performance.now() - t0);
       }
     }),
@@ -56,19 +190,7 @@ const bench: Benchmark = {
       for (const port of ports) {
         // SILLAGE_BENCH_PROF=DIR writes a CPU profile of each instance there.
         const prof = process.env.SILLAGE_BENCH_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.SILLAGE_BENCH_PROF] : [];
-        const child = spawn(process.execPath, [...prof, '--import', 'tsx', path.join(root, 'server', 'src', 'main.ts'), '--port', String(port), '--issuer', issuer, '--trust-anchor', pki.root.certFile, '--log-level', 'warn'], {
-          env: { ...process.env, DATABASE_URL: pg.url('bench') },
-          stdio: ['ignore', 'pipe', 'inherit'],
-        });
-        children.push(child);
-        await new Promise<void>((resolve, reject) => {
-          child.stdout!.on('data', (d: Buffer) => {
-            if (d.toString().includes('Sillage session server:')) resolve();
-          });
-          child.once('exit', (c) => reject(new Error(`session server exited with ${c}`)));
-        });
-        // Request logs would cost the instances more than the grants: discard them.
-        child.stdout!.resume();
+        children.push(await startChild([...prof, path.join(root, 'server', 'src', 'main.ts'), '--port', String(port), '--issuer', issuer, '--trust-anchor', pki.root.certFile, '--log-level', 'warn'], { DATABASE_URL: pg.url('bench') }, 'Sillage session server:'));
       }
       lb.setBackends(ports);
 
@@ -80,6 +202,8 @@ const bench: Benchmark = {
         badges.push(`desfire:bench-${i}`);
       }
       const clients: SessionServerClient[] = [];
+      const workstations: Workstation[] = [];
+      const authTimes = new Map<string, number>();
       for (let i = 0; i < 32; i++) {
         const creds = await registerWorkstation(issuer, await dir.createEnrolmentToken(`bench-${i}`), `BENCH-PC-${i}`);
         // Half the workstations on each instance, as a balancer would spread them; requests go straight
@@ -87,9 +211,10 @@ const bench: Benchmark = {
         const port = ports[i % ports.length]!;
         const direct: typeof fetch = (url, init) => fetch(String(url instanceof Request ? url.url : url).replace(issuer, `http://127.0.0.1:${port}`), init);
         clients.push(await SessionServerClient.connect(issuer, creds, { allowHttp: true, fetch: direct }));
+        workstations.push(new Workstation(creds, issuer, port, authTimes));
       }
-      // Start of the shift: every badge's 2-factor login opens its roaming session.
-      for (const [i, b] of badges.entries()) await clients[i % clients.length]!.badge(b, 'desfire-aes-diversified', '2468');
+      // Start of the shift: every badge's 2-factor login (the agent's own client) opens its roaming session.
+      for (const [i, b] of badges.entries()) authTimes.set(b, (await clients[i % clients.length]!.badge(b, 'desfire-aes-diversified', '2468')).claims.auth_time!);
 
       const floor: number[] = [];
       for (let i = 0; i < 200; i++) {
@@ -97,15 +222,61 @@ const bench: Benchmark = {
         await (await fetch(`http://127.0.0.1:${ports[i % 2]}/healthz`)).arrayBuffer();
         floor.push(performance.now() - t0);
       }
-      await runFor(clients, badges, 8, 200); // warm-up (JIT, connection pools)
+      const agentReopen = (w: number, b: string) => clients[w]!.badge(b, 'desfire-aes-diversified');
+      const leanReopen = (w: number, b: string) => workstations[w]!.reopen(b);
+      // Warm-up: a session server runs for days; the JIT's optimised code and the pools are its steady state.
+      await runFor(agentReopen, badges, 8, 200);
+      await runFor(leanReopen, badges, 32, WARM_UP);
+      const agentSamples: number[] = [];
+      await runFor(agentReopen, badges, 1, 200, agentSamples);
       const grantsPerSecond: Record<string, number> = {};
-      for (const c of [1, 8]) grantsPerSecond[String(c)] = Math.round(await runFor(clients, badges, c, c === 1 ? 300 : 1500));
+      for (const c of [1, 8]) grantsPerSecond[String(c)] = Math.round(await runFor(leanReopen, badges, c, c === 1 ? 300 : 1500));
       const samples: number[] = [];
-      grantsPerSecond['32'] = Math.round(await runFor(clients, badges, 32, 3000, samples));
-      return { samples, floor, extra: { grantsPerSecond, instances: 2, database: 'postgresql', concurrency: 32 } };
+      const pids = children.map((c) => c.pid!);
+      const commits = async () => Number((await db.query<{ n: string }>("SELECT xact_commit AS n FROM pg_stat_database WHERE datname = 'bench'")).rows[0]!.n);
+      const commitsBefore = await commits();
+      const before = cpuSnapshot(pids);
+      grantsPerSecond['32'] = Math.round(await runFor(leanReopen, badges, 32, 3000, samples));
+      const after = cpuSnapshot(pids);
+      // Where each grant's CPU goes at 32 clients (the machine has 2 cores for all of it).
+      const cpuMsPerGrant = Object.fromEntries(Object.entries(after).map(([k, v]) => [k, Math.round(((v - before[k as keyof typeof before]) / 3000) * 1e5) / 100]));
+      // Backends publish their counters within a second of going idle.
+      await new Promise((r) => setTimeout(r, 1500));
+      const statementsPerGrant = Math.round(((await commits()) - commitsBefore - 1) / 30) / 100;
+      workstations.forEach((w) => w.close());
+      for (const c of children.splice(0)) await stopChild(c);
+
+      // Same machine, same load, oidc-provider alone (client authentication, nothing stored): the part of
+      // the latency that is the library and the shared cores, not the grant.
+      const floorKey = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+      const floorJwk = { ...floorKey.publicKey.export({ format: 'jwk' }), kid: 'floor', alg: 'ES256', use: 'sig' };
+      for (const port of ports) children.push(await startChild([path.join(root, 'bench', 'provider-floor-server.ts'), String(port), issuer, JSON.stringify(floorJwk)], {}, 'ready'));
+      const floorCreds = { clientId: FLOOR_CLIENT, privateJwk: { ...(floorKey.privateKey.export({ format: 'jwk' }) as WorkstationCredentials['privateJwk']), kid: 'floor', alg: 'ES256' } };
+      const floorStations = Array.from({ length: 32 }, (_, i) => new Workstation(floorCreds, issuer, ports[i % ports.length]!));
+      const floorGrant = (w: number, b: string) =>
+        floorStations[w]!.grant(FLOOR_GRANT, b, (status, body) => {
+          if (status !== 200 || body.access_token !== 'floor') throw new Error(`provider floor refused (${status}): ${JSON.stringify(body)}`);
+        });
+      await runFor(floorGrant, badges, 32, WARM_UP);
+      const floorSamples: number[] = [];
+      const floorRate = Math.round(await runFor(floorGrant, badges, 32, 3000, floorSamples));
+      floorStations.forEach((w) => w.close());
+      return {
+        samples,
+        floor,
+        extra: {
+          grantsPerSecond,
+          instances: 2,
+          database: 'postgresql',
+          concurrency: 32,
+          cpuMsPerGrant,
+          statementsPerGrant,
+          agentClient: { clients: 1, ...quantiles(agentSamples) },
+          providerFloor: { concurrency: 32, p50: quantiles(floorSamples).p50, p99: Math.round(percentile(floorSamples, 99) * 1000) / 1000, requestsPerSecond: floorRate },
+        },
+      };
     } finally {
-      for (const c of children) c.kill('SIGTERM');
-      await Promise.all(children.map((c) => (c.exitCode === null ? new Promise((r) => c.once('exit', r)) : null)));
+      for (const c of children) await stopChild(c);
       await db.close();
       await lb.close();
       await pg.stop();
