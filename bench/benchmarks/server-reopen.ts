@@ -1,14 +1,15 @@
 // Re-open grant (badge tap within the roaming window) against two session-server processes on one
 // PostgreSQL, the shift-change case: latency at 32 concurrent clients and grants per second at 1, 8 and
-// 32. Floor: the same path's /healthz round trip (transport alone).
+// 32. Floor: the same path's /healthz round trip (transport alone); extra.providerFloor: the same load on
+// oidc-provider alone (client authentication, nothing stored), what no grant on this machine can beat.
 //
 // The 32 "workstations" share this machine's 2 cores with the servers and PostgreSQL, so the load
 // generator is lean: each request is a complete re-open grant (a fresh private_key_jwt assertion
 // signed with the workstation's registered key, the badge parameters), sent over a keep-alive
 // connection, and each answer is checked (tokens present, ID token says re-open with the first
-// login's auth_time). The agent's own client (openid-client over fetch) costs about four times more
-// CPU per request than the grant's share of the server; it is measured apart, at 1 client
-// (extra.agentClient), and used for the shift-start 2-factor logins.
+// login's auth_time). The agent's own client (openid-client over fetch, full response validation) costs
+// about four times this generator's CPU per request, which here would be taken from the servers; it is
+// measured apart, at 1 client (extra.agentClient), and used for the shift-start 2-factor logins.
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { createPrivateKey, generateKeyPairSync, randomUUID, sign } from 'node:crypto';
