@@ -138,9 +138,11 @@ export class Directory {
 
   private readonly owners = new Batcher<{ badgeId: string; at: Date }, { account: Account; activeSession: Record<string, unknown> | null } | { refused: 'unknown' | 'revoked' | 'disabled' }>(async (items) => {
     const at = new Date(Math.max(...items.map((i) => i.at.getTime())));
-    // Per badge id, the active binding first, else the latest revoked one (to say "revoked").
+    // Per badge id, the active binding first, else the latest revoked one (to say "revoked"). Columns
+    // are listed: a prepared statement must keep its result shape when a later migration adds one
+    // (and the code's hash has nothing to do on the tap path).
     const { rows } = await this.db.query<Record<string, unknown>>(
-      `SELECT DISTINCT ON (b.badge_id) b.badge_id AS bound_badge_id, b.status, a.*,
+      `SELECT DISTINCT ON (b.badge_id) b.badge_id AS bound_badge_id, b.status, a.id, a.id_nat, a.ad_login, a.last_name, a.first_name, a.profession, a.disabled,
          (SELECT row_to_json(s) FROM roaming_sessions s WHERE s.account_id = a.id AND s.ended_at IS NULL AND s.expires_at > $2 ORDER BY s.auth_time DESC LIMIT 1) AS active_session
        FROM badges b JOIN accounts a ON a.id = b.account_id
        WHERE b.badge_id = ANY($1::text[]) ORDER BY b.badge_id, (b.status = 'active') DESC, b.enrolled_at DESC`,

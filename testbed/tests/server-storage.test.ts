@@ -1,10 +1,12 @@
-// The session server's audit chain on a real PostgreSQL: appends from two instances at once stay one
-// gap-free chain, a database upgraded from hash rule 1 still verifies end to end, and an edited row of
-// either rule is found.
+// The session server's storage on a real PostgreSQL: appends from two instances at once stay one
+// gap-free audit chain, a database upgraded from hash rule 1 still verifies end to end, an edited row of
+// either rule is found, and the prepared hot statements survive a schema change made by another
+// instance (a rolling upgrade).
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Audit } from '../../server/src/audit';
 import { migrate, postgresDb, splitStatements } from '../../server/src/db';
+import { Directory } from '../../server/src/directory';
 import type { Db } from '../../server/src/db';
 import { startPostgres } from '../postgres';
 import type { PostgresHandle } from '../postgres';
@@ -76,5 +78,23 @@ describe('audit chain', () => {
       'CREATE FUNCTION f() RETURNS void LANGUAGE plpgsql AS $$\nBEGIN\n  PERFORM 1;\nEND\n$$',
       'SELECT 1',
     ]);
+  });
+});
+
+describe('prepared statements', () => {
+  it('keep working when another instance adds a column to the tables they read', async () => {
+    const db = database('rolling');
+    await migrate(db);
+    const dir = new Directory(db);
+    const a = await dir.addAccount({ idNat: '899999000111', adLogin: 'roll', lastName: 'ROULANT', firstName: 'Rémi', profession: 'Infirmier' });
+    await dir.bindBadge('desfire:roll', a.id);
+    // Prepare the hot lookups on every connection of the pool (4 at once).
+    await Promise.all(Array.from({ length: 8 }, () => dir.badgeOwner('desfire:roll')));
+    const other = postgresDb(pg.url('rolling'));
+    open.push(other);
+    await other.query('ALTER TABLE accounts ADD COLUMN pager text');
+    await other.query('ALTER TABLE badges ADD COLUMN label text');
+    const after = await Promise.all(Array.from({ length: 8 }, () => dir.badgeOwner('desfire:roll')));
+    expect(after.every((o) => 'account' in o && o.account.lastName === 'ROULANT')).toBe(true);
   });
 });
