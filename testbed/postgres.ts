@@ -10,6 +10,10 @@ import path from 'node:path';
 export interface PostgresHandle {
   url(database?: string): string;
   createDatabase(name: string): void;
+  /** Stops the server abruptly (as a crash would), keeping its data: "database down". */
+  kill(): void;
+  /** Starts it again on the same port with the same data. */
+  restart(): void;
   stop(): Promise<void>;
 }
 
@@ -50,16 +54,26 @@ export async function startPostgres(): Promise<PostgresHandle> {
   };
   run('initdb', ['-D', data, '-A', 'trust', '-U', 'sillage', '-E', 'UTF8', '--no-sync']);
   const port = await freePort();
-  run('pg_ctl', ['-D', data, '-l', path.join(dir, 'log'), '-w', '-t', '30', '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200`, 'start']);
+  const start = () => run('pg_ctl', ['-D', data, '-l', path.join(dir, 'log'), '-w', '-t', '30', '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200`, 'start']);
+  start();
+  let running = true;
   const handle: PostgresHandle = {
     url: (db = 'postgres') => `postgres://sillage@127.0.0.1:${port}/${db}`,
     createDatabase(name) {
       if (!/^[a-z0-9_]+$/.test(name)) throw new Error('database name');
       run('psql', ['-h', dir, '-p', String(port), '-U', 'sillage', '-d', 'postgres', '-c', `CREATE DATABASE ${name}`]);
     },
+    kill() {
+      run('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']);
+      running = false;
+    },
+    restart() {
+      start();
+      running = true;
+    },
     async stop() {
       try {
-        run('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']);
+        if (running) run('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']);
       } finally {
         fs.rmSync(dir, { recursive: true, force: true });
       }

@@ -8,7 +8,7 @@ import { pruneExpired } from './adapter';
 import { Audit } from './audit';
 import { TrustStore } from './cps';
 import type { Db } from './db';
-import { migrate } from './db';
+import { isDatabaseUnavailable, migrate } from './db';
 import { DEFAULT_DIRECTORY_POLICY, Directory } from './directory';
 import type { DirectoryPolicy } from './directory';
 import { jsonLog } from './log';
@@ -137,18 +137,32 @@ export async function startServer(opts: ServerOptions): Promise<SessionServer> {
       }
       if (!ctx.path.startsWith('/sillage/')) {
         await next();
+        const state = ctx.state as { audited?: boolean; serverError?: unknown };
+        if (ctx.status === 500 && isDatabaseUnavailable(state.serverError)) {
+          // Nothing was issued; the agent says "server unavailable" and the user taps again later.
+          ctx.status = 503;
+          ctx.set('retry-after', '5');
+          ctx.body = { error: 'temporarily_unavailable', error_description: 'session database unavailable: nothing was issued, try again', sillage_error: 'server_unavailable' };
+        }
         // Refusals decided by oidc-provider itself (unknown or revoked workstation, bad client
         // assertion...) are audited here, once the response is known; our grants audit their own.
-        if (ctx.method === 'POST' && ctx.path === '/token' && ctx.status >= 400 && !(ctx.state as { audited?: boolean }).audited) {
+        if (ctx.method === 'POST' && ctx.path === '/token' && ctx.status >= 400 && !state.audited) {
           const body = (ctx.body ?? {}) as { error?: string; error_description?: string };
           const oc = (ctx as unknown as { oidc?: { client?: { clientId: string }; params?: Record<string, unknown> } }).oidc;
-          await audit.append({
+          const entry = {
             action: 'token.request',
-            outcome: 'refused',
+            outcome: 'refused' as const,
             workstation: oc?.client?.clientId ?? null,
             reason: `${body.error ?? 'error'}: ${body.error_description ?? ''}`,
-            details: { grant_type: (oc?.params?.grant_type as string | undefined) ?? null },
-          });
+            // Who asked, as claimed (not authenticated) when authentication is what failed.
+            details: { grant_type: (oc?.params?.grant_type as string | undefined) ?? null, ...(oc?.client ? {} : { claimed_client_id: (oc?.params?.client_id as string | undefined) ?? null }) },
+          };
+          try {
+            await audit.append(entry);
+          } catch (e) {
+            // The audit table lives in the database that is down: the refusal goes to the log instead.
+            log.error('audit unavailable: refusal recorded in this log', { ...entry, err: (e as Error).message });
+          }
         }
         return;
       }

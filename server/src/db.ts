@@ -28,7 +28,9 @@ export interface Db extends Queryable {
  * PostgreSQL ~30% more CPU per re-open than 2-4 did (bench server-reopen).
  */
 export function postgresDb(connectionString: string, max = 4): Db {
-  const pool = new pg.Pool({ connectionString, max });
+  // A database that does not answer fails requests within seconds (the agents wait 10 s) instead of
+  // holding them, and every batch queued behind them, until TCP gives up.
+  const pool = new pg.Pool({ connectionString, max, connectionTimeoutMillis: 3000, query_timeout: 8000 });
   // An idle client erroring (server restart) must not crash the process; the next query reconnects.
   pool.on('error', () => {});
   return {
@@ -51,6 +53,15 @@ export function postgresDb(connectionString: string, max = 4): Db {
     },
     close: () => pool.end(),
   };
+}
+
+/** The database is down or unreachable (as opposed to a bug or a refused statement). */
+export function isDatabaseUnavailable(e: unknown): boolean {
+  const err = e as { code?: string; message?: string } | null;
+  if (!err) return false;
+  // Connection refused/reset/timed out; SQLSTATE class 08 (connection exception), 57P01-03 (shutdown).
+  if (err.code && /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND|EPIPE|08\w{3}|57P0[123])$/.test(err.code)) return true;
+  return /Connection terminated|timeout exceeded when trying to connect|Query read timeout|Client has encountered a connection error/i.test(err.message ?? '');
 }
 
 export async function pgliteDb(dataDir?: string): Promise<Db> {

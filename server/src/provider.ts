@@ -352,7 +352,11 @@ export async function createProvider(deps: ProviderDeps) {
     };
   }, ['subject_token', 'subject_token_type', 'audience', 'resource', 'requested_token_type', 'scope'], ['audience', 'resource']);
 
-  provider.on('server_error', (_ctx: Ctx, err: Error) => log.error('server error', { err: err.message }));
+  provider.on('server_error', (ctx: Ctx, err: Error) => {
+    // The session server's middleware turns a database outage into a 503 the agents understand.
+    (ctx.state as { serverError?: unknown }).serverError = err;
+    log.error('server error', { err: err.message });
+  });
 
   return { provider, nonces, accountClaims };
 }

@@ -68,6 +68,9 @@ const b64url = (b: Buffer | string) => Buffer.from(b).toString('base64url');
 
 function toServerError(e: unknown): ServerError {
   if (e instanceof ServerError) return e;
+  // 5xx: the server (or its database, or the balancer in front) cannot answer now; nothing was issued.
+  const status = e instanceof oidc.ResponseBodyError ? e.status : (e as { cause?: unknown }).cause instanceof Response ? ((e as { cause: Response }).cause.status) : 0;
+  if (status >= 500) return new ServerError('server-unreachable', `session server unavailable (${status})`);
   if (e instanceof oidc.ResponseBodyError) {
     const body = (e.cause ?? {}) as Record<string, unknown>;
     const code = (body.sillage_error as ServerErrorCode | undefined) ?? (e.error as ServerErrorCode);

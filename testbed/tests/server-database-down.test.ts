@@ -1,0 +1,76 @@
+// The session server when its PostgreSQL goes down and comes back: readiness says so, a tap gets a
+// prompt "unavailable" (503, nothing issued) that the agent reads as "server unreachable", the refusal
+// is in the server's log since the audit table is out of reach, and taps work again once it is back.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { registerWorkstation, ServerError, SessionServerClient } from '../../electron/core/oidc/server-client';
+import { startServer } from '../../server/src/app';
+import type { SessionServer } from '../../server/src/app';
+import { postgresDb } from '../../server/src/db';
+import type { Db } from '../../server/src/db';
+import { jsonLog } from '../../server/src/log';
+import { makeTestPki } from '../pki';
+import { startPostgres } from '../postgres';
+import type { PostgresHandle } from '../postgres';
+
+let pg: PostgresHandle;
+let db: Db;
+let server: SessionServer;
+let dir: string;
+const logLines: Record<string, unknown>[] = [];
+
+beforeAll(async () => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sillage-dbdown-'));
+  const pki = makeTestPki(path.join(dir, 'pki'));
+  pg = await startPostgres();
+  pg.createDatabase('sillage');
+  db = postgresDb(pg.url('sillage'));
+  server = await startServer({ db, trustAnchorsPem: [pki.root.certPem], log: jsonLog((l) => logLines.push(JSON.parse(l) as Record<string, unknown>), 'warn') });
+}, 120_000);
+
+afterAll(async () => {
+  await server?.close();
+  await db?.close();
+  await pg?.stop();
+  if (dir) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+async function refusal(p: Promise<unknown>): Promise<ServerError> {
+  try {
+    await p;
+  } catch (e) {
+    if (e instanceof ServerError) return e;
+    throw e;
+  }
+  throw new Error('expected a refusal');
+}
+
+describe('session server, database down and back', () => {
+  it('answers "unavailable" promptly, logs the refusal, and serves again once PostgreSQL is back', async () => {
+    const creds = await registerWorkstation(server.issuer, await server.directory.createEnrolmentToken('PC-NUIT'), 'PC-NUIT');
+    const client = await SessionServerClient.connect(server.issuer, creds, { allowHttp: true, timeoutMs: 10_000 });
+    const acct = await server.directory.addAccount({ idNat: '899999000120', adLogin: 'nuit', lastName: 'VEILLEUR', firstName: 'Noé', profession: 'Infirmier', secret: '8642' });
+    await server.directory.bindBadge('desfire:nuit', acct.id);
+    const login = await client.badge('desfire:nuit', 'desfire-aes-diversified', '8642');
+    expect((await client.badge('desfire:nuit', 'desfire-aes-diversified')).claims.auth_time).toBe(login.claims.auth_time);
+
+    pg.kill();
+    expect((await fetch(`${server.issuer}/readyz`)).status).toBe(503);
+    const t0 = Date.now();
+    const down = await refusal(client.badge('desfire:nuit', 'desfire-aes-diversified'));
+    expect(down.code).toBe('server-unreachable');
+    expect(down.message).toMatch(/unavailable \(503\)/);
+    expect(Date.now() - t0).toBeLessThan(9000);
+    expect(logLines).toEqual(expect.arrayContaining([expect.objectContaining({ level: 'error', msg: 'audit unavailable: refusal recorded in this log', action: 'token.request', details: expect.objectContaining({ claimed_client_id: creds.clientId }) })]));
+
+    pg.restart();
+    expect((await fetch(`${server.issuer}/readyz`)).status).toBe(200);
+    const again = await client.badge('desfire:nuit', 'desfire-aes-diversified');
+    expect(again.claims).toMatchObject({ acr: 'urn:sillage:loa:reopen', auth_time: login.claims.auth_time });
+    const rows = await server.audit.query({ accountId: acct.id });
+    expect(rows.filter((r) => r.action === 'reopen.badge' && r.outcome === 'ok')).toHaveLength(2);
+    expect(await server.audit.verify()).toMatchObject({ ok: true });
+  });
+});
