@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { registerWorkstation, ServerError, SessionServerClient } from '../../electron/core/oidc/server-client';
+import { registerWorkstation, SessionServerClient } from '../../electron/core/oidc/server-client';
 import { startServer } from '../../server/src/app';
 import type { SessionServer } from '../../server/src/app';
 import { postgresDb } from '../../server/src/db';
@@ -13,6 +13,7 @@ import type { Db } from '../../server/src/db';
 import { jsonLog } from '../../server/src/log';
 import { makeTestPki } from '../pki';
 import { startPostgres } from '../postgres';
+import { refusal } from '../server-refusal';
 import type { PostgresHandle } from '../postgres';
 
 let pg: PostgresHandle;
@@ -36,16 +37,6 @@ afterAll(async () => {
   await pg?.stop();
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
-
-async function refusal(p: Promise<unknown>): Promise<ServerError> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof ServerError) return e;
-    throw e;
-  }
-  throw new Error('expected a refusal');
-}
 
 describe('session server, database down and back', () => {
   it('answers "unavailable" promptly, logs the refusal, and serves again once PostgreSQL is back', async () => {

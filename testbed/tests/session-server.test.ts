@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { importJWK, SignJWT } from 'jose';
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { registerWorkstation, ServerError, SessionServerClient } from '../../electron/core/oidc/server-client';
+import { registerWorkstation, SessionServerClient } from '../../electron/core/oidc/server-client';
 import type { WorkstationCredentials } from '../../electron/core/oidc/server-client';
 import { startServer } from '../../server/src/app';
 import type { SessionServer } from '../../server/src/app';
@@ -20,6 +20,7 @@ import type { LoadBalancer } from '../lb';
 import { makeTestPki } from '../pki';
 import type { TestPki } from '../pki';
 import { startPostgres } from '../postgres';
+import { refusal } from '../server-refusal';
 import type { PostgresHandle } from '../postgres';
 
 const HOUR = 3600_000;
@@ -38,16 +39,6 @@ async function workstation(name: string): Promise<{ creds: WorkstationCredential
   const token = await servers[0]!.directory.createEnrolmentToken(name);
   const creds = await registerWorkstation(servers[0]!.issuer, token, name);
   return { creds, client: await SessionServerClient.connect(servers[0]!.issuer, creds, { allowHttp: true }) };
-}
-
-async function refusal(p: Promise<unknown>): Promise<ServerError> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof ServerError) return e;
-    throw e;
-  }
-  throw new Error('expected a refusal');
 }
 
 beforeAll(async () => {
