@@ -51,6 +51,16 @@ export interface SessionServer {
 
 const MAX_BODY = 64 * 1024;
 
+/**
+ * Every route, when the database is down: 503, nothing issued or changed. The agents read it as
+ * "server unreachable" (locked screen says so; an open session stays open, no surprise logout).
+ */
+function databaseUnavailable(ctx: Koa.Context): void {
+  ctx.status = 503;
+  ctx.set('retry-after', '5');
+  ctx.body = { error: 'temporarily_unavailable', error_description: 'session database unavailable: nothing was issued, try again', sillage_error: 'server_unavailable' };
+}
+
 async function readJson(ctx: Koa.Context): Promise<Record<string, unknown>> {
   const chunks: Buffer[] = [];
   let n = 0;
@@ -138,12 +148,7 @@ export async function startServer(opts: ServerOptions): Promise<SessionServer> {
       if (!ctx.path.startsWith('/sillage/')) {
         await next();
         const state = ctx.state as { audited?: boolean; serverError?: unknown };
-        if (ctx.status === 500 && isDatabaseUnavailable(state.serverError)) {
-          // Nothing was issued; the agent says "server unavailable" and the user taps again later.
-          ctx.status = 503;
-          ctx.set('retry-after', '5');
-          ctx.body = { error: 'temporarily_unavailable', error_description: 'session database unavailable: nothing was issued, try again', sillage_error: 'server_unavailable' };
-        }
+        if (ctx.status === 500 && isDatabaseUnavailable(state.serverError)) databaseUnavailable(ctx);
         // Refusals decided by oidc-provider itself (unknown or revoked workstation, bad client
         // assertion...) are audited here, once the response is known; our grants audit their own.
         if (ctx.method === 'POST' && ctx.path === '/token' && ctx.status >= 400 && !state.audited) {
@@ -282,6 +287,10 @@ export async function startServer(opts: ServerOptions): Promise<SessionServer> {
         ctx.status = status;
         ctx.body = { error: 'invalid_request', error_description: (e as Error).message };
         return;
+      }
+      if (isDatabaseUnavailable(e)) {
+        log.error('server error', { err: (e as Error).message });
+        return databaseUnavailable(ctx);
       }
       throw e;
     } finally {

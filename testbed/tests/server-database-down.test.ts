@@ -1,5 +1,6 @@
 // The session server when its PostgreSQL goes down and comes back: readiness says so, a tap gets a
-// prompt "unavailable" (503, nothing issued) that the agent reads as "server unreachable", the refusal
+// prompt "unavailable" (503, nothing issued) that the agent reads as "server unreachable" — so does the
+// session poll of every open PC, which must not end sessions — the refusal
 // is in the server's log since the audit table is out of reach, and taps work again once it is back.
 import fs from 'node:fs';
 import os from 'node:os';
@@ -54,6 +55,10 @@ describe('session server, database down and back', () => {
     expect(down.code).toBe('server-unreachable');
     expect(down.message).toMatch(/unavailable \(503\)/);
     expect(Date.now() - t0).toBeLessThan(9000);
+    // The roaming-session poll every open PC makes: "unreachable" (the session stays open), not "ended".
+    const polled = await refusal(client.sessionStatus(login.accessToken));
+    expect(polled.code).toBe('server-unreachable');
+    expect(polled.message).toMatch(/unavailable \(503\)/);
     expect(logLines).toEqual(expect.arrayContaining([expect.objectContaining({ level: 'error', msg: 'audit unavailable: refusal recorded in this log', action: 'token.request', details: expect.objectContaining({ claimed_client_id: creds.clientId }) })]));
 
     pg.restart();

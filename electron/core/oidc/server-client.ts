@@ -66,11 +66,18 @@ const JWS_ALG: Record<SignatureAlgorithm, string> = { 'RSA-PKCS1-SHA256': 'RS256
 
 const b64url = (b: Buffer | string) => Buffer.from(b).toString('base64url');
 
+/**
+ * 5xx from any route: the server (or its database, or the balancer in front) cannot answer now and
+ * nothing was issued or changed: the same as unreachable for the engine (no login, no surprise logout).
+ */
+function unavailable(status: number): ServerError {
+  return new ServerError('server-unreachable', `session server unavailable (${status})`);
+}
+
 function toServerError(e: unknown): ServerError {
   if (e instanceof ServerError) return e;
-  // 5xx: the server (or its database, or the balancer in front) cannot answer now; nothing was issued.
   const status = e instanceof oidc.ResponseBodyError ? e.status : (e as { cause?: unknown }).cause instanceof Response ? ((e as { cause: Response }).cause.status) : 0;
-  if (status >= 500) return new ServerError('server-unreachable', `session server unavailable (${status})`);
+  if (status >= 500) return unavailable(status);
   if (e instanceof oidc.ResponseBodyError) {
     const body = (e.cause ?? {}) as Record<string, unknown>;
     const code = (body.sillage_error as ServerErrorCode | undefined) ?? (e.error as ServerErrorCode);
@@ -152,6 +159,7 @@ export class SessionServerClient {
   private async json(path: string, init: RequestInit): Promise<{ status: number; body: Record<string, unknown> }> {
     try {
       const res = await this.fetchImpl(this.url(path), { ...init, signal: AbortSignal.timeout(this.timeoutMs) });
+      if (res.status >= 500) throw unavailable(res.status);
       return { status: res.status, body: (await res.json().catch(() => ({}))) as Record<string, unknown> };
     } catch (e) {
       throw toServerError(e);
