@@ -168,7 +168,7 @@ const MIGRATIONS: string[] = [
   );
   `,
   // 2: the audit append in one round trip. The function takes the chain lock, reads the head and inserts
-  // the batch; the agent-side hash of each row's content (v1 hashed everything in Node, which needed
+  // the batch; the server's hash of each row's content (v1 hashed everything in Node, which needed
   // lock, read and insert as separate round trips while the other instance waited) is chained here as
   // sha256(prev_hash ':' seq ':' content_hash). hash_v tells verify() which rule a row follows.
   `
