@@ -4,12 +4,28 @@ import globals from 'globals';
 import sillage from './tools/eslint/layering.js';
 
 // Browser globals that betray DOM code in the headless agent core.
-const DOM_GLOBALS = ['window', 'document', 'navigator', 'localStorage', 'sessionStorage', 'HTMLElement', 'location'].map(
-  (name) => ({ name, message: 'electron/core runs in plain Node: no DOM (see DEVELOPERS.md).' }),
-);
+const DOM_GLOBALS = [
+  'window',
+  'document',
+  'navigator',
+  'localStorage',
+  'sessionStorage',
+  'HTMLElement',
+  'location',
+].map((name) => ({ name, message: 'electron/core runs in plain Node: no DOM (see DEVELOPERS.md).' }));
 
 export default tseslint.config(
-  { ignores: ['node_modules/', '**/dist/', 'bench/results/', 'e2e/output/', 'test-results/', 'playwright-report/', '.tmp/'] },
+  {
+    ignores: [
+      'node_modules/',
+      '**/dist/',
+      'bench/results/',
+      'e2e/output/',
+      'test-results/',
+      'playwright-report/',
+      '.tmp/',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -35,7 +51,11 @@ export default tseslint.config(
     files: ['renderer/src/**/*.{ts,tsx}'],
     languageOptions: { globals: { ...globals.browser } },
     rules: {
-      'no-restricted-globals': ['error', { name: 'process', message: 'The UI has no Node: use the shared contract.' }, { name: 'require', message: 'The UI has no Node.' }],
+      'no-restricted-globals': [
+        'error',
+        { name: 'process', message: 'The UI has no Node: use the shared contract.' },
+        { name: 'require', message: 'The UI has no Node.' },
+      ],
     },
   },
 );

@@ -23,15 +23,30 @@ import { VirtualCard } from '../testbed/vpcd-client';
 export async function cpsRig() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sillage-bench-cps-'));
   const pki = makeTestPki(path.join(dir, 'pki'));
-  const token = provisionSoftHsm(path.join(dir, 'hsm'), pki.issue({ idNat: '899999000011', lastName: 'MARTIN', firstName: 'Camille', profession: 'Infirmière' }), { tokenLabel: 'CPS BENCH' });
+  const token = provisionSoftHsm(
+    path.join(dir, 'hsm'),
+    pki.issue({ idNat: '899999000011', lastName: 'MARTIN', firstName: 'Camille', profession: 'Infirmière' }),
+    { tokenLabel: 'CPS BENCH' },
+  );
   process.env.SOFTHSM2_CONF = token.env.SOFTHSM2_CONF;
   const mod = new Pkcs11Module(token.modulePath);
   const pcscd = await startPcscd();
   process.env.PCSCLITE_CSOCK_NAME = pcscd.env.PCSCLITE_CSOCK_NAME;
   const reader = pcscd.readerNames[0]!;
   const monitor = new PcscMonitor({ createContext: loadPcsc });
-  const backend = new PcscCpsBackend({ monitor, module: () => mod, tokenLabels: { [reader]: 'CPS BENCH' }, labels: CPS_LABELS });
-  const engine = new SessionEngine({ authenticator: proofAuthenticator(), audit: new AuditLog(), clock: systemClock, inactivityMs: 0, tapDebounceMs: 0 });
+  const backend = new PcscCpsBackend({
+    monitor,
+    module: () => mod,
+    tokenLabels: { [reader]: 'CPS BENCH' },
+    labels: CPS_LABELS,
+  });
+  const engine = new SessionEngine({
+    authenticator: proofAuthenticator(),
+    audit: new AuditLog(),
+    clock: systemClock,
+    inactivityMs: 0,
+    tapDebounceMs: 0,
+  });
   await backend.start((e) => engine.handleReaderEvent(e));
   await waitFor(() => monitor.list().length >= 2, 5000, 'readers');
   const card = new VirtualCard({ atr: ATR.CPS3_CONTACT, handler: echoCard });
@@ -50,13 +65,19 @@ export async function cpsRig() {
   const raw = {
     readCertificate() {
       const s = p11.C_OpenSession(slot, pkcs11js.CKF_SERIAL_SESSION);
-      p11.C_GetAttributeValue(s, find(s, pkcs11js.CKO_CERTIFICATE, CPS_LABELS.authCert), [{ type: pkcs11js.CKA_VALUE }]);
+      p11.C_GetAttributeValue(s, find(s, pkcs11js.CKO_CERTIFICATE, CPS_LABELS.authCert), [
+        { type: pkcs11js.CKA_VALUE },
+      ]);
       p11.C_CloseSession(s);
     },
     loginAndSign(pin: string) {
       const s = p11.C_OpenSession(slot, pkcs11js.CKF_SERIAL_SESSION);
       p11.C_Login(s, pkcs11js.CKU_USER, pin);
-      p11.C_SignInit(s, { mechanism: pkcs11js.CKM_SHA256_RSA_PKCS }, find(s, pkcs11js.CKO_PRIVATE_KEY, CPS_LABELS.authKey));
+      p11.C_SignInit(
+        s,
+        { mechanism: pkcs11js.CKM_SHA256_RSA_PKCS },
+        find(s, pkcs11js.CKO_PRIVATE_KEY, CPS_LABELS.authKey),
+      );
       p11.C_Sign(s, Buffer.alloc(32, 1), Buffer.alloc(512));
       p11.C_Logout(s);
       p11.C_CloseSession(s);

@@ -20,7 +20,16 @@ describe('bench harness', () => {
     const file = writeResult(dir, r);
     const json = JSON.parse(fs.readFileSync(file, 'utf8'));
     expect(Object.keys(json)).toEqual(['name', 'unit', 'n', 'p50', 'p95', 'p99', 'floor', 'extra']);
-    expect(json).toEqual({ name: 'x', unit: 'ms', n: 3, p50: 2, p95: 3, p99: 3, floor: { p50: 1, p95: 1 }, extra: { a: 1 } });
+    expect(json).toEqual({
+      name: 'x',
+      unit: 'ms',
+      n: 3,
+      p50: 2,
+      p95: 3,
+      p99: 3,
+      floor: { p50: 1, p95: 1 },
+      extra: { a: 1 },
+    });
     expect(summarize({ name: 'y', unit: 'ms' }, { samples: [1] }).floor).toBeNull();
   });
 });

@@ -46,7 +46,10 @@ export function summarize(b: Pick<Benchmark, 'name' | 'unit'>, out: BenchOutput)
     p50: round(percentile(out.samples, 50)),
     p95: round(percentile(out.samples, 95)),
     p99: round(percentile(out.samples, 99)),
-    floor: out.floor && out.floor.length ? { p50: round(percentile(out.floor, 50)), p95: round(percentile(out.floor, 95)) } : null,
+    floor:
+      out.floor && out.floor.length
+        ? { p50: round(percentile(out.floor, 50)), p95: round(percentile(out.floor, 95)) }
+        : null,
     extra: out.extra ?? {},
   };
 }

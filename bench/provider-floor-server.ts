@@ -37,12 +37,26 @@ class MemoryAdapter implements Adapter {
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href && port && issuer && jwk) {
   const provider = new Provider(issuer, {
     adapter: MemoryAdapter,
-    clients: [{ client_id: FLOOR_CLIENT, token_endpoint_auth_method: 'private_key_jwt', token_endpoint_auth_signing_alg: 'ES256', jwks: { keys: [JSON.parse(jwk)] }, grant_types: [FLOOR_GRANT], response_types: [], redirect_uris: [] }],
+    clients: [
+      {
+        client_id: FLOOR_CLIENT,
+        token_endpoint_auth_method: 'private_key_jwt',
+        token_endpoint_auth_signing_alg: 'ES256',
+        jwks: { keys: [JSON.parse(jwk)] },
+        grant_types: [FLOOR_GRANT],
+        response_types: [],
+        redirect_uris: [],
+      },
+    ],
     clientAuthMethods: ['private_key_jwt'],
     features: { devInteractions: { enabled: false } },
   });
-  provider.registerGrantType(FLOOR_GRANT, async (ctx) => {
-    ctx.body = { access_token: 'floor', token_type: 'Bearer' };
-  }, ['badge_id', 'badge_proof', 'scope']);
+  provider.registerGrantType(
+    FLOOR_GRANT,
+    async (ctx) => {
+      ctx.body = { access_token: 'floor', token_type: 'Bearer' };
+    },
+    ['badge_id', 'badge_proof', 'scope'],
+  );
   http.createServer(provider.callback()).listen(Number(port), '127.0.0.1', () => console.log('ready'));
 }

@@ -10,7 +10,10 @@ const here = path.dirname(new URL(import.meta.url).pathname);
 
 async function loadAll(): Promise<Benchmark[]> {
   const dir = path.join(here, 'benchmarks');
-  const files = fs.readdirSync(dir).filter((f) => f.endsWith('.ts')).sort();
+  const files = fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith('.ts'))
+    .sort();
   const mods = await Promise.all(files.map((f) => import(path.join(dir, f)) as Promise<{ default: Benchmark }>));
   return mods.map((m) => m.default);
 }
@@ -29,7 +32,11 @@ async function main() {
     // PKCS#11 modules) keep per-process state from the previous one.
     let failed = 0;
     for (const b of chosen) {
-      const r = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), b.name, '--in-process'], { stdio: 'inherit' });
+      const r = spawnSync(
+        process.execPath,
+        ['--import', 'tsx', fileURLToPath(import.meta.url), b.name, '--in-process'],
+        { stdio: 'inherit' },
+      );
       if (r.status !== 0) failed++;
     }
     process.exit(failed ? 1 : 0);
@@ -40,7 +47,9 @@ async function main() {
     const r = summarize(b, await b.run());
     const file = writeResult(outDir, r);
     const floor = r.floor ? ` (floor p50 ${r.floor.p50}, p95 ${r.floor.p95})` : '';
-    console.log(`n=${r.n} p50 ${r.p50} p95 ${r.p95} p99 ${r.p99} ${r.unit}${floor} → ${path.relative(process.cwd(), file)}`);
+    console.log(
+      `n=${r.n} p50 ${r.p50} p95 ${r.p95} p99 ${r.p99} ${r.unit}${floor} → ${path.relative(process.cwd(), file)}`,
+    );
   }
 }
 

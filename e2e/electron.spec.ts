@@ -13,12 +13,17 @@ try {
 } catch {
   binary = null;
 }
-const SKIP_REASON = 'Electron binary absent on this machine (its download is blocked): run this test where `npm install electron` can fetch it';
+const SKIP_REASON =
+  'Electron binary absent on this machine (its download is blocked): run this test where `npm install electron` can fetch it';
 
 test('Electron app: sandboxed lock window with the contract bridge', async () => {
   if (!binary) console.log(`SKIPPED electron smoke test: ${SKIP_REASON}`);
   test.skip(!binary, SKIP_REASON);
-  const app = await electron.launch({ executablePath: binary!, args: [path.join(root, 'dist', 'electron', 'main.cjs'), '--demo'], cwd: root });
+  const app = await electron.launch({
+    executablePath: binary!,
+    args: [path.join(root, 'dist', 'electron', 'main.cjs'), '--demo'],
+    cwd: root,
+  });
   try {
     const win = await app.firstWindow();
     await expect(win.getByTestId('lock-screen')).toContainText('Badgez ou insérez votre carte CPS');

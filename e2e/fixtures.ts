@@ -21,17 +21,34 @@ export interface HeadlessOptions {
   env?: Record<string, string>;
 }
 
-export async function startHeadless(args: string[] = [], opts: HeadlessOptions = {}): Promise<HeadlessAgent & { dataDir: string }> {
+export async function startHeadless(
+  args: string[] = [],
+  opts: HeadlessOptions = {},
+): Promise<HeadlessAgent & { dataDir: string }> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sillage-e2e-'));
   // Each agent gets its own policy file (never the machine's /etc/sillage/policy.json).
   const policyFile = path.join(dataDir, 'policy.json');
   if (opts.policy) fs.writeFileSync(policyFile, JSON.stringify(opts.policy));
   const policy = args.includes('--policy-file') ? [] : ['--policy-file', policyFile];
-  const proc = spawn(path.join(root, 'node_modules/.bin/tsx'), ['electron/core/headless/main.ts', '--demo', '--port', '0', '--no-control', '--data-dir', dataDir, ...policy, ...args], {
-    cwd: root,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, ...(opts.env ?? {}) },
-  });
+  const proc = spawn(
+    path.join(root, 'node_modules/.bin/tsx'),
+    [
+      'electron/core/headless/main.ts',
+      '--demo',
+      '--port',
+      '0',
+      '--no-control',
+      '--data-dir',
+      dataDir,
+      ...policy,
+      ...args,
+    ],
+    {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...(opts.env ?? {}) },
+    },
+  );
   let out = '';
   proc.stdout!.on('data', (d) => (out += d));
   proc.stderr!.on('data', (d) => (out += d));

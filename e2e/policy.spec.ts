@@ -5,7 +5,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { expect, startHeadless, test } from './fixtures';
 
-test('a policy-set language is locked in the UI; an invalid value is refused and the previous one stays', async ({ page }) => {
+test('a policy-set language is locked in the UI; an invalid value is refused and the previous one stays', async ({
+  page,
+}) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sillage-policy-'));
   const file = path.join(dir, 'policy.json');
   const write = (o: unknown) => {
@@ -27,7 +29,12 @@ test('a policy-set language is locked in the UI; an invalid value is refused and
     const file = await (await download).path();
     const text = fs.readFileSync(file, 'utf8');
     expect(text).not.toContain('tok_SECRET_0123456789');
-    const exported = JSON.parse(text) as { config: Record<string, unknown>; server: { reachable: boolean }; lockedSettings: string[]; log: string[] };
+    const exported = JSON.parse(text) as {
+      config: Record<string, unknown>;
+      server: { reachable: boolean };
+      lockedSettings: string[];
+      log: string[];
+    };
     expect(exported.config).toMatchObject({ Language: 'en', InactivityLockMinutes: 5 });
     expect(exported.server.reachable).toBe(true);
     expect(exported.log.join('\n')).toContain('headless agent starting');
@@ -37,7 +44,9 @@ test('a policy-set language is locked in the UI; an invalid value is refused and
     await page.waitForTimeout(600);
     await page.getByTestId('diagnostic-toggle').click();
     await page.getByTestId('diagnostic-toggle').click();
-    await expect(page.getByTestId('diag-policy-problems')).toContainText('Language : valeur refusée (valeurs possibles : fr, en)');
+    await expect(page.getByTestId('diag-policy-problems')).toContainText(
+      'Language : valeur refusée (valeurs possibles : fr, en)',
+    );
     await expect(page.getByTestId('lang-locked')).toContainText('Language set by your hospital');
 
     // Policy removed: the user may choose again (default French).

@@ -51,7 +51,14 @@ const agents: HeadlessAgent[] = [];
 
 async function startSessionServer(): Promise<void> {
   // Same port and database each time: a restart as the agents see it.
-  server = await startServer({ db: serverDb, port, trustAnchorsPem: [], desfireKeys: { 'F51230/1': MASTER.toString('hex') }, now: () => new Date(Date.now() + offsetMs), log: jsonLog(() => {}, 'silent') });
+  server = await startServer({
+    db: serverDb,
+    port,
+    trustAnchorsPem: [],
+    desfireKeys: { 'F51230/1': MASTER.toString('hex') },
+    now: () => new Date(Date.now() + offsetMs),
+    log: jsonLog(() => {}, 'silent'),
+  });
 }
 
 async function stopSessionServer(): Promise<void> {
@@ -76,9 +83,15 @@ async function typeCode(page: Page, code: string) {
   await page.keyboard.press('Enter');
 }
 
-function agentAudit(a: HeadlessAgent & { dataDir?: string }): { action: string; outcome: string; reason?: string; idNat?: string }[] {
+function agentAudit(
+  a: HeadlessAgent & { dataDir?: string },
+): { action: string; outcome: string; reason?: string; idNat?: string }[] {
   const file = path.join((a as { dataDir: string }).dataDir, 'audit.jsonl');
-  return fs.readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { action: string; outcome: string; reason?: string; idNat?: string });
+  return fs
+    .readFileSync(file, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { action: string; outcome: string; reason?: string; idNat?: string });
 }
 
 test.beforeAll(async () => {
@@ -90,8 +103,22 @@ test.beforeAll(async () => {
   serverDb = postgresDb(pg.url('sillage'));
   await migrate(db);
   const directory = new Directory(db);
-  const a = await directory.addAccount({ idNat: '899999000011', adLogin: 'cmartin', lastName: 'MARTIN', firstName: 'Camille', profession: 'Infirmière', secret: '4821' });
-  const b = await directory.addAccount({ idNat: '899999000052', adLogin: 'nlefevre', lastName: 'LEFEVRE', firstName: 'Nina', profession: 'Infirmière', secret: '1357' });
+  const a = await directory.addAccount({
+    idNat: '899999000011',
+    adLogin: 'cmartin',
+    lastName: 'MARTIN',
+    firstName: 'Camille',
+    profession: 'Infirmière',
+    secret: '4821',
+  });
+  const b = await directory.addAccount({
+    idNat: '899999000052',
+    adLogin: 'nlefevre',
+    lastName: 'LEFEVRE',
+    firstName: 'Nina',
+    profession: 'Infirmière',
+    secret: '1357',
+  });
   await directory.bindBadge('CHU-000123', a.id);
   await directory.bindBadge('CHU-000456', b.id);
   port = await freePort();
@@ -119,7 +146,9 @@ test.afterAll(async () => {
   await pcscd?.stop();
 });
 
-test('a shift on two ward PCs: badge + code, roaming re-open, tap-over, tap-out, window end, server down and back', async ({ browser }) => {
+test('a shift on two ward PCs: badge + code, roaming re-open, tap-over, tap-out, window end, server down and back', async ({
+  browser,
+}) => {
   test.setTimeout(180_000);
   const nurseA = hospitalBadge('CHU-000123');
   const nurseB = hospitalBadge('CHU-000456');

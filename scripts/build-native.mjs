@@ -6,12 +6,18 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
-const includeCandidates = [path.resolve(process.execPath, '../../include/node'), '/usr/include/node', '/usr/local/include/node'];
+const includeCandidates = [
+  path.resolve(process.execPath, '../../include/node'),
+  '/usr/include/node',
+  '/usr/local/include/node',
+];
 const include = includeCandidates.find((d) => fs.existsSync(path.join(d, 'node_api.h')));
 // The test bed's own addon (quickack) only matters on Linux, where vpcd runs.
 const addons = [
   { name: 'peercred', src: 'native/peercred/peercred.c', dir: 'native/peercred' },
-  ...(process.platform === 'linux' ? [{ name: 'quickack', src: 'testbed/quickack/quickack.c', dir: 'testbed/quickack' }] : []),
+  ...(process.platform === 'linux'
+    ? [{ name: 'quickack', src: 'testbed/quickack/quickack.c', dir: 'testbed/quickack' }]
+    : []),
 ];
 let failed = 0;
 for (const a of addons) {

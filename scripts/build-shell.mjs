@@ -5,7 +5,15 @@ import { build } from 'esbuild';
 import path from 'node:path';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
-const common = { bundle: true, platform: 'node', format: 'cjs', target: 'node20', sourcemap: false, logLevel: 'warning', absWorkingDir: root };
+const common = {
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  target: 'node20',
+  sourcemap: false,
+  logLevel: 'warning',
+  absWorkingDir: root,
+};
 
 // Core modules load native addons with createRequire(import.meta.url): in the CommonJS bundle,
 // import.meta.url becomes the bundle's own file URL.
@@ -17,5 +25,10 @@ await build({
   define: { 'import.meta.url': '__sillageBundleUrl' },
   banner: { js: "const __sillageBundleUrl = require('node:url').pathToFileURL(__filename).href;" },
 });
-await build({ ...common, entryPoints: ['electron/shell/preload.ts'], outfile: 'dist/electron/preload.cjs', external: ['electron'] });
+await build({
+  ...common,
+  entryPoints: ['electron/shell/preload.ts'],
+  outfile: 'dist/electron/preload.cjs',
+  external: ['electron'],
+});
 console.log('shell bundles: dist/electron/main.cjs, dist/electron/preload.cjs');

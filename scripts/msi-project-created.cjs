@@ -12,7 +12,8 @@ function injectMachineConfig(projectXml, elements) {
   if (projectXml.includes('sillage machine configuration: begin')) return projectXml;
   const at = projectXml.lastIndexOf('</Product>');
   if (at < 0) throw new Error('msiProjectCreated: no </Product> in the generated WiX project');
-  if (!/<Directory\s+Id="TARGETDIR"/.test(projectXml)) throw new Error('msiProjectCreated: the WiX project has no TARGETDIR directory');
+  if (!/<Directory\s+Id="TARGETDIR"/.test(projectXml))
+    throw new Error('msiProjectCreated: the WiX project has no TARGETDIR directory');
   return `${projectXml.slice(0, at)}${elements}${projectXml.slice(at)}`;
 }
 

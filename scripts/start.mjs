@@ -26,7 +26,9 @@ const args = process.argv.slice(2);
 const child =
   typeof electronPath === 'string' && fs.existsSync(electronPath)
     ? spawn(electronPath, [root, ...args], { cwd: root, stdio: 'inherit' })
-    : (console.log('Electron binary absent (its download is blocked here): run "npm install electron" where the network allows it, or set ELECTRON_OVERRIDE_DIST_PATH; starting the headless mode instead.'),
+    : (console.log(
+        'Electron binary absent (its download is blocked here): run "npm install electron" where the network allows it, or set ELECTRON_OVERRIDE_DIST_PATH; starting the headless mode instead.',
+      ),
       spawn(bin('tsx'), ['electron/core/headless/main.ts', '--demo', ...args], { cwd: root, stdio: 'inherit' }));
 for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => child.kill(sig));
 child.on('exit', (code, signal) => process.exit(code ?? (signal ? 0 : 1)));

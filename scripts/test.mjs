@@ -10,14 +10,17 @@ const tmp = path.join(root, '.tmp');
 fs.mkdirSync(tmp, { recursive: true });
 // A hung suite must fail CI well inside its 90 minutes, not eat them: each suite gets a hard limit.
 const SUITE_LIMIT_MS = 35 * 60_000;
-const run = (cmd, args, opts = {}) => spawnSync(cmd, args, { cwd: root, stdio: 'inherit', timeout: SUITE_LIMIT_MS, killSignal: 'SIGKILL', ...opts });
+const run = (cmd, args, opts = {}) =>
+  spawnSync(cmd, args, { cwd: root, stdio: 'inherit', timeout: SUITE_LIMIT_MS, killSignal: 'SIGKILL', ...opts });
 
 // System packages (pcscd, vpcd, softhsm, opensc, chromium...): installed when missing and we are root.
 const setup = run('bash', ['scripts/setup-system.sh', '--if-missing']);
-if (setup.status !== 0) console.error('setup-system: some system packages are missing (see above); the tests that need them will fail.');
+if (setup.status !== 0)
+  console.error('setup-system: some system packages are missing (see above); the tests that need them will fail.');
 
 // Our own N-API addons (peer credentials of the DPI broker's socket) for this Node.
-if (run('node', ['scripts/build-native.mjs']).status !== 0) console.error('build-native failed: the broker tests that need peer credentials will fail.');
+if (run('node', ['scripts/build-native.mjs']).status !== 0)
+  console.error('build-native failed: the broker tests that need peer credentials will fail.');
 
 const suites = [];
 
@@ -54,7 +57,10 @@ suites.push({
   skipped: p?.stats?.skipped ?? 0,
 });
 
-const total = suites.reduce((a, s) => ({ passed: a.passed + s.passed, failed: a.failed + s.failed, skipped: a.skipped + s.skipped }), { passed: 0, failed: 0, skipped: 0 });
+const total = suites.reduce(
+  (a, s) => ({ passed: a.passed + s.passed, failed: a.failed + s.failed, skipped: a.skipped + s.skipped }),
+  { passed: 0, failed: 0, skipped: 0 },
+);
 console.log('\nSuites:');
 for (const s of suites) console.log(`  ${s.name}: ${s.passed} passed, ${s.failed} failed, ${s.skipped} skipped`);
 console.log(`${total.passed} passed, ${total.failed} failed, ${total.skipped} skipped`);

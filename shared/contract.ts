@@ -156,7 +156,13 @@ export interface DiagnosticsReport {
   /** Policy values refused at the last reload, naming the setting. */
   configProblems?: string[];
   /** The CPS Cryptolib as found (PC/SC readers configured): path, version, or what is wrong with it. */
-  cryptolib?: { path: string | null; version: string | null; description: string | null; supportsCps4: boolean; problem: string | null };
+  cryptolib?: {
+    path: string | null;
+    version: string | null;
+    description: string | null;
+    supportsCps4: boolean;
+    problem: string | null;
+  };
 }
 
 export interface AuditRecord {
@@ -262,8 +268,7 @@ export type AnyEvent = { [K in EventName]: { event: K; payload: Events[K] } }[Ev
 
 /** Result of a command over any transport. Errors carry a code, never a stack or secret. */
 export type CommandResult<K extends CommandName> =
-  | { ok: true; result: CommandRes<K> }
-  | { ok: false; error: { code: AgentErrorCode; message: string } };
+  { ok: true; result: CommandRes<K> } | { ok: false; error: { code: AgentErrorCode; message: string } };
 
 /** What the UI sees of the agent, whichever transport carries it. */
 export interface AgentClient {
@@ -285,8 +290,7 @@ export const WS_PATH = '/agent';
 
 /** Headless WebSocket frames. */
 export type WsClientFrame =
-  | { type: 'hello'; secret: string; version: number }
-  | { type: 'command'; id: number; cmd: string; req: unknown };
+  { type: 'hello'; secret: string; version: number } | { type: 'command'; id: number; cmd: string; req: unknown };
 
 export type WsServerFrame =
   | { type: 'welcome'; version: number }

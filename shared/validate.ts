@@ -21,7 +21,9 @@ const none = fields([]);
 const CHECKS: { [K in CommandName]: Check } = {
   'session.getState': none,
   // Only digits and letters: a CPS PIN is 4 digits, an AD session code may be alphanumeric.
-  'session.submitPin': fields(['pin'], (r) => (isStr(r.pin, 32) && /^[0-9A-Za-z]+$/.test(r.pin) ? null : 'pin must be 1-32 letters or digits')),
+  'session.submitPin': fields(['pin'], (r) =>
+    isStr(r.pin, 32) && /^[0-9A-Za-z]+$/.test(r.pin) ? null : 'pin must be 1-32 letters or digits',
+  ),
   'session.cancel': none,
   'session.lock': none,
   'session.switchUser': none,
@@ -34,9 +36,13 @@ const CHECKS: { [K in CommandName]: Check } = {
   'demo.inventory': none,
   'dmp.openCurrent': none,
   'dmp.getPatient': none,
-  'demo.insertCard': fields(['cardId', 'reader'], (r) => (isStr(r.cardId) && optStr(r.reader) ? null : 'cardId required')),
+  'demo.insertCard': fields(['cardId', 'reader'], (r) =>
+    isStr(r.cardId) && optStr(r.reader) ? null : 'cardId required',
+  ),
   'demo.removeCard': fields(['reader'], (r) => (optStr(r.reader) ? null : 'reader must be a string')),
-  'demo.tapBadge': fields(['badgeId', 'reader'], (r) => (isStr(r.badgeId) && optStr(r.reader) ? null : 'badgeId required')),
+  'demo.tapBadge': fields(['badgeId', 'reader'], (r) =>
+    isStr(r.badgeId) && optStr(r.reader) ? null : 'badgeId required',
+  ),
   'demo.reset': none,
 };
 
@@ -45,8 +51,7 @@ export function isCommandName(name: unknown): name is CommandName {
 }
 
 export type Validated<K extends CommandName = CommandName> =
-  | { ok: true; cmd: K; req: CommandReq<K> }
-  | { ok: false; message: string };
+  { ok: true; cmd: K; req: CommandReq<K> } | { ok: false; message: string };
 
 /** Validate an untrusted (name, payload) pair. The message never echoes the payload (it may hold a PIN). */
 export function validateCommand(name: unknown, req: unknown): Validated {

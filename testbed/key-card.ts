@@ -1,19 +1,32 @@
 // A CardHandle over a PEM key and certificate (node:crypto): stands for a CPS card where the test is
 // about the server, not the card path (that one is covered through pcscd, vpcd and PKCS#11 modules).
 import { constants, createPrivateKey, sign as cryptoSign, X509Certificate } from 'node:crypto';
-import type { CardHandle, CardSignature, PinResult, PinStatus, SignatureAlgorithm } from '../electron/core/readers/types';
+import type {
+  CardHandle,
+  CardSignature,
+  PinResult,
+  PinStatus,
+  SignatureAlgorithm,
+} from '../electron/core/readers/types';
 import type { Identity } from '../shared/contract';
 
 export function keyCard(certPem: string, keyPem: string, pin = '1234'): CardHandle & { signCount: number } {
   const cert = new X509Certificate(certPem);
   const key = createPrivateKey(keyPem);
   let loggedIn = false;
-  const fields = Object.fromEntries(cert.subject.split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+  const fields = Object.fromEntries(
+    cert.subject.split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+  );
   const card = {
     reader: 'Test reader',
     cardType: 'CPS3',
     signCount: 0,
-    readIdentity: async (): Promise<Identity> => ({ idNat: fields.CN ?? '', lastName: fields.SN ?? '', firstName: fields.GN ?? '', profession: fields.title ?? '' }),
+    readIdentity: async (): Promise<Identity> => ({
+      idNat: fields.CN ?? '',
+      lastName: fields.SN ?? '',
+      firstName: fields.GN ?? '',
+      profession: fields.title ?? '',
+    }),
     readCertificate: async () => cert.raw,
     pinStatus: async (): Promise<PinStatus> => ({ triesLeft: 3, blocked: false }),
     verifyPin: async (p: string): Promise<PinResult> => {
@@ -24,7 +37,11 @@ export function keyCard(certPem: string, keyPem: string, pin = '1234'): CardHand
       if (!loggedIn) throw new Error('card not logged in');
       card.signCount++;
       const pss = algorithm === 'RSA-PSS-SHA256';
-      const signature = cryptoSign('sha256', challenge, pss ? { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 } : key);
+      const signature = cryptoSign(
+        'sha256',
+        challenge,
+        pss ? { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 } : key,
+      );
       return { signature, algorithm, certificate: cert.raw };
     },
     release: async () => {

@@ -26,7 +26,8 @@ export interface PcscdHandle {
 }
 
 function requireBinary(bin: string, pkg: string) {
-  if (spawnSync('sh', ['-c', `command -v ${bin}`]).status !== 0) throw new Error(`${bin} not found: install the Debian package ${pkg}`);
+  if (spawnSync('sh', ['-c', `command -v ${bin}`]).status !== 0)
+    throw new Error(`${bin} not found: install the Debian package ${pkg}`);
 }
 
 async function portFree(port: number): Promise<boolean> {
@@ -58,7 +59,8 @@ export async function waitFor(cond: () => boolean, timeoutMs: number, what: stri
 export async function startPcscd(opts: { basePort?: number } = {}): Promise<PcscdHandle> {
   requireBinary('pcscd', 'pcscd');
   requireBinary('unshare', 'util-linux');
-  if (!fs.existsSync(VPCD_DRIVER)) throw new Error(`${VPCD_DRIVER} missing: install the Debian package vsmartcard-vpcd`);
+  if (!fs.existsSync(VPCD_DRIVER))
+    throw new Error(`${VPCD_DRIVER} missing: install the Debian package vsmartcard-vpcd`);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sillage-pcscd-'));
   const conf = path.join(dir, 'reader.conf.d');
   const run = path.join(dir, 'run');
@@ -67,20 +69,30 @@ export async function startPcscd(opts: { basePort?: number } = {}): Promise<Pcsc
   fs.mkdirSync('/run/pcscd', { recursive: true });
   const base = opts.basePort ?? (await freeBase(2));
   const hex = `0x${base.toString(16).toUpperCase()}`;
-  fs.writeFileSync(path.join(conf, 'vpcd'), `FRIENDLYNAME "Virtual PCD"\nDEVICENAME /dev/null:${hex}\nLIBPATH ${VPCD_DRIVER}\nCHANNELID ${hex}\n`);
+  fs.writeFileSync(
+    path.join(conf, 'vpcd'),
+    `FRIENDLYNAME "Virtual PCD"\nDEVICENAME /dev/null:${hex}\nLIBPATH ${VPCD_DRIVER}\nCHANNELID ${hex}\n`,
+  );
   const socket = path.join(run, 'pcscd.comm');
   let child: ChildProcess | null = null;
 
   const launch = async () => {
     fs.rmSync(socket, { force: true });
     const log = fs.openSync(path.join(dir, 'pcscd.log'), 'a');
-    child = spawn('unshare', ['-m', '--propagation', 'private', 'sh', '-c', `mount --bind "${run}" /run/pcscd && exec pcscd -f -c "${conf}"`], {
-      stdio: ['ignore', log, log],
-    });
+    child = spawn(
+      'unshare',
+      ['-m', '--propagation', 'private', 'sh', '-c', `mount --bind "${run}" /run/pcscd && exec pcscd -f -c "${conf}"`],
+      {
+        stdio: ['ignore', log, log],
+      },
+    );
     fs.closeSync(log);
     const c = child;
     await waitFor(() => fs.existsSync(socket) || c.exitCode !== null, 5000, 'pcscd socket');
-    if (c.exitCode !== null) throw new Error(`pcscd exited (${c.exitCode}): ${fs.readFileSync(path.join(dir, 'pcscd.log'), 'utf8').slice(-500)}`);
+    if (c.exitCode !== null)
+      throw new Error(
+        `pcscd exited (${c.exitCode}): ${fs.readFileSync(path.join(dir, 'pcscd.log'), 'utf8').slice(-500)}`,
+      );
   };
 
   const kill = async () => {

@@ -22,7 +22,9 @@ export interface PivProcess {
 
 export function startPivProcess(certFile: string, keyFile: string, atr: Buffer): PivProcess {
   const tsx = path.join(here, '..', 'node_modules', '.bin', 'tsx');
-  const child = spawn(tsx, [path.join(here, 'cards', 'piv-card-process.ts'), certFile, keyFile, atr.toString('hex')], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn(tsx, [path.join(here, 'cards', 'piv-card-process.ts'), certFile, keyFile, atr.toString('hex')], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
   const lines = readline.createInterface({ input: child.stdout! });
   const waiting: ((s: PivStatus) => void)[] = [];
   lines.on('line', (l) => waiting.shift()?.(JSON.parse(l) as PivStatus));

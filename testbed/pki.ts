@@ -37,7 +37,8 @@ export interface TestPki {
   issue(person: PersonSpec, name?: string, opts?: { kind?: 'auth' | 'tech' }): IssuedCert;
 }
 
-const openssl = (args: string[], cwd: string) => execFileSync('openssl', args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+const openssl = (args: string[], cwd: string) =>
+  execFileSync('openssl', args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
 
 /** openssl's UTCTime/GeneralizedTime form for `openssl ca -startdate/-enddate`. */
 function asn1Time(d: Date): string {
@@ -129,15 +130,72 @@ export function makeTestPki(dir: string): TestPki {
 
   // Root, self-signed through `openssl ca -selfsign` so dates are explicit.
   const rk = newKey(dir, 'root');
-  run(['req', '-new', '-key', rk.keyFile, '-subj', `${DN_BASE}/CN=TEST AC RACINE IGC-SANTE`, '-utf8', '-out', 'root.csr']);
-  run(['ca', '-batch', '-config', rootConf, '-selfsign', '-keyfile', rk.keyFile, '-in', 'root.csr', '-extensions', 'v3_root',
-    '-startdate', asn1Time(new Date(now - year)), '-enddate', asn1Time(new Date(now + 10 * year)), '-out', 'root.pem', '-notext']);
+  run([
+    'req',
+    '-new',
+    '-key',
+    rk.keyFile,
+    '-subj',
+    `${DN_BASE}/CN=TEST AC RACINE IGC-SANTE`,
+    '-utf8',
+    '-out',
+    'root.csr',
+  ]);
+  run([
+    'ca',
+    '-batch',
+    '-config',
+    rootConf,
+    '-selfsign',
+    '-keyfile',
+    rk.keyFile,
+    '-in',
+    'root.csr',
+    '-extensions',
+    'v3_root',
+    '-startdate',
+    asn1Time(new Date(now - year)),
+    '-enddate',
+    asn1Time(new Date(now + 10 * year)),
+    '-out',
+    'root.pem',
+    '-notext',
+  ]);
   const root = load(path.join(dir, 'root.pem'), rk.keyFile, rk.keyPk8File);
 
   const ck = newKey(dir, 'fort-ca');
-  run(['req', '-new', '-key', ck.keyFile, '-subj', `${DN_BASE}/CN=TEST AC IGC-SANTE FORT PERSONNES`, '-utf8', '-out', 'fort-ca.csr']);
-  run(['ca', '-batch', '-config', rootConf, '-cert', 'root.pem', '-keyfile', rk.keyFile, '-in', 'fort-ca.csr', '-extensions', 'v3_ca',
-    '-startdate', asn1Time(new Date(now - year)), '-enddate', asn1Time(new Date(now + 5 * year)), '-out', 'fort-ca.pem', '-notext']);
+  run([
+    'req',
+    '-new',
+    '-key',
+    ck.keyFile,
+    '-subj',
+    `${DN_BASE}/CN=TEST AC IGC-SANTE FORT PERSONNES`,
+    '-utf8',
+    '-out',
+    'fort-ca.csr',
+  ]);
+  run([
+    'ca',
+    '-batch',
+    '-config',
+    rootConf,
+    '-cert',
+    'root.pem',
+    '-keyfile',
+    rk.keyFile,
+    '-in',
+    'fort-ca.csr',
+    '-extensions',
+    'v3_ca',
+    '-startdate',
+    asn1Time(new Date(now - year)),
+    '-enddate',
+    asn1Time(new Date(now + 5 * year)),
+    '-out',
+    'fort-ca.pem',
+    '-notext',
+  ]);
   const ca = load(path.join(dir, 'fort-ca.pem'), ck.keyFile, ck.keyPk8File);
 
   return {
@@ -148,10 +206,37 @@ export function makeTestPki(dir: string): TestPki {
       const k = newKey(dir, name);
       const upn = p.upn ?? `${p.idNat.slice(0, 1)}.${p.idNat.slice(1)}@carte-cps.fr`;
       const subj = `/CN=${p.idNat}+SN=${p.lastName}+GN=${p.firstName}/title=${p.profession}/C=FR`;
-      execFileSync('openssl', ['req', '-new', '-key', k.keyFile, '-subj', subj, '-multivalue-rdn', '-utf8', '-out', `${name}.csr`], { cwd: dir, env });
-      execFileSync('openssl', ['ca', '-batch', '-config', caConf, '-cert', 'fort-ca.pem', '-keyfile', ck.keyFile, '-in', `${name}.csr`, '-extensions', opts.kind === 'tech' ? 'v3_tech' : 'v3_auth', '-multivalue-rdn',
-        '-startdate', asn1Time(p.notBefore ?? new Date(now - 24 * 3600 * 1000)), '-enddate', asn1Time(p.notAfter ?? new Date(now + 3 * year)), '-out', `${name}.pem`, '-notext'],
-        { cwd: dir, env: { ...env, SILLAGE_UPN: upn }, stdio: ['ignore', 'pipe', 'pipe'] });
+      execFileSync(
+        'openssl',
+        ['req', '-new', '-key', k.keyFile, '-subj', subj, '-multivalue-rdn', '-utf8', '-out', `${name}.csr`],
+        { cwd: dir, env },
+      );
+      execFileSync(
+        'openssl',
+        [
+          'ca',
+          '-batch',
+          '-config',
+          caConf,
+          '-cert',
+          'fort-ca.pem',
+          '-keyfile',
+          ck.keyFile,
+          '-in',
+          `${name}.csr`,
+          '-extensions',
+          opts.kind === 'tech' ? 'v3_tech' : 'v3_auth',
+          '-multivalue-rdn',
+          '-startdate',
+          asn1Time(p.notBefore ?? new Date(now - 24 * 3600 * 1000)),
+          '-enddate',
+          asn1Time(p.notAfter ?? new Date(now + 3 * year)),
+          '-out',
+          `${name}.pem`,
+          '-notext',
+        ],
+        { cwd: dir, env: { ...env, SILLAGE_UPN: upn }, stdio: ['ignore', 'pipe', 'pipe'] },
+      );
       return load(path.join(dir, `${name}.pem`), k.keyFile, k.keyPk8File);
     },
   };
@@ -160,7 +245,11 @@ export function makeTestPki(dir: string): TestPki {
 /** `openssl verify` of a leaf against root + intermediate; returns openssl's verdict line. */
 export function opensslVerify(pki: TestPki, cert: IssuedCert): { ok: boolean; output: string } {
   try {
-    const out = execFileSync('openssl', ['verify', '-CAfile', pki.root.certFile, '-untrusted', pki.ca.certFile, cert.certFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const out = execFileSync(
+      'openssl',
+      ['verify', '-CAfile', pki.root.certFile, '-untrusted', pki.ca.certFile, cert.certFile],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     return { ok: true, output: out.toString() };
   } catch (e) {
     const err = e as { stdout?: Buffer; stderr?: Buffer };

@@ -15,7 +15,10 @@ import * as oidc from 'openid-client';
 export class BrokerClient {
   private socket: net.Socket;
   private nextId = 1;
-  private pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error & { code?: string }) => void }>();
+  private pending = new Map<
+    number,
+    { resolve: (v: unknown) => void; reject: (e: Error & { code?: string }) => void }
+  >();
   private ended: Error | null = null;
   onEvent: (e: { type: string; user: { idNat: string; lastName: string } | null; reason?: string }) => void = () => {};
   onRefused: (e: { code: string; message: string }) => void = () => {};
@@ -28,7 +31,13 @@ export class BrokerClient {
       buf += chunk;
       let i: number;
       while ((i = buf.indexOf('\n')) >= 0) {
-        const msg = JSON.parse(buf.slice(0, i)) as { id?: number | null; result?: unknown; error?: { code: string; message: string }; event?: string; data?: never };
+        const msg = JSON.parse(buf.slice(0, i)) as {
+          id?: number | null;
+          result?: unknown;
+          error?: { code: string; message: string };
+          event?: string;
+          data?: never;
+        };
         buf = buf.slice(i + 1);
         if (msg.event === 'context') this.onEvent(msg.data!);
         else if (msg.id == null && msg.error) this.onRefused(msg.error);
@@ -79,9 +88,15 @@ async function main(): Promise<void> {
   const out = (o: unknown) => process.stdout.write(JSON.stringify(o) + '\n');
   const audience = arg('--audience');
   const issuer = new URL(arg('--issuer'));
-  const rp = await oidc.discovery(issuer, arg('--client-id'), undefined, oidc.ClientSecretBasic(process.env.REF_DPI_CLIENT_SECRET ?? ''), {
-    execute: issuer.protocol === 'http:' ? [oidc.allowInsecureRequests] : [],
-  });
+  const rp = await oidc.discovery(
+    issuer,
+    arg('--client-id'),
+    undefined,
+    oidc.ClientSecretBasic(process.env.REF_DPI_CLIENT_SECRET ?? ''),
+    {
+      execute: issuer.protocol === 'http:' ? [oidc.allowInsecureRequests] : [],
+    },
+  );
   const broker = await BrokerClient.connect(arg('--socket'));
   let user: string | null = null;
   broker.onRefused = (e) => out({ kind: 'refused', ...e });
@@ -90,7 +105,9 @@ async function main(): Promise<void> {
     user = e.user?.idNat ?? null;
     out({ kind: 'event', type: e.type, user, reason: e.reason ?? null });
   };
-  const ready = await broker.call<{ app: string }>('hello').catch((e: Error & { code?: string }) => ({ error: e.code }));
+  const ready = await broker
+    .call<{ app: string }>('hello')
+    .catch((e: Error & { code?: string }) => ({ error: e.code }));
   out({ kind: 'ready', ...ready });
   await broker.call('subscribe').catch(() => {});
   const rl = readline.createInterface({ input: process.stdin });
@@ -101,7 +118,15 @@ async function main(): Promise<void> {
         const t = await broker.call<{ access_token: string; expires_at: number }>('getToken', { audience });
         // The DPI back end checks the token with the session server before trusting it.
         const intro = await oidc.tokenIntrospection(rp, t.access_token);
-        out({ kind: 'token', active: intro.active, idnat: intro.idnat ?? null, aud: intro.aud ?? null, acr: intro.acr ?? null, shownUser: user, tokenTail: t.access_token.slice(-8) });
+        out({
+          kind: 'token',
+          active: intro.active,
+          idnat: intro.idnat ?? null,
+          aud: intro.aud ?? null,
+          acr: intro.acr ?? null,
+          shownUser: user,
+          tokenTail: t.access_token.slice(-8),
+        });
       } else if (cmd === 'dmp') {
         const r = await broker.call<{ url: string }>('openDmp', { patient: { ins: args[0], oid: args[1] } });
         out({ kind: 'dmp', url: r.url });
@@ -109,7 +134,12 @@ async function main(): Promise<void> {
         break;
       }
     } catch (e) {
-      out({ kind: 'error', command: cmd, code: (e as { code?: string }).code ?? 'unexpected', message: (e as Error).message });
+      out({
+        kind: 'error',
+        command: cmd,
+        code: (e as { code?: string }).code ?? 'unexpected',
+        message: (e as Error).message,
+      });
     }
   }
   broker.close();

@@ -10,7 +10,12 @@ import pkcs11js from 'pkcs11js';
 import type { IssuedCert } from './pki';
 
 export const SOFTHSM_MODULE = '/usr/lib/softhsm/libsofthsm2.so';
-export const CPS_LABELS = { authKey: 'CPS_PRIV_AUT', authCert: "Certificat d'Authentification CPS", techKey: 'CPS_PRIV_TECH_AUT', techCert: 'Certificat Technique CPS' } as const;
+export const CPS_LABELS = {
+  authKey: 'CPS_PRIV_AUT',
+  authCert: "Certificat d'Authentification CPS",
+  techKey: 'CPS_PRIV_TECH_AUT',
+  techCert: 'Certificat Technique CPS',
+} as const;
 
 export interface SoftHsmToken {
   modulePath: string;
@@ -20,7 +25,11 @@ export interface SoftHsmToken {
   soPin: string;
 }
 
-export function provisionSoftHsm(dir: string, cert: IssuedCert, opts: { tokenLabel?: string; pin?: string } = {}): SoftHsmToken {
+export function provisionSoftHsm(
+  dir: string,
+  cert: IssuedCert,
+  opts: { tokenLabel?: string; pin?: string } = {},
+): SoftHsmToken {
   if (!fs.existsSync(SOFTHSM_MODULE)) throw new Error(`${SOFTHSM_MODULE} missing: install the Debian package softhsm2`);
   const tokens = path.join(dir, 'tokens');
   fs.mkdirSync(tokens, { recursive: true });
@@ -32,10 +41,37 @@ export function provisionSoftHsm(dir: string, cert: IssuedCert, opts: { tokenLab
   const soPin = '12345678';
   const run = (bin: string, args: string[]) => execFileSync(bin, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   run('softhsm2-util', ['--init-token', '--free', '--label', tokenLabel, '--pin', pin, '--so-pin', soPin]);
-  run('softhsm2-util', ['--import', cert.keyFile, '--token', tokenLabel, '--label', CPS_LABELS.authKey, '--id', '01', '--pin', pin]);
+  run('softhsm2-util', [
+    '--import',
+    cert.keyFile,
+    '--token',
+    tokenLabel,
+    '--label',
+    CPS_LABELS.authKey,
+    '--id',
+    '01',
+    '--pin',
+    pin,
+  ]);
   const der = path.join(dir, 'auth-cert.der');
   fs.writeFileSync(der, cert.certDer);
-  run('pkcs11-tool', ['--module', SOFTHSM_MODULE, '--token-label', tokenLabel, '--login', '--pin', pin, '--write-object', der, '--type', 'cert', '--id', '01', '--label', CPS_LABELS.authCert]);
+  run('pkcs11-tool', [
+    '--module',
+    SOFTHSM_MODULE,
+    '--token-label',
+    tokenLabel,
+    '--login',
+    '--pin',
+    pin,
+    '--write-object',
+    der,
+    '--type',
+    'cert',
+    '--id',
+    '01',
+    '--label',
+    CPS_LABELS.authCert,
+  ]);
   return { modulePath: SOFTHSM_MODULE, env: { SOFTHSM2_CONF: conf }, tokenLabel, pin, soPin };
 }
 
@@ -96,8 +132,28 @@ export function addTechnicalKey(token: SoftHsmToken, tech: IssuedCert): void {
   // Certificates are public objects anyway; pkcs11-tool fills the attributes SoftHSM requires.
   const der = path.join(path.dirname(token.env.SOFTHSM2_CONF), 'tech-cert.der');
   fs.writeFileSync(der, tech.certDer);
-  execFileSync('pkcs11-tool', ['--module', token.modulePath, '--token-label', token.tokenLabel, '--login', '--pin', token.pin, '--write-object', der, '--type', 'cert', '--id', '02', '--label', CPS_LABELS.techCert], {
-    env: { ...process.env, SOFTHSM2_CONF: token.env.SOFTHSM2_CONF },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  execFileSync(
+    'pkcs11-tool',
+    [
+      '--module',
+      token.modulePath,
+      '--token-label',
+      token.tokenLabel,
+      '--login',
+      '--pin',
+      token.pin,
+      '--write-object',
+      der,
+      '--type',
+      'cert',
+      '--id',
+      '02',
+      '--label',
+      CPS_LABELS.techCert,
+    ],
+    {
+      env: { ...process.env, SOFTHSM2_CONF: token.env.SOFTHSM2_CONF },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
 }

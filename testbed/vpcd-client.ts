@@ -9,8 +9,15 @@ import net from 'node:net';
 import path from 'node:path';
 
 // TCP_QUICKACK (testbed/quickack): without it every APDU waits ~40 ms for a delayed ACK (see quickack.c).
-const quickAckFile = path.resolve(path.dirname(new URL(import.meta.url).pathname), 'quickack', 'build', 'quickack.node');
-const quickAck: ((fd: number) => boolean) | null = fs.existsSync(quickAckFile) ? (createRequire(import.meta.url)(quickAckFile) as { quickAck(fd: number): boolean }).quickAck : null;
+const quickAckFile = path.resolve(
+  path.dirname(new URL(import.meta.url).pathname),
+  'quickack',
+  'build',
+  'quickack.node',
+);
+const quickAck: ((fd: number) => boolean) | null = fs.existsSync(quickAckFile)
+  ? (createRequire(import.meta.url)(quickAckFile) as { quickAck(fd: number): boolean }).quickAck
+  : null;
 const fdOf = (s: net.Socket) => (s as unknown as { _handle?: { fd?: number } })._handle?.fd ?? -1;
 
 export type ApduHandler = (apdu: Buffer) => Buffer | Promise<Buffer>;

@@ -36,20 +36,45 @@ const bench: Benchmark = {
   description: `idle agent process over ${IDLE_S} s: CPU seconds per ${SLICE_S} s slice, total CPU and resident memory`,
   async run() {
     if (process.platform !== 'linux') throw new Error('agent-idle reads /proc: Linux only');
-    if (!fs.existsSync(path.join(root, 'renderer', 'dist', 'index.html'))) execFileSync('npm', ['run', 'build:ui', '--silent'], { cwd: root, stdio: 'inherit' });
+    if (!fs.existsSync(path.join(root, 'renderer', 'dist', 'index.html')))
+      execFileSync('npm', ['run', 'build:ui', '--silent'], { cwd: root, stdio: 'inherit' });
     const pcscd = await startPcscd();
     const pg = await startPostgres();
     pg.createDatabase('bench');
     const db = postgresDb(pg.url('bench'));
     const server = await startServer({ db, port: 0, trustAnchorsPem: [], log: jsonLog(() => {}, 'silent') });
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sillage-bench-idle-'));
-    fs.writeFileSync(path.join(dataDir, 'policy.json'), JSON.stringify({ BadgeProfiles: [{ name: 'chu', aid: 'F51230', keyNo: 1, fileNo: 1, length: 16, mode: 'full' }] }));
+    fs.writeFileSync(
+      path.join(dataDir, 'policy.json'),
+      JSON.stringify({
+        BadgeProfiles: [{ name: 'chu', aid: 'F51230', keyNo: 1, fileNo: 1, length: 16, mode: 'full' }],
+      }),
+    );
     const token = await server.directory.createEnrolmentToken('idle');
-    const child = spawn(process.execPath, ['--import', 'tsx', 'electron/core/headless/main.ts', '--no-demo', '--pcsc', '--port', '0', '--no-control', '--data-dir', dataDir, '--policy-file', path.join(dataDir, 'policy.json'), '--server', server.issuer], {
-      cwd: root,
-      env: { ...process.env, PCSCLITE_CSOCK_NAME: pcscd.env.PCSCLITE_CSOCK_NAME, SILLAGE_ENROLMENT_TOKEN: token },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        'electron/core/headless/main.ts',
+        '--no-demo',
+        '--pcsc',
+        '--port',
+        '0',
+        '--no-control',
+        '--data-dir',
+        dataDir,
+        '--policy-file',
+        path.join(dataDir, 'policy.json'),
+        '--server',
+        server.issuer,
+      ],
+      {
+        cwd: root,
+        env: { ...process.env, PCSCLITE_CSOCK_NAME: pcscd.env.PCSCLITE_CSOCK_NAME, SILLAGE_ENROLMENT_TOKEN: token },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (out += d));
@@ -74,7 +99,17 @@ const bench: Benchmark = {
         peak = Math.max(peak, rssMB(pid));
       }
       const total = Math.round((last - start) * 1000) / 1000;
-      return { samples, floor: null, extra: { cpuSeconds: total, rssMB: Math.round(peak * 10) / 10, idleSeconds: IDLE_S, readers: 'pcscd + 2 vpcd readers', server: 'registered, PostgreSQL' } };
+      return {
+        samples,
+        floor: null,
+        extra: {
+          cpuSeconds: total,
+          rssMB: Math.round(peak * 10) / 10,
+          idleSeconds: IDLE_S,
+          readers: 'pcscd + 2 vpcd readers',
+          server: 'registered, PostgreSQL',
+        },
+      };
     } finally {
       child.kill('SIGTERM');
       await new Promise((r) => (child.exitCode !== null ? r(null) : child.once('exit', r)));

@@ -20,7 +20,10 @@ import type { Benchmark } from '../harness';
 const TAPS = 300;
 const INSERTIONS = 20;
 const PROFILE: BadgeProfile = TEST_BADGE.profile;
-const q = (xs: number[]) => ({ p50: Math.round(percentile(xs, 50) * 1000) / 1000, p95: Math.round(percentile(xs, 95) * 1000) / 1000 });
+const q = (xs: number[]) => ({
+  p50: Math.round(percentile(xs, 50) * 1000) / 1000,
+  p95: Math.round(percentile(xs, 95) * 1000) / 1000,
+});
 
 const bench: Benchmark = {
   name: 'badge-tap-credential',
@@ -62,7 +65,8 @@ const bench: Benchmark = {
         const t0 = performance.now();
         const out = await readPcscBadge(reader, 'DESFire', how);
         const t1 = performance.now();
-        if (!out.ok || out.badge.badgeId !== 'CHU-000123') throw new Error(`tap ${i} failed: ${out.ok ? out.badge.badgeId : out.message}`);
+        if (!out.ok || out.badge.badgeId !== 'CHU-000123')
+          throw new Error(`tap ${i} failed: ${out.ok ? out.badge.badgeId : out.message}`);
         apdusPerTap = card.apduCount - before;
         const t2 = performance.now();
         await rawIo(reader, apdusPerTap);
@@ -72,7 +76,19 @@ const bench: Benchmark = {
           floor.push(t3 - t2);
         }
       }
-      return { samples, floor, extra: { apdusPerTap, taps: TAPS, detection: q(detection), auth: 'EV2First', key: 'AN10922 diversified AES-128', readMode: 'full', transport: 'pcscd + vsmartcard-vpcd' } };
+      return {
+        samples,
+        floor,
+        extra: {
+          apdusPerTap,
+          taps: TAPS,
+          detection: q(detection),
+          auth: 'EV2First',
+          key: 'AN10922 diversified AES-128',
+          readMode: 'full',
+          transport: 'pcscd + vsmartcard-vpcd',
+        },
+      };
     } finally {
       monitor.stop();
       await card.remove();

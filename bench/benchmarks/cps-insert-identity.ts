@@ -18,7 +18,9 @@ const bench: Benchmark = {
       const floor: number[] = [];
       const detection: number[] = [];
       for (let i = 0; i < RUNS + 5; i++) {
-        const seen = new Promise<number>((resolve) => rig.monitor.once('card-present', () => resolve(performance.now())));
+        const seen = new Promise<number>((resolve) =>
+          rig.monitor.once('card-present', () => resolve(performance.now())),
+        );
         const ready = new Promise<number>((resolve) => {
           const off = rig.engine.onState.add((s) => {
             if (s.kind === 'pin-required' || s.kind === 'card-blocked' || s.kind === 'locked') {
@@ -45,7 +47,15 @@ const bench: Benchmark = {
         }
       }
       const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-      return { samples, floor, extra: { runs: RUNS, detectionP50: Math.round(med(detection) * 1000) / 1000, module: 'SoftHSM2 (Cryptolib stand-in)' } };
+      return {
+        samples,
+        floor,
+        extra: {
+          runs: RUNS,
+          detectionP50: Math.round(med(detection) * 1000) / 1000,
+          module: 'SoftHSM2 (Cryptolib stand-in)',
+        },
+      };
     } finally {
       await rig.close();
     }

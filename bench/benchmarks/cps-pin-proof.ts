@@ -34,7 +34,11 @@ const bench: Benchmark = {
           floor.push(io);
         }
       }
-      return { samples, floor, extra: { runs: RUNS, module: 'SoftHSM2 (Cryptolib stand-in)', algorithm: 'RSA-PKCS1-SHA256 2048' } };
+      return {
+        samples,
+        floor,
+        extra: { runs: RUNS, module: 'SoftHSM2 (Cryptolib stand-in)', algorithm: 'RSA-PKCS1-SHA256 2048' },
+      };
     } finally {
       await rig.close();
     }

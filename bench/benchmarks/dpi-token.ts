@@ -20,7 +20,10 @@ import type { Benchmark } from '../harness';
 
 const COLD = 300;
 const WARM = 2000;
-const stats = (xs: number[]) => ({ p50: Math.round(percentile(xs, 50) * 1000) / 1000, p95: Math.round(percentile(xs, 95) * 1000) / 1000 });
+const stats = (xs: number[]) => ({
+  p50: Math.round(percentile(xs, 50) * 1000) / 1000,
+  p95: Math.round(percentile(xs, 95) * 1000) / 1000,
+});
 
 const bench: Benchmark = {
   name: 'dpi-token',
@@ -32,14 +35,28 @@ const bench: Benchmark = {
     pg.createDatabase('bench');
     const db = postgresDb(pg.url('bench'));
     const audiences = Array.from({ length: COLD + 1 }, (_, i) => `https://dpi.bench/${i}`);
-    const server = await startServer({ db, port: 0, trustAnchorsPem: [], relyingParties: [{ clientId: 'dpi', clientSecret: 'dpi-bench-secret-0123456789', audiences }], log: jsonLog(() => {}, 'silent') });
-    const creds = await registerWorkstation(server.issuer, await server.directory.createEnrolmentToken('bench'), 'BENCH');
+    const server = await startServer({
+      db,
+      port: 0,
+      trustAnchorsPem: [],
+      relyingParties: [{ clientId: 'dpi', clientSecret: 'dpi-bench-secret-0123456789', audiences }],
+      log: jsonLog(() => {}, 'silent'),
+    });
+    const creds = await registerWorkstation(
+      server.issuer,
+      await server.directory.createEnrolmentToken('bench'),
+      'BENCH',
+    );
     // The agent as shipped: its own wiring of the broker to the engine and the server authenticator.
     const agent = await createAgent({
       mode: 'headless',
       demo: false,
       readers: [],
-      authenticator: new ServerAuthenticator({ client: lazyClient(server.issuer, async () => creds, { allowHttp: true }), clock: systemClock, pollMs: 3_600_000 }),
+      authenticator: new ServerAuthenticator({
+        client: lazyClient(server.issuer, async () => creds, { allowHttp: true }),
+        clock: systemClock,
+        pollMs: 3_600_000,
+      }),
       inactivityMs: 0,
       tapDebounceMs: 0,
       broker: {
@@ -53,9 +70,19 @@ const bench: Benchmark = {
     });
     const engine = agent.engine;
     try {
-      const a = await server.directory.addAccount({ idNat: '899999000011', adLogin: 'bench', lastName: 'BENCH', firstName: 'Test', profession: 'Infirmier', secret: '2468' });
+      const a = await server.directory.addAccount({
+        idNat: '899999000011',
+        adLogin: 'bench',
+        lastName: 'BENCH',
+        firstName: 'Test',
+        profession: 'Infirmier',
+        secret: '2468',
+      });
       await server.directory.bindBadge('desfire:bench', a.id);
-      engine.handleReaderEvent({ type: 'badge-tapped', badge: { reader: 'bench', badgeId: 'desfire:bench', proof: 'desfire-aes-diversified', cardType: 'DESFire EV3' } });
+      engine.handleReaderEvent({
+        type: 'badge-tapped',
+        badge: { reader: 'bench', badgeId: 'desfire:bench', proof: 'desfire-aes-diversified', cardType: 'DESFire EV3' },
+      });
       await waitFor(() => engine.getState().kind === 'pin-required', 5000, 'PIN pad');
       if (!(await engine.submitPin('2468')).accepted) throw new Error('bench login refused');
       const dpi = await BrokerClient.connect(agent.brokerEndpoints.socket!);
@@ -81,7 +108,18 @@ const bench: Benchmark = {
         floor.push(performance.now() - t0);
       }
       dpi.close();
-      return { samples: cold, floor, extra: { cold: stats(cold), warm: stats(warm), coldSamples: COLD, warmSamples: WARM, database: 'postgresql', transport: 'unix socket' } };
+      return {
+        samples: cold,
+        floor,
+        extra: {
+          cold: stats(cold),
+          warm: stats(warm),
+          coldSamples: COLD,
+          warmSamples: WARM,
+          database: 'postgresql',
+          transport: 'unix socket',
+        },
+      };
     } finally {
       await agent.stop();
       await server.close();

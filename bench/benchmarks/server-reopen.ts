@@ -53,7 +53,11 @@ function cpuSnapshot(serverPids: number[]): { loadGenerator: number; servers: nu
     }
   }
   const u = process.cpuUsage();
-  return { loadGenerator: (u.user + u.system) / 1e6, servers: serverPids.reduce((s, p) => s + procCpuS(p), 0), postgres };
+  return {
+    loadGenerator: (u.user + u.system) / 1e6,
+    servers: serverPids.reduce((s, p) => s + procCpuS(p), 0),
+    postgres,
+  };
 }
 
 const here = path.dirname(new URL(import.meta.url).pathname);
@@ -82,7 +86,16 @@ class Workstation {
   private assertion(): string {
     const now = Math.floor(Date.now() / 1000);
     const header = b64url(JSON.stringify({ alg: 'ES256', kid: this.creds.privateJwk.kid }));
-    const payload = b64url(JSON.stringify({ iss: this.creds.clientId, sub: this.creds.clientId, aud: this.issuer, iat: now, exp: now + 60, jti: randomUUID() }));
+    const payload = b64url(
+      JSON.stringify({
+        iss: this.creds.clientId,
+        sub: this.creds.clientId,
+        aud: this.issuer,
+        iat: now,
+        exp: now + 60,
+        jti: randomUUID(),
+      }),
+    );
     const input = `${header}.${payload}`;
     return `${input}.${b64url(sign('sha256', Buffer.from(input), { key: this.key, dsaEncoding: 'ieee-p1363' }))}`;
   }
@@ -90,13 +103,22 @@ class Workstation {
   /** One re-open grant; throws unless the server issued re-open tokens tied to the first login. */
   reopen(badgeId: string): Promise<void> {
     return this.grant(BADGE_GRANT, badgeId, (status, tokens) => {
-      if (status !== 200 || !tokens.access_token || !tokens.refresh_token || !tokens.id_token) throw new Error(`re-open refused (${status}): ${JSON.stringify(tokens)}`);
-      const claims = JSON.parse(Buffer.from(tokens.id_token.split('.')[1]!, 'base64url').toString()) as { acr?: string; auth_time?: number };
-      if (claims.acr !== REOPEN_ACR || claims.auth_time !== this.authTimes.get(badgeId)) throw new Error(`re-open tokens do not tell a re-open of the first login: ${JSON.stringify(claims)}`);
+      if (status !== 200 || !tokens.access_token || !tokens.refresh_token || !tokens.id_token)
+        throw new Error(`re-open refused (${status}): ${JSON.stringify(tokens)}`);
+      const claims = JSON.parse(Buffer.from(tokens.id_token.split('.')[1]!, 'base64url').toString()) as {
+        acr?: string;
+        auth_time?: number;
+      };
+      if (claims.acr !== REOPEN_ACR || claims.auth_time !== this.authTimes.get(badgeId))
+        throw new Error(`re-open tokens do not tell a re-open of the first login: ${JSON.stringify(claims)}`);
     });
   }
 
-  grant(grantType: string, badgeId: string, check: (status: number | undefined, body: Record<string, string>) => void): Promise<void> {
+  grant(
+    grantType: string,
+    badgeId: string,
+    check: (status: number | undefined, body: Record<string, string>) => void,
+  ): Promise<void> {
     const body = new URLSearchParams({
       grant_type: grantType,
       badge_id: badgeId,
@@ -108,7 +130,14 @@ class Workstation {
     }).toString();
     return new Promise((resolve, reject) => {
       const req = http.request(
-        { host: '127.0.0.1', port: this.port, path: '/token', method: 'POST', agent: this.agent, headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(body) } },
+        {
+          host: '127.0.0.1',
+          port: this.port,
+          path: '/token',
+          method: 'POST',
+          agent: this.agent,
+          headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(body) },
+        },
         (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
@@ -134,12 +163,17 @@ class Workstation {
 
 /** A child Node process (TypeScript through tsx), resolved once it prints `ready`. */
 async function startChild(args: string[], env: Record<string, string>, ready: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   await new Promise<void>((resolve, reject) => {
     child.stdout!.on('data', (d: Buffer) => {
       if (d.toString().includes(ready)) resolve();
     });
-    child.once('exit', (c) => reject(new Error(`${path.basename(args.find((a) => a.endsWith('.ts')) ?? 'child')} exited with ${c}`)));
+    child.once('exit', (c) =>
+      reject(new Error(`${path.basename(args.find((a) => a.endsWith('.ts')) ?? 'child')} exited with ${c}`)),
+    );
   });
   // Request logs would cost the instances more than the grants: discard them.
   child.stdout!.resume();
@@ -153,7 +187,13 @@ async function stopChild(c: ChildProcess): Promise<void> {
   await exited;
 }
 
-async function runFor(reopen: (w: number, badge: string) => Promise<unknown>, badges: string[], concurrency: number, total: number, latencies?: number[]): Promise<number> {
+async function runFor(
+  reopen: (w: number, badge: string) => Promise<unknown>,
+  badges: string[],
+  concurrency: number,
+  total: number,
+  latencies?: number[],
+): Promise<number> {
   let next = 0;
   const started = performance.now();
   await Promise.all(
@@ -190,15 +230,41 @@ const bench: Benchmark = {
       const ports = [0, 0].map(() => 20000 + Math.floor(Math.random() * 20000));
       for (const port of ports) {
         // SILLAGE_BENCH_PROF=DIR writes a CPU profile of each instance there.
-        const prof = process.env.SILLAGE_BENCH_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.SILLAGE_BENCH_PROF] : [];
-        children.push(await startChild([...prof, path.join(root, 'server', 'src', 'main.ts'), '--port', String(port), '--issuer', issuer, '--trust-anchor', pki.root.certFile, '--log-level', 'warn'], { DATABASE_URL: pg.url('bench') }, 'Sillage session server:'));
+        const prof = process.env.SILLAGE_BENCH_PROF
+          ? ['--cpu-prof', '--cpu-prof-dir', process.env.SILLAGE_BENCH_PROF]
+          : [];
+        children.push(
+          await startChild(
+            [
+              ...prof,
+              path.join(root, 'server', 'src', 'main.ts'),
+              '--port',
+              String(port),
+              '--issuer',
+              issuer,
+              '--trust-anchor',
+              pki.root.certFile,
+              '--log-level',
+              'warn',
+            ],
+            { DATABASE_URL: pg.url('bench') },
+            'Sillage session server:',
+          ),
+        );
       }
       lb.setBackends(ports);
 
       const dir = new Directory(db);
       const badges: string[] = [];
       for (let i = 0; i < 64; i++) {
-        const a = await dir.addAccount({ idNat: `8999990${String(i).padStart(5, '0')}`, adLogin: `bench${i}`, lastName: `BENCH${i}`, firstName: 'Test', profession: 'Infirmier', secret: '2468' });
+        const a = await dir.addAccount({
+          idNat: `8999990${String(i).padStart(5, '0')}`,
+          adLogin: `bench${i}`,
+          lastName: `BENCH${i}`,
+          firstName: 'Test',
+          profession: 'Infirmier',
+          secret: '2468',
+        });
         await dir.bindBadge(`desfire:bench-${i}`, a.id);
         badges.push(`desfire:bench-${i}`);
       }
@@ -210,12 +276,17 @@ const bench: Benchmark = {
         // Half the workstations on each instance, as a balancer would spread them; requests go straight
         // to the instance so the load generator does not also pay for a balancer in its own process.
         const port = ports[i % ports.length]!;
-        const direct: typeof fetch = (url, init) => fetch(String(url instanceof Request ? url.url : url).replace(issuer, `http://127.0.0.1:${port}`), init);
+        const direct: typeof fetch = (url, init) =>
+          fetch(String(url instanceof Request ? url.url : url).replace(issuer, `http://127.0.0.1:${port}`), init);
         clients.push(await SessionServerClient.connect(issuer, creds, { allowHttp: true, fetch: direct }));
         workstations.push(new Workstation(creds, issuer, port, authTimes));
       }
       // Start of the shift: every badge's 2-factor login (the agent's own client) opens its roaming session.
-      for (const [i, b] of badges.entries()) authTimes.set(b, (await clients[i % clients.length]!.badge(b, 'desfire-aes-diversified', '2468')).claims.auth_time!);
+      for (const [i, b] of badges.entries())
+        authTimes.set(
+          b,
+          (await clients[i % clients.length]!.badge(b, 'desfire-aes-diversified', '2468')).claims.auth_time!,
+        );
 
       const floor: number[] = [];
       for (let i = 0; i < 200; i++) {
@@ -231,16 +302,26 @@ const bench: Benchmark = {
       const agentSamples: number[] = [];
       await runFor(agentReopen, badges, 1, 200, agentSamples);
       const grantsPerSecond: Record<string, number> = {};
-      for (const c of [1, 8]) grantsPerSecond[String(c)] = Math.round(await runFor(leanReopen, badges, c, c === 1 ? 300 : 1500));
+      for (const c of [1, 8])
+        grantsPerSecond[String(c)] = Math.round(await runFor(leanReopen, badges, c, c === 1 ? 300 : 1500));
       const samples: number[] = [];
       const pids = children.map((c) => c.pid!);
-      const commits = async () => Number((await db.query<{ n: string }>("SELECT xact_commit AS n FROM pg_stat_database WHERE datname = 'bench'")).rows[0]!.n);
+      const commits = async () =>
+        Number(
+          (await db.query<{ n: string }>("SELECT xact_commit AS n FROM pg_stat_database WHERE datname = 'bench'"))
+            .rows[0]!.n,
+        );
       const commitsBefore = await commits();
       const before = cpuSnapshot(pids);
       grantsPerSecond['32'] = Math.round(await runFor(leanReopen, badges, 32, 3000, samples));
       const after = cpuSnapshot(pids);
       // Where each grant's CPU goes at 32 clients (the machine has 2 cores for all of it).
-      const cpuMsPerGrant = Object.fromEntries(Object.entries(after).map(([k, v]) => [k, Math.round(((v - before[k as keyof typeof before]) / 3000) * 1e5) / 100]));
+      const cpuMsPerGrant = Object.fromEntries(
+        Object.entries(after).map(([k, v]) => [
+          k,
+          Math.round(((v - before[k as keyof typeof before]) / 3000) * 1e5) / 100,
+        ]),
+      );
       // Backends publish their counters within a second of going idle.
       await new Promise((r) => setTimeout(r, 1500));
       const statementsPerGrant = Math.round(((await commits()) - commitsBefore - 1) / 30) / 100;
@@ -251,12 +332,30 @@ const bench: Benchmark = {
       // the latency that is the library and the shared cores, not the grant.
       const floorKey = generateKeyPairSync('ec', { namedCurve: 'P-256' });
       const floorJwk = { ...floorKey.publicKey.export({ format: 'jwk' }), kid: 'floor', alg: 'ES256', use: 'sig' };
-      for (const port of ports) children.push(await startChild([path.join(root, 'bench', 'provider-floor-server.ts'), String(port), issuer, JSON.stringify(floorJwk)], {}, 'ready'));
-      const floorCreds = { clientId: FLOOR_CLIENT, privateJwk: { ...(floorKey.privateKey.export({ format: 'jwk' }) as WorkstationCredentials['privateJwk']), kid: 'floor', alg: 'ES256' } };
-      const floorStations = Array.from({ length: 32 }, (_, i) => new Workstation(floorCreds, issuer, ports[i % ports.length]!));
+      for (const port of ports)
+        children.push(
+          await startChild(
+            [path.join(root, 'bench', 'provider-floor-server.ts'), String(port), issuer, JSON.stringify(floorJwk)],
+            {},
+            'ready',
+          ),
+        );
+      const floorCreds = {
+        clientId: FLOOR_CLIENT,
+        privateJwk: {
+          ...(floorKey.privateKey.export({ format: 'jwk' }) as WorkstationCredentials['privateJwk']),
+          kid: 'floor',
+          alg: 'ES256',
+        },
+      };
+      const floorStations = Array.from(
+        { length: 32 },
+        (_, i) => new Workstation(floorCreds, issuer, ports[i % ports.length]!),
+      );
       const floorGrant = (w: number, b: string) =>
         floorStations[w]!.grant(FLOOR_GRANT, b, (status, body) => {
-          if (status !== 200 || body.access_token !== 'floor') throw new Error(`provider floor refused (${status}): ${JSON.stringify(body)}`);
+          if (status !== 200 || body.access_token !== 'floor')
+            throw new Error(`provider floor refused (${status}): ${JSON.stringify(body)}`);
         });
       await runFor(floorGrant, badges, 32, WARM_UP);
       const floorSamples: number[] = [];
@@ -273,7 +372,12 @@ const bench: Benchmark = {
           cpuMsPerGrant,
           statementsPerGrant,
           agentClient: { clients: 1, ...quantiles(agentSamples) },
-          providerFloor: { concurrency: 32, p50: quantiles(floorSamples).p50, p99: Math.round(percentile(floorSamples, 99) * 1000) / 1000, requestsPerSecond: floorRate },
+          providerFloor: {
+            concurrency: 32,
+            p50: quantiles(floorSamples).p50,
+            p99: Math.round(percentile(floorSamples, 99) * 1000) / 1000,
+            requestsPerSecond: floorRate,
+          },
         },
       };
     } finally {

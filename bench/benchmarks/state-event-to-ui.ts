@@ -55,7 +55,15 @@ const bench: Benchmark = {
       await agent.stop();
       fs.rmSync(uiDir, { recursive: true, force: true });
     }
-    return { samples: [...insert, ...remove], floor, extra: { insertToPinPad: quantiles(insert), removeToLock: quantiles(remove), transport: 'headless WebSocket, loopback' } };
+    return {
+      samples: [...insert, ...remove],
+      floor,
+      extra: {
+        insertToPinPad: quantiles(insert),
+        removeToLock: quantiles(remove),
+        transport: 'headless WebSocket, loopback',
+      },
+    };
   },
 };
 

@@ -25,30 +25,62 @@ import type { Benchmark } from '../harness';
 
 const TAPS = 100;
 const PROFILE: BadgeProfile = TEST_BADGE.profile;
-const q = (xs: number[]) => ({ p50: Math.round(percentile(xs, 50) * 1000) / 1000, p95: Math.round(percentile(xs, 95) * 1000) / 1000 });
+const q = (xs: number[]) => ({
+  p50: Math.round(percentile(xs, 50) * 1000) / 1000,
+  p95: Math.round(percentile(xs, 95) * 1000) / 1000,
+});
 
 const bench: Benchmark = {
   name: 'tap-reopen',
   unit: 'ms',
-  description: 'badge tap → re-opened session with fresh tokens (pcscd/vpcd, server key relay, re-open grant on PostgreSQL)',
+  description:
+    'badge tap → re-opened session with fresh tokens (pcscd/vpcd, server key relay, re-open grant on PostgreSQL)',
   async run() {
     const pcscd = await startPcscd();
     process.env.PCSCLITE_CSOCK_NAME = pcscd.env.PCSCLITE_CSOCK_NAME;
     const pg = await startPostgres();
     pg.createDatabase('bench');
     const db = postgresDb(pg.url('bench'));
-    const server = await startServer({ db, port: 0, trustAnchorsPem: [], desfireKeys: { 'F51230/1': TEST_BADGE.master.toString('hex') }, log: jsonLog(() => {}, 'silent') });
+    const server = await startServer({
+      db,
+      port: 0,
+      trustAnchorsPem: [],
+      desfireKeys: { 'F51230/1': TEST_BADGE.master.toString('hex') },
+      log: jsonLog(() => {}, 'silent'),
+    });
     const monitor = new PcscMonitor({ createContext: loadPcsc });
     const emu = hospitalBadge('CHU-000123');
     const card = new VirtualCard({ atr: DESFIRE_ATR, handler: emu.handler });
     let agent: Awaited<ReturnType<typeof createAgent>> | null = null;
     try {
-      const acc = await server.directory.addAccount({ idNat: '899999000011', adLogin: 'bench', lastName: 'BENCH', firstName: 'Test', profession: 'Infirmier', secret: '2468' });
+      const acc = await server.directory.addAccount({
+        idNat: '899999000011',
+        adLogin: 'bench',
+        lastName: 'BENCH',
+        firstName: 'Test',
+        profession: 'Infirmier',
+        secret: '2468',
+      });
       await server.directory.bindBadge('CHU-000123', acc.id);
-      const creds = await registerWorkstation(server.issuer, await server.directory.createEnrolmentToken('bench'), 'BENCH');
+      const creds = await registerWorkstation(
+        server.issuer,
+        await server.directory.createEnrolmentToken('bench'),
+        'BENCH',
+      );
       const client = lazyClient(server.issuer, async () => creds, { allowHttp: true });
-      const backend = new PcscCpsBackend({ monitor, module: () => null, badges: { profiles: () => [PROFILE], custody: new RelayKeyCustody(client), allowUidOnly: () => false } });
-      agent = await createAgent({ mode: 'headless', demo: false, readers: [backend], authenticator: new ServerAuthenticator({ client, clock: systemClock, pollMs: 3_600_000 }), inactivityMs: 0, tapDebounceMs: 0 });
+      const backend = new PcscCpsBackend({
+        monitor,
+        module: () => null,
+        badges: { profiles: () => [PROFILE], custody: new RelayKeyCustody(client), allowUidOnly: () => false },
+      });
+      agent = await createAgent({
+        mode: 'headless',
+        demo: false,
+        readers: [backend],
+        authenticator: new ServerAuthenticator({ client, clock: systemClock, pollMs: 3_600_000 }),
+        inactivityMs: 0,
+        tapDebounceMs: 0,
+      });
       const engine = agent.engine;
       await waitFor(() => monitor.list().length >= 1, 5000, 'readers');
       const port = pcscd.ports[0]!;
@@ -102,7 +134,18 @@ const bench: Benchmark = {
           floor.push(tDetect - t0 + io);
         }
       }
-      return { samples, floor, extra: { taps: TAPS, apdusPerTap: apdus, detection: q(detection), custody: 'server relay', grant: 're-open', database: 'postgresql' } };
+      return {
+        samples,
+        floor,
+        extra: {
+          taps: TAPS,
+          apdusPerTap: apdus,
+          detection: q(detection),
+          custody: 'server relay',
+          grant: 're-open',
+          database: 'postgresql',
+        },
+      };
     } finally {
       await agent?.stop();
       await card.remove();

@@ -1,7 +1,15 @@
 // The agent: readers + session engine + authenticator + audit, exposed to the UI through the contract.
 // Plain Node: the Electron shell and the headless mode both build it with createAgent().
 import path from 'node:path';
-import type { AnyEvent, DiagnosticsReport, Lang, LockReason, ReaderInfo, SessionState, UiPolicy } from '../../shared/contract';
+import type {
+  AnyEvent,
+  DiagnosticsReport,
+  Lang,
+  LockReason,
+  ReaderInfo,
+  SessionState,
+  UiPolicy,
+} from '../../shared/contract';
 import { Dispatcher } from './api/dispatcher';
 import type { Handlers } from './api/dispatcher';
 import type { AgentApi } from './api/types';
@@ -91,13 +99,19 @@ export const DEFAULT_INACTIVITY_MS = 10 * 60 * 1000;
 
 export async function createAgent(opts: AgentOptions): Promise<Agent> {
   const clock = opts.clock ?? systemClock;
-  const baseAudit = opts.audit ?? new AuditLog({ clock, ...(opts.dataDir ? { file: path.join(opts.dataDir, 'audit.jsonl') } : {}) });
+  const baseAudit =
+    opts.audit ?? new AuditLog({ clock, ...(opts.dataDir ? { file: path.join(opts.dataDir, 'audit.jsonl') } : {}) });
   // Decisions also go to the agent log (without the person's identifier: the audit trail keeps that).
   const audit: AuditSink = opts.logger
     ? {
         record: (e) => {
           const r = baseAudit.record(e);
-          opts.logger!.log(e.outcome === 'failure' ? 'warn' : 'info', e.action, { outcome: e.outcome, ...(e.reason ? { reason: e.reason } : {}), ...(e.reader ? { reader: e.reader } : {}), ...(e.factor ? { factor: e.factor } : {}) });
+          opts.logger!.log(e.outcome === 'failure' ? 'warn' : 'info', e.action, {
+            outcome: e.outcome,
+            ...(e.reason ? { reason: e.reason } : {}),
+            ...(e.reader ? { reader: e.reader } : {}),
+            ...(e.factor ? { factor: e.factor } : {}),
+          });
           return r;
         },
         recent: (n) => baseAudit.recent(n),
@@ -107,14 +121,17 @@ export async function createAgent(opts: AgentOptions): Promise<Agent> {
   const backends: ReaderBackend[] = [...(opts.readers ?? []), ...(demoReaders ? [demoReaders] : [])];
   const mfaWindowMs = opts.mfaWindowMs ?? DEFAULT_MFA_WINDOW_MS;
   const authenticator =
-    opts.authenticator ?? (demoReaders ? new DemoAuthenticator({ clock, mfaWindowMs, publicKeys: demoReaders.publicKeys }) : null);
+    opts.authenticator ??
+    (demoReaders ? new DemoAuthenticator({ clock, mfaWindowMs, publicKeys: demoReaders.publicKeys }) : null);
   if (!authenticator) throw new Error('no authenticator configured (the session server client comes with its issue)');
 
   const engine = new SessionEngine({
     authenticator,
     audit,
     clock,
-    inactivityMs: opts.inactivityMs ?? (opts.config ? opts.config.value<number>('InactivityLockMinutes') * 60_000 : DEFAULT_INACTIVITY_MS),
+    inactivityMs:
+      opts.inactivityMs ??
+      (opts.config ? opts.config.value<number>('InactivityLockMinutes') * 60_000 : DEFAULT_INACTIVITY_MS),
     tapDebounceMs: opts.tapDebounceMs ?? opts.config?.value<number>('TapDebounceMs') ?? 1500,
   });
   let broker: Broker | null = null;
@@ -166,7 +183,10 @@ export async function createAgent(opts: AgentOptions): Promise<Agent> {
       if (opts.serverUrl) {
         const t0 = Date.now();
         try {
-          const r = await fetch(new URL('healthz', opts.serverUrl.endsWith('/') ? opts.serverUrl : `${opts.serverUrl}/`), { signal: AbortSignal.timeout(3000) });
+          const r = await fetch(
+            new URL('healthz', opts.serverUrl.endsWith('/') ? opts.serverUrl : `${opts.serverUrl}/`),
+            { signal: AbortSignal.timeout(3000) },
+          );
           server = { url: opts.serverUrl, reachable: r.ok, status: r.status, ms: Date.now() - t0 };
         } catch (e) {
           server = { url: opts.serverUrl, reachable: false, error: (e as Error).name, ms: Date.now() - t0 };
@@ -174,7 +194,11 @@ export async function createAgent(opts: AgentOptions): Promise<Agent> {
       }
       const at = new Date(clock.now());
       audit.record({ action: 'diagnostics.exported', outcome: 'info' });
-      const content = JSON.stringify(redact({ exportedAt: at.toISOString(), ...report, server, log: opts.logger?.tail(300) ?? [] }), null, 2);
+      const content = JSON.stringify(
+        redact({ exportedAt: at.toISOString(), ...report, server, log: opts.logger?.tail(300) ?? [] }),
+        null,
+        2,
+      );
       return { fileName: `sillage-diagnostic-${at.toISOString().replace(/[:.]/g, '-')}.json`, content };
     },
     'diagnostics.get': (): DiagnosticsReport => ({
@@ -186,7 +210,13 @@ export async function createAgent(opts: AgentOptions): Promise<Agent> {
       state: engine.getState().kind,
       lastErrors: engine.lastErrors(),
       audit: audit.recent(30),
-      ...(cfg ? { config: cfg.masked(), lockedSettings: cfg.locked(), configProblems: cfg.lastProblems().map((p) => p.message) } : {}),
+      ...(cfg
+        ? {
+            config: cfg.masked(),
+            lockedSettings: cfg.locked(),
+            configProblems: cfg.lastProblems().map((p) => p.message),
+          }
+        : {}),
       ...(opts.cryptolib ? { cryptolib: opts.cryptolib() } : {}),
     }),
     'ui.getPolicy': () => policy,
@@ -236,7 +266,9 @@ export async function createAgent(opts: AgentOptions): Promise<Agent> {
   // construction, and the logger redacts by name and shape anyway.
   const logger = opts.logger;
   if (logger) {
-    engine.onState.add((s) => logger.debug('state', { kind: s.kind, ...(s.kind === 'locked' ? { reason: s.reason } : {}) }));
+    engine.onState.add((s) =>
+      logger.debug('state', { kind: s.kind, ...(s.kind === 'locked' ? { reason: s.reason } : {}) }),
+    );
     engine.onError.add((e) => logger.warn('agent error', { code: e.code, ...(e.params ?? {}) }));
   }
   engine.onState.add((s) => dispatcher.emit('session.state', s));
@@ -255,7 +287,11 @@ export async function createAgent(opts: AgentOptions): Promise<Agent> {
   // Re-publish the demo inventory after PIN attempts too (tries-left counters live on the card).
   if (demoReaders) engine.onState.add(() => dispatcher.emit('demo.inventory', demoReaders.inventory()));
   for (const b of backends) await b.start(onReaderEvent);
-  audit.record({ action: 'agent.started', outcome: 'info', reason: `${opts.mode}${opts.demo ? ' demo' : ''} ${VERSION}` });
+  audit.record({
+    action: 'agent.started',
+    outcome: 'info',
+    reason: `${opts.mode}${opts.demo ? ' demo' : ''} ${VERSION}`,
+  });
 
   return {
     api: dispatcher,

@@ -17,7 +17,10 @@ export interface IpcBridgeDeps {
 }
 
 /** Trusted = our window's webContents, its main frame, at our renderer's URL. */
-export function isTrustedSender(e: Pick<IpcMainInvokeEvent, 'sender' | 'senderFrame'>, deps: Pick<IpcBridgeDeps, 'target' | 'rendererUrl'>): boolean {
+export function isTrustedSender(
+  e: Pick<IpcMainInvokeEvent, 'sender' | 'senderFrame'>,
+  deps: Pick<IpcBridgeDeps, 'target' | 'rendererUrl'>,
+): boolean {
   const win = deps.target();
   const frame = e.senderFrame;
   if (!win || win.isDestroyed() || !frame || e.sender.id !== win.id) return false;
@@ -29,7 +32,11 @@ export function isTrustedSender(e: Pick<IpcMainInvokeEvent, 'sender' | 'senderFr
 export function createIpcBridge(deps: IpcBridgeDeps): () => void {
   deps.ipcMain.handle(IPC_COMMAND_CHANNEL, async (e, cmd: unknown, req: unknown) => {
     if (!isTrustedSender(e, deps)) {
-      deps.audit.record({ action: 'ipc.refused', outcome: 'failure', reason: `untrusted sender ${e.senderFrame?.url.split('#')[0] ?? 'unknown'}` });
+      deps.audit.record({
+        action: 'ipc.refused',
+        outcome: 'failure',
+        reason: `untrusted sender ${e.senderFrame?.url.split('#')[0] ?? 'unknown'}`,
+      });
       return { ok: false, error: { code: 'not-allowed', message: 'untrusted sender' } };
     }
     return deps.api.handle(cmd, req, { transport: 'ipc' });

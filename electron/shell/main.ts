@@ -57,7 +57,12 @@ if (!app.requestSingleInstanceLock()) {
         const managed = new ManagedPolicySource(createWatcher);
         await managed.start();
         policy = managed;
-      } else audit.record({ action: 'config.rejected', outcome: 'failure', reason: 'policy watcher not available: machine policy not read (defaults and preferences only)' });
+      } else
+        audit.record({
+          action: 'config.rejected',
+          outcome: 'failure',
+          reason: 'policy watcher not available: machine policy not read (defaults and preferences only)',
+        });
     }
     const config = new ConfigStore({
       policy,
@@ -68,8 +73,20 @@ if (!app.requestSingleInstanceLock()) {
     // With a session server configured: the real readers and the server authenticator (workstation key
     // sealed by the OS); without one, the demo readers and the local demo authenticator.
     const serverUrl = config.value<string>('ServerUrl');
-    const serverClient = serverUrl ? lazyClient(serverUrl, workstationCredentials(serverUrl, config, path.join(app.getPath('userData'), 'workstation.sealed'))) : null;
-    const real = serverClient ? readersFromConfig(config, { pcsc: true, hid: true, serverClient, warn: (m) => audit.record({ action: 'readers.config', outcome: 'failure', reason: m }) }) : null;
+    const serverClient = serverUrl
+      ? lazyClient(
+          serverUrl,
+          workstationCredentials(serverUrl, config, path.join(app.getPath('userData'), 'workstation.sealed')),
+        )
+      : null;
+    const real = serverClient
+      ? readersFromConfig(config, {
+          pcsc: true,
+          hid: true,
+          serverClient,
+          warn: (m) => audit.record({ action: 'readers.config', outcome: 'failure', reason: m }),
+        })
+      : null;
     const logger = new Logger({ dir: machineLogDir(), level: () => config.value<LogLevel>('LogLevel') });
     logger.info('agent starting', { version: app.getVersion(), server: Boolean(serverUrl) });
     const agent = await createAgent({
@@ -80,11 +97,19 @@ if (!app.requestSingleInstanceLock()) {
       allowQuit: !app.isPackaged,
       config,
       audit,
-      ...(serverClient ? { authenticator: new ServerAuthenticator({ client: serverClient, clock: systemClock }), serverUrl } : {}),
+      ...(serverClient
+        ? { authenticator: new ServerAuthenticator({ client: serverClient, clock: systemClock }), serverUrl }
+        : {}),
       ...(real ? { readers: real.readers, ...(real.cryptolib ? { cryptolib: real.cryptolib } : {}) } : {}),
     });
     win = createLockWindow();
-    createIpcBridge({ ipcMain, api: agent.api, audit: agent.audit, target: () => (win && !win.isDestroyed() ? win.webContents : null), rendererUrl: rendererUrl() });
+    createIpcBridge({
+      ipcMain,
+      api: agent.api,
+      audit: agent.audit,
+      target: () => (win && !win.isDestroyed() ? win.webContents : null),
+      rendererUrl: rendererUrl(),
+    });
     createTray(agent, {
       showDiagnostic: () => {
         focus();

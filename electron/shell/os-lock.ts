@@ -12,5 +12,7 @@ const COMMANDS: Partial<Record<NodeJS.Platform, [string, string[]]>> = {
 export function lockOperatingSystem(platform: NodeJS.Platform = process.platform): Promise<void> {
   const cmd = COMMANDS[platform];
   if (!cmd) return Promise.reject(new Error(`no OS lock on ${platform}`));
-  return new Promise((resolve, reject) => execFile(cmd[0], cmd[1], { timeout: 5000 }, (err) => (err ? reject(err) : resolve())));
+  return new Promise((resolve, reject) =>
+    execFile(cmd[0], cmd[1], { timeout: 5000 }, (err) => (err ? reject(err) : resolve())),
+  );
 }

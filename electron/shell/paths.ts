@@ -11,4 +11,5 @@ export function appRoot(): string {
 export const rendererIndex = () => path.join(appRoot(), 'renderer', 'dist', 'index.html');
 export const rendererUrl = () => pathToFileURL(rendererIndex()).toString();
 export const preloadPath = () => path.join(__dirname, 'preload.cjs');
-export const iconPath = (name: string) => path.join(app.isPackaged ? process.resourcesPath : appRoot(), 'resources', 'icons', `${name}.png`);
+export const iconPath = (name: string) =>
+  path.join(app.isPackaged ? process.resourcesPath : appRoot(), 'resources', 'icons', `${name}.png`);

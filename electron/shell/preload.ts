@@ -6,7 +6,11 @@ import type { PreloadBridge } from '../../shared/contract';
 
 const bridge: PreloadBridge = {
   async invoke(cmd, req) {
-    const r = (await ipcRenderer.invoke(IPC_COMMAND_CHANNEL, cmd, req)) as { ok: boolean; result?: unknown; error?: { code: string; message: string } };
+    const r = (await ipcRenderer.invoke(IPC_COMMAND_CHANNEL, cmd, req)) as {
+      ok: boolean;
+      result?: unknown;
+      error?: { code: string; message: string };
+    };
     if (!r.ok) throw Object.assign(new Error(r.error?.message ?? 'error'), { code: r.error?.code ?? 'internal' });
     return r.result;
   },

@@ -11,7 +11,8 @@ export interface SecretStore {
 export const safeStorageStore: SecretStore = {
   isAvailable: () => safeStorage.isEncryptionAvailable(),
   seal(plain) {
-    if (!safeStorage.isEncryptionAvailable()) throw new Error('OS-protected storage unavailable: refusing to store a secret in clear');
+    if (!safeStorage.isEncryptionAvailable())
+      throw new Error('OS-protected storage unavailable: refusing to store a secret in clear');
     return safeStorage.encryptString(plain);
   },
   open: (sealed) => safeStorage.decryptString(sealed),

@@ -29,21 +29,39 @@ export function createTray(agent: Agent, actions: TrayActions): Tray {
     const look = trayLook(agent.getState(), agent.getReaders());
     tray.setImage(nativeImage.createFromPath(iconPath(`tray-${look}`)));
     const who = agent.getState();
-    tray.setToolTip(who.kind === 'open' ? `${TOOLTIP[look]} : ${who.session.user.firstName} ${who.session.user.lastName}` : TOOLTIP[look]);
+    tray.setToolTip(
+      who.kind === 'open'
+        ? `${TOOLTIP[look]} : ${who.session.user.firstName} ${who.session.user.lastName}`
+        : TOOLTIP[look],
+    );
     tray.setContextMenu(
       Menu.buildFromTemplate([
         { label: 'Verrouiller', enabled: who.kind === 'open', click: () => agent.lock('user-lock') },
         { label: "Changer d'utilisateur", click: () => agent.switchUser() },
         ...(agent.broker && agent.policy().dmp
-          ? [{ label: 'Ouvrir le DMP du patient', enabled: who.kind === 'open' && agent.broker.currentPatient() !== null, click: () => void agent.api.handle('dmp.openCurrent', {}, { transport: 'inproc' }) }]
+          ? [
+              {
+                label: 'Ouvrir le DMP du patient',
+                enabled: who.kind === 'open' && agent.broker.currentPatient() !== null,
+                click: () => void agent.api.handle('dmp.openCurrent', {}, { transport: 'inproc' }),
+              },
+            ]
           : []),
         { label: 'Diagnostic', click: () => actions.showDiagnostic() },
-        ...(agent.policy().allowQuit ? [{ type: 'separator' as const }, { label: 'Quitter', click: () => actions.quit() }] : []),
+        ...(agent.policy().allowQuit
+          ? [{ type: 'separator' as const }, { label: 'Quitter', click: () => actions.quit() }]
+          : []),
       ]),
     );
   };
   agent.onEvent((e) => {
-    if (e.event === 'session.state' || e.event === 'readers.changed' || e.event === 'ui.policy' || e.event === 'dmp.patient') refresh();
+    if (
+      e.event === 'session.state' ||
+      e.event === 'readers.changed' ||
+      e.event === 'ui.policy' ||
+      e.event === 'dmp.patient'
+    )
+      refresh();
   });
   refresh();
   return tray;

@@ -45,7 +45,11 @@ export function createLockWindow(): BrowserWindow {
 }
 
 /** Applies the lock plan (core/session/lock-mode.ts) to the window. */
-export function applyWindowPlan(win: BrowserWindow, plan: 'cover' | 'release' | 'keep', opts: { kiosk: boolean }): void {
+export function applyWindowPlan(
+  win: BrowserWindow,
+  plan: 'cover' | 'release' | 'keep',
+  opts: { kiosk: boolean },
+): void {
   if (win.isDestroyed() || plan === 'keep') return;
   if (plan === 'cover') {
     // Above the taskbar and other windows while nobody is in; kiosk keeps Alt+Tab users out of it.

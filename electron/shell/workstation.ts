@@ -9,7 +9,12 @@ import type { WorkstationCredentials } from '../core/oidc/server-client';
 import { safeStorageStore } from './secret-store';
 import type { SecretStore } from './secret-store';
 
-export function workstationCredentials(serverUrl: string, config: ConfigStore, file: string, store: SecretStore = safeStorageStore): () => Promise<WorkstationCredentials> {
+export function workstationCredentials(
+  serverUrl: string,
+  config: ConfigStore,
+  file: string,
+  store: SecretStore = safeStorageStore,
+): () => Promise<WorkstationCredentials> {
   let pending: Promise<WorkstationCredentials> | null = null;
   const load = async (): Promise<WorkstationCredentials> => {
     if (fs.existsSync(file)) {
@@ -26,8 +31,9 @@ export function workstationCredentials(serverUrl: string, config: ConfigStore, f
     fs.writeFileSync(file, store.seal(JSON.stringify({ ...creds, issuer: serverUrl })), { mode: 0o600 });
     return creds;
   };
-  return () => (pending ??= load().catch((e: unknown) => {
-    pending = null;
-    throw e;
-  }));
+  return () =>
+    (pending ??= load().catch((e: unknown) => {
+      pending = null;
+      throw e;
+    }));
 }

@@ -1,5 +1,14 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
-import type { AgentError, DemoInventory, DiagnosticsReport, DmpPatient, Lang, ReaderInfo, SessionState, UiPolicy } from '../../shared/contract';
+import type {
+  AgentError,
+  DemoInventory,
+  DiagnosticsReport,
+  DmpPatient,
+  Lang,
+  ReaderInfo,
+  SessionState,
+  UiPolicy,
+} from '../../shared/contract';
 import { errorKey, formatLeft, reasonKey, secondFactorKey, t } from './i18n';
 import type { MsgKey } from './i18n';
 import type { ConnectionState, UiClient } from './transport';
@@ -19,7 +28,11 @@ export function App({ client }: { client: UiClient }) {
   const tr: T = useCallback((k, p) => t(lang, k, p), [lang]);
 
   const refresh = useCallback(async () => {
-    const [s, p, r] = await Promise.all([client.invoke('session.getState', {}), client.invoke('ui.getPolicy', {}), client.invoke('readers.list', {})]);
+    const [s, p, r] = await Promise.all([
+      client.invoke('session.getState', {}),
+      client.invoke('ui.getPolicy', {}),
+      client.invoke('readers.list', {}),
+    ]);
     setState(s);
     setPolicy(p);
     setReaders(r);
@@ -71,17 +84,14 @@ export function App({ client }: { client: UiClient }) {
     };
   }, [client]);
 
-  const call = useCallback(
-    async (fn: () => Promise<unknown>) => {
-      try {
-        await fn();
-      } catch (e) {
-        const code = (e as { code?: string }).code ?? 'internal';
-        setError({ code: code as AgentError['code'], at: Date.now() });
-      }
-    },
-    [],
-  );
+  const call = useCallback(async (fn: () => Promise<unknown>) => {
+    try {
+      await fn();
+    } catch (e) {
+      const code = (e as { code?: string }).code ?? 'internal';
+      setError({ code: code as AgentError['code'], at: Date.now() });
+    }
+  }, []);
 
   return (
     <div className="app">
@@ -89,16 +99,29 @@ export function App({ client }: { client: UiClient }) {
         <span className="brand">{tr('appName')}</span>
         <ReaderStatus readers={readers} tr={tr} />
         <div className="topbar-actions">
-          <button className="btn ghost" onClick={() => setPage(page === 'main' ? 'diagnostic' : 'main')} data-testid="diagnostic-toggle">
+          <button
+            className="btn ghost"
+            onClick={() => setPage(page === 'main' ? 'diagnostic' : 'main')}
+            data-testid="diagnostic-toggle"
+          >
             {page === 'main' ? tr('diagnostic') : tr('back')}
           </button>
           {policy.locked?.includes('Language') ? (
             // Fixed by the hospital's policy: shown, not changeable.
-            <span className="btn ghost locked" data-testid="lang-locked" title={tr('lockedByPolicy')} aria-disabled="true">
+            <span
+              className="btn ghost locked"
+              data-testid="lang-locked"
+              title={tr('lockedByPolicy')}
+              aria-disabled="true"
+            >
               🔒 {tr('lockedByPolicy')}
             </span>
           ) : (
-            <button className="btn ghost" data-testid="lang-toggle" onClick={() => void call(() => client.invoke('ui.setLanguage', { lang: lang === 'fr' ? 'en' : 'fr' }))}>
+            <button
+              className="btn ghost"
+              data-testid="lang-toggle"
+              onClick={() => void call(() => client.invoke('ui.setLanguage', { lang: lang === 'fr' ? 'en' : 'fr' }))}
+            >
               {tr('language')}
             </button>
           )}
@@ -114,7 +137,15 @@ export function App({ client }: { client: UiClient }) {
           {page === 'diagnostic' ? (
             <Diagnostic client={client} tr={tr} />
           ) : (
-            <Screen state={state} client={client} tr={tr} lang={lang} error={error} call={call} patient={policy.dmp ? patient : null} />
+            <Screen
+              state={state}
+              client={client}
+              tr={tr}
+              lang={lang}
+              error={error}
+              call={call}
+              patient={policy.dmp ? patient : null}
+            />
           )}
         </main>
         {policy.demo && inventory && <DemoPanel inventory={inventory} client={client} tr={tr} call={call} />}
@@ -144,7 +175,15 @@ function ErrorLine({ error, tr }: { error: AgentError | null; tr: T }) {
   );
 }
 
-function Screen(props: { state: SessionState; client: UiClient; tr: T; lang: Lang; error: AgentError | null; call: (fn: () => Promise<unknown>) => Promise<void>; patient: DmpPatient | null }) {
+function Screen(props: {
+  state: SessionState;
+  client: UiClient;
+  tr: T;
+  lang: Lang;
+  error: AgentError | null;
+  call: (fn: () => Promise<unknown>) => Promise<void>;
+  patient: DmpPatient | null;
+}) {
   const { state, client, tr, lang, error, call } = props;
   switch (state.kind) {
     case 'locked':
@@ -181,11 +220,27 @@ function Screen(props: { state: SessionState; client: UiClient; tr: T; lang: Lan
         </section>
       );
     case 'open':
-      return <Banner session={state.session} client={client} tr={tr} lang={lang} call={call} patient={props.patient} error={error} />;
+      return (
+        <Banner
+          session={state.session}
+          client={client}
+          tr={tr}
+          lang={lang}
+          call={call}
+          patient={props.patient}
+          error={error}
+        />
+      );
   }
 }
 
-function PinPad(props: { state: Extract<SessionState, { kind: 'pin-required' }>; client: UiClient; tr: T; error: AgentError | null; call: (fn: () => Promise<unknown>) => Promise<void> }) {
+function PinPad(props: {
+  state: Extract<SessionState, { kind: 'pin-required' }>;
+  client: UiClient;
+  tr: T;
+  error: AgentError | null;
+  call: (fn: () => Promise<unknown>) => Promise<void>;
+}) {
   const { state, client, tr, error, call } = props;
   // The PIN lives in this component's state only, is sent once and cleared at once.
   const [pin, setPin] = useState('');
@@ -230,7 +285,9 @@ function PinPad(props: { state: Extract<SessionState, { kind: 'pin-required' }>;
     return () => window.removeEventListener('keydown', onKey);
   }, [press, submit, complete, pin, call, client]);
 
-  const name = state.identity ? `${state.identity.firstName} ${state.identity.lastName} — ${state.identity.profession}` : null;
+  const name = state.identity
+    ? `${state.identity.firstName} ${state.identity.lastName} — ${state.identity.profession}`
+    : null;
   const wrong = error?.code === 'pin-wrong';
   return (
     <section className="card pin" data-testid="pin-pad" aria-label={tr('pinPadLabel')} ref={padRef} tabIndex={-1}>
@@ -240,7 +297,11 @@ function PinPad(props: { state: Extract<SessionState, { kind: 'pin-required' }>;
         </p>
       )}
       <h1>{tr(secondFactorKey(state.secondFactor))}</h1>
-      <div className="dots" aria-label={tr('pinDigits', { typed: pin.length, total: state.pinLength ?? '…' })} data-testid="pin-dots">
+      <div
+        className="dots"
+        aria-label={tr('pinDigits', { typed: pin.length, total: state.pinLength ?? '…' })}
+        data-testid="pin-dots"
+      >
         {Array.from({ length: state.pinLength ?? Math.max(4, pin.length) }, (_, i) => (
           <span key={i} className={i < pin.length ? 'filled' : ''}>
             {i < pin.length ? '●' : '○'}
@@ -263,17 +324,31 @@ function PinPad(props: { state: Extract<SessionState, { kind: 'pin-required' }>;
             {d}
           </button>
         ))}
-        <button className="key action" onClick={() => setPin((p) => p.slice(0, -1))} data-testid="pin-erase" disabled={busy}>
+        <button
+          className="key action"
+          onClick={() => setPin((p) => p.slice(0, -1))}
+          data-testid="pin-erase"
+          disabled={busy}
+        >
           {tr('pinErase')}
         </button>
         <button className="key" onClick={() => press('0')} data-testid="pin-key-0" disabled={busy}>
           0
         </button>
-        <button className="key action primary" onClick={() => void submit(pin)} disabled={!complete || busy} data-testid="pin-submit">
+        <button
+          className="key action primary"
+          onClick={() => void submit(pin)}
+          disabled={!complete || busy}
+          data-testid="pin-submit"
+        >
           {tr('pinSubmit')}
         </button>
       </div>
-      <button className="btn ghost wide" onClick={() => void call(() => client.invoke('session.cancel', {}))} data-testid="pin-cancel">
+      <button
+        className="btn ghost wide"
+        onClick={() => void call(() => client.invoke('session.cancel', {}))}
+        data-testid="pin-cancel"
+      >
         {tr('pinCancel')}
       </button>
     </section>
@@ -283,7 +358,15 @@ function PinPad(props: { state: Extract<SessionState, { kind: 'pin-required' }>;
 // The strong session's end is announced this long before, so nobody is surprised by the code prompt.
 const ENDING_SOON_MS = 15 * 60_000;
 
-function Banner(props: { session: Extract<SessionState, { kind: 'open' }>['session']; client: UiClient; tr: T; lang: Lang; call: (fn: () => Promise<unknown>) => Promise<void>; patient: DmpPatient | null; error: AgentError | null }) {
+function Banner(props: {
+  session: Extract<SessionState, { kind: 'open' }>['session'];
+  client: UiClient;
+  tr: T;
+  lang: Lang;
+  call: (fn: () => Promise<unknown>) => Promise<void>;
+  patient: DmpPatient | null;
+  error: AgentError | null;
+}) {
   const { session, client, tr, lang, call, patient, error } = props;
   const [now, setNow] = useState(Date.now());
   useEffect(() => {
@@ -298,20 +381,40 @@ function Banner(props: { session: Extract<SessionState, { kind: 'open' }>['sessi
         {session.user.firstName} {session.user.lastName}
       </h1>
       <p className="profession">{session.user.profession}</p>
-      <p className={left > 0 && left <= ENDING_SOON_MS ? 'mfa-left warning' : 'mfa-left'} data-testid="banner-mfa" role={left > 0 && left <= ENDING_SOON_MS ? 'alert' : undefined}>
-        {left <= 0 ? tr('bannerExpired') : left <= ENDING_SOON_MS ? tr('bannerEndingSoon', { left: formatLeft(left, lang) }) : tr('bannerMfa', { left: formatLeft(left, lang) })}
+      <p
+        className={left > 0 && left <= ENDING_SOON_MS ? 'mfa-left warning' : 'mfa-left'}
+        data-testid="banner-mfa"
+        role={left > 0 && left <= ENDING_SOON_MS ? 'alert' : undefined}
+      >
+        {left <= 0
+          ? tr('bannerExpired')
+          : left <= ENDING_SOON_MS
+            ? tr('bannerEndingSoon', { left: formatLeft(left, lang) })
+            : tr('bannerMfa', { left: formatLeft(left, lang) })}
       </p>
       {patient && (
-        <button className="btn big wide" onClick={() => void call(() => client.invoke('dmp.openCurrent', {}))} data-testid="banner-dmp">
+        <button
+          className="btn big wide"
+          onClick={() => void call(() => client.invoke('dmp.openCurrent', {}))}
+          data-testid="banner-dmp"
+        >
           {tr('openDmp', { name: `${patient.lastName} ${patient.firstName}`.trim() || patient.insMasked })}
         </button>
       )}
       {error?.code === 'dmp-refused' && <ErrorLine error={error} tr={tr} />}
       <div className="row">
-        <button className="btn primary big" onClick={() => void call(() => client.invoke('session.lock', {}))} data-testid="banner-lock">
+        <button
+          className="btn primary big"
+          onClick={() => void call(() => client.invoke('session.lock', {}))}
+          data-testid="banner-lock"
+        >
           {tr('lock')}
         </button>
-        <button className="btn big" onClick={() => void call(() => client.invoke('session.switchUser', {}))} data-testid="banner-switch">
+        <button
+          className="btn big"
+          onClick={() => void call(() => client.invoke('session.switchUser', {}))}
+          data-testid="banner-switch"
+        >
           {tr('switchUser')}
         </button>
       </div>
@@ -319,7 +422,12 @@ function Banner(props: { session: Extract<SessionState, { kind: 'open' }>['sessi
   );
 }
 
-function DemoPanel(props: { inventory: DemoInventory; client: UiClient; tr: T; call: (fn: () => Promise<unknown>) => Promise<void> }) {
+function DemoPanel(props: {
+  inventory: DemoInventory;
+  client: UiClient;
+  tr: T;
+  call: (fn: () => Promise<unknown>) => Promise<void>;
+}) {
   const { inventory, client, tr, call } = props;
   const [open, setOpen] = useState(true);
   return (
@@ -338,11 +446,19 @@ function DemoPanel(props: { inventory: DemoInventory; client: UiClient; tr: T; c
                   <small>{c.blocked ? tr('demoBlocked') : tr('demoTries', { n: c.triesLeft })}</small>
                 </span>
                 {c.inserted ? (
-                  <button className="btn small" onClick={() => void call(() => client.invoke('demo.removeCard', {}))} data-testid="demo-remove-card">
+                  <button
+                    className="btn small"
+                    onClick={() => void call(() => client.invoke('demo.removeCard', {}))}
+                    data-testid="demo-remove-card"
+                  >
                     {tr('demoRemove')}
                   </button>
                 ) : (
-                  <button className="btn small" onClick={() => void call(() => client.invoke('demo.insertCard', { cardId: c.id }))} data-testid={`demo-insert-${c.id}`}>
+                  <button
+                    className="btn small"
+                    onClick={() => void call(() => client.invoke('demo.insertCard', { cardId: c.id }))}
+                    data-testid={`demo-insert-${c.id}`}
+                  >
                     {tr('demoInsert')}
                   </button>
                 )}
@@ -357,13 +473,21 @@ function DemoPanel(props: { inventory: DemoInventory; client: UiClient; tr: T; c
                   {b.label}
                   <small>{b.proof}</small>
                 </span>
-                <button className="btn small" onClick={() => void call(() => client.invoke('demo.tapBadge', { badgeId: b.id }))} data-testid={`demo-tap-${b.id}`}>
+                <button
+                  className="btn small"
+                  onClick={() => void call(() => client.invoke('demo.tapBadge', { badgeId: b.id }))}
+                  data-testid={`demo-tap-${b.id}`}
+                >
                   {tr('demoTap')}
                 </button>
               </li>
             ))}
           </ul>
-          <button className="btn ghost wide" onClick={() => void call(() => client.invoke('demo.reset', {}))} data-testid="demo-reset">
+          <button
+            className="btn ghost wide"
+            onClick={() => void call(() => client.invoke('demo.reset', {}))}
+            data-testid="demo-reset"
+          >
             {tr('demoReset')}
           </button>
         </>
@@ -402,9 +526,18 @@ function Diagnostic({ client, tr }: { client: UiClient; tr: T }) {
         <dt>{tr('diagState')}</dt>
         <dd>{report.state}</dd>
         <dt>{tr('diagReaders')}</dt>
-        <dd data-testid="diag-readers">{report.readers.map((r) => `${r.name} [${r.transport}, ${r.status}${r.cardPresent ? ', carte' : ''}]${r.problem ? ` — ${r.problem}` : ''}`).join(' · ') || tr('none')}</dd>
+        <dd data-testid="diag-readers">
+          {report.readers
+            .map(
+              (r) =>
+                `${r.name} [${r.transport}, ${r.status}${r.cardPresent ? ', carte' : ''}]${r.problem ? ` — ${r.problem}` : ''}`,
+            )
+            .join(' · ') || tr('none')}
+        </dd>
         <dt>{tr('diagErrors')}</dt>
-        <dd>{report.lastErrors.map((e) => `${new Date(e.at).toLocaleTimeString()} ${e.code}`).join(' · ') || tr('none')}</dd>
+        <dd>
+          {report.lastErrors.map((e) => `${new Date(e.at).toLocaleTimeString()} ${e.code}`).join(' · ') || tr('none')}
+        </dd>
         <dt>{tr('diagPolicy')}</dt>
         <dd data-testid="diag-policy">{report.lockedSettings?.join(', ') || tr('none')}</dd>
         <dt>{tr('diagPolicyProblems')}</dt>

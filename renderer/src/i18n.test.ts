@@ -2,8 +2,41 @@ import { describe, expect, it } from 'vitest';
 import type { AgentErrorCode, LockReason } from '../../shared/contract';
 import { catalogs, errorKey, formatLeft, reasonKey, t } from './i18n';
 
-const CODES: AgentErrorCode[] = ['pin-wrong', 'pin-format', 'card-blocked', 'card-removed', 'card-unknown', 'card-expired', 'badge-unknown', 'badge-weak', 'badge-revoked', 'badge-not-genuine', 'badge-unreadable', 'badge-not-encoded', 'auth-refused', 'server-unreachable', 'code-locked', 'mfa-required', 'reader-error', 'invalid-command', 'not-allowed', 'internal'];
-const REASONS: LockReason[] = ['startup', 'user-lock', 'card-removed', 'tap-out', 'switch-user', 'inactivity', 'os-lock', 'mfa-expired', 'auth-failed', 'cancelled', 'session-revoked'];
+const CODES: AgentErrorCode[] = [
+  'pin-wrong',
+  'pin-format',
+  'card-blocked',
+  'card-removed',
+  'card-unknown',
+  'card-expired',
+  'badge-unknown',
+  'badge-weak',
+  'badge-revoked',
+  'badge-not-genuine',
+  'badge-unreadable',
+  'badge-not-encoded',
+  'auth-refused',
+  'server-unreachable',
+  'code-locked',
+  'mfa-required',
+  'reader-error',
+  'invalid-command',
+  'not-allowed',
+  'internal',
+];
+const REASONS: LockReason[] = [
+  'startup',
+  'user-lock',
+  'card-removed',
+  'tap-out',
+  'switch-user',
+  'inactivity',
+  'os-lock',
+  'mfa-expired',
+  'auth-failed',
+  'cancelled',
+  'session-revoked',
+];
 
 describe('i18n', () => {
   it('has every French key in English', () => {

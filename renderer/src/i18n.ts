@@ -27,7 +27,8 @@ const fr = {
   blockedHint: 'Retirez votre carte. Le support informatique débloque la carte avec son code de déblocage.',
   bannerMfa: (p: Params) => `Session MFA : ${p.left} restantes`,
   bannerExpired: 'Fenêtre MFA terminée : le prochain badgeage demandera le code',
-  bannerEndingSoon: (p: Params) => `Votre session forte se termine dans ${p.left} : au prochain badgeage après, votre code sera demandé`,
+  bannerEndingSoon: (p: Params) =>
+    `Votre session forte se termine dans ${p.left} : au prochain badgeage après, votre code sera demandé`,
   openDmp: (p: Params) => `Ouvrir le DMP — ${p.name}`,
   err_dmp_refused: (p: Params) =>
     p.reason === 'no-patient'
@@ -60,7 +61,10 @@ const fr = {
   reason_auth_failed: 'Authentification refusée',
   reason_cancelled: 'Saisie annulée — retirez votre carte ou badgez à nouveau',
   reason_session_revoked: 'Session fermée sur tous les postes (déconnexion globale ou support)',
-  err_pin_wrong: (p: Params) => (p.triesLeft !== undefined ? `Code PIN incorrect — ${Number(p.triesLeft) === 1 ? '1 essai restant' : `${p.triesLeft} essais restants`}` : 'Code incorrect : réessayez'),
+  err_pin_wrong: (p: Params) =>
+    p.triesLeft !== undefined
+      ? `Code PIN incorrect — ${Number(p.triesLeft) === 1 ? '1 essai restant' : `${p.triesLeft} essais restants`}`
+      : 'Code incorrect : réessayez',
   err_pin_format: (p: Params) => `Le code PIN compte ${p.length ?? 4} chiffres`,
   err_card_blocked: 'Carte bloquée : contactez le support, code PUK requis',
   err_card_removed: 'Carte retirée pendant la vérification : réinsérez-la',
@@ -73,9 +77,14 @@ const fr = {
   err_badge_unreadable: 'Badge mal lu : posez-le à plat sur le lecteur et attendez le bip',
   err_badge_not_encoded: "Badge non encodé pour l'établissement : faites-le encoder par le support",
   err_auth_refused: 'Authentification refusée : réessayez ou contactez le support',
-  err_server_unreachable: 'Serveur de sessions injoignable : réessayez dans un instant (les sessions ouvertes restent ouvertes)',
-  err_code_locked: (p: Params) => `Trop de codes erronés : réessayez après ${p.until ?? 'quelques minutes'} ou contactez le support`,
-  err_mfa_required: (p: Params) => (p.credential === 'cps' ? 'Session de la journée terminée : insérez votre carte CPS dans le lecteur et saisissez votre code' : 'Votre session de la journée est terminée : saisissez à nouveau votre code'),
+  err_server_unreachable:
+    'Serveur de sessions injoignable : réessayez dans un instant (les sessions ouvertes restent ouvertes)',
+  err_code_locked: (p: Params) =>
+    `Trop de codes erronés : réessayez après ${p.until ?? 'quelques minutes'} ou contactez le support`,
+  err_mfa_required: (p: Params) =>
+    p.credential === 'cps'
+      ? 'Session de la journée terminée : insérez votre carte CPS dans le lecteur et saisissez votre code'
+      : 'Votre session de la journée est terminée : saisissez à nouveau votre code',
   err_reader_error: 'Problème de lecteur : rebranchez-le puis réessayez',
   err_invalid_command: 'Action impossible : rechargez la page',
   err_not_allowed: "Action impossible dans l'état actuel",
@@ -161,7 +170,10 @@ const en: { [K in MsgKey]: Msg } = {
   reason_auth_failed: 'Authentication refused',
   reason_cancelled: 'Cancelled — remove your card or tap again',
   reason_session_revoked: 'Session ended on every workstation (global logout or helpdesk)',
-  err_pin_wrong: (p) => (p.triesLeft !== undefined ? `Wrong PIN — ${Number(p.triesLeft) === 1 ? '1 try left' : `${p.triesLeft} tries left`}` : 'Wrong code: try again'),
+  err_pin_wrong: (p) =>
+    p.triesLeft !== undefined
+      ? `Wrong PIN — ${Number(p.triesLeft) === 1 ? '1 try left' : `${p.triesLeft} tries left`}`
+      : 'Wrong code: try again',
   err_pin_format: (p) => `The PIN has ${p.length ?? 4} digits`,
   err_card_blocked: 'Card blocked: call the helpdesk, PUK code required',
   err_card_removed: 'Card removed during the check: insert it again',
@@ -176,7 +188,10 @@ const en: { [K in MsgKey]: Msg } = {
   err_auth_refused: 'Authentication refused: try again or call the helpdesk',
   err_server_unreachable: 'Session server unreachable: try again in a moment (open sessions stay open)',
   err_code_locked: (p) => `Too many wrong codes: try again after ${p.until ?? 'a few minutes'} or call the helpdesk`,
-  err_mfa_required: (p) => (p.credential === 'cps' ? 'Your session for the day is over: insert your CPS card in the reader and type your PIN' : 'Your session for the day is over: type your code again'),
+  err_mfa_required: (p) =>
+    p.credential === 'cps'
+      ? 'Your session for the day is over: insert your CPS card in the reader and type your PIN'
+      : 'Your session for the day is over: type your code again',
   err_reader_error: 'Reader problem: plug it in again and retry',
   err_invalid_command: 'Action not possible: reload the page',
   err_not_allowed: 'Action not possible right now',

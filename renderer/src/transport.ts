@@ -1,7 +1,15 @@
 // The UI's only way to the agent: an AgentClient over the Electron preload bridge when present, or over
 // the headless loopback WebSocket (per-launch secret from the URL fragment) otherwise.
 import { CONTRACT_VERSION, WS_PATH } from '../../shared/contract';
-import type { AgentClient, AnyEvent, CommandName, CommandReq, CommandRes, PreloadBridge, WsServerFrame } from '../../shared/contract';
+import type {
+  AgentClient,
+  AnyEvent,
+  CommandName,
+  CommandReq,
+  CommandRes,
+  PreloadBridge,
+  WsServerFrame,
+} from '../../shared/contract';
 
 export class AgentCallError extends Error {
   constructor(

@@ -11,7 +11,16 @@ export const WORKSTATION_GRANTS = [
   'refresh_token',
 ];
 
-type Row = [type: string, id: string, payload: string, grantId: string | null, uid: string | null, userCode: string | null, expiresAt: Date | null, sid: string | null];
+type Row = [
+  type: string,
+  id: string,
+  payload: string,
+  grantId: string | null,
+  uid: string | null,
+  userCode: string | null,
+  expiresAt: Date | null,
+  sid: string | null,
+];
 
 /** Upserts of concurrent requests (a login's grant, access and refresh tokens, and those of other logins) in one statement. */
 function upsertBatcher(db: Db): Batcher<Row, void> {
@@ -63,7 +72,16 @@ export function adapterFactory(db: Db) {
       // Recorded atomically by find() below (see there).
       if (this.name === 'ReplayDetection') return;
       const expiresAt = expiresIn ? new Date(Date.now() + expiresIn * 1000) : null;
-      await upserts.add([this.name, id, JSON.stringify(payload), payload.grantId ?? null, payload.uid ?? null, payload.userCode ?? null, expiresAt, (payload as { sid?: string }).sid ?? null]);
+      await upserts.add([
+        this.name,
+        id,
+        JSON.stringify(payload),
+        payload.grantId ?? null,
+        payload.uid ?? null,
+        payload.userCode ?? null,
+        expiresAt,
+        (payload as { sid?: string }).sid ?? null,
+      ]);
     }
 
     async find(id: string): Promise<AdapterPayload | undefined> {
@@ -81,16 +99,24 @@ export function adapterFactory(db: Db) {
       );
       const r = rows[0];
       if (!r) return undefined;
-      return r.consumed_at ? { ...r.payload, consumed: Math.floor(new Date(r.consumed_at).getTime() / 1000) } : r.payload;
+      return r.consumed_at
+        ? { ...r.payload, consumed: Math.floor(new Date(r.consumed_at).getTime() / 1000) }
+        : r.payload;
     }
 
     async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
-      const { rows } = await db.query<{ payload: AdapterPayload }>('SELECT payload FROM oidc_payloads WHERE type = $1 AND user_code = $2', [this.name, userCode]);
+      const { rows } = await db.query<{ payload: AdapterPayload }>(
+        'SELECT payload FROM oidc_payloads WHERE type = $1 AND user_code = $2',
+        [this.name, userCode],
+      );
       return rows[0]?.payload;
     }
 
     async findByUid(uid: string): Promise<AdapterPayload | undefined> {
-      const { rows } = await db.query<{ payload: AdapterPayload }>('SELECT payload FROM oidc_payloads WHERE type = $1 AND uid = $2', [this.name, uid]);
+      const { rows } = await db.query<{ payload: AdapterPayload }>(
+        'SELECT payload FROM oidc_payloads WHERE type = $1 AND uid = $2',
+        [this.name, uid],
+      );
       return rows[0]?.payload;
     }
 

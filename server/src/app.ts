@@ -58,7 +58,11 @@ const MAX_BODY = 64 * 1024;
 function databaseUnavailable(ctx: Koa.Context): void {
   ctx.status = 503;
   ctx.set('retry-after', '5');
-  ctx.body = { error: 'temporarily_unavailable', error_description: 'session database unavailable: nothing was issued, try again', sillage_error: 'server_unavailable' };
+  ctx.body = {
+    error: 'temporarily_unavailable',
+    error_description: 'session database unavailable: nothing was issued, try again',
+    sillage_error: 'server_unavailable',
+  };
 }
 
 async function readJson(ctx: Koa.Context): Promise<Record<string, unknown>> {
@@ -116,7 +120,14 @@ export async function startServer(opts: ServerOptions): Promise<SessionServer> {
     accessTokenTtlS: opts.accessTokenTtlS ?? 600,
   });
 
-  const relay = new DesfireRelay(opts.desfireKeyStore ?? relayKeysFrom(opts.desfireKeys ?? {}), (await sharedSecrets(db)).nonceKey, directory, issuer, db, now);
+  const relay = new DesfireRelay(
+    opts.desfireKeyStore ?? relayKeysFrom(opts.desfireKeys ?? {}),
+    (await sharedSecrets(db)).nonceKey,
+    directory,
+    issuer,
+    db,
+    now,
+  );
 
   /** The roaming session behind a workstation access token, or null (unknown, revoked, expired). */
   async function bearer(ctx: Koa.Context) {
@@ -153,14 +164,18 @@ export async function startServer(opts: ServerOptions): Promise<SessionServer> {
         // assertion...) are audited here, once the response is known; our grants audit their own.
         if (ctx.method === 'POST' && ctx.path === '/token' && ctx.status >= 400 && !state.audited) {
           const body = (ctx.body ?? {}) as { error?: string; error_description?: string };
-          const oc = (ctx as unknown as { oidc?: { client?: { clientId: string }; params?: Record<string, unknown> } }).oidc;
+          const oc = (ctx as unknown as { oidc?: { client?: { clientId: string }; params?: Record<string, unknown> } })
+            .oidc;
           const entry = {
             action: 'token.request',
             outcome: 'refused' as const,
             workstation: oc?.client?.clientId ?? null,
             reason: `${body.error ?? 'error'}: ${body.error_description ?? ''}`,
             // Who asked, as claimed (not authenticated) when authentication is what failed.
-            details: { grant_type: (oc?.params?.grant_type as string | undefined) ?? null, ...(oc?.client ? {} : { claimed_client_id: (oc?.params?.client_id as string | undefined) ?? null }) },
+            details: {
+              grant_type: (oc?.params?.grant_type as string | undefined) ?? null,
+              ...(oc?.client ? {} : { claimed_client_id: (oc?.params?.client_id as string | undefined) ?? null }),
+            },
           };
           try {
             await audit.append(entry);
@@ -192,11 +207,22 @@ export async function startServer(opts: ServerOptions): Promise<SessionServer> {
               return;
             }
             const r = relay.finish(ws, body);
-            await audit.append({ action: 'badge.relay-auth', outcome: 'ok', workstation: ws, details: { key: r.keyName } });
+            await audit.append({
+              action: 'badge.relay-auth',
+              outcome: 'ok',
+              workstation: ws,
+              details: { key: r.keyName },
+            });
             ctx.body = r.keys;
           } catch (e) {
             if (!(e instanceof RelayError)) throw e;
-            if (finish || e.status === 401) await audit.append({ action: 'badge.relay-auth', outcome: 'refused', workstation: ws, reason: `${e.error}: ${e.message}` });
+            if (finish || e.status === 401)
+              await audit.append({
+                action: 'badge.relay-auth',
+                outcome: 'refused',
+                workstation: ws,
+                reason: `${e.error}: ${e.message}`,
+              });
             ctx.status = e.status;
             ctx.body = { error: e.error, error_description: e.message };
           }
@@ -205,7 +231,12 @@ export async function startServer(opts: ServerOptions): Promise<SessionServer> {
         case 'POST /sillage/workstations': {
           const b = await readJson(ctx);
           const jwks = b.jwks as { keys?: unknown[] } | undefined;
-          if (typeof b.enrolment_token !== 'string' || typeof b.name !== 'string' || !Array.isArray(jwks?.keys) || jwks.keys.length === 0) {
+          if (
+            typeof b.enrolment_token !== 'string' ||
+            typeof b.name !== 'string' ||
+            !Array.isArray(jwks?.keys) ||
+            jwks.keys.length === 0
+          ) {
             ctx.status = 400;
             ctx.body = { error: 'invalid_request', error_description: 'enrolment_token, name and jwks are required' };
             return;
@@ -218,12 +249,22 @@ export async function startServer(opts: ServerOptions): Promise<SessionServer> {
           }
           const r = await directory.registerWorkstation(b.enrolment_token, b.name.slice(0, 200), { keys: jwks.keys });
           if ('refused' in r) {
-            await audit.append({ action: 'workstation.register', outcome: 'refused', reason: r.refused, details: { name: b.name.slice(0, 200) } });
+            await audit.append({
+              action: 'workstation.register',
+              outcome: 'refused',
+              reason: r.refused,
+              details: { name: b.name.slice(0, 200) },
+            });
             ctx.status = 403;
             ctx.body = { error: 'access_denied', error_description: r.refused };
             return;
           }
-          await audit.append({ action: 'workstation.register', outcome: 'ok', workstation: r.clientId, details: { name: b.name.slice(0, 200) } });
+          await audit.append({
+            action: 'workstation.register',
+            outcome: 'ok',
+            workstation: r.clientId,
+            details: { name: b.name.slice(0, 200) },
+          });
           ctx.status = 201;
           ctx.body = { client_id: r.clientId, issuer };
           return;
@@ -233,10 +274,19 @@ export async function startServer(opts: ServerOptions): Promise<SessionServer> {
           const b = await bearer(ctx);
           if (!b || !sessions.isLive(b.session)) {
             ctx.status = 401;
-            ctx.body = { error: 'invalid_token', active: false, reason: b?.session.endReason ?? (b ? 'expired' : 'unknown') };
+            ctx.body = {
+              error: 'invalid_token',
+              active: false,
+              reason: b?.session.endReason ?? (b ? 'expired' : 'unknown'),
+            };
             return;
           }
-          ctx.body = { active: true, session_id: b.session.id, auth_time: Math.floor(b.session.authTime.getTime() / 1000), expires_at: Math.floor(b.session.expiresAt.getTime() / 1000) };
+          ctx.body = {
+            active: true,
+            session_id: b.session.id,
+            auth_time: Math.floor(b.session.authTime.getTime() / 1000),
+            expires_at: Math.floor(b.session.expiresAt.getTime() / 1000),
+          };
           return;
         }
         case 'POST /sillage/session/end': {
@@ -247,7 +297,13 @@ export async function startServer(opts: ServerOptions): Promise<SessionServer> {
             return;
           }
           const r = await sessions.end(b.session.id, 'user-logout');
-          await audit.append({ action: 'session.logout', outcome: 'ok', accountId: b.session.accountId, workstation: b.at.clientId, details: { session: b.session.id, workstations: r.workstations } });
+          await audit.append({
+            action: 'session.logout',
+            outcome: 'ok',
+            accountId: b.session.accountId,
+            workstation: b.at.clientId,
+            details: { session: b.session.id, workstations: r.workstations },
+          });
           ctx.body = { ended: r.ended, workstations: r.workstations.length };
           return;
         }
@@ -260,21 +316,50 @@ export async function startServer(opts: ServerOptions): Promise<SessionServer> {
             ctx.body = { error: 'invalid_token' };
             return;
           }
-          if (b.session.acr !== 'urn:sillage:loa:mfa' || !b.session.amr.includes('sc') || (b.at as unknown as { gty?: string }).gty?.includes('badge')) {
-            await audit.append({ action: 'badge.enrol', outcome: 'refused', accountId: b.session.accountId, workstation: b.at.clientId, reason: 'needs a CPS login' });
+          if (
+            b.session.acr !== 'urn:sillage:loa:mfa' ||
+            !b.session.amr.includes('sc') ||
+            (b.at as unknown as { gty?: string }).gty?.includes('badge')
+          ) {
+            await audit.append({
+              action: 'badge.enrol',
+              outcome: 'refused',
+              accountId: b.session.accountId,
+              workstation: b.at.clientId,
+              reason: 'needs a CPS login',
+            });
             ctx.status = 403;
-            ctx.body = { error: 'insufficient_user_authentication', error_description: 'a badge is enrolled right after a CPS card + PIN login' };
+            ctx.body = {
+              error: 'insufficient_user_authentication',
+              error_description: 'a badge is enrolled right after a CPS card + PIN login',
+            };
             return;
           }
-          if (typeof body.badge_id !== 'string' || body.badge_proof === 'uid-only' || typeof body.badge_proof !== 'string') {
+          if (
+            typeof body.badge_id !== 'string' ||
+            body.badge_proof === 'uid-only' ||
+            typeof body.badge_proof !== 'string'
+          ) {
             ctx.status = 400;
-            ctx.body = { error: 'invalid_request', error_description: 'a cryptographically proven badge_id is required' };
+            ctx.body = {
+              error: 'invalid_request',
+              error_description: 'a cryptographically proven badge_id is required',
+            };
             return;
           }
           const r = await directory.bindBadge(body.badge_id, b.session.accountId);
-          await audit.append({ action: 'badge.enrol', outcome: r.ok ? 'ok' : 'refused', accountId: b.session.accountId, workstation: b.at.clientId, reason: r.ok ? null : 'badge already bound to another account', details: { badgeId: body.badge_id } });
+          await audit.append({
+            action: 'badge.enrol',
+            outcome: r.ok ? 'ok' : 'refused',
+            accountId: b.session.accountId,
+            workstation: b.at.clientId,
+            reason: r.ok ? null : 'badge already bound to another account',
+            details: { badgeId: body.badge_id },
+          });
           ctx.status = r.ok ? 201 : 409;
-          ctx.body = r.ok ? { enrolled: true } : { error: 'conflict', error_description: 'ce badge appartient déjà à une autre personne' };
+          ctx.body = r.ok
+            ? { enrolled: true }
+            : { error: 'conflict', error_description: 'ce badge appartient déjà à une autre personne' };
           return;
         }
         default:
@@ -294,7 +379,8 @@ export async function startServer(opts: ServerOptions): Promise<SessionServer> {
       }
       throw e;
     } finally {
-      if (ctx.path !== '/healthz') log.info('request', { method: ctx.method, path: ctx.path, status: ctx.status, ms: Date.now() - started });
+      if (ctx.path !== '/healthz')
+        log.info('request', { method: ctx.method, path: ctx.path, status: ctx.status, ms: Date.now() - started });
     }
   });
 

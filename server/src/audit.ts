@@ -31,21 +31,31 @@ function canonical(v: unknown): string {
   if (v === null || typeof v !== 'object') return JSON.stringify(v ?? null);
   if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
   const o = v as Record<string, unknown>;
-  return `{${Object.keys(o).sort().map((k) => `${JSON.stringify(k)}:${canonical(o[k])}`).join(',')}}`;
+  return `{${Object.keys(o)
+    .sort()
+    .map((k) => `${JSON.stringify(k)}:${canonical(o[k])}`)
+    .join(',')}}`;
 }
 
 /** v1 rows (before migration 2): one hash over the content, sequence number and previous hash. */
 function rowHashV1(r: Omit<AuditRow, 'hash' | 'hashV'>): string {
   const { seq, at, action, outcome, accountId, workstation, factor, reason, details, prevHash } = r;
-  return createHash('sha256').update(canonical({ seq, at, action, outcome, accountId, workstation, factor, reason, details, prevHash })).digest('hex');
+  return createHash('sha256')
+    .update(canonical({ seq, at, action, outcome, accountId, workstation, factor, reason, details, prevHash }))
+    .digest('hex');
 }
 
-type Content = Pick<AuditRow, 'at' | 'action' | 'outcome' | 'accountId' | 'workstation' | 'factor' | 'reason' | 'details'>;
+type Content = Pick<
+  AuditRow,
+  'at' | 'action' | 'outcome' | 'accountId' | 'workstation' | 'factor' | 'reason' | 'details'
+>;
 
 /** v2: the content is hashed here, the chain link by the database (sillage_audit_append, migration 2). */
 function contentHash(c: Content): string {
   const { at, action, outcome, accountId, workstation, factor, reason, details } = c;
-  return createHash('sha256').update(canonical({ at, action, outcome, accountId, workstation, factor, reason, details })).digest('hex');
+  return createHash('sha256')
+    .update(canonical({ at, action, outcome, accountId, workstation, factor, reason, details }))
+    .digest('hex');
 }
 
 function chainHashV2(prevHash: string, seq: number, content: string): string {
@@ -53,7 +63,10 @@ function chainHashV2(prevHash: string, seq: number, content: string): string {
 }
 
 export class Audit {
-  constructor(private readonly db: Db, private readonly now: () => Date = () => new Date()) {}
+  constructor(
+    private readonly db: Db,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
 
   /**
    * Appends one record and resolves once it is committed. Records arriving while a write is under way
@@ -82,7 +95,17 @@ export class Audit {
         reason: e.reason ?? null,
         details: e.details ?? null,
       };
-      return { at: c.at, action: c.action, outcome: c.outcome, account_id: c.accountId, workstation: c.workstation, factor: c.factor, reason: c.reason, details: c.details, content_hash: contentHash(c) };
+      return {
+        at: c.at,
+        action: c.action,
+        outcome: c.outcome,
+        account_id: c.accountId,
+        workstation: c.workstation,
+        factor: c.factor,
+        reason: c.reason,
+        details: c.details,
+        content_hash: contentHash(c),
+      };
     });
     await this.db.query('SELECT sillage_audit_append($1::jsonb)', [JSON.stringify(rows)], { prepare: 'audit-append' });
   }

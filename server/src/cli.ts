@@ -60,7 +60,8 @@ export async function runAdmin(argv: string[], out: (s: string) => void = consol
         return 0;
       }
       case 'account list':
-        for (const a of await dir.listAccounts()) out(`${a.id}\t${a.idNat ?? ''}\t${a.adLogin ?? ''}\t${a.lastName}\t${a.firstName}\t${a.profession ?? ''}`);
+        for (const a of await dir.listAccounts())
+          out(`${a.id}\t${a.idNat ?? ''}\t${a.adLogin ?? ''}\t${a.lastName}\t${a.firstName}\t${a.profession ?? ''}`);
         return 0;
       case 'account set-code': {
         const a = await who(rest[0] ?? '');
@@ -73,7 +74,12 @@ export async function runAdmin(argv: string[], out: (s: string) => void = consol
       }
       case 'account import': {
         const r = await dir.importCsv(fs.readFileSync(rest[0] ?? '', 'utf8'));
-        await audit.append({ ...admin, action: 'admin.account.import', outcome: r.errors.length ? 'error' : 'ok', details: { imported: r.imported, errors: r.errors.length } });
+        await audit.append({
+          ...admin,
+          action: 'admin.account.import',
+          outcome: r.errors.length ? 'error' : 'ok',
+          details: { imported: r.imported, errors: r.errors.length },
+        });
         out(`${r.imported} comptes importés`);
         r.errors.forEach((e) => out(e));
         return r.errors.length ? 1 : 0;
@@ -81,41 +87,73 @@ export async function runAdmin(argv: string[], out: (s: string) => void = consol
       case 'badge bind': {
         const a = await who(rest[1] ?? '');
         const r = await dir.bindBadge(rest[0] ?? '', a.id);
-        await audit.append({ ...admin, action: 'admin.badge.bind', outcome: r.ok ? 'ok' : 'refused', accountId: a.id, details: { badgeId: rest[0] } });
+        await audit.append({
+          ...admin,
+          action: 'admin.badge.bind',
+          outcome: r.ok ? 'ok' : 'refused',
+          accountId: a.id,
+          details: { badgeId: rest[0] },
+        });
         out(r.ok ? 'badge attribué' : 'refusé : ce badge appartient déjà à une autre personne');
         return r.ok ? 0 : 1;
       }
       case 'badge revoke': {
         const ok = await dir.revokeBadge(rest[0] ?? '', argValue(rest, '--reason') ?? 'perdu');
-        await audit.append({ ...admin, action: 'admin.badge.revoke', outcome: ok ? 'ok' : 'refused', details: { badgeId: rest[0] } });
+        await audit.append({
+          ...admin,
+          action: 'admin.badge.revoke',
+          outcome: ok ? 'ok' : 'refused',
+          details: { badgeId: rest[0] },
+        });
         out(ok ? 'badge révoqué' : 'aucun badge actif avec cet identifiant');
         return ok ? 0 : 1;
       }
       case 'workstation token': {
         const token = await dir.createEnrolmentToken(rest[0] ?? 'poste');
-        await audit.append({ ...admin, action: 'admin.workstation.token', outcome: 'ok', details: { label: rest[0] ?? 'poste' } });
+        await audit.append({
+          ...admin,
+          action: 'admin.workstation.token',
+          outcome: 'ok',
+          details: { label: rest[0] ?? 'poste' },
+        });
         out(token);
         return 0;
       }
       case 'workstation revoke': {
         const ok = await dir.revokeWorkstation(rest[0] ?? '');
-        await audit.append({ ...admin, action: 'admin.workstation.revoke', outcome: ok ? 'ok' : 'refused', details: { clientId: rest[0] } });
+        await audit.append({
+          ...admin,
+          action: 'admin.workstation.revoke',
+          outcome: ok ? 'ok' : 'refused',
+          details: { clientId: rest[0] },
+        });
         out(ok ? 'poste révoqué' : 'poste inconnu ou déjà révoqué');
         return ok ? 0 : 1;
       }
       case 'session list':
-        for (const s of await sessions.listActive()) out(`${s.id}\t${s.accountId}\t${s.authTime.toISOString()}\t${s.expiresAt.toISOString()}\t${s.amr.join(',')}`);
+        for (const s of await sessions.listActive())
+          out(`${s.id}\t${s.accountId}\t${s.authTime.toISOString()}\t${s.expiresAt.toISOString()}\t${s.amr.join(',')}`);
         return 0;
       case 'session end': {
         const a = await who(argValue(rest, '--user') ?? '');
         const n = await sessions.endAllForAccount(a.id, 'admin-termination');
-        await audit.append({ ...admin, action: 'admin.session.end', outcome: 'ok', accountId: a.id, details: { sessions: n } });
+        await audit.append({
+          ...admin,
+          action: 'admin.session.end',
+          outcome: 'ok',
+          accountId: a.id,
+          details: { sessions: n },
+        });
         out(`${n} session(s) terminée(s)`);
         return 0;
       }
       case 'audit verify': {
         const v = await audit.verify();
-        out(v.ok ? `chaîne d’audit intègre (${v.rows} enregistrements)` : `chaîne d’audit ROMPUE à l’enregistrement ${v.brokenAt} : ${v.reason}`);
+        out(
+          v.ok
+            ? `chaîne d’audit intègre (${v.rows} enregistrements)`
+            : `chaîne d’audit ROMPUE à l’enregistrement ${v.brokenAt} : ${v.reason}`,
+        );
         return v.ok ? 0 : 1;
       }
       case 'audit':
@@ -125,8 +163,14 @@ export async function runAdmin(argv: string[], out: (s: string) => void = consol
           return 2;
         }
         const user = argValue(argv, '--user');
-        const rows = await audit.query({ ...(user ? { accountId: (await who(user)).id } : {}), limit: Number(argValue(argv, '--limit') ?? 50) });
-        for (const r of rows) out(`${r.seq}\t${r.at}\t${r.action}\t${r.outcome}\t${r.accountId ?? ''}\t${r.workstation ?? ''}\t${r.factor ?? ''}\t${r.reason ?? ''}`);
+        const rows = await audit.query({
+          ...(user ? { accountId: (await who(user)).id } : {}),
+          limit: Number(argValue(argv, '--limit') ?? 50),
+        });
+        for (const r of rows)
+          out(
+            `${r.seq}\t${r.at}\t${r.action}\t${r.outcome}\t${r.accountId ?? ''}\t${r.workstation ?? ''}\t${r.factor ?? ''}\t${r.reason ?? ''}`,
+          );
         return 0;
       }
     }

@@ -69,7 +69,8 @@ export class TrustStore {
   constructor(anchorPems: string[], intermediatePems: string[] = []) {
     this.anchors = anchorPems.map((p) => new X509Certificate(p));
     this.intermediates = intermediatePems.map((p) => new X509Certificate(p));
-    if (![...this.anchors, ...this.intermediates].every((a) => a.ca)) throw new Error('every trust anchor and intermediate must be a CA certificate');
+    if (![...this.anchors, ...this.intermediates].every((a) => a.ca))
+      throw new Error('every trust anchor and intermediate must be a CA certificate');
   }
 
   get size(): number {
@@ -78,7 +79,8 @@ export class TrustStore {
 
   /** Verifies leaf → intermediates (from x5c) → anchor, each valid at `now`. Returns the leaf. */
   verifyChain(x5c: string[], now: Date): X509Certificate {
-    if (!Array.isArray(x5c) || x5c.length === 0 || x5c.length > 5) throw new ProofError('invalid_assertion', 'x5c must hold 1 to 5 certificates');
+    if (!Array.isArray(x5c) || x5c.length === 0 || x5c.length > 5)
+      throw new ProofError('invalid_assertion', 'x5c must hold 1 to 5 certificates');
     let chain: X509Certificate[];
     try {
       chain = x5c.map((b64) => new X509Certificate(Buffer.from(b64, 'base64')));
@@ -89,15 +91,27 @@ export class TrustStore {
     const t = now.getTime();
     let cert = leaf;
     for (let depth = 0; depth < 6; depth++) {
-      if (t < Date.parse(cert.validFrom)) throw new ProofError('expired_certificate', `certificate not yet valid (from ${cert.validFrom}): ${cert.subject.replace(/\n/g, ', ')}`);
-      if (t > Date.parse(cert.validTo)) throw new ProofError('expired_certificate', `certificate expired on ${cert.validTo}: ${cert.subject.replace(/\n/g, ', ')}`);
+      if (t < Date.parse(cert.validFrom))
+        throw new ProofError(
+          'expired_certificate',
+          `certificate not yet valid (from ${cert.validFrom}): ${cert.subject.replace(/\n/g, ', ')}`,
+        );
+      if (t > Date.parse(cert.validTo))
+        throw new ProofError(
+          'expired_certificate',
+          `certificate expired on ${cert.validTo}: ${cert.subject.replace(/\n/g, ', ')}`,
+        );
       const anchor = this.anchors.find((a) => cert.checkIssued(a) && cert.verify(a.publicKey));
       if (anchor) {
-        if (t > Date.parse(anchor.validTo) || t < Date.parse(anchor.validFrom)) throw new ProofError('expired_certificate', 'trust anchor outside its validity');
+        if (t > Date.parse(anchor.validTo) || t < Date.parse(anchor.validFrom))
+          throw new ProofError('expired_certificate', 'trust anchor outside its validity');
         return leaf;
       }
-      const next = [...chain, ...this.intermediates].find((c) => c !== cert && c.ca && cert.checkIssued(c) && cert.verify(c.publicKey));
-      if (!next) throw new ProofError('untrusted_certificate', `no trusted issuer for ${cert.issuer.replace(/\n/g, ', ')}`);
+      const next = [...chain, ...this.intermediates].find(
+        (c) => c !== cert && c.ca && cert.checkIssued(c) && cert.verify(c.publicKey),
+      );
+      if (!next)
+        throw new ProofError('untrusted_certificate', `no trusted issuer for ${cert.issuer.replace(/\n/g, ', ')}`);
       cert = next;
     }
     throw new ProofError('untrusted_certificate', 'certificate chain too long');
@@ -107,7 +121,8 @@ export class TrustStore {
     const s = subjectFields(leaf.subject);
     if (!s.CN) throw new ProofError('invalid_assertion', 'certificate without CN (idNat)');
     if (leaf.ca) throw new ProofError('invalid_assertion', 'a CA certificate cannot authenticate a person');
-    if (allowsDigitalSignature(leaf.raw) === false) throw new ProofError('invalid_assertion', 'certificate key usage does not allow digitalSignature');
+    if (allowsDigitalSignature(leaf.raw) === false)
+      throw new ProofError('invalid_assertion', 'certificate key usage does not allow digitalSignature');
     const eku = leaf.keyUsage ?? [];
     return {
       idNat: s.CN,
@@ -147,7 +162,8 @@ export class NonceIssuer {
     const body = `${parts[0]}.${parts[1]}`;
     const want = createHmac('sha256', this.key).update(body).digest();
     const got = Buffer.from(parts[2]!, 'base64url');
-    if (got.length !== want.length || !timingSafeEqual(got, want)) throw new ProofError('invalid_assertion', 'nonce not issued by this server');
+    if (got.length !== want.length || !timingSafeEqual(got, want))
+      throw new ProofError('invalid_assertion', 'nonce not issued by this server');
     const exp = parseInt(parts[0]!, 36);
     if (!(exp > this.now().getTime())) throw new ProofError('invalid_assertion', 'nonce expired: ask for a new one');
     return new Date(exp);
@@ -173,7 +189,8 @@ export async function verifyCardAssertion(
     throw new ProofError('invalid_assertion', 'assertion is not a JWS');
   }
   const alg = String(header.alg ?? '');
-  if (!['RS256', 'PS256', 'ES256'].includes(alg)) throw new ProofError('invalid_assertion', `algorithm ${alg || '(none)'} not accepted`);
+  if (!['RS256', 'PS256', 'ES256'].includes(alg))
+    throw new ProofError('invalid_assertion', `algorithm ${alg || '(none)'} not accepted`);
   const leaf = opts.trust.verifyChain(header.x5c as string[], opts.now);
   const subject = opts.trust.subjectOf(leaf);
   let payload: Record<string, unknown>;
@@ -186,9 +203,12 @@ export async function verifyCardAssertion(
   const now = Math.floor(opts.now.getTime() / 1000);
   const aud = Array.isArray(payload.aud) ? payload.aud : [payload.aud];
   if (!aud.includes(opts.audience)) throw new ProofError('invalid_assertion', 'assertion audience is not this server');
-  if (payload.sub !== subject.idNat) throw new ProofError('invalid_assertion', 'assertion subject differs from the certificate idNat');
-  if (typeof payload.exp !== 'number' || payload.exp < now - 5) throw new ProofError('invalid_assertion', 'assertion expired');
-  if (typeof payload.iat !== 'number' || payload.exp - payload.iat > 300 || payload.iat > now + 30) throw new ProofError('invalid_assertion', 'assertion lifetime invalid (at most 5 minutes)');
+  if (payload.sub !== subject.idNat)
+    throw new ProofError('invalid_assertion', 'assertion subject differs from the certificate idNat');
+  if (typeof payload.exp !== 'number' || payload.exp < now - 5)
+    throw new ProofError('invalid_assertion', 'assertion expired');
+  if (typeof payload.iat !== 'number' || payload.exp - payload.iat > 300 || payload.iat > now + 30)
+    throw new ProofError('invalid_assertion', 'assertion lifetime invalid (at most 5 minutes)');
   const nonceExpiresAt = opts.nonces.check(payload.nonce);
   return { subject, nonce: payload.nonce as string, nonceExpiresAt, alg };
 }

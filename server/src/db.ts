@@ -35,13 +35,17 @@ export function postgresDb(connectionString: string, max = 4): Db {
   pool.on('error', () => {});
   return {
     kind: 'postgres',
-    query: async <T,>(sql: string, params?: unknown[], opts?: QueryOptions) =>
-      (await (opts?.prepare ? pool.query({ name: opts.prepare, text: sql, values: params as unknown[] }) : pool.query(sql, params as unknown[]))) as unknown as { rows: T[] },
+    query: async <T>(sql: string, params?: unknown[], opts?: QueryOptions) =>
+      (await (opts?.prepare
+        ? pool.query({ name: opts.prepare, text: sql, values: params as unknown[] })
+        : pool.query(sql, params as unknown[]))) as unknown as { rows: T[] },
     async tx(fn) {
       const c = await pool.connect();
       try {
         await c.query('BEGIN');
-        const r = await fn({ query: async <T,>(s: string, p?: unknown[]) => (await c.query(s, p as unknown[])) as unknown as { rows: T[] } });
+        const r = await fn({
+          query: async <T>(s: string, p?: unknown[]) => (await c.query(s, p as unknown[])) as unknown as { rows: T[] },
+        });
         await c.query('COMMIT');
         return r;
       } catch (e) {
@@ -60,8 +64,11 @@ export function isDatabaseUnavailable(e: unknown): boolean {
   const err = e as { code?: string; message?: string } | null;
   if (!err) return false;
   // Connection refused/reset/timed out; SQLSTATE class 08 (connection exception), 57P01-03 (shutdown).
-  if (err.code && /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND|EPIPE|08\w{3}|57P0[123])$/.test(err.code)) return true;
-  return /Connection terminated|timeout exceeded when trying to connect|Query read timeout|Client has encountered a connection error/i.test(err.message ?? '');
+  if (err.code && /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND|EPIPE|08\w{3}|57P0[123])$/.test(err.code))
+    return true;
+  return /Connection terminated|timeout exceeded when trying to connect|Query read timeout|Client has encountered a connection error/i.test(
+    err.message ?? '',
+  );
 }
 
 export async function pgliteDb(dataDir?: string): Promise<Db> {
@@ -70,8 +77,11 @@ export async function pgliteDb(dataDir?: string): Promise<Db> {
   await db.waitReady;
   return {
     kind: 'pglite',
-    query: async <T,>(sql: string, params?: unknown[]) => ({ rows: (await db.query<T>(sql, params)).rows }),
-    tx: (fn) => db.transaction((t) => fn({ query: async <T,>(s: string, p?: unknown[]) => ({ rows: (await t.query<T>(s, p)).rows }) })),
+    query: async <T>(sql: string, params?: unknown[]) => ({ rows: (await db.query<T>(sql, params)).rows }),
+    tx: (fn) =>
+      db.transaction((t) =>
+        fn({ query: async <T>(s: string, p?: unknown[]) => ({ rows: (await t.query<T>(s, p)).rows }) }),
+      ),
     close: () => db.close(),
   };
 }
@@ -222,7 +232,9 @@ export function splitStatements(sql: string): string[] {
 export async function migrate(db: Db, upTo = MIGRATIONS.length): Promise<number> {
   return db.tx(async (q) => {
     await q.query('SELECT pg_advisory_xact_lock(727274)');
-    await q.query('CREATE TABLE IF NOT EXISTS schema_migrations (version int PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())');
+    await q.query(
+      'CREATE TABLE IF NOT EXISTS schema_migrations (version int PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())',
+    );
     const { rows } = await q.query<{ v: number | null }>('SELECT max(version) AS v FROM schema_migrations');
     const current = Number(rows[0]?.v ?? 0);
     for (let i = current; i < Math.min(upTo, MIGRATIONS.length); i++) {

@@ -59,7 +59,8 @@ export interface RelayKeys {
 export function relayKeysFrom(record: Record<string, string>): RelayKeys {
   const m = new Map<string, Buffer>();
   for (const [k, v] of Object.entries(record)) {
-    if (!/^[0-9A-F]{6}\/\d{1,2}$/i.test(k) || !/^[0-9a-f]{32}$/i.test(v)) throw new Error(`DESFire key ${k.slice(0, 12)}: "AID/keyNo" → 32 hex characters`);
+    if (!/^[0-9A-F]{6}\/\d{1,2}$/i.test(k) || !/^[0-9a-f]{32}$/i.test(v))
+      throw new Error(`DESFire key ${k.slice(0, 12)}: "AID/keyNo" → 32 hex characters`);
     m.set(k.toUpperCase(), Buffer.from(v, 'hex'));
   }
   return {
@@ -96,9 +97,11 @@ interface Sealed {
 
 const b64 = (b: Buffer) => b.toString('base64url');
 function bytes(v: unknown, what: string, len?: number): Buffer {
-  if (typeof v !== 'string' || !/^[A-Za-z0-9_-]*$/.test(v)) throw new RelayError(400, 'invalid_request', `${what}: base64url expected`);
+  if (typeof v !== 'string' || !/^[A-Za-z0-9_-]*$/.test(v))
+    throw new RelayError(400, 'invalid_request', `${what}: base64url expected`);
   const b = Buffer.from(v, 'base64url');
-  if (len !== undefined && b.length !== len) throw new RelayError(400, 'invalid_request', `${what}: ${len} bytes expected`);
+  if (len !== undefined && b.length !== len)
+    throw new RelayError(400, 'invalid_request', `${what}: ${len} bytes expected`);
   return b;
 }
 
@@ -133,11 +136,19 @@ export class DesfireRelay {
     try {
       // Wall-clock checks, as oidc-provider does for the token endpoint's client assertions (the `now`
       // option moves the roaming-session clock, not the workstations').
-      ({ payload: { jti } } = await jwtVerify(assertion, createLocalJWKSet(ws.jwks as JSONWebKeySet), { issuer: ws.clientId, subject: ws.clientId, audience: this.issuer, maxTokenAge: '2m' }));
+      ({
+        payload: { jti },
+      } = await jwtVerify(assertion, createLocalJWKSet(ws.jwks as JSONWebKeySet), {
+        issuer: ws.clientId,
+        subject: ws.clientId,
+        audience: this.issuer,
+        maxTokenAge: '2m',
+      }));
     } catch (e) {
       throw new RelayError(401, 'invalid_client', `client_assertion refused: ${(e as Error).message}`);
     }
-    if (typeof jti !== 'string' || jti.length < 16 || jti.length > 200) throw new RelayError(401, 'invalid_client', 'client_assertion needs a jti');
+    if (typeof jti !== 'string' || jti.length < 16 || jti.length > 200)
+      throw new RelayError(401, 'invalid_client', 'client_assertion needs a jti');
     const { rows } = await this.db.query(
       `INSERT INTO oidc_payloads (type, id, payload, expires_at) VALUES ('RelayAssertion', $1, '{}', now() + interval '5 minutes')
        ON CONFLICT (type, id) DO NOTHING RETURNING id`,
@@ -152,7 +163,8 @@ export class DesfireRelay {
     if (scheme !== 'ev2' && scheme !== 'aes') throw new RelayError(400, 'invalid_request', 'scheme: ev2 or aes');
     const aid = bytes(body.aid, 'aid', 3);
     const keyNo = body.keyNo;
-    if (!Number.isInteger(keyNo) || (keyNo as number) < 0 || (keyNo as number) > 13) throw new RelayError(400, 'invalid_request', 'keyNo: 0-13');
+    if (!Number.isInteger(keyNo) || (keyNo as number) < 0 || (keyNo as number) > 13)
+      throw new RelayError(400, 'invalid_request', 'keyNo: 0-13');
     const div = bytes(body.divInput, 'divInput');
     if (div.length > 31) throw new RelayError(400, 'invalid_request', 'divInput: 31 bytes at most');
     const encRndB = bytes(body.encRndB, 'encRndB', 16);
@@ -162,7 +174,17 @@ export class DesfireRelay {
     const rndA = randomBytes(16);
     const reply = cbc(true, key, scheme === 'ev2' ? Z : encRndB, Buffer.concat([rndA, rot(rndB)]));
     key.fill(0);
-    const state: Sealed = { ws, scheme, aid: b64(aid), keyNo: keyNo as number, div: b64(div), rndA: b64(rndA), rndB: b64(rndB), last: b64(reply.subarray(16)), exp: this.now().getTime() + this.ttlMs };
+    const state: Sealed = {
+      ws,
+      scheme,
+      aid: b64(aid),
+      keyNo: keyNo as number,
+      div: b64(div),
+      rndA: b64(rndA),
+      rndB: b64(rndB),
+      last: b64(reply.subarray(16)),
+      exp: this.now().getTime() + this.ttlMs,
+    };
     return { handle: this.sealState(state), reply: b64(reply), keyName: name };
   }
 
@@ -178,9 +200,18 @@ export class DesfireRelay {
     try {
       const plain = cbc(false, key, s.scheme === 'ev2' ? Z : Buffer.from(s.last, 'base64url'), cardReply);
       const got = s.scheme === 'ev2' ? plain.subarray(4, 20) : plain.subarray(0, 16);
-      if (!timingSafeEqual(got, rot(rndA))) throw new RelayError(403, 'invalid_grant', 'the badge does not hold the expected key (not genuine)');
+      if (!timingSafeEqual(got, rot(rndA)))
+        throw new RelayError(403, 'invalid_grant', 'the badge does not hold the expected key (not genuine)');
       if (s.scheme === 'aes') {
-        return { keyName: name, keys: { scheme: 'aes', key: b64(Buffer.concat([rndA.subarray(0, 4), rndB.subarray(0, 4), rndA.subarray(12, 16), rndB.subarray(12, 16)])) } };
+        return {
+          keyName: name,
+          keys: {
+            scheme: 'aes',
+            key: b64(
+              Buffer.concat([rndA.subarray(0, 4), rndB.subarray(0, 4), rndA.subarray(12, 16), rndB.subarray(12, 16)]),
+            ),
+          },
+        };
       }
       const mix = Buffer.alloc(6);
       for (let i = 0; i < 6; i++) mix[i] = rndA[2 + i]! ^ rndB[i]!;

@@ -27,7 +27,9 @@ export const DEFAULT_DIRECTORY_POLICY: DirectoryPolicy = { maxSecretFailures: 5,
 const SCRYPT = { N: 1 << 14, r: 8, p: 1, maxmem: 64 * 1024 * 1024 };
 
 function scryptAsync(secret: string, salt: Buffer): Promise<Buffer> {
-  return new Promise((resolve, reject) => scrypt(secret, salt, 32, SCRYPT, (err, key) => (err ? reject(err) : resolve(key))));
+  return new Promise((resolve, reject) =>
+    scrypt(secret, salt, 32, SCRYPT, (err, key) => (err ? reject(err) : resolve(key))),
+  );
 }
 
 export async function hashSecret(secret: string): Promise<string> {
@@ -58,7 +60,11 @@ function toAccount(r: Record<string, unknown>): Account {
   };
 }
 
-export type SecretCheck = { ok: true } | { ok: false; reason: 'wrong'; remaining: number } | { ok: false; reason: 'locked'; until: Date } | { ok: false; reason: 'no-secret' };
+export type SecretCheck =
+  | { ok: true }
+  | { ok: false; reason: 'wrong'; remaining: number }
+  | { ok: false; reason: 'locked'; until: Date }
+  | { ok: false; reason: 'no-secret' };
 
 export class Directory {
   constructor(
@@ -83,7 +89,10 @@ export class Directory {
   }
 
   async setSecret(accountId: string, secret: string): Promise<void> {
-    await this.db.query('UPDATE accounts SET secret_hash = $2, failed_secrets = 0, locked_until = NULL WHERE id = $1', [accountId, await hashSecret(secret)]);
+    await this.db.query('UPDATE accounts SET secret_hash = $2, failed_secrets = 0, locked_until = NULL WHERE id = $1', [
+      accountId,
+      await hashSecret(secret),
+    ]);
   }
 
   async account(id: string): Promise<Account | null> {
@@ -107,11 +116,21 @@ export class Directory {
   }
 
   /** Binds a badge; refused when the badge is active on another account (one badge, one person). */
-  async bindBadge(badgeId: string, accountId: string, q: Queryable = this.db): Promise<{ ok: true } | { ok: false; reason: 'taken' }> {
-    const { rows } = await q.query<{ account_id: string }>("SELECT account_id FROM badges WHERE badge_id = $1 AND status = 'active'", [badgeId]);
+  async bindBadge(
+    badgeId: string,
+    accountId: string,
+    q: Queryable = this.db,
+  ): Promise<{ ok: true } | { ok: false; reason: 'taken' }> {
+    const { rows } = await q.query<{ account_id: string }>(
+      "SELECT account_id FROM badges WHERE badge_id = $1 AND status = 'active'",
+      [badgeId],
+    );
     if (rows[0]) return rows[0].account_id === accountId ? { ok: true } : { ok: false, reason: 'taken' };
     try {
-      await q.query("INSERT INTO badges (badge_id, account_id, status) VALUES ($1, $2, 'active')", [badgeId, accountId]);
+      await q.query("INSERT INTO badges (badge_id, account_id, status) VALUES ($1, $2, 'active')", [
+        badgeId,
+        accountId,
+      ]);
       return { ok: true };
     } catch (e) {
       if ((e as { code?: string }).code === '23505') return { ok: false, reason: 'taken' };
@@ -132,11 +151,21 @@ export class Directory {
    * `at` (default now). Concurrent taps share one statement (the re-open path is the hot one); a
    * batch checks sessions at its latest `at`, the stricter of its callers' times.
    */
-  badgeOwner(badgeId: string, at: Date = this.now()): Promise<{ account: Account; activeSession: Record<string, unknown> | null } | { refused: 'unknown' | 'revoked' | 'disabled' }> {
+  badgeOwner(
+    badgeId: string,
+    at: Date = this.now(),
+  ): Promise<
+    | { account: Account; activeSession: Record<string, unknown> | null }
+    | { refused: 'unknown' | 'revoked' | 'disabled' }
+  > {
     return this.owners.add({ badgeId, at });
   }
 
-  private readonly owners = new Batcher<{ badgeId: string; at: Date }, { account: Account; activeSession: Record<string, unknown> | null } | { refused: 'unknown' | 'revoked' | 'disabled' }>(async (items) => {
+  private readonly owners = new Batcher<
+    { badgeId: string; at: Date },
+    | { account: Account; activeSession: Record<string, unknown> | null }
+    | { refused: 'unknown' | 'revoked' | 'disabled' }
+  >(async (items) => {
     const at = new Date(Math.max(...items.map((i) => i.at.getTime())));
     // Per badge id, the active binding first, else the latest revoked one (to say "revoked"). Columns
     // are listed: a prepared statement must keep its result shape when a later migration adds one
@@ -162,14 +191,16 @@ export class Directory {
 
   /** Second factor with lockout; the counter and the lock live in the database (shared by instances). */
   async checkSecret(accountId: string, secret: string): Promise<SecretCheck> {
-    const { rows } = await this.db.query<{ secret_hash: string | null; failed_secrets: number; locked_until: Date | null }>(
-      'SELECT secret_hash, failed_secrets, locked_until FROM accounts WHERE id = $1',
-      [accountId],
-    );
+    const { rows } = await this.db.query<{
+      secret_hash: string | null;
+      failed_secrets: number;
+      locked_until: Date | null;
+    }>('SELECT secret_hash, failed_secrets, locked_until FROM accounts WHERE id = $1', [accountId]);
     const r = rows[0];
     if (!r?.secret_hash) return { ok: false, reason: 'no-secret' };
     const now = this.now();
-    if (r.locked_until && new Date(r.locked_until) > now) return { ok: false, reason: 'locked', until: new Date(r.locked_until) };
+    if (r.locked_until && new Date(r.locked_until) > now)
+      return { ok: false, reason: 'locked', until: new Date(r.locked_until) };
     if (await checkSecret(secret, r.secret_hash)) {
       await this.db.query('UPDATE accounts SET failed_secrets = 0, locked_until = NULL WHERE id = $1', [accountId]);
       return { ok: true };
@@ -182,7 +213,8 @@ export class Directory {
       [accountId, now, this.policy.maxSecretFailures, new Date(now.getTime() + this.policy.lockoutMs)],
     );
     const failed = upd[0]?.failed_secrets ?? this.policy.maxSecretFailures;
-    if (failed >= this.policy.maxSecretFailures) return { ok: false, reason: 'locked', until: new Date(now.getTime() + this.policy.lockoutMs) };
+    if (failed >= this.policy.maxSecretFailures)
+      return { ok: false, reason: 'locked', until: new Date(now.getTime() + this.policy.lockoutMs) };
     return { ok: false, reason: 'wrong', remaining: this.policy.maxSecretFailures - failed };
   }
 
@@ -203,7 +235,13 @@ export class Directory {
         errors.push(`ligne ${i + 2} : nom, prénom et id_nat ou ad_login sont requis`);
         continue;
       }
-      const acc = await this.addAccount({ idNat: get('id_nat'), adLogin: get('ad_login'), lastName, firstName, profession: get('profession') });
+      const acc = await this.addAccount({
+        idNat: get('id_nat'),
+        adLogin: get('ad_login'),
+        lastName,
+        firstName,
+        profession: get('profession'),
+      });
       const badge = get('badge_id');
       if (badge) {
         const b = await this.bindBadge(badge, acc.id);
@@ -218,12 +256,20 @@ export class Directory {
 
   async createEnrolmentToken(label: string, ttlMs = 7 * 24 * 3600_000, given?: string): Promise<string> {
     const token = given ?? randomBytes(24).toString('base64url');
-    await this.db.query('INSERT INTO enrolment_tokens (token_hash, label, expires_at) VALUES ($1, $2, $3)', [sha256(token), label, new Date(this.now().getTime() + ttlMs)]);
+    await this.db.query('INSERT INTO enrolment_tokens (token_hash, label, expires_at) VALUES ($1, $2, $3)', [
+      sha256(token),
+      label,
+      new Date(this.now().getTime() + ttlMs),
+    ]);
     return token;
   }
 
   /** Registers a workstation's public key with a one-time token: returns its client_id, or why not. */
-  async registerWorkstation(token: string, name: string, jwks: { keys: unknown[] }): Promise<{ clientId: string } | { refused: string }> {
+  async registerWorkstation(
+    token: string,
+    name: string,
+    jwks: { keys: unknown[] },
+  ): Promise<{ clientId: string } | { refused: string }> {
     return this.db.tx(async (q) => {
       const { rows } = await q.query<{ label: string }>(
         'UPDATE enrolment_tokens SET used_at = $2, used_by = $3 WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2 RETURNING label',
@@ -231,19 +277,37 @@ export class Directory {
       );
       if (!rows[0]) return { refused: 'enrolment token unknown, expired or already used' };
       const clientId = `ws-${randomUUID()}`;
-      await q.query("INSERT INTO workstations (client_id, name, jwks, status) VALUES ($1, $2, $3, 'active')", [clientId, name, JSON.stringify(jwks)]);
+      await q.query("INSERT INTO workstations (client_id, name, jwks, status) VALUES ($1, $2, $3, 'active')", [
+        clientId,
+        name,
+        JSON.stringify(jwks),
+      ]);
       return { clientId };
     });
   }
 
-  async workstation(clientId: string): Promise<{ clientId: string; name: string; jwks: { keys: unknown[] }; active: boolean } | null> {
-    const { rows } = await this.db.query<Record<string, unknown>>('SELECT * FROM workstations WHERE client_id = $1', [clientId]);
+  async workstation(
+    clientId: string,
+  ): Promise<{ clientId: string; name: string; jwks: { keys: unknown[] }; active: boolean } | null> {
+    const { rows } = await this.db.query<Record<string, unknown>>('SELECT * FROM workstations WHERE client_id = $1', [
+      clientId,
+    ]);
     const r = rows[0];
-    return r ? { clientId: String(r.client_id), name: String(r.name), jwks: r.jwks as { keys: unknown[] }, active: r.status === 'active' } : null;
+    return r
+      ? {
+          clientId: String(r.client_id),
+          name: String(r.name),
+          jwks: r.jwks as { keys: unknown[] },
+          active: r.status === 'active',
+        }
+      : null;
   }
 
   async revokeWorkstation(clientId: string): Promise<boolean> {
-    const { rows } = await this.db.query("UPDATE workstations SET status = 'revoked', revoked_at = $2 WHERE client_id = $1 AND status = 'active' RETURNING client_id", [clientId, this.now()]);
+    const { rows } = await this.db.query(
+      "UPDATE workstations SET status = 'revoked', revoked_at = $2 WHERE client_id = $1 AND status = 'active' RETURNING client_id",
+      [clientId, this.now()],
+    );
     return rows.length > 0;
   }
 }

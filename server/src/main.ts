@@ -9,17 +9,32 @@ import type { RelyingParty } from './provider';
 import type { SessionServer } from './app';
 
 interface Seed {
-  accounts: { idNat: string; adLogin: string; lastName: string; firstName: string; profession: string; code?: string; badges?: string[] }[];
+  accounts: {
+    idNat: string;
+    adLogin: string;
+    lastName: string;
+    firstName: string;
+    profession: string;
+    code?: string;
+    badges?: string[];
+  }[];
   enrolmentToken?: string;
 }
 
 async function applySeed(server: SessionServer, seed: Seed) {
   for (const a of seed.accounts) {
-    const acc = await server.directory.addAccount({ idNat: a.idNat, adLogin: a.adLogin, lastName: a.lastName, firstName: a.firstName, profession: a.profession });
+    const acc = await server.directory.addAccount({
+      idNat: a.idNat,
+      adLogin: a.adLogin,
+      lastName: a.lastName,
+      firstName: a.firstName,
+      profession: a.profession,
+    });
     if (a.code) await server.directory.setSecret(acc.id, a.code);
     for (const b of a.badges ?? []) await server.directory.bindBadge(b, acc.id);
   }
-  if (seed.enrolmentToken) await server.directory.createEnrolmentToken('seeded workstation', 10 * 60_000, seed.enrolmentToken);
+  if (seed.enrolmentToken)
+    await server.directory.createEnrolmentToken('seeded workstation', 10 * 60_000, seed.enrolmentToken);
 }
 
 const HELP = `Usage: npm run server -- [options]
@@ -54,9 +69,16 @@ async function main() {
   const readPems = (files: string[]) => files.map((f) => fs.readFileSync(f, 'utf8'));
   const rpFile = argValue(argv, '--relying-parties');
   const relyingParties: RelyingParty[] = rpFile
-    ? (JSON.parse(fs.readFileSync(rpFile, 'utf8')) as { clientId: string; clientSecretEnv: string; audiences: string[] }[]).map((r) => {
+    ? (
+        JSON.parse(fs.readFileSync(rpFile, 'utf8')) as {
+          clientId: string;
+          clientSecretEnv: string;
+          audiences: string[];
+        }[]
+      ).map((r) => {
         const secret = process.env[r.clientSecretEnv];
-        if (!secret) throw new Error(`relying party ${r.clientId}: environment variable ${r.clientSecretEnv} is not set`);
+        if (!secret)
+          throw new Error(`relying party ${r.clientId}: environment variable ${r.clientSecretEnv} is not set`);
         return { clientId: r.clientId, clientSecret: secret, audiences: r.audiences };
       })
     : [];
@@ -66,7 +88,8 @@ async function main() {
   let desfireKeys: Record<string, string> | undefined;
   if (keysFile) {
     // Master keys of every badge: a file others can read is a cloning kit, refused.
-    if (process.platform !== 'win32' && fs.statSync(keysFile).mode & 0o077) throw new Error(`${keysFile}: readable by others, chmod 600 it`);
+    if (process.platform !== 'win32' && fs.statSync(keysFile).mode & 0o077)
+      throw new Error(`${keysFile}: readable by others, chmod 600 it`);
     desfireKeys = JSON.parse(fs.readFileSync(keysFile, 'utf8')) as Record<string, string>;
   }
   const hsmModule = argValue(argv, '--desfire-pkcs11');
@@ -74,7 +97,11 @@ async function main() {
   if (hsmModule) {
     const pin = process.env.SILLAGE_DESFIRE_PIN;
     if (!pin) throw new Error('--desfire-pkcs11 needs the token PIN in the SILLAGE_DESFIRE_PIN environment variable');
-    desfireKeyStore = pkcs11RelayKeys({ module: hsmModule, tokenLabel: argValue(argv, '--desfire-token') ?? 'Sillage DESFire', pin });
+    desfireKeyStore = pkcs11RelayKeys({
+      module: hsmModule,
+      tokenLabel: argValue(argv, '--desfire-token') ?? 'Sillage DESFire',
+      pin,
+    });
   }
   const db = await openDb(argv);
   const server = await startServer({
@@ -98,7 +125,9 @@ async function main() {
     fs.rmSync(seedFile, { force: true });
     await applySeed(server, seed);
   }
-  console.log(`Sillage session server: ${server.issuer}/  (discovery: ${server.issuer}/.well-known/openid-configuration)`);
+  console.log(
+    `Sillage session server: ${server.issuer}/  (discovery: ${server.issuer}/.well-known/openid-configuration)`,
+  );
   const stop = async () => {
     await server.close();
     await db.close();

@@ -20,7 +20,8 @@ export function argValues(argv: string[], name: string): string[] {
   return out;
 }
 
-export const defaultDataDir = () => path.join(process.env.XDG_DATA_HOME ?? path.join(os.homedir(), '.local', 'share'), 'sillage-server');
+export const defaultDataDir = () =>
+  path.join(process.env.XDG_DATA_HOME ?? path.join(os.homedir(), '.local', 'share'), 'sillage-server');
 
 /** PostgreSQL when DATABASE_URL / --database-url is given (production), else PGlite in a data directory. */
 export async function openDb(argv: string[]): Promise<Db> {
@@ -28,7 +29,8 @@ export async function openDb(argv: string[]): Promise<Db> {
   if (url) {
     const pool = argValue(argv, '--db-pool-size') ?? process.env.DATABASE_POOL_SIZE;
     const n = pool === undefined ? undefined : Number(pool);
-    if (n !== undefined && !(Number.isInteger(n) && n >= 1 && n <= 100)) throw new Error(`--db-pool-size must be a whole number from 1 to 100 (got ${pool})`);
+    if (n !== undefined && !(Number.isInteger(n) && n >= 1 && n <= 100))
+      throw new Error(`--db-pool-size must be a whole number from 1 to 100 (got ${pool})`);
     return postgresDb(url, n);
   }
   return pgliteDb(argValue(argv, '--data-dir') ?? process.env.SILLAGE_SERVER_DATA ?? defaultDataDir());

@@ -25,7 +25,11 @@ export function inprocClient(api: AgentApi): AgentClient & { close(): void } {
   };
 }
 
-export async function wsClient(url: string, secret: string, origin?: string): Promise<AgentClient & { close(): void; raw: WebSocket }> {
+export async function wsClient(
+  url: string,
+  secret: string,
+  origin?: string,
+): Promise<AgentClient & { close(): void; raw: WebSocket }> {
   const ws = new WebSocket(url, origin ? { origin } : {});
   const listeners = new Set<(e: AnyEvent) => void>();
   const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();

@@ -36,7 +36,10 @@ function headlessTransport(): Transport {
   };
 }
 
-const transports: Transport[] = [{ name: 'in-process', open: async (a) => inprocClient(a.api), done: async () => {} }, headlessTransport()];
+const transports: Transport[] = [
+  { name: 'in-process', open: async (a) => inprocClient(a.api), done: async () => {} },
+  headlessTransport(),
+];
 
 for (const t of transports) {
   describe(`contract over ${t.name}`, () => {
@@ -80,8 +83,12 @@ for (const t of transports) {
 
     it('refuses unknown commands, bad payloads and PINs out of place, with codes', async () => {
       await expect(client.invoke('nope' as never, {} as never)).rejects.toMatchObject({ code: 'invalid-command' });
-      await expect(client.invoke('session.submitPin', { pin: 42 } as never)).rejects.toMatchObject({ code: 'invalid-command' });
-      await expect(client.invoke('session.submitPin', { pin: '1234', extra: 1 } as never)).rejects.toMatchObject({ code: 'invalid-command' });
+      await expect(client.invoke('session.submitPin', { pin: 42 } as never)).rejects.toMatchObject({
+        code: 'invalid-command',
+      });
+      await expect(client.invoke('session.submitPin', { pin: '1234', extra: 1 } as never)).rejects.toMatchObject({
+        code: 'invalid-command',
+      });
       await expect(client.invoke('session.submitPin', { pin: '1234' })).rejects.toMatchObject({ code: 'not-allowed' });
       await expect(client.invoke('demo.insertCard', { cardId: 'no-such-card' })).rejects.toBeInstanceOf(ContractError);
       const rejected = agent.audit.recent(100).filter((r) => r.action === 'command.rejected');
@@ -105,7 +112,13 @@ describe('headless WebSocket security', () => {
   let server: HeadlessServer;
   beforeAll(async () => {
     agent = await createAgent({ mode: 'headless', demo: true });
-    server = await startHeadlessServer({ api: agent.api, audit: agent.audit, uiDir, secret: 'right-secret', helloTimeoutMs: 300 });
+    server = await startHeadlessServer({
+      api: agent.api,
+      audit: agent.audit,
+      uiDir,
+      secret: 'right-secret',
+      helloTimeoutMs: 300,
+    });
   });
   afterAll(async () => {
     await server.close();
@@ -115,8 +128,14 @@ describe('headless WebSocket security', () => {
   const closeCode = (ws: WebSocket) => new Promise<number>((resolve) => ws.on('close', (code) => resolve(code)));
 
   it('closes a socket that gives the wrong secret, and audits it', async () => {
-    await expect(wsClient(`ws://127.0.0.1:${server.port}/agent`, 'wrong-secret')).rejects.toMatchObject({ code: '4401' });
-    expect(agent.audit.recent(20).some((r) => r.action === 'headless.refused' && r.reason === 'wrong or missing launch secret')).toBe(true);
+    await expect(wsClient(`ws://127.0.0.1:${server.port}/agent`, 'wrong-secret')).rejects.toMatchObject({
+      code: '4401',
+    });
+    expect(
+      agent.audit
+        .recent(20)
+        .some((r) => r.action === 'headless.refused' && r.reason === 'wrong or missing launch secret'),
+    ).toBe(true);
   });
 
   it('closes a socket that never says hello', async () => {
@@ -135,7 +154,9 @@ describe('headless WebSocket security', () => {
 
   it('serves the UI only to its own Host, with a CSP, and never outside its directory', async () => {
     const get = (p: string, host = `127.0.0.1:${server.port}`) =>
-      new Promise<http.IncomingMessage>((resolve, reject) => http.get({ host: '127.0.0.1', port: server.port, path: p, headers: { host } }, resolve).on('error', reject));
+      new Promise<http.IncomingMessage>((resolve, reject) =>
+        http.get({ host: '127.0.0.1', port: server.port, path: p, headers: { host } }, resolve).on('error', reject),
+      );
     const ok = await get('/');
     expect(ok.statusCode).toBe(200);
     expect(ok.headers['content-security-policy']).toContain("script-src 'self'");

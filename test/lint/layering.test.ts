@@ -9,35 +9,81 @@ const eslint = new ESLint({ cwd: root });
 
 async function layeringErrors(file: string, code: string): Promise<string[]> {
   const [res] = await eslint.lintText(code, { filePath: path.join(root, file) });
-  return res!.messages.filter((m) => m.ruleId === 'sillage/layering' || m.ruleId === 'no-restricted-globals').map((m) => m.message);
+  return res!.messages
+    .filter((m) => m.ruleId === 'sillage/layering' || m.ruleId === 'no-restricted-globals')
+    .map((m) => m.message);
 }
 
 describe('layering rule', () => {
   it("fails when electron/core imports 'electron'", async () => {
-    expect(await layeringErrors('electron/core/x.ts', "import 'electron';\n")).toEqual([expect.stringContaining("core may not import the package 'electron'")]);
+    expect(await layeringErrors('electron/core/x.ts', "import 'electron';\n")).toEqual([
+      expect.stringContaining("core may not import the package 'electron'"),
+    ]);
     expect(await layeringErrors('electron/core/x.ts', "export const x = await import('electron');\n")).toHaveLength(1);
-    expect(await layeringErrors('electron/core/x.ts', "import { createRoot } from 'react-dom/client';\nexport const y = createRoot;\n")).toHaveLength(1);
+    expect(
+      await layeringErrors(
+        'electron/core/x.ts',
+        "import { createRoot } from 'react-dom/client';\nexport const y = createRoot;\n",
+      ),
+    ).toHaveLength(1);
   });
 
   it('fails when core touches the DOM or the shell', async () => {
     expect(await layeringErrors('electron/core/x.ts', 'export const w = window.location;\n')).toHaveLength(1);
-    expect(await layeringErrors('electron/core/x.ts', "import { createIpcBridge } from '../shell/ipc';\nexport const z = createIpcBridge;\n")).toHaveLength(1);
+    expect(
+      await layeringErrors(
+        'electron/core/x.ts',
+        "import { createIpcBridge } from '../shell/ipc';\nexport const z = createIpcBridge;\n",
+      ),
+    ).toHaveLength(1);
   });
 
   it('fails when the renderer imports Node, electron or core internals', async () => {
-    expect(await layeringErrors('renderer/src/x.ts', "import fs from 'node:fs';\nexport const a = fs;\n")).toHaveLength(1);
-    expect(await layeringErrors('renderer/src/x.ts', "import { ipcRenderer } from 'electron';\nexport const b = ipcRenderer;\n")).toHaveLength(1);
-    expect(await layeringErrors('renderer/src/x.ts', "import { SessionEngine } from '../../electron/core/session/engine';\nexport const c = SessionEngine;\n")).toHaveLength(1);
+    expect(await layeringErrors('renderer/src/x.ts', "import fs from 'node:fs';\nexport const a = fs;\n")).toHaveLength(
+      1,
+    );
+    expect(
+      await layeringErrors(
+        'renderer/src/x.ts',
+        "import { ipcRenderer } from 'electron';\nexport const b = ipcRenderer;\n",
+      ),
+    ).toHaveLength(1);
+    expect(
+      await layeringErrors(
+        'renderer/src/x.ts',
+        "import { SessionEngine } from '../../electron/core/session/engine';\nexport const c = SessionEngine;\n",
+      ),
+    ).toHaveLength(1);
   });
 
   it('lets each layer use what it may', async () => {
-    expect(await layeringErrors('renderer/src/x.ts', "import type { SessionState } from '../../shared/contract';\nexport type S = SessionState;\n")).toEqual([]);
-    expect(await layeringErrors('electron/shell/x.ts', "import { app } from 'electron';\nimport { createAgent } from '../core/agent';\nexport const d = [app, createAgent];\n")).toEqual([]);
-    expect(await layeringErrors('electron/core/x.ts', "import fs from 'node:fs';\nimport type { SessionState } from '../../shared/contract';\nexport const e: [typeof fs, SessionState | null] = [fs, null];\n")).toEqual([]);
+    expect(
+      await layeringErrors(
+        'renderer/src/x.ts',
+        "import type { SessionState } from '../../shared/contract';\nexport type S = SessionState;\n",
+      ),
+    ).toEqual([]);
+    expect(
+      await layeringErrors(
+        'electron/shell/x.ts',
+        "import { app } from 'electron';\nimport { createAgent } from '../core/agent';\nexport const d = [app, createAgent];\n",
+      ),
+    ).toEqual([]);
+    expect(
+      await layeringErrors(
+        'electron/core/x.ts',
+        "import fs from 'node:fs';\nimport type { SessionState } from '../../shared/contract';\nexport const e: [typeof fs, SessionState | null] = [fs, null];\n",
+      ),
+    ).toEqual([]);
   });
 
   it('keeps the server apart from the desktop layers, and shared pure', async () => {
-    expect(await layeringErrors('server/src/x.ts', "import { VERSION } from '../../electron/core/version';\nexport const f = VERSION;\n")).toHaveLength(1);
+    expect(
+      await layeringErrors(
+        'server/src/x.ts',
+        "import { VERSION } from '../../electron/core/version';\nexport const f = VERSION;\n",
+      ),
+    ).toHaveLength(1);
     expect(await layeringErrors('shared/x.ts', "import os from 'node:os';\nexport const g = os;\n")).toHaveLength(1);
   });
 });

@@ -45,7 +45,8 @@ describe('Electron IPC bridge', () => {
     await agent.stop();
   });
 
-  const event = (senderId: number, frame: { url: string } | null) => ({ sender: { id: senderId }, senderFrame: frame }) as unknown as IpcMainInvokeEvent;
+  const event = (senderId: number, frame: { url: string } | null) =>
+    ({ sender: { id: senderId }, senderFrame: frame }) as unknown as IpcMainInvokeEvent;
 
   it('runs commands from our window and pushes events to it', async () => {
     const r = await handler(event(7, win.mainFrame), 'session.getState', {});
@@ -67,7 +68,10 @@ describe('Electron IPC bridge', () => {
   });
 
   it('rejects malformed commands with a code, never a stack', async () => {
-    const r = (await handler(event(7, win.mainFrame), 'session.submitPin', { pin: ['1', '2'] })) as { ok: boolean; error: { code: string } };
+    const r = (await handler(event(7, win.mainFrame), 'session.submitPin', { pin: ['1', '2'] })) as {
+      ok: boolean;
+      error: { code: string };
+    };
     expect(r.ok).toBe(false);
     expect(r.error.code).toBe('invalid-command');
   });

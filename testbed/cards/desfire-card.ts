@@ -90,16 +90,26 @@ export class DesfireEmulator {
   }
 
   /** Personalise directly (tests): an application with AES keys and one standard data file. */
-  install(aidWire: Buffer, app: { keys: Buffer[]; keySettings?: number; files?: Record<number, Partial<EmuFile> & { data: Buffer }> }): void {
+  install(
+    aidWire: Buffer,
+    app: { keys: Buffer[]; keySettings?: number; files?: Record<number, Partial<EmuFile> & { data: Buffer }> },
+  ): void {
     const files = new Map<number, EmuFile>();
-    for (const [no, f] of Object.entries(app.files ?? {})) files.set(Number(no), { mode: 'mac', read: 1, write: 0, readWrite: 0, change: 0, ...f });
-    this.apps.set(aidWire.toString('hex'), { keySettings: app.keySettings ?? 0x0b, keys: app.keys.map((k) => Buffer.from(k)), versions: app.keys.map(() => 0), files });
+    for (const [no, f] of Object.entries(app.files ?? {}))
+      files.set(Number(no), { mode: 'mac', read: 1, write: 0, readWrite: 0, change: 0, ...f });
+    this.apps.set(aidWire.toString('hex'), {
+      keySettings: app.keySettings ?? 0x0b,
+      keys: app.keys.map((k) => Buffer.from(k)),
+      versions: app.keys.map(() => 0),
+      files,
+    });
   }
 
   readonly handler: ApduHandler = (apdu) => this.process(apdu);
 
   process(apdu: Buffer): Buffer {
-    if (apdu.length >= 5 && apdu[0] === 0xff && apdu[1] === 0xca) return Buffer.concat([this.shownUid, Buffer.from([0x90, 0x00])]);
+    if (apdu.length >= 5 && apdu[0] === 0xff && apdu[1] === 0xca)
+      return Buffer.concat([this.shownUid, Buffer.from([0x90, 0x00])]);
     if (apdu.length < 5 || apdu[0] !== 0x90 || apdu[2] !== 0 || apdu[3] !== 0) return Buffer.from([0x6e, 0x00]);
     const lc = apdu.length > 5 ? apdu[4]! : 0;
     if (apdu.length !== (lc ? 6 + lc : 5)) return Buffer.from([0x67, 0x00]);
@@ -178,7 +188,10 @@ export class DesfireEmulator {
       const ti = randomBytes(4);
       const s = ev2SessionKeys(p.key, rndA, p.rndB);
       this.auth = { kind: 'ev2', keyNo: p.keyNo, enc: s.enc, mac: s.mac, ti, ctr: 0 };
-      return { status: 0, data: aesCbcEncrypt(p.key, Buffer.alloc(16), Buffer.concat([ti, rotl(rndA), Buffer.alloc(12)])) };
+      return {
+        status: 0,
+        data: aesCbcEncrypt(p.key, Buffer.alloc(16), Buffer.concat([ti, rotl(rndA), Buffer.alloc(12)])),
+      };
     }
     this.auth = { kind: 'aes', keyNo: p.keyNo, key: ev1SessionKey(rndA, p.rndB), iv: Buffer.alloc(16) };
     return { status: 0, data: aesCbcEncrypt(p.key, data.subarray(16, 32), rotl(rndA)) };
@@ -238,7 +251,10 @@ export class DesfireEmulator {
       cur.ctr = (cur.ctr + 1) & 0xffff;
       const respMode = spec.respMode ?? mode;
       if (respMode === 'plain') return { status: 0, data: out };
-      const resp = respMode === 'full' && out.length ? aesCbcEncrypt(cur.enc, ev2Iv(cur.enc, cur.ti, cur.ctr, true), pad80(out)) : out;
+      const resp =
+        respMode === 'full' && out.length
+          ? aesCbcEncrypt(cur.enc, ev2Iv(cur.enc, cur.ti, cur.ctr, true), pad80(out))
+          : out;
       const ctr = Buffer.alloc(2);
       ctr.writeUInt16LE(cur.ctr);
       const mac = truncateMac(aesCmac(cur.mac, Buffer.concat([Buffer.from([0]), ctr, cur.ti, resp])));
@@ -261,18 +277,49 @@ export class DesfireEmulator {
     return this.auth !== null && this.auth.kind !== 'pending' && this.auth.keyNo === keyNo;
   }
 
-  private commandSpec(cmd: number, data: Buffer):
+  private commandSpec(
+    cmd: number,
+    data: Buffer,
+  ):
     | { status: number }
-    | { headerLen: number; cmdMode: EmuMode; respMode?: EmuMode; exec: (h: Buffer, b: Buffer) => { status: number; data?: Buffer; endSession?: boolean } } {
+    | {
+        headerLen: number;
+        cmdMode: EmuMode;
+        respMode?: EmuMode;
+        exec: (h: Buffer, b: Buffer) => { status: number; data?: Buffer; endSession?: boolean };
+      } {
     const app = this.selected;
     const master = () => this.auth !== null && this.auth.kind !== 'pending' && this.auth.keyNo === 0;
     switch (cmd) {
       case 0x6a:
-        return { headerLen: 0, cmdMode: 'mac', exec: () => (app ? { status: 0x1c } : { status: 0, data: Buffer.concat([...this.apps.keys()].map((k) => Buffer.from(k, 'hex'))) }) };
+        return {
+          headerLen: 0,
+          cmdMode: 'mac',
+          exec: () =>
+            app
+              ? { status: 0x1c }
+              : { status: 0, data: Buffer.concat([...this.apps.keys()].map((k) => Buffer.from(k, 'hex'))) },
+        };
       case 0x45:
-        return { headerLen: 0, cmdMode: 'mac', exec: () => ({ status: 0, data: app ? Buffer.from([app.keySettings, 0x80 | app.keys.length]) : Buffer.from([this.piccKeySettings, 0x81]) }) };
+        return {
+          headerLen: 0,
+          cmdMode: 'mac',
+          exec: () => ({
+            status: 0,
+            data: app
+              ? Buffer.from([app.keySettings, 0x80 | app.keys.length])
+              : Buffer.from([this.piccKeySettings, 0x81]),
+          }),
+        };
       case 0x64:
-        return { headerLen: 1, cmdMode: 'mac', exec: (h) => (app && h[0]! < app.keys.length ? { status: 0, data: Buffer.from([app.versions[h[0]!]!]) } : { status: 0x40 }) };
+        return {
+          headerLen: 1,
+          cmdMode: 'mac',
+          exec: (h) =>
+            app && h[0]! < app.keys.length
+              ? { status: 0, data: Buffer.from([app.versions[h[0]!]!]) }
+              : { status: 0x40 },
+        };
       case 0xca:
         return {
           headerLen: 0,
@@ -285,7 +332,12 @@ export class DesfireEmulator {
             if (this.apps.has(key)) return { status: 0xde };
             const n = b[4]! & 0x0f;
             if (!(b[4]! & 0x80) || n < 1 || n > 14) return { status: 0x9e };
-            this.apps.set(key, { keySettings: b[3]!, keys: Array.from({ length: n }, () => Buffer.alloc(16)), versions: Array(n).fill(0), files: new Map() });
+            this.apps.set(key, {
+              keySettings: b[3]!,
+              keys: Array.from({ length: n }, () => Buffer.alloc(16)),
+              versions: Array(n).fill(0),
+              files: new Map(),
+            });
             return { status: 0 };
           },
         };
@@ -300,7 +352,14 @@ export class DesfireEmulator {
             if (app.files.has(b[0]!)) return { status: 0xde };
             const mode = MODE_OF_BITS[b[1]! & 0x03];
             if (!mode) return { status: 0x9e };
-            app.files.set(b[0]!, { mode, readWrite: b[2]! >> 4, change: b[2]! & 0x0f, read: b[3]! >> 4, write: b[3]! & 0x0f, data: Buffer.alloc(le3(b, 4)) });
+            app.files.set(b[0]!, {
+              mode,
+              readWrite: b[2]! >> 4,
+              change: b[2]! & 0x0f,
+              read: b[3]! >> 4,
+              write: b[3]! & 0x0f,
+              data: Buffer.alloc(le3(b, 4)),
+            });
             return { status: 0 };
           },
         };
@@ -342,7 +401,12 @@ export class DesfireEmulator {
       }
       case 0x51:
         if (this.auth?.kind !== 'ev2') return { status: 0x9d };
-        return { headerLen: 0, cmdMode: 'mac', respMode: 'full', exec: () => ({ status: 0, data: Buffer.from(this.uid) }) };
+        return {
+          headerLen: 0,
+          cmdMode: 'mac',
+          respMode: 'full',
+          exec: () => ({ status: 0, data: Buffer.from(this.uid) }),
+        };
       case 0xc4:
         if (!app || this.auth?.kind !== 'ev2' || this.auth.keyNo !== 0) return { status: 0x9d };
         return {
@@ -386,12 +450,18 @@ export const TEST_BADGE = {
  * A badge as the encoding tool leaves it: the application with key 1 diversified (AN10922) from
  * `master` for this badge's UID, file 1 holding `number`, readable after authentication with key 1.
  */
-export function hospitalBadge(number: string, opts: { master?: Buffer; uid?: Buffer; mode?: EmuMode } = {}): DesfireEmulator {
+export function hospitalBadge(
+  number: string,
+  opts: { master?: Buffer; uid?: Buffer; mode?: EmuMode } = {},
+): DesfireEmulator {
   const emu = new DesfireEmulator(opts.uid ? { uid: opts.uid } : {});
   const aid = Buffer.from(TEST_BADGE.aid, 'hex').reverse();
   const data = Buffer.alloc(16);
   data.write(number);
-  const key = diversifyAes128(opts.master ?? TEST_BADGE.master, Buffer.concat([emu.uid, aid, Buffer.from(TEST_BADGE.systemId, 'hex')]));
+  const key = diversifyAes128(
+    opts.master ?? TEST_BADGE.master,
+    Buffer.concat([emu.uid, aid, Buffer.from(TEST_BADGE.systemId, 'hex')]),
+  );
   emu.install(aid, { keys: [Buffer.alloc(16, 0x5a), key], files: { 1: { mode: opts.mode ?? 'full', read: 1, data } } });
   return emu;
 }

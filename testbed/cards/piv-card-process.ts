@@ -14,7 +14,10 @@ if (!certFile || !keyFile || !atrHex) {
   process.exit(2);
 }
 const { X509Certificate } = await import('node:crypto');
-const piv = new PivCard({ certDer: new X509Certificate(fs.readFileSync(certFile)).raw, privateKey: createPrivateKey(fs.readFileSync(keyFile)) });
+const piv = new PivCard({
+  certDer: new X509Certificate(fs.readFileSync(certFile)).raw,
+  privateKey: createPrivateKey(fs.readFileSync(keyFile)),
+});
 let verifyWithPin = 0;
 const card = new VirtualCard({
   // With quick ACKs, the card-pulled-mid-signature test hung past 30 s in 2 of 17 runs (cause not found,
@@ -30,7 +33,13 @@ const card = new VirtualCard({
 });
 card.on('removed', () => piv.reset());
 
-const status = () => ({ triesLeft: piv.triesLeft, blocked: piv.blocked, signCount: piv.signCount, verifyWithPin, inserted: card.inserted });
+const status = () => ({
+  triesLeft: piv.triesLeft,
+  blocked: piv.blocked,
+  signCount: piv.signCount,
+  verifyWithPin,
+  inserted: card.inserted,
+});
 const rl = readline.createInterface({ input: process.stdin });
 for await (const line of rl) {
   const msg = JSON.parse(line) as { cmd: string; port?: number };

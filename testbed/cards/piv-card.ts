@@ -94,7 +94,13 @@ export class PivCard {
     switch (ins) {
       case 0xa4:
         if (p1 === 0x04 && PIV_AID.subarray(0, data.length).equals(data) && data.length >= 5) {
-          const apt = tlv(0x61, Buffer.concat([tlv(0x4f, Buffer.from('000010000100', 'hex')), tlv(0x79, tlv(0x4f, Buffer.from('A000000308', 'hex')))]));
+          const apt = tlv(
+            0x61,
+            Buffer.concat([
+              tlv(0x4f, Buffer.from('000010000100', 'hex')),
+              tlv(0x79, tlv(0x4f, Buffer.from('A000000308', 'hex'))),
+            ]),
+          );
           return this.respond(apt);
         }
         return sw(0x6a, 0x82);
@@ -114,12 +120,23 @@ export class PivCard {
     if (tag.tag !== 0x5c) return sw(0x6a, 0x80);
     const id = tag.value.toString('hex').toUpperCase();
     if (id === '5FC105') {
-      return this.respond(tlv(0x53, Buffer.concat([tlv(0x70, this.opts.certDer), tlv(0x71, Buffer.from([0x00])), tlv(0xfe, Buffer.alloc(0))])));
+      return this.respond(
+        tlv(
+          0x53,
+          Buffer.concat([tlv(0x70, this.opts.certDer), tlv(0x71, Buffer.from([0x00])), tlv(0xfe, Buffer.alloc(0))]),
+        ),
+      );
     }
     if (id === '5FC102') {
       const fascn = Buffer.from('D4E739DA739CED39CE739D836858210842108421C84210C3EB', 'hex');
       const guid = Buffer.from('53494c4c41474554455354504956303131', 'hex').subarray(0, 16);
-      const chuid = Buffer.concat([tlv(0x30, fascn), tlv(0x34, guid), tlv(0x35, Buffer.from('20301231')), tlv(0x3e, Buffer.alloc(0)), tlv(0xfe, Buffer.alloc(0))]);
+      const chuid = Buffer.concat([
+        tlv(0x30, fascn),
+        tlv(0x34, guid),
+        tlv(0x35, Buffer.from('20301231')),
+        tlv(0x3e, Buffer.alloc(0)),
+        tlv(0xfe, Buffer.alloc(0)),
+      ]);
       return this.respond(tlv(0x53, chuid));
     }
     return sw(0x6a, 0x82);
@@ -148,7 +165,7 @@ export class PivCard {
     const outer = readTlv(data, 0);
     if (outer.tag !== 0x7c) return sw(0x6a, 0x80);
     let challenge: Buffer | null = null;
-    for (let p = 0; p < outer.value.length; ) {
+    for (let p = 0; p < outer.value.length;) {
       const t = readTlv(outer.value, p);
       if (t.tag === 0x81) challenge = t.value;
       p = t.next;

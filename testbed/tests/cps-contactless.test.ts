@@ -65,14 +65,29 @@ beforeAll(async () => {
   pg = await startPostgres();
   pg.createDatabase('sillage');
   db = postgresDb(pg.url('sillage'));
-  server = await startServer({ db, port: 0, trustAnchorsPem: [pki.root.certPem], intermediateCasPem: [pki.ca.certPem], log: jsonLog(() => {}, 'silent') });
+  server = await startServer({
+    db,
+    port: 0,
+    trustAnchorsPem: [pki.root.certPem],
+    intermediateCasPem: [pki.ca.certPem],
+    log: jsonLog(() => {}, 'silent'),
+  });
   const a = await server.directory.addAccount({ ...PERSON, adLogin: 'cmartin', secret: '4821' });
   await server.directory.bindBadge('CHU-000123', a.id);
   const creds = await registerWorkstation(server.issuer, await server.directory.createEnrolmentToken('PC'), 'PC');
-  const auth = new ServerAuthenticator({ client: lazyClient(server.issuer, async () => creds, { allowHttp: true, timeoutMs: 3000 }), clock: systemClock, pollMs: 60_000 });
+  const auth = new ServerAuthenticator({
+    client: lazyClient(server.issuer, async () => creds, { allowHttp: true, timeoutMs: 3000 }),
+    clock: systemClock,
+    pollMs: 60_000,
+  });
   engine = new SessionEngine({ authenticator: auth, audit, clock: systemClock, inactivityMs: 0, tapDebounceMs: 0 });
   engine.onError.add((e) => errors.push(e));
-  backend = new PcscCpsBackend({ monitor: new PcscMonitor({ createContext: loadPcsc }), module: () => mod, tokenLabels: { [R0]: 'CPS CAMILLE' }, labels: CPS_LABELS });
+  backend = new PcscCpsBackend({
+    monitor: new PcscMonitor({ createContext: loadPcsc }),
+    module: () => mod,
+    tokenLabels: { [R0]: 'CPS CAMILLE' },
+    labels: CPS_LABELS,
+  });
   await backend.start((e) => engine.handleReaderEvent(e));
   await waitFor(() => backend.readers().length >= 2, 5000, 'readers');
 }, 120_000);
@@ -97,7 +112,10 @@ describe('contactless CPS: technical key, 1 factor, re-open only', () => {
   });
 
   it('inside the window it re-opens the session of the 2-factor login, without PIN; the same tap again locks', async () => {
-    engine.handleReaderEvent({ type: 'badge-tapped', badge: { reader: 'badge', badgeId: 'CHU-000123', proof: 'desfire-aes-diversified', cardType: 'DESFire EV3' } });
+    engine.handleReaderEvent({
+      type: 'badge-tapped',
+      badge: { reader: 'badge', badgeId: 'CHU-000123', proof: 'desfire-aes-diversified', cardType: 'DESFire EV3' },
+    });
     await waitFor(() => engine.getState().kind === 'pin-required', 5000, 'PIN pad');
     expect(await engine.submitPin('4821')).toEqual({ accepted: true });
     const first = engine.getState();
@@ -106,10 +124,18 @@ describe('contactless CPS: technical key, 1 factor, re-open only', () => {
 
     await tapCps(() => engine.getState().kind === 'open');
     const st = engine.getState();
-    expect(st.kind === 'open' && st.session).toMatchObject({ assurance: 're-open', factors: ['card-contactless'], authTime: first.session.authTime, user: { idNat: PERSON.idNat }, credential: { kind: 'cps-card', cardType: 'CPS3 (sans contact)' } });
+    expect(st.kind === 'open' && st.session).toMatchObject({
+      assurance: 're-open',
+      factors: ['card-contactless'],
+      authTime: first.session.authTime,
+      user: { idNat: PERSON.idNat },
+      credential: { kind: 'cps-card', cardType: 'CPS3 (sans contact)' },
+    });
     const rows = await server.audit.query({ action: 'reopen.cps' });
     expect(rows.map((r) => r.outcome).sort()).toEqual(['ok', 'refused']);
-    expect(audit.recent(50).map((r) => r.action)).toEqual(expect.arrayContaining(['cps.contactless', 'session.reopened']));
+    expect(audit.recent(50).map((r) => r.action)).toEqual(
+      expect.arrayContaining(['cps.contactless', 'session.reopened']),
+    );
 
     await tapCps(() => engine.getState().kind === 'locked');
     expect(engine.getState()).toEqual({ kind: 'locked', reason: 'tap-out' });

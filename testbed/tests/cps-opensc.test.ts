@@ -21,7 +21,9 @@ import { makeTestPki } from '../pki';
 import type { IssuedCert } from '../pki';
 import { proofAuthenticator } from '../proof-authenticator';
 
-const OPENSC = ['/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so', '/usr/lib/opensc-pkcs11.so'].find((p) => fs.existsSync(p));
+const OPENSC = ['/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so', '/usr/lib/opensc-pkcs11.so'].find((p) =>
+  fs.existsSync(p),
+);
 const PIV_LABELS = { authKey: 'PIV AUTH key', authCert: 'Certificate for PIV Authentication' };
 
 let pcscd: PcscdHandle;
@@ -36,7 +38,12 @@ beforeAll(async () => {
   // Only OpenSC's PIV driver: other drivers know the CPS ATR (IAS-ECC) and would claim the card.
   fs.writeFileSync(path.join(dir, 'opensc.conf'), 'app default {\n  card_drivers = PIV-II;\n}\n');
   process.env.OPENSC_CONF = path.join(dir, 'opensc.conf');
-  cert = makeTestPki(path.join(dir, 'pki')).issue({ idNat: '899999000029', lastName: 'BERNARD', firstName: 'Louis', profession: 'Médecin' });
+  cert = makeTestPki(path.join(dir, 'pki')).issue({
+    idNat: '899999000029',
+    lastName: 'BERNARD',
+    firstName: 'Louis',
+    profession: 'Médecin',
+  });
 });
 
 afterAll(async () => {

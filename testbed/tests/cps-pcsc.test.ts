@@ -61,7 +61,12 @@ describe('PcscMonitor over pcscd + vpcd', () => {
       await cps3.insert(pcscd.ports[0]!);
       await cps4.insert(pcscd.ports[1]!);
       await waitFor(() => present.length === 2, 5000, 'insertions');
-      expect(present).toEqual(expect.arrayContaining([{ reader: R0, cls: 'cps3-contact' }, { reader: R1, cls: 'cps4' }]));
+      expect(present).toEqual(
+        expect.arrayContaining([
+          { reader: R0, cls: 'cps3-contact' },
+          { reader: R1, cls: 'cps4' },
+        ]),
+      );
       await cps3.remove();
       await waitFor(() => absent.includes(R0), 5000, 'removal');
 
@@ -98,7 +103,12 @@ describe('CPS card through PKCS#11 and the session engine', () => {
       await card.insert(pcscd.ports[0]!);
       await waitFor(() => engine.getState().kind === 'pin-required', 5000, 'PIN pad');
       const st = engine.getState();
-      expect(st.kind === 'pin-required' && st.identity).toEqual({ idNat: '899999000011', lastName: 'MARTIN', firstName: 'Camille', profession: 'Infirmière' });
+      expect(st.kind === 'pin-required' && st.identity).toEqual({
+        idNat: '899999000011',
+        lastName: 'MARTIN',
+        firstName: 'Camille',
+        profession: 'Infirmière',
+      });
       expect(st.kind === 'pin-required' && st.credential.cardType).toBe('CPS3');
 
       expect(await engine.submitPin('0000')).toEqual({ accepted: false });
@@ -112,7 +122,9 @@ describe('CPS card through PKCS#11 and the session engine', () => {
       expect(engine.getState()).toEqual({ kind: 'locked', reason: 'card-removed' });
       expect(events).toEqual(expect.arrayContaining(['card-inserted', 'card-removed']));
       const actions = audit.recent(100).map((r) => r.action);
-      expect(actions).toEqual(expect.arrayContaining(['card.identity-read', 'pin.wrong', 'pin.verified', 'session.opened', 'card.removed']));
+      expect(actions).toEqual(
+        expect.arrayContaining(['card.identity-read', 'pin.wrong', 'pin.verified', 'session.opened', 'card.removed']),
+      );
     } finally {
       await backend.stop();
     }

@@ -29,11 +29,13 @@ const ADMLS = ['resources/policy/fr-FR/sillage.adml', 'resources/policy/en-US/si
 
 describe('Group Policy templates', () => {
   it('are committed as generated from the schema (npm run gen:policy)', () => {
-    for (const [f, make] of Object.entries(GENERATED)) expect(fs.readFileSync(file(f), 'utf8'), `${f} is stale: run npm run gen:policy`).toBe(make());
+    for (const [f, make] of Object.entries(GENERATED))
+      expect(fs.readFileSync(file(f), 'utf8'), `${f} is stale: run npm run gen:policy`).toBe(make());
   });
 
   it('are well-formed XML', () => {
-    for (const f of [ADMX, ...ADMLS, 'resources/installer/machine-config.wxs']) expect(() => execFileSync('xmllint', ['--noout', file(f)], { stdio: 'pipe' })).not.toThrow();
+    for (const f of [ADMX, ...ADMLS, 'resources/installer/machine-config.wxs'])
+      expect(() => execFileSync('xmllint', ['--noout', file(f)], { stdio: 'pipe' })).not.toThrow();
   });
 
   it('have exactly one policy per schema setting, under the policy key, with the same value name', () => {
@@ -41,10 +43,15 @@ describe('Group Policy templates', () => {
     expect(xpath(ADMX, "//*[local-name()='policy']/@name").sort()).toEqual(keys);
     expect(new Set(xpath(ADMX, "//*[local-name()='policy']/@key"))).toEqual(new Set([POLICY_KEY]));
     // Each policy writes the registry value named after its setting (policy valueName or its element's).
-    const valueNames = [...xpath(ADMX, "//*[local-name()='policy']/@valueName"), ...xpath(ADMX, "//*[local-name()='elements']/*/@valueName")].sort();
+    const valueNames = [
+      ...xpath(ADMX, "//*[local-name()='policy']/@valueName"),
+      ...xpath(ADMX, "//*[local-name()='elements']/*/@valueName"),
+    ].sort();
     expect(valueNames).toEqual(keys);
     for (const s of SCHEMA.filter((x) => x.type === 'enum')) {
-      expect(xpath(ADMX, `//*[local-name()='enum'][@id='${s.key}']//*[local-name()='string']/text()`)).toEqual([...s.values!]);
+      expect(xpath(ADMX, `//*[local-name()='enum'][@id='${s.key}']//*[local-name()='string']/text()`)).toEqual([
+        ...s.values!,
+      ]);
     }
     for (const s of SCHEMA.filter((x) => x.type === 'integer')) {
       expect(xpath(ADMX, `//*[local-name()='decimal'][@id='${s.key}']/@minValue`)).toEqual([String(s.min)]);
@@ -64,8 +71,12 @@ describe('Group Policy templates', () => {
       expect(ids.size).toBe(strings.size);
       expect(new Set(xpath(f, "//*[local-name()='presentation']/@id"))).toEqual(presentations);
     }
-    expect(xpath(ADMLS[0]!, "//*[local-name()='string'][@id='InactivityLockMinutes']/text()")).toEqual(['Verrouillage après inactivité (minutes)']);
-    expect(xpath(ADMLS[1]!, "//*[local-name()='string'][@id='InactivityLockMinutes']/text()")).toEqual(['Lock after inactivity (minutes)']);
+    expect(xpath(ADMLS[0]!, "//*[local-name()='string'][@id='InactivityLockMinutes']/text()")).toEqual([
+      'Verrouillage après inactivité (minutes)',
+    ]);
+    expect(xpath(ADMLS[1]!, "//*[local-name()='string'][@id='InactivityLockMinutes']/text()")).toEqual([
+      'Lock after inactivity (minutes)',
+    ]);
   });
 });
 
@@ -74,15 +85,22 @@ describe('MSI machine-configuration fragment', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sillage-msi-'));
     try {
       fs.writeFileSync(path.join(dir, 'frag.wxs'), wixPolicyFragment('0.1.0', 'wixl'));
-      execFileSync('wixl', ['-a', 'x64', '-o', path.join(dir, 'frag.msi'), path.join(dir, 'frag.wxs')], { stdio: 'pipe' });
+      execFileSync('wixl', ['-a', 'x64', '-o', path.join(dir, 'frag.msi'), path.join(dir, 'frag.wxs')], {
+        stdio: 'pipe',
+      });
       const rows = execFileSync('msiinfo', ['export', path.join(dir, 'frag.msi'), 'Registry'], { encoding: 'utf8' })
         .split(/\r?\n/)
         .slice(3)
         .filter(Boolean)
         .map((l) => l.split('\t'));
       const byName = Object.fromEntries(rows.map((r) => [r[3], { root: r[1], key: r[2], value: r[4] }]));
-      for (const s of SCHEMA.filter((x) => x.msiProperty)) expect(byName[s.key]).toEqual({ root: '2', key: POLICY_KEY, value: `[${s.msiProperty}]` }); // 2 = HKLM
-      expect(byName.Sillage).toEqual({ root: '2', key: 'SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Run', value: '"[INSTALLDIR]Sillage.exe" --hidden' });
+      for (const s of SCHEMA.filter((x) => x.msiProperty))
+        expect(byName[s.key]).toEqual({ root: '2', key: POLICY_KEY, value: `[${s.msiProperty}]` }); // 2 = HKLM
+      expect(byName.Sillage).toEqual({
+        root: '2',
+        key: 'SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Run',
+        value: '"[INSTALLDIR]Sillage.exe" --hidden',
+      });
       const props = Object.fromEntries(
         execFileSync('msiinfo', ['export', path.join(dir, 'frag.msi'), 'Property'], { encoding: 'utf8' })
           .split(/\r?\n/)
@@ -90,7 +108,11 @@ describe('MSI machine-configuration fragment', () => {
           .filter(Boolean)
           .map((l) => l.split('\t')),
       );
-      expect(props).toMatchObject({ ALLUSERS: '1', MsiHiddenProperties: 'ENROLMENT_TOKEN', UpgradeCode: `{${UPGRADE_CODE}}` });
+      expect(props).toMatchObject({
+        ALLUSERS: '1',
+        MsiHiddenProperties: 'ENROLMENT_TOKEN',
+        UpgradeCode: `{${UPGRADE_CODE}}`,
+      });
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
@@ -107,7 +129,9 @@ describe('MSI machine-configuration fragment', () => {
   });
 
   it("electron-builder's msiProjectCreated hook puts the machine configuration into the app's own MSI project", async () => {
-    const hook = createRequire(import.meta.url)(file('scripts/msi-project-created.cjs')) as ((f: string) => Promise<void>) & { injectMachineConfig(xml: string, elements: string): string };
+    const hook = createRequire(import.meta.url)(file('scripts/msi-project-created.cjs')) as ((
+      f: string,
+    ) => Promise<void>) & { injectMachineConfig(xml: string, elements: string): string };
     // Shaped like electron-builder's generated project: the app under APPLICATIONFOLDER, its own feature.
     const project = `<?xml version="1.0" encoding="utf-8"?>
 <Wix xmlns="http://schemas.microsoft.com/wix/2006/wi">
@@ -138,12 +162,28 @@ describe('MSI machine-configuration fragment', () => {
       execFileSync('xmllint', ['--noout', wxs]);
       expect(patched).toContain('&quot;[APPLICATIONFOLDER]Sillage.exe&quot; --hidden');
       // Built with wixl (its WiX subset) and read back: the app's component and ours, in two features.
-      fs.writeFileSync(path.join(dir, 'wixl.wxs'), hook.injectMachineConfig(project, wixMachineConfigElements('wixl', 'APPLICATIONFOLDER')));
-      execFileSync('wixl', ['-a', 'x64', '-o', path.join(dir, 'app.msi'), path.join(dir, 'wixl.wxs')], { stdio: 'pipe' });
-      const table = (t: string) => execFileSync('msiinfo', ['export', path.join(dir, 'app.msi'), t], { encoding: 'utf8' }).split(/\r?\n/).slice(3).filter(Boolean).map((l) => l.split('\t'));
+      fs.writeFileSync(
+        path.join(dir, 'wixl.wxs'),
+        hook.injectMachineConfig(project, wixMachineConfigElements('wixl', 'APPLICATIONFOLDER')),
+      );
+      execFileSync('wixl', ['-a', 'x64', '-o', path.join(dir, 'app.msi'), path.join(dir, 'wixl.wxs')], {
+        stdio: 'pipe',
+      });
+      const table = (t: string) =>
+        execFileSync('msiinfo', ['export', path.join(dir, 'app.msi'), t], { encoding: 'utf8' })
+          .split(/\r?\n/)
+          .slice(3)
+          .filter(Boolean)
+          .map((l) => l.split('\t'));
       const names = table('Registry').map((r) => r[3]);
-      expect(names).toEqual(expect.arrayContaining(['Installed', 'Sillage', ...SCHEMA.filter((x) => x.msiProperty).map((x) => x.key)]));
-      expect(table('Feature').map((r) => r[0]).sort()).toEqual(['MachineConfiguration', 'ProductFeature']);
+      expect(names).toEqual(
+        expect.arrayContaining(['Installed', 'Sillage', ...SCHEMA.filter((x) => x.msiProperty).map((x) => x.key)]),
+      );
+      expect(
+        table('Feature')
+          .map((r) => r[0])
+          .sort(),
+      ).toEqual(['MachineConfiguration', 'ProductFeature']);
       expect(() => hook.injectMachineConfig('<Wix><Product></Product></Wix>', 'x')).toThrow(/TARGETDIR/);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });

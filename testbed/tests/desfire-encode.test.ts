@@ -27,7 +27,20 @@ async function cli(args: string[], emu: DesfireEmulator): Promise<{ code: number
   await card.insert(pcscd.ports[0]!);
   const out: string[] = [];
   try {
-    const code = await runBadgeCli([...args, '--profile', path.join(dir, 'profile.json'), '--keys', path.join(dir, 'keys.json'), '--reader', pcscd.readerNames[0]!, '--wait-ms', '5000'], (l) => out.push(l));
+    const code = await runBadgeCli(
+      [
+        ...args,
+        '--profile',
+        path.join(dir, 'profile.json'),
+        '--keys',
+        path.join(dir, 'keys.json'),
+        '--reader',
+        pcscd.readerNames[0]!,
+        '--wait-ms',
+        '5000',
+      ],
+      (l) => out.push(l),
+    );
     return { code, out };
   } finally {
     await card.remove();
@@ -72,11 +85,16 @@ describe('badge encoding tool (npm run badge)', () => {
     expect(app.keys[0]).not.toEqual(Buffer.alloc(16));
     // No key printed, master or diversified.
     const printed = r.out.join('\n').toUpperCase();
-    for (const k of [...Object.values(KEYS), app.keys[0]!.toString('hex'), app.keys[1]!.toString('hex')]) expect(printed).not.toContain(k.toUpperCase());
+    for (const k of [...Object.values(KEYS), app.keys[0]!.toString('hex'), app.keys[1]!.toString('hex')])
+      expect(printed).not.toContain(k.toUpperCase());
 
     const v = await cli(['verify'], emu);
     expect(v.out[0]).toMatch(/Badge authentique — CHU-000123/);
-    const c = await readBadgeCredential({ transmit: async (a) => emu.process(a) }, [{ ...PROFILE, mode: 'full' }], new LocalKeyCustody(loadKeyFile(path.join(dir, 'keys.json'))));
+    const c = await readBadgeCredential(
+      { transmit: async (a) => emu.process(a) },
+      [{ ...PROFILE, mode: 'full' }],
+      new LocalKeyCustody(loadKeyFile(path.join(dir, 'keys.json'))),
+    );
     expect(c).toMatchObject({ badgeId: 'CHU-000123', proof: 'desfire-aes-diversified' });
 
     // Encoding it again is refused: the application is there.
@@ -111,6 +129,12 @@ describe('badge encoding tool (npm run badge)', () => {
     const emu = new DesfireEmulator();
     expect((await cli(['encode', '--number', 'CHU-000777'], emu)).code).toBe(0);
     const card = new DesfireCard({ transmit: async (a) => emu.process(a) });
-    await expect(readBadgeCredential({ transmit: (a) => card.transmit(a) }, [{ ...PROFILE, mode: 'full' }], new LocalKeyCustody(() => Buffer.alloc(16, 0x33)))).rejects.toMatchObject({ code: 'badge-not-genuine' });
+    await expect(
+      readBadgeCredential(
+        { transmit: (a) => card.transmit(a) },
+        [{ ...PROFILE, mode: 'full' }],
+        new LocalKeyCustody(() => Buffer.alloc(16, 0x33)),
+      ),
+    ).rejects.toMatchObject({ code: 'badge-not-genuine' });
   });
 });

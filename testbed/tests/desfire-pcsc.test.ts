@@ -83,8 +83,21 @@ beforeAll(async () => {
   pg = await startPostgres();
   pg.createDatabase('sillage');
   db = postgresDb(pg.url('sillage'));
-  server = await startServer({ db, port: 0, trustAnchorsPem: [], desfireKeys: { 'F51230/1': MASTER.toString('hex') }, log: jsonLog(() => {}, 'silent') });
-  const a = await server.directory.addAccount({ idNat: '899999000011', adLogin: 'cmartin', lastName: 'MARTIN', firstName: 'Camille', profession: 'Infirmière', secret: '4821' });
+  server = await startServer({
+    db,
+    port: 0,
+    trustAnchorsPem: [],
+    desfireKeys: { 'F51230/1': MASTER.toString('hex') },
+    log: jsonLog(() => {}, 'silent'),
+  });
+  const a = await server.directory.addAccount({
+    idNat: '899999000011',
+    adLogin: 'cmartin',
+    lastName: 'MARTIN',
+    firstName: 'Camille',
+    profession: 'Infirmière',
+    secret: '4821',
+  });
   await server.directory.bindBadge('CHU-000123', a.id);
   const creds = await registerWorkstation(server.issuer, await server.directory.createEnrolmentToken('PC-B1'), 'PC-B1');
   const client = lazyClient(server.issuer, async () => creds, { allowHttp: true, timeoutMs: 3000 });
@@ -114,7 +127,12 @@ describe('DESFire badge through pcscd + vpcd + the session server', () => {
   it('a genuine badge yields its credential: the server knows its owner, the code is asked', async () => {
     const emu = encodedBadge('CHU-000123', MASTER, UID);
     const card = await tap(emu.handler, () => engine.getState().kind === 'pin-required', 1500);
-    expect(engine.getState()).toMatchObject({ kind: 'pin-required', secondFactor: 'session-code', identity: { lastName: 'MARTIN' }, credential: { badgeProof: 'desfire-aes-diversified' } });
+    expect(engine.getState()).toMatchObject({
+      kind: 'pin-required',
+      secondFactor: 'session-code',
+      identity: { lastName: 'MARTIN' },
+      credential: { badgeProof: 'desfire-aes-diversified' },
+    });
     // UID, select, EV2First (2 frames), ReadData: the whole tap.
     expect(card.apduCount).toBe(5);
     expect(audited('badge.tapped').at(-1)).toMatchObject({ factor: 'desfire-aes-diversified', outcome: 'info' });
@@ -122,7 +140,12 @@ describe('DESFire badge through pcscd + vpcd + the session server', () => {
   });
 
   const refusals: [string, () => ApduHandler, AgentError['code'], RegExp][] = [
-    ['a clone (same UID, wrong key)', () => encodedBadge('CHU-000123', Buffer.alloc(16, 0x77), UID).handler, 'badge-not-genuine', /non authentique/],
+    [
+      'a clone (same UID, wrong key)',
+      () => encodedBadge('CHU-000123', Buffer.alloc(16, 0x77), UID).handler,
+      'badge-not-genuine',
+      /non authentique/,
+    ],
     [
       'a flipped MAC byte',
       () => {
@@ -195,9 +218,15 @@ describe('DESFire badge through pcscd + vpcd + the session server', () => {
 describe('server custody: the session server holds the badge keys (relay)', () => {
   it("the server's AES-CMAC and diversification match RFC 4493 and NXP AN10922", () => {
     const k = Buffer.from('2b7e151628aed2a6abf7158809cf4f3c', 'hex');
-    expect(cmac(k, Buffer.from('6bc1bee22e409f96e93d7e117393172a', 'hex')).toString('hex')).toBe('070a16b46b4d4144f79bdd9dd04a287c');
+    expect(cmac(k, Buffer.from('6bc1bee22e409f96e93d7e117393172a', 'hex')).toString('hex')).toBe(
+      '070a16b46b4d4144f79bdd9dd04a287c',
+    );
     const m = Buffer.from('04782E21801D803042F54E585020416275', 'hex');
-    expect(cmac(Buffer.from('00112233445566778899AABBCCDDEEFF', 'hex'), Buffer.concat([Buffer.from([1]), m])).toString('hex').toUpperCase()).toBe('A8DD63A3B89D54B37CA802473FDA9175');
+    expect(
+      cmac(Buffer.from('00112233445566778899AABBCCDDEEFF', 'hex'), Buffer.concat([Buffer.from([1]), m]))
+        .toString('hex')
+        .toUpperCase(),
+    ).toBe('A8DD63A3B89D54B37CA802473FDA9175');
   });
 
   it('a genuine badge authenticates with keys only the server holds; a clone and a forged answer are refused, audited', async () => {
@@ -205,7 +234,11 @@ describe('server custody: the session server holds the badge keys (relay)', () =
     try {
       const emu = encodedBadge('CHU-000123', MASTER, UID);
       await tap(emu.handler, () => engine.getState().kind === 'pin-required');
-      expect(engine.getState()).toMatchObject({ kind: 'pin-required', identity: { lastName: 'MARTIN' }, credential: { badgeProof: 'desfire-aes-diversified' } });
+      expect(engine.getState()).toMatchObject({
+        kind: 'pin-required',
+        identity: { lastName: 'MARTIN' },
+        credential: { badgeProof: 'desfire-aes-diversified' },
+      });
       engine.cancel();
       // A clone fails on the card itself (the server's answer was made with the genuine key).
       let before = errors.length;
@@ -215,11 +248,15 @@ describe('server custody: the session server holds the badge keys (relay)', () =
       const forged = encodedBadge('CHU-000123', MASTER, UID);
       before = errors.length;
       await tap(
-        (apdu) => (apdu[1] === 0xaf ? Buffer.concat([Buffer.alloc(32, 0x42), Buffer.from([0x91, 0x00])]) : forged.process(apdu)),
+        (apdu) =>
+          apdu[1] === 0xaf ? Buffer.concat([Buffer.alloc(32, 0x42), Buffer.from([0x91, 0x00])]) : forged.process(apdu),
         () => errors.length > before,
       );
       expect(errors.at(-1)).toMatchObject({ code: 'badge-not-genuine' });
-      const rows = (await server.audit.query({ action: 'badge.relay-auth' })) as { outcome: string; reason: string | null }[];
+      const rows = (await server.audit.query({ action: 'badge.relay-auth' })) as {
+        outcome: string;
+        reason: string | null;
+      }[];
       expect(rows.map((r) => r.outcome).sort()).toEqual(['ok', 'refused']);
       expect(rows.find((r) => r.outcome === 'refused')!.reason).toMatch(/not genuine/);
     } finally {
@@ -230,19 +267,50 @@ describe('server custody: the session server holds the badge keys (relay)', () =
   it('a revoked workstation gets no relay: the tap says the key server refused, nothing opens', async () => {
     const creds = await registerWorkstation(server.issuer, await server.directory.createEnrolmentToken('PC-X'), 'PC-X');
     await server.directory.revokeWorkstation(creds.clientId);
-    const revoked = new RelayKeyCustody(lazyClient(server.issuer, async () => creds, { allowHttp: true, timeoutMs: 3000 }));
-    await expect(revoked.begin({ scheme: 'ev2', ref: { aid: AID, keyNo: 1, divInput: Buffer.alloc(7) }, encRndB: Buffer.alloc(16) })).rejects.toThrow(/unknown or revoked workstation/);
+    const revoked = new RelayKeyCustody(
+      lazyClient(server.issuer, async () => creds, { allowHttp: true, timeoutMs: 3000 }),
+    );
+    await expect(
+      revoked.begin({
+        scheme: 'ev2',
+        ref: { aid: AID, keyNo: 1, divInput: Buffer.alloc(7) },
+        encRndB: Buffer.alloc(16),
+      }),
+    ).rejects.toThrow(/unknown or revoked workstation/);
   });
 
   it('a relay call is signed by the workstation and single-use: a replayed assertion is refused', async () => {
     const creds = await registerWorkstation(server.issuer, await server.directory.createEnrolmentToken('PC-R'), 'PC-R');
     const key = await importJWK(creds.privateJwk, 'ES256');
-    const assertion = await new SignJWT({}).setProtectedHeader({ alg: 'ES256', kid: creds.privateJwk.kid! }).setIssuer(creds.clientId).setSubject(creds.clientId).setAudience(server.issuer).setJti(randomUUID()).setIssuedAt().setExpirationTime('60s').sign(key);
-    const body = { client_assertion: assertion, scheme: 'ev2', aid: AID.toString('base64url'), keyNo: 1, divInput: Buffer.alloc(7).toString('base64url'), encRndB: Buffer.alloc(16).toString('base64url') };
-    const post = () => fetch(`${server.issuer}/sillage/desfire/auth/begin`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const assertion = await new SignJWT({})
+      .setProtectedHeader({ alg: 'ES256', kid: creds.privateJwk.kid! })
+      .setIssuer(creds.clientId)
+      .setSubject(creds.clientId)
+      .setAudience(server.issuer)
+      .setJti(randomUUID())
+      .setIssuedAt()
+      .setExpirationTime('60s')
+      .sign(key);
+    const body = {
+      client_assertion: assertion,
+      scheme: 'ev2',
+      aid: AID.toString('base64url'),
+      keyNo: 1,
+      divInput: Buffer.alloc(7).toString('base64url'),
+      encRndB: Buffer.alloc(16).toString('base64url'),
+    };
+    const post = () =>
+      fetch(`${server.issuer}/sillage/desfire/auth/begin`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
     expect((await post()).status).toBe(200);
     const again = await post();
     expect(again.status).toBe(401);
-    expect(await again.json()).toMatchObject({ error: 'invalid_client', error_description: 'client_assertion replayed' });
+    expect(await again.json()).toMatchObject({
+      error: 'invalid_client',
+      error_description: 'client_assertion replayed',
+    });
   });
 });

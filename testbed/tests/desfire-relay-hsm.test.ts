@@ -34,9 +34,16 @@ beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sillage-hsm-'));
   fs.mkdirSync(path.join(dir, 'tokens'));
   const conf = path.join(dir, 'softhsm2.conf');
-  fs.writeFileSync(conf, `directories.tokendir = ${path.join(dir, 'tokens')}\nobjectstore.backend = file\nlog.level = ERROR\n`);
+  fs.writeFileSync(
+    conf,
+    `directories.tokendir = ${path.join(dir, 'tokens')}\nobjectstore.backend = file\nlog.level = ERROR\n`,
+  );
   process.env.SOFTHSM2_CONF = conf;
-  execFileSync('softhsm2-util', ['--init-token', '--free', '--label', 'Sillage DESFire', '--pin', PIN, '--so-pin', '87654321'], { stdio: 'ignore' });
+  execFileSync(
+    'softhsm2-util',
+    ['--init-token', '--free', '--label', 'Sillage DESFire', '--pin', PIN, '--so-pin', '87654321'],
+    { stdio: 'ignore' },
+  );
   // IT's key ceremony, in short: the master enters the token once, sensitive and non-extractable.
   const { p11, slot } = openToken(SOFTHSM_MODULE, 'Sillage DESFire');
   const s = p11.C_OpenSession(slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
@@ -60,7 +67,13 @@ beforeAll(async () => {
   pg = await startPostgres();
   pg.createDatabase('sillage');
   db = postgresDb(pg.url('sillage'));
-  server = await startServer({ db, port: 0, trustAnchorsPem: [], desfireKeyStore: keys, log: jsonLog(() => {}, 'silent') });
+  server = await startServer({
+    db,
+    port: 0,
+    trustAnchorsPem: [],
+    desfireKeyStore: keys,
+    log: jsonLog(() => {}, 'silent'),
+  });
   const creds = await registerWorkstation(server.issuer, await server.directory.createEnrolmentToken('PC'), 'PC');
   custody = new RelayKeyCustody(lazyClient(server.issuer, async () => creds, { allowHttp: true, timeoutMs: 3000 }));
 }, 120_000);
@@ -89,7 +102,9 @@ describe('relay with the master key in a PKCS#11 token', () => {
     const m = Buffer.from('04782E21801D803042F54E585020416275', 'hex');
     // The token holds TEST_BADGE.master; AN10922's own vector uses another master, so compare with the software path.
     const inToken = keys.derive('F51230/1', m)!;
-    expect(inToken.equals(relayKeysFrom({ 'F51230/1': TEST_BADGE.master.toString('hex') }).derive('F51230/1', m)!)).toBe(true);
+    expect(
+      inToken.equals(relayKeysFrom({ 'F51230/1': TEST_BADGE.master.toString('hex') }).derive('F51230/1', m)!),
+    ).toBe(true);
     expect(() => keys.derive('F51230/1', Buffer.alloc(0))).toThrow(/undiversified/);
     expect(keys.derive('F51230/9', m)).toBeNull();
   });
@@ -99,7 +114,9 @@ describe('relay with the master key in a PKCS#11 token', () => {
     const c = await readBadgeCredential({ transmit: async (a) => genuine.process(a) }, [TEST_BADGE.profile], custody);
     expect(c).toMatchObject({ badgeId: 'CHU-000123', proof: 'desfire-aes-diversified' });
     const clone = hospitalBadge('CHU-000123', { master: Buffer.alloc(16, 0x77), uid: genuine.uid });
-    await expect(readBadgeCredential({ transmit: async (a) => clone.process(a) }, [TEST_BADGE.profile], custody)).rejects.toMatchObject({ code: 'badge-not-genuine' });
+    await expect(
+      readBadgeCredential({ transmit: async (a) => clone.process(a) }, [TEST_BADGE.profile], custody),
+    ).rejects.toMatchObject({ code: 'badge-not-genuine' });
     const rows = await server.audit.query({ action: 'badge.relay-auth' });
     expect(rows.map((r) => r.outcome)).toEqual(['ok']);
   });

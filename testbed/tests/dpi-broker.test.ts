@@ -53,30 +53,61 @@ let socketPath: string;
 const opened: string[] = [];
 
 async function tap(badgeId: string) {
-  const badge: BadgeRead = { reader: 'PC-1 lecteur', badgeId, proof: 'desfire-aes-diversified', cardType: 'DESFire EV3' };
+  const badge: BadgeRead = {
+    reader: 'PC-1 lecteur',
+    badgeId,
+    proof: 'desfire-aes-diversified',
+    cardType: 'DESFire EV3',
+  };
   engine.handleReaderEvent({ type: 'badge-tapped', badge });
   await waitFor(() => !['presented', 'authenticating'].includes(engine.getState().kind), 5000, 'tap handled');
 }
 
 /** The reference DPI as a separate process, with a line reader over its JSON output. */
 function referenceDpi() {
-  const child: ChildProcessWithoutNullStreams = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'testbed/reference-dpi.ts'), '--socket', socketPath, '--issuer', server.issuer, '--client-id', RP[0]!.clientId, '--audience', DPI_AUD], {
-    cwd: ROOT,
-    env: { ...process.env, REF_DPI_CLIENT_SECRET: RP[0]!.clientSecret },
-  });
+  const child: ChildProcessWithoutNullStreams = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      path.join(ROOT, 'testbed/reference-dpi.ts'),
+      '--socket',
+      socketPath,
+      '--issuer',
+      server.issuer,
+      '--client-id',
+      RP[0]!.clientId,
+      '--audience',
+      DPI_AUD,
+    ],
+    {
+      cwd: ROOT,
+      env: { ...process.env, REF_DPI_CLIENT_SECRET: RP[0]!.clientSecret },
+    },
+  );
   const lines: Record<string, unknown>[] = [];
-  readline.createInterface({ input: child.stdout }).on('line', (l) => lines.push(JSON.parse(l) as Record<string, unknown>));
+  readline
+    .createInterface({ input: child.stdout })
+    .on('line', (l) => lines.push(JSON.parse(l) as Record<string, unknown>));
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const next = async (kind: string, from: number) => {
-    await waitFor(() => lines.slice(from).some((l) => l.kind === kind || l.kind === 'fatal'), 15_000, `reference DPI ${kind} (stderr: ${stderr.slice(-500)})`);
+    await waitFor(
+      () => lines.slice(from).some((l) => l.kind === kind || l.kind === 'fatal'),
+      15_000,
+      `reference DPI ${kind} (stderr: ${stderr.slice(-500)})`,
+    );
     return lines.slice(from).find((l) => l.kind === kind || l.kind === 'fatal')!;
   };
   const send = async (cmd: string, kind: string) => {
     const from = lines.length;
     child.stdin.write(cmd + '\n');
     // An answer to this command is a line of the expected kind or an error.
-    await waitFor(() => lines.slice(from).some((l) => l.kind === kind || l.kind === 'error' || l.kind === 'fatal'), 15_000, `answer to ${cmd}`);
+    await waitFor(
+      () => lines.slice(from).some((l) => l.kind === kind || l.kind === 'error' || l.kind === 'fatal'),
+      15_000,
+      `answer to ${cmd}`,
+    );
     return lines.slice(from).find((l) => l.kind === kind || l.kind === 'error' || l.kind === 'fatal')!;
   };
   return { child, lines, next, send, stop: () => child.kill() };
@@ -88,9 +119,29 @@ beforeAll(async () => {
   pg = await startPostgres();
   pg.createDatabase('sillage');
   db = postgresDb(pg.url('sillage'));
-  server = await startServer({ db, port: 0, trustAnchorsPem: [], relyingParties: RP, log: jsonLog(() => {}, 'silent') });
-  const a = await server.directory.addAccount({ idNat: '899999000011', adLogin: 'cmartin', lastName: 'MARTIN', firstName: 'Camille', profession: 'Infirmière', secret: '4821' });
-  const b = await server.directory.addAccount({ idNat: '899999000052', adLogin: 'nlefevre', lastName: 'LEFEVRE', firstName: 'Nina', profession: 'Infirmière', secret: '1357' });
+  server = await startServer({
+    db,
+    port: 0,
+    trustAnchorsPem: [],
+    relyingParties: RP,
+    log: jsonLog(() => {}, 'silent'),
+  });
+  const a = await server.directory.addAccount({
+    idNat: '899999000011',
+    adLogin: 'cmartin',
+    lastName: 'MARTIN',
+    firstName: 'Camille',
+    profession: 'Infirmière',
+    secret: '4821',
+  });
+  const b = await server.directory.addAccount({
+    idNat: '899999000052',
+    adLogin: 'nlefevre',
+    lastName: 'LEFEVRE',
+    firstName: 'Nina',
+    profession: 'Infirmière',
+    secret: '1357',
+  });
   await server.directory.bindBadge('desfire:A', a.id);
   await server.directory.bindBadge('desfire:B', b.id);
 
@@ -111,8 +162,19 @@ beforeAll(async () => {
     broker: {
       apps: [
         // The DPI is the node executable that runs the reference client (the kernel reports its real path).
-        { id: 'dpi-reference', name: 'DPI de référence', executable: fs.realpathSync(process.execPath), audiences: [DPI_AUD], dmp: true },
-        { id: 'labo-http', name: 'Logiciel de laboratoire', secretSha256: sha256Hex(HTTP_SECRET), audiences: [LABO_AUD] },
+        {
+          id: 'dpi-reference',
+          name: 'DPI de référence',
+          executable: fs.realpathSync(process.execPath),
+          audiences: [DPI_AUD],
+          dmp: true,
+        },
+        {
+          id: 'labo-http',
+          name: 'Logiciel de laboratoire',
+          secretSha256: sha256Hex(HTTP_SECRET),
+          audiences: [LABO_AUD],
+        },
       ],
       socketPath,
       identify: peerCredentials,
@@ -140,7 +202,11 @@ describe('DPI broker', () => {
     try {
       expect(await dpi.next('ready', 0)).toMatchObject({ kind: 'ready', app: 'dpi-reference' });
       // Locked workstation: no token.
-      expect(await dpi.send('token', 'token')).toMatchObject({ kind: 'error', code: 'locked', message: expect.stringContaining('Poste verrouillé') });
+      expect(await dpi.send('token', 'token')).toMatchObject({
+        kind: 'error',
+        code: 'locked',
+        message: expect.stringContaining('Poste verrouillé'),
+      });
 
       // Nurse A: badge + code. The DPI hears it and its token is A's, for its audience only.
       let from = dpi.lines.length;
@@ -148,9 +214,17 @@ describe('DPI broker', () => {
       expect(await engine.submitPin('4821')).toEqual({ accepted: true });
       expect(await dpi.next('event', from)).toMatchObject({ type: 'session-opened', user: '899999000011' });
       const t1 = await dpi.send('token', 'token');
-      expect(t1).toMatchObject({ kind: 'token', active: true, idnat: '899999000011', aud: DPI_AUD, acr: 'urn:sillage:loa:mfa', shownUser: '899999000011' });
+      expect(t1).toMatchObject({
+        kind: 'token',
+        active: true,
+        idnat: '899999000011',
+        aud: DPI_AUD,
+        acr: 'urn:sillage:loa:mfa',
+        shownUser: '899999000011',
+      });
       // Cached: the same token again, without a second exchange.
-      const exchanges = () => audit.recent(500).filter((r) => r.action === 'broker.token' && r.outcome === 'success').length;
+      const exchanges = () =>
+        audit.recent(500).filter((r) => r.action === 'broker.token' && r.outcome === 'success').length;
       const before = exchanges();
       expect((await dpi.send('token', 'token')).tokenTail).toBe(t1.tokenTail);
       expect(exchanges()).toBe(before);
@@ -166,13 +240,22 @@ describe('DPI broker', () => {
       expect(t2.tokenTail).not.toBe(t1.tokenTail);
 
       // The DMP: a malformed INS gets a clear message and opens nothing; a good one opens the configured URL.
-      expect(await dpi.send(`dmp 184127645108947 ${NIR_OID}`, 'dmp')).toMatchObject({ kind: 'error', code: 'ins-key', message: expect.stringContaining('clé de contrôle') });
+      expect(await dpi.send(`dmp 184127645108947 ${NIR_OID}`, 'dmp')).toMatchObject({
+        kind: 'error',
+        code: 'ins-key',
+        message: expect.stringContaining('clé de contrôle'),
+      });
       expect(opened).toEqual([]);
       const d = await dpi.send(`dmp ${GOOD_INS} ${NIR_OID}`, 'dmp');
       expect(d).toEqual({ kind: 'dmp', url: `https://dmp.example.test/ps/contexte?ins=${GOOD_INS}&oid=${NIR_OID}` });
       expect(opened).toEqual([d.url]);
-      expect(audit.recent(500).find((r) => r.action === 'dmp.open' && r.outcome === 'success')).toMatchObject({ idNat: '899999000052', reason: `dpi-reference: patient INS ${GOOD_INS} (NIR)` });
-      expect(audit.recent(500).find((r) => r.action === 'dmp.open' && r.outcome === 'failure')).toMatchObject({ reason: 'dpi-reference: ins-key' });
+      expect(audit.recent(500).find((r) => r.action === 'dmp.open' && r.outcome === 'success')).toMatchObject({
+        idNat: '899999000052',
+        reason: `dpi-reference: patient INS ${GOOD_INS} (NIR)`,
+      });
+      expect(audit.recent(500).find((r) => r.action === 'dmp.open' && r.outcome === 'failure')).toMatchObject({
+        reason: 'dpi-reference: ins-key',
+      });
 
       // Locked: the DPI hides its user and gets no token.
       from = dpi.lines.length;
@@ -188,28 +271,55 @@ describe('DPI broker', () => {
 
   it('refuses an unregistered process on the socket, and audits it', async () => {
     // python3 is not a registered executable: the kernel says so whatever the process claims.
-    const py = spawn('python3', ['-c', `import socket,sys\ns=socket.socket(socket.AF_UNIX)\ns.connect(${JSON.stringify(socketPath)})\ns.sendall(b'{"id":1,"method":"getToken","params":{"audience":"${DPI_AUD}"}}\\n')\nprint(s.recv(4096).decode())`]);
+    const py = spawn('python3', [
+      '-c',
+      `import socket,sys\ns=socket.socket(socket.AF_UNIX)\ns.connect(${JSON.stringify(socketPath)})\ns.sendall(b'{"id":1,"method":"getToken","params":{"audience":"${DPI_AUD}"}}\\n')\nprint(s.recv(4096).decode())`,
+    ]);
     let out = '';
     py.stdout.on('data', (d: Buffer) => (out += d.toString()));
     await new Promise((r) => py.on('exit', r));
     const answer = JSON.parse(out.trim()) as { error: { code: string; message: string } };
     expect(answer.error.code).toBe('not-registered');
     expect(answer.error.message).toContain('Application non enregistrée');
-    expect(audit.recent(500).filter((r) => r.action === 'broker.connect' && r.outcome === 'failure').at(-1)?.reason).toMatch(/^not-registered: pid \d+ .*python3/);
+    expect(
+      audit
+        .recent(500)
+        .filter((r) => r.action === 'broker.connect' && r.outcome === 'failure')
+        .at(-1)?.reason,
+    ).toMatch(/^not-registered: pid \d+ .*python3/);
   });
 
   it('serves HTTP-only applications by their secret, for their audiences only, and keeps browsers out', async () => {
     await tap('desfire:A'); // re-open within the window: no code
     expect(engine.getState()).toMatchObject({ kind: 'open', session: { assurance: 're-open' } });
     const post = (secret: string | null, body: unknown, headers: Record<string, string> = {}) =>
-      fetch(`${httpUrl}/v1/token`, { method: 'POST', headers: { 'content-type': 'application/json', ...(secret ? { authorization: `Bearer ${secret}` } : {}), ...headers }, body: JSON.stringify(body) });
+      fetch(`${httpUrl}/v1/token`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          ...(secret ? { authorization: `Bearer ${secret}` } : {}),
+          ...headers,
+        },
+        body: JSON.stringify(body),
+      });
     const ok = await post(HTTP_SECRET, { audience: LABO_AUD });
     expect(ok.status).toBe(200);
     const tok = (await ok.json()) as { access_token: string; audience: string };
     expect(tok.audience).toBe(LABO_AUD);
     const oidc = await import('openid-client');
-    const labo = await oidc.discovery(new URL(server.issuer), RP[1]!.clientId, undefined, oidc.ClientSecretBasic(RP[1]!.clientSecret), { execute: [oidc.allowInsecureRequests] });
-    expect(await oidc.tokenIntrospection(labo, tok.access_token)).toMatchObject({ active: true, idnat: '899999000011', aud: LABO_AUD, acr: 'urn:sillage:loa:mfa' });
+    const labo = await oidc.discovery(
+      new URL(server.issuer),
+      RP[1]!.clientId,
+      undefined,
+      oidc.ClientSecretBasic(RP[1]!.clientSecret),
+      { execute: [oidc.allowInsecureRequests] },
+    );
+    expect(await oidc.tokenIntrospection(labo, tok.access_token)).toMatchObject({
+      active: true,
+      idnat: '899999000011',
+      aud: LABO_AUD,
+      acr: 'urn:sillage:loa:mfa',
+    });
 
     expect((await post(HTTP_SECRET, { audience: DPI_AUD })).status).toBe(403);
     expect((await post('wrong-secret', { audience: LABO_AUD })).status).toBe(401);
@@ -217,9 +327,16 @@ describe('DPI broker', () => {
     expect((await post(HTTP_SECRET, { audience: LABO_AUD }, { origin: 'https://evil.test' })).status).toBe(400);
     expect((await post(HTTP_SECRET, 'not json')).status).toBe(400);
     // Not allowed to open the DMP.
-    const dmp = await fetch(`${httpUrl}/v1/dmp`, { method: 'POST', headers: { authorization: `Bearer ${HTTP_SECRET}` }, body: JSON.stringify({ patient: { ins: GOOD_INS, oid: NIR_OID } }) });
+    const dmp = await fetch(`${httpUrl}/v1/dmp`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${HTTP_SECRET}` },
+      body: JSON.stringify({ patient: { ins: GOOD_INS, oid: NIR_OID } }),
+    });
     expect(dmp.status).toBe(403);
-    const refusals = audit.recent(500).filter((r) => r.outcome === 'failure').map((r) => r.reason);
+    const refusals = audit
+      .recent(500)
+      .filter((r) => r.outcome === 'failure')
+      .map((r) => r.reason);
     expect(refusals).toContain(`audience-not-allowed: labo-http → ${DPI_AUD}`);
     expect(refusals).toContain('not-registered: HTTP client with a wrong secret');
     engine.lock('user-lock');
@@ -228,7 +345,11 @@ describe('DPI broker', () => {
 
   it('in the agent: the DPI sets the patient, the UI sees it masked and opens the DMP; a user change clears it', async () => {
     const creds = await registerWorkstation(server.issuer, await server.directory.createEnrolmentToken('PC-2'), 'PC-2');
-    const auth = new ServerAuthenticator({ client: lazyClient(server.issuer, async () => creds, { allowHttp: true, timeoutMs: 3000 }), clock: systemClock, pollMs: 60_000 });
+    const auth = new ServerAuthenticator({
+      client: lazyClient(server.issuer, async () => creds, { allowHttp: true, timeoutMs: 3000 }),
+      clock: systemClock,
+      pollMs: 60_000,
+    });
     const urls: string[] = [];
     const sock = path.join(dir, 'run2', 'broker.sock');
     const agent = await createAgent({
@@ -239,7 +360,15 @@ describe('DPI broker', () => {
       inactivityMs: 0,
       tapDebounceMs: 0,
       broker: {
-        apps: [{ id: 'dpi-reference', name: 'DPI', executable: fs.realpathSync(process.execPath), audiences: [DPI_AUD], dmp: true }],
+        apps: [
+          {
+            id: 'dpi-reference',
+            name: 'DPI',
+            executable: fs.realpathSync(process.execPath),
+            audiences: [DPI_AUD],
+            dmp: true,
+          },
+        ],
         socketPath: sock,
         identify: peerCredentials,
         httpPort: null,
@@ -252,27 +381,56 @@ describe('DPI broker', () => {
     const ui = (cmd: string, req = {}) => agent.api.handle(cmd, req, { transport: 'ws' });
     try {
       expect(await ui('ui.getPolicy')).toMatchObject({ ok: true, result: { dmp: true } });
-      agent.engine.handleReaderEvent({ type: 'badge-tapped', badge: { reader: 'PC-2 lecteur', badgeId: 'desfire:B', proof: 'desfire-aes-diversified', cardType: 'DESFire EV3' } });
+      agent.engine.handleReaderEvent({
+        type: 'badge-tapped',
+        badge: {
+          reader: 'PC-2 lecteur',
+          badgeId: 'desfire:B',
+          proof: 'desfire-aes-diversified',
+          cardType: 'DESFire EV3',
+        },
+      });
       await waitFor(() => agent.getState().kind === 'open', 5000, 'B re-opened on PC-2');
       // No patient yet: a clear refusal, shown by the UI.
       expect(await ui('dmp.openCurrent')).toMatchObject({ ok: false, error: { code: 'dmp-refused' } });
-      expect(events.find((e) => e.event === 'agent.error')).toMatchObject({ payload: { code: 'dmp-refused', params: { reason: 'no-patient' } } });
+      expect(events.find((e) => e.event === 'agent.error')).toMatchObject({
+        payload: { code: 'dmp-refused', params: { reason: 'no-patient' } },
+      });
 
       const dpi = await BrokerClient.connect(sock);
-      await expect(dpi.call('setPatient', { patient: { ins: '184127645108947', oid: NIR_OID } })).rejects.toMatchObject({ code: 'ins-key' });
+      await expect(dpi.call('setPatient', { patient: { ins: '184127645108947', oid: NIR_OID } })).rejects.toMatchObject(
+        { code: 'ins-key' },
+      );
       // The refusal is audited, without the malformed INS (patient data).
-      const refused = agent.audit.recent(50).filter((r) => r.action === 'dmp.patient').at(-1)!;
-      expect(refused).toMatchObject({ outcome: 'failure', idNat: '899999000052', reason: expect.stringMatching(/^ins-key: /) });
+      const refused = agent.audit
+        .recent(50)
+        .filter((r) => r.action === 'dmp.patient')
+        .at(-1)!;
+      expect(refused).toMatchObject({
+        outcome: 'failure',
+        idNat: '899999000052',
+        reason: expect.stringMatching(/^ins-key: /),
+      });
       expect(JSON.stringify(refused)).not.toContain('184127645108947');
-      await dpi.call('setPatient', { patient: { ins: GOOD_INS, oid: NIR_OID, lastName: 'DURAND', firstName: 'Alice' } });
+      await dpi.call('setPatient', {
+        patient: { ins: GOOD_INS, oid: NIR_OID, lastName: 'DURAND', firstName: 'Alice' },
+      });
       await waitFor(() => events.some((e) => e.event === 'dmp.patient' && e.payload !== null), 3000, 'patient event');
       const shown = events.filter((e) => e.event === 'dmp.patient').at(-1)!.payload as { insMasked: string };
       expect(shown).toEqual({ lastName: 'DURAND', firstName: 'Alice', insMasked: '18412••••••••46' });
       expect(JSON.stringify(events)).not.toContain(GOOD_INS);
 
-      expect(await ui('dmp.openCurrent')).toEqual({ ok: true, result: { url: `https://dmp.example.test/ps?ins=1841276451089&cle=46&oid=${NIR_OID}&ps=899999000052` } });
+      expect(await ui('dmp.openCurrent')).toEqual({
+        ok: true,
+        result: { url: `https://dmp.example.test/ps?ins=1841276451089&cle=46&oid=${NIR_OID}&ps=899999000052` },
+      });
       expect(urls).toHaveLength(1);
-      expect(agent.audit.recent(50).filter((r) => r.action === 'dmp.open').at(-1)).toMatchObject({ outcome: 'success', idNat: '899999000052', reason: `tray: patient INS ${GOOD_INS} (NIR)` });
+      expect(
+        agent.audit
+          .recent(50)
+          .filter((r) => r.action === 'dmp.open')
+          .at(-1),
+      ).toMatchObject({ outcome: 'success', idNat: '899999000052', reason: `tray: patient INS ${GOOD_INS} (NIR)` });
 
       // Locked: the patient context goes with the user.
       agent.lock('user-lock');

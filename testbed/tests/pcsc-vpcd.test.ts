@@ -62,7 +62,9 @@ describe('vpcd virtual card through pcscd and pcsclite', () => {
   it('reports the insertion with the exact CPS3 ATR', async () => {
     const reader = readers.get(name)!;
     await card.insert(pcscd.ports[0]!);
-    const st = await until(() => statuses.find((s) => s.reader === name && s.status.state & reader.SCARD_STATE_PRESENT && s.status.atr?.length));
+    const st = await until(() =>
+      statuses.find((s) => s.reader === name && s.status.state & reader.SCARD_STATE_PRESENT && s.status.atr?.length),
+    );
     expect(st.status.atr!.toString('hex')).toBe(ATR.CPS3_CONTACT.toString('hex'));
   });
 
@@ -72,7 +74,9 @@ describe('vpcd virtual card through pcscd and pcsclite', () => {
       reader.connect({ share_mode: reader.SCARD_SHARE_SHARED }, (err, p) => (err ? reject(err) : resolve(p))),
     );
     const tx = (apdu: string) =>
-      new Promise<Buffer>((resolve, reject) => reader.transmit(Buffer.from(apdu, 'hex'), 258, protocol, (err, d) => (err ? reject(err) : resolve(d))));
+      new Promise<Buffer>((resolve, reject) =>
+        reader.transmit(Buffer.from(apdu, 'hex'), 258, protocol, (err, d) => (err ? reject(err) : resolve(d))),
+      );
     expect((await tx('00CA010000')).toString('hex')).toBe(ECHO_SERIAL.toString('hex') + '9000');
     expect((await tx('00EE000003AABBCC')).toString('hex')).toBe('aabbcc9000');
     expect((await tx('00FF000000')).toString('hex')).toBe('6d00');
@@ -84,7 +88,9 @@ describe('vpcd virtual card through pcscd and pcsclite', () => {
     const reader = readers.get(name)!;
     const before = statuses.length;
     await card.remove();
-    await until(() => statuses.slice(before).find((s) => s.reader === name && s.status.state & reader.SCARD_STATE_EMPTY));
+    await until(() =>
+      statuses.slice(before).find((s) => s.reader === name && s.status.state & reader.SCARD_STATE_EMPTY),
+    );
     expect(card.inserted).toBe(false);
   });
 

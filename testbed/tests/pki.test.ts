@@ -22,9 +22,28 @@ describe('IGC-Santé-shaped test PKI', () => {
   });
 
   it('makes expired and not-yet-valid certificates that openssl rejects', () => {
-    const expired = pki.issue({ idNat: '899999000037', lastName: 'X', firstName: 'Y', profession: 'Infirmier', notBefore: new Date(Date.now() - 400 * DAY), notAfter: new Date(Date.now() - DAY) }, 'expired');
+    const expired = pki.issue(
+      {
+        idNat: '899999000037',
+        lastName: 'X',
+        firstName: 'Y',
+        profession: 'Infirmier',
+        notBefore: new Date(Date.now() - 400 * DAY),
+        notAfter: new Date(Date.now() - DAY),
+      },
+      'expired',
+    );
     expect(opensslVerify(pki, expired)).toMatchObject({ ok: false, output: expect.stringMatching(/expired/) });
-    const future = pki.issue({ idNat: '899999000045', lastName: 'X', firstName: 'Y', profession: 'Infirmier', notBefore: new Date(Date.now() + 10 * DAY) }, 'future');
+    const future = pki.issue(
+      {
+        idNat: '899999000045',
+        lastName: 'X',
+        firstName: 'Y',
+        profession: 'Infirmier',
+        notBefore: new Date(Date.now() + 10 * DAY),
+      },
+      'future',
+    );
     expect(opensslVerify(pki, future)).toMatchObject({ ok: false, output: expect.stringMatching(/not yet valid/) });
   });
 });

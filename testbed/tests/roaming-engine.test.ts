@@ -35,20 +35,43 @@ let offsetMs = 0;
 const now = () => new Date(Date.now() + offsetMs);
 
 async function start() {
-  server = await startServer({ db, port, trustAnchorsPem: [pki.root.certPem], intermediateCasPem: [pki.ca.certPem], now, log: jsonLog(() => {}, 'silent') });
+  server = await startServer({
+    db,
+    port,
+    trustAnchorsPem: [pki.root.certPem],
+    intermediateCasPem: [pki.ca.certPem],
+    now,
+    log: jsonLog(() => {}, 'silent'),
+  });
   port = server.port;
 }
 
 async function pc(name: string, extra: Partial<ConstructorParameters<typeof ServerAuthenticator>[0]> = {}) {
   const token = await server!.directory.createEnrolmentToken(name);
   const creds = await registerWorkstation(server!.issuer, token, name);
-  const auth = new ServerAuthenticator({ client: lazyClient(server!.issuer, async () => creds, { allowHttp: true, timeoutMs: 3000 }), clock: systemClock, pollMs: 200, ...extra });
+  const auth = new ServerAuthenticator({
+    client: lazyClient(server!.issuer, async () => creds, { allowHttp: true, timeoutMs: 3000 }),
+    clock: systemClock,
+    pollMs: 200,
+    ...extra,
+  });
   const audit = new AuditLog();
-  const engine = new SessionEngine({ authenticator: auth, audit, clock: systemClock, inactivityMs: 0, tapDebounceMs: 0 });
+  const engine = new SessionEngine({
+    authenticator: auth,
+    audit,
+    clock: systemClock,
+    inactivityMs: 0,
+    tapDebounceMs: 0,
+  });
   const errors: AgentError[] = [];
   engine.onError.add((e) => errors.push(e));
   const tap = async (badgeId: string) => {
-    const badge: BadgeRead = { reader: `${name} lecteur`, badgeId, proof: 'desfire-aes-diversified', cardType: 'DESFire EV3' };
+    const badge: BadgeRead = {
+      reader: `${name} lecteur`,
+      badgeId,
+      proof: 'desfire-aes-diversified',
+      cardType: 'DESFire EV3',
+    };
     engine.handleReaderEvent({ type: 'badge-tapped', badge });
     await waitFor(() => !['presented', 'authenticating'].includes(engine.getState().kind), 5000, 'tap handled');
   };
@@ -62,11 +85,31 @@ beforeAll(async () => {
   pg.createDatabase('sillage');
   db = postgresDb(pg.url('sillage'));
   await start();
-  const a = await server!.directory.addAccount({ idNat: '899999000011', adLogin: 'cmartin', lastName: 'MARTIN', firstName: 'Camille', profession: 'Infirmière', secret: '4821' });
-  const b = await server!.directory.addAccount({ idNat: '899999000052', adLogin: 'nlefevre', lastName: 'LEFEVRE', firstName: 'Nina', profession: 'Infirmière', secret: '1357' });
+  const a = await server!.directory.addAccount({
+    idNat: '899999000011',
+    adLogin: 'cmartin',
+    lastName: 'MARTIN',
+    firstName: 'Camille',
+    profession: 'Infirmière',
+    secret: '4821',
+  });
+  const b = await server!.directory.addAccount({
+    idNat: '899999000052',
+    adLogin: 'nlefevre',
+    lastName: 'LEFEVRE',
+    firstName: 'Nina',
+    profession: 'Infirmière',
+    secret: '1357',
+  });
   await server!.directory.bindBadge('desfire:A', a.id);
   await server!.directory.bindBadge('desfire:B', b.id);
-  await server!.directory.addAccount({ idNat: '899999000029', adLogin: 'lbernard', lastName: 'BERNARD', firstName: 'Louis', profession: 'Médecin' });
+  await server!.directory.addAccount({
+    idNat: '899999000029',
+    adLogin: 'lbernard',
+    lastName: 'BERNARD',
+    firstName: 'Louis',
+    profession: 'Médecin',
+  });
 }, 120_000);
 
 afterAll(async () => {
@@ -89,7 +132,10 @@ describe('roaming sessions through the agent core and the session server', () =>
     expect(pc1.errors.at(-1)).toMatchObject({ code: 'pin-wrong', params: { triesLeft: 4 } });
     expect(await pc1.engine.submitPin('4821')).toEqual({ accepted: true });
     st = pc1.engine.getState();
-    expect(st.kind === 'open' && st.session).toMatchObject({ assurance: 'mfa', user: { lastName: 'MARTIN', idNat: '899999000011' } });
+    expect(st.kind === 'open' && st.session).toMatchObject({
+      assurance: 'mfa',
+      user: { lastName: 'MARTIN', idNat: '899999000011' },
+    });
     const authTime = st.kind === 'open' ? st.session.authTime : 0;
     expect(st.kind === 'open' && st.session.mfaExpiresAt - authTime).toBe(4 * HOUR);
 
@@ -125,7 +171,9 @@ describe('roaming sessions through the agent core and the session server', () =>
     expect(pc1.errors.at(-1)?.code).toBe('server-unreachable');
     await new Promise((r) => setTimeout(r, 500)); // several status polls fail meanwhile
     expect(pc2.engine.getState().kind).toBe('open');
-    expect(pc1.audit.recent(10).some((r) => r.action === 'auth.refused' && r.reason?.startsWith('server-unreachable'))).toBe(true);
+    expect(
+      pc1.audit.recent(10).some((r) => r.action === 'auth.refused' && r.reason?.startsWith('server-unreachable')),
+    ).toBe(true);
 
     // Server back on the same address: normal again (A's roaming window is still open from PC 1's login).
     await start();
@@ -152,9 +200,14 @@ describe('roaming sessions through the agent core and the session server', () =>
   });
 
   it('with the server down, a CPS card + PIN opens a degraded session only where policy allows it', async () => {
-    const louis = pki.issue({ idNat: '899999000029', lastName: 'BERNARD', firstName: 'Louis', profession: 'Médecin' }, 'louis-degraded');
+    const louis = pki.issue(
+      { idNat: '899999000029', lastName: 'BERNARD', firstName: 'Louis', profession: 'Médecin' },
+      'louis-degraded',
+    );
     const strict = await pc('PC-5');
-    const lenient = await pc('PC-6', { degradedCps: { trustPem: [pki.root.certPem, pki.ca.certPem], mfaWindowMs: 4 * HOUR } });
+    const lenient = await pc('PC-6', {
+      degradedCps: { trustPem: [pki.root.certPem, pki.ca.certPem], mfaWindowMs: 4 * HOUR },
+    });
     // Both registered while the server was up; now it stops.
     await strict.auth.client();
     await lenient.auth.client();
@@ -169,7 +222,11 @@ describe('roaming sessions through the agent core and the session server', () =>
     expect(strict.engine.getState()).toEqual({ kind: 'locked', reason: 'auth-failed' });
     expect(strict.errors.at(-1)?.code).toBe('server-unreachable');
     const st = lenient.engine.getState();
-    expect(st.kind === 'open' && st.session).toMatchObject({ degraded: true, assurance: 'mfa', user: { lastName: 'BERNARD' } });
+    expect(st.kind === 'open' && st.session).toMatchObject({
+      degraded: true,
+      assurance: 'mfa',
+      user: { lastName: 'BERNARD' },
+    });
     expect(lenient.audit.recent(10).find((r) => r.action === 'session.opened')?.reason).toMatch(/degraded/);
     await start();
   });

@@ -20,7 +20,10 @@ describe('Batcher', () => {
     await new Promise((r) => setTimeout(r, 1));
     const later = [b.add(4), b.add(5), b.add(6)];
     expect(await Promise.all([first, ...burst, ...later])).toEqual([10, 20, 30, 40, 50, 60]);
-    expect(runs).toEqual([[1, 2, 3], [4, 5, 6]]);
+    expect(runs).toEqual([
+      [1, 2, 3],
+      [4, 5, 6],
+    ]);
   });
 
   it('rejects the callers of a failed run only; the next run is made', async () => {

@@ -29,7 +29,11 @@ beforeAll(async () => {
   pg = await startPostgres();
   pg.createDatabase('sillage');
   db = postgresDb(pg.url('sillage'));
-  server = await startServer({ db, trustAnchorsPem: [pki.root.certPem], log: jsonLog((l) => logLines.push(JSON.parse(l) as Record<string, unknown>), 'warn') });
+  server = await startServer({
+    db,
+    trustAnchorsPem: [pki.root.certPem],
+    log: jsonLog((l) => logLines.push(JSON.parse(l) as Record<string, unknown>), 'warn'),
+  });
 }, 120_000);
 
 afterAll(async () => {
@@ -41,12 +45,25 @@ afterAll(async () => {
 
 describe('session server, database down and back', () => {
   it('answers "unavailable" promptly, logs the refusal, and serves again once PostgreSQL is back', async () => {
-    const creds = await registerWorkstation(server.issuer, await server.directory.createEnrolmentToken('PC-NUIT'), 'PC-NUIT');
+    const creds = await registerWorkstation(
+      server.issuer,
+      await server.directory.createEnrolmentToken('PC-NUIT'),
+      'PC-NUIT',
+    );
     const client = await SessionServerClient.connect(server.issuer, creds, { allowHttp: true, timeoutMs: 10_000 });
-    const acct = await server.directory.addAccount({ idNat: '899999000120', adLogin: 'nuit', lastName: 'VEILLEUR', firstName: 'Noé', profession: 'Infirmier', secret: '8642' });
+    const acct = await server.directory.addAccount({
+      idNat: '899999000120',
+      adLogin: 'nuit',
+      lastName: 'VEILLEUR',
+      firstName: 'Noé',
+      profession: 'Infirmier',
+      secret: '8642',
+    });
     await server.directory.bindBadge('desfire:nuit', acct.id);
     const login = await client.badge('desfire:nuit', 'desfire-aes-diversified', '8642');
-    expect((await client.badge('desfire:nuit', 'desfire-aes-diversified')).claims.auth_time).toBe(login.claims.auth_time);
+    expect((await client.badge('desfire:nuit', 'desfire-aes-diversified')).claims.auth_time).toBe(
+      login.claims.auth_time,
+    );
 
     pg.kill();
     expect((await fetch(`${server.issuer}/readyz`)).status).toBe(503);
@@ -59,7 +76,16 @@ describe('session server, database down and back', () => {
     const polled = await refusal(client.sessionStatus(login.accessToken));
     expect(polled.code).toBe('server-unreachable');
     expect(polled.message).toMatch(/unavailable \(503\)/);
-    expect(logLines).toEqual(expect.arrayContaining([expect.objectContaining({ level: 'error', msg: 'audit unavailable: refusal recorded in this log', action: 'token.request', details: expect.objectContaining({ claimed_client_id: creds.clientId }) })]));
+    expect(logLines).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({
+          level: 'error',
+          msg: 'audit unavailable: refusal recorded in this log',
+          action: 'token.request',
+          details: expect.objectContaining({ claimed_client_id: creds.clientId }),
+        }),
+      ]),
+    );
 
     pg.restart();
     expect((await fetch(`${server.issuer}/readyz`)).status).toBe(200);

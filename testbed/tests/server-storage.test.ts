@@ -36,12 +36,27 @@ describe('audit chain', () => {
     open.push(b);
     await Promise.all([migrate(a), migrate(b)]);
     const audits = [new Audit(a), new Audit(b)];
-    await Promise.all(Array.from({ length: 300 }, (_, i) => audits[i % 2]!.append({ action: 'reopen.badge', outcome: 'ok', accountId: `acc-${i}`, details: { i, note: 'élevé' } })));
+    await Promise.all(
+      Array.from({ length: 300 }, (_, i) =>
+        audits[i % 2]!.append({
+          action: 'reopen.badge',
+          outcome: 'ok',
+          accountId: `acc-${i}`,
+          details: { i, note: 'élevé' },
+        }),
+      ),
+    );
     expect(await audits[0]!.verify()).toEqual({ ok: true, rows: 300 });
-    const { rows } = await a.query<{ n: string; max: string }>('SELECT count(DISTINCT account_id) AS n, max(seq) AS max FROM audit');
+    const { rows } = await a.query<{ n: string; max: string }>(
+      'SELECT count(DISTINCT account_id) AS n, max(seq) AS max FROM audit',
+    );
     expect(rows[0]).toEqual({ n: '300', max: '300' });
     await a.query("UPDATE audit SET outcome = 'refused' WHERE seq = 150");
-    expect(await audits[1]!.verify()).toMatchObject({ ok: false, brokenAt: 150, reason: 'row content does not match its hash' });
+    expect(await audits[1]!.verify()).toMatchObject({
+      ok: false,
+      brokenAt: 150,
+      reason: 'row content does not match its hash',
+    });
   });
 
   it('verifies a chain that began under hash rule 1 and continues under rule 2, and finds an edited rule-1 row', async () => {
@@ -53,27 +68,65 @@ describe('audit chain', () => {
         ? JSON.stringify(v ?? null)
         : Array.isArray(v)
           ? `[${v.map(canonical).join(',')}]`
-          : `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`).join(',')}}`;
+          : `{${Object.keys(v)
+              .sort()
+              .map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`)
+              .join(',')}}`;
     let prevHash = '0'.repeat(64);
-    for (const [seq, action] of [[1, 'login.cps'], [2, 'reopen.badge']] as const) {
-      const row = { seq, at: new Date(Date.UTC(2026, 10, 1, 7, seq)).toISOString(), action, outcome: 'ok', accountId: 'acc-1', workstation: 'ws-1', factor: 'cps', reason: null, details: { session: 's1' }, prevHash };
+    for (const [seq, action] of [
+      [1, 'login.cps'],
+      [2, 'reopen.badge'],
+    ] as const) {
+      const row = {
+        seq,
+        at: new Date(Date.UTC(2026, 10, 1, 7, seq)).toISOString(),
+        action,
+        outcome: 'ok',
+        accountId: 'acc-1',
+        workstation: 'ws-1',
+        factor: 'cps',
+        reason: null,
+        details: { session: 's1' },
+        prevHash,
+      };
       const hash = createHash('sha256').update(canonical(row)).digest('hex');
-      await db.query('INSERT INTO audit (seq, at, action, outcome, account_id, workstation, factor, reason, details, prev_hash, hash) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)', [
-        row.seq, row.at, row.action, row.outcome, row.accountId, row.workstation, row.factor, row.reason, JSON.stringify(row.details), row.prevHash, hash,
-      ]);
+      await db.query(
+        'INSERT INTO audit (seq, at, action, outcome, account_id, workstation, factor, reason, details, prev_hash, hash) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)',
+        [
+          row.seq,
+          row.at,
+          row.action,
+          row.outcome,
+          row.accountId,
+          row.workstation,
+          row.factor,
+          row.reason,
+          JSON.stringify(row.details),
+          row.prevHash,
+          hash,
+        ],
+      );
       prevHash = hash;
     }
     await migrate(db);
     const audit = new Audit(db);
     await audit.append({ action: 'logout', outcome: 'ok', accountId: 'acc-1' });
-    expect((await audit.query()).map((r) => [r.seq, r.hashV])).toEqual([[1, 1], [2, 1], [3, 2]]);
+    expect((await audit.query()).map((r) => [r.seq, r.hashV])).toEqual([
+      [1, 1],
+      [2, 1],
+      [3, 2],
+    ]);
     expect(await audit.verify()).toEqual({ ok: true, rows: 3 });
     await db.query("UPDATE audit SET workstation = 'ws-2' WHERE seq = 2");
     expect(await audit.verify()).toMatchObject({ ok: false, brokenAt: 2 });
   });
 
   it('splits migrations on statement ends but keeps a function body whole', () => {
-    expect(splitStatements('CREATE TABLE t (a int);\nCREATE FUNCTION f() RETURNS void LANGUAGE plpgsql AS $$\nBEGIN\n  PERFORM 1;\nEND\n$$;\nSELECT 1;\n')).toEqual([
+    expect(
+      splitStatements(
+        'CREATE TABLE t (a int);\nCREATE FUNCTION f() RETURNS void LANGUAGE plpgsql AS $$\nBEGIN\n  PERFORM 1;\nEND\n$$;\nSELECT 1;\n',
+      ),
+    ).toEqual([
       'CREATE TABLE t (a int)',
       'CREATE FUNCTION f() RETURNS void LANGUAGE plpgsql AS $$\nBEGIN\n  PERFORM 1;\nEND\n$$',
       'SELECT 1',
@@ -86,7 +139,13 @@ describe('prepared statements', () => {
     const db = database('rolling');
     await migrate(db);
     const dir = new Directory(db);
-    const a = await dir.addAccount({ idNat: '899999000111', adLogin: 'roll', lastName: 'ROULANT', firstName: 'Rémi', profession: 'Infirmier' });
+    const a = await dir.addAccount({
+      idNat: '899999000111',
+      adLogin: 'roll',
+      lastName: 'ROULANT',
+      firstName: 'Rémi',
+      profession: 'Infirmier',
+    });
     await dir.bindBadge('desfire:roll', a.id);
     // Prepare the hot lookups on every connection of the pool (4 at once).
     await Promise.all(Array.from({ length: 8 }, () => dir.badgeOwner('desfire:roll')));

@@ -80,12 +80,24 @@ describe('session server on PostgreSQL, two instances behind one address', () =>
   it('logs in with a CPS card: MFA tokens with honest claims, refreshable, verified by openid-client', async () => {
     const ws = await workstation('PC-URG-01');
     const louis = pki.issue({ idNat: '899999000029', lastName: 'BERNARD', firstName: 'Louis', profession: 'Médecin' });
-    await servers[1]!.directory.addAccount({ idNat: '899999000029', adLogin: 'lbernard', lastName: 'BERNARD', firstName: 'Louis', profession: 'Médecin' });
+    await servers[1]!.directory.addAccount({
+      idNat: '899999000029',
+      adLogin: 'lbernard',
+      lastName: 'BERNARD',
+      firstName: 'Louis',
+      profession: 'Médecin',
+    });
     const card = keyCard(louis.certPem, louis.keyPem);
     expect(await card.verifyPin('1234')).toEqual({ ok: true });
     const before = Math.floor(Date.now() / 1000);
     const t = await ws.client.cardLogin(card, '899999000029');
-    expect(t.claims).toMatchObject({ acr: 'urn:sillage:loa:mfa', amr: ['sc', 'pin', 'hwk', 'mfa'], family_name: 'BERNARD', idnat: '899999000029', profession: 'Médecin' });
+    expect(t.claims).toMatchObject({
+      acr: 'urn:sillage:loa:mfa',
+      amr: ['sc', 'pin', 'hwk', 'mfa'],
+      family_name: 'BERNARD',
+      idnat: '899999000029',
+      profession: 'Médecin',
+    });
     expect(t.claims.auth_time).toBeGreaterThanOrEqual(before - 1);
     expect(t.mfaExpiresAt! - t.claims.auth_time!).toBe(4 * 3600);
     const r = await ws.client.refresh(t.refreshToken!);
@@ -100,7 +112,10 @@ describe('session server on PostgreSQL, two instances behind one address', () =>
 
   it('refuses replayed assertions, unknown CAs, expired certificates and unregistered workstations, and audits each', async () => {
     const ws = await workstation('PC-URG-02');
-    const louis = pki.issue({ idNat: '899999000029', lastName: 'BERNARD', firstName: 'Louis', profession: 'Médecin' }, 'louis-2');
+    const louis = pki.issue(
+      { idNat: '899999000029', lastName: 'BERNARD', firstName: 'Louis', profession: 'Médecin' },
+      'louis-2',
+    );
     const card = keyCard(louis.certPem, louis.keyPem);
     await card.verifyPin('1234');
     const assertion = await ws.client.cardAssertion(card, '899999000029');
@@ -108,13 +123,26 @@ describe('session server on PostgreSQL, two instances behind one address', () =>
     const replay = await refusal(ws.client.assertionGrant(assertion));
     expect(replay.code).toBe('replayed_nonce');
 
-    const stranger = otherPki.issue({ idNat: '899999000029', lastName: 'BERNARD', firstName: 'Louis', profession: 'Médecin' }, 'forged');
+    const stranger = otherPki.issue(
+      { idNat: '899999000029', lastName: 'BERNARD', firstName: 'Louis', profession: 'Médecin' },
+      'forged',
+    );
     const forged = keyCard(stranger.certPem, stranger.keyPem);
     await forged.verifyPin('1234');
     const untrusted = await refusal(ws.client.cardLogin(forged, '899999000029'));
     expect(untrusted.code).toBe('untrusted_certificate');
 
-    const old = pki.issue({ idNat: '899999000029', lastName: 'BERNARD', firstName: 'Louis', profession: 'Médecin', notBefore: new Date(Date.now() - 800 * 86400_000), notAfter: new Date(Date.now() - 86400_000) }, 'expired');
+    const old = pki.issue(
+      {
+        idNat: '899999000029',
+        lastName: 'BERNARD',
+        firstName: 'Louis',
+        profession: 'Médecin',
+        notBefore: new Date(Date.now() - 800 * 86400_000),
+        notAfter: new Date(Date.now() - 86400_000),
+      },
+      'expired',
+    );
     const expiredCard = keyCard(old.certPem, old.keyPem);
     await expiredCard.verifyPin('1234');
     const expired = await refusal(ws.client.cardLogin(expiredCard, '899999000029'));
@@ -123,17 +151,35 @@ describe('session server on PostgreSQL, two instances behind one address', () =>
 
     // A workstation nobody registered: a well-formed key, an invented client_id.
     const fake = { clientId: 'ws-not-registered', privateJwk: ws.creds.privateJwk };
-    const unknown = await refusal(SessionServerClient.connect(servers[0]!.issuer, fake, { allowHttp: true }).then((c) => c.badge('any', 'desfire-aes-diversified')));
+    const unknown = await refusal(
+      SessionServerClient.connect(servers[0]!.issuer, fake, { allowHttp: true }).then((c) =>
+        c.badge('any', 'desfire-aes-diversified'),
+      ),
+    );
     expect(unknown.code).toBe('invalid_client');
 
     const rows = await servers[1]!.audit.query({ limit: 20 });
-    expect(rows.map((r) => r.reason ?? '')).toEqual(expect.arrayContaining([expect.stringMatching(/^replayed_nonce/), expect.stringMatching(/^untrusted_certificate/), expect.stringMatching(/^expired_certificate/), expect.stringMatching(/^invalid_client/)]));
+    expect(rows.map((r) => r.reason ?? '')).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^replayed_nonce/),
+        expect.stringMatching(/^untrusted_certificate/),
+        expect.stringMatching(/^expired_certificate/),
+        expect.stringMatching(/^invalid_client/),
+      ]),
+    );
   });
 
   it('badge + code opens a 4-hour roaming session; a tap elsewhere re-opens with the first auth_time; after 4 h the code is asked again', async () => {
     const pc1 = await workstation('PC-CARDIO-01');
     const pc2 = await workstation('PC-CARDIO-02');
-    const camille = await servers[0]!.directory.addAccount({ idNat: '899999000011', adLogin: 'cmartin', lastName: 'MARTIN', firstName: 'Camille', profession: 'Infirmière', secret: '4821' });
+    const camille = await servers[0]!.directory.addAccount({
+      idNat: '899999000011',
+      adLogin: 'cmartin',
+      lastName: 'MARTIN',
+      firstName: 'Camille',
+      profession: 'Infirmière',
+      secret: '4821',
+    });
     expect(await servers[0]!.directory.bindBadge('desfire:camille', camille.id)).toEqual({ ok: true });
 
     const first = await refusal(pc1.client.badge('desfire:camille', 'desfire-aes-diversified'));
@@ -145,7 +191,12 @@ describe('session server on PostgreSQL, two instances behind one address', () =>
 
     offsetMs = 2 * HOUR;
     const reopen = await pc2.client.badge('desfire:camille', 'desfire-aes-diversified');
-    expect(reopen.claims).toMatchObject({ acr: 'urn:sillage:loa:reopen', amr: ['hwk'], auth_time: login.claims.auth_time, sid: login.claims.sid });
+    expect(reopen.claims).toMatchObject({
+      acr: 'urn:sillage:loa:reopen',
+      amr: ['hwk'],
+      auth_time: login.claims.auth_time,
+      sid: login.claims.sid,
+    });
     expect(reopen.mfaExpiresAt).toBe(login.mfaExpiresAt);
 
     offsetMs = 4 * HOUR + 60_000;
@@ -156,28 +207,55 @@ describe('session server on PostgreSQL, two instances behind one address', () =>
     const ex = await refusal(pc2.client.exchange(reopen.accessToken, 'https://dpi.test'));
     expect(ex.code).toBe('mfa_required');
     offsetMs = 0;
-    const reasons = (await servers[0]!.audit.query({ accountId: camille.id })).map((r) => `${r.action}:${r.outcome}:${r.reason ?? ''}`);
-    expect(reasons).toEqual(['reopen.badge:refused:mfa_required', 'login.badge:ok:', 'reopen.badge:ok:', 'reopen.badge:refused:mfa_window_over', 'token.exchange:refused:mfa_window_over']);
+    const reasons = (await servers[0]!.audit.query({ accountId: camille.id })).map(
+      (r) => `${r.action}:${r.outcome}:${r.reason ?? ''}`,
+    );
+    expect(reasons).toEqual([
+      'reopen.badge:refused:mfa_required',
+      'login.badge:ok:',
+      'reopen.badge:ok:',
+      'reopen.badge:refused:mfa_window_over',
+      'token.exchange:refused:mfa_window_over',
+    ]);
   });
 
   it('locks the code after repeated failures, refuses revoked and UID-only badges', async () => {
     const pc = await workstation('PC-PEDIA-01');
-    const jean = await servers[0]!.directory.addAccount({ idNat: '899999000037', adLogin: 'jdurand', lastName: 'DURAND', firstName: 'Jean', profession: 'Aide-soignant', secret: '7777' });
+    const jean = await servers[0]!.directory.addAccount({
+      idNat: '899999000037',
+      adLogin: 'jdurand',
+      lastName: 'DURAND',
+      firstName: 'Jean',
+      profession: 'Aide-soignant',
+      secret: '7777',
+    });
     await servers[0]!.directory.bindBadge('desfire:jean', jean.id);
     expect((await refusal(pc.client.badge('desfire:jean', 'desfire-aes-diversified', '0000'))).body.tries_left).toBe(2);
     expect((await refusal(pc.client.badge('desfire:jean', 'desfire-aes-diversified', '0001'))).body.tries_left).toBe(1);
-    expect((await refusal(pc.client.badge('desfire:jean', 'desfire-aes-diversified', '0002'))).code).toBe('secret_locked');
+    expect((await refusal(pc.client.badge('desfire:jean', 'desfire-aes-diversified', '0002'))).code).toBe(
+      'secret_locked',
+    );
     // Locked: even the right code is refused until the lock ends.
-    expect((await refusal(pc.client.badge('desfire:jean', 'desfire-aes-diversified', '7777'))).code).toBe('secret_locked');
+    expect((await refusal(pc.client.badge('desfire:jean', 'desfire-aes-diversified', '7777'))).code).toBe(
+      'secret_locked',
+    );
     offsetMs = 16 * 60_000;
-    expect((await pc.client.badge('desfire:jean', 'desfire-aes-diversified', '7777')).claims.acr).toBe('urn:sillage:loa:mfa');
+    expect((await pc.client.badge('desfire:jean', 'desfire-aes-diversified', '7777')).claims.acr).toBe(
+      'urn:sillage:loa:mfa',
+    );
     offsetMs = 0;
 
     expect(await servers[1]!.directory.revokeBadge('desfire:jean', 'perdu')).toBe(true);
     expect((await refusal(pc.client.badge('desfire:jean', 'desfire-aes-diversified'))).code).toBe('badge_revoked');
     expect((await refusal(pc.client.badge('uid:04A1B2C3', 'uid-only'))).code).toBe('uid_only');
     // One active badge, one person.
-    const other = await servers[0]!.directory.addAccount({ idNat: '899999000045', adLogin: 'x', lastName: 'X', firstName: 'Y', profession: null });
+    const other = await servers[0]!.directory.addAccount({
+      idNat: '899999000045',
+      adLogin: 'x',
+      lastName: 'X',
+      firstName: 'Y',
+      profession: null,
+    });
     await servers[0]!.directory.bindBadge('desfire:shared', jean.id);
     expect(await servers[0]!.directory.bindBadge('desfire:shared', other.id)).toEqual({ ok: false, reason: 'taken' });
   });
@@ -185,19 +263,41 @@ describe('session server on PostgreSQL, two instances behind one address', () =>
   it('exchanges for an audience-bound DPI token the DPI can introspect; global logout reaches every workstation', async () => {
     const pc1 = await workstation('PC-REA-01');
     const pc2 = await workstation('PC-REA-02');
-    const nina = await servers[0]!.directory.addAccount({ idNat: '899999000052', adLogin: 'nlefevre', lastName: 'LEFEVRE', firstName: 'Nina', profession: 'Infirmière', secret: '1357' });
+    const nina = await servers[0]!.directory.addAccount({
+      idNat: '899999000052',
+      adLogin: 'nlefevre',
+      lastName: 'LEFEVRE',
+      firstName: 'Nina',
+      profession: 'Infirmière',
+      secret: '1357',
+    });
     await servers[0]!.directory.bindBadge('desfire:nina', nina.id);
     const a = await pc1.client.badge('desfire:nina', 'desfire-aes-diversified', '1357');
     const b = await pc2.client.badge('desfire:nina', 'desfire-aes-diversified');
     const dpiToken = await pc1.client.exchange(a.accessToken, 'https://dpi.test');
     expect(dpiToken.accessToken).not.toBe(a.accessToken);
-    expect((await refusal(pc1.client.exchange(a.accessToken, 'https://not-registered.test'))).code).toBe('invalid_target');
+    expect((await refusal(pc1.client.exchange(a.accessToken, 'https://not-registered.test'))).code).toBe(
+      'invalid_target',
+    );
 
-    const dpi = await oidc.discovery(new URL(servers[0]!.issuer), DPI.clientId, undefined, oidc.ClientSecretBasic(DPI.clientSecret), { execute: [oidc.allowInsecureRequests] });
+    const dpi = await oidc.discovery(
+      new URL(servers[0]!.issuer),
+      DPI.clientId,
+      undefined,
+      oidc.ClientSecretBasic(DPI.clientSecret),
+      { execute: [oidc.allowInsecureRequests] },
+    );
     const intro = await oidc.tokenIntrospection(dpi, dpiToken.accessToken).catch((e: oidc.ResponseBodyError) => {
       throw new Error(JSON.stringify(e.cause));
     });
-    expect(intro).toMatchObject({ active: true, sub: nina.id, aud: 'https://dpi.test', client_id: pc1.creds.clientId, idnat: '899999000052', acr: 'urn:sillage:loa:mfa' });
+    expect(intro).toMatchObject({
+      active: true,
+      sub: nina.id,
+      aud: 'https://dpi.test',
+      client_id: pc1.creds.clientId,
+      idnat: '899999000052',
+      acr: 'urn:sillage:loa:mfa',
+    });
     // The workstation's own token is not for the DPI: introspection does not disclose it.
     expect((await oidc.tokenIntrospection(dpi, a.accessToken)).active).toBe(false);
     // Nor may the DPI revoke it: the workstation's session survives a relying party's revocation attempt.
@@ -215,7 +315,10 @@ describe('session server on PostgreSQL, two instances behind one address', () =>
 
   it('enrols a new badge right after a CPS login (not after a badge login), imports a CSV, and runs the admin CLI', async () => {
     const ws = await workstation('PC-ACCUEIL-01');
-    const louis = pki.issue({ idNat: '899999000029', lastName: 'BERNARD', firstName: 'Louis', profession: 'Médecin' }, 'louis-enrol');
+    const louis = pki.issue(
+      { idNat: '899999000029', lastName: 'BERNARD', firstName: 'Louis', profession: 'Médecin' },
+      'louis-enrol',
+    );
     const card = keyCard(louis.certPem, louis.keyPem);
     await card.verifyPin('1234');
     const t = await ws.client.cardLogin(card, '899999000029');
@@ -227,27 +330,45 @@ describe('session server on PostgreSQL, two instances behind one address', () =>
     const e = await refusal(ws.client.enrolBadge(re.accessToken, 'desfire:louis-other', 'desfire-aes-diversified'));
     expect(e.body.error).toBe('insufficient_user_authentication');
 
-    const csv = 'id_nat;ad_login;last_name;first_name;profession;badge_id\n899999000060;pdupont;DUPONT;Paul;Infirmier;desfire:paul\n;;SANSID;Personne;;\n';
+    const csv =
+      'id_nat;ad_login;last_name;first_name;profession;badge_id\n899999000060;pdupont;DUPONT;Paul;Infirmier;desfire:paul\n;;SANSID;Personne;;\n';
     const r = await servers[0]!.directory.importCsv(csv);
     expect(r).toEqual({ imported: 1, errors: ['ligne 3 : nom, prénom et id_nat ou ad_login sont requis'] });
-    expect((await servers[0]!.directory.badgeOwner('desfire:paul')) as { account: { lastName: string } }).toMatchObject({ account: { lastName: 'DUPONT' } });
+    expect((await servers[0]!.directory.badgeOwner('desfire:paul')) as { account: { lastName: string } }).toMatchObject(
+      { account: { lastName: 'DUPONT' } },
+    );
 
     const { runAdmin } = await import('../../server/src/cli');
     const out: string[] = [];
     const url = ['--database-url', pg.url('sillage')];
-    expect(await runAdmin(['badge', 'revoke', 'desfire:paul', '--reason', 'perdu', ...url], (l) => out.push(l))).toBe(0);
+    expect(await runAdmin(['badge', 'revoke', 'desfire:paul', '--reason', 'perdu', ...url], (l) => out.push(l))).toBe(
+      0,
+    );
     expect(await runAdmin(['session', 'end', '--user', 'lbernard', ...url], (l) => out.push(l))).toBe(0);
     expect((await refusal(ws.client.badge('desfire:louis-new', 'desfire-aes-diversified'))).code).toBe('mfa_required');
     expect(await runAdmin(['audit', '--user', 'pdupont', ...url], (l) => out.push(l))).toBe(0);
     expect(await runAdmin(['audit', 'verify', ...url], (l) => out.push(l))).toBe(0);
-    expect(out).toEqual(expect.arrayContaining(['badge révoqué', expect.stringMatching(/session\(s\) terminée\(s\)/), expect.stringMatching(/chaîne d’audit intègre/)]));
+    expect(out).toEqual(
+      expect.arrayContaining([
+        'badge révoqué',
+        expect.stringMatching(/session\(s\) terminée\(s\)/),
+        expect.stringMatching(/chaîne d’audit intègre/),
+      ]),
+    );
     expect(await runAdmin(['badge', 'bind', 'desfire:x', 'nobody', ...url], (l) => out.push(l))).toBe(1);
     expect(out.at(-1)).toBe('erreur : compte inconnu : nobody');
   });
 
   it('accepts a workstation assertion once: presented at the same moment twice to one instance and once to the other', async () => {
     const ws = await workstation('PC-REPLAY');
-    const acct = await servers[0]!.directory.addAccount({ idNat: '899999000093', adLogin: 'replay', lastName: 'REJEU', firstName: 'Rémi', profession: 'Infirmier', secret: '1357' });
+    const acct = await servers[0]!.directory.addAccount({
+      idNat: '899999000093',
+      adLogin: 'replay',
+      lastName: 'REJEU',
+      firstName: 'Rémi',
+      profession: 'Infirmier',
+      secret: '1357',
+    });
     await servers[0]!.directory.bindBadge('desfire:replay', acct.id);
     await ws.client.badge('desfire:replay', 'desfire-aes-diversified', '1357');
     const key = await importJWK(ws.creds.privateJwk, 'ES256');
@@ -269,7 +390,12 @@ describe('session server on PostgreSQL, two instances behind one address', () =>
       client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
       client_assertion: assertion,
     }).toString();
-    const post = (port: number) => fetch(`http://127.0.0.1:${port}/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body });
+    const post = (port: number) =>
+      fetch(`http://127.0.0.1:${port}/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body,
+      });
     const answers = await Promise.all([post(servers[0]!.port), post(servers[0]!.port), post(servers[1]!.port)]);
     const statuses = answers.map((a) => a.status).sort();
     expect(statuses).toEqual([200, 401, 401]);

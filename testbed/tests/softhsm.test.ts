@@ -77,7 +77,12 @@ describe('SoftHSM token shaped like a CPS card', () => {
     expect(verify('sha256', challenge, cert.publicKey, v15)).toBe(true);
     expect(verify('sha256', randomBytes(32), cert.publicKey, v15)).toBe(false);
 
-    const pssParams: pkcs11js.RsaPSS = { type: pkcs11js.CK_PARAMS_RSA_PSS, hashAlg: pkcs11js.CKM_SHA256, mgf: pkcs11js.CKG_MGF1_SHA256, saltLen: 32 };
+    const pssParams: pkcs11js.RsaPSS = {
+      type: pkcs11js.CK_PARAMS_RSA_PSS,
+      hashAlg: pkcs11js.CKM_SHA256,
+      mgf: pkcs11js.CKG_MGF1_SHA256,
+      saltLen: 32,
+    };
     p11.C_SignInit(session, { mechanism: pkcs11js.CKM_SHA256_RSA_PKCS_PSS, parameter: pssParams }, key);
     const pss = p11.C_Sign(session, challenge, Buffer.alloc(256));
     const pssKey = { key: cert.publicKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 };

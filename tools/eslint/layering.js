@@ -23,10 +23,18 @@ export function layerOf(rel) {
 // What each layer may reach: other layers, node builtins, and npm packages (allow or deny lists).
 const POLICY = {
   shared: { layers: ['shared'], node: false, packages: { allow: [] } },
-  core: { layers: ['shared', 'core', 'native'], node: true, packages: { deny: ['electron', 'react', 'react-dom', 'react-dom/client'] } },
+  core: {
+    layers: ['shared', 'core', 'native'],
+    node: true,
+    packages: { deny: ['electron', 'react', 'react-dom', 'react-dom/client'] },
+  },
   native: { layers: ['native'], node: true, packages: { deny: ['electron', 'react', 'react-dom'] } },
   shell: { layers: ['shared', 'core', 'native', 'shell'], node: true, packages: { deny: ['react', 'react-dom'] } },
-  renderer: { layers: ['shared', 'renderer'], node: false, packages: { allow: ['react', 'react-dom', 'react-dom/client', 'react/jsx-runtime'] } },
+  renderer: {
+    layers: ['shared', 'renderer'],
+    node: false,
+    packages: { allow: ['react', 'react-dom', 'react-dom/client', 'react/jsx-runtime'] },
+  },
   server: { layers: ['server'], node: true, packages: { deny: ['electron', 'react', 'react-dom'] } },
 };
 
@@ -81,7 +89,11 @@ export const layeringRule = {
       ExportAllDeclaration: (node) => check(context, node, node.source.value),
       ImportExpression: (node) => node.source.type === 'Literal' && check(context, node, node.source.value),
       CallExpression: (node) => {
-        if (node.callee.type === 'Identifier' && node.callee.name === 'require' && node.arguments[0]?.type === 'Literal') {
+        if (
+          node.callee.type === 'Identifier' &&
+          node.callee.name === 'require' &&
+          node.arguments[0]?.type === 'Literal'
+        ) {
           check(context, node, node.arguments[0].value);
         }
       },

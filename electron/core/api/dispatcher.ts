@@ -1,6 +1,14 @@
 // Runs validated contract commands against the agent. Shared by every transport (Electron IPC,
 // headless WebSocket, demo CLI socket), so they behave the same and are tested the same.
-import type { AgentErrorCode, AnyEvent, CommandName, CommandReq, CommandRes, CommandResult, Commands } from '../../../shared/contract';
+import type {
+  AgentErrorCode,
+  AnyEvent,
+  CommandName,
+  CommandReq,
+  CommandRes,
+  CommandResult,
+  Commands,
+} from '../../../shared/contract';
 import { isDemoCommand, validateCommand } from '../../../shared/validate';
 import type { AuditSink } from '../audit/audit';
 import { EngineError } from '../session/engine';
@@ -32,11 +40,19 @@ export class Dispatcher implements AgentApi {
   async handle(cmd: unknown, req: unknown, caller: CallerInfo): Promise<CommandResult<CommandName>> {
     const v = validateCommand(cmd, req);
     if (!v.ok) {
-      this.opts.audit.record({ action: 'command.rejected', outcome: 'failure', reason: `${caller.transport}: ${v.message}` });
+      this.opts.audit.record({
+        action: 'command.rejected',
+        outcome: 'failure',
+        reason: `${caller.transport}: ${v.message}`,
+      });
       return fail('invalid-command', v.message);
     }
     if (isDemoCommand(v.cmd) && !this.opts.demo) {
-      this.opts.audit.record({ action: 'command.rejected', outcome: 'failure', reason: `${caller.transport}: ${v.cmd} outside demo mode` });
+      this.opts.audit.record({
+        action: 'command.rejected',
+        outcome: 'failure',
+        reason: `${caller.transport}: ${v.cmd} outside demo mode`,
+      });
       return fail('not-allowed', 'demo commands are only available in demo mode');
     }
     try {
@@ -47,7 +63,11 @@ export class Dispatcher implements AgentApi {
       if (err instanceof EngineError) return fail(err.code, err.message);
       if (code === 'invalid-command') return fail('invalid-command', 'unknown demo item or reader');
       // Internal errors are audited by kind only: their messages may carry data we must not leak.
-      this.opts.audit.record({ action: 'command.failed', outcome: 'failure', reason: `${v.cmd}: ${(err as Error)?.name ?? 'error'}` });
+      this.opts.audit.record({
+        action: 'command.failed',
+        outcome: 'failure',
+        reason: `${v.cmd}: ${(err as Error)?.name ?? 'error'}`,
+      });
       return fail('internal', 'internal error');
     }
   }

@@ -20,7 +20,16 @@ const GENESIS = '0'.repeat(64);
 
 function chainHash(prev: string, body: Omit<AuditRecord, 'hash'>): string {
   // Canonical form: fixed key order, so the hash does not depend on object construction order.
-  const canonical = JSON.stringify([body.seq, body.at, body.action, body.outcome, body.reason ?? null, body.idNat ?? null, body.factor ?? null, body.reader ?? null]);
+  const canonical = JSON.stringify([
+    body.seq,
+    body.at,
+    body.action,
+    body.outcome,
+    body.reason ?? null,
+    body.idNat ?? null,
+    body.factor ?? null,
+    body.reader ?? null,
+  ]);
   return createHash('sha256').update(prev).update(canonical).digest('hex');
 }
 
@@ -88,10 +97,13 @@ export function verifyAuditChain(records: AuditRecord[]): ChainCheck {
   let prev = records[0] && records[0].seq === 1 ? GENESIS : null;
   for (const [i, rec] of records.entries()) {
     const { hash, ...body } = rec;
-    if (prev === null) prev = hash; // a chain read from the middle: trust its first link
+    if (prev === null)
+      prev = hash; // a chain read from the middle: trust its first link
     else {
-      if (i > 0 && rec.seq !== records[i - 1]!.seq + 1) return { ok: false, records: records.length, brokenAt: rec.seq, why: 'missing record' };
-      if (chainHash(prev, body) !== hash) return { ok: false, records: records.length, brokenAt: rec.seq, why: 'hash mismatch' };
+      if (i > 0 && rec.seq !== records[i - 1]!.seq + 1)
+        return { ok: false, records: records.length, brokenAt: rec.seq, why: 'missing record' };
+      if (chainHash(prev, body) !== hash)
+        return { ok: false, records: records.length, brokenAt: rec.seq, why: 'hash mismatch' };
       prev = hash;
     }
   }

@@ -84,9 +84,16 @@ export class ServerAuthenticator implements Authenticator {
     try {
       const client = await this.opts.client();
       const t = await client.cardLogin(card, identity.idNat, alg);
-      return { ok: true, session: this.remember(t, identity, { kind: 'cps-card', reader: card.reader, cardType: card.cardType }, ['card', 'pin']) };
+      return {
+        ok: true,
+        session: this.remember(t, identity, { kind: 'cps-card', reader: card.reader, cardType: card.cardType }, [
+          'card',
+          'pin',
+        ]),
+      };
     } catch (e) {
-      if (e instanceof ServerError && e.code === 'server-unreachable' && this.opts.degradedCps) return this.degradedCardLogin(card, identity, alg, this.opts.degradedCps);
+      if (e instanceof ServerError && e.code === 'server-unreachable' && this.opts.degradedCps)
+        return this.degradedCardLogin(card, identity, alg, this.opts.degradedCps);
       return refusal(e);
     }
   }
@@ -97,7 +104,12 @@ export class ServerAuthenticator implements Authenticator {
       // Same assertion grant as a CPS login: the server tells the technical certificate apart (no smart-card
       // logon EKU) and grants a 1-factor re-open within the roaming window only.
       const t = await (await this.opts.client()).cardLogin(card, identity.idNat, alg);
-      return { ok: true, session: this.remember(t, identity, { kind: 'cps-card', reader: card.reader, cardType: card.cardType }, ['card-contactless']) };
+      return {
+        ok: true,
+        session: this.remember(t, identity, { kind: 'cps-card', reader: card.reader, cardType: card.cardType }, [
+          'card-contactless',
+        ]),
+      };
     } catch (e) {
       return refusal(e);
     }
@@ -111,7 +123,14 @@ export class ServerAuthenticator implements Authenticator {
     } catch (e) {
       if (e instanceof ServerError && e.code === 'mfa_required') {
         const b = e.body as { given_name?: string; family_name?: string; idnat?: string; profession?: string };
-        const identity = b.family_name ? { idNat: b.idnat ?? '', lastName: b.family_name, firstName: b.given_name ?? '', profession: b.profession ?? '' } : null;
+        const identity = b.family_name
+          ? {
+              idNat: b.idnat ?? '',
+              lastName: b.family_name,
+              firstName: b.given_name ?? '',
+              profession: b.profession ?? '',
+            }
+          : null;
         return { kind: 'second-factor', identity, secondFactor: 'session-code', pinLength: null };
       }
       // Server down: a badge alone never opens anything.
@@ -178,11 +197,21 @@ export class ServerAuthenticator implements Authenticator {
     return { kind: 'badge', reader: badge.reader, cardType: badge.cardType, badgeProof: badge.proof };
   }
 
-  private remember(t: ServerTokens, identity: Identity | null, credential: OpenSession['credential'], factors: Factor[]): OpenSession {
+  private remember(
+    t: ServerTokens,
+    identity: Identity | null,
+    credential: OpenSession['credential'],
+    factors: Factor[],
+  ): OpenSession {
     const c = t.claims;
     const now = this.opts.clock.now();
     const session: OpenSession = {
-      user: identity ?? { idNat: c.idnat ?? '', lastName: c.family_name ?? '', firstName: c.given_name ?? '', profession: c.profession ?? '' },
+      user: identity ?? {
+        idNat: c.idnat ?? '',
+        lastName: c.family_name ?? '',
+        firstName: c.given_name ?? '',
+        profession: c.profession ?? '',
+      },
       credential,
       factors,
       assurance: c.acr === 'urn:sillage:loa:mfa' ? 'mfa' : 're-open',
@@ -199,12 +228,23 @@ export class ServerAuthenticator implements Authenticator {
    * Server unreachable and policy allows it: card + PIN (the card checked it) + certificate chain and
    * a fresh proof of possession, all checked here. Marked degraded; no tokens, so no DPI access.
    */
-  private async degradedCardLogin(card: CardHandle, identity: Identity, alg: SignatureAlgorithm, policy: DegradedCpsPolicy): Promise<AuthOutcome> {
+  private async degradedCardLogin(
+    card: CardHandle,
+    identity: Identity,
+    alg: SignatureAlgorithm,
+    policy: DegradedCpsPolicy,
+  ): Promise<AuthOutcome> {
     const der = await card.readCertificate();
-    if (!der) return { ok: false, code: 'server-unreachable', reason: 'server unreachable and no certificate for a local check' };
+    if (!der)
+      return {
+        ok: false,
+        code: 'server-unreachable',
+        reason: 'server unreachable and no certificate for a local check',
+      };
     const leaf = new X509Certificate(der);
     const now = this.opts.clock.now();
-    if (now < Date.parse(leaf.validFrom) || now > Date.parse(leaf.validTo)) return { ok: false, code: 'card-expired', reason: 'certificate outside its validity (local check)' };
+    if (now < Date.parse(leaf.validFrom) || now > Date.parse(leaf.validTo))
+      return { ok: false, code: 'card-expired', reason: 'certificate outside its validity (local check)' };
     const cas = policy.trustPem.map((p) => new X509Certificate(p));
     let cert = leaf;
     let trusted = false;
@@ -215,7 +255,12 @@ export class ServerAuthenticator implements Authenticator {
       if (issuer.checkIssued(issuer)) trusted = true;
       cert = issuer;
     }
-    if (!trusted) return { ok: false, code: 'auth-refused', reason: 'certificate does not chain to a configured root (local check)' };
+    if (!trusted)
+      return {
+        ok: false,
+        code: 'auth-refused',
+        reason: 'certificate does not chain to a configured root (local check)',
+      };
     const challenge = randomBytes(32);
     const sig = await card.sign(challenge, alg);
     const key =
@@ -224,7 +269,8 @@ export class ServerAuthenticator implements Authenticator {
         : alg === 'ECDSA-P256-SHA256'
           ? { key: leaf.publicKey, dsaEncoding: 'ieee-p1363' as const }
           : leaf.publicKey;
-    if (!cryptoVerify('sha256', challenge, key, sig.signature)) return { ok: false, code: 'auth-refused', reason: 'bad proof of possession (local check)' };
+    if (!cryptoVerify('sha256', challenge, key, sig.signature))
+      return { ok: false, code: 'auth-refused', reason: 'bad proof of possession (local check)' };
     return {
       ok: true,
       session: {

@@ -30,12 +30,24 @@ const HELP = `Usage:
 
 type Out = (line: string) => void;
 
-async function withCard<T>(readerName: string | undefined, waitMs: number, fn: (t: ApduTransport) => Promise<T>): Promise<T> {
+async function withCard<T>(
+  readerName: string | undefined,
+  waitMs: number,
+  fn: (t: ApduTransport) => Promise<T>,
+): Promise<T> {
   const ctx = loadPcsc();
   ctx.on('error', () => {});
   try {
     const reader = await new Promise<CardReader>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(readerName ? `lecteur « ${readerName} » introuvable ou sans carte` : 'aucune carte posée sur un lecteur')), waitMs);
+      const t = setTimeout(
+        () =>
+          reject(
+            new Error(
+              readerName ? `lecteur « ${readerName} » introuvable ou sans carte` : 'aucune carte posée sur un lecteur',
+            ),
+          ),
+        waitMs,
+      );
       ctx.on('reader', (r) => {
         r.on('error', () => {});
         if (readerName && r.name !== readerName) return;
@@ -94,14 +106,19 @@ export async function runBadgeCli(argv: string[], out: Out = console.log): Promi
         out('--number est requis');
         return 2;
       }
-      const r = await withCard(values.reader, waitMs, (t) => encodeBadge(new DesfireCard(t), profile, keys, values.number!, { dryRun: values['dry-run'] }));
+      const r = await withCard(values.reader, waitMs, (t) =>
+        encodeBadge(new DesfireCard(t), profile, keys, values.number!, { dryRun: values['dry-run'] }),
+      );
       out(`${r.dryRun ? 'Plan (rien écrit)' : 'Badge encodé'} — UID ${r.uid}, ${r.generation}`);
       for (const s of r.steps) out(`  ${s.done ? '✓' : '·'} ${s.what}`);
-      if (!r.dryRun) out(`Identifiant à rattacher : ${r.badgeId}  (npm run server:admin -- badge bind ${r.badgeId} LOGIN)`);
+      if (!r.dryRun)
+        out(`Identifiant à rattacher : ${r.badgeId}  (npm run server:admin -- badge bind ${r.badgeId} LOGIN)`);
       return 0;
     }
     if (cmd === 'verify') {
-      const c = await withCard(values.reader, waitMs, (t) => readBadgeCredential(t, [profile], new LocalKeyCustody(keys)));
+      const c = await withCard(values.reader, waitMs, (t) =>
+        readBadgeCredential(t, [profile], new LocalKeyCustody(keys)),
+      );
       out(`Badge authentique — ${c.badgeId} (UID ${c.uid}, ${c.proof}, ${c.apdus} APDU)`);
       return 0;
     }

@@ -16,11 +16,15 @@ export interface BadgeReading {
 }
 
 export type BadgeOutcome =
-  | { ok: true; badge: BadgeRead; credential: BadgeCredential }
-  | { ok: false; code: BadgeRefusalCode; message: string };
+  { ok: true; badge: BadgeRead; credential: BadgeCredential } | { ok: false; code: BadgeRefusalCode; message: string };
 
 function connect(reader: CardReader): Promise<number> {
-  return new Promise((resolve, reject) => reader.connect({ share_mode: reader.SCARD_SHARE_SHARED, protocol: reader.SCARD_PROTOCOL_T1 | reader.SCARD_PROTOCOL_T0 }, (err, p) => (err ? reject(err) : resolve(p))));
+  return new Promise((resolve, reject) =>
+    reader.connect(
+      { share_mode: reader.SCARD_SHARE_SHARED, protocol: reader.SCARD_PROTOCOL_T1 | reader.SCARD_PROTOCOL_T0 },
+      (err, p) => (err ? reject(err) : resolve(p)),
+    ),
+  );
 }
 
 function disconnect(reader: CardReader): Promise<void> {
@@ -34,7 +38,9 @@ function pcscTransport(reader: CardReader, protocol: number): ApduTransport {
   return {
     transmit: (apdu) =>
       new Promise((resolve, reject) =>
-        reader.transmit(apdu, 258, protocol, (err, data) => (err ? reject(new DesfireError('removed', `badge retiré ou lecteur perdu (${err.message})`)) : resolve(data))),
+        reader.transmit(apdu, 258, protocol, (err, data) =>
+          err ? reject(new DesfireError('removed', `badge retiré ou lecteur perdu (${err.message})`)) : resolve(data),
+        ),
       ),
   };
 }
@@ -56,11 +62,24 @@ export async function withSharedTransport<T>(reader: CardReader, fn: (t: ApduTra
 export async function readPcscBadge(reader: CardReader, cardType: string, how: BadgeReading): Promise<BadgeOutcome> {
   const read = async (t: ApduTransport): Promise<BadgeOutcome> => {
     try {
-      const credential = await readBadgeCredential(t, how.profiles(), how.custody, { allowUidOnly: how.allowUidOnly() });
-      return { ok: true, credential, badge: { reader: reader.name, badgeId: credential.badgeId, proof: credential.proof, cardType } };
+      const credential = await readBadgeCredential(t, how.profiles(), how.custody, {
+        allowUidOnly: how.allowUidOnly(),
+      });
+      return {
+        ok: true,
+        credential,
+        badge: { reader: reader.name, badgeId: credential.badgeId, proof: credential.proof, cardType },
+      };
     } catch (e) {
       if (e instanceof BadgeRefused) {
-        const code = ({ 'badge-not-genuine': 'badge-not-genuine', 'badge-no-profile': 'badge-not-encoded', 'custody-unavailable': 'server-unreachable', 'badge-read-failed': 'badge-unreadable' } as const)[e.code];
+        const code = (
+          {
+            'badge-not-genuine': 'badge-not-genuine',
+            'badge-no-profile': 'badge-not-encoded',
+            'custody-unavailable': 'server-unreachable',
+            'badge-read-failed': 'badge-unreadable',
+          } as const
+        )[e.code];
         return { ok: false, code, message: e.message };
       }
       return { ok: false, code: 'badge-unreadable', message: (e as Error).message };

@@ -40,15 +40,20 @@ export type BrokerErrorCode =
   | InsError;
 
 const MESSAGES: Record<Exclude<BrokerErrorCode, InsError>, string> = {
-  'not-registered': 'Application non enregistrée auprès de Sillage : demandez à l’informatique de l’ajouter à la stratégie « Applications autorisées ».',
-  'audience-not-allowed': 'Cette application n’est pas autorisée à demander un jeton pour ce destinataire (stratégie « Applications autorisées »).',
+  'not-registered':
+    'Application non enregistrée auprès de Sillage : demandez à l’informatique de l’ajouter à la stratégie « Applications autorisées ».',
+  'audience-not-allowed':
+    'Cette application n’est pas autorisée à demander un jeton pour ce destinataire (stratégie « Applications autorisées »).',
   locked: 'Poste verrouillé : le soignant doit d’abord badger ou insérer sa carte CPS.',
   'mfa-expired': 'La session forte de 4 heures est terminée : le soignant doit se réauthentifier (carte + code).',
-  'no-server-session': 'Session ouverte en mode dégradé (serveur de sessions injoignable) : aucun jeton ne peut être délivré pour l’instant.',
-  'server-unreachable': 'Serveur de sessions injoignable : réessayez dans un instant ; si cela dure, contactez le support.',
+  'no-server-session':
+    'Session ouverte en mode dégradé (serveur de sessions injoignable) : aucun jeton ne peut être délivré pour l’instant.',
+  'server-unreachable':
+    'Serveur de sessions injoignable : réessayez dans un instant ; si cela dure, contactez le support.',
   'exchange-refused': 'Le serveur de sessions a refusé le jeton pour ce destinataire.',
   'dmp-not-allowed': 'Cette application n’est pas autorisée à ouvrir le DMP.',
-  'dmp-not-configured': 'Accès DMP non configuré : l’informatique doit renseigner le modèle d’URL du DMP (stratégie « DmpUrlTemplate »).',
+  'dmp-not-configured':
+    'Accès DMP non configuré : l’informatique doit renseigner le modèle d’URL du DMP (stratégie « DmpUrlTemplate »).',
   'no-patient': 'Aucun patient en cours : ouvrez le dossier du patient dans le DPI.',
   'bad-request': 'Requête invalide.',
 };
@@ -177,14 +182,21 @@ export class Broker {
     if (this.lastContext) return this.lastContext;
     const s = this.deps.getState();
     const at = this.deps.clock.now();
-    if (s.kind === 'open') return { type: s.session.assurance === 're-open' ? 're-opened' : 'session-opened', user: s.session.user, assurance: s.session.assurance, at };
+    if (s.kind === 'open')
+      return {
+        type: s.session.assurance === 're-open' ? 're-opened' : 'session-opened',
+        user: s.session.user,
+        assurance: s.session.assurance,
+        at,
+      };
     return { type: 'locked', user: null, reason: s.kind === 'locked' ? s.reason : s.kind, at };
   }
 
   async getToken(app: BrokerApp, audience: unknown): Promise<BrokerToken> {
     if (typeof audience !== 'string' || !audience) throw new BrokerError('bad-request', 'audience manquante');
     const session = this.openSession(app, 'broker.token', audience);
-    if (!app.audiences.includes(audience)) throw this.refuse(app, 'broker.token', 'audience-not-allowed', session, audience);
+    if (!app.audiences.includes(audience))
+      throw this.refuse(app, 'broker.token', 'audience-not-allowed', session, audience);
     const now = this.deps.clock.now();
     const margin = this.deps.refreshMarginMs ?? 30_000;
     const hit = this.cache.get(audience);
@@ -204,13 +216,24 @@ export class Broker {
       r = await this.deps.exchange(own.accessToken, audience);
     } catch (e) {
       const unreachable = (e as { code?: string })?.code === 'server-unreachable';
-      throw this.refuse(app, 'broker.token', unreachable ? 'server-unreachable' : 'exchange-refused', session, audience);
+      throw this.refuse(
+        app,
+        'broker.token',
+        unreachable ? 'server-unreachable' : 'exchange-refused',
+        session,
+        audience,
+      );
     }
     // The user may have changed while the exchange ran: never hand the previous user's token out.
     if (this.current !== session) throw this.refuse(app, 'broker.token', 'locked', session, audience);
     const token: BrokerToken = { access_token: r.accessToken, token_type: 'Bearer', audience, expires_at: r.expiresAt };
     this.cache.set(audience, { token, session });
-    this.deps.audit.record({ action: 'broker.token', outcome: 'success', idNat: session.user.idNat, reason: `${app.id} → ${audience}` });
+    this.deps.audit.record({
+      action: 'broker.token',
+      outcome: 'success',
+      idNat: session.user.idNat,
+      reason: `${app.id} → ${audience}`,
+    });
     return token;
   }
 
@@ -227,14 +250,30 @@ export class Broker {
     if (session.degraded) throw this.refuse(app, 'dmp.open', 'no-server-session', session);
     const check = checkIns(patient?.ins, patient?.oid);
     if (!check.ok) {
-      this.deps.audit.record({ action: 'dmp.open', outcome: 'failure', idNat: session.user.idNat, reason: `${who}: ${check.error}` });
+      this.deps.audit.record({
+        action: 'dmp.open',
+        outcome: 'failure',
+        idNat: session.user.idNat,
+        reason: `${who}: ${check.error}`,
+      });
       throw new BrokerError(check.error!, check.message);
     }
     const template = this.deps.dmp?.urlTemplate;
     if (!template || !this.deps.dmp) throw this.refuse(app, 'dmp.open', 'dmp-not-configured', session);
-    const url = buildDmpUrl(template, { ins: check.number! + check.key!, insNumber: check.number!, insKey: check.key!, oid: patient!.oid!, idNat: session.user.idNat });
+    const url = buildDmpUrl(template, {
+      ins: check.number! + check.key!,
+      insNumber: check.number!,
+      insKey: check.key!,
+      oid: patient!.oid!,
+      idNat: session.user.idNat,
+    });
     const kind = patient!.oid === INS_OID.NIR ? 'NIR' : 'NIA';
-    this.deps.audit.record({ action: 'dmp.open', outcome: 'success', idNat: session.user.idNat, reason: `${who}: patient INS ${check.number}${check.key} (${kind})` });
+    this.deps.audit.record({
+      action: 'dmp.open',
+      outcome: 'success',
+      idNat: session.user.idNat,
+      reason: `${who}: patient INS ${check.number}${check.key} (${kind})`,
+    });
     await this.deps.dmp.open(url);
     return { url };
   }
@@ -251,7 +290,12 @@ export class Broker {
     const check = checkIns(patient?.ins, patient?.oid);
     if (!check.ok) {
       // Audited like any refusal; the malformed INS itself (patient data) is not written.
-      this.deps.audit.record({ action: 'dmp.patient', outcome: 'failure', idNat: session.user.idNat, reason: `${check.error}: ${appId(app)}` });
+      this.deps.audit.record({
+        action: 'dmp.patient',
+        outcome: 'failure',
+        idNat: session.user.idNat,
+        reason: `${check.error}: ${appId(app)}`,
+      });
       throw new BrokerError(check.error!, check.message);
     }
     this.patient = { value: { ...patient, ins: check.number! + check.key!, oid: patient!.oid! }, session };
@@ -263,7 +307,11 @@ export class Broker {
   currentPatient(): PatientSummary | null {
     const p = this.livePatient();
     if (!p) return null;
-    return { lastName: p.lastName ?? '', firstName: p.firstName ?? '', insMasked: `${p.ins.slice(0, 5)}••••••••${p.ins.slice(13)}` };
+    return {
+      lastName: p.lastName ?? '',
+      firstName: p.firstName ?? '',
+      insMasked: `${p.ins.slice(0, 5)}••••••••${p.ins.slice(13)}`,
+    };
   }
 
   /** Tray / UI action: the DMP of the patient the DPI has on screen. */
@@ -284,13 +332,25 @@ export class Broker {
   private openSession(app: BrokerApp | 'tray', action: string, target: string): OpenSession {
     const st = this.deps.getState();
     if (st.kind !== 'open') throw this.refuse(app, action, 'locked', null, target);
-    if (st.session.mfaExpiresAt <= this.deps.clock.now()) throw this.refuse(app, action, 'mfa-expired', st.session, target);
+    if (st.session.mfaExpiresAt <= this.deps.clock.now())
+      throw this.refuse(app, action, 'mfa-expired', st.session, target);
     return st.session;
   }
 
-  private refuse(app: BrokerApp | 'tray', action: string, code: BrokerErrorCode, session: OpenSession | null, target?: string): BrokerError {
+  private refuse(
+    app: BrokerApp | 'tray',
+    action: string,
+    code: BrokerErrorCode,
+    session: OpenSession | null,
+    target?: string,
+  ): BrokerError {
     const who = appId(app);
-    this.deps.audit.record({ action, outcome: 'failure', ...(session ? { idNat: session.user.idNat } : {}), reason: `${code}: ${who}${target ? ` → ${target}` : ''}` });
+    this.deps.audit.record({
+      action,
+      outcome: 'failure',
+      ...(session ? { idNat: session.user.idNat } : {}),
+      reason: `${code}: ${who}${target ? ` → ${target}` : ''}`,
+    });
     return new BrokerError(code);
   }
 
@@ -333,7 +393,11 @@ const appId = (app: BrokerApp | 'tray') => (app === 'tray' ? 'tray' : app.id);
 
 export function buildDmpUrl(template: string, values: Record<string, string>): string {
   const url = template.replace(/\{(\w+)\}/g, (m, k: string) => {
-    if (!(k in values)) throw new BrokerError('dmp-not-configured', `Modèle d’URL DMP invalide : paramètre {${k}} inconnu (connus : ${Object.keys(values).join(', ')}).`);
+    if (!(k in values))
+      throw new BrokerError(
+        'dmp-not-configured',
+        `Modèle d’URL DMP invalide : paramètre {${k}} inconnu (connus : ${Object.keys(values).join(', ')}).`,
+      );
     return encodeURIComponent(values[k]!);
   });
   let u: URL;
@@ -342,6 +406,7 @@ export function buildDmpUrl(template: string, values: Record<string, string>): s
   } catch {
     throw new BrokerError('dmp-not-configured', 'Modèle d’URL DMP invalide : ce n’est pas une URL.');
   }
-  if (!isHttpsOrLoopback(u)) throw new BrokerError('dmp-not-configured', 'Modèle d’URL DMP invalide : HTTPS obligatoire.');
+  if (!isHttpsOrLoopback(u))
+    throw new BrokerError('dmp-not-configured', 'Modèle d’URL DMP invalide : HTTPS obligatoire.');
   return u.toString();
 }

@@ -5,7 +5,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { BrokerError } from './broker';
-import type { BrokerApp, BrokerErrorCode , Broker} from './broker';
+import type { BrokerApp, BrokerErrorCode, Broker } from './broker';
 
 const STATUS: Partial<Record<BrokerErrorCode, number>> = {
   'not-registered': 401,
@@ -51,18 +51,25 @@ export class HttpEndpoint {
       const err = e instanceof BrokerError ? e : new BrokerError('bad-request');
       json(STATUS[err.code] ?? 400, { error: { code: err.code, message: err.message } });
     };
-    if (req.headers.origin !== undefined || req.headers.host !== `127.0.0.1:${this.port}`) return fail(new BrokerError('bad-request', 'origine refusée'));
+    if (req.headers.origin !== undefined || req.headers.host !== `127.0.0.1:${this.port}`)
+      return fail(new BrokerError('bad-request', 'origine refusée'));
     const auth = req.headers.authorization ?? '';
     const secret = auth.startsWith('Bearer ') ? auth.slice(7) : null;
     const app = this.broker.bySecret(secret);
-    if (!app) return fail(this.broker.refuseUnknown(secret ? 'HTTP client with a wrong secret' : 'HTTP client without a secret'));
+    if (!app)
+      return fail(
+        this.broker.refuseUnknown(secret ? 'HTTP client with a wrong secret' : 'HTTP client without a secret'),
+      );
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     try {
       if (req.method === 'GET' && url.pathname === '/v1/context') return json(200, this.broker.context());
       if (req.method === 'GET' && url.pathname === '/v1/events') return this.events(app, req, res);
-      if (req.method === 'POST' && url.pathname === '/v1/token') return json(200, await this.broker.getToken(app, (await body(req)).audience));
-      if (req.method === 'POST' && url.pathname === '/v1/patient') return json(200, { patient: this.broker.setPatient(app, (await body(req)).patient as never) });
-      if (req.method === 'POST' && url.pathname === '/v1/dmp') return json(200, await this.broker.openDmp(app, (await body(req)).patient as never));
+      if (req.method === 'POST' && url.pathname === '/v1/token')
+        return json(200, await this.broker.getToken(app, (await body(req)).audience));
+      if (req.method === 'POST' && url.pathname === '/v1/patient')
+        return json(200, { patient: this.broker.setPatient(app, (await body(req)).patient as never) });
+      if (req.method === 'POST' && url.pathname === '/v1/dmp')
+        return json(200, await this.broker.openDmp(app, (await body(req)).patient as never));
       json(404, { error: { code: 'bad-request', message: 'chemin inconnu' } });
     } catch (e) {
       fail(e);

@@ -16,8 +16,10 @@ export interface InsCheck {
 }
 
 const MESSAGES: Record<InsError, string> = {
-  'ins-format': 'INS invalide : 15 caractères attendus (13 chiffres, 2A/2B pour la Corse, puis la clé de 2 chiffres). Vérifiez le numéro de l’identité du patient.',
-  'ins-key': 'INS invalide : la clé de contrôle ne correspond pas au numéro. Vérifiez le numéro de l’identité du patient.',
+  'ins-format':
+    'INS invalide : 15 caractères attendus (13 chiffres, 2A/2B pour la Corse, puis la clé de 2 chiffres). Vérifiez le numéro de l’identité du patient.',
+  'ins-key':
+    'INS invalide : la clé de contrôle ne correspond pas au numéro. Vérifiez le numéro de l’identité du patient.',
   'ins-oid': 'INS invalide : l’OID doit être celui du NIR (1.2.250.1.213.1.4.8) ou du NIA (1.2.250.1.213.1.4.10).',
 };
 
@@ -32,7 +34,8 @@ export function checkIns(value: unknown, oid: unknown): InsCheck {
   if (!m) return fail('ins-format');
   const month = Number(m[3]);
   // 01–12, or the codes used when the birth month is unknown (20–42, 50–99).
-  if (!(month >= 1 && month <= 12) && !(month >= 20 && month <= 42) && !(month >= 50 && month <= 99)) return fail('ins-format');
+  if (!(month >= 1 && month <= 12) && !(month >= 20 && month <= 42) && !(month >= 50 && month <= 99))
+    return fail('ins-format');
   const number = s.slice(0, 13);
   const numeric = number.replace('2A', '19').replace('2B', '18');
   const key = 97n - (BigInt(numeric) % 97n);

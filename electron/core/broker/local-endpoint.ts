@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { PeerCredentials } from '../../../native/peercred';
 import { BrokerError } from './broker';
-import type { BrokerApp , Broker} from './broker';
+import type { BrokerApp, Broker } from './broker';
 
 export interface LocalEndpointOptions {
   broker: Broker;
@@ -103,7 +103,12 @@ export class LocalEndpoint {
     });
   }
 
-  private async handle(app: BrokerApp, line: string, send: (o: unknown) => void, setUnsub: (u: () => void) => void): Promise<void> {
+  private async handle(
+    app: BrokerApp,
+    line: string,
+    send: (o: unknown) => void,
+    setUnsub: (u: () => void) => void,
+  ): Promise<void> {
     let msg: { id?: unknown; method?: unknown; params?: Record<string, unknown> };
     try {
       msg = JSON.parse(line) as typeof msg;

@@ -9,7 +9,8 @@ import { POLICY_KEY, SCHEMA } from './schema';
 import { ConfigStore } from './store';
 
 function fakeWatcher() {
-  const calls: { product: string; options: unknown; push: (u: Record<string, unknown>) => void; disposed: boolean }[] = [];
+  const calls: { product: string; options: unknown; push: (u: Record<string, unknown>) => void; disposed: boolean }[] =
+    [];
   const create: CreateWatcher = (product, _policies, onDidChange, options) => {
     const c = { product, options, push: onDidChange, disposed: false };
     calls.push(c);
@@ -32,12 +33,21 @@ describe('managed policy source (registry / macOS managed preferences)', () => {
     const src = new ManagedPolicySource(w.create, 'win32');
     const started = src.start(5000);
     expect(w.calls[0]).toMatchObject({ product: 'Sillage', options: { registryPath: POLICY_KEY } });
-    w.calls[0]!.push({ ServerUrl: 'https://sso.chu.fr', InactivityLockMinutes: 5, BadgeProfiles: '[{"name":"chu","aid":"F51230","keyNo":1,"fileNo":1}]', Language: undefined });
+    w.calls[0]!.push({
+      ServerUrl: 'https://sso.chu.fr',
+      InactivityLockMinutes: 5,
+      BadgeProfiles: '[{"name":"chu","aid":"F51230","keyNo":1,"fileNo":1}]',
+      Language: undefined,
+    });
     await started;
     const audit = new AuditLog();
     const store = new ConfigStore({ policy: src, preferences: null, audit });
     store.watch();
-    expect(store.get()).toMatchObject({ ServerUrl: 'https://sso.chu.fr', InactivityLockMinutes: 5, BadgeProfiles: [{ name: 'chu', aid: 'F51230', keyNo: 1, fileNo: 1 }] });
+    expect(store.get()).toMatchObject({
+      ServerUrl: 'https://sso.chu.fr',
+      InactivityLockMinutes: 5,
+      BadgeProfiles: [{ name: 'chu', aid: 'F51230', keyNo: 1, fileNo: 1 }],
+    });
     expect(store.locked()).toEqual(['BadgeProfiles', 'InactivityLockMinutes', 'ServerUrl']);
 
     // An administrator sets an invalid value: refused by name, the previous one stays.

@@ -17,7 +17,9 @@ export type CreateWatcher = (
 
 /** The schema as the watcher declares it: DWORD for integers and booleans, strings for the rest (JSON included). */
 export function watchedPolicies(): Record<string, { type: WatchedType }> {
-  return Object.fromEntries(SCHEMA.map((s) => [s.key, { type: s.type === 'integer' ? 'number' : s.type === 'boolean' ? 'boolean' : 'string' }]));
+  return Object.fromEntries(
+    SCHEMA.map((s) => [s.key, { type: s.type === 'integer' ? 'number' : s.type === 'boolean' ? 'boolean' : 'string' }]),
+  );
 }
 
 export const MAC_DOMAIN = 'fr.sillage.agent';
@@ -41,7 +43,12 @@ export class ManagedPolicySource implements PolicySource {
   /** Starts watching; resolves once the current policy is known (or after `timeoutMs`, defaults then). */
   async start(timeoutMs = 2000): Promise<void> {
     if (!this.watcher) {
-      this.watcher = this.createWatcher(this.platform === 'darwin' ? MAC_DOMAIN : 'Sillage', watchedPolicies(), (update) => this.update(update), this.platform === 'win32' ? { registryPath: POLICY_KEY } : {});
+      this.watcher = this.createWatcher(
+        this.platform === 'darwin' ? MAC_DOMAIN : 'Sillage',
+        watchedPolicies(),
+        (update) => this.update(update),
+        this.platform === 'win32' ? { registryPath: POLICY_KEY } : {},
+      );
     }
     await Promise.race([this.first, new Promise((r) => setTimeout(r, timeoutMs).unref())]);
   }

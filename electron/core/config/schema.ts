@@ -51,12 +51,16 @@ const arrayOf = (what: string, item: (o: Record<string, unknown>) => string | nu
 };
 
 const brokerApp = (o: Record<string, unknown>) => {
-  if (typeof o.id !== 'string' || !/^[a-z0-9][a-z0-9._-]{0,63}$/.test(o.id)) return 'id (minuscules, chiffres, . _ -) requis';
+  if (typeof o.id !== 'string' || !/^[a-z0-9][a-z0-9._-]{0,63}$/.test(o.id))
+    return 'id (minuscules, chiffres, . _ -) requis';
   if (typeof o.name !== 'string' || !o.name) return 'name requis';
   if (o.executable === undefined && o.secretSha256 === undefined) return 'executable ou secretSha256 requis';
-  if (o.executable !== undefined && (typeof o.executable !== 'string' || !/^([A-Za-z]:\\|\/)/.test(o.executable))) return 'executable : chemin absolu requis';
-  if (o.secretSha256 !== undefined && (typeof o.secretSha256 !== 'string' || !/^[0-9a-f]{64}$/.test(o.secretSha256))) return 'secretSha256 : 64 caractères hexadécimaux (SHA-256 du secret, jamais le secret)';
-  if (!Array.isArray(o.audiences) || !o.audiences.every((a) => typeof a === 'string' && a)) return 'audiences : liste de chaînes requise';
+  if (o.executable !== undefined && (typeof o.executable !== 'string' || !/^([A-Za-z]:\\|\/)/.test(o.executable)))
+    return 'executable : chemin absolu requis';
+  if (o.secretSha256 !== undefined && (typeof o.secretSha256 !== 'string' || !/^[0-9a-f]{64}$/.test(o.secretSha256)))
+    return 'secretSha256 : 64 caractères hexadécimaux (SHA-256 du secret, jamais le secret)';
+  if (!Array.isArray(o.audiences) || !o.audiences.every((a) => typeof a === 'string' && a))
+    return 'audiences : liste de chaînes requise';
   return null;
 };
 
@@ -68,21 +72,32 @@ const badgeProfile = (o: Record<string, unknown>) => {
   if (!Number.isInteger(o.keyNo) || (o.keyNo as number) < 0 || (o.keyNo as number) > 13) return 'keyNo : 0 à 13';
   if (!Number.isInteger(o.fileNo) || (o.fileNo as number) < 0 || (o.fileNo as number) > 31) return 'fileNo : 0 à 31';
   if (o.mode !== undefined && !['plain', 'mac', 'full'].includes(o.mode as string)) return 'mode : plain, mac ou full';
-  if (o.length !== undefined && (!Number.isInteger(o.length) || (o.length as number) < 1 || (o.length as number) > 240)) return 'length : 1 à 240 octets';
-  if (o.offset !== undefined && (!Number.isInteger(o.offset) || (o.offset as number) < 0)) return 'offset : entier positif';
+  if (o.length !== undefined && (!Number.isInteger(o.length) || (o.length as number) < 1 || (o.length as number) > 240))
+    return 'length : 1 à 240 octets';
+  if (o.offset !== undefined && (!Number.isInteger(o.offset) || (o.offset as number) < 0))
+    return 'offset : entier positif';
   if (o.auth !== undefined && o.auth !== 'ev2' && o.auth !== 'aes') return 'auth : ev2 ou aes';
-  if (o.systemId !== undefined && (typeof o.systemId !== 'string' || !/^([0-9A-Fa-f]{2}){0,21}$/.test(o.systemId))) return 'systemId : hexadécimal, 21 octets au plus';
-  if (o.uidKeyNo !== undefined && (!Number.isInteger(o.uidKeyNo) || (o.uidKeyNo as number) < 0 || (o.uidKeyNo as number) > 13)) return 'uidKeyNo : 0 à 13';
+  if (o.systemId !== undefined && (typeof o.systemId !== 'string' || !/^([0-9A-Fa-f]{2}){0,21}$/.test(o.systemId)))
+    return 'systemId : hexadécimal, 21 octets au plus';
+  if (
+    o.uidKeyNo !== undefined &&
+    (!Number.isInteger(o.uidKeyNo) || (o.uidKeyNo as number) < 0 || (o.uidKeyNo as number) > 13)
+  )
+    return 'uidKeyNo : 0 à 13';
   return null;
 };
 
 const readerProfile = (o: Record<string, unknown>) => {
   if (typeof o.name !== 'string' || !o.name) return 'name requis';
   if (o.kind !== 'pcsc' && o.kind !== 'hid') return 'kind : pcsc ou hid';
-  if (o.kind === 'hid' && (!Number.isInteger(o.vendorId) || !Number.isInteger(o.productId))) return 'vendorId et productId (entiers) requis pour un lecteur HID';
-  if (o.kind === 'hid' && o.driver !== 'pcprox' && o.driver !== 'custom-report') return 'driver : pcprox ou custom-report pour un lecteur HID';
+  if (o.kind === 'hid' && (!Number.isInteger(o.vendorId) || !Number.isInteger(o.productId)))
+    return 'vendorId et productId (entiers) requis pour un lecteur HID';
+  if (o.kind === 'hid' && o.driver !== 'pcprox' && o.driver !== 'custom-report')
+    return 'driver : pcprox ou custom-report pour un lecteur HID';
   if (o.encoding !== undefined && o.encoding !== 'hex' && o.encoding !== 'ascii') return 'encoding : hex ou ascii';
-  for (const k of ['reportId', 'offset', 'length'] as const) if (o[k] !== undefined && (!Number.isInteger(o[k]) || (o[k] as number) < 0 || (o[k] as number) > 255)) return `${k} : entier de 0 à 255`;
+  for (const k of ['reportId', 'offset', 'length'] as const)
+    if (o[k] !== undefined && (!Number.isInteger(o[k]) || (o[k] as number) < 0 || (o[k] as number) > 255))
+      return `${k} : entier de 0 à 255`;
   return null;
 };
 
@@ -94,8 +109,14 @@ export const SCHEMA: readonly SettingDef[] = [
     category: 'server',
     check: httpsUrl,
     msiProperty: 'SERVER_URL',
-    fr: { label: 'Adresse du serveur de sessions', help: "URL HTTPS du serveur de sessions Sillage (ex. https://sso.hopital.fr). Vide : serveur de démonstration embarqué." },
-    en: { label: 'Session server URL', help: 'HTTPS URL of the Sillage session server (e.g. https://sso.hospital.example). Empty: embedded demo server.' },
+    fr: {
+      label: 'Adresse du serveur de sessions',
+      help: 'URL HTTPS du serveur de sessions Sillage (ex. https://sso.hopital.fr). Vide : serveur de démonstration embarqué.',
+    },
+    en: {
+      label: 'Session server URL',
+      help: 'HTTPS URL of the Sillage session server (e.g. https://sso.hospital.example). Empty: embedded demo server.',
+    },
   },
   {
     key: 'EnrolmentToken',
@@ -103,10 +124,19 @@ export const SCHEMA: readonly SettingDef[] = [
     default: '',
     category: 'server',
     secret: true,
-    check: (v) => (v === '' || /^[A-Za-z0-9_-]{16,128}$/.test(String(v)) ? null : 'jeton d’enrôlement : 16 à 128 caractères A-Z a-z 0-9 _ -'),
+    check: (v) =>
+      v === '' || /^[A-Za-z0-9_-]{16,128}$/.test(String(v))
+        ? null
+        : 'jeton d’enrôlement : 16 à 128 caractères A-Z a-z 0-9 _ -',
     msiProperty: 'ENROLMENT_TOKEN',
-    fr: { label: "Jeton d'enrôlement du poste", help: "Jeton à usage unique délivré par `server:admin -- enrolment-token` : le poste s'enregistre une fois auprès du serveur." },
-    en: { label: 'Workstation enrolment token', help: 'One-time token from `server:admin -- enrolment-token`: the PC registers once with the server.' },
+    fr: {
+      label: "Jeton d'enrôlement du poste",
+      help: "Jeton à usage unique délivré par `server:admin -- enrolment-token` : le poste s'enregistre une fois auprès du serveur.",
+    },
+    en: {
+      label: 'Workstation enrolment token',
+      help: 'One-time token from `server:admin -- enrolment-token`: the PC registers once with the server.',
+    },
   },
   {
     key: 'CryptolibPath',
@@ -114,8 +144,11 @@ export const SCHEMA: readonly SettingDef[] = [
     default: '',
     category: 'readers',
     check: absolutePath,
-    fr: { label: 'Chemin de la Cryptolib CPS', help: 'Module PKCS#11 de la Cryptolib CPS. Vide : chemin standard de l’ANS selon le système.' },
-    en: { label: 'CPS Cryptolib path', help: "CPS Cryptolib PKCS#11 module. Empty: the ANS standard path for the OS." },
+    fr: {
+      label: 'Chemin de la Cryptolib CPS',
+      help: 'Module PKCS#11 de la Cryptolib CPS. Vide : chemin standard de l’ANS selon le système.',
+    },
+    en: { label: 'CPS Cryptolib path', help: 'CPS Cryptolib PKCS#11 module. Empty: the ANS standard path for the OS.' },
   },
   {
     key: 'ReaderProfiles',
@@ -123,8 +156,14 @@ export const SCHEMA: readonly SettingDef[] = [
     default: [],
     category: 'readers',
     check: arrayOf('profils de lecteurs', readerProfile),
-    fr: { label: 'Profils de lecteurs', help: 'Liste JSON : [{"name","kind":"hid","vendorId","productId","driver":"pcprox"|"custom-report","reportId","offset","length","encoding"}]. Les lecteurs PC/SC sont reconnus sans profil.' },
-    en: { label: 'Reader profiles', help: 'JSON list: [{"name","kind":"hid","vendorId","productId","driver":"pcprox"|"custom-report","reportId","offset","length","encoding"}]. PC/SC readers need no profile.' },
+    fr: {
+      label: 'Profils de lecteurs',
+      help: 'Liste JSON : [{"name","kind":"hid","vendorId","productId","driver":"pcprox"|"custom-report","reportId","offset","length","encoding"}]. Les lecteurs PC/SC sont reconnus sans profil.',
+    },
+    en: {
+      label: 'Reader profiles',
+      help: 'JSON list: [{"name","kind":"hid","vendorId","productId","driver":"pcprox"|"custom-report","reportId","offset","length","encoding"}]. PC/SC readers need no profile.',
+    },
   },
   {
     key: 'BadgeProfiles',
@@ -132,8 +171,14 @@ export const SCHEMA: readonly SettingDef[] = [
     default: [],
     category: 'readers',
     check: arrayOf('profils de badges', badgeProfile),
-    fr: { label: 'Profils de badges DESFire', help: 'Liste JSON : [{"name","aid","keyNo","fileNo","length","mode","auth","systemId","uidKeyNo"}] — application, clé diversifiée et fichier lus après authentification mutuelle.' },
-    en: { label: 'DESFire badge profiles', help: 'JSON list: [{"name","aid","keyNo","fileNo","length","mode","auth","systemId","uidKeyNo"}] — application, diversified key and file read after mutual authentication.' },
+    fr: {
+      label: 'Profils de badges DESFire',
+      help: 'Liste JSON : [{"name","aid","keyNo","fileNo","length","mode","auth","systemId","uidKeyNo"}] — application, clé diversifiée et fichier lus après authentification mutuelle.',
+    },
+    en: {
+      label: 'DESFire badge profiles',
+      help: 'JSON list: [{"name","aid","keyNo","fileNo","length","mode","auth","systemId","uidKeyNo"}] — application, diversified key and file read after mutual authentication.',
+    },
   },
   {
     key: 'BadgeKeyCustody',
@@ -141,8 +186,14 @@ export const SCHEMA: readonly SettingDef[] = [
     default: 'server',
     values: ['server', 'local'],
     category: 'readers',
-    fr: { label: 'Garde des clés des badges', help: 'server : le serveur de sessions détient les clés DESFire (recommandé) ; local : clé maîtresse dans le fichier protégé du poste.' },
-    en: { label: 'Badge key custody', help: 'server: the session server holds the DESFire keys (recommended); local: master key in the workstation’s protected file.' },
+    fr: {
+      label: 'Garde des clés des badges',
+      help: 'server : le serveur de sessions détient les clés DESFire (recommandé) ; local : clé maîtresse dans le fichier protégé du poste.',
+    },
+    en: {
+      label: 'Badge key custody',
+      help: 'server: the session server holds the DESFire keys (recommended); local: master key in the workstation’s protected file.',
+    },
   },
   {
     key: 'BadgeKeyFile',
@@ -150,15 +201,24 @@ export const SCHEMA: readonly SettingDef[] = [
     default: '',
     category: 'readers',
     check: absolutePath,
-    fr: { label: 'Fichier des clés des badges (garde locale)', help: 'Fichier protégé par le système (DPAPI machine sous Windows ; 0600 sous Linux) : {"F51230/1": "clé AES hex"}.' },
-    en: { label: 'Badge key file (local custody)', help: 'OS-protected file (machine DPAPI on Windows; 0600 on Linux): {"F51230/1": "AES key hex"}.' },
+    fr: {
+      label: 'Fichier des clés des badges (garde locale)',
+      help: 'Fichier protégé par le système (DPAPI machine sous Windows ; 0600 sous Linux) : {"F51230/1": "clé AES hex"}.',
+    },
+    en: {
+      label: 'Badge key file (local custody)',
+      help: 'OS-protected file (machine DPAPI on Windows; 0600 on Linux): {"F51230/1": "AES key hex"}.',
+    },
   },
   {
     key: 'AllowUidOnlyBadges',
     type: 'boolean',
     default: false,
     category: 'readers',
-    fr: { label: 'Accepter les badges lus sur leur seul UID', help: 'Déconseillé : un UID se copie. Désactivé par défaut.' },
+    fr: {
+      label: 'Accepter les badges lus sur leur seul UID',
+      help: 'Déconseillé : un UID se copie. Désactivé par défaut.',
+    },
     en: { label: 'Accept UID-only badges', help: 'Not recommended: a UID can be copied. Off by default.' },
   },
   {
@@ -168,8 +228,14 @@ export const SCHEMA: readonly SettingDef[] = [
     min: 15,
     max: 720,
     category: 'session',
-    fr: { label: 'Durée de la session forte (minutes)', help: 'Fenêtre pendant laquelle un badgeage rouvre la session sans code. 240 = 4 heures.' },
-    en: { label: 'Strong session duration (minutes)', help: 'Window in which a tap re-opens the session without a code. 240 = 4 hours.' },
+    fr: {
+      label: 'Durée de la session forte (minutes)',
+      help: 'Fenêtre pendant laquelle un badgeage rouvre la session sans code. 240 = 4 heures.',
+    },
+    en: {
+      label: 'Strong session duration (minutes)',
+      help: 'Window in which a tap re-opens the session without a code. 240 = 4 hours.',
+    },
   },
   {
     key: 'InactivityLockMinutes',
@@ -187,7 +253,10 @@ export const SCHEMA: readonly SettingDef[] = [
     default: 'overlay',
     values: ['overlay', 'os'],
     category: 'session',
-    fr: { label: 'Mode de verrouillage', help: 'overlay : écran Sillage sur une session Windows générique ; os : écran de verrouillage du système.' },
+    fr: {
+      label: 'Mode de verrouillage',
+      help: 'overlay : écran Sillage sur une session Windows générique ; os : écran de verrouillage du système.',
+    },
     en: { label: 'Lock mode', help: 'overlay: Sillage screen over a generic Windows session; os: the OS lock screen.' },
   },
   {
@@ -197,7 +266,10 @@ export const SCHEMA: readonly SettingDef[] = [
     min: 200,
     max: 10000,
     category: 'session',
-    fr: { label: 'Anti-rebond du badgeage (ms)', help: 'Un second badgeage du même badge pendant ce délai est ignoré.' },
+    fr: {
+      label: 'Anti-rebond du badgeage (ms)',
+      help: 'Un second badgeage du même badge pendant ce délai est ignoré.',
+    },
     en: { label: 'Tap debounce (ms)', help: 'A second tap of the same badge within this delay is ignored.' },
   },
   {
@@ -205,8 +277,14 @@ export const SCHEMA: readonly SettingDef[] = [
     type: 'boolean',
     default: false,
     category: 'session',
-    fr: { label: 'Connexion CPS en mode dégradé', help: 'Serveur injoignable : autoriser carte + code vérifiés sur le poste (marquée « dégradée », sans accès DPI).' },
-    en: { label: 'Degraded CPS login', help: 'Server unreachable: allow card + PIN checked on the PC (marked degraded, no EHR access).' },
+    fr: {
+      label: 'Connexion CPS en mode dégradé',
+      help: 'Serveur injoignable : autoriser carte + code vérifiés sur le poste (marquée « dégradée », sans accès DPI).',
+    },
+    en: {
+      label: 'Degraded CPS login',
+      help: 'Server unreachable: allow card + PIN checked on the PC (marked degraded, no EHR access).',
+    },
   },
   {
     key: 'BrokerApplications',
@@ -214,8 +292,14 @@ export const SCHEMA: readonly SettingDef[] = [
     default: [],
     category: 'broker',
     check: arrayOf('applications', brokerApp),
-    fr: { label: 'Applications autorisées', help: 'Liste JSON : [{"id","name","executable" ou "secretSha256","audiences":[...],"dmp":true}].' },
-    en: { label: 'Allowed applications', help: 'JSON list: [{"id","name","executable" or "secretSha256","audiences":[...],"dmp":true}].' },
+    fr: {
+      label: 'Applications autorisées',
+      help: 'Liste JSON : [{"id","name","executable" ou "secretSha256","audiences":[...],"dmp":true}].',
+    },
+    en: {
+      label: 'Allowed applications',
+      help: 'JSON list: [{"id","name","executable" or "secretSha256","audiences":[...],"dmp":true}].',
+    },
   },
   {
     key: 'BrokerHttpPort',
@@ -224,7 +308,10 @@ export const SCHEMA: readonly SettingDef[] = [
     min: 0,
     max: 65535,
     category: 'broker',
-    fr: { label: 'Port HTTP local du courtier', help: 'Pour les applications qui ne parlent que HTTP (127.0.0.1). 0 : désactivé.' },
+    fr: {
+      label: 'Port HTTP local du courtier',
+      help: 'Pour les applications qui ne parlent que HTTP (127.0.0.1). 0 : désactivé.',
+    },
     en: { label: 'Broker loopback HTTP port', help: 'For applications that only speak HTTP (127.0.0.1). 0: off.' },
   },
   {
@@ -235,12 +322,20 @@ export const SCHEMA: readonly SettingDef[] = [
     check: (v) => {
       if (v === '') return null;
       const s = String(v);
-      const unknown = [...s.matchAll(/\{(\w+)\}/g)].map((m) => m[1]).filter((k) => !['ins', 'insNumber', 'insKey', 'oid', 'idNat'].includes(k!));
+      const unknown = [...s.matchAll(/\{(\w+)\}/g)]
+        .map((m) => m[1])
+        .filter((k) => !['ins', 'insNumber', 'insKey', 'oid', 'idNat'].includes(k!));
       if (unknown.length) return `paramètre(s) inconnu(s) : ${unknown.join(', ')}`;
       return httpsUrl(s.replace(/\{\w+\}/g, 'x'));
     },
-    fr: { label: "Modèle d'URL du DMP web PS", help: 'Paramètres {ins} {insNumber} {insKey} {oid} {idNat}. Vide : accès DMP désactivé.' },
-    en: { label: 'DMP web PS URL template', help: 'Placeholders {ins} {insNumber} {insKey} {oid} {idNat}. Empty: DMP access off.' },
+    fr: {
+      label: "Modèle d'URL du DMP web PS",
+      help: 'Paramètres {ins} {insNumber} {insKey} {oid} {idNat}. Vide : accès DMP désactivé.',
+    },
+    en: {
+      label: 'DMP web PS URL template',
+      help: 'Placeholders {ins} {insNumber} {insKey} {oid} {idNat}. Empty: DMP access off.',
+    },
   },
   {
     key: 'Language',
@@ -266,7 +361,10 @@ export const SCHEMA: readonly SettingDef[] = [
     default: 'info',
     values: ['error', 'warn', 'info', 'debug'],
     category: 'logs',
-    fr: { label: 'Niveau de journalisation', help: 'error, warn, info ou debug (jamais de secret, quel que soit le niveau).' },
+    fr: {
+      label: 'Niveau de journalisation',
+      help: 'error, warn, info ou debug (jamais de secret, quel que soit le niveau).',
+    },
     en: { label: 'Log level', help: 'error, warn, info or debug (never a secret, whatever the level).' },
   },
 ];
@@ -281,21 +379,29 @@ export function settingDef(key: string): SettingDef | undefined {
  * Validate one raw value (from JSON, the registry or the UI) against its setting. Registry values
  * arrive as strings or DWORDs: integers and booleans accept both; JSON settings accept JSON text.
  */
-export function validateSetting(def: SettingDef, raw: unknown): { ok: true; value: ConfigValues[string] } | { ok: false; message: string } {
+export function validateSetting(
+  def: SettingDef,
+  raw: unknown,
+): { ok: true; value: ConfigValues[string] } | { ok: false; message: string } {
   const bad = (why: string) => ({ ok: false as const, message: `${def.key} : valeur refusée (${why})` });
   switch (def.type) {
     case 'boolean': {
-      const v = raw === 1 || raw === '1' || raw === true ? true : raw === 0 || raw === '0' || raw === false ? false : null;
+      const v =
+        raw === 1 || raw === '1' || raw === true ? true : raw === 0 || raw === '0' || raw === false ? false : null;
       return v === null ? bad('booléen attendu : 0 ou 1') : { ok: true, value: v };
     }
     case 'integer': {
-      const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^-?\d+$/.test(raw.trim()) ? Number(raw) : NaN;
+      const n =
+        typeof raw === 'number' ? raw : typeof raw === 'string' && /^-?\d+$/.test(raw.trim()) ? Number(raw) : NaN;
       if (!Number.isInteger(n)) return bad('nombre entier attendu');
-      if ((def.min !== undefined && n < def.min) || (def.max !== undefined && n > def.max)) return bad(`entre ${def.min} et ${def.max}`);
+      if ((def.min !== undefined && n < def.min) || (def.max !== undefined && n > def.max))
+        return bad(`entre ${def.min} et ${def.max}`);
       return { ok: true, value: n };
     }
     case 'enum':
-      return typeof raw === 'string' && def.values!.includes(raw) ? { ok: true, value: raw } : bad(`valeurs possibles : ${def.values!.join(', ')}`);
+      return typeof raw === 'string' && def.values!.includes(raw)
+        ? { ok: true, value: raw }
+        : bad(`valeurs possibles : ${def.values!.join(', ')}`);
     case 'string': {
       if (typeof raw !== 'string' || raw.length > 4096) return bad('texte attendu (4096 caractères au plus)');
       const p = def.check?.(raw);

@@ -10,7 +10,12 @@ let dir: string;
 let policyFile: string;
 let audit: AuditLog;
 const writePolicy = (o: unknown) => fs.writeFileSync(policyFile, typeof o === 'string' ? o : JSON.stringify(o));
-const make = () => new ConfigStore({ policy: new JsonFilePolicySource(policyFile), preferences: new JsonPreferenceStore(path.join(dir, 'prefs.json')), audit });
+const make = () =>
+  new ConfigStore({
+    policy: new JsonFilePolicySource(policyFile),
+    preferences: new JsonPreferenceStore(path.join(dir, 'prefs.json')),
+    audit,
+  });
 
 beforeEach(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sillage-config-'));
@@ -31,7 +36,10 @@ describe('configuration precedence', () => {
     expect(c.value('Language')).toBe('fr');
     expect(c.value('InactivityLockMinutes')).toBe(5);
     expect(c.locked().sort()).toEqual(['InactivityLockMinutes', 'Language']);
-    expect(c.setPreference('Language', 'en')).toMatchObject({ ok: false, message: expect.stringContaining('réglé par votre établissement') });
+    expect(c.setPreference('Language', 'en')).toMatchObject({
+      ok: false,
+      message: expect.stringContaining('réglé par votre établissement'),
+    });
     // Only userSettable settings are preferences.
     expect(c.setPreference('ServerUrl', 'https://evil.example')).toMatchObject({ ok: false });
     // Policy removed: the preference applies again.
@@ -52,7 +60,12 @@ describe('configuration precedence', () => {
     expect(messages).toContain('InactivityLockMinutes : valeur refusée (entre 0 et 240)');
     expect(messages).toContain('ServerUrl : valeur refusée (HTTPS obligatoire (HTTP seulement sur 127.0.0.1))');
     expect(messages).toContain('Colour : réglage inconnu, ignoré');
-    expect(audit.recent(20).filter((r) => r.action === 'config.rejected').map((r) => r.reason)).toHaveLength(3);
+    expect(
+      audit
+        .recent(20)
+        .filter((r) => r.action === 'config.rejected')
+        .map((r) => r.reason),
+    ).toHaveLength(3);
     // Still locked: the hospital set it, a bad edit must not hand it to the user.
     expect(c.locked()).toContain('InactivityLockMinutes');
   });
@@ -86,8 +99,21 @@ describe('configuration precedence', () => {
   it('validates registry-shaped values: DWORD booleans and integers, JSON text', () => {
     expect(validateSetting(settingDef('AllowQuit')!, 1)).toEqual({ ok: true, value: true });
     expect(validateSetting(settingDef('MfaWindowMinutes')!, '240')).toEqual({ ok: true, value: 240 });
-    expect(validateSetting(settingDef('BrokerApplications')!, '[{"id":"dpi","name":"DPI","executable":"C:\\\\DPI\\\\dpi.exe","audiences":["https://dpi"]}]')).toMatchObject({ ok: true });
-    expect(validateSetting(settingDef('BrokerApplications')!, '[{"id":"dpi","name":"DPI","secretSha256":"hunter2","audiences":[]}]')).toMatchObject({ ok: false, message: expect.stringContaining('secretSha256') });
-    expect(validateSetting(settingDef('DmpUrlTemplate')!, 'https://dmp.example/?p={patient}')).toMatchObject({ ok: false, message: expect.stringContaining('patient') });
+    expect(
+      validateSetting(
+        settingDef('BrokerApplications')!,
+        '[{"id":"dpi","name":"DPI","executable":"C:\\\\DPI\\\\dpi.exe","audiences":["https://dpi"]}]',
+      ),
+    ).toMatchObject({ ok: true });
+    expect(
+      validateSetting(
+        settingDef('BrokerApplications')!,
+        '[{"id":"dpi","name":"DPI","secretSha256":"hunter2","audiences":[]}]',
+      ),
+    ).toMatchObject({ ok: false, message: expect.stringContaining('secretSha256') });
+    expect(validateSetting(settingDef('DmpUrlTemplate')!, 'https://dmp.example/?p={patient}')).toMatchObject({
+      ok: false,
+      message: expect.stringContaining('patient'),
+    });
   });
 });

@@ -73,7 +73,8 @@ export class ConfigStore {
 
   setPreference(key: string, raw: unknown): { ok: true } | { ok: false; message: string } {
     const def = settingDef(key);
-    if (!def || !def.userSettable) return { ok: false, message: `${key} : ce réglage n’est modifiable que par l’informatique` };
+    if (!def || !def.userSettable)
+      return { ok: false, message: `${key} : ce réglage n’est modifiable que par l’informatique` };
     if (this.lockedKeys.has(key)) return { ok: false, message: `${key} : réglé par votre établissement (stratégie)` };
     const v = validateSetting(def, raw);
     if (!v.ok) return v;
@@ -105,7 +106,11 @@ export class ConfigStore {
           }
         }
       } catch (e) {
-        problems.push({ key: null, source: source.name, message: `stratégie illisible (${(e as Error).message}) : la dernière configuration valide reste en vigueur` });
+        problems.push({
+          key: null,
+          source: source.name,
+          message: `stratégie illisible (${(e as Error).message}) : la dernière configuration valide reste en vigueur`,
+        });
         policy = { ...this.lastValidPolicy };
       }
     }
@@ -117,9 +122,12 @@ export class ConfigStore {
       if (v.ok) prefs[key] = v.value;
     }
     const next: ConfigValues = { ...defaults(), ...prefs, ...policy };
-    const changedKeys = SCHEMA.map((s) => s.key).filter((k) => JSON.stringify(next[k]) !== JSON.stringify(this.values[k]));
+    const changedKeys = SCHEMA.map((s) => s.key).filter(
+      (k) => JSON.stringify(next[k]) !== JSON.stringify(this.values[k]),
+    );
     const newProblems = problems.filter((p) => !this.problems.some((q) => q.message === p.message));
-    for (const p of newProblems) this.opts.audit.record({ action: 'config.rejected', outcome: 'failure', reason: `${p.source}: ${p.message}` });
+    for (const p of newProblems)
+      this.opts.audit.record({ action: 'config.rejected', outcome: 'failure', reason: `${p.source}: ${p.message}` });
     this.problems = problems;
     this.lastValidPolicy = policy;
     const locked = new Set(Object.keys(policy));
@@ -128,14 +136,17 @@ export class ConfigStore {
     if (changedKeys.length || lockChanged) {
       this.values = next;
       // Names only: values may be secrets (enrolment token).
-      if (changedKeys.length) this.opts.audit.record({ action: 'config.changed', outcome: 'info', reason: changedKeys.join(', ') });
+      if (changedKeys.length)
+        this.opts.audit.record({ action: 'config.changed', outcome: 'info', reason: changedKeys.join(', ') });
       this.changed.emit(next);
     }
   }
 
   /** Configuration for the diagnostic export: secrets masked. */
   masked(): Record<string, unknown> {
-    return Object.fromEntries(SCHEMA.map((s) => [s.key, s.secret && this.values[s.key] !== '' ? '••••••' : this.values[s.key]]));
+    return Object.fromEntries(
+      SCHEMA.map((s) => [s.key, s.secret && this.values[s.key] !== '' ? '••••••' : this.values[s.key]]),
+    );
   }
 
   private readPreferences(): Record<string, unknown> {
@@ -198,7 +209,9 @@ export class JsonPreferenceStore implements PreferenceStore {
   }
 
   write(values: Record<string, unknown>): void {
-    const safe = Object.fromEntries(Object.entries(values).filter(([k]) => settingDef(k)?.userSettable && !settingDef(k)?.secret));
+    const safe = Object.fromEntries(
+      Object.entries(values).filter(([k]) => settingDef(k)?.userSettable && !settingDef(k)?.secret),
+    );
     fs.mkdirSync(path.dirname(this.file), { recursive: true });
     const tmp = `${this.file}.${process.pid}.tmp`;
     fs.writeFileSync(tmp, JSON.stringify(safe, null, 2), { mode: 0o600 });

@@ -40,7 +40,9 @@ export function admx(): string {
     const bool = s.type === 'boolean';
     const presentation = bool ? '' : ` presentation="$(presentation.${s.key})"`;
     const valueName = bool ? ` valueName="${s.key}"` : '';
-    const enabled = bool ? '      <enabledValue><decimal value="1" /></enabledValue>\n      <disabledValue><decimal value="0" /></disabledValue>\n' : '';
+    const enabled = bool
+      ? '      <enabledValue><decimal value="1" /></enabledValue>\n      <disabledValue><decimal value="0" /></disabledValue>\n'
+      : '';
     return `    <policy name="${s.key}" class="${policyClass(s)}" displayName="$(string.${s.key})" explainText="$(string.${s.key}_Explain)"${presentation} key="${esc(POLICY_KEY)}"${valueName}>\n      <parentCategory ref="Sillage_${s.category}" />\n      <supportedOn ref="${SUPPORTED}" />\n${enabled}${element(s)}    </policy>\n`;
   }).join('');
   return `<?xml version="1.0" encoding="utf-8"?>
@@ -75,8 +77,14 @@ export function adml(lang: 'fr' | 'en'): string {
   for (const s of SCHEMA) {
     const t = s[lang];
     const dflt = s.type === 'json' ? JSON.stringify(s.default) : String(s.default);
-    const defaultNote = lang === 'fr' ? `Valeur par défaut : ${dflt === '' ? '(vide)' : dflt}.` : `Default: ${dflt === '' ? '(empty)' : dflt}.`;
-    const lockNote = lang === 'fr' ? 'Une valeur fixée par stratégie apparaît verrouillée dans Sillage ; une valeur invalide est refusée et la précédente reste en vigueur.' : 'A value set by policy shows as locked in Sillage; an invalid value is refused and the previous one stays in force.';
+    const defaultNote =
+      lang === 'fr'
+        ? `Valeur par défaut : ${dflt === '' ? '(vide)' : dflt}.`
+        : `Default: ${dflt === '' ? '(empty)' : dflt}.`;
+    const lockNote =
+      lang === 'fr'
+        ? 'Une valeur fixée par stratégie apparaît verrouillée dans Sillage ; une valeur invalide est refusée et la précédente reste en vigueur.'
+        : 'A value set by policy shows as locked in Sillage; an invalid value is refused and the previous one stays in force.';
     strings.push([s.key, t.label], [`${s.key}_Explain`, `${t.help}\n\n${defaultNote}\n${lockNote}`]);
     if (s.type === 'enum') for (const v of s.values!) strings.push([`${s.key}_${v}`, v]);
     if (s.type === 'boolean') continue;
@@ -126,8 +134,12 @@ export function wixMachineConfigElements(dialect: 'wix3' | 'wixl' = 'wix3', appD
   const components = props
     .map(
       (s) => `      <Component Id="Policy${s.key}" Guid="${guid(s.key)}">
-${full ? `        <Condition>${s.msiProperty}</Condition>
-` : ''}        <RegistryValue Root="HKLM" Key="${esc(POLICY_KEY)}" Name="${s.key}" Type="string" Value="[${s.msiProperty}]" KeyPath="yes" />
+${
+  full
+    ? `        <Condition>${s.msiProperty}</Condition>
+`
+    : ''
+}        <RegistryValue Root="HKLM" Key="${esc(POLICY_KEY)}" Name="${s.key}" Type="string" Value="[${s.msiProperty}]" KeyPath="yes" />
       </Component>
 `,
     )

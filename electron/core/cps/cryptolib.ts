@@ -12,8 +12,16 @@ const CKF_TOKEN_PRESENT = 0x1;
 
 /** ANS install locations (shared/domain.md §2); configuration and policy may override. */
 export const CRYPTOLIB_PATHS: Record<string, string[]> = {
-  win32: ['C:\\Windows\\System32\\cps3_pkcs11_w64.dll', 'C:\\Program Files\\santesocial\\CPS\\cps3_pkcs11_w64.dll', 'C:\\Windows\\SysWOW64\\cps3_pkcs11_w32.dll'],
-  linux: ['/opt/santesocial/CPS/lib/libcps3_pkcs11_lux.so', '/usr/lib64/libcps3_pkcs11_lux.so', '/usr/lib/libcps3_pkcs11_lux.so'],
+  win32: [
+    'C:\\Windows\\System32\\cps3_pkcs11_w64.dll',
+    'C:\\Program Files\\santesocial\\CPS\\cps3_pkcs11_w64.dll',
+    'C:\\Windows\\SysWOW64\\cps3_pkcs11_w32.dll',
+  ],
+  linux: [
+    '/opt/santesocial/CPS/lib/libcps3_pkcs11_lux.so',
+    '/usr/lib64/libcps3_pkcs11_lux.so',
+    '/usr/lib/libcps3_pkcs11_lux.so',
+  ],
   darwin: ['/usr/local/lib/libcps3_pkcs11_osx.dylib'],
 };
 
@@ -27,7 +35,8 @@ export const CPS_OBJECTS = {
   techCert: 'Certificat Technique CPS',
 } as const;
 
-export type CryptolibProblem = { code: 'missing'; searched: string[] } | { code: 'load-failed'; path: string; message: string };
+export type CryptolibProblem =
+  { code: 'missing'; searched: string[] } | { code: 'load-failed'; path: string; message: string };
 
 export function findCryptolib(override?: string, platform = process.platform): { path: string } | CryptolibProblem {
   const candidates = override ? [override] : (CRYPTOLIB_PATHS[platform] ?? []);
@@ -69,7 +78,14 @@ export interface CardOptions {
 }
 
 const ERR = {
-  removed: ['CKR_DEVICE_REMOVED', 'CKR_TOKEN_NOT_PRESENT', 'CKR_SESSION_HANDLE_INVALID', 'CKR_SESSION_CLOSED', 'CKR_DEVICE_ERROR', 'CKR_TOKEN_NOT_RECOGNIZED'],
+  removed: [
+    'CKR_DEVICE_REMOVED',
+    'CKR_TOKEN_NOT_PRESENT',
+    'CKR_SESSION_HANDLE_INVALID',
+    'CKR_SESSION_CLOSED',
+    'CKR_DEVICE_ERROR',
+    'CKR_TOKEN_NOT_RECOGNIZED',
+  ],
   locked: ['CKR_PIN_LOCKED'],
   wrong: ['CKR_PIN_INCORRECT', 'CKR_PIN_INVALID', 'CKR_PIN_LEN_RANGE'],
 };
@@ -105,7 +121,9 @@ export class Pkcs11Module {
       description: i.libraryDescription.trim(),
       manufacturer: i.manufacturerID.trim(),
       version,
-      supportsCps4: version.major > CPS4_MIN_VERSION.major || (version.major === CPS4_MIN_VERSION.major && version.minor >= CPS4_MIN_VERSION.minor),
+      supportsCps4:
+        version.major > CPS4_MIN_VERSION.major ||
+        (version.major === CPS4_MIN_VERSION.major && version.minor >= CPS4_MIN_VERSION.minor),
     };
   }
 
@@ -225,7 +243,11 @@ export class Pkcs11Card implements CardHandle {
   certificate(): { der: Buffer; info: CpsCertificateInfo } {
     if (this.cert) return this.cert;
     const h = this.find(pkcs11js.CKO_CERTIFICATE, this.label('cert'));
-    if (!h) throw new CardError('card-unknown', this.contactless ? 'no CPS technical certificate on the card' : 'no CPS authentication certificate on the card');
+    if (!h)
+      throw new CardError(
+        'card-unknown',
+        this.contactless ? 'no CPS technical certificate on the card' : 'no CPS authentication certificate on the card',
+      );
     const [v] = this.guard(() => this.p11.C_GetAttributeValue(this.open(), h, [{ type: pkcs11js.CKA_VALUE }]));
     const der = Buffer.from(v!.value as Buffer);
     this.cert = { der, info: parseCpsCertificate(der) };
@@ -285,14 +307,27 @@ export class Pkcs11Card implements CardHandle {
     // The technical key is the one usable without PIN (that is what makes it 1 factor).
     if (!this.loggedIn && !this.contactless) throw new CardError('reader-error', 'card not logged in');
     const key = this.find(pkcs11js.CKO_PRIVATE_KEY, this.label('key'));
-    if (!key) throw new CardError('card-unknown', this.contactless ? 'no CPS technical key (contactless)' : 'no CPS authentication key');
+    if (!key)
+      throw new CardError(
+        'card-unknown',
+        this.contactless ? 'no CPS technical key (contactless)' : 'no CPS authentication key',
+      );
     const s = this.open();
     if (algorithm === 'ECDSA-P256-SHA256') throw new CardError('card-unknown', 'CPS keys are RSA');
     const pssAvailable = this.hasMechanism(pkcs11js.CKM_SHA256_RSA_PKCS_PSS);
-    if (algorithm === 'RSA-PSS-SHA256' && !pssAvailable) throw new CardError('card-unknown', 'this card does not offer RSA-PSS');
+    if (algorithm === 'RSA-PSS-SHA256' && !pssAvailable)
+      throw new CardError('card-unknown', 'this card does not offer RSA-PSS');
     const pss = algorithm ? algorithm === 'RSA-PSS-SHA256' : this.opts.preferPss && pssAvailable;
     const mechanism: pkcs11js.Mechanism = pss
-      ? { mechanism: pkcs11js.CKM_SHA256_RSA_PKCS_PSS, parameter: { type: pkcs11js.CK_PARAMS_RSA_PSS, hashAlg: pkcs11js.CKM_SHA256, mgf: pkcs11js.CKG_MGF1_SHA256, saltLen: 32 } as pkcs11js.RsaPSS }
+      ? {
+          mechanism: pkcs11js.CKM_SHA256_RSA_PKCS_PSS,
+          parameter: {
+            type: pkcs11js.CK_PARAMS_RSA_PSS,
+            hashAlg: pkcs11js.CKM_SHA256,
+            mgf: pkcs11js.CKG_MGF1_SHA256,
+            saltLen: 32,
+          } as pkcs11js.RsaPSS,
+        }
       : { mechanism: pkcs11js.CKM_SHA256_RSA_PKCS };
     const signature = this.guard(() => {
       this.p11.C_SignInit(s, mechanism, key);

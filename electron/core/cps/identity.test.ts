@@ -29,7 +29,13 @@ describe('CPS identity', () => {
   });
 
   it('parses a multi-valued subject as Node prints it', () => {
-    expect(parseSubject('C=FR\nCN=899999000011\nSN=MARTIN\nGN=Camille\ntitle=Infirmière')).toEqual({ C: 'FR', CN: '899999000011', SN: 'MARTIN', GN: 'Camille', title: 'Infirmière' });
+    expect(parseSubject('C=FR\nCN=899999000011\nSN=MARTIN\nGN=Camille\ntitle=Infirmière')).toEqual({
+      C: 'FR',
+      CN: '899999000011',
+      SN: 'MARTIN',
+      GN: 'Camille',
+      title: 'Infirmière',
+    });
   });
 
   it('reads tries left from PKCS#11 token flags', () => {

@@ -74,7 +74,11 @@ export class PcscCpsBackend implements ReaderBackend {
       return;
     }
     if (cls === 'cps4' && !mod.info.supportsCps4 && /cps/i.test(mod.info.description)) {
-      this.listener({ type: 'reader-error', reader, message: `Cryptolib ${mod.info.version.major}.${mod.info.version.minor} is too old for CPS4 (5.2+ needed)` });
+      this.listener({
+        type: 'reader-error',
+        reader,
+        message: `Cryptolib ${mod.info.version.major}.${mod.info.version.minor} is too old for CPS4 (5.2+ needed)`,
+      });
       return;
     }
     const slot = await this.waitForSlot(mod, reader);
@@ -85,7 +89,13 @@ export class PcscCpsBackend implements ReaderBackend {
       return;
     }
     const contactless = cls === 'cps3-contactless';
-    const handle = mod.openCard(slot, { reader, cardType, preferPss: this.opts.preferPss ?? cls === 'cps4', ...(this.opts.labels ? { labels: this.opts.labels } : {}), ...(contactless ? { keyKind: 'tech' as const } : {}) });
+    const handle = mod.openCard(slot, {
+      reader,
+      cardType,
+      preferPss: this.opts.preferPss ?? cls === 'cps4',
+      ...(this.opts.labels ? { labels: this.opts.labels } : {}),
+      ...(contactless ? { keyKind: 'tech' as const } : {}),
+    });
     current.handle = handle;
     this.listener({ type: 'readers', readers: this.readers() });
     this.listener(contactless ? { type: 'cps-tapped', card: handle } : { type: 'card-inserted', card: handle });

@@ -6,7 +6,15 @@ import os from 'node:os';
 import path from 'node:path';
 import type { AgentApi } from '../api/types';
 
-const ALLOWED = new Set(['demo.inventory', 'demo.insertCard', 'demo.removeCard', 'demo.tapBadge', 'demo.reset', 'session.getState', 'readers.list']);
+const ALLOWED = new Set([
+  'demo.inventory',
+  'demo.insertCard',
+  'demo.removeCard',
+  'demo.tapBadge',
+  'demo.reset',
+  'session.getState',
+  'readers.list',
+]);
 
 export function defaultControlPath(): string {
   if (process.platform === 'win32') return `\\\\.\\pipe\\sillage-demo-${os.userInfo().username}`;
@@ -43,7 +51,9 @@ export async function startControlSocket(api: AgentApi, socketPath = defaultCont
         try {
           msg = JSON.parse(line);
         } catch {
-          sock.write(JSON.stringify({ ok: false, error: { code: 'invalid-command', message: 'malformed JSON' } }) + '\n');
+          sock.write(
+            JSON.stringify({ ok: false, error: { code: 'invalid-command', message: 'malformed JSON' } }) + '\n',
+          );
           continue;
         }
         const result =
@@ -84,7 +94,13 @@ export function sendControl(cmd: string, req: unknown, socketPath = defaultContr
     let buf = '';
     s.setEncoding('utf8');
     s.once('error', (e: NodeJS.ErrnoException) =>
-      reject(new Error(e.code === 'ENOENT' || e.code === 'ECONNREFUSED' ? 'no demo agent running: start it with "npm start" or "npm run headless -- --demo"' : e.message)),
+      reject(
+        new Error(
+          e.code === 'ENOENT' || e.code === 'ECONNREFUSED'
+            ? 'no demo agent running: start it with "npm start" or "npm run headless -- --demo"'
+            : e.message,
+        ),
+      ),
     );
     s.on('data', (c) => {
       buf += c;

@@ -34,13 +34,26 @@ export interface DemoBadgeSpec {
 }
 
 export const DEMO_BADGES: DemoBadgeSpec[] = [
-  { id: 'badge-camille', label: 'Badge DESFire — Camille MARTIN', proof: 'desfire-aes-diversified', owner: '899999000011' },
-  { id: 'badge-louis', label: 'Badge DESFire — Louis BERNARD', proof: 'desfire-aes-diversified', owner: '899999000029' },
+  {
+    id: 'badge-camille',
+    label: 'Badge DESFire — Camille MARTIN',
+    proof: 'desfire-aes-diversified',
+    owner: '899999000011',
+  },
+  {
+    id: 'badge-louis',
+    label: 'Badge DESFire — Louis BERNARD',
+    proof: 'desfire-aes-diversified',
+    owner: '899999000029',
+  },
   { id: 'badge-inconnu', label: 'Badge DESFire non enrôlé', proof: 'desfire-aes-diversified', owner: null },
   { id: 'badge-clone', label: 'Copie de badge (UID seul)', proof: 'uid-only', owner: '899999000011' },
 ];
 
-export const DEMO_READERS = { contact: 'Lecteur démo CPS (contact)', contactless: 'Lecteur démo sans contact' } as const;
+export const DEMO_READERS = {
+  contact: 'Lecteur démo CPS (contact)',
+  contactless: 'Lecteur démo sans contact',
+} as const;
 
 export function demoPerson(idNat: string): DemoPerson | undefined {
   return DEMO_PEOPLE.find((p) => p.identity.idNat === idNat);

@@ -31,16 +31,28 @@ export class DemoAuthenticator implements Authenticator {
     if (!expected || !proof.publicKey || !expected.equals(proof.publicKey)) {
       return { ok: false, code: 'auth-refused', reason: 'card key not enrolled' };
     }
-    const key = { key: proof.publicKey, format: 'der' as const, type: 'spki' as const, dsaEncoding: 'ieee-p1363' as const };
+    const key = {
+      key: proof.publicKey,
+      format: 'der' as const,
+      type: 'spki' as const,
+      dsaEncoding: 'ieee-p1363' as const,
+    };
     if (!cryptoVerify('sha256', challenge, key, proof.signature)) {
       return { ok: false, code: 'auth-refused', reason: 'bad proof of possession' };
     }
-    return { ok: true, session: this.startMfa(identity, { kind: 'cps-card', reader: card.reader, cardType: card.cardType }, ['card', 'pin']) };
+    return {
+      ok: true,
+      session: this.startMfa(identity, { kind: 'cps-card', reader: card.reader, cardType: card.cardType }, [
+        'card',
+        'pin',
+      ]),
+    };
   }
 
   async badgeTapped(badge: BadgeRead): Promise<BadgeOutcome> {
     const spec = DEMO_BADGES.find((b) => b.id === badge.badgeId);
-    if (badge.proof === 'uid-only' && !this.opts.allowUidOnly) return { kind: 'refused', code: 'badge-weak', reason: 'uid-only credential refused by policy' };
+    if (badge.proof === 'uid-only' && !this.opts.allowUidOnly)
+      return { kind: 'refused', code: 'badge-weak', reason: 'uid-only credential refused by policy' };
     if (!spec?.owner) return { kind: 'refused', code: 'badge-unknown', reason: 'badge not enrolled' };
     const person = demoPerson(spec.owner)!;
     const window = this.roaming.get(spec.owner);
@@ -48,7 +60,15 @@ export class DemoAuthenticator implements Authenticator {
     if (window && now < window.expiresAt) {
       return {
         kind: 'reopened',
-        session: { user: person.identity, credential: this.credential(badge), factors: ['badge'], assurance: 're-open', authTime: window.authTime, mfaExpiresAt: window.expiresAt, openedAt: now },
+        session: {
+          user: person.identity,
+          credential: this.credential(badge),
+          factors: ['badge'],
+          assurance: 're-open',
+          authTime: window.authTime,
+          mfaExpiresAt: window.expiresAt,
+          openedAt: now,
+        },
       };
     }
     return { kind: 'second-factor', identity: person.identity, secondFactor: 'badge-pin', pinLength: null };
@@ -56,15 +76,24 @@ export class DemoAuthenticator implements Authenticator {
 
   async loginWithBadge(badge: BadgeRead, secret: string): Promise<AuthOutcome> {
     const spec = DEMO_BADGES.find((b) => b.id === badge.badgeId);
-    if (!spec?.owner || (badge.proof === 'uid-only' && !this.opts.allowUidOnly)) return { ok: false, code: 'auth-refused', reason: 'badge not usable' };
+    if (!spec?.owner || (badge.proof === 'uid-only' && !this.opts.allowUidOnly))
+      return { ok: false, code: 'auth-refused', reason: 'badge not usable' };
     const failures = this.badgeFailures.get(spec.owner) ?? 0;
     if (failures >= MAX_BADGE_PIN_FAILURES) return { ok: false, code: 'auth-refused', reason: 'badge PIN locked out' };
     if (secret !== DEMO_PIN) {
       this.badgeFailures.set(spec.owner, failures + 1);
-      return { ok: false, code: 'pin-wrong', params: { triesLeft: MAX_BADGE_PIN_FAILURES - failures - 1 }, reason: 'wrong badge PIN' };
+      return {
+        ok: false,
+        code: 'pin-wrong',
+        params: { triesLeft: MAX_BADGE_PIN_FAILURES - failures - 1 },
+        reason: 'wrong badge PIN',
+      };
     }
     this.badgeFailures.delete(spec.owner);
-    return { ok: true, session: this.startMfa(demoPerson(spec.owner)!.identity, this.credential(badge), ['badge', 'pin']) };
+    return {
+      ok: true,
+      session: this.startMfa(demoPerson(spec.owner)!.identity, this.credential(badge), ['badge', 'pin']),
+    };
   }
 
   async endWorkstationSession(): Promise<void> {
@@ -75,10 +104,22 @@ export class DemoAuthenticator implements Authenticator {
     return { kind: 'badge' as const, reader: badge.reader, cardType: badge.cardType, badgeProof: badge.proof };
   }
 
-  private startMfa(user: Identity, credential: OpenSession['credential'], factors: OpenSession['factors']): OpenSession {
+  private startMfa(
+    user: Identity,
+    credential: OpenSession['credential'],
+    factors: OpenSession['factors'],
+  ): OpenSession {
     const now = this.opts.clock.now();
     const window = { authTime: now, expiresAt: now + this.opts.mfaWindowMs };
     this.roaming.set(user.idNat, window);
-    return { user, credential, factors, assurance: 'mfa', authTime: now, mfaExpiresAt: window.expiresAt, openedAt: now };
+    return {
+      user,
+      credential,
+      factors,
+      assurance: 'mfa',
+      authTime: now,
+      mfaExpiresAt: window.expiresAt,
+      openedAt: now,
+    };
   }
 }

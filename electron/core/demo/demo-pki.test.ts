@@ -12,7 +12,12 @@ describe('demo PKI', () => {
     expect(certificate.verify(pki.ca.publicKey)).toBe(true);
     expect(certificate.checkIssued(pki.ca)).toBe(true);
     const info = parseCpsCertificate(certificate.raw);
-    expect(info.identity).toEqual({ idNat: person.idNat, lastName: 'MARTIN', firstName: 'Camille', profession: 'Infirmier' });
+    expect(info.identity).toEqual({
+      idNat: person.idNat,
+      lastName: 'MARTIN',
+      firstName: 'Camille',
+      profession: 'Infirmier',
+    });
     expect(info.idNatKind).toBe('rpps');
   });
 

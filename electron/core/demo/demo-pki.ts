@@ -66,13 +66,26 @@ function name(rdns: Rdn[]): Buffer {
   return seq(...rdns.map((rdn) => set(...rdn.map(([k, v]) => seq(oid(OID[k]), k === 'C' ? printable(v) : utf8(v))))));
 }
 
-const ext = (id: string, critical: boolean, value: Buffer) => seq(oid(id), ...(critical ? [bool(true)] : []), octets(value));
+const ext = (id: string, critical: boolean, value: Buffer) =>
+  seq(oid(id), ...(critical ? [bool(true)] : []), octets(value));
 
-function certificate(opts: { subject: Rdn[]; issuer: Rdn[]; publicKey: KeyObject; signer: KeyObject; ca: boolean; notBefore: Date; notAfter: Date }): X509Certificate {
+function certificate(opts: {
+  subject: Rdn[];
+  issuer: Rdn[];
+  publicKey: KeyObject;
+  signer: KeyObject;
+  ca: boolean;
+  notBefore: Date;
+  notAfter: Date;
+}): X509Certificate {
   const alg = seq(oid(OID.ecdsaSha256));
   const exts = opts.ca
     ? [ext(OID.basicConstraints, true, seq(bool(true))), ext(OID.keyUsage, true, bitString(Buffer.from([0x06]), 1))]
-    : [ext(OID.basicConstraints, true, seq()), ext(OID.keyUsage, true, bitString(Buffer.from([0x80]), 7)), ext(OID.extKeyUsage, false, seq(oid(OID.smartcardLogon), oid(OID.clientAuth)))];
+    : [
+        ext(OID.basicConstraints, true, seq()),
+        ext(OID.keyUsage, true, bitString(Buffer.from([0x80]), 7)),
+        ext(OID.extKeyUsage, false, seq(oid(OID.smartcardLogon), oid(OID.clientAuth))),
+      ];
   const serial = randomBytes(12);
   // Positive and minimal DER: OpenSSL refuses a leading zero byte (1 certificate in 128 otherwise).
   serial[0] = (serial[0]! & 0x7f) | 0x40;
@@ -105,12 +118,24 @@ export interface DemoPerson {
 /** One CA per agent start; its certificate is what the embedded demo server trusts. */
 export class DemoPki {
   private readonly caKey = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  private readonly caName: Rdn[] = [[['C', 'FR']], [['O', 'SILLAGE DEMO']], [['CN', 'AC DEMO SILLAGE (non valable en production)']]];
+  private readonly caName: Rdn[] = [
+    [['C', 'FR']],
+    [['O', 'SILLAGE DEMO']],
+    [['CN', 'AC DEMO SILLAGE (non valable en production)']],
+  ];
   readonly ca: X509Certificate;
 
   constructor(private readonly now: () => Date = () => new Date()) {
     const t = now().getTime();
-    this.ca = certificate({ subject: this.caName, issuer: this.caName, publicKey: this.caKey.publicKey, signer: this.caKey.privateKey, ca: true, notBefore: new Date(t - 86400_000), notAfter: new Date(t + 5 * 365 * 86400_000) });
+    this.ca = certificate({
+      subject: this.caName,
+      issuer: this.caName,
+      publicKey: this.caKey.publicKey,
+      signer: this.caKey.privateKey,
+      ca: true,
+      notBefore: new Date(t - 86400_000),
+      notAfter: new Date(t + 5 * 365 * 86400_000),
+    });
   }
 
   get caPem(): string {
@@ -121,7 +146,15 @@ export class DemoPki {
     const keys = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     const t = this.now().getTime();
     const certificate_ = certificate({
-      subject: [[['CN', p.idNat], ['SN', p.lastName], ['GN', p.firstName]], [['title', p.profession]], [['C', 'FR']]],
+      subject: [
+        [
+          ['CN', p.idNat],
+          ['SN', p.lastName],
+          ['GN', p.firstName],
+        ],
+        [['title', p.profession]],
+        [['C', 'FR']],
+      ],
       issuer: this.caName,
       publicKey: keys.publicKey,
       signer: this.caKey.privateKey,

@@ -2,7 +2,15 @@
 // blocked at 0, reset by a right PIN, as a real card) and badges, driven from the UI demo panel or the CLI.
 import { sign as cryptoSign } from 'node:crypto';
 import type { DemoInventory, ReaderInfo } from '../../../shared/contract';
-import type { CardHandle, CardSignature, PinResult, PinStatus, ReaderBackend, SignatureAlgorithm, ReaderEvent } from '../readers/types';
+import type {
+  CardHandle,
+  CardSignature,
+  PinResult,
+  PinStatus,
+  ReaderBackend,
+  SignatureAlgorithm,
+  ReaderEvent,
+} from '../readers/types';
 import { DEMO_BADGES, DEMO_CARDS, DEMO_PIN, DEMO_READERS, demoPerson } from './data';
 import type { DemoCardSpec } from './data';
 import type { DemoCardCredential } from './demo-pki';
@@ -83,7 +91,8 @@ class DemoCardHandle implements CardHandle {
 
   async sign(challenge: Buffer, algorithm?: SignatureAlgorithm): Promise<CardSignature> {
     this.assertPresent();
-    if (algorithm && algorithm !== 'ECDSA-P256-SHA256') throw new Error(`demo card signs with ECDSA P-256 only, not ${algorithm}`);
+    if (algorithm && algorithm !== 'ECDSA-P256-SHA256')
+      throw new Error(`demo card signs with ECDSA P-256 only, not ${algorithm}`);
     if (!this.loggedIn) throw new Error('card not logged in');
     const { privateKey, certificate } = this.card.credential();
     return {
@@ -126,7 +135,15 @@ export class DemoReaders implements ReaderBackend {
 
   readers(): ReaderInfo[] {
     return [
-      { name: DEMO_READERS.contact, transport: 'demo', status: 'ok', cardPresent: this.slots.has(DEMO_READERS.contact), cardType: this.slots.get(DEMO_READERS.contact) && this.cards.get(this.slots.get(DEMO_READERS.contact)!.cardId)?.spec.cardType },
+      {
+        name: DEMO_READERS.contact,
+        transport: 'demo',
+        status: 'ok',
+        cardPresent: this.slots.has(DEMO_READERS.contact),
+        cardType:
+          this.slots.get(DEMO_READERS.contact) &&
+          this.cards.get(this.slots.get(DEMO_READERS.contact)!.cardId)?.spec.cardType,
+      },
       { name: DEMO_READERS.contactless, transport: 'demo', status: 'ok', cardPresent: false },
     ];
   }
@@ -154,7 +171,10 @@ export class DemoReaders implements ReaderBackend {
     this.checkReader(reader);
     if (this.slots.has(reader)) this.removeCard(reader);
     const handle = new DemoCardHandle(reader, card);
-    this.publicKeys.set(card.spec.idNat, card.credential().certificate.publicKey.export({ type: 'spki', format: 'der' }));
+    this.publicKeys.set(
+      card.spec.idNat,
+      card.credential().certificate.publicKey.export({ type: 'spki', format: 'der' }),
+    );
     this.slots.set(reader, { cardId, handle });
     this.listener({ type: 'readers', readers: this.readers() });
     this.listener({ type: 'card-inserted', card: handle });
@@ -173,7 +193,10 @@ export class DemoReaders implements ReaderBackend {
     const badge = DEMO_BADGES.find((b) => b.id === badgeId);
     if (!badge) throw Object.assign(new Error(`unknown demo badge ${badgeId}`), { code: 'invalid-command' });
     this.checkReader(reader);
-    this.listener({ type: 'badge-tapped', badge: { reader, badgeId: badge.id, proof: badge.proof, cardType: 'DESFire EV3 (démo)' } });
+    this.listener({
+      type: 'badge-tapped',
+      badge: { reader, badgeId: badge.id, proof: badge.proof, cardType: 'DESFire EV3 (démo)' },
+    });
   }
 
   reset(): void {

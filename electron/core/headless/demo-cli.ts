@@ -17,8 +17,13 @@ async function call<T>(cmd: string, req: unknown = {}): Promise<T> {
 }
 
 function show(inv: DemoInventory, state: SessionState) {
-  console.log(`État / state: ${state.kind}${state.kind === 'open' ? ` — ${state.session.user.firstName} ${state.session.user.lastName}` : ''}`);
-  for (const c of inv.cards) console.log(`  carte ${c.id.padEnd(14)} ${c.inserted ? '[insérée]' : '         '} essais ${c.triesLeft}${c.blocked ? ' BLOQUÉE' : ''}  ${c.label}`);
+  console.log(
+    `État / state: ${state.kind}${state.kind === 'open' ? ` — ${state.session.user.firstName} ${state.session.user.lastName}` : ''}`,
+  );
+  for (const c of inv.cards)
+    console.log(
+      `  carte ${c.id.padEnd(14)} ${c.inserted ? '[insérée]' : '         '} essais ${c.triesLeft}${c.blocked ? ' BLOQUÉE' : ''}  ${c.label}`,
+    );
   for (const b of inv.badges) console.log(`  badge ${b.id.padEnd(14)} ${b.proof.padEnd(24)} ${b.label}`);
 }
 

@@ -16,7 +16,12 @@ export interface EmbeddedServer {
   stop(): Promise<void>;
 }
 
-export async function startEmbeddedServer(opts: { root: string; dataDir: string; demoCaPem: string; mfaWindowMinutes?: number }): Promise<EmbeddedServer> {
+export async function startEmbeddedServer(opts: {
+  root: string;
+  dataDir: string;
+  demoCaPem: string;
+  mfaWindowMinutes?: number;
+}): Promise<EmbeddedServer> {
   fs.mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
   const caFile = path.join(opts.dataDir, 'demo-ca.pem');
   fs.writeFileSync(caFile, opts.demoCaPem);
@@ -32,7 +37,21 @@ export async function startEmbeddedServer(opts: { root: string; dataDir: string;
     enrolmentToken,
   };
   fs.writeFileSync(seedFile, JSON.stringify(seed), { mode: 0o600 });
-  const args = ['--import', 'tsx', path.join(opts.root, 'server', 'src', 'main.ts'), '--port', '0', '--data-dir', path.join(opts.dataDir, 'server-db'), '--trust-anchor', caFile, '--seed', seedFile, '--log-level', 'warn'];
+  const args = [
+    '--import',
+    'tsx',
+    path.join(opts.root, 'server', 'src', 'main.ts'),
+    '--port',
+    '0',
+    '--data-dir',
+    path.join(opts.dataDir, 'server-db'),
+    '--trust-anchor',
+    caFile,
+    '--seed',
+    seedFile,
+    '--log-level',
+    'warn',
+  ];
   if (opts.mfaWindowMinutes) args.push('--mfa-window-minutes', String(opts.mfaWindowMinutes));
   const child: ChildProcess = spawn(process.execPath, args, { cwd: opts.root, stdio: ['ignore', 'pipe', 'pipe'] });
   const errors: string[] = [];

@@ -91,7 +91,10 @@ async function main() {
     console.error(`UI not built in ${uiDir}: run "npm run build:ui" (npm run headless does it for you).`);
     process.exit(2);
   }
-  const dataDir = values['memory-audit'] ? undefined : (values['data-dir'] ?? path.join(process.env.XDG_STATE_HOME || path.join(os.homedir(), '.local', 'state'), 'sillage'));
+  const dataDir = values['memory-audit']
+    ? undefined
+    : (values['data-dir'] ??
+      path.join(process.env.XDG_STATE_HOME || path.join(os.homedir(), '.local', 'state'), 'sillage'));
 
   const stateDir = dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'sillage-headless-'));
   // The demo cards' CA (key generation) only when demo cards or the embedded demo server need it.
@@ -105,12 +108,19 @@ async function main() {
     let serverUrl = values.server;
     let token = process.env.SILLAGE_ENROLMENT_TOKEN;
     if (!serverUrl) {
-      embedded = await startEmbeddedServer({ root, dataDir: path.join(stateDir, 'embedded-server'), demoCaPem: demoReaders!.pki.caPem, ...(mfaWindowMinutes ? { mfaWindowMinutes } : {}) });
+      embedded = await startEmbeddedServer({
+        root,
+        dataDir: path.join(stateDir, 'embedded-server'),
+        demoCaPem: demoReaders!.pki.caPem,
+        ...(mfaWindowMinutes ? { mfaWindowMinutes } : {}),
+      });
       serverUrl = embedded.issuer;
       token = embedded.enrolmentToken;
     }
     if (!token) {
-      console.error('--server needs the workstation enrolment token in the SILLAGE_ENROLMENT_TOKEN environment variable.');
+      console.error(
+        '--server needs the workstation enrolment token in the SILLAGE_ENROLMENT_TOKEN environment variable.',
+      );
       process.exit(2);
     }
     const url = serverUrl;
@@ -118,10 +128,11 @@ async function main() {
     const enrolment = token;
     // Registered once per run; the key stays in memory (the Electron app keeps it in safeStorage).
     let creds: Promise<WorkstationCredentials> | null = null;
-    const credentials = () => (creds ??= registerWorkstation(url, enrolment, `${os.hostname()} (headless)`).catch((e: unknown) => {
-      creds = null;
-      throw e;
-    }));
+    const credentials = () =>
+      (creds ??= registerWorkstation(url, enrolment, `${os.hostname()} (headless)`).catch((e: unknown) => {
+        creds = null;
+        throw e;
+      }));
     const local = isLoopbackHost(new URL(url).hostname);
     serverClient = lazyClient(url, credentials, { allowHttp: local });
     authenticator = new ServerAuthenticator({ client: serverClient, clock: systemClock });
@@ -130,7 +141,9 @@ async function main() {
 
   let broker: BrokerSettings | undefined;
   if (authenticator && (values['broker-apps'] || values['dmp-url-template'])) {
-    const apps = values['broker-apps'] ? (JSON.parse(fs.readFileSync(values['broker-apps'], 'utf8')) as BrokerApp[]) : [];
+    const apps = values['broker-apps']
+      ? (JSON.parse(fs.readFileSync(values['broker-apps'], 'utf8')) as BrokerApp[])
+      : [];
     broker = {
       apps,
       socketPath: values['broker-socket'] ?? defaultSocketPath(),
@@ -143,8 +156,15 @@ async function main() {
   }
 
   const policyFile = values['policy-file'] ?? process.env.SILLAGE_POLICY_FILE ?? '/etc/sillage/policy.json';
-  const configAudit = new AuditLog({ clock: systemClock, ...(dataDir ? { file: path.join(dataDir, 'audit.jsonl') } : {}) });
-  const config = new ConfigStore({ policy: new JsonFilePolicySource(policyFile), preferences: new JsonPreferenceStore(path.join(stateDir, 'preferences.json')), audit: configAudit });
+  const configAudit = new AuditLog({
+    clock: systemClock,
+    ...(dataDir ? { file: path.join(dataDir, 'audit.jsonl') } : {}),
+  });
+  const config = new ConfigStore({
+    policy: new JsonFilePolicySource(policyFile),
+    preferences: new JsonPreferenceStore(path.join(stateDir, 'preferences.json')),
+    audit: configAudit,
+  });
   config.watch();
   for (const p of config.lastProblems()) console.error(`Stratégie / policy: ${p.message}`);
 
@@ -152,7 +172,10 @@ async function main() {
   const logger = new Logger({ dir: path.join(stateDir, 'logs'), level: () => config.value<LogLevel>('LogLevel') });
   logger.info('headless agent starting', { embedded: Boolean(embedded), policyFile });
 
-  const only = values['pcsc-readers']?.split(',').map((n) => n.trim()).filter(Boolean);
+  const only = values['pcsc-readers']
+    ?.split(',')
+    .map((n) => n.trim())
+    .filter(Boolean);
   const real = readersFromConfig(config, {
     pcsc: values.pcsc,
     hid: values.hid,
@@ -188,7 +211,10 @@ async function main() {
   }
   if (embedded) console.log(`Serveur de sessions embarqué / embedded session server (PGlite): ${embedded.issuer}/`);
   console.log(`Sillage (headless${demo ? ', démo' : ''}) — ouvrez / open: ${server.launchUrl}`);
-  if (agent.brokerEndpoints.socket) console.log(`Courtier DPI / DPI broker: ${agent.brokerEndpoints.socket}${agent.brokerEndpoints.http ? ` and ${agent.brokerEndpoints.http}` : ''}`);
+  if (agent.brokerEndpoints.socket)
+    console.log(
+      `Courtier DPI / DPI broker: ${agent.brokerEndpoints.socket}${agent.brokerEndpoints.http ? ` and ${agent.brokerEndpoints.http}` : ''}`,
+    );
   if (control) console.log(`Démo en ligne de commande / demo CLI: npm run demo -- help`);
 
   let stopping = false;

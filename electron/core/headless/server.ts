@@ -38,7 +38,7 @@ const CSP = [
   "default-src 'self'",
   "script-src 'self'",
   "style-src 'self'",
-  'connect-src \'self\' ws://127.0.0.1:*',
+  "connect-src 'self' ws://127.0.0.1:*",
   "img-src 'self' data:",
   "object-src 'none'",
   "base-uri 'none'",
@@ -104,8 +104,16 @@ export async function startHeadlessServer(opts: HeadlessServerOptions): Promise<
   server.on('upgrade', (req, socket, head) => {
     const url = new URL(req.url ?? '/', 'http://x');
     const origin = req.headers.origin;
-    if (url.pathname !== WS_PATH || !allowedHosts().has(req.headers.host ?? '') || (origin !== undefined && !allowedOrigins().has(origin))) {
-      opts.audit.record({ action: 'headless.refused', outcome: 'failure', reason: `websocket from origin ${origin ?? 'none'}` });
+    if (
+      url.pathname !== WS_PATH ||
+      !allowedHosts().has(req.headers.host ?? '') ||
+      (origin !== undefined && !allowedOrigins().has(origin))
+    ) {
+      opts.audit.record({
+        action: 'headless.refused',
+        outcome: 'failure',
+        reason: `websocket from origin ${origin ?? 'none'}`,
+      });
       socket.end('HTTP/1.1 403 Forbidden\r\n\r\n');
       return;
     }
@@ -138,9 +146,14 @@ export async function startHeadlessServer(opts: HeadlessServerOptions): Promise<
         return;
       }
       if (!ok) {
-        const given = frame.type === 'hello' && typeof frame.secret === 'string' ? Buffer.from(frame.secret) : Buffer.alloc(0);
+        const given =
+          frame.type === 'hello' && typeof frame.secret === 'string' ? Buffer.from(frame.secret) : Buffer.alloc(0);
         if (given.length !== secret.length || !timingSafeEqual(given, secret)) {
-          opts.audit.record({ action: 'headless.refused', outcome: 'failure', reason: 'wrong or missing launch secret' });
+          opts.audit.record({
+            action: 'headless.refused',
+            outcome: 'failure',
+            reason: 'wrong or missing launch secret',
+          });
           ws.close(4401, 'unauthorized');
           return;
         }
@@ -155,7 +168,12 @@ export async function startHeadlessServer(opts: HeadlessServerOptions): Promise<
         return;
       }
       const r = await opts.api.handle(frame.cmd, frame.req, { transport: 'ws' });
-      send(ws, r.ok ? { type: 'result', id: frame.id, ok: true, result: r.result } : { type: 'result', id: frame.id, ok: false, error: r.error });
+      send(
+        ws,
+        r.ok
+          ? { type: 'result', id: frame.id, ok: true, result: r.result }
+          : { type: 'result', id: frame.id, ok: false, error: r.error },
+      );
     });
   }
 

@@ -26,7 +26,13 @@ describe('agent log', () => {
   it('never writes a secret, by field name or by shape', () => {
     const log = new Logger({ dir, level: () => 'debug' });
     const jwt = 'eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln';
-    log.debug(`exchange with ${jwt}`, { pin: '1234', enrolmentToken: 'tok_abcdefabcdef', headers: { authorization: 'Bearer abc' }, note: `Bearer xyz`, reader: 'Lecteur CPS' });
+    log.debug(`exchange with ${jwt}`, {
+      pin: '1234',
+      enrolmentToken: 'tok_abcdefabcdef',
+      headers: { authorization: 'Bearer abc' },
+      note: `Bearer xyz`,
+      reader: 'Lecteur CPS',
+    });
     log.close();
     const text = fs.readFileSync(path.join(dir, 'sillage.log'), 'utf8');
     for (const s of ['1234', 'tok_abcdefabcdef', 'abc"', 'xyz', jwt]) expect(text).not.toContain(s);
@@ -39,10 +45,28 @@ describe('machine log location', () => {
   it("is the machine's when writable, the user's otherwise, per OS", () => {
     const yes = () => true;
     const no = () => false;
-    expect(machineLogDir({ platform: 'win32', env: { ProgramData: 'C:\\ProgramData' }, home: 'C:\\Users\\ide', writable: yes })).toBe('C:\\ProgramData\\Sillage\\logs');
-    expect(machineLogDir({ platform: 'win32', env: { ProgramData: 'C:\\ProgramData', LOCALAPPDATA: 'C:\\Users\\ide\\AppData\\Local' }, home: 'C:\\Users\\ide', writable: no })).toBe('C:\\Users\\ide\\AppData\\Local\\Sillage\\logs');
+    expect(
+      machineLogDir({
+        platform: 'win32',
+        env: { ProgramData: 'C:\\ProgramData' },
+        home: 'C:\\Users\\ide',
+        writable: yes,
+      }),
+    ).toBe('C:\\ProgramData\\Sillage\\logs');
+    expect(
+      machineLogDir({
+        platform: 'win32',
+        env: { ProgramData: 'C:\\ProgramData', LOCALAPPDATA: 'C:\\Users\\ide\\AppData\\Local' },
+        home: 'C:\\Users\\ide',
+        writable: no,
+      }),
+    ).toBe('C:\\Users\\ide\\AppData\\Local\\Sillage\\logs');
     expect(machineLogDir({ platform: 'linux', env: {}, home: '/home/ide', writable: yes })).toBe('/var/log/sillage');
-    expect(machineLogDir({ platform: 'linux', env: {}, home: '/home/ide', writable: no })).toBe('/home/ide/.local/state/sillage/logs');
-    expect(machineLogDir({ platform: 'darwin', env: {}, home: '/Users/ide', writable: yes })).toBe('/Users/ide/Library/Logs/Sillage');
+    expect(machineLogDir({ platform: 'linux', env: {}, home: '/home/ide', writable: no })).toBe(
+      '/home/ide/.local/state/sillage/logs',
+    );
+    expect(machineLogDir({ platform: 'darwin', env: {}, home: '/Users/ide', writable: yes })).toBe(
+      '/Users/ide/Library/Logs/Sillage',
+    );
   });
 });

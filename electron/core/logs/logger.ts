@@ -13,12 +13,20 @@ export function redact(v: unknown, depth = 0): unknown {
   if (typeof v === 'string') return v.replace(SECRET_SHAPE, '[redacted]');
   if (!v || typeof v !== 'object' || depth > 4) return v;
   if (Array.isArray(v)) return v.map((x) => redact(x, depth + 1));
-  return Object.fromEntries(Object.entries(v as Record<string, unknown>).map(([k, x]) => [k, SECRET_FIELD.test(k) ? '[redacted]' : redact(x, depth + 1)]));
+  return Object.fromEntries(
+    Object.entries(v as Record<string, unknown>).map(([k, x]) => [
+      k,
+      SECRET_FIELD.test(k) ? '[redacted]' : redact(x, depth + 1),
+    ]),
+  );
 }
 
 /** Where logs go: %ProgramData%\Sillage\logs, /var/log/sillage (or the user's state dir when not writable). */
 export function defaultLogDir(fallback: string): string {
-  const dir = process.platform === 'win32' ? path.join(process.env.ProgramData ?? 'C:\\ProgramData', 'Sillage', 'logs') : '/var/log/sillage';
+  const dir =
+    process.platform === 'win32'
+      ? path.join(process.env.ProgramData ?? 'C:\\ProgramData', 'Sillage', 'logs')
+      : '/var/log/sillage';
   try {
     fs.mkdirSync(dir, { recursive: true });
     fs.accessSync(dir, fs.constants.W_OK);
@@ -42,17 +50,26 @@ export class Logger {
 
   log(level: LogLevel, msg: string, fields: Record<string, unknown> = {}): void {
     if (RANK[level] > RANK[this.opts.level()]) return;
-    const line = JSON.stringify({ t: new Date().toISOString(), level, msg: redact(msg), ...(redact(fields) as object) }) + '\n';
+    const line =
+      JSON.stringify({ t: new Date().toISOString(), level, msg: redact(msg), ...(redact(fields) as object) }) + '\n';
     this.open();
     if (this.size + line.length > (this.opts.maxBytes ?? 5 * 1024 * 1024)) this.rotate();
     fs.writeSync(this.fd!, line);
     this.size += Buffer.byteLength(line);
   }
 
-  error(msg: string, f?: Record<string, unknown>) { this.log('error', msg, f); }
-  warn(msg: string, f?: Record<string, unknown>) { this.log('warn', msg, f); }
-  info(msg: string, f?: Record<string, unknown>) { this.log('info', msg, f); }
-  debug(msg: string, f?: Record<string, unknown>) { this.log('debug', msg, f); }
+  error(msg: string, f?: Record<string, unknown>) {
+    this.log('error', msg, f);
+  }
+  warn(msg: string, f?: Record<string, unknown>) {
+    this.log('warn', msg, f);
+  }
+  info(msg: string, f?: Record<string, unknown>) {
+    this.log('info', msg, f);
+  }
+  debug(msg: string, f?: Record<string, unknown>) {
+    this.log('debug', msg, f);
+  }
 
   /** The current log's last lines (for the diagnostic export). */
   tail(lines = 200): string[] {
@@ -79,7 +96,8 @@ export class Logger {
     this.close();
     const keep = this.opts.keep ?? 5;
     fs.rmSync(`${this.file}.${keep}`, { force: true });
-    for (let i = keep - 1; i >= 1; i--) if (fs.existsSync(`${this.file}.${i}`)) fs.renameSync(`${this.file}.${i}`, `${this.file}.${i + 1}`);
+    for (let i = keep - 1; i >= 1; i--)
+      if (fs.existsSync(`${this.file}.${i}`)) fs.renameSync(`${this.file}.${i}`, `${this.file}.${i + 1}`);
     if (fs.existsSync(this.file)) fs.renameSync(this.file, `${this.file}.1`);
     this.open();
   }
@@ -90,7 +108,14 @@ export class Logger {
  * there (%ProgramData%\Sillage\logs, created by the MSI; /var/log/sillage), else the user's own
  * (~/Library/Logs/Sillage on macOS, the profile's state directory elsewhere).
  */
-export function machineLogDir(opts: { platform?: NodeJS.Platform; env?: NodeJS.ProcessEnv; home?: string; writable?: (dir: string) => boolean } = {}): string {
+export function machineLogDir(
+  opts: {
+    platform?: NodeJS.Platform;
+    env?: NodeJS.ProcessEnv;
+    home?: string;
+    writable?: (dir: string) => boolean;
+  } = {},
+): string {
   const platform = opts.platform ?? process.platform;
   const env = opts.env ?? process.env;
   const home = opts.home ?? os.homedir();
@@ -106,7 +131,12 @@ export function machineLogDir(opts: { platform?: NodeJS.Platform; env?: NodeJS.P
       }
     });
   const pj = platform === 'win32' ? path.win32 : path.posix;
-  const machine = platform === 'win32' ? pj.join(env.ProgramData ?? 'C:\\ProgramData', 'Sillage', 'logs') : platform === 'linux' ? '/var/log/sillage' : null;
+  const machine =
+    platform === 'win32'
+      ? pj.join(env.ProgramData ?? 'C:\\ProgramData', 'Sillage', 'logs')
+      : platform === 'linux'
+        ? '/var/log/sillage'
+        : null;
   if (machine && writable(machine)) return machine;
   if (platform === 'win32') return pj.join(env.LOCALAPPDATA ?? pj.join(home, 'AppData', 'Local'), 'Sillage', 'logs');
   if (platform === 'darwin') return pj.join(home, 'Library', 'Logs', 'Sillage');

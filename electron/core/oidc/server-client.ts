@@ -17,7 +17,18 @@ export interface ServerTokens {
   accessToken: string;
   refreshToken: string | undefined;
   idToken: string | undefined;
-  claims: { sub: string; auth_time?: number; acr?: string; amr?: string[]; sid?: string; given_name?: string; family_name?: string; idnat?: string | null; profession?: string | null; [k: string]: unknown };
+  claims: {
+    sub: string;
+    auth_time?: number;
+    acr?: string;
+    amr?: string[];
+    sid?: string;
+    given_name?: string;
+    family_name?: string;
+    idnat?: string | null;
+    profession?: string | null;
+    [k: string]: unknown;
+  };
   expiresAt: number;
   /** End of the roaming MFA window (epoch seconds). */
   mfaExpiresAt: number | undefined;
@@ -62,7 +73,11 @@ export const GRANT = {
   tokenExchange: 'urn:ietf:params:oauth:grant-type:token-exchange',
 } as const;
 
-const JWS_ALG: Record<SignatureAlgorithm, string> = { 'RSA-PKCS1-SHA256': 'RS256', 'RSA-PSS-SHA256': 'PS256', 'ECDSA-P256-SHA256': 'ES256' };
+const JWS_ALG: Record<SignatureAlgorithm, string> = {
+  'RSA-PKCS1-SHA256': 'RS256',
+  'RSA-PSS-SHA256': 'PS256',
+  'ECDSA-P256-SHA256': 'ES256',
+};
 
 const b64url = (b: Buffer | string) => Buffer.from(b).toString('base64url');
 
@@ -76,7 +91,12 @@ function unavailable(status: number): ServerError {
 
 function toServerError(e: unknown): ServerError {
   if (e instanceof ServerError) return e;
-  const status = e instanceof oidc.ResponseBodyError ? e.status : (e as { cause?: unknown }).cause instanceof Response ? ((e as { cause: Response }).cause.status) : 0;
+  const status =
+    e instanceof oidc.ResponseBodyError
+      ? e.status
+      : (e as { cause?: unknown }).cause instanceof Response
+        ? (e as { cause: Response }).cause.status
+        : 0;
   if (status >= 500) return unavailable(status);
   if (e instanceof oidc.ResponseBodyError) {
     const body = (e.cause ?? {}) as Record<string, unknown>;
@@ -85,14 +105,22 @@ function toServerError(e: unknown): ServerError {
   }
   const err = e as { code?: string; cause?: { code?: string }; message?: string };
   const net = err.cause?.code ?? err.code;
-  if (net && /ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENOTFOUND|EHOSTUNREACH|UND_ERR|ABORT/i.test(net) || /fetch failed|timeout/i.test(err.message ?? '')) {
+  if (
+    (net && /ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENOTFOUND|EHOSTUNREACH|UND_ERR|ABORT/i.test(net)) ||
+    /fetch failed|timeout/i.test(err.message ?? '')
+  ) {
     return new ServerError('server-unreachable', 'session server unreachable');
   }
   return new ServerError('unexpected', err.message ?? String(e));
 }
 
 /** First start after install: creates the workstation key and registers it with the one-time token. */
-export async function registerWorkstation(serverUrl: string, enrolmentToken: string, name: string, fetchImpl: typeof fetch = fetch): Promise<WorkstationCredentials> {
+export async function registerWorkstation(
+  serverUrl: string,
+  enrolmentToken: string,
+  name: string,
+  fetchImpl: typeof fetch = fetch,
+): Promise<WorkstationCredentials> {
   const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
   const kid = randomUUID();
   const pub = { ...(await exportJWK(publicKey)), kid, alg: 'ES256', use: 'sig' };
@@ -108,7 +136,12 @@ export async function registerWorkstation(serverUrl: string, enrolmentToken: str
     throw toServerError(e);
   }
   const body = (await res.json().catch(() => ({}))) as Record<string, unknown>;
-  if (res.status !== 201 || typeof body.client_id !== 'string') throw new ServerError('invalid_client', String(body.error_description ?? `registration refused (${res.status})`), body);
+  if (res.status !== 201 || typeof body.client_id !== 'string')
+    throw new ServerError(
+      'invalid_client',
+      String(body.error_description ?? `registration refused (${res.status})`),
+      body,
+    );
   return { clientId: body.client_id, privateJwk: { ...(await exportJWK(privateKey)), kid, alg: 'ES256' } };
 }
 
@@ -133,7 +166,11 @@ export class SessionServerClient {
     return this.config.serverMetadata().issuer;
   }
 
-  static async connect(serverUrl: string, creds: WorkstationCredentials, opts: ClientOptions = {}): Promise<SessionServerClient> {
+  static async connect(
+    serverUrl: string,
+    creds: WorkstationCredentials,
+    opts: ClientOptions = {},
+  ): Promise<SessionServerClient> {
     const key = await importJWK(creds.privateJwk, 'ES256');
     const timeoutMs = opts.timeoutMs ?? 10_000;
     try {
@@ -142,11 +179,18 @@ export class SessionServerClient {
         creds.clientId,
         { id_token_signed_response_alg: 'ES256' },
         oidc.PrivateKeyJwt({ key, kid: creds.privateJwk.kid } as unknown as oidc.PrivateKey),
-        { execute: opts.allowHttp ? [oidc.allowInsecureRequests] : [], timeout: timeoutMs / 1000, ...(opts.fetch ? { [oidc.customFetch]: opts.fetch as unknown as oidc.CustomFetch } : {}) },
+        {
+          execute: opts.allowHttp ? [oidc.allowInsecureRequests] : [],
+          timeout: timeoutMs / 1000,
+          ...(opts.fetch ? { [oidc.customFetch]: opts.fetch as unknown as oidc.CustomFetch } : {}),
+        },
       );
       config.timeout = timeoutMs / 1000;
       if (opts.fetch) config[oidc.customFetch] = opts.fetch as unknown as oidc.CustomFetch;
-      return new SessionServerClient(config, creds.clientId, timeoutMs, opts.fetch ?? fetch, { key, kid: creds.privateJwk.kid });
+      return new SessionServerClient(config, creds.clientId, timeoutMs, opts.fetch ?? fetch, {
+        key,
+        kid: creds.privateJwk.kid,
+      });
     } catch (e) {
       throw toServerError(e);
     }
@@ -185,7 +229,12 @@ export class SessionServerClient {
    * CPS login: an RFC 7523 assertion signed by the card (already unlocked by its PIN), certificate in
    * x5c, server nonce inside. The card computes the signature; the agent only assembles the JWS.
    */
-  async cardLogin(card: CardHandle, idNat: string, algorithm: SignatureAlgorithm = 'RSA-PKCS1-SHA256', chain: Buffer[] = []): Promise<ServerTokens> {
+  async cardLogin(
+    card: CardHandle,
+    idNat: string,
+    algorithm: SignatureAlgorithm = 'RSA-PKCS1-SHA256',
+    chain: Buffer[] = [],
+  ): Promise<ServerTokens> {
     return this.assertionGrant(await this.cardAssertion(card, idNat, algorithm, chain));
   }
 
@@ -193,14 +242,27 @@ export class SessionServerClient {
     return this.grant(GRANT.jwtBearer, { assertion, scope: 'openid profile offline_access' });
   }
 
-  async cardAssertion(card: CardHandle, idNat: string, algorithm: SignatureAlgorithm = 'RSA-PKCS1-SHA256', chain: Buffer[] = []): Promise<string> {
+  async cardAssertion(
+    card: CardHandle,
+    idNat: string,
+    algorithm: SignatureAlgorithm = 'RSA-PKCS1-SHA256',
+    chain: Buffer[] = [],
+  ): Promise<string> {
     const nonce = await this.nonce();
     const now = Math.floor(Date.now() / 1000);
     // The certificate is read (no PIN needed) before signing so the JWS header can carry it.
     const cert = await card.readCertificate();
     if (!cert) throw new ServerError('invalid_assertion', 'the card holds no authentication certificate');
     const header = { alg: JWS_ALG[algorithm], typ: 'JWT', x5c: [cert, ...chain].map((c) => c.toString('base64')) };
-    const payload = { iss: this.clientId, sub: idNat, aud: this.issuer, iat: now, exp: now + 60, jti: randomUUID(), nonce };
+    const payload = {
+      iss: this.clientId,
+      sub: idNat,
+      aud: this.issuer,
+      iat: now,
+      exp: now + 60,
+      jti: randomUUID(),
+      nonce,
+    };
     const input = `${b64url(JSON.stringify(header))}.${b64url(JSON.stringify(payload))}`;
     const sig = await card.sign(Buffer.from(input, 'ascii'), algorithm);
     return `${input}.${b64url(sig.signature)}`;
@@ -208,7 +270,11 @@ export class SessionServerClient {
 
   /** Badge tap: with `secret` a 2-factor login, without it a re-open of the roaming session. */
   badge(badgeId: string, proof: string, secret?: string): Promise<ServerTokens> {
-    const params: Record<string, string> = { badge_id: badgeId, badge_proof: proof, scope: 'openid profile offline_access' };
+    const params: Record<string, string> = {
+      badge_id: badgeId,
+      badge_proof: proof,
+      scope: 'openid profile offline_access',
+    };
     if (secret !== undefined) params.secret = secret;
     return this.grant(GRANT.badge, params);
   }
@@ -237,7 +303,9 @@ export class SessionServerClient {
   }
 
   /** Roaming session status; `active: false` when it was ended elsewhere or by an administrator. */
-  async sessionStatus(accessToken: string): Promise<{ active: true; expiresAt: number } | { active: false; reason: string }> {
+  async sessionStatus(
+    accessToken: string,
+  ): Promise<{ active: true; expiresAt: number } | { active: false; reason: string }> {
     const r = await this.json('sillage/session', { headers: { authorization: `Bearer ${accessToken}` } });
     if (r.status === 200 && r.body.active === true) return { active: true, expiresAt: Number(r.body.expires_at) };
     if (r.status === 401) return { active: false, reason: String(r.body.reason ?? 'revoked') };
@@ -246,7 +314,10 @@ export class SessionServerClient {
 
   /** Global logout: the roaming session ends on every workstation. */
   async logout(accessToken: string): Promise<void> {
-    const r = await this.json('sillage/session/end', { method: 'POST', headers: { authorization: `Bearer ${accessToken}` } });
+    const r = await this.json('sillage/session/end', {
+      method: 'POST',
+      headers: { authorization: `Bearer ${accessToken}` },
+    });
     if (r.status !== 200) throw new ServerError('invalid_grant', 'logout refused', r.body);
   }
 
@@ -265,8 +336,17 @@ export class SessionServerClient {
       .setIssuedAt()
       .setExpirationTime('60s')
       .sign(this.signer.key);
-    const r = await this.json(`sillage/desfire/auth/${step}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...body, client_assertion: assertion }) });
-    if (r.status !== 200) throw new ServerError(String(r.body.error ?? 'unexpected') as ServerErrorCode, String(r.body.error_description ?? `relay ${step} refused (${r.status})`), r.body);
+    const r = await this.json(`sillage/desfire/auth/${step}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ ...body, client_assertion: assertion }),
+    });
+    if (r.status !== 200)
+      throw new ServerError(
+        String(r.body.error ?? 'unexpected') as ServerErrorCode,
+        String(r.body.error_description ?? `relay ${step} refused (${r.status})`),
+        r.body,
+      );
     return r.body;
   }
 
@@ -276,7 +356,12 @@ export class SessionServerClient {
       headers: { authorization: `Bearer ${accessToken}`, 'content-type': 'application/json' },
       body: JSON.stringify({ badge_id: badgeId, badge_proof: proof }),
     });
-    if (r.status !== 201) throw new ServerError('invalid_grant', String(r.body.error_description ?? `enrolment refused (${r.status})`), r.body);
+    if (r.status !== 201)
+      throw new ServerError(
+        'invalid_grant',
+        String(r.body.error_description ?? `enrolment refused (${r.status})`),
+        r.body,
+      );
   }
 
   async revoke(token: string): Promise<void> {
@@ -290,7 +375,8 @@ export class SessionServerClient {
 
 function tokensOf(r: oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers): ServerTokens {
   const claims = (r.claims() ?? {}) as ServerTokens['claims'];
-  const mfa = (r as unknown as { mfa_expires_at?: number }).mfa_expires_at ?? (claims.sillage_mfa_exp as number | undefined);
+  const mfa =
+    (r as unknown as { mfa_expires_at?: number }).mfa_expires_at ?? (claims.sillage_mfa_exp as number | undefined);
   return {
     accessToken: r.access_token,
     refreshToken: r.refresh_token,
@@ -305,7 +391,11 @@ function tokensOf(r: oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelp
  * A client connected on first use and kept; while the server is unreachable every call fails fast
  * with 'server-unreachable' and the next one tries again (no retry storm: callers are user taps).
  */
-export function lazyClient(serverUrl: string, creds: () => Promise<WorkstationCredentials>, opts: ClientOptions = {}): () => Promise<SessionServerClient> {
+export function lazyClient(
+  serverUrl: string,
+  creds: () => Promise<WorkstationCredentials>,
+  opts: ClientOptions = {},
+): () => Promise<SessionServerClient> {
   let connected: SessionServerClient | null = null;
   let pending: Promise<SessionServerClient> | null = null;
   return async () => {

@@ -18,20 +18,34 @@ export interface ReadersFromConfig {
 
 export function readersFromConfig(
   config: ConfigStore,
-  opts: { pcsc: boolean; hid: boolean; serverClient: (() => Promise<SessionServerClient>) | null; readerFilter?: (name: string) => boolean; unprotect?: (blob: Buffer) => Buffer; warn: (message: string) => void },
+  opts: {
+    pcsc: boolean;
+    hid: boolean;
+    serverClient: (() => Promise<SessionServerClient>) | null;
+    readerFilter?: (name: string) => boolean;
+    unprotect?: (blob: Buffer) => Buffer;
+    warn: (message: string) => void;
+  },
 ): ReadersFromConfig {
   const readers: ReaderBackend[] = [];
   let cryptolib: ReadersFromConfig['cryptolib'] = null;
   if (opts.pcsc) {
     let custody: KeyCustody | null = null;
     try {
-      if (config.value<string>('BadgeKeyCustody') === 'local') custody = new LocalKeyCustody(loadKeyFile(config.value<string>('BadgeKeyFile'), opts.unprotect ? { unprotect: opts.unprotect } : {}));
+      if (config.value<string>('BadgeKeyCustody') === 'local')
+        custody = new LocalKeyCustody(
+          loadKeyFile(config.value<string>('BadgeKeyFile'), opts.unprotect ? { unprotect: opts.unprotect } : {}),
+        );
       else if (opts.serverClient) custody = new RelayKeyCustody(opts.serverClient);
     } catch (e) {
       // Badges stay unreadable (a clear message at each tap); CPS cards still work.
       opts.warn(`Badges DESFire désactivés / DESFire badges off: ${(e as Error).message}`);
     }
-    const pcsc = createPcscBackend({ config, custody, ...(opts.readerFilter ? { readerFilter: opts.readerFilter } : {}) });
+    const pcsc = createPcscBackend({
+      config,
+      custody,
+      ...(opts.readerFilter ? { readerFilter: opts.readerFilter } : {}),
+    });
     readers.push(pcsc.backend);
     cryptolib = pcsc.cryptolib;
   }

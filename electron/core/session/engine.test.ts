@@ -18,7 +18,13 @@ function setup(opts: { inactivityMs?: number } = {}) {
   const audit = new AuditLog({ clock });
   const readers = new DemoReaders();
   const auth = new DemoAuthenticator({ clock, mfaWindowMs: 4 * HOUR, publicKeys: readers.publicKeys });
-  const engine = new SessionEngine({ authenticator: auth, audit, clock, inactivityMs: opts.inactivityMs ?? 0, tapDebounceMs: 1000 });
+  const engine = new SessionEngine({
+    authenticator: auth,
+    audit,
+    clock,
+    inactivityMs: opts.inactivityMs ?? 0,
+    tapDebounceMs: 1000,
+  });
   const states: SessionState[] = [];
   const errors: AgentError[] = [];
   engine.onState.add((s) => states.push(s));
@@ -91,7 +97,9 @@ describe('session engine — CPS card', () => {
 
     env.readers.removeCard();
     expect(env.engine.getState()).toEqual({ kind: 'locked', reason: 'card-removed' });
-    expect(actions(env)).toEqual(expect.arrayContaining(['pin.wrong', 'pin.verified', 'session.opened', 'card.removed', 'session.locked']));
+    expect(actions(env)).toEqual(
+      expect.arrayContaining(['pin.wrong', 'pin.verified', 'session.opened', 'card.removed', 'session.locked']),
+    );
   });
 
   it('refuses a PIN of the wrong form without spending a try', async () => {
@@ -110,7 +118,12 @@ describe('session engine — CPS card', () => {
     const card: CardHandle = {
       reader: 'Lecteur test',
       cardType: 'CPS3',
-      readIdentity: async () => ({ idNat: '899999000011', lastName: 'MARTIN', firstName: 'Camille', profession: 'Infirmière' }),
+      readIdentity: async () => ({
+        idNat: '899999000011',
+        lastName: 'MARTIN',
+        firstName: 'Camille',
+        profession: 'Infirmière',
+      }),
       readCertificate: async () => null,
       pinStatus: async () => ({ triesLeft: 3, blocked: false }),
       verifyPin: async (): Promise<PinResult> => ({ ok: true }),
@@ -189,7 +202,10 @@ describe('session engine — badges and roaming window', () => {
     await settle();
     const st = env.engine.getState();
     expect(st.kind === 'pin-required' && st.identity?.firstName).toBe('Louis');
-    expect(env.audit.recent(50).find((r) => r.action === 'session.locked')).toMatchObject({ reason: 'switch-user', idNat: '899999000011' });
+    expect(env.audit.recent(50).find((r) => r.action === 'session.locked')).toMatchObject({
+      reason: 'switch-user',
+      idNat: '899999000011',
+    });
   });
 
   it('ignores a bouncing reader (same badge twice within the debounce delay)', async () => {

@@ -88,13 +88,19 @@ export class SessionEngine {
         void this.cpsTapped(e.card);
         break;
       case 'card-unknown':
-        this.audit('card.unknown', 'failure', { reader: e.reader, reason: e.atr ? `ATR ${e.atr}` : 'unrecognised card' });
+        this.audit('card.unknown', 'failure', {
+          reader: e.reader,
+          reason: e.atr ? `ATR ${e.atr}` : 'unrecognised card',
+        });
         this.error('card-unknown', { reader: e.reader });
         break;
       case 'badge-refused':
         // Nothing opens on a badge that failed its proof. An open session locks (someone else is at the
         // PC); a PIN entry in progress for another credential is left alone.
-        this.audit('badge.refused', 'failure', { reader: e.reader, reason: `${e.code}: ${e.message}${e.uid ? ` (UID ${e.uid})` : ''}` });
+        this.audit('badge.refused', 'failure', {
+          reader: e.reader,
+          reason: `${e.code}: ${e.message}${e.uid ? ` (UID ${e.uid})` : ''}`,
+        });
         if (this.state.kind === 'open') this.lock('switch-user');
         // The lock screen then says why the tap did nothing (a PIN pad in progress keeps its state).
         if (this.state.kind === 'locked') this.set({ kind: 'locked', reason: 'auth-failed' });
@@ -124,12 +130,23 @@ export class SessionEngine {
       this.audit('card.identity-read', 'info', { idNat: identity.idNat, reader: card.reader });
       if (status.blocked) {
         // Never present a PIN to a blocked card: it needs its unblock code (PUK) at the helpdesk.
-        this.audit('card.blocked', 'failure', { idNat: identity.idNat, reader: card.reader, reason: 'card reports PIN blocked' });
+        this.audit('card.blocked', 'failure', {
+          idNat: identity.idNat,
+          reader: card.reader,
+          reason: 'card reports PIN blocked',
+        });
         this.set({ kind: 'card-blocked', credential, identity });
         this.error('card-blocked');
         return;
       }
-      this.set({ kind: 'pin-required', credential, identity, secondFactor: 'card-pin', triesLeft: status.triesLeft, pinLength: CPS_PIN_LENGTH });
+      this.set({
+        kind: 'pin-required',
+        credential,
+        identity,
+        secondFactor: 'card-pin',
+        triesLeft: status.triesLeft,
+        pinLength: CPS_PIN_LENGTH,
+      });
     } catch (err) {
       if (ep !== this.epoch) return;
       this.failAndLock(errorCode(err, 'card-unknown'), 'card read failed', { reader: card.reader });
@@ -158,16 +175,29 @@ export class SessionEngine {
       return;
     }
     this.takeOver('switch-user');
-    const credential: CredentialSummary = { kind: 'badge', reader: badge.reader, cardType: badge.cardType, badgeProof: badge.proof };
+    const credential: CredentialSummary = {
+      kind: 'badge',
+      reader: badge.reader,
+      cardType: badge.cardType,
+      badgeProof: badge.proof,
+    };
     this.current = { kind: 'badge', badge, identity: null };
     const ep = this.set({ kind: 'presented', credential });
     try {
       const outcome = await this.opts.authenticator.badgeTapped(badge);
       if (ep !== this.epoch) return;
       if (outcome.kind === 'reopened') return this.open(outcome.session);
-      if (outcome.kind === 'refused') return this.failAndLock(outcome.code, outcome.reason, { reader: badge.reader, factor: badge.proof });
+      if (outcome.kind === 'refused')
+        return this.failAndLock(outcome.code, outcome.reason, { reader: badge.reader, factor: badge.proof });
       this.current = { kind: 'badge', badge, identity: outcome.identity };
-      this.set({ kind: 'pin-required', credential, identity: outcome.identity, secondFactor: outcome.secondFactor, triesLeft: null, pinLength: outcome.pinLength });
+      this.set({
+        kind: 'pin-required',
+        credential,
+        identity: outcome.identity,
+        secondFactor: outcome.secondFactor,
+        triesLeft: null,
+        pinLength: outcome.pinLength,
+      });
     } catch (err) {
       if (ep !== this.epoch) return;
       this.failAndLock(errorCode(err, 'server-unreachable'), 'badge check failed', { reader: badge.reader });
@@ -208,15 +238,30 @@ export class SessionEngine {
     this.current = { kind: 'none' };
     const ep = this.set({ kind: 'presented', credential });
     try {
-      const outcome = this.opts.authenticator.reopenWithCard ? await this.opts.authenticator.reopenWithCard(card, identity) : { ok: false as const, code: 'mfa-required' as const, reason: 'contactless CPS re-open not supported by this authenticator' };
+      const outcome = this.opts.authenticator.reopenWithCard
+        ? await this.opts.authenticator.reopenWithCard(card, identity)
+        : {
+            ok: false as const,
+            code: 'mfa-required' as const,
+            reason: 'contactless CPS re-open not supported by this authenticator',
+          };
       if (ep !== this.epoch) return;
       if (outcome.ok) return this.open(outcome.session);
       // Outside the window the card must be inserted (contact) for its PIN: say so.
-      const params = outcome.code === 'mfa-required' ? { ...(outcome.params ?? {}), credential: 'cps' } : outcome.params;
-      this.failAndLock(outcome.code, outcome.reason, { idNat: identity.idNat, reader: card.reader, factor: 'card-contactless' }, params);
+      const params =
+        outcome.code === 'mfa-required' ? { ...(outcome.params ?? {}), credential: 'cps' } : outcome.params;
+      this.failAndLock(
+        outcome.code,
+        outcome.reason,
+        { idNat: identity.idNat, reader: card.reader, factor: 'card-contactless' },
+        params,
+      );
     } catch (err) {
       if (ep !== this.epoch) return;
-      this.failAndLock(errorCode(err, 'server-unreachable'), 'contactless CPS check failed', { idNat: identity.idNat, reader: card.reader });
+      this.failAndLock(errorCode(err, 'server-unreachable'), 'contactless CPS check failed', {
+        idNat: identity.idNat,
+        reader: card.reader,
+      });
     }
   }
 
@@ -263,11 +308,21 @@ export class SessionEngine {
     const idNat = st.identity?.idNat;
     if (!r.ok) {
       if (r.reason === 'wrong') {
-        this.audit('pin.wrong', 'failure', { idNat, factor: 'pin', reader: card.reader, reason: `tries left: ${r.triesLeft ?? 'unknown'}` });
+        this.audit('pin.wrong', 'failure', {
+          idNat,
+          factor: 'pin',
+          reader: card.reader,
+          reason: `tries left: ${r.triesLeft ?? 'unknown'}`,
+        });
         this.set({ ...st, triesLeft: r.triesLeft });
         this.error('pin-wrong', r.triesLeft === null ? {} : { triesLeft: r.triesLeft });
       } else if (r.reason === 'blocked') {
-        this.audit('card.blocked', 'failure', { idNat, factor: 'pin', reader: card.reader, reason: 'PIN blocked after wrong tries' });
+        this.audit('card.blocked', 'failure', {
+          idNat,
+          factor: 'pin',
+          reader: card.reader,
+          reason: 'PIN blocked after wrong tries',
+        });
         this.set({ kind: 'card-blocked', credential: st.credential, identity: st.identity });
         this.error('card-blocked');
       } else {
@@ -285,7 +340,12 @@ export class SessionEngine {
     if (ep !== this.epoch) return { accepted: false };
     if (!outcome.ok && outcome.code === 'pin-wrong') {
       const triesLeft = typeof outcome.params?.triesLeft === 'number' ? outcome.params.triesLeft : null;
-      this.audit('pin.wrong', 'failure', { idNat: st.identity?.idNat, factor: st.secondFactor, reader: badge.reader, reason: outcome.reason });
+      this.audit('pin.wrong', 'failure', {
+        idNat: st.identity?.idNat,
+        factor: st.secondFactor,
+        reader: badge.reader,
+        reason: outcome.reason,
+      });
       this.set({ ...st, triesLeft });
       this.error('pin-wrong', outcome.params);
       return { accepted: false };
@@ -371,7 +431,12 @@ export class SessionEngine {
     });
   }
 
-  private failAndLock(code: AgentErrorCode, reason: string, fields: { idNat?: string; reader?: string; factor?: string }, params?: Record<string, string | number>): void {
+  private failAndLock(
+    code: AgentErrorCode,
+    reason: string,
+    fields: { idNat?: string; reader?: string; factor?: string },
+    params?: Record<string, string | number>,
+  ): void {
     this.audit('auth.refused', 'failure', { ...fields, reason: `${code}: ${reason}` });
     this.error(code, params);
     if (this.current.kind === 'card') void this.current.card.release().catch(() => {});
@@ -387,13 +452,21 @@ export class SessionEngine {
   }
 
   private error(code: AgentErrorCode, params?: Record<string, string | number>): void {
-    const e: AgentError = { code, at: this.opts.clock.now(), ...(params && Object.keys(params).length ? { params } : {}) };
+    const e: AgentError = {
+      code,
+      at: this.opts.clock.now(),
+      ...(params && Object.keys(params).length ? { params } : {}),
+    };
     this.errors.push(e);
     if (this.errors.length > 20) this.errors.shift();
     this.onError.emit(e);
   }
 
-  private audit(action: string, outcome: 'success' | 'failure' | 'info', fields: { idNat?: string; reader?: string; factor?: string; reason?: string }): void {
+  private audit(
+    action: string,
+    outcome: 'success' | 'failure' | 'info',
+    fields: { idNat?: string; reader?: string; factor?: string; reason?: string },
+  ): void {
     const clean = Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined));
     this.opts.audit.record({ action, outcome, ...clean });
   }
@@ -401,7 +474,21 @@ export class SessionEngine {
 
 type PinState = Extract<SessionState, { kind: 'pin-required' }>;
 
-const KNOWN_CODES = new Set<AgentErrorCode>(['card-removed', 'card-blocked', 'card-expired', 'card-unknown', 'server-unreachable', 'auth-refused', 'reader-error', 'badge-unknown', 'badge-weak', 'badge-revoked', 'badge-not-genuine', 'badge-unreadable', 'badge-not-encoded']);
+const KNOWN_CODES = new Set<AgentErrorCode>([
+  'card-removed',
+  'card-blocked',
+  'card-expired',
+  'card-unknown',
+  'server-unreachable',
+  'auth-refused',
+  'reader-error',
+  'badge-unknown',
+  'badge-weak',
+  'badge-revoked',
+  'badge-not-genuine',
+  'badge-unreadable',
+  'badge-not-encoded',
+]);
 
 /** Map an exception from a backend to an error code, never exposing its message (could hold data). */
 function errorCode(err: unknown, fallback: AgentErrorCode): AgentErrorCode {

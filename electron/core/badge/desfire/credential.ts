@@ -69,7 +69,12 @@ export class BadgeRefused extends Error {
  * Authenticates the badge with each profile's key and reads its credential. No profile matches (the
  * application is absent) → UID-only credential, which login and re-open refuse unless policy allows it.
  */
-export async function readBadgeCredential(transport: ApduTransport, profiles: BadgeProfile[], custody: KeyCustody, opts: { allowUidOnly?: boolean } = {}): Promise<BadgeCredential> {
+export async function readBadgeCredential(
+  transport: ApduTransport,
+  profiles: BadgeProfile[],
+  custody: KeyCustody,
+  opts: { allowUidOnly?: boolean } = {},
+): Promise<BadgeCredential> {
   const card = new DesfireCard(transport);
   try {
     const seenUid = await card.anticollisionUid();
@@ -84,26 +89,65 @@ export async function readBadgeCredential(transport: ApduTransport, profiles: Ba
       }
       let uid = seenUid;
       if (isRandomUid(seenUid)) {
-        if (p.uidKeyNo === undefined) throw new BadgeRefused('badge-read-failed', `badge à UID aléatoire : le profil ${p.name} n'a pas de clé de lecture d'UID (uidKeyNo)`);
+        if (p.uidKeyNo === undefined)
+          throw new BadgeRefused(
+            'badge-read-failed',
+            `badge à UID aléatoire : le profil ${p.name} n'a pas de clé de lecture d'UID (uidKeyNo)`,
+          );
         await card.authenticate('ev2', p.uidKeyNo, custody, { aid, keyNo: p.uidKeyNo, divInput: Buffer.alloc(0) });
         uid = await card.getCardUid();
       }
       try {
-        await card.authenticate(scheme, p.keyNo, custody, { aid, keyNo: p.keyNo, divInput: diversificationInput(uid, aid, p.systemId) });
+        await card.authenticate(scheme, p.keyNo, custody, {
+          aid,
+          keyNo: p.keyNo,
+          divInput: diversificationInput(uid, aid, p.systemId),
+        });
       } catch (e) {
-        if (e instanceof DesfireError && e.code === 'auth-failed') throw new BadgeRefused('badge-not-genuine', `badge non authentique (UID ${uid.toString('hex').toUpperCase()}) : ${e.message}`, e);
+        if (e instanceof DesfireError && e.code === 'auth-failed')
+          throw new BadgeRefused(
+            'badge-not-genuine',
+            `badge non authentique (UID ${uid.toString('hex').toUpperCase()}) : ${e.message}`,
+            e,
+          );
         throw e;
       }
       const data = await card.readData(p.fileNo, p.offset ?? 0, p.length, p.mode);
-      return { badgeId: badgeIdOf(data), proof: 'desfire-aes-diversified', profile: p.name, uid: uid.toString('hex').toUpperCase(), apdus: card.apdus };
+      return {
+        badgeId: badgeIdOf(data),
+        proof: 'desfire-aes-diversified',
+        profile: p.name,
+        uid: uid.toString('hex').toUpperCase(),
+        apdus: card.apdus,
+      };
     }
-    if (isRandomUid(seenUid)) throw new BadgeRefused('badge-no-profile', 'badge à UID aléatoire sans application connue : illisible');
-    if (!opts.allowUidOnly && profiles.length) throw new BadgeRefused('badge-no-profile', "badge sans l'application de l'établissement : faites-le encoder par le support");
-    return { badgeId: `uid:${seenUid.toString('hex').toUpperCase()}`, proof: 'uid-only', profile: null, uid: seenUid.toString('hex').toUpperCase(), apdus: card.apdus };
+    if (isRandomUid(seenUid))
+      throw new BadgeRefused('badge-no-profile', 'badge à UID aléatoire sans application connue : illisible');
+    if (!opts.allowUidOnly && profiles.length)
+      throw new BadgeRefused(
+        'badge-no-profile',
+        "badge sans l'application de l'établissement : faites-le encoder par le support",
+      );
+    return {
+      badgeId: `uid:${seenUid.toString('hex').toUpperCase()}`,
+      proof: 'uid-only',
+      profile: null,
+      uid: seenUid.toString('hex').toUpperCase(),
+      apdus: card.apdus,
+    };
   } catch (e) {
     card.reset();
     if (e instanceof BadgeRefused) throw e;
-    if (e instanceof DesfireError) throw new BadgeRefused(e.code === 'auth-failed' ? 'badge-not-genuine' : e.code === 'custody-unavailable' ? 'custody-unavailable' : 'badge-read-failed', e.message, e);
+    if (e instanceof DesfireError)
+      throw new BadgeRefused(
+        e.code === 'auth-failed'
+          ? 'badge-not-genuine'
+          : e.code === 'custody-unavailable'
+            ? 'custody-unavailable'
+            : 'badge-read-failed',
+        e.message,
+        e,
+      );
     throw e;
   }
 }

@@ -25,7 +25,11 @@ describe('NXP vectors (domain.md §5)', () => {
   });
 
   it('EV2 session keys from RndA/RndB with the all-zero key', () => {
-    const keys = ev2SessionKeys(Buffer.alloc(16), h('B04D0787C93EE0CC8CACC8E86F16C6FE'), h('FA659AD0DCA738DD65DC7DC38612AD81'));
+    const keys = ev2SessionKeys(
+      Buffer.alloc(16),
+      h('B04D0787C93EE0CC8CACC8E86F16C6FE'),
+      h('FA659AD0DCA738DD65DC7DC38612AD81'),
+    );
     expect(keys.enc.toString('hex').toUpperCase()).toBe('63DC07286289A7A6C0334CA31C314A04');
     expect(keys.mac.toString('hex').toUpperCase()).toBe('774F26743ECE6AF5033B6AE8522946F6');
   });

@@ -97,7 +97,10 @@ export function ev2SessionKeys(key: Buffer, rndA: Buffer, rndB: Buffer): { enc: 
   for (let i = 0; i < 6; i++) mix[i] = rndA[2 + i]! ^ rndB[i]!;
   const ctx = Buffer.concat([rndA.subarray(0, 2), mix, rndB.subarray(6, 16), rndA.subarray(8, 16)]);
   const sv = (label: number[]) => Buffer.concat([Buffer.from(label), ctx]);
-  return { enc: aesCmac(key, sv([0xa5, 0x5a, 0x00, 0x01, 0x00, 0x80])), mac: aesCmac(key, sv([0x5a, 0xa5, 0x00, 0x01, 0x00, 0x80])) };
+  return {
+    enc: aesCmac(key, sv([0xa5, 0x5a, 0x00, 0x01, 0x00, 0x80])),
+    mac: aesCmac(key, sv([0x5a, 0xa5, 0x00, 0x01, 0x00, 0x80])),
+  };
 }
 
 /** IV for EV2 encrypted messaging: E(SesENC, label || TI || CmdCtr(LE) || zero padding). */

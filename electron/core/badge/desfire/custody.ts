@@ -8,7 +8,15 @@
 // all base64url, authenticated as the workstation (private_key_jwt access token), handle single-use
 // and valid a few seconds. The badge key never leaves the custody; session keys live for one tap.
 import { randomBytes, randomUUID } from 'node:crypto';
-import { aesCbcDecrypt, aesCbcEncrypt, constantTimeEqual, diversifyAes128, ev1SessionKey, ev2SessionKeys, rotl } from './crypto';
+import {
+  aesCbcDecrypt,
+  aesCbcEncrypt,
+  constantTimeEqual,
+  diversifyAes128,
+  ev1SessionKey,
+  ev2SessionKeys,
+  rotl,
+} from './crypto';
 import { aidText, DesfireError } from './protocol';
 
 export type AuthScheme = 'ev2' | 'aes';
@@ -69,7 +77,8 @@ export class LocalKeyCustody implements KeyCustody {
   async begin(req: BeginRequest): Promise<{ handle: string; reply: Buffer }> {
     this.sweep();
     const master = this.masterKey(req.ref.aid, req.ref.keyNo);
-    if (!master) throw new DesfireError('unsupported', `aucune clé configurée pour ${keyName(req.ref.aid, req.ref.keyNo)}`);
+    if (!master)
+      throw new DesfireError('unsupported', `aucune clé configurée pour ${keyName(req.ref.aid, req.ref.keyNo)}`);
     const key = req.ref.divInput.length ? diversifyAes128(master, req.ref.divInput) : Buffer.from(master);
     return this.beginWithKey(req, key);
   }
@@ -83,7 +92,14 @@ export class LocalKeyCustody implements KeyCustody {
     // EV2 restarts CBC from zero; EV1 chains from the card's last block.
     const reply = aesCbcEncrypt(key, req.scheme === 'ev2' ? zero : req.encRndB, plain);
     const handle = randomUUID();
-    this.pending.set(handle, { scheme: req.scheme, key, rndA, rndB, lastBlock: reply.subarray(16), expires: Date.now() + this.ttlMs });
+    this.pending.set(handle, {
+      scheme: req.scheme,
+      key,
+      rndA,
+      rndB,
+      lastBlock: reply.subarray(16),
+      expires: Date.now() + this.ttlMs,
+    });
     return { handle, reply };
   }
 
@@ -95,7 +111,8 @@ export class LocalKeyCustody implements KeyCustody {
       const iv = p.scheme === 'ev2' ? Buffer.alloc(16) : p.lastBlock;
       const plain = aesCbcDecrypt(p.key, iv, cardReply);
       const rndARot = p.scheme === 'ev2' ? plain.subarray(4, 20) : plain.subarray(0, 16);
-      if (!constantTimeEqual(rndARot, rotl(p.rndA))) throw new DesfireError('auth-failed', 'le badge ne connaît pas la clé attendue (badge non authentique)');
+      if (!constantTimeEqual(rndARot, rotl(p.rndA)))
+        throw new DesfireError('auth-failed', 'le badge ne connaît pas la clé attendue (badge non authentique)');
       if (p.scheme === 'ev2') {
         const s = ev2SessionKeys(p.key, p.rndA, p.rndB);
         return { scheme: 'ev2', ti: Buffer.from(plain.subarray(0, 4)), enc: s.enc, mac: s.mac };

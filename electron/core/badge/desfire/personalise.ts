@@ -8,7 +8,7 @@ import { badgeIdOf, diversificationInput, isRandomUid } from './credential';
 import type { BadgeProfile } from './credential';
 import { FixedKeyCustody } from './custody';
 import type { MasterKeyLookup } from './custody';
-import type { DesfireCard} from './protocol';
+import type { DesfireCard } from './protocol';
 import { aidBytes, DesfireError } from './protocol';
 
 export interface EncodeStep {
@@ -30,7 +30,13 @@ export class EncodeRefused extends Error {}
 export const APP_KEY_SETTINGS = 0x0b;
 const PICC_FREE_CREATE = 0x04;
 
-export async function encodeBadge(card: DesfireCard, profile: BadgeProfile, keys: MasterKeyLookup, badgeNumber: string, opts: { dryRun: boolean }): Promise<EncodeResult> {
+export async function encodeBadge(
+  card: DesfireCard,
+  profile: BadgeProfile,
+  keys: MasterKeyLookup,
+  badgeNumber: string,
+  opts: { dryRun: boolean },
+): Promise<EncodeResult> {
   const aid = aidBytes(profile.aid);
   const steps: EncodeStep[] = [];
   const step = async (what: string, fn: () => Promise<unknown>) => {
@@ -38,19 +44,25 @@ export async function encodeBadge(card: DesfireCard, profile: BadgeProfile, keys
     steps.push({ what, done: !opts.dryRun });
   };
   const data = Buffer.alloc(profile.length);
-  if (Buffer.byteLength(badgeNumber, 'ascii') > profile.length || !/^[\x20-\x7e]+$/.test(badgeNumber)) throw new EncodeRefused(`numéro de badge : ${profile.length} caractères ASCII au plus`);
+  if (Buffer.byteLength(badgeNumber, 'ascii') > profile.length || !/^[\x20-\x7e]+$/.test(badgeNumber))
+    throw new EncodeRefused(`numéro de badge : ${profile.length} caractères ASCII au plus`);
   data.write(badgeNumber, 'ascii');
 
   const master0 = keys(aid, 0);
   const readMaster = keys(aid, profile.keyNo);
   const uidMaster = profile.uidKeyNo !== undefined ? keys(aid, profile.uidKeyNo) : null;
-  if (!master0 || !readMaster || (profile.uidKeyNo !== undefined && !uidMaster)) throw new EncodeRefused(`fichier des clés incomplet : clés ${profile.aid}/0 et ${profile.aid}/${profile.keyNo}${profile.uidKeyNo !== undefined ? ` et /${profile.uidKeyNo}` : ''} nécessaires`);
-  if (profile.keyNo === 0) throw new EncodeRefused('la clé de lecture doit être distincte de la clé maîtresse de l’application (keyNo ≥ 1)');
+  if (!master0 || !readMaster || (profile.uidKeyNo !== undefined && !uidMaster))
+    throw new EncodeRefused(
+      `fichier des clés incomplet : clés ${profile.aid}/0 et ${profile.aid}/${profile.keyNo}${profile.uidKeyNo !== undefined ? ` et /${profile.uidKeyNo}` : ''} nécessaires`,
+    );
+  if (profile.keyNo === 0)
+    throw new EncodeRefused('la clé de lecture doit être distincte de la clé maîtresse de l’application (keyNo ≥ 1)');
 
   const seen = await card.anticollisionUid();
   if (isRandomUid(seen)) throw new EncodeRefused("carte à UID aléatoire : encodez-la avant d'activer l'UID aléatoire");
   const version = await card.getVersion();
-  if (version.generation !== 'EV2' && version.generation !== 'EV3') throw new EncodeRefused(`carte ${version.generation} : DESFire EV2 ou EV3 requise`);
+  if (version.generation !== 'EV2' && version.generation !== 'EV3')
+    throw new EncodeRefused(`carte ${version.generation} : DESFire EV2 ou EV3 requise`);
   const uid = version.uid.equals(Buffer.alloc(7)) ? seen : version.uid;
 
   await card.selectApplication(Buffer.alloc(3));
@@ -58,37 +70,65 @@ export async function encodeBadge(card: DesfireCard, profile: BadgeProfile, keys
   try {
     apps = await card.getApplicationIds();
   } catch (e) {
-    if (e instanceof DesfireError && e.code === 'status') throw new EncodeRefused('liste des applications protégée : clé maîtresse de la carte non par défaut, carte non vierge');
+    if (e instanceof DesfireError && e.code === 'status')
+      throw new EncodeRefused(
+        'liste des applications protégée : clé maîtresse de la carte non par défaut, carte non vierge',
+      );
     throw e;
   }
-  if (apps.some((a) => a.equals(aid))) throw new EncodeRefused(`application ${profile.aid} déjà présente : badge déjà encodé (utilisez « verify »)`);
+  if (apps.some((a) => a.equals(aid)))
+    throw new EncodeRefused(`application ${profile.aid} déjà présente : badge déjà encodé (utilisez « verify »)`);
   const picc = await card.getKeySettings();
-  if (!(picc.settings & PICC_FREE_CREATE)) throw new EncodeRefused('création d’application protégée : réglages de la carte non par défaut, carte non vierge');
+  if (!(picc.settings & PICC_FREE_CREATE))
+    throw new EncodeRefused('création d’application protégée : réglages de la carte non par défaut, carte non vierge');
 
   const nKeys = Math.max(profile.keyNo, profile.uidKeyNo ?? 0) + 1;
-  await step(`créer l'application ${profile.aid} (${nKeys} clés AES)`, () => card.createApplication(aid, APP_KEY_SETTINGS, nKeys));
+  await step(`créer l'application ${profile.aid} (${nKeys} clés AES)`, () =>
+    card.createApplication(aid, APP_KEY_SETTINGS, nKeys),
+  );
   const custody = new FixedKeyCustody(Buffer.alloc(16));
   if (!opts.dryRun) {
     await card.selectApplication(aid);
     try {
       await card.authenticate('ev2', 0, custody, { aid, keyNo: 0, divInput: Buffer.alloc(0) });
     } catch (e) {
-      if (e instanceof DesfireError && e.code === 'auth-failed') throw new EncodeRefused('clé maîtresse de l’application non par défaut : refus');
+      if (e instanceof DesfireError && e.code === 'auth-failed')
+        throw new EncodeRefused('clé maîtresse de l’application non par défaut : refus');
       throw e;
     }
   }
-  await step(`créer le fichier ${profile.fileNo} (${profile.length} octets, ${profile.mode}, lecture par la clé ${profile.keyNo})`, () =>
-    card.createStdDataFile(profile.fileNo, profile.mode, { read: profile.keyNo, write: 0, readWrite: 0, change: 0 }, profile.length),
+  await step(
+    `créer le fichier ${profile.fileNo} (${profile.length} octets, ${profile.mode}, lecture par la clé ${profile.keyNo})`,
+    () =>
+      card.createStdDataFile(
+        profile.fileNo,
+        profile.mode,
+        { read: profile.keyNo, write: 0, readWrite: 0, change: 0 },
+        profile.length,
+      ),
   );
   await step(`écrire le numéro de badge ${badgeNumber}`, () => card.writeData(profile.fileNo, 0, data, profile.mode));
   const div = diversificationInput(uid, aid, profile.systemId);
   const zero = Buffer.alloc(16);
   const readKey = diversifyAes128(readMaster, div);
-  await step(`clé ${profile.keyNo} : clé de lecture diversifiée pour ce badge`, () => card.changeKey(profile.keyNo, readKey, zero, 1));
-  if (uidMaster && profile.uidKeyNo !== undefined) await step(`clé ${profile.uidKeyNo} : clé de lecture de l'UID (commune)`, () => card.changeKey(profile.uidKeyNo!, uidMaster, zero, 1));
+  await step(`clé ${profile.keyNo} : clé de lecture diversifiée pour ce badge`, () =>
+    card.changeKey(profile.keyNo, readKey, zero, 1),
+  );
+  if (uidMaster && profile.uidKeyNo !== undefined)
+    await step(`clé ${profile.uidKeyNo} : clé de lecture de l'UID (commune)`, () =>
+      card.changeKey(profile.uidKeyNo!, uidMaster, zero, 1),
+    );
   const appKey = diversifyAes128(master0, div);
-  await step('clé 0 : clé maîtresse de l’application diversifiée (en dernier)', () => card.changeKey(0, appKey, zero, 1));
+  await step('clé 0 : clé maîtresse de l’application diversifiée (en dernier)', () =>
+    card.changeKey(0, appKey, zero, 1),
+  );
   readKey.fill(0);
   appKey.fill(0);
-  return { uid: uid.toString('hex').toUpperCase(), generation: version.generation, badgeId: badgeIdOf(data), steps, dryRun: opts.dryRun };
+  return {
+    uid: uid.toString('hex').toUpperCase(),
+    generation: version.generation,
+    badgeId: badgeIdOf(data),
+    steps,
+    dryRun: opts.dryRun,
+  };
 }

@@ -14,7 +14,10 @@ const MASTER = Buffer.from('00112233445566778899AABBCCDDEEFF', 'hex');
 const AID = aidBytes('F51230');
 const SYS = '4E585020416275';
 
-function transport(emu: DesfireEmulator, tamper?: (apdu: Buffer, res: Buffer) => Buffer): ApduTransport & { count: number } {
+function transport(
+  emu: DesfireEmulator,
+  tamper?: (apdu: Buffer, res: Buffer) => Buffer,
+): ApduTransport & { count: number } {
   const t = {
     count: 0,
     async transmit(apdu: Buffer) {
@@ -26,17 +29,38 @@ function transport(emu: DesfireEmulator, tamper?: (apdu: Buffer, res: Buffer) =>
   return t;
 }
 
-function badge(opts: { mode?: 'plain' | 'mac' | 'full'; generation?: 'EV1' | 'EV3'; master?: Buffer; randomUid?: boolean; number?: string } = {}) {
+function badge(
+  opts: {
+    mode?: 'plain' | 'mac' | 'full';
+    generation?: 'EV1' | 'EV3';
+    master?: Buffer;
+    randomUid?: boolean;
+    number?: string;
+  } = {},
+) {
   const emu = new DesfireEmulator({ generation: opts.generation ?? 'EV3', randomUid: opts.randomUid ?? false });
   const key = diversifyAes128(opts.master ?? MASTER, diversificationInput(emu.uid, AID, SYS));
   const data = Buffer.alloc(16);
   data.write(opts.number ?? 'CHU-000123');
-  emu.install(AID, { keys: [Buffer.alloc(16), key, MASTER], files: { 1: { mode: opts.mode ?? 'mac', read: 1, data } } });
+  emu.install(AID, {
+    keys: [Buffer.alloc(16), key, MASTER],
+    files: { 1: { mode: opts.mode ?? 'mac', read: 1, data } },
+  });
   return emu;
 }
 
-const profile = (over: Partial<BadgeProfile> = {}): BadgeProfile => ({ name: 'chu', aid: 'F51230', keyNo: 1, fileNo: 1, length: 16, mode: 'mac', systemId: SYS, ...over });
-const custody = () => new LocalKeyCustody((aid, keyNo) => (aid.equals(AID) && (keyNo === 1 || keyNo === 2) ? MASTER : null));
+const profile = (over: Partial<BadgeProfile> = {}): BadgeProfile => ({
+  name: 'chu',
+  aid: 'F51230',
+  keyNo: 1,
+  fileNo: 1,
+  length: 16,
+  mode: 'mac',
+  systemId: SYS,
+  ...over,
+});
+const custody = () =>
+  new LocalKeyCustody((aid, keyNo) => (aid.equals(AID) && (keyNo === 1 || keyNo === 2) ? MASTER : null));
 
 describe('DESFire credential read (in process)', () => {
   for (const mode of ['plain', 'mac', 'full'] as const) {
@@ -53,13 +77,18 @@ describe('DESFire credential read (in process)', () => {
     const c = await readBadgeCredential(t, [profile({ auth: 'aes' })], custody());
     expect(c.badgeId).toBe('CHU-000123');
     // An EV1 card does not know EV2First: a profile asking for it fails clearly.
-    await expect(readBadgeCredential(transport(badge({ generation: 'EV1' })), [profile()], custody())).rejects.toMatchObject({ code: 'badge-read-failed' });
+    await expect(
+      readBadgeCredential(transport(badge({ generation: 'EV1' })), [profile()], custody()),
+    ).rejects.toMatchObject({ code: 'badge-read-failed' });
   });
 
   it('a clone (same UID, other key) is refused as not genuine', async () => {
     const genuine = badge();
     const clone = new DesfireEmulator({ uid: genuine.uid });
-    clone.install(AID, { keys: [Buffer.alloc(16), Buffer.alloc(16, 0x11)], files: { 1: { mode: 'mac', read: 1, data: Buffer.from('CHU-000123') } } });
+    clone.install(AID, {
+      keys: [Buffer.alloc(16), Buffer.alloc(16, 0x11)],
+      files: { 1: { mode: 'mac', read: 1, data: Buffer.from('CHU-000123') } },
+    });
     const e = await readBadgeCredential(transport(clone), [profile()], custody()).catch((x) => x);
     expect(e).toBeInstanceOf(BadgeRefused);
     expect(e.code).toBe('badge-not-genuine');
@@ -79,7 +108,9 @@ describe('DESFire credential read (in process)', () => {
   });
 
   it('a truncated authentication frame is malformed', async () => {
-    const t = transport(badge(), (apdu, res) => (apdu[1] === 0xaf ? Buffer.concat([res.subarray(0, 10), res.subarray(res.length - 2)]) : res));
+    const t = transport(badge(), (apdu, res) =>
+      apdu[1] === 0xaf ? Buffer.concat([res.subarray(0, 10), res.subarray(res.length - 2)]) : res,
+    );
     const e = await readBadgeCredential(t, [profile()], custody()).catch((x) => x);
     expect(e.cause.code).toBe('malformed');
   });
@@ -90,12 +121,16 @@ describe('DESFire credential read (in process)', () => {
     const c = await readBadgeCredential(t, [profile({ uidKeyNo: 2 })], custody());
     expect(c.uid).toBe(emu.uid.toString('hex').toUpperCase());
     expect(c.badgeId).toBe('CHU-000123');
-    await expect(readBadgeCredential(transport(badge({ randomUid: true })), [profile()], custody())).rejects.toThrow(/UID aléatoire/);
+    await expect(readBadgeCredential(transport(badge({ randomUid: true })), [profile()], custody())).rejects.toThrow(
+      /UID aléatoire/,
+    );
   });
 
   it('no matching application: UID only, refused unless policy allows it', async () => {
     const emu = new DesfireEmulator();
-    await expect(readBadgeCredential(transport(emu), [profile()], custody())).rejects.toMatchObject({ code: 'badge-no-profile' });
+    await expect(readBadgeCredential(transport(emu), [profile()], custody())).rejects.toMatchObject({
+      code: 'badge-no-profile',
+    });
     const weak = await readBadgeCredential(transport(emu), [profile()], custody(), { allowUidOnly: true });
     expect(weak).toMatchObject({ proof: 'uid-only', badgeId: `uid:${emu.uid.toString('hex').toUpperCase()}` });
   });
@@ -121,7 +156,9 @@ describe('DESFire credential read (in process)', () => {
     await card.changeKey(1, newKey, Buffer.alloc(16), 1);
     await card.changeKey(0, Buffer.alloc(16, 0x24), Buffer.alloc(16), 1);
     expect(card.authenticated).toBe(false);
-    await expect(card.authenticate('ev2', 0, k, { aid: AID, keyNo: 0, divInput: Buffer.alloc(0) })).rejects.toMatchObject({ code: 'auth-failed' });
+    await expect(
+      card.authenticate('ev2', 0, k, { aid: AID, keyNo: 0, divInput: Buffer.alloc(0) }),
+    ).rejects.toMatchObject({ code: 'auth-failed' });
     k.setKey(newKey);
     await card.authenticate('ev2', 1, k, { aid: AID, keyNo: 1, divInput: Buffer.alloc(0) });
     expect((await card.readData(1, 0, 16, 'full')).toString()).toBe('0123456789ABCDEF');

@@ -168,7 +168,8 @@ export class DesfireCard {
     const sw = r.readUInt16BE(r.length - 2);
     if (sw !== 0x9000) throw new DesfireError('status', `le lecteur ne donne pas l'UID (SW ${sw.toString(16)})`);
     const uid = r.subarray(0, r.length - 2);
-    if (uid.length !== 4 && uid.length !== 7 && uid.length !== 10) throw new DesfireError('malformed', `UID de ${uid.length} octets`);
+    if (uid.length !== 4 && uid.length !== 7 && uid.length !== 10)
+      throw new DesfireError('malformed', `UID de ${uid.length} octets`);
     return Buffer.from(uid);
   }
 
@@ -209,14 +210,25 @@ export class DesfireCard {
       [ST.DUPLICATE_ERROR]: 'existe déjà sur le badge',
       [ST.NO_SUCH_KEY]: 'clé absente',
     };
-    throw new DesfireError(status === ST.AUTHENTICATION_ERROR ? 'auth-failed' : status === ST.INTEGRITY_ERROR ? 'integrity' : 'status', `${what} : ${msg[status] ?? `statut ${status.toString(16).padStart(2, '0')}`}`, status);
+    throw new DesfireError(
+      status === ST.AUTHENTICATION_ERROR ? 'auth-failed' : status === ST.INTEGRITY_ERROR ? 'integrity' : 'status',
+      `${what} : ${msg[status] ?? `statut ${status.toString(16).padStart(2, '0')}`}`,
+      status,
+    );
   }
 
   /**
    * A command under the current session's secure messaging. `mode` protects the command data and the
    * answer: plain (EV2: counted, not MACed), mac, or full (encrypted + MAC). Without a session: plain.
    */
-  async command(cmd: number, header: Buffer, data: Buffer, mode: CommMode, what: string, opts: { endsSession?: boolean } = {}): Promise<Buffer> {
+  async command(
+    cmd: number,
+    header: Buffer,
+    data: Buffer,
+    mode: CommMode,
+    what: string,
+    opts: { endsSession?: boolean } = {},
+  ): Promise<Buffer> {
     const s = this.session;
     if (!s) {
       const r = await this.chained(cmd, Buffer.concat([header, data]));
@@ -227,13 +239,25 @@ export class DesfireCard {
     return this.commandEv1(s, cmd, header, data, mode, what, opts);
   }
 
-  private async commandEv2(s: Extract<Session, { scheme: 'ev2' }>, cmd: number, header: Buffer, data: Buffer, mode: CommMode, what: string, opts: { endsSession?: boolean }): Promise<Buffer> {
+  private async commandEv2(
+    s: Extract<Session, { scheme: 'ev2' }>,
+    cmd: number,
+    header: Buffer,
+    data: Buffer,
+    mode: CommMode,
+    what: string,
+    opts: { endsSession?: boolean },
+  ): Promise<Buffer> {
     const ctr = Buffer.alloc(2);
     ctr.writeUInt16LE(s.ctr);
     let body = data;
     if (mode === 'full' && data.length) body = aesCbcEncrypt(s.enc, ev2Iv(s.enc, s.ti, s.ctr, false), pad80(data));
     let payload = Buffer.concat([header, body]);
-    if (mode !== 'plain') payload = Buffer.concat([payload, truncateMac(aesCmac(s.mac, Buffer.concat([Buffer.from([cmd]), ctr, s.ti, header, body])))]);
+    if (mode !== 'plain')
+      payload = Buffer.concat([
+        payload,
+        truncateMac(aesCmac(s.mac, Buffer.concat([Buffer.from([cmd]), ctr, s.ti, header, body]))),
+      ]);
     const r = await this.chained(cmd, payload);
     if (r.status !== ST.OK) {
       this.fail(r.status, what);
@@ -263,11 +287,26 @@ export class DesfireCard {
   }
 
   /** EV1 AES sessions: every command and answer is CMACed with an IV chained from the last CMAC. */
-  private async commandEv1(s: Extract<Session, { scheme: 'aes' }>, cmd: number, header: Buffer, data: Buffer, mode: CommMode, what: string, opts: { endsSession?: boolean }): Promise<Buffer> {
-    if (mode === 'full') throw new DesfireError('unsupported', `${what} : mode chiffré non pris en charge en authentification EV1, utiliser EV2`);
+  private async commandEv1(
+    s: Extract<Session, { scheme: 'aes' }>,
+    cmd: number,
+    header: Buffer,
+    data: Buffer,
+    mode: CommMode,
+    what: string,
+    opts: { endsSession?: boolean },
+  ): Promise<Buffer> {
+    if (mode === 'full')
+      throw new DesfireError(
+        'unsupported',
+        `${what} : mode chiffré non pris en charge en authentification EV1, utiliser EV2`,
+      );
     const cmac = aesCmac(s.key, Buffer.concat([Buffer.from([cmd]), header, data]), s.iv);
     s.iv = cmac;
-    const payload = mode === 'mac' && data.length ? Buffer.concat([header, data, cmac.subarray(0, 8)]) : Buffer.concat([header, data]);
+    const payload =
+      mode === 'mac' && data.length
+        ? Buffer.concat([header, data, cmac.subarray(0, 8)])
+        : Buffer.concat([header, data]);
     const r = await this.chained(cmd, payload);
     if (r.status !== ST.OK) this.fail(r.status, what);
     if (opts.endsSession) {
@@ -277,7 +316,8 @@ export class DesfireCard {
     if (r.data.length < 8) throw this.integrity(`${what} : réponse sans MAC`);
     const resp = r.data.subarray(0, r.data.length - 8);
     const full = aesCmac(s.key, Buffer.concat([resp, Buffer.from([ST.OK])]), s.iv);
-    if (!constantTimeEqual(full.subarray(0, 8), r.data.subarray(r.data.length - 8))) throw this.integrity(`${what} : MAC de la réponse invalide`);
+    if (!constantTimeEqual(full.subarray(0, 8), r.data.subarray(r.data.length - 8)))
+      throw this.integrity(`${what} : MAC de la réponse invalide`);
     s.iv = full;
     return resp;
   }
@@ -300,7 +340,15 @@ export class DesfireCard {
     if (r.status !== ST.OK) this.fail(r.status, 'GetVersion');
     if (r.data.length < 28) throw new DesfireError('malformed', `GetVersion : ${r.data.length} octets`);
     const d = r.data;
-    return { vendor: d[0]!, hwType: d[1]!, hwMajor: d[3]!, swMajor: d[10]!, generation: generationOf(d[3]!), storageBytes: 1 << (d[5]! >> 1), uid: Buffer.from(d.subarray(14, 21)) };
+    return {
+      vendor: d[0]!,
+      hwType: d[1]!,
+      hwMajor: d[3]!,
+      swMajor: d[10]!,
+      generation: generationOf(d[3]!),
+      storageBytes: 1 << (d[5]! >> 1),
+      uid: Buffer.from(d.subarray(14, 21)),
+    };
   }
 
   async selectApplication(aid: Buffer): Promise<void> {
@@ -310,7 +358,13 @@ export class DesfireCard {
   }
 
   async getApplicationIds(): Promise<Buffer[]> {
-    const data = await this.command(CMD.GET_APPLICATION_IDS, Buffer.alloc(0), Buffer.alloc(0), 'mac', 'GetApplicationIDs');
+    const data = await this.command(
+      CMD.GET_APPLICATION_IDS,
+      Buffer.alloc(0),
+      Buffer.alloc(0),
+      'mac',
+      'GetApplicationIDs',
+    );
     const out: Buffer[] = [];
     for (let i = 0; i + 3 <= data.length; i += 3) out.push(Buffer.from(data.subarray(i, i + 3)));
     return out;
@@ -328,9 +382,13 @@ export class DesfireCard {
    */
   async authenticate(scheme: AuthScheme, keyNo: number, custody: KeyCustody, ref: KeyRef): Promise<AuthResult> {
     this.reset();
-    const first = scheme === 'ev2' ? await this.raw(CMD.AUTHENTICATE_EV2_FIRST, Buffer.from([keyNo, 0x00])) : await this.raw(CMD.AUTHENTICATE_AES, Buffer.from([keyNo]));
+    const first =
+      scheme === 'ev2'
+        ? await this.raw(CMD.AUTHENTICATE_EV2_FIRST, Buffer.from([keyNo, 0x00]))
+        : await this.raw(CMD.AUTHENTICATE_AES, Buffer.from([keyNo]));
     if (first.status !== ST.ADDITIONAL_FRAME) this.fail(first.status, 'authentification');
-    if (first.data.length !== 16) throw new DesfireError('malformed', `authentification : E(RndB) de ${first.data.length} octets`);
+    if (first.data.length !== 16)
+      throw new DesfireError('malformed', `authentification : E(RndB) de ${first.data.length} octets`);
     const step = await custody.begin({ scheme, ref, encRndB: first.data });
     let second;
     try {
@@ -346,26 +404,46 @@ export class DesfireCard {
     const expected = scheme === 'ev2' ? 32 : 16;
     if (second.data.length !== expected) {
       custody.abort(step.handle);
-      throw new DesfireError('malformed', `authentification : réponse de ${second.data.length} octets au lieu de ${expected}`);
+      throw new DesfireError(
+        'malformed',
+        `authentification : réponse de ${second.data.length} octets au lieu de ${expected}`,
+      );
     }
     const keys = await custody.finish(step.handle, second.data);
-    this.session = keys.scheme === 'ev2' ? { scheme: 'ev2', enc: keys.enc, mac: keys.mac, ti: keys.ti, ctr: 0, keyNo } : { scheme: 'aes', key: keys.key, iv: Buffer.alloc(16), keyNo };
+    this.session =
+      keys.scheme === 'ev2'
+        ? { scheme: 'ev2', enc: keys.enc, mac: keys.mac, ti: keys.ti, ctr: 0, keyNo }
+        : { scheme: 'aes', key: keys.key, iv: Buffer.alloc(16), keyNo };
     return { scheme, keyNo };
   }
 
   async readData(fileNo: number, offset: number, length: number, mode: CommMode): Promise<Buffer> {
-    const data = await this.command(CMD.READ_DATA, Buffer.concat([Buffer.from([fileNo]), le3(offset), le3(length)]), Buffer.alloc(0), mode, `lecture du fichier ${fileNo}`);
-    if (length && data.length !== length) throw this.malformed(`lecture du fichier ${fileNo} : ${data.length} octets au lieu de ${length}`);
+    const data = await this.command(
+      CMD.READ_DATA,
+      Buffer.concat([Buffer.from([fileNo]), le3(offset), le3(length)]),
+      Buffer.alloc(0),
+      mode,
+      `lecture du fichier ${fileNo}`,
+    );
+    if (length && data.length !== length)
+      throw this.malformed(`lecture du fichier ${fileNo} : ${data.length} octets au lieu de ${length}`);
     return data;
   }
 
   async writeData(fileNo: number, offset: number, data: Buffer, mode: CommMode): Promise<void> {
-    await this.command(CMD.WRITE_DATA, Buffer.concat([Buffer.from([fileNo]), le3(offset), le3(data.length)]), data, mode, `écriture du fichier ${fileNo}`);
+    await this.command(
+      CMD.WRITE_DATA,
+      Buffer.concat([Buffer.from([fileNo]), le3(offset), le3(data.length)]),
+      data,
+      mode,
+      `écriture du fichier ${fileNo}`,
+    );
   }
 
   /** The real UID (random-UID cards show another one at anticollision); always encrypted, EV2 session needed. */
   async getCardUid(): Promise<Buffer> {
-    if (this.session?.scheme !== 'ev2') throw new DesfireError('unsupported', 'GetCardUID demande une authentification EV2');
+    if (this.session?.scheme !== 'ev2')
+      throw new DesfireError('unsupported', 'GetCardUID demande une authentification EV2');
     const uid = await this.command(CMD.GET_CARD_UID, Buffer.alloc(0), Buffer.alloc(0), 'full', 'GetCardUID');
     if (uid.length !== 7 && uid.length !== 10) throw this.malformed(`GetCardUID : ${uid.length} octets`);
     return uid;
@@ -373,13 +451,30 @@ export class DesfireCard {
 
   /** PICC level, free creation (factory settings): no authentication. AES keys, `keys` of them. */
   async createApplication(aid: Buffer, keySettings: number, keys: number): Promise<void> {
-    await this.command(CMD.CREATE_APPLICATION, Buffer.alloc(0), Buffer.concat([aid, Buffer.from([keySettings, 0x80 | keys])]), 'mac', 'création de l’application');
+    await this.command(
+      CMD.CREATE_APPLICATION,
+      Buffer.alloc(0),
+      Buffer.concat([aid, Buffer.from([keySettings, 0x80 | keys])]),
+      'mac',
+      'création de l’application',
+    );
   }
 
   /** Access rights nibbles: read, write, read&write, change (0xE = free, 0xF = never). */
-  async createStdDataFile(fileNo: number, mode: CommMode, access: { read: number; write: number; readWrite: number; change: number }, size: number): Promise<void> {
+  async createStdDataFile(
+    fileNo: number,
+    mode: CommMode,
+    access: { read: number; write: number; readWrite: number; change: number },
+    size: number,
+  ): Promise<void> {
     const ar = Buffer.from([(access.readWrite << 4) | access.change, (access.read << 4) | access.write]);
-    await this.command(CMD.CREATE_STD_DATA_FILE, Buffer.alloc(0), Buffer.concat([Buffer.from([fileNo, COMM_MODE_BITS[mode]]), ar, le3(size)]), 'mac', `création du fichier ${fileNo}`);
+    await this.command(
+      CMD.CREATE_STD_DATA_FILE,
+      Buffer.alloc(0),
+      Buffer.concat([Buffer.from([fileNo, COMM_MODE_BITS[mode]]), ar, le3(size)]),
+      'mac',
+      `création du fichier ${fileNo}`,
+    );
   }
 
   /**
@@ -392,8 +487,12 @@ export class DesfireCard {
     const same = s.keyNo === keyNo;
     const x = Buffer.alloc(16);
     for (let i = 0; i < 16; i++) x[i] = newKey[i]! ^ oldKey[i]!;
-    const data = same ? Buffer.concat([newKey, Buffer.from([version])]) : Buffer.concat([x, Buffer.from([version]), desfireCrc32(newKey)]);
-    await this.command(CMD.CHANGE_KEY, Buffer.from([keyNo]), data, 'full', `changement de la clé ${keyNo}`, { endsSession: same });
+    const data = same
+      ? Buffer.concat([newKey, Buffer.from([version])])
+      : Buffer.concat([x, Buffer.from([version]), desfireCrc32(newKey)]);
+    await this.command(CMD.CHANGE_KEY, Buffer.from([keyNo]), data, 'full', `changement de la clé ${keyNo}`, {
+      endsSession: same,
+    });
   }
 
   async getKeyVersion(keyNo: number): Promise<number> {

@@ -15,9 +15,16 @@ export class RelayKeyCustody implements KeyCustody {
   constructor(private readonly client: () => Promise<SessionServerClient>) {}
 
   async begin(req: BeginRequest): Promise<{ handle: string; reply: Buffer }> {
-    const r = await this.call('begin', { scheme: req.scheme, aid: req.ref.aid.toString('base64url'), keyNo: req.ref.keyNo, divInput: req.ref.divInput.toString('base64url'), encRndB: req.encRndB.toString('base64url') });
+    const r = await this.call('begin', {
+      scheme: req.scheme,
+      aid: req.ref.aid.toString('base64url'),
+      keyNo: req.ref.keyNo,
+      divInput: req.ref.divInput.toString('base64url'),
+      encRndB: req.encRndB.toString('base64url'),
+    });
     const reply = b(r.reply);
-    if (typeof r.handle !== 'string' || reply.length !== 32) throw new DesfireError('malformed', 'réponse du serveur de clés invalide');
+    if (typeof r.handle !== 'string' || reply.length !== 32)
+      throw new DesfireError('malformed', 'réponse du serveur de clés invalide');
     return { handle: r.handle, reply };
   }
 
@@ -35,8 +42,15 @@ export class RelayKeyCustody implements KeyCustody {
     try {
       return await (await this.client()).desfireRelay(step, body);
     } catch (e) {
-      if (e instanceof ServerError && e.code === 'invalid_grant' && step === 'finish') throw new DesfireError('auth-failed', 'le badge ne connaît pas la clé attendue (badge non authentique, vérifié par le serveur)');
-      throw new DesfireError(e instanceof ServerError && e.code === 'server-unreachable' ? 'custody-unavailable' : 'unsupported', `serveur de clés des badges : ${(e as Error).message}`);
+      if (e instanceof ServerError && e.code === 'invalid_grant' && step === 'finish')
+        throw new DesfireError(
+          'auth-failed',
+          'le badge ne connaît pas la clé attendue (badge non authentique, vérifié par le serveur)',
+        );
+      throw new DesfireError(
+        e instanceof ServerError && e.code === 'server-unreachable' ? 'custody-unavailable' : 'unsupported',
+        `serveur de clés des badges : ${(e as Error).message}`,
+      );
     }
   }
 }

@@ -54,7 +54,16 @@ function host(devs: HidDeviceInfo[], open: (p: string) => HidDevice): HidHost & 
 }
 
 const PCPROX: HidReaderProfile = { name: 'pcProx', kind: 'pcprox', vendorId: 0x0c27, productId: 0x3bfa };
-const OMNI: HidReaderProfile = { name: 'OMNIKEY', kind: 'custom-report', vendorId: 0x076b, productId: 0x5427, reportId: 2, offset: 1, length: 10, encoding: 'ascii' };
+const OMNI: HidReaderProfile = {
+  name: 'OMNIKEY',
+  kind: 'custom-report',
+  vendorId: 0x076b,
+  productId: 0x5427,
+  reportId: 2,
+  offset: 1,
+  length: 10,
+  encoding: 'ascii',
+};
 let backend: HidBackend | null = null;
 afterEach(async () => backend?.stop());
 
@@ -74,7 +83,10 @@ describe('pcProx (feature reports)', () => {
 
   it('a card on the reader is one tap (UID-only, weak); its removal and a new card are seen by polling', async () => {
     const dev = new FakePcProx();
-    const h = host([{ path: '/dev/hidraw3', vendorId: 0x0c27, productId: 0x3bfa, usagePage: 1, usage: 6, product: 'pcProx' }], () => dev);
+    const h = host(
+      [{ path: '/dev/hidraw3', vendorId: 0x0c27, productId: 0x3bfa, usagePage: 1, usage: 6, product: 'pcProx' }],
+      () => dev,
+    );
     const r = run(h, [PCPROX]);
     await r.start();
     expect(backend!.readers()).toMatchObject([{ name: 'pcProx (pcProx)', transport: 'hid', status: 'ok' }]);
@@ -95,9 +107,14 @@ describe('pcProx (feature reports)', () => {
   it('keyboard emulation still on → reported with what to change, never polled', async () => {
     const dev = new FakePcProx();
     dev.haltKbSend = false;
-    const r = run(host([{ path: 'p', vendorId: 0x0c27, productId: 0x3bfa, usagePage: 1, usage: 6 }], () => dev), [PCPROX]);
+    const r = run(
+      host([{ path: 'p', vendorId: 0x0c27, productId: 0x3bfa, usagePage: 1, usage: 6 }], () => dev),
+      [PCPROX],
+    );
     await r.start();
-    expect(r.events.find((e) => e.type === 'reader-error')).toMatchObject({ message: expect.stringMatching(/mode clavier.*Halt KB Send/) });
+    expect(r.events.find((e) => e.type === 'reader-error')).toMatchObject({
+      message: expect.stringMatching(/mode clavier.*Halt KB Send/),
+    });
     expect(backend!.readers()[0]).toMatchObject({ status: 'error', problem: expect.stringMatching(/mode clavier/) });
     expect(dev.writes.map((w) => w[1])).toEqual([0x80]);
   });
@@ -105,9 +122,14 @@ describe('pcProx (feature reports)', () => {
   it('a short answer is an error, not a card', async () => {
     const dev = new FakePcProx();
     dev.getFeatureReport = () => Buffer.alloc(4);
-    const r = run(host([{ path: 'p', vendorId: 0x0c27, productId: 0x3bfa }], () => dev), [PCPROX]);
+    const r = run(
+      host([{ path: 'p', vendorId: 0x0c27, productId: 0x3bfa }], () => dev),
+      [PCPROX],
+    );
     await r.start();
-    expect(r.events.find((e) => e.type === 'reader-error')).toMatchObject({ message: expect.stringMatching(/4 octets/) });
+    expect(r.events.find((e) => e.type === 'reader-error')).toMatchObject({
+      message: expect.stringMatching(/4 octets/),
+    });
     expect(r.events.some((e) => e.type === 'badge-tapped')).toBe(false);
   });
 });
@@ -115,7 +137,16 @@ describe('pcProx (feature reports)', () => {
 describe('custom report readers (reader-verified DESFire file)', () => {
   it('reads the configured bytes of the configured report; ignores other reports; empty report = card gone', async () => {
     const dev = new FakeCustom();
-    const r = run(host([{ path: 'v', vendorId: 0x076b, productId: 0x5427, usagePage: 0xff00, usage: 1, product: '5427CK' }, { path: 'k', vendorId: 0x076b, productId: 0x5427, usagePage: 1, usage: 6 }], () => dev), [OMNI]);
+    const r = run(
+      host(
+        [
+          { path: 'v', vendorId: 0x076b, productId: 0x5427, usagePage: 0xff00, usage: 1, product: '5427CK' },
+          { path: 'k', vendorId: 0x076b, productId: 0x5427, usagePage: 1, usage: 6 },
+        ],
+        () => dev,
+      ),
+      [OMNI],
+    );
     await r.start();
     const report = Buffer.alloc(16);
     report[0] = 2;
@@ -124,7 +155,17 @@ describe('custom report readers (reader-verified DESFire file)', () => {
     dev.emit(report);
     dev.emit(report); // repeated while the card stays
     const taps = r.events.filter((e) => e.type === 'badge-tapped');
-    expect(taps).toEqual([{ type: 'badge-tapped', badge: { reader: 'OMNIKEY (5427CK)', badgeId: 'CHU-000123', proof: 'reader-verified', cardType: 'Badge (lecteur HID)' } }]);
+    expect(taps).toEqual([
+      {
+        type: 'badge-tapped',
+        badge: {
+          reader: 'OMNIKEY (5427CK)',
+          badgeId: 'CHU-000123',
+          proof: 'reader-verified',
+          cardType: 'Badge (lecteur HID)',
+        },
+      },
+    ]);
     dev.emit(Buffer.from([2, ...Array(15).fill(0)]));
     expect(backend!.readers()[0]!.cardPresent).toBe(false);
     dev.emit(Buffer.from([2, 0, 0x41]));
@@ -133,10 +174,18 @@ describe('custom report readers (reader-verified DESFire file)', () => {
 
   it('only a keyboard interface (wedge mode) → reported, the device is never opened', async () => {
     let opened = false;
-    const r = run(host([{ path: 'k', vendorId: 0x076b, productId: 0x5427, usagePage: 1, usage: 6 }], () => ((opened = true), new FakeCustom())), [OMNI]);
+    const r = run(
+      host(
+        [{ path: 'k', vendorId: 0x076b, productId: 0x5427, usagePage: 1, usage: 6 }],
+        () => ((opened = true), new FakeCustom()),
+      ),
+      [OMNI],
+    );
     await r.start();
     expect(opened).toBe(false);
-    expect(r.events.find((e) => e.type === 'reader-error')).toMatchObject({ message: expect.stringMatching(/mode clavier.*custom report/) });
+    expect(r.events.find((e) => e.type === 'reader-error')).toMatchObject({
+      message: expect.stringMatching(/mode clavier.*custom report/),
+    });
   });
 
   it('with no HID reader configured, the USB bus is not enumerated at all', async () => {

@@ -53,7 +53,8 @@ export function customReportId(p: HidReaderProfile, report: Buffer): string | nu
   if (report[0] !== id) return null;
   const off = 1 + (p.offset ?? 0);
   const len = p.length ?? report.length - off;
-  if (report.length < off + len) throw new Error(`rapport HID tronqué (${report.length} octets, ${off + len} attendus)`);
+  if (report.length < off + len)
+    throw new Error(`rapport HID tronqué (${report.length} octets, ${off + len} attendus)`);
   const payload = report.subarray(off, off + len);
   if (payload.every((b) => b === 0)) return null;
   if (p.encoding === 'ascii') {
@@ -98,7 +99,13 @@ export class HidBackend implements ReaderBackend {
   }
 
   readers(): ReaderInfo[] {
-    return [...this.attached.values()].map((a) => ({ name: a.name, transport: 'hid' as const, status: a.status, cardPresent: a.current !== null, ...(a.problem ? { problem: a.problem } : {}) }));
+    return [...this.attached.values()].map((a) => ({
+      name: a.name,
+      transport: 'hid' as const,
+      status: a.status,
+      cardPresent: a.current !== null,
+      ...(a.problem ? { problem: a.problem } : {}),
+    }));
   }
 
   /** Matches the enumeration against the profiles: new devices attached, gone ones detached. */
@@ -110,7 +117,11 @@ export class HidBackend implements ReaderBackend {
     try {
       all = this.opts.host.devices();
     } catch (e) {
-      this.listener({ type: 'reader-error', reader: 'hid', message: `énumération HID impossible : ${(e as Error).message}` });
+      this.listener({
+        type: 'reader-error',
+        reader: 'hid',
+        message: `énumération HID impossible : ${(e as Error).message}`,
+      });
       return;
     }
     const seen = new Set<string>();
@@ -140,17 +151,33 @@ export class HidBackend implements ReaderBackend {
   }
 
   private attach(key: string, p: HidReaderProfile, ifaces: HidDeviceInfo[]): void {
-    const info = (p.kind === 'custom-report' ? ifaces.find((d) => (d.usagePage ?? 0) >= 0xff00) : ifaces[0]) ?? ifaces[0]!;
-    const a: Attached = { profile: p, info, name: `${p.name}${info.product ? ` (${info.product})` : ''}`, status: 'ok', dev: null, timer: null, current: null };
+    const info =
+      (p.kind === 'custom-report' ? ifaces.find((d) => (d.usagePage ?? 0) >= 0xff00) : ifaces[0]) ?? ifaces[0]!;
+    const a: Attached = {
+      profile: p,
+      info,
+      name: `${p.name}${info.product ? ` (${info.product})` : ''}`,
+      status: 'ok',
+      dev: null,
+      timer: null,
+      current: null,
+    };
     this.attached.set(key, a);
     if (p.kind === 'custom-report' && !ifaces.some((d) => (d.usagePage ?? 0) >= 0xff00)) {
-      if (ifaces.some(isKeyboardInterface)) return this.fail(a, "lecteur en mode clavier (émulation clavier) : configurez-le en mode « custom report » / HID vendeur avec l'outil du fabricant ; Sillage ne lit jamais un badge tapé au clavier");
+      if (ifaces.some(isKeyboardInterface))
+        return this.fail(
+          a,
+          "lecteur en mode clavier (émulation clavier) : configurez-le en mode « custom report » / HID vendeur avec l'outil du fabricant ; Sillage ne lit jamais un badge tapé au clavier",
+        );
       return this.fail(a, 'lecteur sans interface HID vendeur : profil de lecteur à vérifier');
     }
     try {
       a.dev = this.opts.host.open(info.path);
     } catch (e) {
-      return this.fail(a, `ouverture du lecteur HID impossible (${(e as Error).message}) : droits d'accès (règle udev) ou lecteur utilisé par un autre logiciel`);
+      return this.fail(
+        a,
+        `ouverture du lecteur HID impossible (${(e as Error).message}) : droits d'accès (règle udev) ou lecteur utilisé par un autre logiciel`,
+      );
     }
     a.dev.onError((e) => this.fail(a, `lecteur HID perdu : ${e.message}`));
     if (p.kind === 'pcprox') this.startPcProx(a);
@@ -164,7 +191,10 @@ export class HidBackend implements ReaderBackend {
       // window. Refuse it rather than change the reader's configuration behind IT's back.
       const page0 = pcproxCommand(dev, PCPROX.CONFIG_PAGE0);
       if (!(page0[7]! & PCPROX.HALT_KB_SEND_BIT)) {
-        return this.fail(a, "lecteur pcProx en mode clavier : désactivez l'émission clavier (option « Halt KB Send » de pcProx Configuration Utility) puis rebranchez-le");
+        return this.fail(
+          a,
+          "lecteur pcProx en mode clavier : désactivez l'émission clavier (option « Halt KB Send » de pcProx Configuration Utility) puis rebranchez-le",
+        );
       }
     } catch (e) {
       return this.fail(a, `lecteur pcProx muet : ${(e as Error).message}`);

@@ -32,7 +32,14 @@ export function classifyAtr(atr: Buffer): CardClass {
 }
 
 export function cardTypeLabel(c: CardClass): string {
-  return { 'cps3-contact': 'CPS3', 'cps3-contactless': 'CPS3 (sans contact)', cps4: 'CPS4', desfire: 'DESFire', 'other-contactless': 'Carte sans contact', unknown: 'Carte non reconnue' }[c];
+  return {
+    'cps3-contact': 'CPS3',
+    'cps3-contactless': 'CPS3 (sans contact)',
+    cps4: 'CPS4',
+    desfire: 'DESFire',
+    'other-contactless': 'Carte sans contact',
+    unknown: 'Carte non reconnue',
+  }[c];
 }
 
 export const isCps = (c: CardClass) => c === 'cps3-contact' || c === 'cps4' || c === 'cps3-contactless';

@@ -23,14 +23,30 @@ export interface PcscSetup {
   cryptolib(): CryptolibStatus;
 }
 
-export function createPcscBackend(opts: { config: ConfigStore; custody: KeyCustody | null; readerFilter?: (name: string) => boolean }): PcscSetup {
+export function createPcscBackend(opts: {
+  config: ConfigStore;
+  custody: KeyCustody | null;
+  readerFilter?: (name: string) => boolean;
+}): PcscSetup {
   let mod: Pkcs11Module | null = null;
-  let status: CryptolibStatus = { path: null, version: null, description: null, supportsCps4: false, problem: 'pas encore chargée (aucune carte CPS vue)' };
+  let status: CryptolibStatus = {
+    path: null,
+    version: null,
+    description: null,
+    supportsCps4: false,
+    problem: 'pas encore chargée (aucune carte CPS vue)',
+  };
   const load = (): Pkcs11Module | null => {
     if (mod) return mod;
     const found = findCryptolib(opts.config.value<string>('CryptolibPath') || undefined);
     if ('code' in found) {
-      status = { ...status, problem: found.code === 'missing' ? `Cryptolib CPS introuvable (cherchée : ${found.searched.join(', ')}) : installez-la depuis le site de l'ANS` : found.message };
+      status = {
+        ...status,
+        problem:
+          found.code === 'missing'
+            ? `Cryptolib CPS introuvable (cherchée : ${found.searched.join(', ')}) : installez-la depuis le site de l'ANS`
+            : found.message,
+      };
       return null;
     }
     try {
@@ -45,11 +61,16 @@ export function createPcscBackend(opts: { config: ConfigStore; custody: KeyCusto
       version: `${v.major}.${v.minor}`,
       description: mod.info.description,
       supportsCps4: mod.info.supportsCps4,
-      problem: mod.info.supportsCps4 ? null : `Cryptolib ${v.major}.${v.minor} : trop ancienne pour les CPS4 (5.2 ou plus)`,
+      problem: mod.info.supportsCps4
+        ? null
+        : `Cryptolib ${v.major}.${v.minor} : trop ancienne pour les CPS4 (5.2 ou plus)`,
     };
     return mod;
   };
-  const monitor = new PcscMonitor({ createContext: loadPcsc, ...(opts.readerFilter ? { readerFilter: opts.readerFilter } : {}) });
+  const monitor = new PcscMonitor({
+    createContext: loadPcsc,
+    ...(opts.readerFilter ? { readerFilter: opts.readerFilter } : {}),
+  });
   const custody = opts.custody;
   const backend = new PcscCpsBackend({
     monitor,
