@@ -5,6 +5,7 @@ export default defineConfig({
   test: {
     include: [
       'shared/**/*.test.ts',
+      'protocol/**/*.test.ts',
       'electron/**/*.test.ts',
       'native/**/*.test.ts',
       'testbed/**/*.test.ts',

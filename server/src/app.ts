@@ -4,6 +4,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type Koa from 'koa';
+import { ACR } from '@sillage/protocol';
 import { pruneExpired } from './adapter';
 import { Audit } from './audit';
 import { TrustStore } from './cps';
@@ -317,7 +318,7 @@ export async function startServer(opts: ServerOptions): Promise<SessionServer> {
             return;
           }
           if (
-            b.session.acr !== 'urn:sillage:loa:mfa' ||
+            b.session.acr !== ACR.mfa ||
             !b.session.amr.includes('sc') ||
             (b.at as unknown as { gty?: string }).gty?.includes('badge')
           ) {

@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import Provider, { errors } from 'oidc-provider';
 import type { Configuration, KoaContextWithOIDC } from 'oidc-provider';
 import { generateKeyPair, exportJWK } from 'jose';
+import { ACR, GRANT } from '@sillage/protocol';
 import { adapterFactory } from './adapter';
 import type { Audit, AuditEntry } from './audit';
 import type { TrustStore } from './cps';
@@ -18,14 +19,6 @@ import type { Account, Directory } from './directory';
 import type { Log } from './log';
 import { toSession } from './sessions';
 import type { RoamingSession, Sessions } from './sessions';
-
-export const GRANT = {
-  jwtBearer: 'urn:ietf:params:oauth:grant-type:jwt-bearer',
-  badge: 'urn:sillage:params:oauth:grant-type:badge',
-  tokenExchange: 'urn:ietf:params:oauth:grant-type:token-exchange',
-} as const;
-
-export const ACR = { mfa: 'urn:sillage:loa:mfa', reopen: 'urn:sillage:loa:reopen' } as const;
 
 export interface RelyingParty {
   clientId: string;

@@ -86,4 +86,28 @@ describe('layering rule', () => {
     ).toHaveLength(1);
     expect(await layeringErrors('shared/x.ts', "import os from 'node:os';\nexport const g = os;\n")).toHaveLength(1);
   });
+
+  it('shares only the pure protocol package between agent and server, by its name', async () => {
+    const use = "import { GRANT } from '@sillage/protocol';\nexport const p = GRANT;\n";
+    expect(await layeringErrors('server/src/x.ts', use)).toEqual([]);
+    expect(await layeringErrors('electron/core/x.ts', use)).toEqual([]);
+    expect(await layeringErrors('renderer/src/x.ts', use)).toHaveLength(1);
+    expect(await layeringErrors('shared/x.ts', use)).toHaveLength(1);
+    expect(
+      await layeringErrors(
+        'electron/core/x.ts',
+        "import { GRANT } from '../../protocol/src/grants';\nexport const q = GRANT;\n",
+      ),
+    ).toHaveLength(1);
+    expect(await layeringErrors('protocol/src/x.ts', "import fs from 'node:fs';\nexport const r = fs;\n")).toHaveLength(
+      1,
+    );
+    expect(
+      await layeringErrors(
+        'protocol/src/x.ts',
+        "import { createHash } from 'node:crypto';\nexport const t = createHash;\n",
+      ),
+    ).toEqual([]);
+    expect(await layeringErrors('protocol/src/x.ts', "import pg from 'pg';\nexport const u = pg;\n")).toHaveLength(1);
+  });
 });

@@ -17,6 +17,7 @@ export function layerOf(rel) {
   if (p.startsWith('renderer/src/')) return 'renderer';
   if (p.startsWith('native/')) return 'native';
   if (p.startsWith('server/')) return 'server';
+  if (p.startsWith('protocol/')) return 'protocol';
   return null;
 }
 
@@ -36,6 +37,8 @@ const POLICY = {
     packages: { allow: ['react', 'react-dom', 'react-dom/client', 'react/jsx-runtime'] },
   },
   server: { layers: ['server'], node: true, packages: { deny: ['electron', 'react', 'react-dom'] } },
+  // Reached from core and server by its package name (@sillage/protocol), never by a relative path.
+  protocol: { layers: ['protocol'], node: ['node:crypto', 'crypto', 'node:buffer', 'buffer'], packages: { allow: [] } },
 };
 
 const WHY = {
@@ -44,7 +47,8 @@ const WHY = {
   native: 'native glue is plain Node',
   shell: 'electron/shell adapts core to Electron; UI code belongs to renderer/',
   renderer: 'the UI speaks to the agent only through the shared contract (no Node, no electron, no core internals)',
-  server: 'the session server is its own package and never shares code with the desktop app',
+  server: 'the session server is its own package; it shares only @sillage/protocol with the desktop app',
+  protocol: 'the agent-server protocol is pure (types, checks, pure crypto): no I/O, no other layer',
 };
 
 function packageName(spec) {
@@ -71,7 +75,8 @@ function check(context, node, spec) {
     return;
   }
   if (NODE_BUILTINS.has(spec) || spec.startsWith('node:')) {
-    if (!policy.node) report(`the Node built-in '${spec}'`);
+    if (!policy.node || (Array.isArray(policy.node) && !policy.node.includes(spec)))
+      report(`the Node built-in '${spec}'`);
     return;
   }
   const pkg = packageName(spec);

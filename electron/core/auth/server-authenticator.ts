@@ -2,6 +2,7 @@
 // JWT-bearer login, badge + code login, badge re-open within the roaming window, status polling so a
 // global logout reaches this PC, and (when policy allows) a degraded CPS login checked locally while
 // the server is unreachable. Tokens live in memory only, for as long as the workstation session.
+import { ACR } from '@sillage/protocol';
 import { randomBytes, verify as cryptoVerify, constants, X509Certificate } from 'node:crypto';
 import type { AgentErrorCode, Factor, Identity, OpenSession } from '../../../shared/contract';
 import type { ServerTokens, SessionServerClient } from '../oidc/server-client';
@@ -214,7 +215,7 @@ export class ServerAuthenticator implements Authenticator {
       },
       credential,
       factors,
-      assurance: c.acr === 'urn:sillage:loa:mfa' ? 'mfa' : 're-open',
+      assurance: c.acr === ACR.mfa ? 'mfa' : 're-open',
       authTime: (c.auth_time ?? Math.floor(now / 1000)) * 1000,
       mfaExpiresAt: (t.mfaExpiresAt ?? Math.floor(now / 1000)) * 1000,
       openedAt: now,

@@ -1,6 +1,7 @@
 // The agent as a client of the session server (openid-client): a confidential client authenticated by
 // private_key_jwt with a key generated on the workstation, registered once with an enrolment token.
 // Tokens stay in memory (the session engine holds them); nothing here writes them anywhere.
+import { GRANT } from '@sillage/protocol';
 import { randomUUID } from 'node:crypto';
 import * as oidc from 'openid-client';
 import { exportJWK, generateKeyPair, importJWK, SignJWT } from 'jose';
@@ -66,12 +67,6 @@ export class ServerError extends Error {
     super(message);
   }
 }
-
-export const GRANT = {
-  jwtBearer: 'urn:ietf:params:oauth:grant-type:jwt-bearer',
-  badge: 'urn:sillage:params:oauth:grant-type:badge',
-  tokenExchange: 'urn:ietf:params:oauth:grant-type:token-exchange',
-} as const;
 
 const JWS_ALG: Record<SignatureAlgorithm, string> = {
   'RSA-PKCS1-SHA256': 'RS256',

@@ -1,0 +1,14 @@
+// OAuth grant types and assurance levels spoken between the agent and the session server.
+
+export const GRANT = {
+  jwtBearer: 'urn:ietf:params:oauth:grant-type:jwt-bearer',
+  badge: 'urn:sillage:params:oauth:grant-type:badge',
+  tokenExchange: 'urn:ietf:params:oauth:grant-type:token-exchange',
+} as const;
+
+export type GrantType = (typeof GRANT)[keyof typeof GRANT];
+
+/** `acr` values: a 2-factor login, or a 1-factor re-open inside the roaming window it opened. */
+export const ACR = { mfa: 'urn:sillage:loa:mfa', reopen: 'urn:sillage:loa:reopen' } as const;
+
+export type Acr = (typeof ACR)[keyof typeof ACR];
