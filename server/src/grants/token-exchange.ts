@@ -1,0 +1,97 @@
+// Token exchange (RFC 8693): a workstation's access token becomes an audience-bound token for one relying
+// party (the DPI), carrying who and how the user authenticated.
+import { GRANT } from '@sillage/protocol';
+import type { GrantKit } from './kit';
+import { refuse } from './kit';
+
+export function registerTokenExchangeGrant(kit: GrantKit): void {
+  const { provider, deps, audiences, auditFor } = kit;
+  const { directory, sessions, now } = kit.deps;
+  provider.registerGrantType(
+    GRANT.tokenExchange,
+    async (ctx) => {
+      const p = ctx.oidc.params as Record<string, string | undefined>;
+      const client = ctx.oidc.client!;
+      if (p.subject_token_type !== 'urn:ietf:params:oauth:token-type:access_token')
+        return refuse(ctx, 400, 'invalid_request', 'subject_token_type must be an access token');
+      if (p.requested_token_type && p.requested_token_type !== 'urn:ietf:params:oauth:token-type:access_token')
+        return refuse(ctx, 400, 'invalid_request', 'only access tokens can be requested');
+      const audience = p.audience ?? p.resource;
+      if (!audience || !audiences.has(audience)) {
+        await auditFor(ctx, {
+          action: 'token.exchange',
+          outcome: 'refused',
+          reason: 'invalid_target',
+          details: { audience: audience ?? null },
+        });
+        return refuse(ctx, 400, 'invalid_target', `audience ${audience ?? '(none)'} is not a registered relying party`);
+      }
+      const subject = p.subject_token ? await provider.AccessToken.find(p.subject_token) : undefined;
+      if (!subject || subject.clientId !== client.clientId || subject.isExpired) {
+        await auditFor(ctx, {
+          action: 'token.exchange',
+          outcome: 'refused',
+          reason: 'invalid_subject_token',
+          details: { audience },
+        });
+        return refuse(
+          ctx,
+          400,
+          'invalid_grant',
+          'subject token unknown, expired, revoked or not issued to this workstation',
+        );
+      }
+      const sid = subject.sid;
+      const session = sid ? await sessions.get(sid) : null;
+      if (!session || !sessions.isLive(session)) {
+        await auditFor(ctx, {
+          action: 'token.exchange',
+          outcome: 'refused',
+          accountId: subject.accountId,
+          reason: 'mfa_window_over',
+          details: { audience },
+        });
+        return refuse(ctx, 400, 'invalid_grant', 'roaming session over', { sillage_error: 'mfa_required' });
+      }
+      const remaining = Math.max(1, Math.floor((session.expiresAt.getTime() - now().getTime()) / 1000));
+      const at = new provider.AccessToken({
+        accountId: subject.accountId,
+        client,
+        grantId: subject.grantId,
+        gty: GRANT.tokenExchange,
+        sid,
+        scope: 'openid profile',
+        expiresIn: Math.min(deps.accessTokenTtlS, remaining),
+        resourceServer: new provider.ResourceServer(audience, {
+          scope: 'openid profile',
+          audience,
+          accessTokenFormat: 'opaque',
+          accessTokenTTL: deps.accessTokenTtlS,
+        }),
+        // The DPI learns who the token is for by introspection: the professional's idNat (RPPS) travels
+        // with the token, so the DPI can act in their name (DMP "AIR simplifié" mode needs the RPPS).
+        extra: {
+          sid,
+          acr: session.acr,
+          auth_time: Math.floor(session.authTime.getTime() / 1000),
+          idnat: (await directory.account(subject.accountId))?.idNat,
+        },
+      });
+      const token = await at.save();
+      await auditFor(ctx, {
+        action: 'token.exchange',
+        outcome: 'ok',
+        accountId: subject.accountId,
+        details: { audience, session: sid },
+      });
+      ctx.body = {
+        access_token: token,
+        issued_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+        token_type: 'Bearer',
+        expires_in: at.expiration,
+      };
+    },
+    ['subject_token', 'subject_token_type', 'audience', 'resource', 'requested_token_type', 'scope'],
+    ['audience', 'resource'],
+  );
+}
