@@ -70,9 +70,11 @@ export async function startHeadless(
 export const test = base.extend<{ agent: HeadlessAgent }>({
   // Playwright reads the fixture signature: an empty pattern means "needs no other fixture".
   // eslint-disable-next-line no-empty-pattern
-  agent: async ({}, use) => {
+  agent: async ({}, use, testInfo) => {
     const agent = await startHeadless();
     await use(agent);
+    // A failed test carries what the agent printed (its own errors say more than a timeout does).
+    if (testInfo.status !== testInfo.expectedStatus) await testInfo.attach('agent-output', { body: agent.output() });
     agent.proc.kill('SIGTERM');
     await new Promise((r) => agent.proc.once('exit', r));
   },
