@@ -1,4 +1,5 @@
 // @sillage/protocol: what the agent and the session server both speak. Pure: types, constants, run-time
 // checks and pure computations only; no I/O, no process state. Both sides import it, so a renamed field
 // fails to compile on both.
+export * from './desfire';
 export * from './grants';
