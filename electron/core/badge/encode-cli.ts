@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { loadPcsc } from '../../../native/pcsclite';
 import type { CardReader } from '../../../native/pcsclite';
 import { loadKeyFile } from './key-file';
-import { readBadgeCredential, withProfileDefaults } from './desfire/credential';
+import { badgeProfileProblem, readBadgeCredential, withProfileDefaults } from './desfire/credential';
 import type { BadgeProfile } from './desfire/credential';
 import { LocalKeyCustody } from './desfire/custody';
 import { encodeBadge } from './desfire/personalise';
@@ -20,7 +20,7 @@ const HELP = `Usage:
   npm run badge -- readers
 
   --profile FILE   one badge profile as in the BadgeProfiles policy (JSON object: aid, keyNo, fileNo, length,
-                   mode, systemId...)
+                   mode mac|full, systemId, diversification an10922 (default) | legacy-unpadded...)
   --keys FILE      master keys {"F51230/0": "hex", "F51230/1": "hex"} — chmod 600 (0 = application
                    master key, keyNo = read key); diversified per badge, never printed
   --number N       badge number written in the credential file (as bound to the person on the server)
@@ -97,7 +97,16 @@ export async function runBadgeCli(argv: string[], out: Out = console.log): Promi
     out('--profile et --keys sont requis');
     return 2;
   }
-  const profile = withProfileDefaults(JSON.parse(fs.readFileSync(values.profile, 'utf8')) as Partial<BadgeProfile>);
+  const raw: unknown = JSON.parse(fs.readFileSync(values.profile, 'utf8'));
+  const problem =
+    raw && typeof raw === 'object' && !Array.isArray(raw)
+      ? badgeProfileProblem(raw as Record<string, unknown>)
+      : 'objet JSON attendu';
+  if (problem) {
+    out(`${values.profile} : ${problem}`);
+    return 2;
+  }
+  const profile = withProfileDefaults(raw as Partial<BadgeProfile>);
   const waitMs = Number(values['wait-ms']);
   try {
     const keys = loadKeyFile(values.keys);

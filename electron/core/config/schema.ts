@@ -1,6 +1,7 @@
 // The one configuration schema of the agent: every setting, its type, bounds, default, who may set it
 // and its French/English texts. The resolver, the ADMX/ADML templates, the MSI registry fragment and
 // the diagnostics all derive from this list, so a setting cannot exist in one and not the others.
+import { badgeProfileProblem } from '../badge/desfire/credential';
 import { isHttpsOrLoopback } from '../util/url';
 
 export type SettingType = 'string' | 'integer' | 'boolean' | 'enum' | 'json';
@@ -65,27 +66,6 @@ const brokerApp = (o: Record<string, unknown>) => {
 };
 
 const absolutePath = (v: unknown) => (v === '' || /^([A-Za-z]:\\|\/)/.test(String(v)) ? null : 'chemin absolu attendu');
-
-const badgeProfile = (o: Record<string, unknown>) => {
-  if (typeof o.name !== 'string' || !o.name) return 'name requis';
-  if (typeof o.aid !== 'string' || !/^[0-9A-Fa-f]{6}$/.test(o.aid)) return 'aid : 3 octets hexadécimaux (ex. F51230)';
-  if (!Number.isInteger(o.keyNo) || (o.keyNo as number) < 0 || (o.keyNo as number) > 13) return 'keyNo : 0 à 13';
-  if (!Number.isInteger(o.fileNo) || (o.fileNo as number) < 0 || (o.fileNo as number) > 31) return 'fileNo : 0 à 31';
-  if (o.mode !== undefined && !['plain', 'mac', 'full'].includes(o.mode as string)) return 'mode : plain, mac ou full';
-  if (o.length !== undefined && (!Number.isInteger(o.length) || (o.length as number) < 1 || (o.length as number) > 240))
-    return 'length : 1 à 240 octets';
-  if (o.offset !== undefined && (!Number.isInteger(o.offset) || (o.offset as number) < 0))
-    return 'offset : entier positif';
-  if (o.auth !== undefined && o.auth !== 'ev2' && o.auth !== 'aes') return 'auth : ev2 ou aes';
-  if (o.systemId !== undefined && (typeof o.systemId !== 'string' || !/^([0-9A-Fa-f]{2}){0,21}$/.test(o.systemId)))
-    return 'systemId : hexadécimal, 21 octets au plus';
-  if (
-    o.uidKeyNo !== undefined &&
-    (!Number.isInteger(o.uidKeyNo) || (o.uidKeyNo as number) < 0 || (o.uidKeyNo as number) > 13)
-  )
-    return 'uidKeyNo : 0 à 13';
-  return null;
-};
 
 const readerProfile = (o: Record<string, unknown>) => {
   if (typeof o.name !== 'string' || !o.name) return 'name requis';
@@ -170,14 +150,14 @@ export const SCHEMA: readonly SettingDef[] = [
     type: 'json',
     default: [],
     category: 'readers',
-    check: arrayOf('profils de badges', badgeProfile),
+    check: arrayOf('profils de badges', badgeProfileProblem),
     fr: {
       label: 'Profils de badges DESFire',
-      help: 'Liste JSON : [{"name","aid","keyNo","fileNo","length","mode","auth","systemId","uidKeyNo"}] — application, clé diversifiée et fichier lus après authentification mutuelle.',
+      help: 'Liste JSON : [{"name","aid","keyNo","fileNo","length","mode":"mac"|"full","auth","systemId","uidKeyNo","diversification":"an10922"|"legacy-unpadded"}] — application, clé diversifiée (AN10922) et fichier lus après authentification mutuelle.',
     },
     en: {
       label: 'DESFire badge profiles',
-      help: 'JSON list: [{"name","aid","keyNo","fileNo","length","mode","auth","systemId","uidKeyNo"}] — application, diversified key and file read after mutual authentication.',
+      help: 'JSON list: [{"name","aid","keyNo","fileNo","length","mode":"mac"|"full","auth","systemId","uidKeyNo","diversification":"an10922"|"legacy-unpadded"}] — application, diversified key (AN10922) and file read after mutual authentication.',
     },
   },
   {

@@ -1,37 +1,67 @@
+// The agent's DESFire cryptography against NXP's published values. AES-CMAC (RFC 4493) and the AN10922
+// vectors of the shared implementation are in protocol/src/desfire.test.ts; the full transcripts
+// (AN12196) run through the protocol in protocol.test.ts.
 import { describe, expect, it } from 'vitest';
-import { aesCmac, diversifyAes128, ev2SessionKeys, pad80, rotl, rotr, truncateMac, unpad80 } from './crypto';
+import {
+  aesCmac,
+  desfireCrc32,
+  diversifyAes128,
+  ev2Iv,
+  ev2SessionKeys,
+  pad80,
+  rotl,
+  rotr,
+  truncateMac,
+  unpad80,
+} from './crypto';
 
 const h = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
+const H = (b: Buffer) => b.toString('hex').toUpperCase();
 
-describe('AES-CMAC — RFC 4493 test vectors', () => {
-  const key = h('2b7e1516 28aed2a6 abf71588 09cf4f3c');
-  const msg = h(`6bc1bee2 2e409f96 e93d7e11 7393172a ae2d8a57 1e03ac9c 9eb76fac 45af8e51
-                 30c81c46 a35ce411 e5fbc119 1a0a52ef f69f2445 df4f9b17 ad2b417b e66c3710`);
-  it.each([
-    [0, 'bb1d6929 e9593728 7fa37d12 9b756746'],
-    [16, '070a16b4 6b4d4144 f79bdd9d d04a287c'],
-    [40, 'dfa66747 de9ae630 30ca3261 1497c827'],
-    [64, '51f0bebf 7e3b9d92 fc497417 79363cfe'],
-  ])('message of %i bytes', (len, mac) => {
-    expect(aesCmac(key, msg.subarray(0, len as number)).toString('hex')).toBe(h(mac as string).toString('hex'));
-  });
-});
-
-describe('NXP vectors (domain.md §5)', () => {
-  it('AN10922 AES-128 diversification', () => {
-    const master = h('00112233445566778899AABBCCDDEEFF');
-    const m = h('04782E21801D80 3042F5 4E585020416275');
-    expect(diversifyAes128(master, m).toString('hex').toUpperCase()).toBe('A8DD63A3B89D54B37CA802473FDA9175');
+describe('NXP vectors', () => {
+  it('AN10922 §2.2.1 (long input) and AN10957 pp. 13-14 (short input) through the agent’s import', () => {
+    expect(H(diversifyAes128(h('00112233445566778899AABBCCDDEEFF'), h('04782E21801D80 3042F5 4E585020416275')))).toBe(
+      'A8DD63A3B89D54B37CA802473FDA9175',
+    );
+    expect(H(diversifyAes128(h('F3F9377698707B688EAF84ABE39E3791'), h('04DEADBEEFFEED'), 'an10922'))).toBe(
+      '0BB408BAFF98B6EE9F2E1585777F6A51',
+    );
   });
 
-  it('EV2 session keys from RndA/RndB with the all-zero key', () => {
+  it('EV2 session keys from RndA/RndB with the all-zero key (AN12343 pp. 33-34, Proxmark3 desfiretest.c)', () => {
     const keys = ev2SessionKeys(
       Buffer.alloc(16),
       h('B04D0787C93EE0CC8CACC8E86F16C6FE'),
       h('FA659AD0DCA738DD65DC7DC38612AD81'),
     );
-    expect(keys.enc.toString('hex').toUpperCase()).toBe('63DC07286289A7A6C0334CA31C314A04');
-    expect(keys.mac.toString('hex').toUpperCase()).toBe('774F26743ECE6AF5033B6AE8522946F6');
+    expect(H(keys.enc)).toBe('63DC07286289A7A6C0334CA31C314A04');
+    expect(H(keys.mac)).toBe('774F26743ECE6AF5033B6AE8522946F6');
+  });
+
+  it('AN12343 p. 54: MAC-mode WriteData and ReadData, command and answer MACs (Proxmark3 desfiretest.c)', () => {
+    const mac = h('9366FA195EB566F5BD2BAD4020B83002');
+    const ti = h('E2D3AF69');
+    const macT = (code: number, ctr: number, data: Buffer) => {
+      const c = Buffer.alloc(2);
+      c.writeUInt16LE(ctr);
+      return H(truncateMac(aesCmac(mac, Buffer.concat([Buffer.from([code]), c, ti, data]))));
+    };
+    // WriteData (8D) file 0, offset 0, 25 bytes of 0x22, CmdCtr 0; its answer (status only) at CmdCtr 1.
+    expect(macT(0x8d, 0, Buffer.concat([h('00 000000 190000'), Buffer.alloc(25, 0x22)]))).toBe('68F2C28C575A1628');
+    expect(macT(0x00, 1, Buffer.alloc(0))).toBe('0820F68898C2A7F1');
+    // ReadData (AD) of 48 bytes at CmdCtr 1; the answer (25 × 0x22 then zeros) at CmdCtr 2.
+    expect(macT(0xad, 1, h('00 000000 300000'))).toBe('0D9BE191D5960834');
+    expect(macT(0x00, 2, Buffer.concat([Buffer.alloc(25, 0x22), Buffer.alloc(23)]))).toBe('A49A44222D926666');
+  });
+
+  it('EV2 IV for encrypted data (AN12196 rev. 2.0 Table 26, CmdCtr 3; as transcribed by pylibsdm)', () => {
+    expect(H(ev2Iv(h('4CF3CB41A22583A61E89B158D252FC53'), h('7614281A'), 3, false))).toBe(
+      '01602D579423B2797BE8B478B0B4D27B',
+    );
+  });
+
+  it('CRC32 of a new key (ChangeKey, AN12196 Table 25: 789DFADC)', () => {
+    expect(H(desfireCrc32(h('F3847D627727ED3BC9C4CC050489B966')))).toBe('789DFADC');
   });
 });
 

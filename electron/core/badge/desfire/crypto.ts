@@ -1,22 +1,18 @@
-// DESFire AES cryptography on node:crypto's AES (no home-made cipher): CMAC (RFC 4493, NIST SP 800-38B),
-// AN10922 key diversification, EV2 session keys and IVs, and the byte rotations of the mutual
-// authentication. Checked against RFC 4493 and NXP's published vectors in crypto.test.ts.
+// DESFire AES cryptography on node:crypto's AES (no home-made cipher): EV2 session keys and IVs, the
+// byte rotations of the mutual authentication, padding and CRC32. AES-CMAC and the AN10922 key
+// diversification are @sillage/protocol's, shared with the session server. Checked against NXP's
+// published vectors in crypto.test.ts and protocol.test.ts.
 import { createCipheriv, createDecipheriv, timingSafeEqual } from 'node:crypto';
 import { crc32 } from 'node:zlib';
+import { aesCmac, aesEncryptBlock } from '@sillage/protocol';
+
+export { aesCmac, aesEncryptBlock, diversifyAes128 } from '@sillage/protocol';
+export type { Diversification } from '@sillage/protocol';
 
 const BLOCK = 16;
-const ZERO_IV = Buffer.alloc(BLOCK);
 
 function assertKey(key: Buffer) {
   if (key.length !== 16) throw new RangeError('AES-128 key must be 16 bytes');
-}
-
-/** AES-128 single block encryption (ECB of one block). */
-export function aesEncryptBlock(key: Buffer, block: Buffer): Buffer {
-  assertKey(key);
-  const c = createCipheriv('aes-128-ecb', key, null);
-  c.setAutoPadding(false);
-  return Buffer.concat([c.update(block), c.final()]);
 }
 
 /** AES-128-CBC without padding (DESFire pads itself). */
@@ -36,49 +32,11 @@ export function aesCbcDecrypt(key: Buffer, iv: Buffer, data: Buffer): Buffer {
   return Buffer.concat([d.update(data), d.final()]);
 }
 
-/** Doubling in GF(2^128) used to derive the CMAC subkeys. */
-function dbl(b: Buffer): Buffer {
-  const out = Buffer.alloc(BLOCK);
-  for (let i = 0; i < BLOCK; i++) out[i] = ((b[i]! << 1) | (i + 1 < BLOCK ? b[i + 1]! >> 7 : 0)) & 0xff;
-  if (b[0]! & 0x80) out[BLOCK - 1]! ^= 0x87;
-  return out;
-}
-
-/**
- * AES-CMAC (RFC 4493). `iv` is for DESFire EV1 sessions only, whose MAC chains from the previous
- * command's CMAC instead of a zero block; RFC 4493 is iv = 0.
- */
-export function aesCmac(key: Buffer, msg: Buffer, iv: Buffer = ZERO_IV): Buffer {
-  const l = aesEncryptBlock(key, ZERO_IV);
-  const k1 = dbl(l);
-  const k2 = dbl(k1);
-  const n = Math.max(1, Math.ceil(msg.length / BLOCK));
-  const complete = msg.length > 0 && msg.length % BLOCK === 0;
-  const last = Buffer.alloc(BLOCK);
-  const tail = msg.subarray((n - 1) * BLOCK);
-  if (complete) {
-    for (let i = 0; i < BLOCK; i++) last[i] = tail[i]! ^ k1[i]!;
-  } else {
-    tail.copy(last);
-    last[tail.length] = 0x80;
-    for (let i = 0; i < BLOCK; i++) last[i]! ^= k2[i]!;
-  }
-  const body = Buffer.concat([msg.subarray(0, (n - 1) * BLOCK), last]);
-  const enc = aesCbcEncrypt(key, iv, body);
-  return enc.subarray(enc.length - BLOCK);
-}
-
 /** EV2 secure messaging MACs are truncated to the odd bytes of the CMAC (NXP: MACt). */
 export function truncateMac(mac: Buffer): Buffer {
   const out = Buffer.alloc(8);
   for (let i = 0; i < 8; i++) out[i] = mac[2 * i + 1]!;
   return out;
-}
-
-/** AN10922 AES-128 diversification: AES-CMAC(master, 0x01 || M), M = UID || AID || system identifier. */
-export function diversifyAes128(master: Buffer, input: Buffer): Buffer {
-  if (input.length < 1 || input.length > 31) throw new RangeError('diversification input must be 1-31 bytes');
-  return aesCmac(master, Buffer.concat([Buffer.from([0x01]), input]));
 }
 
 /** Rotate left by one byte (RndB' = rot(RndB)). */

@@ -3,7 +3,8 @@
 // master key from OS-protected configuration, diversified per badge) or on the session server (relay:
 // the server holds the keys, in its configuration or an HSM, and sends back only the session keys).
 // Relay messages (the server side is the session-server issue's):
-//   POST {server}/sillage/desfire/auth/begin  { scheme, ref, encRndB }   → { handle, reply }
+//   POST {server}/sillage/desfire/auth/begin  { scheme, aid, keyNo, divInput, diversification, encRndB }
+//                                                                        → { handle, reply }
 //   POST {server}/sillage/desfire/auth/finish { handle, cardReply }      → { ti, enc, mac } | { key }
 // all base64url, authenticated as the workstation (private_key_jwt access token), handle single-use
 // and valid a few seconds. The badge key never leaves the custody; session keys live for one tap.
@@ -17,6 +18,7 @@ import {
   ev2SessionKeys,
   rotl,
 } from './crypto';
+import type { Diversification } from './crypto';
 import { aidText, DesfireError } from './protocol';
 
 export type AuthScheme = 'ev2' | 'aes';
@@ -28,6 +30,8 @@ export interface KeyRef {
   keyNo: number;
   /** AN10922 M = UID || AID || system identifier; empty = the key is not diversified. */
   divInput: Buffer;
+  /** How the badge key derives from the master (the badge profile's `diversification`); default AN10922. */
+  diversification?: Diversification;
 }
 
 export interface BeginRequest {
@@ -43,7 +47,10 @@ export interface KeyCustody {
   readonly kind: 'local' | 'server-relay';
   /** Step 1: decrypt RndB, draw RndA, answer E(K, RndA || rot(RndB)). */
   begin(req: BeginRequest): Promise<{ handle: string; reply: Buffer }>;
-  /** Step 2: check the card's rot(RndA) (it proves the card holds K) and derive the session keys. */
+  /**
+   * Step 2: check the card's rot(RndA) (it proves the card holds K) and derive the session keys. An EV2
+   * answer of 16 bytes is AuthenticateEV2NonFirst's (no TI: the session keeps its own, `ti` is empty).
+   */
   finish(handle: string, cardReply: Buffer): Promise<SessionKeys>;
   /** The exchange stopped between the two steps: forget its state. */
   abort(handle: string): void;
@@ -79,7 +86,9 @@ export class LocalKeyCustody implements KeyCustody {
     const master = this.masterKey(req.ref.aid, req.ref.keyNo);
     if (!master)
       throw new DesfireError('unsupported', `aucune clé configurée pour ${keyName(req.ref.aid, req.ref.keyNo)}`);
-    const key = req.ref.divInput.length ? diversifyAes128(master, req.ref.divInput) : Buffer.from(master);
+    const key = req.ref.divInput.length
+      ? diversifyAes128(master, req.ref.divInput, req.ref.diversification)
+      : Buffer.from(master);
     return this.beginWithKey(req, key);
   }
 
@@ -110,12 +119,13 @@ export class LocalKeyCustody implements KeyCustody {
     try {
       const iv = p.scheme === 'ev2' ? Buffer.alloc(16) : p.lastBlock;
       const plain = aesCbcDecrypt(p.key, iv, cardReply);
-      const rndARot = p.scheme === 'ev2' ? plain.subarray(4, 20) : plain.subarray(0, 16);
+      const withTi = p.scheme === 'ev2' && cardReply.length === 32;
+      const rndARot = withTi ? plain.subarray(4, 20) : plain.subarray(0, 16);
       if (!constantTimeEqual(rndARot, rotl(p.rndA)))
         throw new DesfireError('auth-failed', 'le badge ne connaît pas la clé attendue (badge non authentique)');
       if (p.scheme === 'ev2') {
         const s = ev2SessionKeys(p.key, p.rndA, p.rndB);
-        return { scheme: 'ev2', ti: Buffer.from(plain.subarray(0, 4)), enc: s.enc, mac: s.mac };
+        return { scheme: 'ev2', ti: Buffer.from(plain.subarray(0, withTi ? 4 : 0)), enc: s.enc, mac: s.mac };
       }
       return { scheme: 'aes', key: ev1SessionKey(p.rndA, p.rndB) };
     } finally {

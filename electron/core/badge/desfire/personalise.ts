@@ -1,5 +1,5 @@
 // Personalisation of a blank DESFire EV2/EV3 card with the hospital's application: diversified AES keys
-// (AN10922, one per badge), the credential file holding the badge number, readable only after mutual
+// (AN10922, one per badge; the profile's `diversification`, the spec unless it names the legacy scheme), the credential file holding the badge number, readable only after mutual
 // authentication with the read key. It refuses any card that is not blank with factory defaults (an
 // application already there, PICC settings changed, application keys not the default): a badge in use
 // elsewhere (building access...) is never touched. `dryRun` checks everything and writes nothing.
@@ -110,7 +110,8 @@ export async function encodeBadge(
   await step(`écrire le numéro de badge ${badgeNumber}`, () => card.writeData(profile.fileNo, 0, data, profile.mode));
   const div = diversificationInput(uid, aid, profile.systemId);
   const zero = Buffer.alloc(16);
-  const readKey = diversifyAes128(readMaster, div);
+  const scheme = profile.diversification ?? 'an10922';
+  const readKey = diversifyAes128(readMaster, div, scheme);
   await step(`clé ${profile.keyNo} : clé de lecture diversifiée pour ce badge`, () =>
     card.changeKey(profile.keyNo, readKey, zero, 1),
   );
@@ -118,7 +119,7 @@ export async function encodeBadge(
     await step(`clé ${profile.uidKeyNo} : clé de lecture de l'UID (commune)`, () =>
       card.changeKey(profile.uidKeyNo!, uidMaster, zero, 1),
     );
-  const appKey = diversifyAes128(master0, div);
+  const appKey = diversifyAes128(master0, div, scheme);
   await step('clé 0 : clé maîtresse de l’application diversifiée (en dernier)', () =>
     card.changeKey(0, appKey, zero, 1),
   );

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { DesfireEmulator } from '../../../../testbed/cards/desfire-card';
 import { diversifyAes128 } from './crypto';
 import { FixedKeyCustody, LocalKeyCustody } from './custody';
-import { BadgeRefused, diversificationInput, readBadgeCredential } from './credential';
+import { BadgeRefused, badgeProfileProblem, diversificationInput, readBadgeCredential } from './credential';
 import type { BadgeProfile } from './credential';
 import { aidBytes, DesfireCard, DesfireError } from './protocol';
 import type { ApduTransport } from './protocol';
@@ -36,10 +36,16 @@ function badge(
     master?: Buffer;
     randomUid?: boolean;
     number?: string;
+    sys?: string;
+    diversification?: 'an10922' | 'legacy-unpadded';
   } = {},
 ) {
   const emu = new DesfireEmulator({ generation: opts.generation ?? 'EV3', randomUid: opts.randomUid ?? false });
-  const key = diversifyAes128(opts.master ?? MASTER, diversificationInput(emu.uid, AID, SYS));
+  const key = diversifyAes128(
+    opts.master ?? MASTER,
+    diversificationInput(emu.uid, AID, opts.sys ?? SYS),
+    opts.diversification ?? 'an10922',
+  );
   const data = Buffer.alloc(16);
   data.write(opts.number ?? 'CHU-000123');
   emu.install(AID, {
@@ -63,7 +69,7 @@ const custody = () =>
   new LocalKeyCustody((aid, keyNo) => (aid.equals(AID) && (keyNo === 1 || keyNo === 2) ? MASTER : null));
 
 describe('DESFire credential read (in process)', () => {
-  for (const mode of ['plain', 'mac', 'full'] as const) {
+  for (const mode of ['mac', 'full'] as const) {
     it(`EV2First + ReadData in ${mode} mode yields the badge number in 5 APDUs`, async () => {
       const t = transport(badge({ mode }));
       const c = await readBadgeCredential(t, [profile({ mode })], custody());
@@ -71,6 +77,38 @@ describe('DESFire credential read (in process)', () => {
       expect(t.count).toBe(5);
     });
   }
+
+  it('a badge keyed with the spec’s AN10922 key authenticates; a legacy-keyed badge only with its profile', async () => {
+    // Sillage's own layout: UID (7) || AID (3) || system id (3) = 13 bytes, where the two schemes differ.
+    const short = profile({ systemId: '434855' });
+    const spec = badge({ sys: '434855' });
+    expect((await readBadgeCredential(transport(spec), [short], custody())).badgeId).toBe('CHU-000123');
+    const legacy = badge({ sys: '434855', diversification: 'legacy-unpadded' });
+    await expect(readBadgeCredential(transport(legacy), [short], custody())).rejects.toMatchObject({
+      code: 'badge-not-genuine',
+    });
+    legacy.powerOn();
+    const c = await readBadgeCredential(
+      transport(legacy),
+      [profile({ systemId: '434855', diversification: 'legacy-unpadded' })],
+      custody(),
+    );
+    expect(c.badgeId).toBe('CHU-000123');
+  });
+
+  it('profiles: plain read mode refused with the profile named; diversification checked', () => {
+    const p = { name: 'chu', aid: 'F51230', keyNo: 1, fileNo: 1 };
+    expect(badgeProfileProblem({ ...p, mode: 'mac' })).toBeNull();
+    expect(badgeProfileProblem({ ...p, mode: 'full', diversification: 'legacy-unpadded' })).toBeNull();
+    expect(badgeProfileProblem({ ...p, mode: 'plain' })).toMatch(/profil « chu » : mode plain refusé/);
+    expect(badgeProfileProblem({ ...p, diversification: 'an10957' })).toMatch(/« chu » : diversification/);
+  });
+
+  it('EV1 (AuthenticateAES) reads an encrypted file', async () => {
+    const t = transport(badge({ generation: 'EV1', mode: 'full' }));
+    const c = await readBadgeCredential(t, [profile({ auth: 'aes', mode: 'full' })], custody());
+    expect(c.badgeId).toBe('CHU-000123');
+  });
 
   it('legacy AuthenticateAES (EV1) with CMAC-chained messaging', async () => {
     const t = transport(badge({ generation: 'EV1' }));

@@ -20,6 +20,7 @@ export class RelayKeyCustody implements KeyCustody {
       aid: req.ref.aid.toString('base64url'),
       keyNo: req.ref.keyNo,
       divInput: req.ref.divInput.toString('base64url'),
+      diversification: req.ref.diversification ?? 'an10922',
       encRndB: req.encRndB.toString('base64url'),
     });
     const reply = b(r.reply);
