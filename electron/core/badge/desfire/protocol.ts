@@ -69,6 +69,7 @@ export const CMD = {
   SELECT_APPLICATION: 0x5a,
   AUTHENTICATE_AES: 0xaa,
   AUTHENTICATE_EV2_FIRST: 0x71,
+  AUTHENTICATE_EV2_NON_FIRST: 0x77,
   READ_DATA: 0xbd,
   WRITE_DATA: 0x3d,
   GET_CARD_UID: 0x51,
@@ -84,6 +85,17 @@ export const CMD = {
 export type CommMode = 'plain' | 'mac' | 'full';
 
 export const COMM_MODE_BITS: Record<CommMode, number> = { plain: 0x00, mac: 0x01, full: 0x03 };
+
+/**
+ * Frame sizes of ISO-wrapped native commands (MIFARE DESFire functional specification, as libfreefare
+ * and Proxmark3 apply it: a wrapped command carries at most 54 data bytes after its INS, an answer at
+ * most 59 data bytes before its status). Longer commands continue, and longer answers are fetched, in
+ * AdditionalFrame (0xAF) frames.
+ */
+export const MAX_COMMAND_FRAME = 54;
+export const MAX_RESPONSE_FRAME = 59;
+/** A card answering 0xAF forever is not a card: stop after this many frames of one answer. */
+const MAX_FRAMES = 64;
 
 /** PC/SC part 3 pseudo-APDU: the reader answers with the UID from anticollision. */
 export const GET_UID_APDU = Buffer.from('FFCA000000', 'hex');
@@ -186,11 +198,24 @@ export class DesfireCard {
     return { status: r[r.length - 1]!, data: Buffer.from(r.subarray(0, r.length - 2)) };
   }
 
-  /** A command whose answer may span several frames (0xAF): returns the concatenated data. */
+  /**
+   * A command sent in frames of MAX_COMMAND_FRAME bytes (the card asks for each next one with an empty
+   * 0xAF answer), whose answer may span several frames (0xAF with data): returns the concatenated data.
+   */
   private async chained(cmd: number, data: Buffer): Promise<{ status: number; data: Buffer }> {
-    let r = await this.raw(cmd, data);
+    let sent = Math.min(data.length, MAX_COMMAND_FRAME);
+    let r = await this.raw(cmd, data.subarray(0, sent));
+    while (sent < data.length && r.status === ST.ADDITIONAL_FRAME && !r.data.length) {
+      const n = Math.min(data.length - sent, MAX_COMMAND_FRAME);
+      r = await this.raw(CMD.ADDITIONAL_FRAME, data.subarray(sent, sent + n));
+      sent += n;
+    }
+    // Stopped before the end: an error status is the card's answer; anything else is not a DESFire card.
+    if (sent < data.length && (r.status === ST.OK || r.status === ST.ADDITIONAL_FRAME))
+      throw this.malformed(`commande ${cmd.toString(16)} : le badge a répondu avant la fin de la commande`);
     const parts = [r.data];
     while (r.status === ST.ADDITIONAL_FRAME) {
+      if (parts.length >= MAX_FRAMES) throw this.malformed(`commande ${cmd.toString(16)} : réponse sans fin`);
       r = await this.raw(CMD.ADDITIONAL_FRAME);
       parts.push(r.data);
     }
@@ -286,7 +311,12 @@ export class DesfireCard {
     return resp;
   }
 
-  /** EV1 AES sessions: every command and answer is CMACed with an IV chained from the last CMAC. */
+  /**
+   * EV1 AES sessions (libfreefare's "new" authentication scheme): every command and answer is CMACed
+   * with an IV chained from the last CMAC or cipher block. Full mode: data sent to the card is
+   * encrypted with CRC32(cmd || header || data) and zero padding, and its status answer is CMACed; data
+   * the card sends back is encrypted with CRC32(data || status) instead of a CMAC.
+   */
   private async commandEv1(
     s: Extract<Session, { scheme: 'aes' }>,
     cmd: number,
@@ -296,23 +326,31 @@ export class DesfireCard {
     what: string,
     opts: { endsSession?: boolean },
   ): Promise<Buffer> {
-    if (mode === 'full')
-      throw new DesfireError(
-        'unsupported',
-        `${what} : mode chiffré non pris en charge en authentification EV1, utiliser EV2`,
+    const c = Buffer.from([cmd]);
+    let payload: Buffer;
+    if (mode === 'full' && data.length) {
+      const enc = aesCbcEncrypt(
+        s.key,
+        s.iv,
+        zeroPad(Buffer.concat([data, desfireCrc32(Buffer.concat([c, header, data]))])),
       );
-    const cmac = aesCmac(s.key, Buffer.concat([Buffer.from([cmd]), header, data]), s.iv);
-    s.iv = cmac;
-    const payload =
-      mode === 'mac' && data.length
-        ? Buffer.concat([header, data, cmac.subarray(0, 8)])
-        : Buffer.concat([header, data]);
+      s.iv = Buffer.from(enc.subarray(enc.length - 16));
+      payload = Buffer.concat([header, enc]);
+    } else {
+      const cmac = aesCmac(s.key, Buffer.concat([c, header, data]), s.iv);
+      s.iv = cmac;
+      payload =
+        mode === 'mac' && data.length
+          ? Buffer.concat([header, data, cmac.subarray(0, 8)])
+          : Buffer.concat([header, data]);
+    }
     const r = await this.chained(cmd, payload);
     if (r.status !== ST.OK) this.fail(r.status, what);
     if (opts.endsSession) {
       this.reset();
       return r.data;
     }
+    if (mode === 'full' && !data.length) return this.decryptEv1(s, r.data, what);
     if (r.data.length < 8) throw this.integrity(`${what} : réponse sans MAC`);
     const resp = r.data.subarray(0, r.data.length - 8);
     const full = aesCmac(s.key, Buffer.concat([resp, Buffer.from([ST.OK])]), s.iv);
@@ -320,6 +358,20 @@ export class DesfireCard {
       throw this.integrity(`${what} : MAC de la réponse invalide`);
     s.iv = full;
     return resp;
+  }
+
+  /** An EV1 encrypted answer: data || CRC32(data || 00) || zero padding, CBC with the session IV. */
+  private decryptEv1(s: Extract<Session, { scheme: 'aes' }>, enc: Buffer, what: string): Buffer {
+    if (!enc.length || enc.length % 16) throw this.malformed(`${what} : données chiffrées de longueur ${enc.length}`);
+    const plain = aesCbcDecrypt(s.key, s.iv, enc);
+    s.iv = Buffer.from(enc.subarray(enc.length - 16));
+    // The CRC sits after the data, in the last block or across the last two.
+    for (let at = Math.max(0, plain.length - 16 - 3); at + 4 <= plain.length; at++) {
+      const crc = desfireCrc32(Buffer.concat([plain.subarray(0, at), Buffer.from([ST.OK])]));
+      if (constantTimeEqual(crc, plain.subarray(at, at + 4)) && plain.subarray(at + 4).every((b) => b === 0))
+        return Buffer.from(plain.subarray(0, at));
+    }
+    throw this.integrity(`${what} : CRC des données chiffrées invalide`);
   }
 
   private integrity(msg: string): DesfireError {
@@ -378,12 +430,25 @@ export class DesfireCard {
 
   /**
    * Mutual authentication. The custody computes both cryptographic steps (it holds or reaches the
-   * key); the card proves it knows the same key or the exchange fails with 'auth-failed'.
+   * key); the card proves it knows the same key or the exchange fails with 'auth-failed'. `nonFirst`
+   * (AuthenticateEV2NonFirst, inside an EV2 session) changes key and session keys and keeps the
+   * transaction identifier and command counter.
    */
-  async authenticate(scheme: AuthScheme, keyNo: number, custody: KeyCustody, ref: KeyRef): Promise<AuthResult> {
+  async authenticate(
+    scheme: AuthScheme,
+    keyNo: number,
+    custody: KeyCustody,
+    ref: KeyRef,
+    opts: { nonFirst?: boolean } = {},
+  ): Promise<AuthResult> {
+    const previous = this.session;
+    if (opts.nonFirst && (scheme !== 'ev2' || previous?.scheme !== 'ev2'))
+      throw new DesfireError('unsupported', 'AuthenticateEV2NonFirst demande une session EV2 ouverte');
+    const carried = previous?.scheme === 'ev2' ? { ti: Buffer.from(previous.ti), ctr: previous.ctr } : null;
     this.reset();
-    const first =
-      scheme === 'ev2'
+    const first = opts.nonFirst
+      ? await this.raw(CMD.AUTHENTICATE_EV2_NON_FIRST, Buffer.from([keyNo]))
+      : scheme === 'ev2'
         ? await this.raw(CMD.AUTHENTICATE_EV2_FIRST, Buffer.from([keyNo, 0x00]))
         : await this.raw(CMD.AUTHENTICATE_AES, Buffer.from([keyNo]));
     if (first.status !== ST.ADDITIONAL_FRAME) this.fail(first.status, 'authentification');
@@ -401,7 +466,8 @@ export class DesfireCard {
       custody.abort(step.handle);
       this.fail(second.status, 'authentification');
     }
-    const expected = scheme === 'ev2' ? 32 : 16;
+    // EV2First answers E(TI || RndA' || PDcap2 || PCDcap2), NonFirst and EV1 only E(RndA').
+    const expected = scheme === 'ev2' && !opts.nonFirst ? 32 : 16;
     if (second.data.length !== expected) {
       custody.abort(step.handle);
       throw new DesfireError(
@@ -410,10 +476,12 @@ export class DesfireCard {
       );
     }
     const keys = await custody.finish(step.handle, second.data);
-    this.session =
-      keys.scheme === 'ev2'
-        ? { scheme: 'ev2', enc: keys.enc, mac: keys.mac, ti: keys.ti, ctr: 0, keyNo }
-        : { scheme: 'aes', key: keys.key, iv: Buffer.alloc(16), keyNo };
+    if (keys.scheme === 'ev2')
+      this.session =
+        opts.nonFirst && carried
+          ? { scheme: 'ev2', enc: keys.enc, mac: keys.mac, ti: carried.ti, ctr: carried.ctr, keyNo }
+          : { scheme: 'ev2', enc: keys.enc, mac: keys.mac, ti: keys.ti, ctr: 0, keyNo };
+    else this.session = { scheme: 'aes', key: keys.key, iv: Buffer.alloc(16), keyNo };
     return { scheme, keyNo };
   }
 
@@ -500,6 +568,13 @@ export class DesfireCard {
     if (d.length < 1) throw new DesfireError('malformed', 'GetKeyVersion : réponse vide');
     return d[0]!;
   }
+}
+
+/** Zero padding to the AES block (EV1 encrypted data). */
+function zeroPad(data: Buffer): Buffer {
+  const out = Buffer.alloc(Math.ceil(data.length / 16) * 16);
+  data.copy(out);
+  return out;
 }
 
 /** A fresh 16-byte random (RndA). */
