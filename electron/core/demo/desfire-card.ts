@@ -1,9 +1,14 @@
-// A MIFARE DESFire EV1/EV2/EV3 emulator (the demo readers' badges and the test bed's, on vpcd), written from the protocol facts (shared/domain.md §5):
-// ISO-wrapped native commands, applications with AES keys, standard data files with plain / MAC / full
-// communication, EV2First and legacy AES authentication with their secure messaging, GetCardUID, a
-// random-UID option, and the personalisation commands the encoding tool uses. It answers the PC/SC
-// pseudo-APDU FF CA (UID) itself, as the reader would. Cryptography comes from the agent's crypto.ts
-// (node:crypto AES), but every card-side rule (checks, counters, IVs) is written here independently.
+// A MIFARE DESFire EV1/EV2/EV3 emulator (the demo readers' badges and the test bed's, on vpcd), written
+// from the protocol facts (shared/domain.md §5) and checked against NXP's published transcripts
+// (AN12196) in its tests: ISO-wrapped native commands in frames of at most 54 command / 59 answer data
+// bytes with AdditionalFrame chaining both ways, applications with AES keys, standard data files with
+// plain / MAC / full communication (EV1 full: encrypted with CRC32, EV2 full: encrypted and MACed),
+// AuthenticateEV2First / NonFirst and legacy AES authentication with their secure messaging,
+// GetCardUID, a random-UID option that hides the real UID from GetVersion, factory PICC settings
+// (2K3DES zero master key, key settings 0x0F), and the personalisation commands the encoding tool uses.
+// It answers the PC/SC pseudo-APDU FF CA (UID) itself, as the reader would. Cryptography comes from the
+// agent's crypto.ts (node:crypto AES), but every card-side rule (checks, counters, IVs) is written here
+// independently.
 import { randomBytes } from 'node:crypto';
 import {
   aesCbcDecrypt,
@@ -46,9 +51,20 @@ interface EmuApp {
   files: Map<number, EmuFile>;
 }
 
+type Ev2Session = { kind: 'ev2'; keyNo: number; enc: Buffer; mac: Buffer; ti: Buffer; ctr: number };
+
 type Auth =
-  | { kind: 'pending'; scheme: 'ev2' | 'aes'; keyNo: number; key: Buffer; rndB: Buffer; lastBlock: Buffer }
-  | { kind: 'ev2'; keyNo: number; enc: Buffer; mac: Buffer; ti: Buffer; ctr: number }
+  | {
+      kind: 'pending';
+      scheme: 'ev2' | 'aes';
+      keyNo: number;
+      key: Buffer;
+      rndB: Buffer;
+      lastBlock: Buffer;
+      /** AuthenticateEV2NonFirst: the session whose TI and command counter carry over. */
+      previous?: Ev2Session;
+    }
+  | Ev2Session
   | { kind: 'aes'; keyNo: number; key: Buffer; iv: Buffer };
 
 export interface DesfireEmulatorOptions {
@@ -56,25 +72,49 @@ export interface DesfireEmulatorOptions {
   generation?: 'EV1' | 'EV2' | 'EV3';
   /** Privacy mode: anticollision shows a new 08xxxxxx UID at each insertion. */
   randomUid?: boolean;
+  /** The card's random numbers (RndB, TI, random UIDs); tests replaying published transcripts fix them. */
+  random?: (n: number) => Buffer;
 }
+
+/** Most data bytes one ISO-wrapped command frame carries after its INS (Lc), and one answer before its status. */
+export const EMU_MAX_COMMAND_FRAME = 54;
+export const EMU_MAX_RESPONSE_FRAME = 59;
 
 const HW_MAJOR = { EV1: 0x01, EV2: 0x12, EV3: 0x33 } as const;
 const le3 = (b: Buffer, o: number) => b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16);
+const lastBlock = (b: Buffer) => Buffer.from(b.subarray(b.length - 16));
+const zeroPad = (b: Buffer) => {
+  const out = Buffer.alloc(Math.ceil(b.length / 16) * 16);
+  b.copy(out);
+  return out;
+};
 
 export class DesfireEmulator {
   readonly uid: Buffer;
   readonly generation: 'EV1' | 'EV2' | 'EV3';
   readonly randomUid: boolean;
+  private readonly random: (n: number) => Buffer;
   private shownUid: Buffer;
   apps = new Map<string, EmuApp>();
+  /**
+   * Factory PICC level: master key 2K3DES all zero (one key, no AES flag), key settings 0x0F (master key
+   * changeable, free listing, free creation and deletion, settings changeable).
+   */
   piccKeySettings = 0x0f;
+  readonly piccMasterKey = { type: '2k3des' as const, value: Buffer.alloc(16) };
   private selected: EmuApp | null = null;
   private auth: Auth | null = null;
+  /** Answer frames still to be fetched with 0xAF. */
   private frames: Buffer[] = [];
+  /** A command whose data continues in 0xAF frames. */
+  private incoming: { cmd: number; data: Buffer; total: number } | null = null;
   /** Commands seen (INS bytes), for tests that check what the agent sent. */
   log: number[] = [];
+  /** Data bytes (Lc) of every command frame received, for tests of the frame size. */
+  frameSizes: number[] = [];
 
   constructor(opts: DesfireEmulatorOptions = {}) {
+    this.random = opts.random ?? randomBytes;
     this.uid = opts.uid ?? Buffer.concat([Buffer.from([0x04]), randomBytes(6)]);
     this.generation = opts.generation ?? 'EV3';
     this.randomUid = opts.randomUid ?? false;
@@ -87,7 +127,8 @@ export class DesfireEmulator {
     this.selected = null;
     this.auth = null;
     this.frames = [];
-    this.shownUid = this.randomUid ? Buffer.concat([Buffer.from([0x08]), randomBytes(3)]) : this.uid;
+    this.incoming = null;
+    this.shownUid = this.randomUid ? Buffer.concat([Buffer.from([0x08]), this.random(3)]) : this.uid;
   }
 
   /** Personalise directly (tests): an application with AES keys and one standard data file. */
@@ -117,8 +158,72 @@ export class DesfireEmulator {
     const cmd = apdu[1]!;
     const data = lc ? Buffer.from(apdu.subarray(5, 5 + lc)) : Buffer.alloc(0);
     this.log.push(cmd);
-    const r = this.run(cmd, data);
-    return Buffer.concat([r.data ?? Buffer.alloc(0), Buffer.from([0x91, r.status])]);
+    this.frameSizes.push(lc);
+    const r: { status: number; data?: Buffer } =
+      lc > EMU_MAX_COMMAND_FRAME ? this.error(0x7e) : this.receive(cmd, data);
+    let out = r.data ?? Buffer.alloc(0);
+    let status = r.status;
+    // Long answers leave in frames; the reader fetches the rest with 0xAF.
+    if (out.length > EMU_MAX_RESPONSE_FRAME) {
+      const rest = out.subarray(EMU_MAX_RESPONSE_FRAME);
+      for (let i = 0; i < rest.length; i += EMU_MAX_RESPONSE_FRAME)
+        this.frames.push(Buffer.from(rest.subarray(i, i + EMU_MAX_RESPONSE_FRAME)));
+      this.lastStatus = status;
+      out = out.subarray(0, EMU_MAX_RESPONSE_FRAME);
+      status = 0xaf;
+    }
+    return Buffer.concat([out, Buffer.from([0x91, status])]);
+  }
+
+  /** Status of a chained answer's last frame. */
+  private lastStatus = 0;
+
+  /** One command frame: the first of a command, a continuation of its data, or a fetch of answer frames. */
+  private receive(cmd: number, data: Buffer): { status: number; data?: Buffer } {
+    if (cmd === 0xaf && this.incoming) {
+      const inc = this.incoming;
+      inc.data = Buffer.concat([inc.data, data]);
+      if (inc.data.length > inc.total) {
+        this.incoming = null;
+        return this.error(0x7e);
+      }
+      if (inc.data.length < inc.total) return { status: 0xaf };
+      this.incoming = null;
+      return this.run(inc.cmd, inc.data);
+    }
+    this.incoming = null;
+    if (cmd !== 0xaf) {
+      const total = this.commandLength(cmd, data);
+      if (total !== null && data.length < total) {
+        this.frames = [];
+        this.incoming = { cmd, data, total };
+        return { status: 0xaf };
+      }
+    }
+    return this.run(cmd, data);
+  }
+
+  /**
+   * Total data length of a command that may span frames (WriteData: header, data and what the file's
+   * communication mode and the session add), or null for commands that fit one frame.
+   */
+  private commandLength(cmd: number, data: Buffer): number | null {
+    if (cmd !== 0x3d || data.length < 7 || !this.selected) return null;
+    const f = this.selected.files.get(data[0]!);
+    if (!f) return null;
+    const len = le3(data, 4);
+    const mode: EmuMode = f.write === 0x0e || f.readWrite === 0x0e ? 'plain' : f.mode;
+    const a = this.auth;
+    if (a?.kind === 'ev2') {
+      if (mode === 'plain') return 7 + len;
+      if (mode === 'mac') return 7 + len + 8;
+      return 7 + (len ? (Math.floor(len / 16) + 1) * 16 : 0) + 8;
+    }
+    if (a?.kind === 'aes') {
+      if (mode === 'full') return 7 + Math.ceil((len + 4) / 16) * 16;
+      return 7 + len + (mode === 'mac' && len ? 8 : 0);
+    }
+    return 7 + len;
   }
 
   private run(cmd: number, data: Buffer): { status: number; data?: Buffer } {
@@ -126,9 +231,10 @@ export class DesfireEmulator {
       if (this.auth?.kind === 'pending') return this.authStep2(this.auth, data);
       const next = this.frames.shift();
       if (!next) return { status: 0x1c };
-      return { status: this.frames.length ? 0xaf : 0x00, data: next };
+      return { status: this.frames.length ? 0xaf : this.lastStatus, data: next };
     }
     this.frames = [];
+    this.lastStatus = 0;
     if (this.auth?.kind === 'pending') this.auth = null;
     switch (cmd) {
       case 0x60:
@@ -148,6 +254,8 @@ export class DesfireEmulator {
       case 0x71:
       case 0xaa:
         return this.authStep1(cmd === 0x71 ? 'ev2' : 'aes', data);
+      case 0x77:
+        return this.authNonFirst(data);
       default:
         return this.secured(cmd, data);
     }
@@ -156,14 +264,19 @@ export class DesfireEmulator {
   private getVersion() {
     const hw = Buffer.from([0x04, 0x01, 0x01, HW_MAJOR[this.generation], 0x00, 0x1a, 0x05]);
     const sw = Buffer.from([0x04, 0x01, 0x01, HW_MAJOR[this.generation], 0x00, 0x1a, 0x05]);
-    const prod = Buffer.concat([this.uid, Buffer.from('BA7C4E5F60', 'hex'), Buffer.from([0x24, 0x25])]);
+    // With the random ID on, GetVersion does not give the UID away (zeros); only GetCardUID after an
+    // authentication does.
+    const uid = this.randomUid ? Buffer.alloc(7) : this.uid;
+    const prod = Buffer.concat([uid, Buffer.from('BA7C4E5F60', 'hex'), Buffer.from([0x24, 0x25])]);
     this.frames = [sw, prod];
     return { status: 0xaf, data: hw };
   }
 
-  private keyOf(keyNo: number): Buffer | null {
-    if (!this.selected) return keyNo === 0 ? Buffer.alloc(16) : null; // PICC key: AES default here
-    return this.selected.keys[keyNo] ?? null;
+  /** The AES key `keyNo` of the selected application; the PICC master key is 2K3DES, not AES. */
+  private aesKeyOf(keyNo: number): { key: Buffer } | { status: number } {
+    if (!this.selected) return keyNo === 0 ? { status: 0xae } : { status: 0x40 };
+    const key = this.selected.keys[keyNo];
+    return key ? { key } : { status: 0x40 };
   }
 
   private authStep1(scheme: 'ev2' | 'aes', data: Buffer) {
@@ -171,11 +284,25 @@ export class DesfireEmulator {
     if (data.length < 1) return { status: 0x7e };
     if (scheme === 'ev2' && this.generation === 'EV1') return { status: 0x1c };
     const keyNo = data[0]!;
-    const key = this.keyOf(keyNo);
-    if (!key) return { status: 0x40 };
-    const rndB = randomBytes(16);
-    const enc = aesCbcEncrypt(key, Buffer.alloc(16), rndB);
-    this.auth = { kind: 'pending', scheme, keyNo, key, rndB, lastBlock: enc };
+    const k = this.aesKeyOf(keyNo);
+    if ('status' in k) return k;
+    const rndB = this.random(16);
+    const enc = aesCbcEncrypt(k.key, Buffer.alloc(16), rndB);
+    this.auth = { kind: 'pending', scheme, keyNo, key: k.key, rndB, lastBlock: enc };
+    return { status: 0xaf, data: enc };
+  }
+
+  /** AuthenticateEV2NonFirst (0x77, key number only): new session keys, TI and command counter kept. */
+  private authNonFirst(data: Buffer) {
+    const previous = this.auth;
+    this.auth = null;
+    if (previous?.kind !== 'ev2') return { status: 0xae };
+    if (data.length !== 1) return { status: 0x7e };
+    const k = this.aesKeyOf(data[0]!);
+    if ('status' in k) return k;
+    const rndB = this.random(16);
+    const enc = aesCbcEncrypt(k.key, Buffer.alloc(16), rndB);
+    this.auth = { kind: 'pending', scheme: 'ev2', keyNo: data[0]!, key: k.key, rndB, lastBlock: enc, previous };
     return { status: 0xaf, data: enc };
   }
 
@@ -186,8 +313,12 @@ export class DesfireEmulator {
     const rndA = plain.subarray(0, 16);
     if (!constantTimeEqual(plain.subarray(16, 32), rotl(p.rndB))) return { status: 0xae };
     if (p.scheme === 'ev2') {
-      const ti = randomBytes(4);
       const s = ev2SessionKeys(p.key, rndA, p.rndB);
+      if (p.previous) {
+        this.auth = { ...p.previous, keyNo: p.keyNo, enc: s.enc, mac: s.mac };
+        return { status: 0, data: aesCbcEncrypt(p.key, Buffer.alloc(16), rotl(rndA)) };
+      }
+      const ti = this.random(4);
       this.auth = { kind: 'ev2', keyNo: p.keyNo, enc: s.enc, mac: s.mac, ti, ctr: 0 };
       return {
         status: 0,
@@ -224,19 +355,31 @@ export class DesfireEmulator {
         }
       }
     } else if (a?.kind === 'aes') {
-      if (mode === 'full') return this.error(0x1c);
-      let content = Buffer.concat([header, body]);
-      if (mode === 'mac' && body.length) {
-        const mac = content.subarray(content.length - 8);
-        content = content.subarray(0, content.length - 8);
-        const full = aesCmac(a.key, Buffer.concat([Buffer.from([cmd]), content]), a.iv);
-        if (!constantTimeEqual(full.subarray(0, 8), mac)) return this.error(0x1e);
-        a.iv = full;
+      if (mode === 'full' && body.length) {
+        // EV1 encrypted data: data || CRC32(cmd || header || data) || zero padding, CBC from the session IV.
+        if (body.length % 16 || spec.dataLength === undefined) return this.error(0x7e);
+        const plain = aesCbcDecrypt(a.key, a.iv, body);
+        a.iv = lastBlock(body);
+        const n = spec.dataLength;
+        if (plain.length < n + 4 || !plain.subarray(n + 4).every((b) => b === 0)) return this.error(0x1e);
+        const d = plain.subarray(0, n);
+        if (!desfireCrc32(Buffer.concat([Buffer.from([cmd]), header, d])).equals(plain.subarray(n, n + 4)))
+          return this.error(0x1e);
+        body = Buffer.from(d);
       } else {
-        a.iv = aesCmac(a.key, Buffer.concat([Buffer.from([cmd]), content]), a.iv);
+        let content = Buffer.concat([header, body]);
+        if (mode === 'mac' && body.length) {
+          const mac = content.subarray(content.length - 8);
+          content = content.subarray(0, content.length - 8);
+          const full = aesCmac(a.key, Buffer.concat([Buffer.from([cmd]), content]), a.iv);
+          if (!constantTimeEqual(full.subarray(0, 8), mac)) return this.error(0x1e);
+          a.iv = full;
+        } else {
+          a.iv = aesCmac(a.key, Buffer.concat([Buffer.from([cmd]), content]), a.iv);
+        }
+        header = content.subarray(0, spec.headerLen);
+        body = content.subarray(spec.headerLen);
       }
-      header = content.subarray(0, spec.headerLen);
-      body = content.subarray(spec.headerLen);
     } else {
       mode = 'plain';
     }
@@ -260,6 +403,16 @@ export class DesfireEmulator {
       ctr.writeUInt16LE(cur.ctr);
       const mac = truncateMac(aesCmac(cur.mac, Buffer.concat([Buffer.from([0]), ctr, cur.ti, resp])));
       return { status: 0, data: Buffer.concat([resp, mac]) };
+    }
+    if ((spec.respMode ?? mode) === 'full' && out.length) {
+      // EV1 encrypted answer: CRC32(data || status) instead of a CMAC.
+      const enc = aesCbcEncrypt(
+        cur.key,
+        cur.iv,
+        zeroPad(Buffer.concat([out, desfireCrc32(Buffer.concat([out, Buffer.from([0])]))])),
+      );
+      cur.iv = lastBlock(enc);
+      return { status: 0, data: enc };
     }
     const full = aesCmac(cur.key, Buffer.concat([out, Buffer.from([0])]), cur.iv);
     cur.iv = full;
@@ -287,6 +440,8 @@ export class DesfireEmulator {
         headerLen: number;
         cmdMode: EmuMode;
         respMode?: EmuMode;
+        /** Plain length of the command data (EV1 full mode finds its CRC there). */
+        dataLength?: number;
         exec: (h: Buffer, b: Buffer) => { status: number; data?: Buffer; endSession?: boolean };
       } {
     const app = this.selected;
@@ -307,9 +462,10 @@ export class DesfireEmulator {
           cmdMode: 'mac',
           exec: () => ({
             status: 0,
+            // PICC: one key, 2K3DES (no AES flag 0x80) → "0F 01" on a factory card.
             data: app
               ? Buffer.from([app.keySettings, 0x80 | app.keys.length])
-              : Buffer.from([this.piccKeySettings, 0x81]),
+              : Buffer.from([this.piccKeySettings, 0x01]),
           }),
         };
       case 0x64:
@@ -317,9 +473,13 @@ export class DesfireEmulator {
           headerLen: 1,
           cmdMode: 'mac',
           exec: (h) =>
-            app && h[0]! < app.keys.length
-              ? { status: 0, data: Buffer.from([app.versions[h[0]!]!]) }
-              : { status: 0x40 },
+            app
+              ? h[0]! < app.keys.length
+                ? { status: 0, data: Buffer.from([app.versions[h[0]!]!]) }
+                : { status: 0x40 }
+              : h[0] === 0
+                ? { status: 0, data: Buffer.from([0x00]) }
+                : { status: 0x40 },
         };
       case 0xca:
         return {
@@ -392,6 +552,7 @@ export class DesfireEmulator {
           headerLen: 7,
           cmdMode: mode,
           respMode: mode === 'plain' ? 'plain' : 'mac',
+          dataLength: len,
           exec: (_h, b) => {
             if (b.length !== len) return { status: 0x7e };
             if (off + len > f.data.length) return { status: 0xbe };
@@ -401,7 +562,7 @@ export class DesfireEmulator {
         };
       }
       case 0x51:
-        if (this.auth?.kind !== 'ev2') return { status: 0x9d };
+        if (this.auth?.kind !== 'ev2' && this.auth?.kind !== 'aes') return { status: 0x9d };
         return {
           headerLen: 0,
           cmdMode: 'mac',
