@@ -1,7 +1,11 @@
 // DESFire master keys in a PKCS#11 token (an HSM in production, SoftHSM in tests): each key is a
 // non-extractable AES secret key labelled "DESFire F51230/1"; the AN10922 diversification is the token's
-// own AES-CMAC over 0x01 || M, so masters never reach this process — only the one badge key derived for
-// a tap, wiped after use. Undiversified keys would have to leave the token: refused here.
+// own AES-CMAC (CKM_AES_CMAC, CKA_SIGN), so masters never reach this process — only the one badge key
+// derived for a tap, wiped after use. For inputs of 15 bytes or less AN10922 pads to 32 bytes where
+// RFC 4493 does not; the CMAC subkeys that bridge the two come from the token's encryption of the zero
+// block (CKM_AES_ECB, CKA_ENCRYPT), see an10922TokenMessage. Undiversified keys would have to leave the
+// token: refused here.
+import { an10922TokenMessage } from '@sillage/protocol';
 import pkcs11js from 'pkcs11js';
 import type { RelayKeys } from './desfire-relay';
 
@@ -40,14 +44,26 @@ export function pkcs11RelayKeys(opts: HsmKeyOptions): RelayKeys & { close(): voi
   };
   return {
     where: 'pkcs11',
-    derive(name, div) {
+    derive(name, div, scheme) {
       const key = find(name);
       if (!key) return null;
       if (!div.length) throw new Error('an undiversified key cannot be used from the HSM (it would have to leave it)');
-      // One PKCS#11 session serves the whole process: C_SignInit/C_Sign pairs are synchronous here, so
+      // One PKCS#11 session serves the whole process: each Init/operation pair is synchronous here, so
       // concurrent requests cannot interleave inside one operation.
+      const message = an10922TokenMessage(div, scheme, () => {
+        try {
+          p11.C_EncryptInit(session, { mechanism: pkcs11js.CKM_AES_ECB }, key);
+          return Buffer.from(p11.C_Encrypt(session, Buffer.alloc(16), Buffer.alloc(16)));
+        } catch (e) {
+          throw new Error(
+            `${hsmKeyLabel(name)}: AN10922 needs the key to allow CKM_AES_ECB encryption (CKA_ENCRYPT) for its subkeys: ${(e as Error).message}`,
+          );
+        }
+      });
       p11.C_SignInit(session, { mechanism: pkcs11js.CKM_AES_CMAC }, key);
-      return Buffer.from(p11.C_Sign(session, Buffer.concat([Buffer.from([0x01]), div]), Buffer.alloc(16)));
+      const derived = Buffer.from(p11.C_Sign(session, message, Buffer.alloc(16)));
+      message.fill(0);
+      return derived;
     },
     close() {
       try {

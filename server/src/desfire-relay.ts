@@ -3,9 +3,11 @@
 // never leave the server. Stateless across instances: the state between the two steps travels in the
 // handle, sealed (AES-256-GCM) with a key derived from the server-wide secret, bound to the workstation
 // and valid a few seconds. Workstations authenticate each call with a private_key_jwt assertion.
-// The AES/CMAC steps are the server's own (this package shares no code with the desktop app); both
-// sides are checked against NXP's vectors and against each other in the tests.
+// AES-CMAC and the AN10922 diversification are @sillage/protocol's (the agent derives with the same
+// functions); the relay's steps are checked against NXP's published transcripts in the tests.
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { aesCmac, diversifyAes128, isDiversification } from '@sillage/protocol';
+import type { Diversification } from '@sillage/protocol';
 import { createLocalJWKSet, decodeJwt, jwtVerify } from 'jose';
 import type { JSONWebKeySet } from 'jose';
 import type { Queryable } from './db';
@@ -13,34 +15,9 @@ import type { Directory } from './directory';
 
 const Z = Buffer.alloc(16);
 
-function ecb(key: Buffer, block: Buffer): Buffer {
-  const c = createCipheriv('aes-128-ecb', key, null).setAutoPadding(false);
-  return Buffer.concat([c.update(block), c.final()]);
-}
 function cbc(enc: boolean, key: Buffer, iv: Buffer, data: Buffer): Buffer {
   const c = (enc ? createCipheriv : createDecipheriv)('aes-128-cbc', key, iv).setAutoPadding(false);
   return Buffer.concat([c.update(data), c.final()]);
-}
-function shift1(b: Buffer): Buffer {
-  const o = Buffer.alloc(16);
-  for (let i = 0; i < 16; i++) o[i] = ((b[i]! << 1) | (i < 15 ? b[i + 1]! >> 7 : 0)) & 0xff;
-  if (b[0]! & 0x80) o[15]! ^= 0x87;
-  return o;
-}
-/** RFC 4493 AES-CMAC. */
-export function cmac(key: Buffer, msg: Buffer): Buffer {
-  const k1 = shift1(ecb(key, Z));
-  const k2 = shift1(k1);
-  const n = Math.max(1, Math.ceil(msg.length / 16));
-  const last = Buffer.alloc(16);
-  const tail = msg.subarray((n - 1) * 16);
-  const whole = msg.length > 0 && msg.length % 16 === 0;
-  tail.copy(last);
-  if (!whole) last[tail.length] = 0x80;
-  const sub = whole ? k1 : k2;
-  for (let i = 0; i < 16; i++) last[i]! ^= sub[i]!;
-  const out = cbc(true, key, Z, Buffer.concat([msg.subarray(0, (n - 1) * 16), last]));
-  return out.subarray(out.length - 16);
 }
 /** "F51230/1": the AID as people write it (the wire sends it least significant byte first), then the key number. */
 const keyName = (aid: Buffer, keyNo: number) => `${Buffer.from(aid).reverse().toString('hex').toUpperCase()}/${keyNo}`;
@@ -48,11 +25,11 @@ const rot = (b: Buffer) => Buffer.concat([b.subarray(1), b.subarray(0, 1)]);
 
 export interface RelayKeys {
   /**
-   * The badge's key for "AID/keyNo" (AID as written, e.g. "F51230/1"): AN10922 AES-CMAC(master, 0x01 || M)
-   * for a diversification input M, the master itself for an empty one; null when no such key.
-   * The caller wipes the returned buffer after use.
+   * The badge's key for "AID/keyNo" (AID as written, e.g. "F51230/1"): diversified from the master by
+   * `scheme` (AN10922, or the unpadded CMAC of badges encoded before it) for a diversification input M,
+   * the master itself for an empty one; null when no such key. The caller wipes the returned buffer.
    */
-  derive(name: string, div: Buffer): Buffer | null;
+  derive(name: string, div: Buffer, scheme: Diversification): Buffer | null;
   readonly where: 'configuration' | 'pkcs11';
 }
 
@@ -65,10 +42,10 @@ export function relayKeysFrom(record: Record<string, string>): RelayKeys {
   }
   return {
     where: 'configuration',
-    derive(name, div) {
+    derive(name, div, scheme) {
       const master = m.get(name.toUpperCase());
       if (!master) return null;
-      return div.length ? cmac(master, Buffer.concat([Buffer.from([0x01]), div])) : Buffer.from(master);
+      return div.length ? diversifyAes128(master, div, scheme) : Buffer.from(master);
     },
   };
 }
@@ -89,6 +66,7 @@ interface Sealed {
   aid: string;
   keyNo: number;
   div: string;
+  dv: Diversification;
   rndA: string;
   rndB: string;
   last: string;
@@ -167,9 +145,13 @@ export class DesfireRelay {
       throw new RelayError(400, 'invalid_request', 'keyNo: 0-13');
     const div = bytes(body.divInput, 'divInput');
     if (div.length > 31) throw new RelayError(400, 'invalid_request', 'divInput: 31 bytes at most');
+    // Absent: the spec. Agents always send it, from the badge profile's `diversification`.
+    const dv = body.diversification ?? 'an10922';
+    if (!isDiversification(dv))
+      throw new RelayError(400, 'invalid_request', 'diversification: an10922 or legacy-unpadded');
     const encRndB = bytes(body.encRndB, 'encRndB', 16);
     const name = keyName(aid, keyNo as number);
-    const key = this.key(name, div);
+    const key = this.key(name, div, dv);
     const rndB = cbc(false, key, Z, encRndB);
     const rndA = randomBytes(16);
     const reply = cbc(true, key, scheme === 'ev2' ? Z : encRndB, Buffer.concat([rndA, rot(rndB)]));
@@ -180,6 +162,7 @@ export class DesfireRelay {
       aid: b64(aid),
       keyNo: keyNo as number,
       div: b64(div),
+      dv,
       rndA: b64(rndA),
       rndB: b64(rndB),
       last: b64(reply.subarray(16)),
@@ -188,13 +171,16 @@ export class DesfireRelay {
     return { handle: this.sealState(state), reply: b64(reply), keyName: name };
   }
 
-  finish(ws: string, body: Record<string, unknown>): { keyName: string; keys: Record<string, string> } {
+  finish(
+    ws: string,
+    body: Record<string, unknown>,
+  ): { keyName: string; diversification: Diversification; keys: Record<string, string> } {
     const s = this.openState(body.handle);
     if (s.ws !== ws) throw new RelayError(403, 'access_denied', 'handle issued to another workstation');
     if (s.exp < this.now().getTime()) throw new RelayError(400, 'invalid_grant', 'handle expired');
     const name = keyName(Buffer.from(s.aid, 'base64url'), s.keyNo);
     const cardReply = bytes(body.cardReply, 'cardReply', s.scheme === 'ev2' ? 32 : 16);
-    const key = this.key(name, Buffer.from(s.div, 'base64url'));
+    const key = this.key(name, Buffer.from(s.div, 'base64url'), s.dv);
     const rndA = Buffer.from(s.rndA, 'base64url');
     const rndB = Buffer.from(s.rndB, 'base64url');
     try {
@@ -205,6 +191,7 @@ export class DesfireRelay {
       if (s.scheme === 'aes') {
         return {
           keyName: name,
+          diversification: s.dv,
           keys: {
             scheme: 'aes',
             key: b64(
@@ -216,18 +203,22 @@ export class DesfireRelay {
       const mix = Buffer.alloc(6);
       for (let i = 0; i < 6; i++) mix[i] = rndA[2 + i]! ^ rndB[i]!;
       const ctx = Buffer.concat([rndA.subarray(0, 2), mix, rndB.subarray(6, 16), rndA.subarray(8, 16)]);
-      const enc = cmac(key, Buffer.concat([Buffer.from([0xa5, 0x5a, 0x00, 0x01, 0x00, 0x80]), ctx]));
-      const mac = cmac(key, Buffer.concat([Buffer.from([0x5a, 0xa5, 0x00, 0x01, 0x00, 0x80]), ctx]));
-      return { keyName: name, keys: { scheme: 'ev2', ti: b64(plain.subarray(0, 4)), enc: b64(enc), mac: b64(mac) } };
+      const enc = aesCmac(key, Buffer.concat([Buffer.from([0xa5, 0x5a, 0x00, 0x01, 0x00, 0x80]), ctx]));
+      const mac = aesCmac(key, Buffer.concat([Buffer.from([0x5a, 0xa5, 0x00, 0x01, 0x00, 0x80]), ctx]));
+      return {
+        keyName: name,
+        diversification: s.dv,
+        keys: { scheme: 'ev2', ti: b64(plain.subarray(0, 4)), enc: b64(enc), mac: b64(mac) },
+      };
     } finally {
       key.fill(0);
     }
   }
 
-  private key(name: string, div: Buffer): Buffer {
+  private key(name: string, div: Buffer, scheme: Diversification): Buffer {
     let k: Buffer | null;
     try {
-      k = this.keys.derive(name, div);
+      k = this.keys.derive(name, div, scheme);
     } catch (e) {
       throw new RelayError(503, 'key_store_unavailable', `DESFire key ${name}: ${(e as Error).message}`);
     }

@@ -21,7 +21,7 @@ export async function desfireRelay(ctx: Koa.Context, kit: RouteKit): Promise<voi
       action: 'badge.relay-auth',
       outcome: 'ok',
       workstation: ws,
-      details: { key: r.keyName },
+      details: { key: r.keyName, diversification: r.diversification },
     });
     ctx.body = r.keys;
   } catch (e) {
