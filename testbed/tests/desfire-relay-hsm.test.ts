@@ -1,6 +1,9 @@
 // Server custody with the DESFire master key in a PKCS#11 token (SoftHSM standing in for an HSM): the
-// key is created non-extractable, the server diversifies with the token's AES-CMAC, and a badge is
-// authenticated through the relay end to end (agent custody → server → token); a clone is refused.
+// key is created non-extractable, the server diversifies with the token's AES-CMAC (AN10922's padding
+// bridged with the token's zero-block encryption), checked against the published AN10922/AN10957
+// vectors and against @sillage/protocol's pure function, and a badge is authenticated through the relay
+// end to end (agent custody → server → token); a clone is refused, a legacy-keyed badge passes with its
+// profile only.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -15,7 +18,8 @@ import type { SessionServer } from '../../server/src/app';
 import { postgresDb } from '../../server/src/db';
 import type { Db } from '../../server/src/db';
 import { hsmKeyLabel, pkcs11RelayKeys } from '../../server/src/desfire-hsm';
-import { relayKeysFrom } from '../../server/src/desfire-relay';
+import { diversifyAes128 } from '@sillage/protocol';
+import type { Diversification } from '@sillage/protocol';
 import { jsonLog } from '../../server/src/log';
 import { hospitalBadge, TEST_BADGE } from '../cards/desfire-card';
 import { startPostgres } from '../postgres';
@@ -48,17 +52,23 @@ beforeAll(async () => {
   const { p11, slot } = openToken(SOFTHSM_MODULE, 'Sillage DESFire');
   const s = p11.C_OpenSession(slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
   p11.C_Login(s, pkcs11js.CKU_USER, PIN);
-  p11.C_CreateObject(s, [
-    { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY },
-    { type: pkcs11js.CKA_KEY_TYPE, value: pkcs11js.CKK_AES },
-    { type: pkcs11js.CKA_TOKEN, value: true },
-    { type: pkcs11js.CKA_PRIVATE, value: true },
-    { type: pkcs11js.CKA_SENSITIVE, value: true },
-    { type: pkcs11js.CKA_EXTRACTABLE, value: false },
-    { type: pkcs11js.CKA_SIGN, value: true },
-    { type: pkcs11js.CKA_LABEL, value: hsmKeyLabel('F51230/1') },
-    { type: pkcs11js.CKA_VALUE, value: TEST_BADGE.master },
-  ]);
+  const importKey = (name: string, value: Buffer, encrypt = true) =>
+    p11.C_CreateObject(s, [
+      { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY },
+      { type: pkcs11js.CKA_KEY_TYPE, value: pkcs11js.CKK_AES },
+      { type: pkcs11js.CKA_TOKEN, value: true },
+      { type: pkcs11js.CKA_PRIVATE, value: true },
+      { type: pkcs11js.CKA_SENSITIVE, value: true },
+      { type: pkcs11js.CKA_EXTRACTABLE, value: false },
+      { type: pkcs11js.CKA_SIGN, value: true },
+      { type: pkcs11js.CKA_ENCRYPT, value: encrypt },
+      { type: pkcs11js.CKA_LABEL, value: hsmKeyLabel(name) },
+      { type: pkcs11js.CKA_VALUE, value },
+    ]);
+  importKey('F51230/1', TEST_BADGE.master);
+  importKey('A10922/0', Buffer.from('00112233445566778899AABBCCDDEEFF', 'hex'));
+  importKey('A10957/0', Buffer.from('F3F9377698707B688EAF84ABE39E3791', 'hex'));
+  importKey('F51230/2', TEST_BADGE.master, false);
   p11.C_Logout(s);
   p11.C_CloseSession(s);
   p11.C_Finalize();
@@ -98,15 +108,28 @@ describe('relay with the master key in a PKCS#11 token', () => {
     p11.C_CloseSession(s);
   });
 
-  it('diversifies inside the token exactly as AN10922 (same key as the software path)', () => {
-    const m = Buffer.from('04782E21801D803042F54E585020416275', 'hex');
-    // The token holds TEST_BADGE.master; AN10922's own vector uses another master, so compare with the software path.
-    const inToken = keys.derive('F51230/1', m)!;
-    expect(
-      inToken.equals(relayKeysFrom({ 'F51230/1': TEST_BADGE.master.toString('hex') }).derive('F51230/1', m)!),
-    ).toBe(true);
-    expect(() => keys.derive('F51230/1', Buffer.alloc(0))).toThrow(/undiversified/);
-    expect(keys.derive('F51230/9', m)).toBeNull();
+  it('diversifies inside the token as AN10922 publishes it (long and short inputs) and as the pure function', () => {
+    const H = (b: Buffer | null) => b!.toString('hex').toUpperCase();
+    const long = Buffer.from('04782E21801D803042F54E585020416275', 'hex');
+    const short = Buffer.from('04DEADBEEFFEED', 'hex');
+    expect(H(keys.derive('A10922/0', long, 'an10922'))).toBe('A8DD63A3B89D54B37CA802473FDA9175');
+    expect(H(keys.derive('A10957/0', short, 'an10922'))).toBe('0BB408BAFF98B6EE9F2E1585777F6A51');
+    expect(H(keys.derive('A10957/0', short, 'legacy-unpadded'))).toBe('721E2C01E81AF85D815633969CEA2607');
+    for (const scheme of ['an10922', 'legacy-unpadded'] as Diversification[])
+      for (let n = 1; n <= 31; n++) {
+        const m = Buffer.alloc(n, 0xa0 + n);
+        expect(H(keys.derive('F51230/1', m, scheme)), `${scheme}, ${n} bytes`).toBe(
+          H(diversifyAes128(TEST_BADGE.master, m, scheme)),
+        );
+      }
+    expect(() => keys.derive('F51230/1', Buffer.alloc(0), 'an10922')).toThrow(/undiversified/);
+    expect(keys.derive('F51230/9', long, 'an10922')).toBeNull();
+  });
+
+  it('a token key without CKA_ENCRYPT serves long inputs only, and says what it lacks for short ones', () => {
+    const long = Buffer.from('04782E21801D803042F54E585020416275', 'hex');
+    expect(keys.derive('F51230/2', long, 'an10922')).toEqual(diversifyAes128(TEST_BADGE.master, long));
+    expect(() => keys.derive('F51230/2', Buffer.alloc(13, 1), 'an10922')).toThrow(/CKA_ENCRYPT/);
   });
 
   it('a genuine badge is authenticated through the relay; a clone is refused', async () => {
@@ -119,5 +142,21 @@ describe('relay with the master key in a PKCS#11 token', () => {
     ).rejects.toMatchObject({ code: 'badge-not-genuine' });
     const rows = await server.audit.query({ action: 'badge.relay-auth' });
     expect(rows.map((r) => r.outcome)).toEqual(['ok']);
+  });
+
+  it('a badge keyed by the legacy unpadded scheme authenticates through the HSM with its profile only', async () => {
+    const legacy = hospitalBadge('CHU-000777', { diversification: 'legacy-unpadded' });
+    await expect(
+      readBadgeCredential({ transmit: async (a) => legacy.process(a) }, [TEST_BADGE.profile], custody),
+    ).rejects.toMatchObject({ code: 'badge-not-genuine' });
+    legacy.powerOn();
+    const c = await readBadgeCredential(
+      { transmit: async (a) => legacy.process(a) },
+      [{ ...TEST_BADGE.profile, diversification: 'legacy-unpadded' }],
+      custody,
+    );
+    expect(c.badgeId).toBe('CHU-000777');
+    const rows = (await server.audit.query({ action: 'badge.relay-auth' })) as { details: unknown }[];
+    expect(rows.map((r) => r.details)).toContainEqual({ key: 'F51230/1', diversification: 'legacy-unpadded' });
   });
 });

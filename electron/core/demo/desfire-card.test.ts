@@ -7,17 +7,11 @@ import { FixedKeyCustody } from '../badge/desfire/custody';
 import { DesfireCard } from '../badge/desfire/protocol';
 import type { ApduTransport } from '../badge/desfire/protocol';
 import { DesfireEmulator, EMU_MAX_COMMAND_FRAME, EMU_MAX_RESPONSE_FRAME } from './desfire-card';
+import { fixedRandom16 } from '../../../testbed/fixed-random';
 
-const rnd = vi.hoisted(() => ({ queue: [] as Buffer[] }));
-vi.mock('node:crypto', async (importOriginal) => {
-  const real = await importOriginal<typeof import('node:crypto')>();
-  return {
-    ...real,
-    randomBytes: (n: number) => (n === 16 && rnd.queue.length ? rnd.queue.shift()! : real.randomBytes(n)),
-  };
-});
+vi.mock('node:crypto', async (orig) => (await import('../../../testbed/fixed-random')).withFixedRandom16(await orig()));
 afterEach(() => {
-  rnd.queue = [];
+  fixedRandom16.length = 0;
 });
 
 const h = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
@@ -45,7 +39,7 @@ describe('DESFire emulator', () => {
     const cardRandom = [h('91517975190DCEA6104948EFA3085C1B'), h('7614281A'), h('6924E8D09722659A2E7DEC68E66312B8')];
     const emu = new DesfireEmulator({ random: (n) => (cardRandom.length ? cardRandom.shift()! : Buffer.alloc(n)) });
     emu.install(AID, { keys: [zero, zero, zero, zero, zero], keySettings: 0x0b });
-    rnd.queue.push(h('B98F4C50CF1C2E084FD150E33992B048'), h('60BE759EDA560250AC57CDDC11743CF6'));
+    fixedRandom16.push(h('B98F4C50CF1C2E084FD150E33992B048'), h('60BE759EDA560250AC57CDDC11743CF6'));
     const t = wire(emu);
     const card = new DesfireCard(t);
     const custody = new FixedKeyCustody(zero);

@@ -10,15 +10,11 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { LocalKeyCustody } from './custody';
 import { DesfireCard } from './protocol';
 import type { ApduTransport } from './protocol';
+import { fixedRandom16 } from '../../../../testbed/fixed-random';
 
-const rnd = vi.hoisted(() => ({ queue: [] as Buffer[] }));
-vi.mock('node:crypto', async (importOriginal) => {
-  const real = await importOriginal<typeof import('node:crypto')>();
-  return {
-    ...real,
-    randomBytes: (n: number) => (n === 16 && rnd.queue.length ? rnd.queue.shift()! : real.randomBytes(n)),
-  };
-});
+vi.mock('node:crypto', async (orig) =>
+  (await import('../../../../testbed/fixed-random')).withFixedRandom16(await orig()),
+);
 
 const h = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 const H = (b: Buffer) => b.toString('hex').toUpperCase();
@@ -59,12 +55,12 @@ const zeroKeyCustody = () => new LocalKeyCustody(() => Buffer.alloc(16));
 const ref = (keyNo: number) => ({ aid: Buffer.alloc(3), keyNo, divInput: Buffer.alloc(0) });
 
 afterEach(() => {
-  rnd.queue = [];
+  fixedRandom16.length = 0;
 });
 
 describe('AN12196 transcripts through the agent', () => {
   it('Table 14 EV2First (key 0), Table 17 WriteData full (159 bytes, sent in frames), Table 18 ChangeFileSettings', async () => {
-    rnd.queue.push(h('13C5DB8A5930439FC3DEF9A4C675360F'));
+    fixedRandom16.push(h('13C5DB8A5930439FC3DEF9A4C675360F'));
     const t = transcript([
       ['9071000002000000', 'A04C124213C186F22399D33AC2A3021591AF'],
       [
@@ -99,7 +95,7 @@ describe('AN12196 transcripts through the agent', () => {
   });
 
   it('Tables 19, 21-23, 25-26: EV2First key 3, two writes, EV2NonFirst key 0 (TI and counter kept), ChangeKey with CRC32', async () => {
-    rnd.queue.push(h('B98F4C50CF1C2E084FD150E33992B048'), h('60BE759EDA560250AC57CDDC11743CF6'));
+    fixedRandom16.push(h('B98F4C50CF1C2E084FD150E33992B048'), h('60BE759EDA560250AC57CDDC11743CF6'));
     const t = transcript([
       ['9071000002030000', 'B875CEB0E66A6C5CD00898DC371F92D191AF'],
       [
@@ -133,7 +129,7 @@ describe('AN12196 transcripts through the agent', () => {
   });
 
   it('a card answer that differs from the transcript by one bit fails the authentication', async () => {
-    rnd.queue.push(h('13C5DB8A5930439FC3DEF9A4C675360F'));
+    fixedRandom16.push(h('13C5DB8A5930439FC3DEF9A4C675360F'));
     const t = transcript([
       ['9071000002000000', 'A04C124213C186F22399D33AC2A3021591AF'],
       [
