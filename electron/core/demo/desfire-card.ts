@@ -97,11 +97,12 @@ export class DesfireEmulator {
   private shownUid: Buffer;
   apps = new Map<string, EmuApp>();
   /**
-   * Factory PICC level: master key 2K3DES all zero (one key, no AES flag), key settings 0x0F (master key
-   * changeable, free listing, free creation and deletion, settings changeable).
+   * Factory PICC level: key settings 0x0F (master key changeable, free listing, free creation and
+   * deletion, settings changeable) and one master key, 2K3DES all zero. This emulator has no DES
+   * authentication, so the PICC master key authenticates nobody: AES and EV2 attempts on it are
+   * refused as on a factory card (0xAE).
    */
   piccKeySettings = 0x0f;
-  readonly piccMasterKey = { type: '2k3des' as const, value: Buffer.alloc(16) };
   private selected: EmuApp | null = null;
   private auth: Auth | null = null;
   /** Answer frames still to be fetched with 0xAF. */
@@ -110,8 +111,8 @@ export class DesfireEmulator {
   private incoming: { cmd: number; data: Buffer; total: number } | null = null;
   /** Commands seen (INS bytes), for tests that check what the agent sent. */
   log: number[] = [];
-  /** Data bytes (Lc) of every command frame received, for tests of the frame size. */
-  frameSizes: number[] = [];
+  /** Status of a chained answer's last frame. */
+  private lastStatus = 0;
 
   constructor(opts: DesfireEmulatorOptions = {}) {
     this.random = opts.random ?? randomBytes;
@@ -158,7 +159,6 @@ export class DesfireEmulator {
     const cmd = apdu[1]!;
     const data = lc ? Buffer.from(apdu.subarray(5, 5 + lc)) : Buffer.alloc(0);
     this.log.push(cmd);
-    this.frameSizes.push(lc);
     const r: { status: number; data?: Buffer } =
       lc > EMU_MAX_COMMAND_FRAME ? this.error(0x7e) : this.receive(cmd, data);
     let out = r.data ?? Buffer.alloc(0);
@@ -174,9 +174,6 @@ export class DesfireEmulator {
     }
     return Buffer.concat([out, Buffer.from([0x91, status])]);
   }
-
-  /** Status of a chained answer's last frame. */
-  private lastStatus = 0;
 
   /** One command frame: the first of a command, a continuation of its data, or a fetch of answer frames. */
   private receive(cmd: number, data: Buffer): { status: number; data?: Buffer } {

@@ -87,13 +87,11 @@ export type CommMode = 'plain' | 'mac' | 'full';
 export const COMM_MODE_BITS: Record<CommMode, number> = { plain: 0x00, mac: 0x01, full: 0x03 };
 
 /**
- * Frame sizes of ISO-wrapped native commands (MIFARE DESFire functional specification, as libfreefare
- * and Proxmark3 apply it: a wrapped command carries at most 54 data bytes after its INS, an answer at
- * most 59 data bytes before its status). Longer commands continue, and longer answers are fetched, in
- * AdditionalFrame (0xAF) frames.
+ * Most data bytes an ISO-wrapped native command frame carries after its INS (MIFARE DESFire functional
+ * specification, as libfreefare and Proxmark3 apply it; answers are at most 59). Longer commands
+ * continue, and longer answers are fetched, in AdditionalFrame (0xAF) frames.
  */
 export const MAX_COMMAND_FRAME = 54;
-export const MAX_RESPONSE_FRAME = 59;
 /** A card answering 0xAF forever is not a card: stop after this many frames of one answer. */
 const MAX_FRAMES = 64;
 
