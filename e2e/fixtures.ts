@@ -53,7 +53,7 @@ export async function startHeadless(
   proc.stdout!.on('data', (d) => (out += d));
   proc.stderr!.on('data', (d) => (out += d));
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`headless agent did not print its URL:\n${out}`)), 20_000);
+    const timer = setTimeout(() => reject(new Error(`headless agent did not print its URL:\n${out}`)), 60_000);
     const check = () => {
       const m = URL_RE.exec(out);
       if (m) {

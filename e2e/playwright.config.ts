@@ -17,7 +17,8 @@ export default defineConfig({
   globalSetup: './global-setup.ts',
   workers: 1,
   retries: 0,
-  timeout: 30_000,
+  // Generous: the agent starts its embedded server (PGlite) per test, slow on a loaded 2-core machine.
+  timeout: 60_000,
   reporter: [['list'], ['json', { outputFile: 'output/results.json' }]],
   use: {
     headless: true,
