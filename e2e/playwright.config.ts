@@ -19,6 +19,7 @@ export default defineConfig({
   retries: 0,
   // Generous: the agent starts its embedded server (PGlite) per test, slow on a loaded 2-core machine.
   timeout: 60_000,
+  expect: { timeout: 15_000 },
   reporter: [['list'], ['json', { outputFile: 'output/results.json' }]],
   use: {
     headless: true,
