@@ -1,5 +1,6 @@
 // oidc-provider storage on PostgreSQL: tokens, grants and replay records in one table, workstations
 // (the clients) from the directory. Nothing is kept in process memory, so instances are interchangeable.
+import { createHash } from 'node:crypto';
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 import { Batcher } from './batch';
 import type { Db } from './db';
@@ -10,6 +11,16 @@ export const WORKSTATION_GRANTS = [
   'urn:ietf:params:oauth:grant-type:token-exchange',
   'refresh_token',
 ];
+
+/**
+ * A token's id is the bearer credential itself: the table keeps its SHA-256 only (migration 3 hashed the
+ * rows written before), so whoever reads the database holds nothing a server would accept. The tokens
+ * are 256 random bits: a plain hash cannot be reversed or guessed. Grant ids (named by their tokens,
+ * never presented) and replay records (ids of assertions already spent) stay as they are.
+ */
+const CLEAR_IDS = new Set(['Grant', 'ReplayDetection']);
+const hashesIds = (model: string) => !CLEAR_IDS.has(model);
+export const tokenIdHash = (id: string) => createHash('sha256').update(id, 'utf8').digest('hex');
 
 type Row = [
   type: string,
@@ -66,16 +77,25 @@ export function adapterFactory(db: Db) {
   const replays = replayBatcher(db);
   const clients = workstationClients(db);
   return class PgAdapter implements Adapter {
-    constructor(private readonly name: string) {}
+    private readonly hashed: boolean;
+    constructor(private readonly name: string) {
+      this.hashed = hashesIds(name);
+    }
+
+    private key(id: string): string {
+      return this.hashed ? tokenIdHash(id) : id;
+    }
 
     async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
       // Recorded atomically by find() below (see there).
       if (this.name === 'ReplayDetection') return;
       const expiresAt = expiresIn ? new Date(Date.now() + expiresIn * 1000) : null;
+      // The payload repeats the id (jti): it is given back by find() from what the caller presented.
+      const stored = this.hashed ? { ...payload, jti: undefined } : payload;
       await upserts.add([
         this.name,
-        id,
-        JSON.stringify(payload),
+        this.key(id),
+        JSON.stringify(stored),
         payload.grantId ?? null,
         payload.uid ?? null,
         payload.userCode ?? null,
@@ -94,14 +114,13 @@ export function adapterFactory(db: Db) {
       }
       const { rows } = await db.query<{ payload: AdapterPayload; consumed_at: Date | null }>(
         'SELECT payload, consumed_at FROM oidc_payloads WHERE type = $1 AND id = $2 AND (expires_at IS NULL OR expires_at > now())',
-        [this.name, id],
+        [this.name, this.key(id)],
         { prepare: 'oidc-find' },
       );
       const r = rows[0];
       if (!r) return undefined;
-      return r.consumed_at
-        ? { ...r.payload, consumed: Math.floor(new Date(r.consumed_at).getTime() / 1000) }
-        : r.payload;
+      const payload = this.hashed ? { ...r.payload, jti: id } : r.payload;
+      return r.consumed_at ? { ...payload, consumed: Math.floor(new Date(r.consumed_at).getTime() / 1000) } : payload;
     }
 
     async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
@@ -121,11 +140,14 @@ export function adapterFactory(db: Db) {
     }
 
     async consume(id: string): Promise<void> {
-      await db.query('UPDATE oidc_payloads SET consumed_at = now() WHERE type = $1 AND id = $2', [this.name, id]);
+      await db.query('UPDATE oidc_payloads SET consumed_at = now() WHERE type = $1 AND id = $2', [
+        this.name,
+        this.key(id),
+      ]);
     }
 
     async destroy(id: string): Promise<void> {
-      await db.query('DELETE FROM oidc_payloads WHERE type = $1 AND id = $2', [this.name, id]);
+      await db.query('DELETE FROM oidc_payloads WHERE type = $1 AND id = $2', [this.name, this.key(id)]);
     }
 
     async revokeByGrantId(grantId: string): Promise<void> {

@@ -209,6 +209,30 @@ const MIGRATIONS: string[] = [
   END
   $$;
   `,
+  // 3: secrets at rest and an audit trail that defends itself. Token ids become their SHA-256 (the
+  // adapter hashes what it is presented; the rows of running sessions are converted here, so their
+  // tokens keep working). The audit rows and the signed checkpoints of the chain head refuse UPDATE,
+  // DELETE and TRUNCATE from every role, the table owner included, until a trigger is dropped.
+  `
+  UPDATE oidc_payloads SET id = encode(sha256(convert_to(id, 'UTF8')), 'hex'), payload = payload - 'jti'
+    WHERE type NOT IN ('Grant', 'ReplayDetection', 'RelayAssertion');
+  CREATE TABLE audit_checkpoints (
+    seq bigint NOT NULL,
+    hash text NOT NULL,
+    signed_at timestamptz NOT NULL,
+    jws text NOT NULL
+  );
+  CREATE INDEX audit_checkpoints_seq ON audit_checkpoints (seq);
+  CREATE FUNCTION sillage_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+  BEGIN
+    RAISE EXCEPTION 'the % table is append-only: % refused', TG_TABLE_NAME, TG_OP USING ERRCODE = 'insufficient_privilege';
+  END
+  $$;
+  CREATE TRIGGER audit_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON audit
+    FOR EACH STATEMENT EXECUTE FUNCTION sillage_append_only();
+  CREATE TRIGGER audit_checkpoints_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON audit_checkpoints
+    FOR EACH STATEMENT EXECUTE FUNCTION sillage_append_only();
+  `,
 ];
 
 /** Statements of one migration: split on `;` at line ends, except inside a $$-quoted function body. */
@@ -228,17 +252,32 @@ export function splitStatements(sql: string): string[] {
   return out.filter(Boolean);
 }
 
-/** Applies pending migrations; two instances starting together serialise on an advisory lock. */
+/**
+ * Applies pending migrations; two instances starting together serialise on an advisory lock. A server
+ * whose role may not change the schema (an owner role migrates, see server/README.md) passes when
+ * there is nothing to apply, and otherwise says who must.
+ */
 export async function migrate(db: Db, upTo = MIGRATIONS.length): Promise<number> {
   return db.tx(async (q) => {
     await q.query('SELECT pg_advisory_xact_lock(727274)');
-    await q.query(
-      'CREATE TABLE IF NOT EXISTS schema_migrations (version int PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())',
-    );
+    const { rows: exists } = await q.query<{ t: string | null }>("SELECT to_regclass('schema_migrations')::text AS t");
+    if (!exists[0]?.t)
+      await q.query(
+        'CREATE TABLE schema_migrations (version int PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())',
+      );
     const { rows } = await q.query<{ v: number | null }>('SELECT max(version) AS v FROM schema_migrations');
     const current = Number(rows[0]?.v ?? 0);
-    for (let i = current; i < Math.min(upTo, MIGRATIONS.length); i++) {
-      for (const stmt of splitStatements(MIGRATIONS[i]!)) await q.query(stmt);
+    const target = Math.min(upTo, MIGRATIONS.length);
+    for (let i = current; i < target; i++) {
+      try {
+        for (const stmt of splitStatements(MIGRATIONS[i]!)) await q.query(stmt);
+      } catch (e) {
+        if ((e as { code?: string }).code === '42501')
+          throw new Error(
+            `the database schema is at version ${current}, this server needs ${target}, and its role may not change it: run npm run server:admin -- db migrate as the owner role (${(e as Error).message})`,
+          );
+        throw e;
+      }
       await q.query('INSERT INTO schema_migrations (version) VALUES ($1)', [i + 1]);
     }
     return MIGRATIONS.length;

@@ -9,6 +9,7 @@ import { migrate, postgresDb, splitStatements } from '../../server/src/db';
 import { Directory } from '../../server/src/directory';
 import type { Db } from '../../server/src/db';
 import { startPostgres } from '../postgres';
+import { tamper } from '../tamper';
 import type { PostgresHandle } from '../postgres';
 
 let pg: PostgresHandle;
@@ -51,7 +52,7 @@ describe('audit chain', () => {
       'SELECT count(DISTINCT account_id) AS n, max(seq) AS max FROM audit',
     );
     expect(rows[0]).toEqual({ n: '300', max: '300' });
-    await a.query("UPDATE audit SET outcome = 'refused' WHERE seq = 150");
+    await tamper(a, "UPDATE audit SET outcome = 'refused' WHERE seq = 150");
     expect(await audits[1]!.verify()).toMatchObject({
       ok: false,
       brokenAt: 150,
@@ -117,7 +118,7 @@ describe('audit chain', () => {
       [3, 2],
     ]);
     expect(await audit.verify()).toEqual({ ok: true, rows: 3 });
-    await db.query("UPDATE audit SET workstation = 'ws-2' WHERE seq = 2");
+    await tamper(db, "UPDATE audit SET workstation = 'ws-2' WHERE seq = 2");
     expect(await audit.verify()).toMatchObject({ ok: false, brokenAt: 2 });
   });
 

@@ -20,6 +20,7 @@ import type { LoadBalancer } from '../lb';
 import { makeTestPki } from '../pki';
 import type { TestPki } from '../pki';
 import { startPostgres } from '../postgres';
+import { tamper } from '../tamper';
 import { refusal } from '../server-refusal';
 import type { PostgresHandle } from '../postgres';
 
@@ -408,7 +409,7 @@ describe('session server on PostgreSQL, two instances behind one address', () =>
     expect(lb.counts.size).toBe(2);
     const v = await servers[0]!.audit.verify();
     expect(v.ok).toBe(true);
-    await dbs[0]!.query("UPDATE audit SET reason = 'nothing to see' WHERE seq = 3");
+    await tamper(dbs[0]!, "UPDATE audit SET reason = 'nothing to see' WHERE seq = 3");
     expect(await servers[1]!.audit.verify()).toMatchObject({ ok: false, brokenAt: 3 });
   });
 });
