@@ -6,8 +6,9 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type Koa from 'koa';
 import { pruneExpired } from './adapter';
+import type { JWK } from 'jose';
 import { Audit } from './audit';
-import { TrustStore } from './cps';
+import { NonceIssuer, TrustStore } from './cps';
 import type { Db } from './db';
 import { isDatabaseUnavailable, migrate } from './db';
 import { DEFAULT_DIRECTORY_POLICY, Directory } from './directory';
@@ -16,8 +17,10 @@ import { jsonLog } from './log';
 import type { Log } from './log';
 import { DesfireRelay, relayKeysFrom } from './desfire-relay';
 import type { RelayKeys } from './desfire-relay';
-import { createProvider, sharedSecrets } from './provider';
+import { createProvider } from './provider';
 import type { RelyingParty } from './provider';
+import { checkpointVerifiers, keyPlan, SecretStore } from './secrets';
+import type { Kek, KeyPlan } from './secrets';
 import { Sessions } from './sessions';
 import { ROUTES } from './routes';
 import type { RouteKit } from './routes';
@@ -39,6 +42,12 @@ export interface ServerOptions {
   /** Or the keys in a PKCS#11 token (HSM): takes precedence over desfireKeys. */
   desfireKeyStore?: RelayKeys;
   directoryPolicy?: DirectoryPolicy;
+  /** Key-encryption key sealing the server's secrets in the database (secrets.ts); none: kept in clear. */
+  secretsKey?: Kek | null;
+  /** How often each instance re-reads the signing keys (a rotation, an expiry): every 30 s by default. */
+  keyRefreshMs?: number;
+  /** How often the audit head gets a signed checkpoint when it moved: every 5 min by default; 0: never. */
+  auditCheckpointMs?: number;
   now?: () => Date;
   log?: Log;
 }
@@ -49,6 +58,8 @@ export interface SessionServer {
   directory: Directory;
   sessions: Sessions;
   audit: Audit;
+  /** Re-reads the signing keys now, as the periodic refresh does: a rotation or an expiry due applies. */
+  refreshKeys(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -73,7 +84,22 @@ export async function startServer(opts: ServerOptions): Promise<SessionServer> {
   await migrate(db);
   const directory = new Directory(db, opts.directoryPolicy ?? DEFAULT_DIRECTORY_POLICY, now);
   const sessions = new Sessions(db, opts.mfaWindowMs ?? 4 * 3600_000, now);
-  const audit = new Audit(db, now);
+  const store = new SecretStore(db, opts.secretsKey ?? null);
+  let secrets = await store.open(now());
+  if (!store.sealed)
+    log.warn(
+      'server secrets stored in clear in the database: give a key-encryption key (--secrets-key-file) to seal them',
+    );
+  const accessTokenTtlS = opts.accessTokenTtlS ?? 600;
+  // A replaced signing key stays published while the ID tokens it signed live (their TTL, plus clock skew).
+  const retainMs = (accessTokenTtlS + 300) * 1000;
+  let plan: KeyPlan = keyPlan(secrets, now(), retainMs);
+  const audit = new Audit(db, now, async () => ({
+    signer: plan.signing.ES256.priv as JWK & { kid: string },
+    verifiers: checkpointVerifiers(secrets),
+  }));
+  const nonceKey = Buffer.from(secrets.nonceKey, 'base64url');
+  const nonces = new NonceIssuer(nonceKey, 120_000, now);
   const trust = new TrustStore(opts.trustAnchorsPem, opts.intermediateCasPem ?? []);
 
   // The issuer must be known before the provider exists: bind first when the port is chosen by the OS.
@@ -90,7 +116,7 @@ export async function startServer(opts: ServerOptions): Promise<SessionServer> {
   const port = (server.address() as AddressInfo).port;
   const issuer = (opts.issuer ?? `http://127.0.0.1:${port}`).replace(/\/$/, '');
 
-  const { provider, nonces } = await createProvider({
+  const providerDeps = {
     issuer,
     db,
     directory,
@@ -101,12 +127,12 @@ export async function startServer(opts: ServerOptions): Promise<SessionServer> {
     now,
     relyingParties: opts.relyingParties ?? [],
     allowUidOnlyBadges: opts.allowUidOnlyBadges ?? false,
-    accessTokenTtlS: opts.accessTokenTtlS ?? 600,
-  });
+    accessTokenTtlS,
+  };
 
   const relay = new DesfireRelay(
     opts.desfireKeyStore ?? relayKeysFrom(opts.desfireKeys ?? {}),
-    (await sharedSecrets(db)).nonceKey,
+    nonceKey,
     directory,
     issuer,
     db,
@@ -117,7 +143,7 @@ export async function startServer(opts: ServerOptions): Promise<SessionServer> {
   async function bearer(ctx: Koa.Context) {
     const m = /^Bearer (.+)$/.exec(ctx.get('authorization'));
     if (!m) return null;
-    const at = await provider.AccessToken.find(m[1]!);
+    const at = await current.provider.AccessToken.find(m[1]!);
     if (!at || at.isExpired || !at.sid) return null;
     const s = await sessions.get(at.sid);
     return s ? { at, session: s } : null;
@@ -125,7 +151,7 @@ export async function startServer(opts: ServerOptions): Promise<SessionServer> {
 
   const kit: RouteKit = { db, directory, sessions, audit, nonces, relay, issuer, log, bearer };
 
-  provider.use(async (ctx, next) => {
+  const middleware: Koa.Middleware = async (ctx, next) => {
     const started = Date.now();
     try {
       if (ctx.path === '/healthz') {
@@ -196,13 +222,71 @@ export async function startServer(opts: ServerOptions): Promise<SessionServer> {
       if (ctx.path !== '/healthz')
         log.info('request', { method: ctx.method, path: ctx.path, status: ctx.status, ms: Date.now() - started });
     }
-  });
+  };
+
+  // oidc-provider takes its keys at construction (rotating them means a new provider, as a restart
+  // would): a key change builds the next one, which takes the following requests.
+  const build = (p: KeyPlan) => {
+    const { provider } = createProvider(providerDeps, { jwks: p.jwks, cookieKeys: secrets.cookieKeys, nonces });
+    provider.use(middleware);
+    return { provider, plan: p, handle: provider.callback() };
+  };
+  let current = build(plan);
+
+  let refreshing: Promise<void> | null = null;
+  const refreshKeys = () =>
+    (refreshing ??= (async () => {
+      try {
+        secrets = (await store.read()) ?? secrets;
+        let next = keyPlan(secrets, now(), retainMs);
+        if (next.expired.length) {
+          secrets = await store.expire(next.expired);
+          log.info('signing keys expired', { kids: next.expired });
+          next = keyPlan(secrets, now(), retainMs);
+        }
+        plan = next;
+        if (next.id !== current.plan.id) {
+          current = build(next);
+          log.info('signing keys changed', {
+            signing: [next.signing.ES256.kid, next.signing.RS256.kid],
+            published: next.jwks.map((k) => k.kid),
+          });
+        }
+      } finally {
+        refreshing = null;
+      }
+    })());
 
   server.off('request', starting);
-  server.on('request', provider.callback());
+  server.on('request', (req, res) => void current.handle(req, res));
   const prune = setInterval(() => void pruneExpired(db).catch(() => {}), 60_000);
   prune.unref();
-  log.info('session server started', { issuer, database: db.kind, trustAnchors: trust.size });
+  const keyRefresh = setInterval(
+    () =>
+      void refreshKeys().catch((e: unknown) => log.error('signing keys not refreshed', { err: (e as Error).message })),
+    opts.keyRefreshMs ?? 30_000,
+  );
+  keyRefresh.unref();
+  const checkpointEvery = opts.auditCheckpointMs ?? 300_000;
+  // Each checkpoint also goes to the log, kept apart from the database (verify --checkpoints reads it back).
+  const checkpoints = checkpointEvery
+    ? setInterval(
+        () =>
+          void audit
+            .checkpoint()
+            .then((cp) => cp && log.info('audit checkpoint', { seq: cp.seq, hash: cp.hash, jws: cp.jws }))
+            .catch((e: unknown) => log.error('audit checkpoint failed', { err: (e as Error).message })),
+        checkpointEvery,
+      )
+    : null;
+  checkpoints?.unref();
+  log.info('session server started', {
+    issuer,
+    database: db.kind,
+    trustAnchors: trust.size,
+    secretsSealed: store.sealed,
+    signing: [plan.signing.ES256.kid, plan.signing.RS256.kid],
+  });
 
   return {
     issuer,
@@ -210,8 +294,11 @@ export async function startServer(opts: ServerOptions): Promise<SessionServer> {
     directory,
     sessions,
     audit,
+    refreshKeys,
     async close() {
       clearInterval(prune);
+      clearInterval(keyRefresh);
+      if (checkpoints) clearInterval(checkpoints);
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));
     },

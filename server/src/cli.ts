@@ -1,13 +1,18 @@
 // `npm run server:admin -- <command>`: enrolment and directory administration, straight on the database
 // (DATABASE_URL or --data-dir). Secrets (session codes) are read from standard input, never from argv.
 import fs from 'node:fs';
+import { calculateJwkThumbprint } from 'jose';
+import type { JWK } from 'jose';
 import { Audit } from './audit';
+import type { CheckpointKeys } from './audit';
+import { exportSlice, verifySlice } from './audit-export';
 import { migrate } from './db';
 import { Directory } from './directory';
-import { argValue, openDb } from './options';
+import { argValue, openDb, secretsKey } from './options';
+import { checkpointVerifiers, keyPlan, SecretStore } from './secrets';
 import { Sessions } from './sessions';
 
-const HELP = `Usage: npm run server:admin -- <command> [--database-url URL | --data-dir DIR]
+const HELP = `Usage: npm run server:admin -- <command> [--database-url URL | --data-dir DIR] [--secrets-key-file FILE]
   account add --idnat ID --login LOGIN --last NOM --first PRENOM [--profession P]
   account list
   account set-code LOGIN            (reads the code from standard input)
@@ -19,7 +24,14 @@ const HELP = `Usage: npm run server:admin -- <command> [--database-url URL | --d
   session list
   session end --user LOGIN          (admin termination: every workstation of that user locks)
   audit [--user LOGIN] [--limit N]
-  audit verify`;
+  audit verify [--checkpoints FILE] (FILE: checkpoints kept elsewhere, one JWS or server log line each)
+  audit checkpoint                  (signs the chain's head now, prints the JWS)
+  audit export --out FILE [--from SEQ] [--to SEQ] [--since DATE] [--until DATE]
+                                    (a slice with the signed checkpoints to verify it offline)
+  audit verify-export FILE [--jwks FILE]   (no database needed; --jwks: trust only these keys)
+  db migrate                        (applies the schema migrations: run it as the owner role)
+  keys list                         (signing keys: state, dates, RFC 7638 thumbprints)
+  keys rotate [--publish-delay-minutes N]  (new signing keys, published now, signing after N min, default 60)`;
 
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
@@ -33,11 +45,23 @@ export async function runAdmin(argv: string[], out: (s: string) => void = consol
     out(HELP);
     return area ? 0 : 2;
   }
+  // Offline: the RSSI's copy needs nothing but itself.
+  if (area === 'audit' && cmd === 'verify-export') return verifyExportFile(rest, out);
   const db = await openDb(argv);
   try {
     await migrate(db);
     const dir = new Directory(db);
-    const audit = new Audit(db);
+    let store: SecretStore | undefined;
+    const secrets = () => (store ??= new SecretStore(db, secretsKey(argv)));
+    const checkpointKeys = async (): Promise<CheckpointKeys | null> => {
+      const s = await secrets().read();
+      if (!s) return null;
+      return {
+        signer: keyPlan(s, new Date(), 0).signing.ES256.priv as CheckpointKeys['signer'],
+        verifiers: checkpointVerifiers(s),
+      };
+    };
+    const audit = new Audit(db, undefined, checkpointKeys);
     const sessions = new Sessions(db, 0, () => new Date());
     const who = async (login: string) => {
       const a = await dir.accountByLogin(login);
@@ -148,13 +172,92 @@ export async function runAdmin(argv: string[], out: (s: string) => void = consol
         return 0;
       }
       case 'audit verify': {
-        const v = await audit.verify();
+        const file = argValue(rest, '--checkpoints');
+        const v = await audit.verify(file ? checkpointLines(fs.readFileSync(file, 'utf8')) : []);
         out(
           v.ok
             ? `chaîne d’audit intègre (${v.rows} enregistrements)`
             : `chaîne d’audit ROMPUE à l’enregistrement ${v.brokenAt} : ${v.reason}`,
         );
         return v.ok ? 0 : 1;
+      }
+      case 'audit checkpoint': {
+        const cp = await audit.checkpoint();
+        out(cp ? cp.jws : 'aucun nouvel enregistrement depuis le dernier point de contrôle');
+        return 0;
+      }
+      case 'audit export': {
+        const file = argValue(rest, '--out');
+        if (!file) throw new Error('--out FICHIER est requis');
+        const num = (name: string) => {
+          const v = argValue(rest, name);
+          if (v === undefined) return undefined;
+          if (!/^\d+$/.test(v)) throw new Error(`${name} attend un numéro d’enregistrement`);
+          return Number(v);
+        };
+        const date = (name: string) => {
+          const v = argValue(rest, name);
+          if (v === undefined) return undefined;
+          const d = new Date(v);
+          if (Number.isNaN(d.getTime())) throw new Error(`${name} attend une date (AAAA-MM-JJ ou ISO 8601)`);
+          return d;
+        };
+        const range = { from: num('--from'), to: num('--to'), since: date('--since'), until: date('--until') };
+        const keys = await checkpointKeys();
+        if (!keys) throw new Error('aucune clé de signature : démarrez le serveur de session une première fois');
+        const text = await exportSlice(audit, keys.verifiers, range, new Date());
+        // Personal data (who logged in where): for the RSSI's eyes, not the machine's other accounts.
+        fs.writeFileSync(file, text, { mode: 0o600 });
+        const header = JSON.parse(text.slice(0, text.indexOf('\n'))) as { from: number; to: number };
+        await audit.append({
+          ...admin,
+          action: 'admin.audit.export',
+          outcome: 'ok',
+          details: { from: header.from, to: header.to },
+        });
+        out(`enregistrements ${header.from} à ${header.to} exportés dans ${file}`);
+        return 0;
+      }
+      case 'db migrate': {
+        const { rows } = await db.query<{ v: number }>('SELECT max(version) AS v FROM schema_migrations');
+        out(`schéma à la version ${rows[0]?.v ?? 0}`);
+        return 0;
+      }
+      case 'keys list': {
+        const s = await secrets().read();
+        if (!s) throw new Error('aucune clé : démarrez le serveur de session une première fois');
+        const now = Date.now();
+        const plan = keyPlan(s, new Date(), 0);
+        for (const k of s.signing) {
+          const state = !k.priv
+            ? 'effacée'
+            : Date.parse(k.activeAt) > now
+              ? `publiée, signera à partir du ${k.activeAt}`
+              : plan.signing[k.alg].kid === k.kid
+                ? 'signe'
+                : 'remplacée, publiée tant que ses jetons vivent';
+          out(`${k.kid}\t${k.alg}\t${await calculateJwkThumbprint(k.pub)}\t${state}`);
+        }
+        out(store!.sealed ? 'secrets chiffrés (AES-256-GCM)' : 'secrets en clair : donnez --secrets-key-file');
+        return 0;
+      }
+      case 'keys rotate': {
+        const minutes = Number(argValue(rest, '--publish-delay-minutes') ?? 60);
+        // Relying parties cache the JWKS and instances re-read keys every 30 s: a key must be seen first.
+        if (!(Number.isFinite(minutes) && minutes >= 5 && minutes <= 10080))
+          throw new Error('--publish-delay-minutes attend un nombre de minutes de 5 à 10080');
+        const at = new Date();
+        const fresh = await secrets().rotate(at, minutes * 60_000);
+        await audit.append({
+          ...admin,
+          action: 'admin.keys.rotate',
+          outcome: 'ok',
+          details: { kids: fresh.map((k) => k.kid), activeAt: fresh[0]!.activeAt },
+        });
+        out(
+          `nouvelles clés ${fresh.map((k) => k.kid).join(', ')} publiées ; elles signeront à partir du ${fresh[0]!.activeAt}`,
+        );
+        return 0;
       }
       case 'audit':
       default: {
@@ -179,6 +282,41 @@ export async function runAdmin(argv: string[], out: (s: string) => void = consol
     return 1;
   } finally {
     await db.close();
+  }
+}
+
+/** Checkpoints kept outside the database: one JWS per line, or the server's JSON log lines carrying one. */
+function checkpointLines(text: string): string[] {
+  return text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean)
+    .map((l) => {
+      if (!l.startsWith('{')) return l;
+      const v = JSON.parse(l) as { jws?: unknown };
+      return typeof v.jws === 'string' ? v.jws : '';
+    })
+    .filter(Boolean);
+}
+
+async function verifyExportFile(rest: string[], out: (s: string) => void): Promise<number> {
+  try {
+    const jwks = argValue(rest, '--jwks');
+    const trusted = jwks ? (JSON.parse(fs.readFileSync(jwks, 'utf8')) as { keys: JWK[] }).keys : undefined;
+    const v = await verifySlice(fs.readFileSync(rest[0] ?? '', 'utf8'), trusted);
+    if (!v.ok) {
+      out(`export NON VÉRIFIÉ : ${v.reason}`);
+      return 1;
+    }
+    out(`export vérifié : enregistrements ${v.from} à ${v.to}, ${v.checkpoints} point(s) de contrôle signé(s)`);
+    for (const s of v.signers)
+      out(
+        `signé par ${s.kid} (empreinte ${s.thumbprint})${trusted ? '' : ' : comparez-la à celle du serveur (keys list)'}`,
+      );
+    return 0;
+  } catch (e) {
+    out(`erreur : ${(e as Error).message}`);
+    return 1;
   }
 }
 

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import { pkcs11RelayKeys } from './desfire-hsm';
 import { startServer } from './app';
 import { jsonLog } from './log';
-import { argValue, argValues, openDb } from './options';
+import { argValue, argValues, openDb, secretsKey } from './options';
 import type { RelyingParty } from './provider';
 import type { SessionServer } from './app';
 
@@ -45,6 +45,12 @@ const HELP = `Usage: npm run server -- [options]
   --db-pool-size N         PostgreSQL connections per instance (or DATABASE_POOL_SIZE; default 4: the hot
                            statements are batched, and fewer busy backends cost the database less CPU)
   --data-dir DIR           PGlite directory (default ~/.local/share/sillage-server)
+  --secrets-key-file FILE  key-encryption key sealing the server's signing keys in the database (or
+                           SILLAGE_SECRETS_KEY_FILE, or the key itself in SILLAGE_SECRETS_KEY): 32 bytes
+                           as 64 hex digits or base64, file readable by the server's account only; PGlite
+                           makes its own in --data-dir when none is given
+  --audit-checkpoint-minutes N  sign a checkpoint of the audit chain's head this often when it moved
+                           (default 5; each also goes to the log)
   --trust-anchor FILE      PEM root CA for CPS certificates (repeatable; IGC-Santé roots in production)
   --intermediate FILE      PEM issuing CA used to build CPS chains (repeatable)
   --relying-parties FILE   JSON [{"clientId","clientSecretEnv","audiences":[...]}] (secrets from env vars)
@@ -104,8 +110,13 @@ async function main() {
     });
   }
   const db = await openDb(argv);
+  const checkpointMinutes = Number(argValue(argv, '--audit-checkpoint-minutes') ?? 5);
+  if (!(checkpointMinutes >= 1 && checkpointMinutes <= 1440))
+    throw new Error('--audit-checkpoint-minutes must be a number of minutes from 1 to 1440');
   const server = await startServer({
     db,
+    secretsKey: secretsKey(argv),
+    auditCheckpointMs: checkpointMinutes * 60_000,
     port: Number(argValue(argv, '--port') ?? process.env.SILLAGE_SERVER_PORT ?? 7443),
     host: argValue(argv, '--host') ?? '127.0.0.1',
     ...(argValue(argv, '--issuer') ? { issuer: argValue(argv, '--issuer')! } : {}),

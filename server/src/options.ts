@@ -1,8 +1,11 @@
 // Command-line and environment options shared by `npm run server` and the admin CLI.
+import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Db } from './db';
 import { pgliteDb, postgresDb } from './db';
+import { kekFromText, newKekText } from './secrets';
+import type { Kek } from './secrets';
 
 export function argValue(argv: string[], name: string): string | undefined {
   const i = argv.indexOf(name);
@@ -23,9 +26,13 @@ export function argValues(argv: string[], name: string): string[] {
 export const defaultDataDir = () =>
   path.join(process.env.XDG_DATA_HOME ?? path.join(os.homedir(), '.local', 'share'), 'sillage-server');
 
+const databaseUrl = (argv: string[]) => argValue(argv, '--database-url') ?? process.env.DATABASE_URL;
+const pgliteDir = (argv: string[]) =>
+  argValue(argv, '--data-dir') ?? process.env.SILLAGE_SERVER_DATA ?? defaultDataDir();
+
 /** PostgreSQL when DATABASE_URL / --database-url is given (production), else PGlite in a data directory. */
 export async function openDb(argv: string[]): Promise<Db> {
-  const url = argValue(argv, '--database-url') ?? process.env.DATABASE_URL;
+  const url = databaseUrl(argv);
   if (url) {
     const pool = argValue(argv, '--db-pool-size') ?? process.env.DATABASE_POOL_SIZE;
     const n = pool === undefined ? undefined : Number(pool);
@@ -33,5 +40,42 @@ export async function openDb(argv: string[]): Promise<Db> {
       throw new Error(`--db-pool-size must be a whole number from 1 to 100 (got ${pool})`);
     return postgresDb(url, n);
   }
-  return pgliteDb(argValue(argv, '--data-dir') ?? process.env.SILLAGE_SERVER_DATA ?? defaultDataDir());
+  return pgliteDb(pgliteDir(argv));
+}
+
+/** Where PGlite keeps the key-encryption key it makes for itself (inside its data directory). */
+export const PGLITE_KEK_FILE = 'sillage-secrets.key';
+
+/**
+ * The key-encryption key of the server's secrets: --secrets-key-file FILE (or SILLAGE_SECRETS_KEY_FILE),
+ * readable by the server's account only, or SILLAGE_SECRETS_KEY. Without either, PGlite (the embedded
+ * server) makes its own in its data directory (0600) on first start, after the database opened it;
+ * PostgreSQL then runs with its secrets in clear (and says so in its log).
+ */
+export function secretsKey(argv: string[]): Kek | null {
+  const file = argValue(argv, '--secrets-key-file') ?? process.env.SILLAGE_SECRETS_KEY_FILE;
+  if (file) return kekFromFile(file);
+  if (process.env.SILLAGE_SECRETS_KEY) return kekFromText(process.env.SILLAGE_SECRETS_KEY, 'SILLAGE_SECRETS_KEY');
+  if (databaseUrl(argv)) return null;
+  const own = path.join(pgliteDir(argv), PGLITE_KEK_FILE);
+  try {
+    fs.writeFileSync(own, newKekText() + '\n', { mode: 0o600, flag: 'wx' });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+  }
+  return kekFromFile(own);
+}
+
+function kekFromFile(file: string): Kek {
+  let text: string;
+  try {
+    // A KEK others can read opens every secret it seals: refused, as the DESFire key file is.
+    if (process.platform !== 'win32' && fs.statSync(file).mode & 0o077)
+      throw new Error(`${file}: readable by others, chmod 600 it`);
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new Error(`${file}: no such key-encryption key file`);
+    throw e;
+  }
+  return kekFromText(text, file);
 }

@@ -5,10 +5,9 @@
 //     window (re-open, 1 factor; auth_time stays the 2-factor login).
 //   - Token exchange (RFC 8693) to audience-bound tokens for the DPI and other relying parties.
 //   - Refresh and revocation as oidc-provider implements them.
-import { randomBytes } from 'node:crypto';
 import Provider, { errors } from 'oidc-provider';
 import type { Configuration } from 'oidc-provider';
-import { generateKeyPair, exportJWK } from 'jose';
+import type { JWK } from 'jose';
 import { adapterFactory } from './adapter';
 import { registerBadgeGrant } from './grants/badge';
 import { registerCpsCardGrant } from './grants/cps-card';
@@ -16,8 +15,7 @@ import { tokenIssuer } from './grants/issue';
 import type { Ctx, GrantKit } from './grants/kit';
 import { registerTokenExchangeGrant } from './grants/token-exchange';
 import type { Audit, AuditEntry } from './audit';
-import type { TrustStore } from './cps';
-import { NonceIssuer } from './cps';
+import type { NonceIssuer, TrustStore } from './cps';
 import type { Db } from './db';
 import type { Account, Directory } from './directory';
 import type { Log } from './log';
@@ -44,41 +42,17 @@ export interface ProviderDeps {
   accessTokenTtlS: number;
 }
 
-/** Keys shared by every instance: created once in the database, read by all. */
-export async function sharedSecrets(
-  db: Db,
-): Promise<{ jwks: { keys: Record<string, unknown>[] }; cookieKeys: string[]; nonceKey: Buffer }> {
-  const want = async () => {
-    const es = await generateKeyPair('ES256', { extractable: true });
-    const rs = await generateKeyPair('RS256', { extractable: true, modulusLength: 2048 });
-    const kid = randomBytes(8).toString('hex');
-    return {
-      jwks: {
-        keys: [
-          { ...(await exportJWK(es.privateKey)), kid: `es-${kid}`, alg: 'ES256', use: 'sig' },
-          { ...(await exportJWK(rs.privateKey)), kid: `rs-${kid}`, alg: 'RS256', use: 'sig' },
-        ],
-      },
-      cookieKeys: [randomBytes(32).toString('base64url')],
-      nonceKey: randomBytes(32).toString('base64url'),
-    };
-  };
-  const { rows } = await db.query<{ value: unknown }>("SELECT value FROM server_secrets WHERE name = 'provider'");
-  if (!rows[0])
-    await db.query("INSERT INTO server_secrets (name, value) VALUES ('provider', $1) ON CONFLICT (name) DO NOTHING", [
-      JSON.stringify(await want()),
-    ]);
-  const { rows: again } = await db.query<{
-    value: { jwks: { keys: Record<string, unknown>[] }; cookieKeys: string[]; nonceKey: string };
-  }>("SELECT value FROM server_secrets WHERE name = 'provider'");
-  const v = again[0]!.value;
-  return { jwks: v.jwks, cookieKeys: v.cookieKeys, nonceKey: Buffer.from(v.nonceKey, 'base64url') };
+/** The provider's keys of the moment (secrets.ts: the signing keys change with each rotation). */
+export interface ProviderKeys {
+  /** Private JWKs, the signing key of each algorithm first. */
+  jwks: JWK[];
+  cookieKeys: string[];
+  nonces: NonceIssuer;
 }
 
-export async function createProvider(deps: ProviderDeps) {
-  const { db, directory, sessions, audit, log, now } = deps;
-  const secrets = await sharedSecrets(db);
-  const nonces = new NonceIssuer(secrets.nonceKey, 120_000, now);
+export function createProvider(deps: ProviderDeps, keys: ProviderKeys) {
+  const { db, directory, sessions, audit, log } = deps;
+  const { nonces } = keys;
   const audiences = new Map<string, RelyingParty>();
   for (const rp of deps.relyingParties) for (const a of rp.audiences) audiences.set(a, rp);
 
@@ -94,8 +68,8 @@ export async function createProvider(deps: ProviderDeps) {
 
   const configuration: Configuration = {
     adapter: adapterFactory(db),
-    jwks: secrets.jwks as Configuration['jwks'],
-    cookies: { keys: secrets.cookieKeys },
+    jwks: { keys: keys.jwks } as Configuration['jwks'],
+    cookies: { keys: keys.cookieKeys },
     clients: deps.relyingParties.map((rp) => ({
       client_id: rp.clientId,
       client_secret: rp.clientSecret,
