@@ -20,7 +20,7 @@ export const WORKSTATION_GRANTS = [
  */
 const CLEAR_IDS = new Set(['Grant', 'ReplayDetection']);
 const hashesIds = (model: string) => !CLEAR_IDS.has(model);
-export const tokenIdHash = (id: string) => createHash('sha256').update(id, 'utf8').digest('hex');
+const tokenIdHash = (id: string) => createHash('sha256').update(id, 'utf8').digest('hex');
 
 type Row = [
   type: string,

@@ -4,9 +4,9 @@
 // behaves as one.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { JWK } from 'jose';
 import type Koa from 'koa';
 import { pruneExpired } from './adapter';
-import type { JWK } from 'jose';
 import { Audit } from './audit';
 import { NonceIssuer, TrustStore } from './cps';
 import type { Db } from './db';

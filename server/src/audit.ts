@@ -320,7 +320,7 @@ export class Audit {
   }
 }
 
-export function toRow(r: Record<string, unknown>): AuditRow {
+function toRow(r: Record<string, unknown>): AuditRow {
   const at = r.at instanceof Date ? r.at.toISOString() : new Date(String(r.at)).toISOString();
   return {
     seq: Number(r.seq),

@@ -267,7 +267,9 @@ export class SecretStore {
     await this.update((s) => {
       const waiting = s.signing.find((k) => Date.parse(k.activeAt) > now.getTime());
       if (waiting)
-        throw new Error(`signing key ${waiting.kid} is already waiting for its activation at ${waiting.activeAt}`);
+        throw new Error(
+          `la clé ${waiting.kid} attend déjà son activation (le ${waiting.activeAt}) : une rotation à la fois`,
+        );
       return { ...s, signing: [...s.signing, ...fresh] };
     });
     return fresh;

@@ -366,7 +366,9 @@ describe('secrets at rest', () => {
     );
     expect(await a.audit.verify()).toMatchObject({ ok: true, checkpoint: cp!.seq });
     // One generation waits at a time (by the administrator's clock, the new one still waits).
-    expect((await admin(['keys', 'rotate', ...url])).out.at(-1)).toMatch(/already waiting for its activation/);
+    expect((await admin(['keys', 'rotate', ...url])).out.at(-1)).toMatch(
+      /attend déjà son activation .*: une rotation à la fois$/,
+    );
   });
 });
 
@@ -572,9 +574,27 @@ describe('the audit table defends itself', () => {
     });
     expect((await verifyText(text, ['--jwks', jwksFile])).code).toBe(0);
     expect((await s.audit.query({ action: 'admin.audit.export' })).map((r) => r.details)).toEqual([{ from: 3, to: 8 }]);
+    // By period: a date alone is midnight UTC.
+    const byDate = await admin([
+      'audit',
+      'export',
+      '--since',
+      '2000-01-01',
+      '--until',
+      '2100-01-01',
+      '--out',
+      file,
+      ...url,
+    ]);
+    expect(byDate.out).toEqual([expect.stringMatching(/^enregistrements 1 à 1[01] exportés/)]);
+    expect((await admin(['audit', 'verify-export', file])).code).toBe(0);
+    expect((await admin(['audit', 'export', '--until', '2000-01-02', '--out', file, ...url])).out).toEqual([
+      'erreur : no audit record in that period',
+    ]);
   });
 });
 
+// PGlite's first start (initdb in WebAssembly) takes seconds on a loaded machine: longer limits here.
 describe('on PGlite (the embedded server of npm start)', () => {
   it('makes its own KEK in its data directory (0600), seals its secrets, and refuses audit edits', async () => {
     const dataDir = path.join(dir, 'pglite');
@@ -597,7 +617,7 @@ describe('on PGlite (the embedded server of npm start)', () => {
     fs.chmodSync(file, 0o644);
     expect(() => secretsKey(argv)).toThrow(/readable by others, chmod 600 it/);
     fs.chmodSync(file, 0o600);
-  });
+  }, 90_000);
 
   it('npm run server refuses to start on a sealed store without its KEK, saying what to do', async () => {
     const dataDir = path.join(dir, 'pglite');
@@ -615,5 +635,5 @@ describe('on PGlite (the embedded server of npm start)', () => {
     expect(r.stderr).toMatch(
       /failed to start: the server's secrets were sealed with another key-encryption key \(\S+\): start with --secrets-key-file FILE/,
     );
-  });
+  }, 90_000);
 });
