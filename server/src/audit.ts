@@ -274,8 +274,8 @@ export class Audit {
     if (!keys) throw new Error('no server signing key to sign a checkpoint with: start the session server once first');
     const { rows } = await this.db.query<{ seq: string; hash: string; done: boolean }>(
       `SELECT seq, hash, EXISTS (SELECT 1 FROM audit_checkpoints c WHERE c.seq = a.seq) AS done FROM audit a
-       WHERE ($1::bigint IS NULL OR seq = $1) ORDER BY seq DESC LIMIT 1`,
-      [seq ?? null],
+       ${seq === undefined ? 'ORDER BY seq DESC LIMIT 1' : 'WHERE seq = $1'}`,
+      seq === undefined ? [] : [seq],
     );
     const head = rows[0];
     if (!head) {

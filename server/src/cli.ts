@@ -8,7 +8,7 @@ import type { CheckpointKeys } from './audit';
 import { exportSlice, verifySlice } from './audit-export';
 import { migrate } from './db';
 import { Directory } from './directory';
-import { argValue, openDb, secretsKey } from './options';
+import { argValue, kekFromFile, openDb, secretsKey } from './options';
 import { checkpointVerifiers, keyPlan, SecretStore } from './secrets';
 import { Sessions } from './sessions';
 
@@ -31,7 +31,8 @@ const HELP = `Usage: npm run server:admin -- <command> [--database-url URL | --d
   audit verify-export FILE [--jwks FILE]   (no database needed; --jwks: trust only these keys)
   db migrate                        (applies the schema migrations: run it as the owner role)
   keys list                         (signing keys: state, dates, RFC 7638 thumbprints)
-  keys rotate [--publish-delay-minutes N]  (new signing keys, published now, signing after N min, default 60)`;
+  keys rotate [--publish-delay-minutes N]  (new signing keys, published now, signing after N min, default 60)
+  keys rewrap --new-key-file FILE   (seals the secrets under a new key-encryption key; restart the servers with it)`;
 
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
@@ -256,6 +257,17 @@ export async function runAdmin(argv: string[], out: (s: string) => void = consol
         });
         out(
           `nouvelles clés ${fresh.map((k) => k.kid).join(', ')} publiées ; elles signeront à partir du ${fresh[0]!.activeAt}`,
+        );
+        return 0;
+      }
+      case 'keys rewrap': {
+        const file = argValue(rest, '--new-key-file');
+        if (!file) throw new Error('--new-key-file FICHIER est requis');
+        const next = kekFromFile(file);
+        await secrets().rewrap(next);
+        await audit.append({ ...admin, action: 'admin.keys.rewrap', outcome: 'ok', details: { kek: next.id } });
+        out(
+          `secrets scellés sous la nouvelle clé ${next.id} : redémarrez chaque instance avec --secrets-key-file ${file}`,
         );
         return 0;
       }

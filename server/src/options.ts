@@ -66,7 +66,7 @@ export function secretsKey(argv: string[]): Kek | null {
   return kekFromFile(own);
 }
 
-function kekFromFile(file: string): Kek {
+export function kekFromFile(file: string): Kek {
   let text: string;
   try {
     // A KEK others can read opens every secret it seals: refused, as the DESFire key file is.

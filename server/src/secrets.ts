@@ -247,13 +247,21 @@ export class SecretStore {
     return this.update((cur) => cur);
   }
 
-  /** Reads, changes and writes the secrets under the row lock; `change` returns the new secrets. */
-  private update(change: (s: ProviderSecrets) => ProviderSecrets): Promise<ProviderSecrets> {
+  /**
+   * Reads, changes and writes the secrets under the row lock; `change` returns the new secrets, sealed
+   * as `target` seals (this store, or one with another KEK).
+   */
+  private update(
+    change: (s: ProviderSecrets) => ProviderSecrets,
+    target: SecretStore = this,
+  ): Promise<ProviderSecrets> {
     return this.db.tx(async (q) => {
       const v = await this.select(q, true);
       if (!v) throw new Error('server secrets missing: start the session server once first');
       const next = change(this.unseal(v));
-      await q.query("UPDATE server_secrets SET value = $1 WHERE name = 'provider'", [JSON.stringify(this.seal(next))]);
+      await q.query("UPDATE server_secrets SET value = $1 WHERE name = 'provider'", [
+        JSON.stringify(target.seal(next)),
+      ]);
       return next;
     });
   }
@@ -273,6 +281,14 @@ export class SecretStore {
       return { ...s, signing: [...s.signing, ...fresh] };
     });
     return fresh;
+  }
+
+  /**
+   * Seals the secrets under another KEK (the old one lost or exposed). Instances still holding the old
+   * one keep serving with what they read, and fail to refresh until restarted with the new one.
+   */
+  async rewrap(next: Kek): Promise<void> {
+    await this.update((s) => s, new SecretStore(this.db, next));
   }
 
   /** Erases the private part of the keys in `kids`; their public parts stay for the checkpoints. */

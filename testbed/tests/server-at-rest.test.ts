@@ -283,6 +283,19 @@ describe('secrets at rest', () => {
     await expect(server(old, { secretsKey: kekFromText(newKekText(), 'other') })).rejects.toThrow(
       /sealed with another key-encryption key/,
     );
+    // A new KEK: the store is sealed again under it, and only it opens the store from then on.
+    const nextText = newKekText();
+    const nextFile = path.join(dir, 'next-kek');
+    fs.writeFileSync(nextFile, nextText, { mode: 0o600 });
+    const url = ['--database-url', pg.url('upgrade'), '--secrets-key-file', kekFile];
+    const rewrap = await admin(['keys', 'rewrap', '--new-key-file', nextFile, ...url]);
+    expect(rewrap.out.at(-1)).toMatch(/^secrets scellés sous la nouvelle clé \S+ : redémarrez chaque instance/);
+    await expect(server(old, { secretsKey: kekFromText(kekText, 'old') })).rejects.toThrow(
+      /another key-encryption key/,
+    );
+    const rewrapped = await server(old, { issuer, secretsKey: kekFromText(nextText, 'next') });
+    lb.setBackends([rewrapped.port]);
+    await expect(jwtVerify(t.idToken!, createLocalJWKSet(await jwksOf(issuer)))).resolves.toBeTruthy();
   });
 
   it('rotates the signing keys: published before use, picked up by every instance, old tokens verify, then erased', async () => {
