@@ -4,7 +4,6 @@
 // behaves as one.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { JWK } from 'jose';
 import type Koa from 'koa';
 import { pruneExpired } from './adapter';
 import { Audit } from './audit';
@@ -19,7 +18,7 @@ import { DesfireRelay, relayKeysFrom } from './desfire-relay';
 import type { RelayKeys } from './desfire-relay';
 import { createProvider } from './provider';
 import type { RelyingParty } from './provider';
-import { checkpointVerifiers, keyPlan, SecretStore } from './secrets';
+import { checkpointKeys, keyPlan, SecretStore } from './secrets';
 import type { Kek, KeyPlan } from './secrets';
 import { Sessions } from './sessions';
 import { ROUTES } from './routes';
@@ -94,10 +93,7 @@ export async function startServer(opts: ServerOptions): Promise<SessionServer> {
   // A replaced signing key stays published while the ID tokens it signed live (their TTL, plus clock skew).
   const retainMs = (accessTokenTtlS + 300) * 1000;
   let plan: KeyPlan = keyPlan(secrets, now(), retainMs);
-  const audit = new Audit(db, now, async () => ({
-    signer: plan.signing.ES256.priv as JWK & { kid: string },
-    verifiers: checkpointVerifiers(secrets),
-  }));
+  const audit = new Audit(db, now, async () => checkpointKeys(secrets, plan));
   const nonceKey = Buffer.from(secrets.nonceKey, 'base64url');
   const nonces = new NonceIssuer(nonceKey, 120_000, now);
   const trust = new TrustStore(opts.trustAnchorsPem, opts.intermediateCasPem ?? []);

@@ -9,7 +9,7 @@ import { exportSlice, verifySlice } from './audit-export';
 import { migrate } from './db';
 import { Directory } from './directory';
 import { argValue, kekFromFile, openDb, secretsKey } from './options';
-import { checkpointVerifiers, keyPlan, SecretStore } from './secrets';
+import { checkpointKeys, keyPlan, SecretStore } from './secrets';
 import { Sessions } from './sessions';
 
 const HELP = `Usage: npm run server:admin -- <command> [--database-url URL | --data-dir DIR] [--secrets-key-file FILE]
@@ -54,15 +54,11 @@ export async function runAdmin(argv: string[], out: (s: string) => void = consol
     const dir = new Directory(db);
     let store: SecretStore | undefined;
     const secrets = () => (store ??= new SecretStore(db, secretsKey(argv)));
-    const checkpointKeys = async (): Promise<CheckpointKeys | null> => {
+    const auditKeys = async (): Promise<CheckpointKeys | null> => {
       const s = await secrets().read();
-      if (!s) return null;
-      return {
-        signer: keyPlan(s, new Date(), 0).signing.ES256.priv as CheckpointKeys['signer'],
-        verifiers: checkpointVerifiers(s),
-      };
+      return s && checkpointKeys(s, keyPlan(s, new Date(), 0));
     };
-    const audit = new Audit(db, undefined, checkpointKeys);
+    const audit = new Audit(db, undefined, auditKeys);
     const sessions = new Sessions(db, 0, () => new Date());
     const who = async (login: string) => {
       const a = await dir.accountByLogin(login);
@@ -204,7 +200,7 @@ export async function runAdmin(argv: string[], out: (s: string) => void = consol
           return d;
         };
         const range = { from: num('--from'), to: num('--to'), since: date('--since'), until: date('--until') };
-        const keys = await checkpointKeys();
+        const keys = await auditKeys();
         if (!keys) throw new Error('aucune clé de signature : démarrez le serveur de session une première fois');
         const text = await exportSlice(audit, keys.verifiers, range, new Date());
         // Personal data (who logged in where): for the RSSI's eyes, not the machine's other accounts.

@@ -7,6 +7,7 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import { exportJWK, generateKeyPair } from 'jose';
 import type { JWK } from 'jose';
+import type { CheckpointKeys } from './audit';
 import type { Db, Queryable } from './db';
 
 export interface Kek {
@@ -161,9 +162,11 @@ export function keyPlan(s: ProviderSecrets, now: Date, retainMs: number): KeyPla
   };
 }
 
-/** Every ES256 public key that ever signed (the audit checkpoints' verifiers). */
-export const checkpointVerifiers = (s: ProviderSecrets): JWK[] =>
-  s.signing.filter((k) => k.alg === 'ES256').map((k) => ({ ...k.pub, kid: k.kid, alg: k.alg }));
+/** The audit's checkpoint keys: the plan's ES256 key signs, every ES256 key that ever signed verifies. */
+export const checkpointKeys = (s: ProviderSecrets, plan: KeyPlan): CheckpointKeys => ({
+  signer: { ...plan.signing.ES256.priv!, kid: plan.signing.ES256.kid },
+  verifiers: s.signing.filter((k) => k.alg === 'ES256').map((k) => ({ ...k.pub, kid: k.kid, alg: k.alg })),
+});
 
 export class SecretStore {
   constructor(
