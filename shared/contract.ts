@@ -155,6 +155,8 @@ export interface DiagnosticsReport {
   lockedSettings?: string[];
   /** Policy values refused at the last reload, naming the setting. */
   configProblems?: string[];
+  /** Why nothing can open on this workstation (see UiPolicy.notConfigured). */
+  notConfigured?: NotConfigured;
   /** The CPS Cryptolib as found (PC/SC readers configured): path, version, or what is wrong with it. */
   cryptolib?: {
     path: string | null;
@@ -178,6 +180,16 @@ export interface AuditRecord {
   hash: string;
 }
 
+/**
+ * Why the workstation opens nothing: a setting it cannot work without is missing or was refused. The UI
+ * shows a full-screen notice for IT (the diagnostic stays reachable); no reader or authenticator runs.
+ */
+export interface NotConfigured {
+  setting: 'ServerUrl';
+  /** The refusal of the value given by policy (naming the setting), or null when none was given. */
+  problem: string | null;
+}
+
 export interface UiPolicy {
   /** The tray/UI offers "Quitter" only when policy allows it. */
   allowQuit: boolean;
@@ -188,6 +200,8 @@ export interface UiPolicy {
   dmp?: boolean;
   /** Settings fixed by machine policy (shown locked, not changeable here), e.g. "Language". */
   locked?: string[];
+  /** Set when the workstation is not configured: the UI shows only the "Poste non configuré" notice. */
+  notConfigured?: NotConfigured;
 }
 
 /** The patient the DPI has on screen, as the agent's UI may show it (never the full INS). */

@@ -1,11 +1,14 @@
 // The agent: readers + session engine + authenticator + audit, exposed to the UI through the contract.
-// Plain Node: the Electron shell and the headless mode both build it with createAgent().
+// Plain Node. createAgent() assembles given parts; which parts a workstation gets, from its settings, is
+// decided in one place only: the composition root (app/compose.ts), called by the Electron shell and by
+// headless mode alike.
 import path from 'node:path';
 import type {
   AnyEvent,
   DiagnosticsReport,
   Lang,
   LockReason,
+  NotConfigured,
   ReaderInfo,
   SessionState,
   UiPolicy,
@@ -35,7 +38,7 @@ import { VERSION } from './version';
 
 export interface AgentOptions {
   mode: 'electron' | 'headless';
-  /** Demo readers and the local demo authenticator (the embedded default until readers are configured). */
+  /** Demo readers, and the local demo authenticator when no other is given (DemoMode). */
   demo: boolean;
   /** Where the audit trail is written; omitted = memory only. */
   dataDir?: string;
@@ -46,7 +49,7 @@ export interface AgentOptions {
   inactivityMs?: number;
   tapDebounceMs?: number;
   clock?: Clock;
-  /** Replace the backends (tests, later issues: PC/SC, HID, session server). */
+  /** Real reader backends (PC/SC, HID), or the test bed's. */
   readers?: ReaderBackend[];
   authenticator?: Authenticator;
   audit?: AuditSink;
@@ -62,6 +65,8 @@ export interface AgentOptions {
   logger?: Logger;
   /** Cryptolib status for the diagnostic page (PC/SC backend). */
   cryptolib?: () => NonNullable<DiagnosticsReport['cryptolib']>;
+  /** The workstation lacks a setting it needs: nothing opens, the UI says so. */
+  notConfigured?: NotConfigured;
 }
 
 export interface BrokerSettings {
@@ -97,78 +102,144 @@ export interface Agent {
 export const DEFAULT_MFA_WINDOW_MS = 4 * 60 * 60 * 1000;
 export const DEFAULT_INACTIVITY_MS = 10 * 60 * 1000;
 
+/** Decisions also go to the agent log (without the person's identifier: the audit trail keeps that). */
+function auditWithLog(audit: AuditSink, logger: Logger | undefined): AuditSink {
+  if (!logger) return audit;
+  return {
+    record: (e) => {
+      const r = audit.record(e);
+      logger.log(e.outcome === 'failure' ? 'warn' : 'info', e.action, {
+        outcome: e.outcome,
+        ...(e.reason ? { reason: e.reason } : {}),
+        ...(e.reader ? { reader: e.reader } : {}),
+        ...(e.factor ? { factor: e.factor } : {}),
+      });
+      return r;
+    },
+    recent: (n) => audit.recent(n),
+  };
+}
+
+interface BrokerParts {
+  broker: Broker | null;
+  endpoints: Agent['brokerEndpoints'];
+  close(): Promise<void>;
+}
+
+async function startBroker(
+  settings: BrokerSettings | undefined,
+  authenticator: Authenticator,
+  engine: SessionEngine,
+  audit: AuditSink,
+  clock: Clock,
+): Promise<BrokerParts> {
+  const endpoints: Agent['brokerEndpoints'] = { socket: null, http: null };
+  if (!settings || !(authenticator instanceof ServerAuthenticator))
+    return { broker: null, endpoints, close: async () => {} };
+  const broker = new Broker({
+    getState: () => engine.getState(),
+    onState: (l) => engine.onState.add(l),
+    tokensOf: (s) => authenticator.tokensOf(s),
+    exchange: async (t, aud) => (await authenticator.client()).exchange(t, aud),
+    audit,
+    clock,
+    apps: settings.apps,
+    dmp: { urlTemplate: settings.dmpUrlTemplate, open: settings.openUrl },
+  });
+  let local: LocalEndpoint | null = null;
+  let http: HttpEndpoint | null = null;
+  if (settings.socketPath) {
+    local = new LocalEndpoint({ broker, path: settings.socketPath, identify: settings.identify });
+    endpoints.socket = await local.listen();
+  }
+  if (settings.httpPort !== null) {
+    http = new HttpEndpoint(broker);
+    endpoints.http = await http.listen(settings.httpPort);
+  }
+  return {
+    broker,
+    endpoints,
+    async close() {
+      await local?.close().catch(() => {});
+      await http?.close().catch(() => {});
+      broker.close();
+    },
+  };
+}
+
+async function serverReachability(serverUrl: string | undefined): Promise<Record<string, unknown>> {
+  if (!serverUrl) return { configured: false };
+  const t0 = Date.now();
+  try {
+    const r = await fetch(new URL('healthz', serverUrl.endsWith('/') ? serverUrl : `${serverUrl}/`), {
+      signal: AbortSignal.timeout(3000),
+    });
+    return { url: serverUrl, reachable: r.ok, status: r.status, ms: Date.now() - t0 };
+  } catch (e) {
+    return { url: serverUrl, reachable: false, error: (e as Error).name, ms: Date.now() - t0 };
+  }
+}
+
 export async function createAgent(opts: AgentOptions): Promise<Agent> {
   const clock = opts.clock ?? systemClock;
-  const baseAudit =
-    opts.audit ?? new AuditLog({ clock, ...(opts.dataDir ? { file: path.join(opts.dataDir, 'audit.jsonl') } : {}) });
-  // Decisions also go to the agent log (without the person's identifier: the audit trail keeps that).
-  const audit: AuditSink = opts.logger
-    ? {
-        record: (e) => {
-          const r = baseAudit.record(e);
-          opts.logger!.log(e.outcome === 'failure' ? 'warn' : 'info', e.action, {
-            outcome: e.outcome,
-            ...(e.reason ? { reason: e.reason } : {}),
-            ...(e.reader ? { reader: e.reader } : {}),
-            ...(e.factor ? { factor: e.factor } : {}),
-          });
-          return r;
-        },
-        recent: (n) => baseAudit.recent(n),
-      }
-    : baseAudit;
+  const audit = auditWithLog(
+    opts.audit ?? new AuditLog({ clock, ...(opts.dataDir ? { file: path.join(opts.dataDir, 'audit.jsonl') } : {}) }),
+    opts.logger,
+  );
   const demoReaders = opts.demo ? (opts.demoReaders ?? new DemoReaders()) : null;
   const backends: ReaderBackend[] = [...(opts.readers ?? []), ...(demoReaders ? [demoReaders] : [])];
   const mfaWindowMs = opts.mfaWindowMs ?? DEFAULT_MFA_WINDOW_MS;
   const authenticator =
     opts.authenticator ??
-    (demoReaders ? new DemoAuthenticator({ clock, mfaWindowMs, publicKeys: demoReaders.publicKeys }) : null);
-  if (!authenticator) throw new Error('no authenticator configured (the session server client comes with its issue)');
+    (demoReaders ? new DemoAuthenticator({ clock, mfaWindowMs, publicKeys: demoReaders.publicKeys }) : null) ??
+    (opts.notConfigured ? refuseEverything : null);
+  if (!authenticator) throw new Error('no authenticator: give a session-server authenticator or turn demo mode on');
 
+  const cfg = opts.config;
   const engine = new SessionEngine({
     authenticator,
     audit,
     clock,
-    inactivityMs:
-      opts.inactivityMs ??
-      (opts.config ? opts.config.value<number>('InactivityLockMinutes') * 60_000 : DEFAULT_INACTIVITY_MS),
-    tapDebounceMs: opts.tapDebounceMs ?? opts.config?.value<number>('TapDebounceMs') ?? 1500,
+    // Read at each use: a policy change applies to the next lock timer and the next tap.
+    get inactivityMs() {
+      return opts.inactivityMs ?? (cfg ? cfg.value<number>('InactivityLockMinutes') * 60_000 : DEFAULT_INACTIVITY_MS);
+    },
+    get tapDebounceMs() {
+      return opts.tapDebounceMs ?? cfg?.value<number>('TapDebounceMs') ?? 1500;
+    },
   });
-  let broker: Broker | null = null;
-  let local: LocalEndpoint | null = null;
-  let http: HttpEndpoint | null = null;
-  const brokerEndpoints: Agent['brokerEndpoints'] = { socket: null, http: null };
-  if (opts.broker && authenticator instanceof ServerAuthenticator) {
-    const b = opts.broker;
-    broker = new Broker({
-      getState: () => engine.getState(),
-      onState: (l) => engine.onState.add(l),
-      tokensOf: (s) => authenticator.tokensOf(s),
-      exchange: async (t, aud) => (await authenticator.client()).exchange(t, aud),
-      audit,
-      clock,
-      apps: b.apps,
-      dmp: { urlTemplate: b.dmpUrlTemplate, open: b.openUrl },
-    });
-    if (b.socketPath) {
-      local = new LocalEndpoint({ broker, path: b.socketPath, identify: b.identify });
-      brokerEndpoints.socket = await local.listen();
-    }
-    if (b.httpPort !== null) {
-      http = new HttpEndpoint(broker);
-      brokerEndpoints.http = await http.listen(b.httpPort);
-    }
-  }
-  const cfg = opts.config;
+  const brokerParts = await startBroker(opts.broker, authenticator, engine, audit, clock);
+  const broker = brokerParts.broker;
   const uiPolicyFromConfig = (): UiPolicy => ({
     allowQuit: (cfg?.value<boolean>('AllowQuit') ?? false) || (opts.allowQuit ?? false),
     demo: opts.demo,
     lang: cfg ? cfg.value<Lang>('Language') : (opts.lang ?? 'fr'),
     dmp: Boolean(broker && opts.broker?.dmpUrlTemplate),
     locked: cfg?.locked() ?? [],
+    ...(opts.notConfigured ? { notConfigured: opts.notConfigured } : {}),
   });
   let policy: UiPolicy = uiPolicyFromConfig();
   const readers = () => backends.flatMap((b) => b.readers());
+  const demo = () => {
+    if (!demoReaders) throw Object.assign(new Error('not in demo mode'), { code: 'invalid-command' });
+    return demoReaders;
+  };
+
+  const diagnostics = (): DiagnosticsReport => ({
+    version: VERSION,
+    mode: opts.mode,
+    demo: opts.demo,
+    platform: `${process.platform}-${process.arch} node ${process.versions.node}`,
+    readers: readers(),
+    state: engine.getState().kind,
+    lastErrors: engine.lastErrors(),
+    audit: audit.recent(30),
+    ...(cfg
+      ? { config: cfg.masked(), lockedSettings: cfg.locked(), configProblems: cfg.lastProblems().map((p) => p.message) }
+      : {}),
+    ...(opts.notConfigured ? { notConfigured: opts.notConfigured } : {}),
+    ...(opts.cryptolib ? { cryptolib: opts.cryptolib() } : {}),
+  });
 
   const handlers: Handlers = {
     'session.getState': () => engine.getState(),
@@ -178,20 +249,8 @@ export async function createAgent(opts: AgentOptions): Promise<Agent> {
     'session.switchUser': () => engine.switchUser(),
     'readers.list': () => readers(),
     'diagnostics.export': async () => {
-      const report = handlers['diagnostics.get']({}) as DiagnosticsReport;
-      let server: Record<string, unknown> = { configured: Boolean(opts.serverUrl) };
-      if (opts.serverUrl) {
-        const t0 = Date.now();
-        try {
-          const r = await fetch(
-            new URL('healthz', opts.serverUrl.endsWith('/') ? opts.serverUrl : `${opts.serverUrl}/`),
-            { signal: AbortSignal.timeout(3000) },
-          );
-          server = { url: opts.serverUrl, reachable: r.ok, status: r.status, ms: Date.now() - t0 };
-        } catch (e) {
-          server = { url: opts.serverUrl, reachable: false, error: (e as Error).name, ms: Date.now() - t0 };
-        }
-      }
+      const report = diagnostics();
+      const server = await serverReachability(opts.serverUrl);
       const at = new Date(clock.now());
       audit.record({ action: 'diagnostics.exported', outcome: 'info' });
       const content = JSON.stringify(
@@ -201,24 +260,7 @@ export async function createAgent(opts: AgentOptions): Promise<Agent> {
       );
       return { fileName: `sillage-diagnostic-${at.toISOString().replace(/[:.]/g, '-')}.json`, content };
     },
-    'diagnostics.get': (): DiagnosticsReport => ({
-      version: VERSION,
-      mode: opts.mode,
-      demo: opts.demo,
-      platform: `${process.platform}-${process.arch} node ${process.versions.node}`,
-      readers: readers(),
-      state: engine.getState().kind,
-      lastErrors: engine.lastErrors(),
-      audit: audit.recent(30),
-      ...(cfg
-        ? {
-            config: cfg.masked(),
-            lockedSettings: cfg.locked(),
-            configProblems: cfg.lastProblems().map((p) => p.message),
-          }
-        : {}),
-      ...(opts.cryptolib ? { cryptolib: opts.cryptolib() } : {}),
-    }),
+    'diagnostics.get': diagnostics,
     'ui.getPolicy': () => policy,
     'ui.setLanguage': ({ lang }) => {
       if (cfg) {
@@ -256,10 +298,6 @@ export async function createAgent(opts: AgentOptions): Promise<Agent> {
       return demo().inventory();
     },
   };
-  const demo = () => {
-    if (!demoReaders) throw Object.assign(new Error('not in demo mode'), { code: 'invalid-command' });
-    return demoReaders;
-  };
 
   const dispatcher = new Dispatcher({ handlers, audit, demo: opts.demo });
   // The agent log (for the helpdesk) gets state changes and errors; both are secret-free by
@@ -296,7 +334,7 @@ export async function createAgent(opts: AgentOptions): Promise<Agent> {
   return {
     api: dispatcher,
     broker,
-    brokerEndpoints,
+    brokerEndpoints: brokerParts.endpoints,
     engine,
     demoReaders,
     audit,
@@ -309,11 +347,17 @@ export async function createAgent(opts: AgentOptions): Promise<Agent> {
     async stop() {
       engine.lock('user-lock');
       await Promise.all(backends.map((b) => b.stop().catch(() => {})));
-      await local?.close().catch(() => {});
-      await http?.close().catch(() => {});
-      broker?.close();
+      await brokerParts.close();
       offConfig?.();
       audit.record({ action: 'agent.stopped', outcome: 'info' });
     },
   };
 }
+
+/** A workstation that is not configured has no authenticator: every attempt is refused (none can start). */
+const refuseEverything: Authenticator = {
+  loginWithCard: async () => ({ ok: false, code: 'auth-refused', reason: 'workstation not configured' }),
+  badgeTapped: async () => ({ kind: 'refused', code: 'auth-refused', reason: 'workstation not configured' }),
+  loginWithBadge: async () => ({ ok: false, code: 'auth-refused', reason: 'workstation not configured' }),
+  endWorkstationSession: async () => {},
+};

@@ -1,15 +1,27 @@
-// Where the bundled shell finds the UI and resources, from the repo (dist/electron) or a packaged app.
+// Where the bundled shell finds the UI and resources, from the repository (dist/electron) or a packaged app.
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { app } from 'electron';
+import type { ShellElectron } from './electron-api';
 
-export function appRoot(): string {
-  // dist/electron/main.cjs → repository or app.asar root.
-  return app.isPackaged ? app.getAppPath() : path.resolve(__dirname, '..', '..');
+export interface ShellPaths {
+  /** The repository (development run) or the app.asar root. */
+  root: string;
+  rendererIndex: string;
+  rendererUrl: string;
+  preload: string;
+  icon(name: string): string;
 }
 
-export const rendererIndex = () => path.join(appRoot(), 'renderer', 'dist', 'index.html');
-export const rendererUrl = () => pathToFileURL(rendererIndex()).toString();
-export const preloadPath = () => path.join(__dirname, 'preload.cjs');
-export const iconPath = (name: string) =>
-  path.join(app.isPackaged ? process.resourcesPath : appRoot(), 'resources', 'icons', `${name}.png`);
+/** `bundleDir`: the directory of the bundled main process (dist/electron). */
+export function shellPaths(app: ShellElectron['app'], bundleDir: string, resourcesPath?: string): ShellPaths {
+  const root = app.isPackaged ? app.getAppPath() : path.resolve(bundleDir, '..', '..');
+  const rendererIndex = path.join(root, 'renderer', 'dist', 'index.html');
+  return {
+    root,
+    rendererIndex,
+    rendererUrl: pathToFileURL(rendererIndex).toString(),
+    preload: path.join(bundleDir, 'preload.cjs'),
+    icon: (name) =>
+      path.join(app.isPackaged && resourcesPath ? resourcesPath : root, 'resources', 'icons', `${name}.png`),
+  };
+}

@@ -1,9 +1,8 @@
 // Tray icon whose picture tells the state at a glance (locked / session open / reader problem), and the
 // menu IT and users expect. "Quitter" only when policy allows (ward PCs keep the agent running).
-import { Menu, Tray, nativeImage } from 'electron';
 import type { ReaderInfo, SessionState } from '../../shared/contract';
 import type { Agent } from '../core/agent';
-import { iconPath } from './paths';
+import type { ShellElectron, ShellTray } from './electron-api';
 
 export type TrayLook = 'locked' | 'open' | 'reader-problem';
 
@@ -23,19 +22,26 @@ export interface TrayActions {
   quit(): void;
 }
 
-export function createTray(agent: Agent, actions: TrayActions): Tray {
-  const tray = new Tray(nativeImage.createFromPath(iconPath('tray-locked')));
+export function createTray(
+  e: Pick<ShellElectron, 'Tray' | 'Menu' | 'nativeImage'>,
+  icon: (name: string) => string,
+  agent: Agent,
+  actions: TrayActions,
+): ShellTray {
+  const tray = new e.Tray(e.nativeImage.createFromPath(icon('tray-locked')));
   const refresh = () => {
     const look = trayLook(agent.getState(), agent.getReaders());
-    tray.setImage(nativeImage.createFromPath(iconPath(`tray-${look}`)));
+    tray.setImage(e.nativeImage.createFromPath(icon(`tray-${look}`)));
     const who = agent.getState();
     tray.setToolTip(
-      who.kind === 'open'
-        ? `${TOOLTIP[look]} : ${who.session.user.firstName} ${who.session.user.lastName}`
-        : TOOLTIP[look],
+      agent.policy().notConfigured
+        ? 'Sillage — poste non configuré'
+        : who.kind === 'open'
+          ? `${TOOLTIP[look]} : ${who.session.user.firstName} ${who.session.user.lastName}`
+          : TOOLTIP[look],
     );
     tray.setContextMenu(
-      Menu.buildFromTemplate([
+      e.Menu.buildFromTemplate([
         { label: 'Verrouiller', enabled: who.kind === 'open', click: () => agent.lock('user-lock') },
         { label: "Changer d'utilisateur", click: () => agent.switchUser() },
         ...(agent.broker && agent.policy().dmp
@@ -54,12 +60,12 @@ export function createTray(agent: Agent, actions: TrayActions): Tray {
       ]),
     );
   };
-  agent.onEvent((e) => {
+  agent.onEvent((ev) => {
     if (
-      e.event === 'session.state' ||
-      e.event === 'readers.changed' ||
-      e.event === 'ui.policy' ||
-      e.event === 'dmp.patient'
+      ev.event === 'session.state' ||
+      ev.event === 'readers.changed' ||
+      ev.event === 'ui.policy' ||
+      ev.event === 'dmp.patient'
     )
       refresh();
   });

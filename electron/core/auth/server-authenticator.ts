@@ -29,6 +29,11 @@ export interface ServerAuthenticatorOptions {
   degradedCps?: DegradedCpsPolicy | null;
   /** Told when the open session's tokens change (the DPI broker reads them), null when it ends. */
   onTokens?: (tokens: ServerTokens | null, session: OpenSession | null) => void;
+  /**
+   * The workstation's own roaming window (MfaWindowMinutes): a session never lasts, and a tap never
+   * re-opens, beyond it after the 2-factor login, even when the server's window is longer.
+   */
+  maxMfaWindowMs?: number;
 }
 
 const mapCode = (e: ServerError): AgentErrorCode => {
@@ -105,6 +110,12 @@ export class ServerAuthenticator implements Authenticator {
       // Same assertion grant as a CPS login: the server tells the technical certificate apart (no smart-card
       // logon EKU) and grants a 1-factor re-open within the roaming window only.
       const t = await (await this.opts.client()).cardLogin(card, identity.idNat, alg);
+      if (this.beyondLocalWindow(t))
+        return {
+          ok: false,
+          code: 'mfa-required',
+          reason: 'roaming window of this workstation (MfaWindowMinutes) over',
+        };
       return {
         ok: true,
         session: this.remember(t, identity, { kind: 'cps-card', reader: card.reader, cardType: card.cardType }, [
@@ -120,6 +131,23 @@ export class ServerAuthenticator implements Authenticator {
     try {
       const client = await this.opts.client();
       const t = await client.badge(badge.badgeId, badge.proof);
+      if (this.beyondLocalWindow(t)) {
+        // The server would re-open; this workstation's policy asks for the second factor again.
+        if (t.refreshToken) await client.revoke(t.refreshToken).catch(() => {});
+        return {
+          kind: 'second-factor',
+          identity: t.claims.family_name
+            ? {
+                idNat: t.claims.idnat ?? '',
+                lastName: t.claims.family_name,
+                firstName: t.claims.given_name ?? '',
+                profession: t.claims.profession ?? '',
+              }
+            : null,
+          secondFactor: 'session-code',
+          pinLength: null,
+        };
+      }
       return { kind: 'reopened', session: this.remember(t, null, this.credential(badge), ['badge']) };
     } catch (e) {
       if (e instanceof ServerError && e.code === 'mfa_required') {
@@ -194,6 +222,13 @@ export class ServerAuthenticator implements Authenticator {
     };
   }
 
+  /** A re-open whose 2-factor login is older than this workstation's window. */
+  private beyondLocalWindow(t: ServerTokens): boolean {
+    const max = this.opts.maxMfaWindowMs;
+    if (max === undefined || t.claims.auth_time === undefined) return false;
+    return t.claims.auth_time * 1000 + max <= this.opts.clock.now();
+  }
+
   private credential(badge: BadgeRead): OpenSession['credential'] {
     return { kind: 'badge', reader: badge.reader, cardType: badge.cardType, badgeProof: badge.proof };
   }
@@ -217,7 +252,10 @@ export class ServerAuthenticator implements Authenticator {
       factors,
       assurance: c.acr === ACR.mfa ? 'mfa' : 're-open',
       authTime: (c.auth_time ?? Math.floor(now / 1000)) * 1000,
-      mfaExpiresAt: (t.mfaExpiresAt ?? Math.floor(now / 1000)) * 1000,
+      mfaExpiresAt: Math.min(
+        (t.mfaExpiresAt ?? Math.floor(now / 1000)) * 1000,
+        (c.auth_time ?? Math.floor(now / 1000)) * 1000 + (this.opts.maxMfaWindowMs ?? Infinity),
+      ),
       openedAt: now,
     };
     this.tokens.set(session, t);

@@ -91,11 +91,25 @@ export const SCHEMA: readonly SettingDef[] = [
     msiProperty: 'SERVER_URL',
     fr: {
       label: 'Adresse du serveur de sessions',
-      help: 'URL HTTPS du serveur de sessions Sillage (ex. https://sso.hopital.fr). Vide : serveur de démonstration embarqué.',
+      help: 'URL HTTPS du serveur de sessions Sillage (ex. https://sso.hopital.fr). Vide ou invalide : le poste affiche « Poste non configuré » et n’ouvre rien (en mode démonstration seulement : serveur de démonstration local).',
     },
     en: {
       label: 'Session server URL',
-      help: 'HTTPS URL of the Sillage session server (e.g. https://sso.hospital.example). Empty: embedded demo server.',
+      help: 'HTTPS URL of the Sillage session server (e.g. https://sso.hospital.example). Empty or invalid: the PC shows "Workstation not configured" and opens nothing (in demo mode only: a local demo server).',
+    },
+  },
+  {
+    key: 'DemoMode',
+    type: 'boolean',
+    default: false,
+    category: 'server',
+    fr: {
+      label: 'Mode démonstration',
+      help: 'Lecteurs simulés (cartes CPS et badges fictifs, code 1234) et, sans adresse de serveur, un serveur de démonstration local. Jamais sur un poste de soins : désactivé par défaut.',
+    },
+    en: {
+      label: 'Demo mode',
+      help: 'Simulated readers (fake CPS cards and badges, code 1234) and, without a server URL, a local demo server. Never on a ward PC: off by default.',
     },
   },
   {
@@ -210,11 +224,11 @@ export const SCHEMA: readonly SettingDef[] = [
     category: 'session',
     fr: {
       label: 'Durée de la session forte (minutes)',
-      help: 'Fenêtre pendant laquelle un badgeage rouvre la session sans code. 240 = 4 heures.',
+      help: 'Fenêtre pendant laquelle un badgeage rouvre la session sans code. 240 = 4 heures. Le poste n’accepte jamais une fenêtre plus longue que celle-ci, même si le serveur de sessions en accorde une plus longue.',
     },
     en: {
       label: 'Strong session duration (minutes)',
-      help: 'Window in which a tap re-opens the session without a code. 240 = 4 hours.',
+      help: 'Window in which a tap re-opens the session without a code. 240 = 4 hours. The PC never honours a longer window, even when the session server grants one.',
     },
   },
   {
@@ -259,11 +273,26 @@ export const SCHEMA: readonly SettingDef[] = [
     category: 'session',
     fr: {
       label: 'Connexion CPS en mode dégradé',
-      help: 'Serveur injoignable : autoriser carte + code vérifiés sur le poste (marquée « dégradée », sans accès DPI).',
+      help: 'Serveur injoignable : autoriser carte + code vérifiés sur le poste contre CpsTrustAnchorsFile (session marquée « dégradée », sans accès DPI, limitée à MfaWindowMinutes).',
     },
     en: {
       label: 'Degraded CPS login',
-      help: 'Server unreachable: allow card + PIN checked on the PC (marked degraded, no EHR access).',
+      help: 'Server unreachable: allow card + PIN checked on the PC against CpsTrustAnchorsFile (session marked degraded, no EHR access, at most MfaWindowMinutes).',
+    },
+  },
+  {
+    key: 'CpsTrustAnchorsFile',
+    type: 'string',
+    default: '',
+    category: 'session',
+    check: absolutePath,
+    fr: {
+      label: 'Autorités de confiance des cartes CPS (mode dégradé)',
+      help: 'Fichier PEM des racines et AC IGC-Santé contre lesquelles le poste vérifie lui-même le certificat d’une carte CPS en mode dégradé. Requis par DegradedCpsLogin.',
+    },
+    en: {
+      label: 'CPS card trust anchors (degraded mode)',
+      help: 'PEM file of the IGC-Santé roots and CAs the PC checks a CPS card certificate against by itself in degraded mode. Required by DegradedCpsLogin.',
     },
   },
   {

@@ -4,7 +4,8 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AuditLog } from '../audit/audit';
 import { validateSetting, settingDef } from './schema';
-import { ConfigStore, JsonFilePolicySource, JsonPreferenceStore } from './store';
+import { confPreferences, migrateLegacyPreferences } from './preferences';
+import { ConfigStore, JsonFilePolicySource } from './store';
 
 let dir: string;
 let policyFile: string;
@@ -13,7 +14,7 @@ const writePolicy = (o: unknown) => fs.writeFileSync(policyFile, typeof o === 's
 const make = () =>
   new ConfigStore({
     policy: new JsonFilePolicySource(policyFile),
-    preferences: new JsonPreferenceStore(path.join(dir, 'prefs.json')),
+    preferences: confPreferences(path.join(dir, 'profile')),
     audit,
   });
 
@@ -115,5 +116,59 @@ describe('configuration precedence', () => {
       ok: false,
       message: expect.stringContaining('patient'),
     });
+  });
+});
+
+describe('overrides of a development run (flags)', () => {
+  it('sit above preferences and below machine policy, are not locked, and refusals name the flag source', () => {
+    const c = new ConfigStore({
+      policy: new JsonFilePolicySource(policyFile),
+      preferences: confPreferences(path.join(dir, 'profile')),
+      overrides: { name: 'ligne de commande', values: { Language: 'en', InactivityLockMinutes: 7, LockMode: 'tv' } },
+      audit,
+    });
+    expect(c.value('Language')).toBe('en');
+    expect(c.value('InactivityLockMinutes')).toBe(7);
+    expect(c.locked()).toEqual([]);
+    expect(c.lastProblems()).toEqual([
+      expect.objectContaining({
+        key: 'LockMode',
+        source: 'ligne de commande',
+        message: expect.stringContaining('LockMode'),
+      }),
+    ]);
+    writePolicy({ InactivityLockMinutes: 2 });
+    c.reload();
+    expect(c.value('InactivityLockMinutes')).toBe(2);
+  });
+});
+
+describe('preferences (conf, electron-store in the app)', () => {
+  it('keep only settings a user may choose, in settings.json, and survive a restart', () => {
+    const prefs = confPreferences(path.join(dir, 'profile'));
+    prefs.write({ Language: 'en', ServerUrl: 'https://evil.example', EnrolmentToken: 'x'.repeat(20) });
+    expect(JSON.parse(fs.readFileSync(path.join(dir, 'profile', 'settings.json'), 'utf8'))).toEqual({ Language: 'en' });
+    expect(confPreferences(path.join(dir, 'profile')).read()).toEqual({ Language: 'en' });
+  });
+
+  it('migrate the hand-written preferences.json of earlier versions once, then remove it (audited)', () => {
+    const legacy = path.join(dir, 'profile', 'preferences.json');
+    fs.mkdirSync(path.dirname(legacy), { recursive: true });
+    fs.writeFileSync(legacy, JSON.stringify({ Language: 'en', AllowQuit: true }));
+    const prefs = confPreferences(path.join(dir, 'profile'));
+    migrateLegacyPreferences(legacy, prefs, audit);
+    expect(prefs.read()).toEqual({ Language: 'en' });
+    expect(fs.existsSync(legacy)).toBe(false);
+    expect(audit.recent(5).at(-1)).toMatchObject({ action: 'config.migrated', reason: `${legacy}: Language` });
+    // A value chosen since is kept over an older file's.
+    prefs.write({ Language: 'fr' });
+    fs.writeFileSync(legacy, JSON.stringify({ Language: 'en' }));
+    migrateLegacyPreferences(legacy, prefs, audit);
+    expect(prefs.read()).toEqual({ Language: 'fr' });
+    // A torn file is dropped, and said so.
+    fs.writeFileSync(legacy, '{"Lang');
+    migrateLegacyPreferences(legacy, prefs, audit);
+    expect(fs.existsSync(legacy)).toBe(false);
+    expect(audit.recent(1)[0]).toMatchObject({ action: 'config.migrated', outcome: 'failure' });
   });
 });

@@ -1,5 +1,6 @@
 // Effective configuration: built-in defaults < user preferences (only settings marked userSettable)
-// < machine policy. A policy value that does not validate is rejected with a message naming the
+// < overrides of a development run (command-line flags: a flag is a preference for this run, any
+// setting) < machine policy. A policy value that does not validate is rejected with a message naming the
 // setting, and that setting keeps its last valid value; an unreadable policy source keeps the whole
 // last valid policy. Every change and every rejection goes to the audit trail.
 import fs from 'node:fs';
@@ -24,6 +25,12 @@ export interface PreferenceStore {
   write(values: Record<string, unknown>): void;
 }
 
+/** Settings given for one run (command-line flags of a development run); never read in a packaged app. */
+export interface SettingOverrides {
+  readonly name: string;
+  readonly values: Record<string, unknown>;
+}
+
 export interface ConfigProblem {
   key: string | null;
   source: string;
@@ -39,7 +46,12 @@ export class ConfigStore {
   private stopWatch: (() => void) | null = null;
 
   constructor(
-    private readonly opts: { policy: PolicySource | null; preferences: PreferenceStore | null; audit: AuditSink },
+    private readonly opts: {
+      policy: PolicySource | null;
+      preferences: PreferenceStore | null;
+      overrides?: SettingOverrides | null;
+      audit: AuditSink;
+    },
   ) {
     this.reload();
   }
@@ -121,7 +133,15 @@ export class ConfigStore {
       const v = validateSetting(def, value);
       if (v.ok) prefs[key] = v.value;
     }
-    const next: ConfigValues = { ...defaults(), ...prefs, ...policy };
+    const overrides: ConfigValues = {};
+    const given = this.opts.overrides;
+    for (const [key, value] of Object.entries(given?.values ?? {})) {
+      const def = settingDef(key);
+      const v = def ? validateSetting(def, value) : { ok: false as const, message: `${key} : réglage inconnu, ignoré` };
+      if (v.ok) overrides[key] = v.value;
+      else problems.push({ key, source: given!.name, message: v.message });
+    }
+    const next: ConfigValues = { ...defaults(), ...prefs, ...overrides, ...policy };
     const changedKeys = SCHEMA.map((s) => s.key).filter(
       (k) => JSON.stringify(next[k]) !== JSON.stringify(this.values[k]),
     );
@@ -193,28 +213,5 @@ export class JsonFilePolicySource implements PolicySource {
       if (timer) clearTimeout(timer);
       w.close();
     };
-  }
-}
-
-/** User preferences as a small JSON file in the user's profile (only userSettable keys are kept). */
-export class JsonPreferenceStore implements PreferenceStore {
-  constructor(private readonly file: string) {}
-
-  read(): Record<string, unknown> {
-    try {
-      return JSON.parse(fs.readFileSync(this.file, 'utf8')) as Record<string, unknown>;
-    } catch {
-      return {};
-    }
-  }
-
-  write(values: Record<string, unknown>): void {
-    const safe = Object.fromEntries(
-      Object.entries(values).filter(([k]) => settingDef(k)?.userSettable && !settingDef(k)?.secret),
-    );
-    fs.mkdirSync(path.dirname(this.file), { recursive: true });
-    const tmp = `${this.file}.${process.pid}.tmp`;
-    fs.writeFileSync(tmp, JSON.stringify(safe, null, 2), { mode: 0o600 });
-    fs.renameSync(tmp, this.file);
   }
 }

@@ -1,0 +1,166 @@
+// The Electron main process: single instance, start at logon, the agent from the composition root
+// (core/app/compose.ts, the same as headless mode's), one hardened lock window, the tray, and the OS
+// events that lock the session. Everything here adapts the agent to Electron; nothing decides which
+// readers, authenticator, broker or policies run.
+import os from 'node:os';
+import path from 'node:path';
+import { composeAgent } from '../core/app/compose';
+import type { ComposedAgent, Platform, SettingsSources } from '../core/app/compose';
+import { overridesFromArgv } from '../core/app/flags';
+import { lockOperatingSystem } from '../core/app/os-lock';
+import { defaultSocketPath } from '../core/broker/local-endpoint';
+import { loadPolicyWatcher, ManagedPolicySource } from '../core/config/managed-source';
+import type { CreateWatcher } from '../core/config/managed-source';
+import { KeyValuePreferences } from '../core/config/preferences';
+import type { KeyValueStore } from '../core/config/preferences';
+import { JsonFilePolicySource } from '../core/config/store';
+import type { PolicySource } from '../core/config/store';
+import { embeddedServerIn } from '../core/demo/embedded-server';
+import { machineLogDir } from '../core/logs/logger';
+import { peerCredentials } from '../../native/peercred';
+import type { ShellElectron, ShellTray, ShellWindow } from './electron-api';
+import { createIpcBridge } from './ipc';
+import { shellPaths } from './paths';
+import type { ShellPaths } from './paths';
+import { safeStorageStore } from './secret-store';
+import { createTray } from './tray';
+import { applyWindowPlan, createLockWindow, DisplayCovers, guardLockWindow, hardenApp } from './window';
+
+export interface ShellOptions {
+  /** Directory of the bundled main process (dist/electron). */
+  bundleDir: string;
+  /** The preference store (electron-store in the app). */
+  preferences: () => KeyValueStore;
+  argv?: string[];
+  env?: NodeJS.ProcessEnv;
+  /** Linux machine policy file. */
+  linuxPolicyFile?: string;
+  /** Windows registry / macOS managed preferences watcher (null where it is not built). */
+  policyWatcher?: () => CreateWatcher | null;
+  resourcesPath?: string;
+  platform?: NodeJS.Platform;
+}
+
+export interface RunningShell {
+  agent: ComposedAgent;
+  window: ShellWindow;
+  covers: DisplayCovers;
+  tray: ShellTray;
+  paths: ShellPaths;
+}
+
+/** Machine policy: the registry (Windows) or managed preferences (macOS) by the native watcher, a file on Linux. */
+async function machinePolicy(opts: ShellOptions, problems: string[]): Promise<PolicySource | null> {
+  const platform = opts.platform ?? process.platform;
+  if (platform === 'linux') return new JsonFilePolicySource(opts.linuxPolicyFile ?? '/etc/sillage/policy.json');
+  const createWatcher = (opts.policyWatcher ?? loadPolicyWatcher)();
+  if (!createWatcher) {
+    problems.push('policy watcher not available: machine policy not read (defaults and preferences only)');
+    return null;
+  }
+  const managed = new ManagedPolicySource(createWatcher, platform);
+  await managed.start();
+  return managed;
+}
+
+function shellPlatform(e: ShellElectron, paths: ShellPaths, env: NodeJS.ProcessEnv): Platform {
+  const packaged = e.app.isPackaged;
+  // A development run (npm start) can run the demo session server with the Node.js that started npm.
+  const embeddedServer = packaged ? null : embeddedServerIn(paths.root, env.npm_node_execpath ?? null);
+  return {
+    mode: 'electron',
+    packaged,
+    hardware: { pcsc: true, hid: true },
+    canEmbedServer: embeddedServer !== null,
+    embeddedServer,
+    nodeExecutable: packaged ? null : (env.npm_node_execpath ?? null),
+    dataDir: e.app.getPath('userData'),
+    logDir: machineLogDir(),
+    secretStore: safeStorageStore(e.safeStorage),
+    workstationName: os.hostname(),
+    brokerSocketPath: defaultSocketPath(),
+    identifyPeer: peerCredentials,
+    openUrl: (url) => e.shell.openExternal(url),
+    lockOperatingSystem: () => lockOperatingSystem(),
+  };
+}
+
+/** Runs the desktop app; resolves with its parts once up (null when another instance runs). */
+export async function startShell(e: ShellElectron, opts: ShellOptions): Promise<RunningShell | null> {
+  const { app } = e;
+  const argv = opts.argv ?? process.argv;
+  const env = opts.env ?? process.env;
+  if (argv.includes('--headless')) {
+    // Headless mode is a development tool of the repository, never part of the packaged app.
+    console.error('Sillage: --headless is not available in the desktop application.');
+    app.exit(2);
+    return null;
+  }
+  if (!app.requestSingleInstanceLock()) {
+    app.quit();
+    return null;
+  }
+  await app.whenReady();
+  const packaged = app.isPackaged;
+  hardenApp(e);
+  if (packaged) {
+    app.setLoginItemSettings({ openAtLogin: true });
+    // No application menu: none of its accelerators (close, reload, DevTools) exist on a ward PC.
+    e.Menu.setApplicationMenu(null);
+  }
+  const paths = shellPaths(app, opts.bundleDir, opts.resourcesPath);
+  const userData = app.getPath('userData');
+  const problems: string[] = [];
+  const sources: SettingsSources = {
+    policy: await machinePolicy(opts, problems),
+    preferences: new KeyValuePreferences(opts.preferences()),
+    legacyPreferences: path.join(userData, 'preferences.json'),
+    // A packaged app reads no setting from its command line.
+    overrides: packaged ? null : overridesFromArgv(argv.slice(1), env),
+    problems,
+  };
+  const agent = await composeAgent(sources, shellPlatform(e, paths, env));
+
+  const win = createLockWindow(e, paths, { packaged });
+  const guard = { covering: () => agent.window.current() === 'cover' };
+  guardLockWindow(win, guard, { packaged, audit: agent.audit });
+  const covers = new DisplayCovers(e, guard, { packaged, audit: agent.audit });
+  createIpcBridge({
+    ipcMain: e.ipcMain,
+    api: agent.api,
+    audit: agent.audit,
+    target: () => (win.isDestroyed() ? null : win.webContents),
+    rendererUrl: paths.rendererUrl,
+  });
+  const focus = () => {
+    if (win.isMinimized()) win.restore();
+    win.show();
+    win.focus();
+  };
+  app.on('second-instance', focus);
+  let quitting = false;
+  const tray = createTray(e, paths.icon, agent, {
+    showDiagnostic: () => {
+      focus();
+      win.webContents.executeJavaScript("location.hash = '#diagnostic'; location.reload()").catch(() => {});
+    },
+    quit: () => {
+      if (!agent.policy().allowQuit) return;
+      quitting = true;
+      void agent.close().finally(() => app.exit(0));
+    },
+  });
+  // The lock plan of the composition (LockMode): the window covers or steps aside.
+  const apply = (plan: 'cover' | 'release' | 'keep') => applyWindowPlan(win, covers, plan, { kiosk: packaged });
+  apply(agent.window.current());
+  agent.window.changed.add(apply);
+  e.powerMonitor.on('lock-screen', () => agent.lock('os-lock'));
+  e.powerMonitor.on('suspend', () => agent.lock('os-lock'));
+  // Closing the window hides it: the agent lives in the tray.
+  app.on('window-all-closed', () => {});
+  // On a ward PC only the tray's Quit (when policy allows it) ends the app: not a menu's or the dock's.
+  app.on('before-quit', (ev: { preventDefault(): void }) => {
+    if (packaged && !quitting) ev.preventDefault();
+  });
+  return { agent, window: win, covers, tray, paths };
+}
