@@ -37,7 +37,7 @@ test('a policy-set language is locked in the UI; an invalid value is refused and
     };
     expect(exported.config).toMatchObject({ Language: 'en', InactivityLockMinutes: 5 });
     expect(exported.server.reachable).toBe(true);
-    expect(exported.log.join('\n')).toContain('headless agent starting');
+    expect(exported.log.join('\n')).toContain('"msg":"agent starting","mode":"headless"');
 
     // An invalid edit of the policy: English stays, the refusal names the setting.
     write({ Language: 'de', InactivityLockMinutes: 5 });

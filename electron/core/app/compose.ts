@@ -11,6 +11,7 @@ import type { AuditSink } from '../audit/audit';
 import { ServerAuthenticator } from '../auth/server-authenticator';
 import type { DegradedCpsPolicy } from '../auth/server-authenticator';
 import type { Authenticator } from '../auth/types';
+import type { HidHost } from '../badge/hid/transport';
 import type { BrokerApp } from '../broker/broker';
 import type { LocalEndpointOptions } from '../broker/local-endpoint';
 import { migrateLegacyPreferences } from '../config/preferences';
@@ -70,6 +71,8 @@ export interface Platform extends PlatformFacts {
   /** The Node.js executable the demo DPI runs under (its identity on the broker socket). */
   nodeExecutable: string | null;
   pcscReaderFilter?: (name: string) => boolean;
+  /** USB-HID enumeration (node-hid unless given). */
+  hidHost?: HidHost;
   /** Opens the OS-protected badge key file (local custody). */
   unprotect?: (blob: Buffer) => Buffer;
   /** A developer's terminal (headless): configuration problems are also printed. */
@@ -163,18 +166,9 @@ async function buildAuthenticator(
     audit,
   });
   const serverClient = lazyClient(url, credentials, { allowHttp: isLoopbackHost(new URL(url).hostname) });
-  let degradedCps: DegradedCpsPolicy | null = null;
-  if (plan.degradedCps) {
-    try {
-      degradedCps = { trustPem: readPems(plan.degradedCps.trustAnchorsFile), mfaWindowMs: plan.mfaWindowMs };
-    } catch (e) {
-      audit.record({
-        action: 'config.rejected',
-        outcome: 'failure',
-        reason: `CpsTrustAnchorsFile : ${(e as Error).message} (mode dégradé désactivé)`,
-      });
-    }
-  }
+  const degradedCps = plan.degradedCps
+    ? degradedPolicy(plan.degradedCps.trustAnchorsFile, plan.mfaWindowMs, audit)
+    : null;
   const authenticator = new ServerAuthenticator({
     client: serverClient,
     clock,
@@ -188,11 +182,29 @@ async function buildAuthenticator(
   return { authenticator, serverClient, serverUrl: url, embedded };
 }
 
-function readPems(file: string): string[] {
-  const text = fs.readFileSync(file, 'utf8');
-  const pems = text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
-  if (!pems.length) throw new Error(`${file} : aucun certificat PEM`);
-  return pems;
+/**
+ * Degraded CPS login: the trust anchors are read at each use (IT may replace the file without a restart);
+ * an unreadable file trusts nothing, and says so in the audit trail.
+ */
+function degradedPolicy(file: string, mfaWindowMs: number, audit: AuditSink): DegradedCpsPolicy {
+  return {
+    mfaWindowMs,
+    get trustPem() {
+      try {
+        const pems =
+          fs.readFileSync(file, 'utf8').match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+        if (!pems.length) throw new Error('aucun certificat PEM');
+        return pems;
+      } catch (e) {
+        audit.record({
+          action: 'config.rejected',
+          outcome: 'failure',
+          reason: `CpsTrustAnchorsFile ${file} : ${(e as Error).message}`,
+        });
+        return [];
+      }
+    },
+  };
 }
 
 function brokerSettings(plan: AgentPlan, platform: Platform): BrokerSettings | undefined {
@@ -256,6 +268,7 @@ export async function composeAgent(sources: SettingsSources, platform: Platform)
     serverClient: auth.serverClient,
     ...(platform.pcscReaderFilter ? { readerFilter: platform.pcscReaderFilter } : {}),
     ...(platform.unprotect ? { unprotect: platform.unprotect } : {}),
+    ...(platform.hidHost ? { hidHost: platform.hidHost } : {}),
     warn: (m) => {
       audit.record({ action: 'readers.config', outcome: 'failure', reason: m });
       platform.warn?.(m);

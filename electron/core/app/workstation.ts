@@ -37,11 +37,12 @@ export function workstationCredentials(opts: WorkstationOptions): () => Promise<
   const load = async (): Promise<WorkstationCredentials> => {
     const known = stored();
     if (known) return known;
-    const token = opts.enrolmentToken();
-    if (!token) throw new Error('workstation not registered: the EnrolmentToken policy (MSI ENROLMENT_TOKEN) is empty');
-    if (opts.file && !opts.store.isAvailable())
-      throw new Error(`workstation not registered: no protected storage to keep its key (${opts.store.kind})`);
     try {
+      const token = opts.enrolmentToken();
+      if (!token)
+        throw new Error('workstation not registered: the EnrolmentToken policy (MSI ENROLMENT_TOKEN) is empty');
+      if (opts.file && !opts.store.isAvailable())
+        throw new Error(`workstation not registered: no protected storage to keep its key (${opts.store.kind})`);
       const creds = await registerWorkstation(opts.serverUrl, token, opts.name);
       if (opts.file) writeSealed(opts.file, opts.store.seal(JSON.stringify({ ...creds, issuer: opts.serverUrl })));
       opts.audit.record({

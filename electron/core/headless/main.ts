@@ -53,7 +53,11 @@ const OPTIONS = {
   help: { type: 'boolean', default: false },
 } as const;
 
-type HeadlessValues = ReturnType<typeof parseArgs<{ options: typeof OPTIONS }>>['values'];
+export type HeadlessValues = ReturnType<typeof parseArgs<{ options: typeof OPTIONS }>>['values'];
+
+export function parseHeadlessArgs(argv: string[]): HeadlessValues {
+  return parseArgs({ args: argv, options: OPTIONS }).values;
+}
 
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..', '..');
 
@@ -124,7 +128,7 @@ async function main() {
   if (process.versions.electron) usage('Headless mode is not available in the packaged application.');
   let values: HeadlessValues;
   try {
-    values = parseArgs({ options: OPTIONS }).values;
+    values = parseHeadlessArgs(process.argv.slice(2));
   } catch (e) {
     usage(`${(e as Error).message}\n\n${HELP}`);
   }

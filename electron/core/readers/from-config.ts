@@ -5,6 +5,7 @@ import { LocalKeyCustody } from '../badge/desfire/custody';
 import type { KeyCustody } from '../badge/desfire/custody';
 import { RelayKeyCustody } from '../badge/desfire/relay-custody';
 import { hidBackendFromConfig } from '../badge/hid/setup';
+import type { HidHost } from '../badge/hid/transport';
 import { loadKeyFile } from '../badge/key-file';
 import type { SessionServerClient } from '../oidc/server-client';
 import { createPcscBackend } from './pcsc/setup';
@@ -24,6 +25,8 @@ export function readersFromConfig(
     serverClient: (() => Promise<SessionServerClient>) | null;
     readerFilter?: (name: string) => boolean;
     unprotect?: (blob: Buffer) => Buffer;
+    /** USB-HID enumeration (node-hid by default). */
+    hidHost?: HidHost;
     warn: (message: string) => void;
   },
 ): ReadersFromConfig {
@@ -49,6 +52,6 @@ export function readersFromConfig(
     readers.push(pcsc.backend);
     cryptolib = pcsc.cryptolib;
   }
-  if (opts.hid) readers.push(hidBackendFromConfig(config));
+  if (opts.hid) readers.push(hidBackendFromConfig(config, opts.hidHost));
   return { readers, cryptolib };
 }

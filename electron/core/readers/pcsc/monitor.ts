@@ -86,8 +86,13 @@ export class PcscMonitor extends EventEmitter<MonitorEvents> {
   }
 
   private addReader(ctx: PCSCLite, reader: CardReader): void {
-    if (this.ctx !== ctx) return;
-    if (this.opts.readerFilter && !this.opts.readerFilter(reader.name)) return;
+    if (this.ctx !== ctx || (this.opts.readerFilter && !this.opts.readerFilter(reader.name))) {
+      // A reader of a dropped context, or another agent's: not watched here, and its late errors (pcscd
+      // going away) must not be unhandled.
+      reader.on('error', () => {});
+      reader.close();
+      return;
+    }
     const state: PcscReaderState = { name: reader.name, status: 'ok', atr: null };
     // pcsc-lite counts card insertions/removals in the upper 16 bits of the event state: a badge taken
     // away and the next one (same ATR: every DESFire has it) put down between two status reads is

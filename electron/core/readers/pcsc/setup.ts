@@ -85,5 +85,18 @@ export function createPcscBackend(opts: {
         }
       : {}),
   });
-  return { backend, cryptolib: () => ({ ...status }) };
+  // Before the first card, the diagnostic already says which Cryptolib would load, or that none is there.
+  const preview = (): CryptolibStatus => {
+    const found = findCryptolib(opts.config.value<string>('CryptolibPath') || undefined);
+    return 'code' in found
+      ? {
+          ...status,
+          problem:
+            found.code === 'missing'
+              ? `Cryptolib CPS introuvable (cherchée : ${found.searched.join(', ')}) : installez-la depuis le site de l'ANS`
+              : found.message,
+        }
+      : { ...status, path: found.path };
+  };
+  return { backend, cryptolib: () => (mod ? { ...status } : preview()) };
 }
