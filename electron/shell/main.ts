@@ -3,9 +3,9 @@
 import * as electron from 'electron';
 import ElectronStore from 'electron-store';
 import { PREFERENCES_NAME } from '../core/config/preferences';
-import { startShell } from './shell';
+import { runDesktop } from './shell';
 
-startShell(electron, {
+runDesktop(electron, {
   bundleDir: __dirname,
   resourcesPath: process.resourcesPath,
   preferences: () => new ElectronStore<Record<string, unknown>>({ name: PREFERENCES_NAME }),

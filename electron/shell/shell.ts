@@ -2,12 +2,16 @@
 // (core/app/compose.ts, the same as headless mode's), one hardened lock window, the tray, and the OS
 // events that lock the session. Everything here adapts the agent to Electron; nothing decides which
 // readers, authenticator, broker or policies run.
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import { composeAgent } from '../core/app/compose';
 import type { ComposedAgent, Platform, SettingsSources } from '../core/app/compose';
 import { overridesFromArgv } from '../core/app/flags';
 import { lockOperatingSystem } from '../core/app/os-lock';
+import { connectSupervisor, RESTARTED_ENV, startSupervisor, SUPERVISOR_ENV } from '../core/app/supervisor';
+import type { Supervisor, SupervisorLink } from '../core/app/supervisor';
 import { defaultSocketPath } from '../core/broker/local-endpoint';
 import { loadPolicyWatcher, ManagedPolicySource } from '../core/config/managed-source';
 import type { CreateWatcher } from '../core/config/managed-source';
@@ -16,7 +20,7 @@ import type { KeyValueStore } from '../core/config/preferences';
 import { JsonFilePolicySource } from '../core/config/store';
 import type { PolicySource } from '../core/config/store';
 import { embeddedServerIn } from '../core/demo/embedded-server';
-import { machineLogDir } from '../core/logs/logger';
+import { Logger, machineLogDir } from '../core/logs/logger';
 import { peerCredentials } from '../../native/peercred';
 import type { ShellElectron, ShellTray, ShellWindow } from './electron-api';
 import { createIpcBridge } from './ipc';
@@ -39,6 +43,10 @@ export interface ShellOptions {
   policyWatcher?: () => CreateWatcher | null;
   resourcesPath?: string;
   platform?: NodeJS.Platform;
+  /** The agent's and supervisor's log directory (default: the machine's, see machineLogDir). */
+  logDir?: string;
+  /** Starts the agent process under the supervisor (default: this executable again, same arguments). */
+  spawnAgent?: (env: Record<string, string>) => ChildProcess;
 }
 
 export interface RunningShell {
@@ -63,7 +71,13 @@ async function machinePolicy(opts: ShellOptions, problems: string[]): Promise<Po
   return managed;
 }
 
-function shellPlatform(e: ShellElectron, paths: ShellPaths, env: NodeJS.ProcessEnv): Platform {
+function shellPlatform(
+  e: ShellElectron,
+  paths: ShellPaths,
+  env: NodeJS.ProcessEnv,
+  supervisor: SupervisorLink | null,
+  logDir: string | undefined,
+): Platform {
   const packaged = e.app.isPackaged;
   // A development run (npm start) can run the demo session server with the Node.js that started npm.
   const embeddedServer = packaged ? null : embeddedServerIn(paths.root, env.npm_node_execpath ?? null);
@@ -75,14 +89,47 @@ function shellPlatform(e: ShellElectron, paths: ShellPaths, env: NodeJS.ProcessE
     embeddedServer,
     nodeExecutable: packaged ? null : (env.npm_node_execpath ?? null),
     dataDir: e.app.getPath('userData'),
-    logDir: machineLogDir(),
+    logDir: logDir ?? machineLogDir(),
     secretStore: safeStorageStore(e.safeStorage),
     workstationName: os.hostname(),
     brokerSocketPath: defaultSocketPath(),
     identifyPeer: peerCredentials,
     openUrl: (url) => e.shell.openExternal(url),
     lockOperatingSystem: () => lockOperatingSystem(),
+    supervisor,
+    restartedAfter: env[RESTARTED_ENV] ?? null,
   };
+}
+
+/**
+ * The packaged app's first process is the supervisor (core/app/supervisor.ts): it runs the agent as a
+ * second copy of this executable and, if that copy dies, locks or restarts (fail closed). It opens no
+ * window and takes no single-instance lock (the agent does).
+ */
+export async function superviseDesktop(e: ShellElectron, opts: ShellOptions): Promise<Supervisor> {
+  const argv = opts.argv ?? process.argv;
+  const env = opts.env ?? process.env;
+  const log = new Logger({ dir: opts.logDir ?? machineLogDir(), level: () => 'info', name: 'sillage-supervisor' });
+  const sup = await startSupervisor({
+    spawn:
+      opts.spawnAgent ??
+      ((extra) => spawn(process.execPath, argv.slice(1), { env: { ...env, ...extra }, stdio: 'inherit' })),
+    lockOperatingSystem: () => lockOperatingSystem(),
+    log: (m) => log.info(m),
+  });
+  e.app.on('will-quit', () => void sup.stop());
+  void sup.done.then((code) => {
+    log.close();
+    e.app.exit(code);
+  });
+  return sup;
+}
+
+/** The desktop app: supervisor first on a ward PC (packaged), the agent itself otherwise. */
+export async function runDesktop(e: ShellElectron, opts: ShellOptions): Promise<RunningShell | Supervisor | null> {
+  const env = opts.env ?? process.env;
+  if (e.app.isPackaged && !env[SUPERVISOR_ENV]) return superviseDesktop(e, opts);
+  return startShell(e, opts);
 }
 
 /** Runs the desktop app; resolves with its parts once up (null when another instance runs). */
@@ -96,7 +143,10 @@ export async function startShell(e: ShellElectron, opts: ShellOptions): Promise<
     app.exit(2);
     return null;
   }
+  const supervisor = connectSupervisor(env);
   if (!app.requestSingleInstanceLock()) {
+    // Another agent runs: this one and its supervisor end (not a crash to recover from).
+    await supervisor?.stopping('another instance runs');
     app.quit();
     return null;
   }
@@ -119,7 +169,7 @@ export async function startShell(e: ShellElectron, opts: ShellOptions): Promise<
     overrides: packaged ? null : overridesFromArgv(argv.slice(1), env),
     problems,
   };
-  const agent = await composeAgent(sources, shellPlatform(e, paths, env));
+  const agent = await composeAgent(sources, shellPlatform(e, paths, env, supervisor, opts.logDir));
 
   const win = createLockWindow(e, paths, { packaged });
   const guard = { covering: () => agent.window.current() === 'cover' };
@@ -147,7 +197,10 @@ export async function startShell(e: ShellElectron, opts: ShellOptions): Promise<
     quit: () => {
       if (!agent.policy().allowQuit) return;
       quitting = true;
-      void agent.close().finally(() => app.exit(0));
+      void (async () => {
+        await agent.supervisor?.stopping('quit (AllowQuit)');
+        await agent.close();
+      })().finally(() => app.exit(0));
     },
   });
   // The lock plan of the composition (LockMode): the window covers or steps aside.

@@ -11,6 +11,7 @@ import type {
 } from '../../shared/contract';
 import { errorKey, formatLeft, reasonKey, secondFactorKey, t } from './i18n';
 import type { MsgKey } from './i18n';
+import { NotConfigured } from './NotConfigured';
 import type { ConnectionState, UiClient } from './transport';
 
 type T = (key: MsgKey, params?: Record<string, string | number>) => string;
@@ -97,7 +98,7 @@ export function App({ client }: { client: UiClient }) {
     <div className="app">
       <header className="topbar">
         <span className="brand">{tr('appName')}</span>
-        <ReaderStatus readers={readers} tr={tr} />
+        {!policy.notConfigured && <ReaderStatus readers={readers} tr={tr} />}
         <div className="topbar-actions">
           <button
             className="btn ghost"
@@ -136,6 +137,8 @@ export function App({ client }: { client: UiClient }) {
         <main className="main" aria-live="polite">
           {page === 'diagnostic' ? (
             <Diagnostic client={client} tr={tr} />
+          ) : policy.notConfigured ? (
+            <NotConfigured info={policy.notConfigured} lang={lang} />
           ) : (
             <Screen
               state={state}

@@ -13,7 +13,10 @@ import type { ComposedAgent } from '../../electron/core/app/compose';
 import { composeAgent } from '../../electron/core/app/compose';
 import { confPreferences } from '../../electron/core/config/preferences';
 import { headlessPlatform, headlessSettings, parseHeadlessArgs } from '../../electron/core/headless/main';
-import { startShell } from '../../electron/shell/shell';
+import { runDesktop, startShell } from '../../electron/shell/shell';
+import type { Supervisor } from '../../electron/core/app/supervisor';
+import { spawn } from 'node:child_process';
+import { waitFor } from '../../testbed/pcscd';
 import type { RunningShell } from '../../electron/shell/shell';
 import { startTestServer } from '../app/session-server';
 import { electronDouble } from './electron-double';
@@ -63,6 +66,7 @@ async function shell(opts: {
     env: {},
     linuxPolicyFile: policyFile,
     platform: 'linux',
+    logDir: path.join(dir, 'logs'),
   })) as RunningShell;
   running.push(s.agent);
   return { ...double, s, dir, policyFile, win: double.windows[0]! };
@@ -320,5 +324,33 @@ describe('the shell and headless mode build the same agent from the same setting
     running.push(headless);
     // Headless without --pcsc/--hid opens no reader hardware: not the same agent.
     expect(fingerprint(headless)).not.toEqual(fingerprint(app.s.agent));
+  });
+});
+
+describe('fail closed: the packaged app supervises its agent', () => {
+  it('starts the agent as a second process with the supervisor channel, opens no window, restarts it when killed', async () => {
+    const dir = fs.mkdtempSync(path.join(tmp, 'sup-'));
+    const double = electronDouble({ packaged: true, userData: path.join(dir, 'userData') });
+    const envs: Record<string, string>[] = [];
+    const sup = (await runDesktop(double.electron, {
+      bundleDir: path.join(ROOT, 'dist', 'electron'),
+      preferences: () => confPreferences(dir) as never,
+      env: {},
+      logDir: path.join(dir, 'logs'),
+      spawnAgent: (env) => {
+        envs.push(env);
+        return spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+      },
+    })) as Supervisor;
+    running.push({ close: async () => void (await sup.stop()) });
+    expect(double.windows).toHaveLength(0);
+    expect(envs[0]).toMatchObject({
+      SILLAGE_SUPERVISOR: expect.any(String),
+      SILLAGE_SUPERVISOR_TOKEN: expect.any(String),
+    });
+    process.kill(sup.pid()!, 'SIGKILL');
+    await waitFor(() => envs.length === 2, 10_000, 'agent restarted');
+    expect(envs[1]!.SILLAGE_RESTARTED_AFTER).toBe('previous agent killed by SIGKILL');
+    expect(fs.readFileSync(path.join(dir, 'logs', 'sillage-supervisor.log'), 'utf8')).toContain('killed by SIGKILL');
   });
 });

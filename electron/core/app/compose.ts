@@ -35,6 +35,7 @@ import { isLoopbackHost } from '../util/url';
 import { planAgent } from './plan';
 import type { AgentPlan, PlatformFacts } from './plan';
 import type { SecretStore } from './secret-store';
+import type { SupervisorLink } from './supervisor';
 import { workstationCredentials } from './workstation';
 
 /** Where the settings come from. */
@@ -77,6 +78,10 @@ export interface Platform extends PlatformFacts {
   unprotect?: (blob: Buffer) => Buffer;
   /** A developer's terminal (headless): configuration problems are also printed. */
   warn?(message: string): void;
+  /** The supervisor this agent runs under (fail closed), told of each state change. */
+  supervisor?: SupervisorLink | null;
+  /** Why the supervisor restarted this agent (its predecessor's end), for the audit trail. */
+  restartedAfter?: string | null;
 }
 
 export interface ComposedAgent extends Agent {
@@ -87,6 +92,8 @@ export interface ComposedAgent extends Agent {
   embedded: EmbeddedServer | null;
   /** Where the lock window must be now ('cover' at start), and each change (the shell applies them). */
   window: { current(): LockPlan['window']; changed: Listeners<LockPlan['window']> };
+  /** The supervisor's channel (null when not supervised): say "stopping" before a deliberate exit. */
+  supervisor: SupervisorLink | null;
   /** Stops everything composeAgent started (agent, demo server, policy watch, log). */
   close(): Promise<void>;
 }
@@ -307,6 +314,19 @@ export async function composeAgent(sources: SettingsSources, platform: Platform)
     throw e;
   }
   const window = lockPlans(agent, config, platform);
+  if (platform.restartedAfter)
+    audit.record({
+      action: 'agent.restarted',
+      outcome: 'failure',
+      reason: `${platform.restartedAfter}: started locked`,
+    });
+  const link = platform.supervisor;
+  if (link) {
+    const tell = () => link.state(agent.getState().kind === 'open', config.value<LockMode>('LockMode'));
+    tell();
+    agent.engine.onState.add(tell);
+    config.changed.add(tell);
+  }
   return {
     ...agent,
     plan,
@@ -315,10 +335,12 @@ export async function composeAgent(sources: SettingsSources, platform: Platform)
     serverUrl: auth.serverUrl,
     embedded: auth.embedded,
     window,
+    supervisor: link ?? null,
     async close() {
       config.close();
       await agent.stop();
       await auth.embedded?.stop();
+      link?.close();
       logger.close();
     },
   };

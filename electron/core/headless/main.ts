@@ -11,6 +11,7 @@ import type { ComposedAgent, Platform, SettingsSources } from '../app/compose';
 import { flagOverrides, SETTING_FLAGS, SETTING_FLAGS_HELP } from '../app/flags';
 import type { SettingFlagValues } from '../app/flags';
 import { lockOperatingSystem } from '../app/os-lock';
+import { connectSupervisor, RESTARTED_ENV } from '../app/supervisor';
 import { developmentPlainStore } from '../app/secret-store';
 import { confPreferences } from '../config/preferences';
 import { JsonFilePolicySource } from '../config/store';
@@ -95,6 +96,11 @@ export function headlessPlatform(values: HeadlessValues, dataDir: string): Platf
   };
 }
 
+/** Under a supervisor (the fail-closed tests run headless agents so): its channel and why it restarted us. */
+function supervised(): Pick<Platform, 'supervisor' | 'restartedAfter'> {
+  return { supervisor: connectSupervisor(), restartedAfter: process.env[RESTARTED_ENV] ?? null };
+}
+
 export function headlessSettings(values: HeadlessValues, dataDir: string): SettingsSources {
   const policyFile = values['policy-file'] ?? process.env.SILLAGE_POLICY_FILE ?? '/etc/sillage/policy.json';
   return {
@@ -146,7 +152,10 @@ async function main() {
     path.join(process.env.XDG_STATE_HOME || path.join(os.homedir(), '.local', 'state'), 'sillage');
   fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
 
-  const agent = await composeAgent(headlessSettings(values, dataDir), headlessPlatform(values, dataDir));
+  const agent = await composeAgent(headlessSettings(values, dataDir), {
+    ...headlessPlatform(values, dataDir),
+    ...supervised(),
+  });
   const server = await startHeadlessServer({ api: agent.api, audit: agent.audit, uiDir, port });
   let control: ControlServer | null = null;
   if (agent.plan.readers.demo && !values['no-control']) {
@@ -164,6 +173,8 @@ async function main() {
     stopping = true;
     // Exit within 2 s whatever hangs (a browser keeping its socket, a reader backend).
     setTimeout(() => process.exit(0), 1500).unref();
+    // A stop asked for (Ctrl-C, SIGTERM): the supervisor, if any, must not restart us.
+    await agent.supervisor?.stopping(signal);
     await Promise.allSettled([server.close(), control?.close(), agent.close()]);
     console.log(`Sillage stopped (${signal}).`);
     process.exit(0);
