@@ -1,34 +1,63 @@
 #!/usr/bin/env node
-// `npm start`: build the UI and the shell, then launch Electron; where its binary is missing (its download
-// is blocked on our build machines), say so in one line and run the headless mode instead.
-import { spawn, spawnSync } from 'node:child_process';
+// `npm start`: build the UI and the shell, then launch the Electron app (a development run: demo mode on
+// unless --no-demo or a --server is given). Where no Electron binary is installed, say exactly why and how
+// to get one, and run the headless mode instead (the same agent, its UI in a browser).
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import { createRequire } from 'node:module';
 import path from 'node:path';
+import { headlessArgs, runAgent } from './lib/agent-process.mjs';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
-const bin = (name) => path.join(root, 'node_modules', '.bin', name);
 const step = (cmd, args) => {
   const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit' });
   if (r.status !== 0) process.exit(r.status ?? 1);
 };
 
-step(bin('vite'), ['build', '--config', 'renderer/vite.config.ts', '--logLevel', 'warn']);
-step(process.execPath, ['scripts/build-shell.mjs']);
-
-let electronPath = null;
-try {
-  electronPath = createRequire(import.meta.url)('electron');
-} catch {
-  electronPath = null;
+/** The Electron binary, or why there is none (what npm did or did not do). */
+export function electronBinary(env = process.env) {
+  const pkg = path.join(root, 'node_modules', 'electron');
+  const howTo =
+    'to get it: `node node_modules/electron/install.js` where the network reaches the Electron releases (or an ELECTRON_MIRROR), or set ELECTRON_OVERRIDE_DIST_PATH to an unpacked Electron';
+  if (!fs.existsSync(path.join(pkg, 'package.json')))
+    return { binary: null, why: 'the electron package is not installed: run `npm install`' };
+  const pathTxt = path.join(pkg, 'path.txt');
+  if (env.ELECTRON_OVERRIDE_DIST_PATH) {
+    const p = path.join(
+      env.ELECTRON_OVERRIDE_DIST_PATH,
+      fs.existsSync(pathTxt) ? fs.readFileSync(pathTxt, 'utf8') : 'electron',
+    );
+    return fs.existsSync(p)
+      ? { binary: p, why: null }
+      : { binary: null, why: `no Electron at ELECTRON_OVERRIDE_DIST_PATH (${p})` };
+  }
+  if (!fs.existsSync(pathTxt))
+    return {
+      binary: null,
+      why: env.ELECTRON_SKIP_BINARY_DOWNLOAD
+        ? `no Electron binary installed: its download was skipped (ELECTRON_SKIP_BINARY_DOWNLOAD is set, as on CI and the build machines); ${howTo}`
+        : `no Electron binary installed: electron's install script did not download it (it failed, or npm ran without install scripts); ${howTo}`,
+    };
+  const p = path.join(pkg, 'dist', fs.readFileSync(pathTxt, 'utf8'));
+  return fs.existsSync(p)
+    ? { binary: p, why: null }
+    : { binary: null, why: `the Electron download did not complete (${p} is missing); ${howTo}` };
 }
-const args = process.argv.slice(2);
-const child =
-  typeof electronPath === 'string' && fs.existsSync(electronPath)
-    ? spawn(electronPath, [root, ...args], { cwd: root, stdio: 'inherit' })
-    : (console.log(
-        'Electron binary absent (its download is blocked here): run "npm install electron" where the network allows it, or set ELECTRON_OVERRIDE_DIST_PATH; starting the headless mode instead.',
-      ),
-      spawn(bin('tsx'), ['electron/core/headless/main.ts', '--demo', ...args], { cwd: root, stdio: 'inherit' }));
-for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => child.kill(sig));
-child.on('exit', (code, signal) => process.exit(code ?? (signal ? 0 : 1)));
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  step(path.join(root, 'node_modules', '.bin', 'vite'), [
+    'build',
+    '--config',
+    'renderer/vite.config.ts',
+    '--logLevel',
+    'warn',
+  ]);
+  step(process.execPath, ['scripts/build-shell.mjs']);
+  const args = process.argv.slice(2);
+  const { binary, why } = electronBinary();
+  if (binary) runAgent(binary, [root, ...args], { cwd: root });
+  else {
+    console.log(`Electron: ${why}. Starting the headless mode instead.`);
+    step(process.execPath, ['scripts/build-native.mjs']);
+    runAgent(process.execPath, headlessArgs(args), { cwd: root });
+  }
+}
