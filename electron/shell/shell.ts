@@ -172,7 +172,9 @@ export async function startShell(e: ShellElectron, opts: ShellOptions): Promise<
   const agent = await composeAgent(sources, shellPlatform(e, paths, env, supervisor, opts.logDir));
 
   const win = createLockWindow(e, paths, { packaged });
-  const guard = { covering: () => agent.window.current() === 'cover' };
+  let quitting = false;
+  // While the app quits (tray Quit, or any quit of a development run), the window closes like any other.
+  const guard = { covering: () => !quitting && agent.window.current() === 'cover' };
   guardLockWindow(win, guard, { packaged, audit: agent.audit });
   const covers = new DisplayCovers(e, guard, { packaged, audit: agent.audit });
   createIpcBridge({
@@ -188,7 +190,6 @@ export async function startShell(e: ShellElectron, opts: ShellOptions): Promise<
     win.focus();
   };
   app.on('second-instance', focus);
-  let quitting = false;
   const tray = createTray(e, paths.icon, agent, {
     showDiagnostic: () => {
       focus();
@@ -214,6 +215,7 @@ export async function startShell(e: ShellElectron, opts: ShellOptions): Promise<
   // On a ward PC only the tray's Quit (when policy allows it) ends the app: not a menu's or the dock's.
   app.on('before-quit', (ev: { preventDefault(): void }) => {
     if (packaged && !quitting) ev.preventDefault();
+    else quitting = true;
   });
   return { agent, window: win, covers, tray, paths };
 }
