@@ -66,6 +66,7 @@ export interface ShellElectron {
     | 'getVersion'
     | 'getAppPath'
     | 'setLoginItemSettings'
+    | 'relaunch'
   > & { on(event: string, listener: Listener): unknown };
   BrowserWindow: new (options: BrowserWindowConstructorOptions) => ShellWindow;
   Menu: {

@@ -208,6 +208,15 @@ export async function startShell(e: ShellElectron, opts: ShellOptions): Promise<
   const apply = (plan: 'cover' | 'release' | 'keep') => applyWindowPlan(win, covers, plan, { kiosk: packaged });
   apply(agent.window.current());
   agent.window.changed.add(apply);
+  // Settings that make the agent changed (a GPO after start): composed again, by the supervisor on a ward PC.
+  agent.restartNeeded.add((reason) => {
+    quitting = true;
+    void (async () => {
+      if (agent.supervisor) await agent.supervisor.restart(reason);
+      else app.relaunch();
+      await agent.close();
+    })().finally(() => app.exit(0));
+  });
   e.powerMonitor.on('lock-screen', () => agent.lock('os-lock'));
   e.powerMonitor.on('suspend', () => agent.lock('os-lock'));
   // Closing the window hides it: the agent lives in the tray.

@@ -78,7 +78,9 @@ async function supervisedAgent(policy: Record<string, unknown>) {
     const [, port, secret] = URL_RE.exec(outputs.get(pid)!)!;
     return wsClient(`ws://127.0.0.1:${port}/agent`, secret!, `http://127.0.0.1:${port}`);
   };
-  const audit = () => readAuditFile(path.join(dataDir, 'audit.jsonl'));
+  const audit = Object.assign(() => readAuditFile(path.join(dataDir, 'audit.jsonl')), {
+    file: path.join(dataDir, 'audit.jsonl'),
+  });
   return { sup, ui, audit, osLocks, log, starts, outputs };
 }
 
@@ -123,6 +125,25 @@ describe('an agent killed on a ward PC never leaves the desktop open', () => {
     expect(a.osLocks).toEqual([]);
     first.close();
     second.close();
+  }, 90_000);
+
+  it('a setting the agent is composed from changed: a fresh agent, not a crash', async () => {
+    const a = await supervisedAgent({});
+    (await a.ui()).close();
+    const file = path.join(path.dirname(a.audit.file), 'policy.json');
+    fs.writeFileSync(
+      `${file}.tmp`,
+      JSON.stringify({ BrokerHttpPort: 0, InactivityLockMinutes: 3, MfaWindowMinutes: 60 }),
+    );
+    fs.renameSync(`${file}.tmp`, file);
+    await waitFor(() => a.starts.length === 2, 30_000, 'composed again');
+    expect(a.starts[1]!.reason).toBeNull();
+    expect(a.osLocks).toEqual([]);
+    (await a.ui()).close();
+    expect(a.audit().find((r) => r.action === 'agent.restart')).toMatchObject({
+      reason: 'réglages modifiés : MfaWindowMinutes',
+    });
+    expect(a.audit().filter((r) => r.action === 'agent.restarted')).toEqual([]);
   }, 90_000);
 
   it('a stop asked for (SIGTERM to headless) is not a crash: no restart, no OS lock', async () => {

@@ -199,6 +199,7 @@ export function electronDouble(opts: DoubleOptions) {
       getVersion: () => '0.1.0',
       getAppPath: () => '/opt/Sillage/resources/app.asar',
       setLoginItemSettings: (s: unknown) => void record('app')('setLoginItemSettings', [s]),
+      relaunch: () => void record('app')('relaunch', []),
       on: (event: string, listener: (...a: unknown[]) => void) => appEvents.on(event, listener),
     } as ShellElectron['app'],
     BrowserWindow: class extends FakeWindow {

@@ -327,6 +327,41 @@ describe('the shell and headless mode build the same agent from the same setting
   });
 });
 
+describe('a setting the agent is composed from changes after start (a GPO arriving late)', () => {
+  const relaunched = (calls: { target: string; method: string }[]) =>
+    calls.some((c) => c.target === 'app' && c.method === 'relaunch') &&
+    calls.some((c) => c.target === 'app' && c.method === 'exit');
+
+  it('the not-configured PC is composed again as soon as ServerUrl arrives', async () => {
+    const { s, calls, policyFile } = await shell({ packaged: true });
+    expect(s.agent.plan.authenticator.kind).toBe('not-configured');
+    fs.writeFileSync(`${policyFile}.tmp`, JSON.stringify({ ServerUrl: 'https://sso.hopital.fr' }));
+    fs.renameSync(`${policyFile}.tmp`, policyFile);
+    await waitFor(() => relaunched(calls), 10_000, 'relaunch');
+    expect(s.agent.audit.recent(20).find((r) => r.action === 'agent.restart')).toMatchObject({
+      outcome: 'info',
+      reason: 'réglages modifiés : ServerUrl',
+    });
+  });
+
+  it('never while a session is open: at the next lock', async () => {
+    const { s, calls, policyFile } = await shell({ packaged: true, policy: { DemoMode: 1 } });
+    await ui(s.agent, 'demo.insertCard', { cardId: 'cps-camille' });
+    await expect.poll(() => s.agent.getState().kind).toBe('pin-required');
+    await ui(s.agent, 'session.submitPin', { pin: '1234' });
+    fs.writeFileSync(
+      `${policyFile}.tmp`,
+      JSON.stringify({ DemoMode: 1, DmpUrlTemplate: 'https://dmp.example/?ins={ins}' }),
+    );
+    fs.renameSync(`${policyFile}.tmp`, policyFile);
+    await waitFor(() => s.agent.config.value('DmpUrlTemplate') !== '', 10_000, 'policy read');
+    expect(relaunched(calls)).toBe(false);
+    expect(s.agent.getState().kind).toBe('open');
+    await ui(s.agent, 'demo.removeCard');
+    await waitFor(() => relaunched(calls), 10_000, 'relaunch after the lock');
+  });
+});
+
 describe('fail closed: the packaged app supervises its agent', () => {
   it('starts the agent as a second process with the supervisor channel, opens no window, restarts it when killed', async () => {
     const dir = fs.mkdtempSync(path.join(tmp, 'sup-'));

@@ -92,6 +92,11 @@ export interface ComposedAgent extends Agent {
   embedded: EmbeddedServer | null;
   /** Where the lock window must be now ('cover' at start), and each change (the shell applies them). */
   window: { current(): LockPlan['window']; changed: Listeners<LockPlan['window']> };
+  /**
+   * A setting that decides what the agent is made of changed (a GPO arriving after start): the agent must
+   * be composed again. Told once, and only while nobody is logged in (never a surprise logout).
+   */
+  restartNeeded: Listeners<string>;
   /** The supervisor's channel (null when not supervised): say "stopping" before a deliberate exit. */
   supervisor: SupervisorLink | null;
   /** Stops everything composeAgent started (agent, demo server, policy watch, log). */
@@ -249,6 +254,46 @@ function lockPlans(agent: Agent, config: ConfigStore, platform: Platform): Compo
   return { current: () => current, changed };
 }
 
+/** Settings read once, when the agent is composed: a change needs a new composition. */
+export const COMPOSED_FROM = [
+  'ServerUrl',
+  'DemoMode',
+  'EnrolmentToken',
+  'CryptolibPath',
+  'ReaderProfiles',
+  'BadgeKeyCustody',
+  'BadgeKeyFile',
+  'MfaWindowMinutes',
+  'DegradedCpsLogin',
+  'CpsTrustAnchorsFile',
+  'BrokerApplications',
+  'BrokerHttpPort',
+  'DmpUrlTemplate',
+] as const;
+
+function watchStructure(agent: Agent, config: ConfigStore, platform: Platform, audit: AuditSink): Listeners<string> {
+  const restart = new Listeners<string>();
+  const composed = JSON.stringify(COMPOSED_FROM.map((k) => config.value(k)));
+  let pending: string | null = null;
+  const fire = () => {
+    if (!pending || agent.getState().kind === 'open') return;
+    audit.record({ action: 'agent.restart', outcome: 'info', reason: `réglages modifiés : ${pending}` });
+    platform.warn?.(`Réglages modifiés (${pending}) : l'agent redémarre / settings changed: the agent restarts`);
+    restart.emit(pending);
+    pending = '';
+  };
+  config.changed.add(() => {
+    if (pending !== null) return;
+    const now = COMPOSED_FROM.map((k) => config.value(k));
+    if (JSON.stringify(now) === composed) return;
+    const before = JSON.parse(composed) as unknown[];
+    pending = COMPOSED_FROM.filter((_, i) => JSON.stringify(now[i]) !== JSON.stringify(before[i])).join(', ');
+    fire();
+  });
+  agent.engine.onState.add(fire);
+  return restart;
+}
+
 export async function composeAgent(sources: SettingsSources, platform: Platform): Promise<ComposedAgent> {
   const clock = platform.clock ?? systemClock;
   // One audit trail (one hash chain) for the configuration and the agent.
@@ -327,8 +372,10 @@ export async function composeAgent(sources: SettingsSources, platform: Platform)
     agent.engine.onState.add(tell);
     config.changed.add(tell);
   }
+  const restartNeeded = watchStructure(agent, config, platform, audit);
   return {
     ...agent,
+    restartNeeded,
     plan,
     config,
     logger,

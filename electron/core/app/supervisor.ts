@@ -24,7 +24,9 @@ export const RESTARTED_ENV = 'SILLAGE_RESTARTED_AFTER';
 export type AgentReport =
   | { type: 'hello'; token: string }
   | { type: 'state'; open: boolean; lockMode: LockMode }
-  | { type: 'stopping'; reason: string };
+  | { type: 'stopping'; reason: string }
+  /** A new composition is needed (settings changed): not a crash, start a fresh agent. */
+  | { type: 'restart'; reason: string };
 
 export interface SupervisorOptions {
   /** Starts one agent with these extra environment variables (its channel to this supervisor). */
@@ -65,6 +67,7 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
   let child: ChildProcess | null = null;
   let report: { open: boolean; lockMode: LockMode } = { open: false, lockMode: 'overlay' };
   let stopping: string | null = null;
+  let restarting: string | null = null;
   let shuttingDown = false;
   let crashes: number[] = [];
   let backoff = opts.backoffMs ?? 1000;
@@ -97,6 +100,7 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
         } else if (msg.type === 'state')
           report = { open: msg.open === true, lockMode: msg.lockMode === 'os' ? 'os' : 'overlay' };
         else if (msg.type === 'stopping') stopping = String(msg.reason);
+        else if (msg.type === 'restart') restarting = String(msg.reason);
       }
     });
   });
@@ -114,6 +118,7 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
 
   const launch = (reason: string | null) => {
     stopping = null;
+    restarting = null;
     report = { open: false, lockMode: report.lockMode };
     const c = opts.spawn({
       [SUPERVISOR_ENV]: socketPath,
@@ -137,6 +142,10 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
     if (shuttingDown || stopping !== null) {
       opts.log(`agent stopped (${stopping ?? 'supervisor stopping'}), exit ${code ?? signal}`);
       return finish(code ?? 0);
+    }
+    if (restarting !== null) {
+      opts.log(`agent restarting: ${restarting}`);
+      return launch(null);
     }
     const why = signal ? `killed by ${signal}` : `exited with code ${code}`;
     const t = now();
@@ -176,6 +185,8 @@ export interface SupervisorLink {
   state(open: boolean, lockMode: LockMode): void;
   /** Before a deliberate exit; resolves once the supervisor has it. */
   stopping(reason: string): Promise<void>;
+  /** Before exiting to be composed again: the supervisor starts a fresh agent at once. */
+  restart(reason: string): Promise<void>;
   close(): void;
 }
 
@@ -193,6 +204,7 @@ export function connectSupervisor(env: NodeJS.ProcessEnv = process.env): Supervi
   return {
     state: (open, lockMode) => void send({ type: 'state', open, lockMode }),
     stopping: (reason) => send({ type: 'stopping', reason }),
+    restart: (reason) => send({ type: 'restart', reason }),
     close: () => socket.end(),
   };
 }

@@ -166,6 +166,14 @@ async function main() {
     }
   }
   announce(agent, server, control);
+  // Under a supervisor a new composition is started for us; alone, the developer restarts (printed by the agent).
+  agent.restartNeeded.add((reason) => {
+    if (!agent.supervisor) return;
+    void agent.supervisor
+      .restart(reason)
+      .then(() => Promise.allSettled([server.close(), control?.close(), agent.close()]))
+      .finally(() => process.exit(0));
+  });
 
   let stopping = false;
   const stop = async (signal: string) => {
