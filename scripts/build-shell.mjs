@@ -2,6 +2,7 @@
 // Bundle the Electron main process and the sandboxed preload to CommonJS (sandboxed preloads cannot be
 // ES modules and may only require('electron')). The headless entry is never part of these bundles.
 import { build } from 'esbuild';
+import fs from 'node:fs';
 import path from 'node:path';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
@@ -31,4 +32,11 @@ await build({
   outfile: 'dist/electron/preload.cjs',
   external: ['electron'],
 });
+// The broker identifies its socket's peers with our N-API addon (ABI-stable, so the Node build loads in
+// Electron too): next to the bundle, where native/peercred.ts looks for it from there.
+const addon = path.join(root, 'native', 'peercred', 'build', 'peercred.node');
+if (fs.existsSync(addon)) {
+  fs.mkdirSync(path.join(root, 'dist', 'electron', 'peercred', 'build'), { recursive: true });
+  fs.copyFileSync(addon, path.join(root, 'dist', 'electron', 'peercred', 'build', 'peercred.node'));
+}
 console.log('shell bundles: dist/electron/main.cjs, dist/electron/preload.cjs');
