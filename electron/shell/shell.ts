@@ -132,6 +132,23 @@ export async function runDesktop(e: ShellElectron, opts: ShellOptions): Promise<
   return startShell(e, opts);
 }
 
+/** Machine policy, electron-store preferences, and a development run's flags (never a packaged app's). */
+async function shellSettings(
+  e: ShellElectron,
+  opts: ShellOptions,
+  argv: string[],
+  env: NodeJS.ProcessEnv,
+): Promise<SettingsSources> {
+  const problems: string[] = [];
+  return {
+    policy: await machinePolicy(opts, problems),
+    preferences: new KeyValuePreferences(opts.preferences()),
+    legacyPreferences: path.join(e.app.getPath('userData'), 'preferences.json'),
+    overrides: e.app.isPackaged ? null : overridesFromArgv(argv.slice(1), env),
+    problems,
+  };
+}
+
 /** Runs the desktop app; resolves with its parts once up (null when another instance runs). */
 export async function startShell(e: ShellElectron, opts: ShellOptions): Promise<RunningShell | null> {
   const { app } = e;
@@ -159,17 +176,10 @@ export async function startShell(e: ShellElectron, opts: ShellOptions): Promise<
     e.Menu.setApplicationMenu(null);
   }
   const paths = shellPaths(app, opts.bundleDir, opts.resourcesPath);
-  const userData = app.getPath('userData');
-  const problems: string[] = [];
-  const sources: SettingsSources = {
-    policy: await machinePolicy(opts, problems),
-    preferences: new KeyValuePreferences(opts.preferences()),
-    legacyPreferences: path.join(userData, 'preferences.json'),
-    // A packaged app reads no setting from its command line.
-    overrides: packaged ? null : overridesFromArgv(argv.slice(1), env),
-    problems,
-  };
-  const agent = await composeAgent(sources, shellPlatform(e, paths, env, supervisor, opts.logDir));
+  const agent = await composeAgent(
+    await shellSettings(e, opts, argv, env),
+    shellPlatform(e, paths, env, supervisor, opts.logDir),
+  );
 
   const win = createLockWindow(e, paths, { packaged });
   let quitting = false;
@@ -184,6 +194,13 @@ export async function startShell(e: ShellElectron, opts: ShellOptions): Promise<
     target: () => (win.isDestroyed() ? null : win.webContents),
     rendererUrl: paths.rendererUrl,
   });
+  /** Ends this agent (after telling its supervisor why), the window closing like any other. */
+  const leave = (first: () => Promise<unknown>) => {
+    quitting = true;
+    void first()
+      .then(() => agent.close())
+      .finally(() => app.exit(0));
+  };
   const focus = () => {
     if (win.isMinimized()) win.restore();
     win.show();
@@ -195,28 +212,16 @@ export async function startShell(e: ShellElectron, opts: ShellOptions): Promise<
       focus();
       win.webContents.executeJavaScript("location.hash = '#diagnostic'; location.reload()").catch(() => {});
     },
-    quit: () => {
-      if (!agent.policy().allowQuit) return;
-      quitting = true;
-      void (async () => {
-        await agent.supervisor?.stopping('quit (AllowQuit)');
-        await agent.close();
-      })().finally(() => app.exit(0));
-    },
+    quit: () => agent.policy().allowQuit && leave(async () => agent.supervisor?.stopping('quit (AllowQuit)')),
   });
   // The lock plan of the composition (LockMode): the window covers or steps aside.
   const apply = (plan: 'cover' | 'release' | 'keep') => applyWindowPlan(win, covers, plan, { kiosk: packaged });
   apply(agent.window.current());
   agent.window.changed.add(apply);
   // Settings that make the agent changed (a GPO after start): composed again, by the supervisor on a ward PC.
-  agent.restartNeeded.add((reason) => {
-    quitting = true;
-    void (async () => {
-      if (agent.supervisor) await agent.supervisor.restart(reason);
-      else app.relaunch();
-      await agent.close();
-    })().finally(() => app.exit(0));
-  });
+  agent.restartNeeded.add((reason) =>
+    leave(async () => (agent.supervisor ? agent.supervisor.restart(reason) : app.relaunch())),
+  );
   e.powerMonitor.on('lock-screen', () => agent.lock('os-lock'));
   e.powerMonitor.on('suspend', () => agent.lock('os-lock'));
   // Closing the window hides it: the agent lives in the tray.

@@ -88,7 +88,7 @@ function fingerprint(agent: ComposedAgent) {
 
 describe('packaged app without ServerUrl', () => {
   it('shows "non configuré", opens nothing (no reader, no demo, no broker) and audits why', async () => {
-    const { s, win, applicationMenu } = await shell({ packaged: true });
+    const { s, win, applicationMenu, trays } = await shell({ packaged: true });
     const agent = s.agent;
     expect(agent.plan.authenticator).toEqual({ kind: 'not-configured', setting: 'ServerUrl', problem: null });
     expect(agent.policy().notConfigured).toEqual({ setting: 'ServerUrl', problem: null });
@@ -114,6 +114,9 @@ describe('packaged app without ServerUrl', () => {
     expect(win.options.closable).toBe(false);
     expect(win.options.webPreferences).toMatchObject({ devTools: false, sandbox: true, contextIsolation: true });
     expect(applicationMenu()).toBeNull();
+    // No Quit on a ward PC's tray.
+    expect(trays[0]!.menu!.map((i) => i.label)).not.toContain('Quitter');
+    expect(trays[0]!.tooltip).toBe('Sillage — poste non configuré');
   });
 
   it('names a refused ServerUrl (http:// to a remote host) in the notice', async () => {
@@ -279,6 +282,10 @@ describe('development runs (npm start)', () => {
     expect(dev.s.agent.policy()).toMatchObject({ demo: true, allowQuit: true });
     expect(dev.win.options.webPreferences?.devTools).toBe(true);
     expect(dev.applicationMenu()).toBe('default');
+    // The tray offers Quit there (AllowQuit), and Quit ends the app.
+    const quit = dev.trays[0]!.menu!.find((i) => i.label === 'Quitter')!;
+    quit.click!(undefined as never, undefined as never, undefined as never);
+    await waitFor(() => dev.exited() === 0, 5000, 'app exit');
     const off = await shell({ packaged: false, argv: ['--no-demo'] });
     expect(off.s.agent.plan.authenticator.kind).toBe('not-configured');
     expect(off.s.agent.demoReaders).toBeNull();
