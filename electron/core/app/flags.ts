@@ -3,6 +3,7 @@
 // app never reads them (a ward PC's user must not turn demo mode on from a shortcut).
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
+import { settingDef } from '../config/schema';
 import type { SettingOverrides } from '../config/store';
 
 /** The flags that set settings (parseArgs options). */
@@ -24,7 +25,7 @@ export const SETTING_FLAGS_HELP = `  --demo / --no-demo       DemoMode: simulate
   --broker-apps FILE       BrokerApplications, from a JSON file
   --broker-http-port N     BrokerHttpPort (0: no HTTP endpoint)
   --dmp-url-template T     DmpUrlTemplate, placeholders {ins} {insNumber} {insKey} {oid} {idNat}
-  --set KEY=VALUE          any setting of the schema (repeatable), e.g. --set InactivityLockMinutes=5`;
+  --set KEY=VALUE          any setting of the schema but a secret (repeatable), e.g. --set LockMode=os`;
 
 export type SettingFlagValues = {
   demo?: boolean;
@@ -49,7 +50,11 @@ export function flagOverrides(v: SettingFlagValues, env: NodeJS.ProcessEnv = pro
   if (v['dmp-url-template'] !== undefined) values.DmpUrlTemplate = v['dmp-url-template'];
   for (const kv of v.set ?? []) {
     const i = kv.indexOf('=');
-    if (i > 0) values[kv.slice(0, i)] = kv.slice(i + 1);
+    if (i <= 0) throw new Error(`--set ${kv}: KEY=VALUE expected`);
+    const key = kv.slice(0, i);
+    // A secret in argv is in the shell history and in every process listing.
+    if (settingDef(key)?.secret) throw new Error(`--set ${key}: a secret, give it in the environment`);
+    values[key] = kv.slice(i + 1);
   }
   return { name: 'ligne de commande / command line', values };
 }
