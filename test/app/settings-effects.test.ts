@@ -297,6 +297,22 @@ const EFFECTS: Record<string, () => Promise<void>> = {
     };
     expect(await reopenAfter({}, 20)).toBe('open');
     expect(await reopenAfter({ MfaWindowMinutes: 15 }, 20)).toBe('pin-required');
+    // With a session server (whose window is 4 h), the workstation's shorter window bounds the session.
+    const srv = await startTestServer();
+    try {
+      const windowAt = async (policy: Record<string, unknown>) => {
+        const h = await agentWith({ ...DEMO, ServerUrl: srv.issuer, EnrolmentToken: await srv.token(), ...policy });
+        await tapDemo(h.agent, 'badge-camille');
+        await ui(h.agent, 'session.submitPin', { pin: '1234' });
+        await waitFor(() => h.agent.getState().kind === 'open', 10_000, 'session open at the server');
+        const s = h.agent.getState();
+        return s.kind === 'open' ? Math.round((s.session.mfaExpiresAt - s.session.authTime) / 60_000) : null;
+      };
+      expect(await windowAt({})).toBe(240);
+      expect(await windowAt({ MfaWindowMinutes: 15 })).toBe(15);
+    } finally {
+      await srv.close();
+    }
   },
 
   async InactivityLockMinutes() {
@@ -434,11 +450,48 @@ const EFFECTS: Record<string, () => Promise<void>> = {
   },
 
   async DmpUrlTemplate() {
-    const off = await agentWith({ ServerUrl: DEAD_SERVER });
-    expect(off.agent.policy().dmp).toBe(false);
-    const on = await agentWith({ ServerUrl: DEAD_SERVER, DmpUrlTemplate: 'https://dmp.example/ps?ins={ins}' });
-    expect(on.agent.policy().dmp).toBe(true);
-    expect(on.agent.plan.broker?.dmpUrlTemplate).toBe('https://dmp.example/ps?ins={ins}');
+    const srv = await startTestServer();
+    const dpiApp = {
+      id: 'dpi',
+      name: 'DPI',
+      executable: fs.realpathSync(process.execPath),
+      audiences: ['https://dpi.test'],
+      dmp: true,
+    };
+    const GOOD_INS = '184127645108946';
+    const NIR_OID = '1.2.250.1.213.1.4.8';
+    /** Demo badge + code at the real server, then the DPI asks the broker to open the patient's DMP. */
+    const openDmp = async (policy: Record<string, unknown>) => {
+      const h = await agentWith({
+        ...DEMO,
+        ServerUrl: srv.issuer,
+        EnrolmentToken: await srv.token(),
+        BrokerApplications: [dpiApp],
+        ...policy,
+      });
+      await tapDemo(h.agent, 'badge-camille');
+      await ui(h.agent, 'session.submitPin', { pin: '1234' });
+      await waitFor(() => h.agent.getState().kind === 'open', 10_000, 'session open at the server');
+      const dpi = await BrokerClient.connect(h.agent.brokerEndpoints.socket!);
+      try {
+        return await dpi
+          .call<{ url: string }>('openDmp', { patient: { ins: GOOD_INS, oid: NIR_OID } })
+          .then((r) => ({ url: r.url, opened: h.opened }))
+          .catch((e: { code: string }) => ({ refused: e.code, opened: h.opened, dmp: h.agent.policy().dmp }));
+      } finally {
+        dpi.close();
+      }
+    };
+    try {
+      expect(await openDmp({})).toEqual({ refused: 'dmp-not-configured', opened: [], dmp: false });
+      const url = `https://dmp.example/ps?ins=${GOOD_INS}&oid=${NIR_OID}`;
+      expect(await openDmp({ DmpUrlTemplate: 'https://dmp.example/ps?ins={ins}&oid={oid}' })).toEqual({
+        url,
+        opened: [url],
+      });
+    } finally {
+      await srv.close();
+    }
   },
 
   async Language() {
