@@ -21,6 +21,8 @@ export const TEXT = {
   enrolmentToken: { min: 1, max: 256, charset: 'ascii' },
   /** The name a workstation registers under (shown to IT in listings and the audit). */
   workstationName: { min: 1, max: 200, charset: 'text' },
+  /** A JWK's `kid`. */
+  keyId: { min: 1, max: 128, charset: 'ascii' },
   /** A JWT's `jti`: long enough to be unique, short enough to index. */
   jti: { min: 16, max: 200, charset: 'ascii' },
   /** Any other request parameter: whatever fits in a request body, printable. */
