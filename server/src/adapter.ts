@@ -2,6 +2,7 @@
 // (the clients) from the directory. Nothing is kept in process memory, so instances are interchangeable.
 import { createHash } from 'node:crypto';
 import type { Adapter, AdapterPayload } from 'oidc-provider';
+import { TEXT, textProblem } from '@sillage/protocol';
 import { Batcher } from './batch';
 import type { Db } from './db';
 
@@ -53,28 +54,8 @@ function upsertBatcher(db: Db): Batcher<Row, void> {
   }, 100);
 }
 
-/**
- * Client-assertion replay records of concurrent token requests in one statement. The insert is atomic
- * across instances (the primary key); within a batch the same id twice is a replay too: only its first
- * caller is told "new".
- */
-function replayBatcher(db: Db): Batcher<string, boolean> {
-  return new Batcher(async (ids) => {
-    const { rows } = await db.query<{ id: string }>(
-      `INSERT INTO oidc_payloads (type, id, payload, expires_at)
-       SELECT 'ReplayDetection', id, '{}', now() + interval '1 hour' FROM unnest($1::text[]) AS id
-       ON CONFLICT (type, id) DO NOTHING RETURNING id`,
-      [[...new Set(ids)]],
-      { prepare: 'oidc-replay' },
-    );
-    const inserted = new Set(rows.map((r) => r.id));
-    return ids.map((id) => inserted.delete(id));
-  });
-}
-
 export function adapterFactory(db: Db) {
   const upserts = upsertBatcher(db);
-  const replays = replayBatcher(db);
   const clients = workstationClients(db);
   return class PgAdapter implements Adapter {
     private readonly hashed: boolean;
@@ -87,7 +68,7 @@ export function adapterFactory(db: Db) {
     }
 
     async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
-      // Recorded atomically by find() below (see there).
+      // Client assertions are recorded by WorkstationAssertions (see find()).
       if (this.name === 'ReplayDetection') return;
       const expiresAt = expiresIn ? new Date(Date.now() + expiresIn * 1000) : null;
       // The payload repeats the id (jti): it is given back by find() from what the caller presented.
@@ -105,13 +86,14 @@ export function adapterFactory(db: Db) {
     }
 
     async find(id: string): Promise<AdapterPayload | undefined> {
+      // Nothing stored here holds control characters: such an id (a client_id inside a client assertion,
+      // a token value) is unknown without a query that PostgreSQL would refuse.
+      if (textProblem(id, TEXT.parameter)) return undefined;
       if (this.name === 'Client') return clients.add(id);
-      if (this.name === 'ReplayDetection') {
-        // Client-assertion replay check, atomic and shared by every instance: the first presentation
-        // is recorded (not found), any later one is found. oidc-provider's own find-then-save would
-        // let two instances both accept the same assertion.
-        return (await replays.add(id)) ? undefined : ({ jti: id } as AdapterPayload);
-      }
+      // Client assertions were already recorded, atomically across instances and until their expiry, by
+      // WorkstationAssertions in oidc-provider's claims hook: its own find-then-save would let two
+      // instances both accept the same assertion.
+      if (this.name === 'ReplayDetection') return undefined;
       const { rows } = await db.query<{ payload: AdapterPayload; consumed_at: Date | null }>(
         'SELECT payload, consumed_at FROM oidc_payloads WHERE type = $1 AND id = $2 AND (expires_at IS NULL OR expires_at > now())',
         [this.name, this.key(id)],
@@ -174,7 +156,6 @@ function workstationClients(db: Db): Batcher<string, AdapterPayload | undefined>
       return {
         client_id: r.client_id,
         token_endpoint_auth_method: 'private_key_jwt',
-        token_endpoint_auth_signing_alg: 'ES256',
         jwks: r.jwks,
         grant_types: WORKSTATION_GRANTS,
         response_types: [],

@@ -5,8 +5,11 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type Koa from 'koa';
+import { DEFAULT_CLOCK_SKEW_S } from '@sillage/protocol';
 import { pruneExpired } from './adapter';
+import { isClockRefusal, WorkstationAssertions } from './assertions';
 import { Audit } from './audit';
+import type { AuditEntry } from './audit';
 import { NonceIssuer, TrustStore } from './cps';
 import type { Db } from './db';
 import { isDatabaseUnavailable, migrate } from './db';
@@ -16,7 +19,8 @@ import { jsonLog } from './log';
 import type { Log } from './log';
 import { DesfireRelay, relayKeysFrom } from './desfire-relay';
 import type { RelayKeys } from './desfire-relay';
-import { createProvider } from './provider';
+import { checkForm, EdgeRefusal, FORM_LIMIT, paramsProblem, readBody, replayable } from './edge';
+import { createProvider, forSillageApi, sillageApi } from './provider';
 import type { RelyingParty } from './provider';
 import { checkpointKeys, keyPlan, SecretStore } from './secrets';
 import type { Kek, KeyPlan } from './secrets';
@@ -35,6 +39,8 @@ export interface ServerOptions {
   relyingParties?: RelyingParty[];
   mfaWindowMs?: number;
   accessTokenTtlS?: number;
+  /** How far a workstation's clock may be from the server's, in seconds (default 120). */
+  clockSkewS?: number;
   allowUidOnlyBadges?: boolean;
   /** DESFire master keys held for the badge relay, "AID/keyNo" → hex (server custody). */
   desfireKeys?: Record<string, string>;
@@ -97,6 +103,9 @@ export async function startServer(opts: ServerOptions): Promise<SessionServer> {
   const nonceKey = Buffer.from(secrets.nonceKey, 'base64url');
   const nonces = new NonceIssuer(nonceKey, 120_000, now);
   const trust = new TrustStore(opts.trustAnchorsPem, opts.intermediateCasPem ?? []);
+  const skewS = opts.clockSkewS ?? DEFAULT_CLOCK_SKEW_S;
+  if (!(Number.isInteger(skewS) && skewS >= 0 && skewS <= 900))
+    throw new Error(`clock skew must be a whole number of seconds from 0 to 900 (got ${skewS})`);
 
   // The issuer must be known before the provider exists: bind first when the port is chosen by the OS.
   // Until the provider is ready (migrations, keys), answer 503 rather than leave requests unanswered:
@@ -111,6 +120,8 @@ export async function startServer(opts: ServerOptions): Promise<SessionServer> {
   });
   const port = (server.address() as AddressInfo).port;
   const issuer = (opts.issuer ?? `http://127.0.0.1:${port}`).replace(/\/$/, '');
+  const api = sillageApi(issuer);
+  const assertions = new WorkstationAssertions(db, directory, issuer, skewS);
 
   const providerDeps = {
     issuer,
@@ -124,25 +135,88 @@ export async function startServer(opts: ServerOptions): Promise<SessionServer> {
     relyingParties: opts.relyingParties ?? [],
     allowUidOnlyBadges: opts.allowUidOnlyBadges ?? false,
     accessTokenTtlS,
+    assertions,
   };
 
   const relay = new DesfireRelay(
     opts.desfireKeyStore ?? relayKeysFrom(opts.desfireKeys ?? {}),
     nonceKey,
-    directory,
-    issuer,
-    db,
+    assertions,
     now,
   );
 
-  /** The roaming session behind a workstation access token, or null (unknown, revoked, expired). */
+  /** A refusal's audit record; when the database holding the audit is down, the log keeps it. */
+  async function auditRefusal(entry: AuditEntry): Promise<void> {
+    try {
+      await audit.append(entry);
+    } catch (e) {
+      log.error('audit unavailable: refusal recorded in this log', { ...entry, err: (e as Error).message });
+    }
+  }
+
+  /**
+   * The roaming session behind a workstation's access token for the Sillage API, or null: unknown,
+   * revoked or expired token, a token for another audience (a DPI's), a revoked workstation's. The last
+   * two are attempts, audited.
+   */
   async function bearer(ctx: Koa.Context) {
-    const m = /^Bearer (.+)$/.exec(ctx.get('authorization'));
+    const m = /^Bearer ([\w.~+/-]{1,512}=*)$/.exec(ctx.get('authorization'));
     if (!m) return null;
-    const at = await current.provider.AccessToken.find(m[1]!);
+    const { provider } = current;
+    const at = await provider.AccessToken.find(m[1]!);
     if (!at || at.isExpired || !at.sid) return null;
+    const refused = !forSillageApi(at, api)
+      ? 'wrong_audience'
+      : !(await provider.Client.find(at.clientId!))
+        ? 'workstation_revoked'
+        : null;
+    if (refused) {
+      await auditRefusal({
+        action: 'token.use',
+        outcome: 'refused',
+        accountId: at.accountId,
+        workstation: at.clientId,
+        reason: refused,
+        details: { path: ctx.path, aud: (at.aud as string | undefined) ?? null, gty: at.gty ?? null },
+      });
+      return null;
+    }
     const s = await sessions.get(at.sid);
     return s ? { at, session: s } : null;
+  }
+
+  /** oidc-provider's endpoints, after the edge read and checked their form body. */
+  async function oidcEndpoint(ctx: Koa.Context, next: Koa.Next): Promise<void> {
+    if (ctx.method === 'POST' && ctx.is('application/x-www-form-urlencoded')) {
+      const body = await readBody(ctx.req, FORM_LIMIT);
+      checkForm(body);
+      ctx.req = replayable(ctx.req, body);
+    }
+    await next();
+    const state = ctx.state as { audited?: boolean; serverError?: unknown; refusal?: unknown };
+    if (ctx.status === 500 && isDatabaseUnavailable(state.serverError)) databaseUnavailable(ctx);
+    // A workstation assertion outside the accepted clock skew: the agent tells its user to call IT.
+    if (ctx.status === 401 && isClockRefusal(state.refusal))
+      ctx.body = { ...(ctx.body as Record<string, unknown>), sillage_error: 'clock_skew' };
+    // Refusals decided by oidc-provider itself (unknown or revoked workstation, bad client assertion...)
+    // are audited here, once the response is known; our grants audit their own.
+    if (ctx.method === 'POST' && ctx.path === '/token' && ctx.status >= 400 && !state.audited) {
+      const body = (ctx.body ?? {}) as { error?: string; error_description?: string };
+      const detail = (state.refusal as { error_detail?: string } | undefined)?.error_detail;
+      const oc = (ctx as unknown as { oidc?: { client?: { clientId: string }; params?: Record<string, unknown> } })
+        .oidc;
+      await auditRefusal({
+        action: 'token.request',
+        outcome: 'refused',
+        workstation: oc?.client?.clientId ?? null,
+        reason: `${body.error ?? 'error'}: ${body.error_description ?? ''}${detail ? ` (${detail})` : ''}`,
+        // Who asked, as claimed (not authenticated) when authentication is what failed.
+        details: {
+          grant_type: (oc?.params?.grant_type as string | undefined) ?? null,
+          ...(oc?.client ? {} : { claimed_client_id: (oc?.params?.client_id as string | undefined) ?? null }),
+        },
+      });
+    }
   }
 
   const kit: RouteKit = { db, directory, sessions, audit, nonces, relay, issuer, log, bearer };
@@ -164,36 +238,10 @@ export async function startServer(opts: ServerOptions): Promise<SessionServer> {
         }
         return;
       }
-      if (!ctx.path.startsWith('/sillage/')) {
-        await next();
-        const state = ctx.state as { audited?: boolean; serverError?: unknown };
-        if (ctx.status === 500 && isDatabaseUnavailable(state.serverError)) databaseUnavailable(ctx);
-        // Refusals decided by oidc-provider itself (unknown or revoked workstation, bad client
-        // assertion...) are audited here, once the response is known; our grants audit their own.
-        if (ctx.method === 'POST' && ctx.path === '/token' && ctx.status >= 400 && !state.audited) {
-          const body = (ctx.body ?? {}) as { error?: string; error_description?: string };
-          const oc = (ctx as unknown as { oidc?: { client?: { clientId: string }; params?: Record<string, unknown> } })
-            .oidc;
-          const entry = {
-            action: 'token.request',
-            outcome: 'refused' as const,
-            workstation: oc?.client?.clientId ?? null,
-            reason: `${body.error ?? 'error'}: ${body.error_description ?? ''}`,
-            // Who asked, as claimed (not authenticated) when authentication is what failed.
-            details: {
-              grant_type: (oc?.params?.grant_type as string | undefined) ?? null,
-              ...(oc?.client ? {} : { claimed_client_id: (oc?.params?.client_id as string | undefined) ?? null }),
-            },
-          };
-          try {
-            await audit.append(entry);
-          } catch (e) {
-            // The audit table lives in the database that is down: the refusal goes to the log instead.
-            log.error('audit unavailable: refusal recorded in this log', { ...entry, err: (e as Error).message });
-          }
-        }
-        return;
-      }
+      // The edge: no text parameter reaches oidc-provider or a route unchecked.
+      const problem = paramsProblem(ctx.query);
+      if (problem) throw new EdgeRefusal(400, problem);
+      if (!ctx.path.startsWith('/sillage/')) return await oidcEndpoint(ctx, next);
       ctx.set('cache-control', 'no-store');
       const route = ROUTES[`${ctx.method} ${ctx.path}`];
       if (!route) {
@@ -203,6 +251,17 @@ export async function startServer(opts: ServerOptions): Promise<SessionServer> {
       }
       await route(ctx, kit);
     } catch (e) {
+      if (e instanceof EdgeRefusal) {
+        ctx.status = e.status;
+        ctx.body = { error: 'invalid_request', error_description: e.message };
+        await auditRefusal({
+          action: 'request.refused',
+          outcome: 'refused',
+          reason: `invalid_request: ${e.message}`,
+          details: { method: ctx.method, path: ctx.path.slice(0, 200) },
+        });
+        return;
+      }
       const status = (e as { status?: number }).status;
       if (status && status < 500) {
         ctx.status = status;

@@ -31,6 +31,18 @@ export interface AuditRow extends Required<Omit<AuditEntry, 'details'>> {
 
 export const GENESIS = '0'.repeat(64);
 
+/**
+ * PostgreSQL stores no NUL character (text or jsonb): a refusal quoting hostile input (a claimed
+ * client_id, a badge id) keeps it visible as U+2400 instead of failing the batch it is written with.
+ */
+function withoutNul<T>(v: T): T {
+  if (typeof v === 'string') return v.replaceAll('\u0000', '\u2400') as T;
+  if (Array.isArray(v)) return v.map(withoutNul) as T;
+  if (v && typeof v === 'object')
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [withoutNul(k), withoutNul(x)])) as T;
+  return v;
+}
+
 function canonical(v: unknown): string {
   if (v === null || typeof v !== 'object') return JSON.stringify(v ?? null);
   if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
@@ -196,7 +208,7 @@ export class Audit {
   });
 
   append(e: AuditEntry): Promise<void> {
-    return this.writes.add(e);
+    return this.writes.add(withoutNul(e));
   }
 
   /** One statement: the database function locks the chain, numbers and links the rows (migration 2). */

@@ -3,10 +3,14 @@
 // the test PKI in tests), validity at `now`, key usage, signature, audience, lifetime, single use.
 import { createHmac, randomBytes, timingSafeEqual, X509Certificate } from 'node:crypto';
 import { compactVerify, decodeProtectedHeader } from 'jose';
+import type { SillageError } from '@sillage/protocol';
 
 export class ProofError extends Error {
   constructor(
-    readonly code: 'invalid_assertion' | 'untrusted_certificate' | 'expired_certificate' | 'replayed_nonce',
+    readonly code: Extract<
+      SillageError,
+      'invalid_assertion' | 'untrusted_certificate' | 'expired_certificate' | 'replayed_nonce' | 'clock_skew'
+    >,
     message: string,
   ) {
     super(message);
@@ -180,7 +184,7 @@ export interface VerifiedAssertion {
 /** Verifies a card assertion (everything but single use of the nonce, which needs the database). */
 export async function verifyCardAssertion(
   assertion: string,
-  opts: { trust: TrustStore; nonces: NonceIssuer; audience: string; now: Date },
+  opts: { trust: TrustStore; nonces: NonceIssuer; audience: string; now: Date; skewS: number },
 ): Promise<VerifiedAssertion> {
   let header;
   try {
@@ -205,10 +209,13 @@ export async function verifyCardAssertion(
   if (!aud.includes(opts.audience)) throw new ProofError('invalid_assertion', 'assertion audience is not this server');
   if (payload.sub !== subject.idNat)
     throw new ProofError('invalid_assertion', 'assertion subject differs from the certificate idNat');
-  if (typeof payload.exp !== 'number' || payload.exp < now - 5)
-    throw new ProofError('invalid_assertion', 'assertion expired');
-  if (typeof payload.iat !== 'number' || payload.exp - payload.iat > 300 || payload.iat > now + 30)
+  if (typeof payload.exp !== 'number' || typeof payload.iat !== 'number' || payload.exp - payload.iat > 300)
     throw new ProofError('invalid_assertion', 'assertion lifetime invalid (at most 5 minutes)');
+  // The workstation dates the assertion with its own clock: drift within the accepted skew is fine.
+  if (payload.exp <= now - opts.skewS)
+    throw new ProofError('clock_skew', 'assertion expired: workstation clock behind');
+  if (payload.iat > now + opts.skewS)
+    throw new ProofError('clock_skew', 'assertion issued in the future: workstation clock ahead');
   const nonceExpiresAt = opts.nonces.check(payload.nonce);
   return { subject, nonce: payload.nonce as string, nonceExpiresAt, alg };
 }

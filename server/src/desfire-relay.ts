@@ -7,11 +7,9 @@
 // functions); the relay's steps are checked against NXP's published transcripts in the tests.
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
 import { aesCmac, diversifyAes128, isDiversification } from '@sillage/protocol';
-import type { Diversification } from '@sillage/protocol';
-import { createLocalJWKSet, decodeJwt, jwtVerify } from 'jose';
-import type { JSONWebKeySet } from 'jose';
-import type { Queryable } from './db';
-import type { Directory } from './directory';
+import type { Diversification, SillageError } from '@sillage/protocol';
+import { AssertionRefused } from './assertions';
+import type { WorkstationAssertions } from './assertions';
 
 const Z = Buffer.alloc(16);
 
@@ -55,6 +53,7 @@ export class RelayError extends Error {
     readonly status: number,
     readonly error: string,
     message: string,
+    readonly sillageError?: SillageError,
   ) {
     super(message);
   }
@@ -89,51 +88,22 @@ export class DesfireRelay {
   constructor(
     private readonly keys: RelayKeys,
     serverSecret: Buffer,
-    private readonly directory: Directory,
-    private readonly issuer: string,
-    /** Single use of each assertion, shared by every instance (same table as oidc-provider's replay check). */
-    private readonly db: Queryable,
+    /** Each call's workstation assertion: checked and used once like the token endpoint's. */
+    private readonly assertions: WorkstationAssertions,
     private readonly now: () => Date,
     private readonly ttlMs = 10_000,
   ) {
     this.seal = Buffer.from(hkdfSync('sha256', serverSecret, Buffer.alloc(0), 'sillage desfire relay handle', 32));
   }
 
-  /** The calling workstation, from its private_key_jwt assertion (registered, active, signature, audience). */
+  /** The calling workstation, from its private_key_jwt assertion (see WorkstationAssertions). */
   async workstation(assertion: unknown): Promise<string> {
-    if (typeof assertion !== 'string') throw new RelayError(401, 'invalid_client', 'client_assertion required');
-    let iss: string | undefined;
     try {
-      iss = decodeJwt(assertion).iss;
-    } catch {
-      throw new RelayError(401, 'invalid_client', 'malformed client_assertion');
-    }
-    const ws = iss ? await this.directory.workstation(iss) : null;
-    if (!ws || !ws.active) throw new RelayError(401, 'invalid_client', 'unknown or revoked workstation');
-    let jti: unknown;
-    try {
-      // Wall-clock checks, as oidc-provider does for the token endpoint's client assertions (the `now`
-      // option moves the roaming-session clock, not the workstations').
-      ({
-        payload: { jti },
-      } = await jwtVerify(assertion, createLocalJWKSet(ws.jwks as JSONWebKeySet), {
-        issuer: ws.clientId,
-        subject: ws.clientId,
-        audience: this.issuer,
-        maxTokenAge: '2m',
-      }));
+      return await this.assertions.workstation(assertion);
     } catch (e) {
-      throw new RelayError(401, 'invalid_client', `client_assertion refused: ${(e as Error).message}`);
+      if (!(e instanceof AssertionRefused)) throw e;
+      throw new RelayError(401, 'invalid_client', e.message, e.clock ? 'clock_skew' : undefined);
     }
-    if (typeof jti !== 'string' || jti.length < 16 || jti.length > 200)
-      throw new RelayError(401, 'invalid_client', 'client_assertion needs a jti');
-    const { rows } = await this.db.query(
-      `INSERT INTO oidc_payloads (type, id, payload, expires_at) VALUES ('RelayAssertion', $1, '{}', now() + interval '5 minutes')
-       ON CONFLICT (type, id) DO NOTHING RETURNING id`,
-      [`${ws.clientId}:${jti}`],
-    );
-    if (!rows.length) throw new RelayError(401, 'invalid_client', 'client_assertion replayed');
-    return ws.clientId;
   }
 
   begin(ws: string, body: Record<string, unknown>): { handle: string; reply: string; keyName: string } {

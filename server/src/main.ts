@@ -55,6 +55,8 @@ const HELP = `Usage: npm run server -- [options]
   --intermediate FILE      PEM issuing CA used to build CPS chains (repeatable)
   --relying-parties FILE   JSON [{"clientId","clientSecretEnv","audiences":[...]}] (secrets from env vars)
   --mfa-window-minutes N   roaming MFA window (default 240)
+  --clock-skew-seconds N   how far a workstation's clock may be from this server's (default 120, at most
+                           900); the agents follow it and say "Horloge du poste décalée" beyond it
   --allow-uid-only         accept UID-only badges (weak; off by default)
   --desfire-keys FILE      DESFire master keys for the badge relay, {"F51230/1": "hex"}; the file must be
                            readable by the server's account only (chmod 600)
@@ -124,6 +126,9 @@ async function main() {
     intermediateCasPem: readPems(argValues(argv, '--intermediate')),
     relyingParties,
     mfaWindowMs: Number(argValue(argv, '--mfa-window-minutes') ?? 240) * 60_000,
+    ...(argValue(argv, '--clock-skew-seconds') !== undefined
+      ? { clockSkewS: Number(argValue(argv, '--clock-skew-seconds')) }
+      : {}),
     allowUidOnlyBadges: argv.includes('--allow-uid-only'),
     ...(desfireKeys ? { desfireKeys } : {}),
     ...(desfireKeyStore ? { desfireKeyStore } : {}),

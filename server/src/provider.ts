@@ -5,10 +5,13 @@
 //     window (re-open, 1 factor; auth_time stays the 2-factor login).
 //   - Token exchange (RFC 8693) to audience-bound tokens for the DPI and other relying parties.
 //   - Refresh and revocation as oidc-provider implements them.
+import { ACR, CLOCK_SKEW_METADATA, GRANT } from '@sillage/protocol';
 import Provider, { errors } from 'oidc-provider';
 import type { Configuration } from 'oidc-provider';
 import type { JWK } from 'jose';
 import { adapterFactory } from './adapter';
+import { WORKSTATION_ALGS } from './assertions';
+import type { WorkstationAssertions } from './assertions';
 import { registerBadgeGrant } from './grants/badge';
 import { registerCpsCardGrant } from './grants/cps-card';
 import { tokenIssuer } from './grants/issue';
@@ -40,6 +43,27 @@ export interface ProviderDeps {
   relyingParties: RelyingParty[];
   allowUidOnlyBadges: boolean;
   accessTokenTtlS: number;
+  /** Workstations' client assertions: lifetime, clock skew, single use. */
+  assertions: WorkstationAssertions;
+}
+
+/**
+ * The audience (RFC 8707 resource) of a workstation's own access tokens: the session server's API
+ * (/sillage/*). Every other token (a DPI's, from token exchange) has its relying party's audience.
+ */
+export const sillageApi = (issuer: string) => `${issuer}/sillage`;
+
+const LOGIN_GRANTS: ReadonlySet<string> = new Set([GRANT.jwtBearer, GRANT.badge]);
+
+/**
+ * Whether an access token is a workstation's own, for the Sillage API: its audience says so. Tokens
+ * issued before this audience existed (by an instance not yet upgraded, or before the upgrade) have none;
+ * a workstation's login or re-open made them (possibly refreshed), never token exchange, whose tokens
+ * always carry their relying party's audience.
+ */
+export function forSillageApi(at: { aud?: unknown; gty?: string }, api: string): boolean {
+  if (at.aud !== undefined) return at.aud === api;
+  return LOGIN_GRANTS.has(at.gty?.split(' ')[0] ?? '');
 }
 
 /** The provider's keys of the moment (secrets.ts: the signing keys change with each rotation). */
@@ -55,6 +79,14 @@ export function createProvider(deps: ProviderDeps, keys: ProviderKeys) {
   const { nonces } = keys;
   const audiences = new Map<string, RelyingParty>();
   for (const rp of deps.relyingParties) for (const a of rp.audiences) audiences.set(a, rp);
+  const api = sillageApi(deps.issuer);
+  if (audiences.has(api)) throw new Error(`relying party audience ${api} is the session server's own API`);
+  const resourceServerInfo = (audience: string) => ({
+    scope: 'openid profile',
+    audience,
+    accessTokenFormat: 'opaque' as const,
+    accessTokenTTL: deps.accessTokenTtlS,
+  });
 
   const accountClaims = (a: Account) => ({
     sub: a.id,
@@ -88,15 +120,25 @@ export function createProvider(deps: ProviderDeps, keys: ProviderKeys) {
       profile: ['family_name', 'given_name', 'name', 'preferred_username', 'idnat', 'profession'],
     },
     scopes: ['openid', 'profile', 'offline_access'],
-    // Opaque tokens keep only what this hook returns: carry the claims our grants set (acr, auth_time,
-    // idnat) so introspection tells a relying party how and when the user authenticated.
-    extraTokenClaims: async (_ctx, token) => (token as unknown as { extra?: Record<string, unknown> }).extra,
+    // Opaque tokens keep only what this hook returns: carry what our grants say about the user (acr,
+    // amr, auth_time, idnat) so introspection tells how and when they authenticated. An access token
+    // minted by a refresh says what the refresh token's login or re-open proved (a refresh proves nothing).
+    extraTokenClaims: async (ctx, token) => {
+      const own = (token as unknown as { extra?: Record<string, unknown> }).extra;
+      if (own) return own;
+      const rt = ctx?.oidc?.entities.RefreshToken;
+      return rt && token.kind === 'AccessToken'
+        ? { sid: rt.sid, acr: rt.acr, amr: rt.amr, auth_time: rt.authTime }
+        : undefined;
+    },
     features: {
       devInteractions: { enabled: false },
       introspection: {
         enabled: true,
-        // A relying party may introspect the tokens minted for its audiences; a workstation its own.
+        // A relying party may introspect the tokens minted for its audiences; a workstation its own. A
+        // revoked workstation's tokens are inactive, whoever asks.
         allowedPolicy: async (_ctx, client, token) => {
+          if (!token.clientId || !(await provider.Client.find(token.clientId))) return false;
           if (token.clientId === client.clientId) return true;
           const rp = deps.relyingParties.find((r) => r.clientId === client.clientId);
           const aud = (token as unknown as { aud?: string | string[] }).aud;
@@ -109,22 +151,35 @@ export function createProvider(deps: ProviderDeps, keys: ProviderKeys) {
       resourceIndicators: {
         enabled: true,
         defaultResource: () => undefined as unknown as string,
-        useGrantedResource: () => false,
+        // A refresh keeps the token's audience: a workstation's refreshed token is for the Sillage API.
+        useGrantedResource: () => true,
         getResourceServerInfo: (_ctx, resource) => {
-          if (!audiences.has(resource))
+          // The Sillage API is for workstations only (a relying party has no grant to ask with).
+          if (resource !== api && !audiences.has(resource))
             throw new errors.InvalidTarget(`audience ${resource} is not a registered relying party`);
-          return {
-            scope: 'openid profile',
-            audience: resource,
-            accessTokenFormat: 'opaque',
-            accessTokenTTL: deps.accessTokenTtlS,
-          };
+          return resourceServerInfo(resource);
         },
       },
+      // Sessions live on the workstations and in roaming_sessions, never in a browser: no authorization
+      // or logout pages, no userinfo (a workstation's token is for the Sillage API, a DPI's for the DPI),
+      // no pushed requests, no DPoP (the Sillage API takes bearer tokens only).
+      rpInitiatedLogout: { enabled: false },
+      userinfo: { enabled: false },
+      pushedAuthorizationRequests: { enabled: false },
+      dPoP: { enabled: false },
     },
     clientAuthMethods: ['private_key_jwt', 'client_secret_basic'],
+    // Ward PCs drift: a workstation's assertions are accepted this far from the server's clock (oidc-provider
+    // checks exp and nbf with it, WorkstationAssertions iat and the lifetime, and records single use).
+    clockTolerance: deps.assertions.skewS,
+    assertJwtClientAuthClaimsAndHeader: (_ctx, claims) => deps.assertions.clientAuthHook(claims),
+    // Declared, so ID tokens keep acr after a refresh too, and discovery lists them.
+    acrValues: [ACR.mfa, ACR.reopen],
+    // Only the grants a workstation uses (listed in discovery); no response type: no browser flow.
+    responseTypes: [],
+    discovery: { claim_types_supported: ['normal'], [CLOCK_SKEW_METADATA]: deps.assertions.skewS },
     enabledJWA: {
-      clientAuthSigningAlgValues: ['ES256', 'RS256', 'PS256'],
+      clientAuthSigningAlgValues: WORKSTATION_ALGS,
       idTokenSigningAlgValues: ['ES256', 'RS256'],
     },
     ttl: {
@@ -154,11 +209,20 @@ export function createProvider(deps: ProviderDeps, keys: ProviderKeys) {
     return audit.append({ ...e, workstation: ctx.oidc.client?.clientId ?? null });
   };
 
-  const issue = tokenIssuer(provider, deps, accountClaims);
-  const kit: GrantKit = { provider, deps, nonces, audiences, accountClaims, auditFor, issue };
+  const resourceServer = (audience: string) => new provider.ResourceServer(audience, resourceServerInfo(audience));
+  const issue = tokenIssuer(provider, deps, { api, accountClaims, resourceServer });
+  const kit: GrantKit = { provider, deps, nonces, audiences, api, resourceServer, accountClaims, auditFor, issue };
   registerCpsCardGrant(kit);
   registerBadgeGrant(kit);
   registerTokenExchangeGrant(kit);
+
+  // The session server's middleware reads the refusal itself (clock skew, audit detail), not only its body.
+  const keepRefusal = (ctx: Ctx, err: Error) => {
+    (ctx.state as { refusal?: unknown }).refusal = err;
+  };
+  provider.on('grant.error', keepRefusal);
+  provider.on('introspection.error', keepRefusal);
+  provider.on('revocation.error', keepRefusal);
 
   provider.on('server_error', (ctx: Ctx, err: Error) => {
     // The session server's middleware turns a database outage into a 503 the agents understand.

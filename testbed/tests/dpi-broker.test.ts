@@ -314,11 +314,13 @@ describe('DPI broker', () => {
       oidc.ClientSecretBasic(RP[1]!.clientSecret),
       { execute: [oidc.allowInsecureRequests] },
     );
+    // The token says what this PC's tap proved (a 1-factor re-open), not the shift's first 2-factor login.
     expect(await oidc.tokenIntrospection(labo, tok.access_token)).toMatchObject({
       active: true,
       idnat: '899999000011',
       aud: LABO_AUD,
-      acr: 'urn:sillage:loa:mfa',
+      acr: 'urn:sillage:loa:reopen',
+      amr: ['hwk'],
     });
 
     expect((await post(HTTP_SECRET, { audience: DPI_AUD })).status).toBe(403);

@@ -1,5 +1,6 @@
-// The session server's group commit: a burst shares one statement, a failure reaches exactly the
-// callers whose items were in that statement, and the next burst still goes through.
+// The session server's group commit: a burst shares one statement, a database failure reaches exactly
+// the callers whose items were in that statement, a bad row fails alone, and the next burst still goes
+// through.
 import { describe, expect, it } from 'vitest';
 import { Batcher } from '../../server/src/batch';
 
@@ -26,21 +27,57 @@ describe('Batcher', () => {
     ]);
   });
 
-  it('rejects the callers of a failed run only; the next run is made', async () => {
+  it('rejects the callers of a run that failed with the database down (no retry); the next run is made', async () => {
     let n = 0;
+    const runs: string[][] = [];
     const b = new Batcher<string, string>(async (items) => {
+      runs.push(items);
       if (n++ === 0) {
         await new Promise((r) => setTimeout(r, 5));
-        throw new Error('database down');
+        throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
       }
       return items.map((i) => i.toUpperCase());
     });
     const failed = [b.add('a'), b.add('b')];
     await new Promise((r) => setTimeout(r, 1));
     const next = b.add('c');
-    await expect(Promise.all(failed)).rejects.toThrow('database down');
-    await expect(failed[1]).rejects.toThrow('database down');
+    await expect(Promise.all(failed)).rejects.toThrow('ECONNREFUSED');
+    await expect(failed[1]).rejects.toThrow('ECONNREFUSED');
     expect(await next).toBe('C');
+    expect(runs).toEqual([['a', 'b'], ['c']]);
+  });
+
+  it('isolates a bad row: its batch is split until only its caller gets the error, the others their answers', async () => {
+    const runs: string[][] = [];
+    // A statement PostgreSQL refuses as a whole when one row holds a NUL byte (22021).
+    const b = new Batcher<string, string>(async (items) => {
+      runs.push(items);
+      if (items.some((i) => i.includes('\u0000')))
+        throw Object.assign(new Error('invalid byte sequence for encoding "UTF8": 0x00'), { code: '22021' });
+      return items.map((i) => i.toUpperCase());
+    });
+    const items = ['a', 'b', 'c', 'bad\u0000', 'd', 'e', 'f', 'g'];
+    const answers = await Promise.allSettled(items.map((i) => b.add(i)));
+    expect(answers.map((a) => (a.status === 'fulfilled' ? a.value : 'refused'))).toEqual([
+      'A',
+      'B',
+      'C',
+      'refused',
+      'D',
+      'E',
+      'F',
+      'G',
+    ]);
+    // One full run, then halves, depth first: log2(8) levels to isolate one row, each good half run once.
+    expect(runs).toEqual([
+      items,
+      items.slice(0, 4),
+      ['a', 'b'],
+      ['c', 'bad\u0000'],
+      ['c'],
+      ['bad\u0000'],
+      items.slice(4),
+    ]);
   });
 
   it('splits a burst larger than the batch limit', async () => {

@@ -17,7 +17,13 @@ export function registerCpsCardGrant(kit: GrantKit): void {
       if (typeof assertion !== 'string') return refuse(ctx, 400, 'invalid_request', 'assertion missing');
       let v;
       try {
-        v = await verifyCardAssertion(assertion, { trust, nonces, audience: deps.issuer, now: now() });
+        v = await verifyCardAssertion(assertion, {
+          trust,
+          nonces,
+          audience: deps.issuer,
+          now: now(),
+          skewS: deps.assertions.skewS,
+        });
       } catch (e) {
         const pe = e instanceof ProofError ? e : new ProofError('invalid_assertion', 'assertion rejected');
         await auditFor(ctx, {

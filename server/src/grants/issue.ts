@@ -1,5 +1,6 @@
-// Token issuing for the login and re-open grants: a grant, an access token, a refresh token that dies with
-// the roaming window, and an ID token whose acr/amr/auth_time say what this request proved.
+// Token issuing for the login and re-open grants: a grant, an access token for the Sillage API, a refresh
+// token that dies with the roaming window, and an ID token, all saying (acr/amr/auth_time) what this
+// request proved.
 import type Provider from 'oidc-provider';
 import type { ProviderDeps } from '../provider';
 import type { GrantKit } from './kit';
@@ -8,7 +9,7 @@ import type { GrantKit } from './kit';
 export function tokenIssuer(
   provider: Provider,
   deps: ProviderDeps,
-  accountClaims: GrantKit['accountClaims'],
+  { api, accountClaims, resourceServer }: Pick<GrantKit, 'api' | 'accountClaims' | 'resourceServer'>,
 ): GrantKit['issue'] {
   const { now } = deps;
   return async (ctx, account, session, opts, audited) => {
@@ -19,6 +20,7 @@ export function tokenIssuer(
     const grant = new provider.Grant({ accountId: account.id, clientId: client.clientId });
     grant.addOIDCScope('openid profile offline_access');
     grant.addOIDCClaims(['acr', 'amr', 'auth_time', 'sid']);
+    grant.addResourceScope(api, 'openid profile');
     // The grant id is fixed up front so the grant and its tokens are saved together (one batch).
     const g = grant as unknown as { jti: string; generateTokenId(): string };
     g.jti = g.generateTokenId();
@@ -29,7 +31,10 @@ export function tokenIssuer(
       ...common,
       scope: 'openid profile',
       expiresIn: Math.min(deps.accessTokenTtlS, remaining),
-      extra: { sid: session.id },
+      // For the Sillage API only: what /sillage/* accepts, and what a DPI token never is.
+      resourceServer: resourceServer(api),
+      // What this request proved, not the session's first login: a token exchanged from it says the same.
+      extra: { sid: session.id, acr: opts.acr, amr: opts.amr, auth_time: authTime },
     });
     // The refresh token dies with the roaming window: refresh never extends the 4 hours.
     const rt = new provider.RefreshToken({
@@ -39,6 +44,7 @@ export function tokenIssuer(
       amr: opts.amr,
       authTime,
       expiresIn: remaining,
+      resource: api,
       rotations: 0,
       // Asked for explicitly so the ID tokens of refreshes carry them too.
       claims: { id_token: { acr: null, amr: null, auth_time: null, sid: null } },

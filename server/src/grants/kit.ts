@@ -1,6 +1,7 @@
 // What every grant of the session server works with: the provider, its dependencies, the audit of the
 // request's decision and the issuing of a workstation's tokens.
-import type { KoaContextWithOIDC } from 'oidc-provider';
+import type { OAuthError, SillageError } from '@sillage/protocol';
+import type { KoaContextWithOIDC, ResourceServerInstance } from 'oidc-provider';
 import type Provider from 'oidc-provider';
 import type { AuditEntry } from '../audit';
 import type { NonceIssuer } from '../cps';
@@ -22,6 +23,10 @@ export interface GrantKit {
   nonces: NonceIssuer;
   /** Relying parties by the audiences they accept. */
   audiences: Map<string, RelyingParty>;
+  /** The audience of a workstation's own access tokens (sillageApi). */
+  api: string;
+  /** The resource server an access token is issued for (the Sillage API or a relying party). */
+  resourceServer(audience: string): ResourceServerInstance;
   accountClaims(a: Account): Record<string, unknown>;
   /** Records the request's decision (the token route's own refusal audit then stays silent). */
   auditFor(ctx: Ctx, e: Omit<AuditEntry, 'workstation'>): Promise<void>;
@@ -29,12 +34,15 @@ export interface GrantKit {
   issue(ctx: Ctx, account: Account, session: RoamingSession, opts: IssueOptions, audited: Promise<void>): Promise<void>;
 }
 
+/** A refusal's body beyond OAuth's fields: the precise code, and what the agent shows (tries left...). */
+export type RefusalExtra = { sillage_error?: SillageError } & Record<string, unknown>;
+
 export function refuse(
   ctx: Ctx,
   status: number,
-  error: string,
+  error: OAuthError,
   description: string,
-  extra: Record<string, unknown> = {},
+  extra: RefusalExtra = {},
 ): void {
   ctx.status = status;
   ctx.body = { error, error_description: description, ...extra };

@@ -1,11 +1,13 @@
-// Token exchange (RFC 8693): a workstation's access token becomes an audience-bound token for one relying
-// party (the DPI), carrying who and how the user authenticated.
-import { GRANT } from '@sillage/protocol';
+// Token exchange (RFC 8693): a workstation's access token for the Sillage API becomes an audience-bound
+// token for one relying party (the DPI), carrying who the user is and what the workstation's login or
+// re-open proved (acr, amr, auth_time): a token exchanged after a 1-factor re-open says so.
+import { ACR, GRANT } from '@sillage/protocol';
+import { forSillageApi } from '../provider';
 import type { GrantKit } from './kit';
 import { refuse } from './kit';
 
 export function registerTokenExchangeGrant(kit: GrantKit): void {
-  const { provider, deps, audiences, auditFor } = kit;
+  const { provider, deps, audiences, api, resourceServer, auditFor } = kit;
   const { directory, sessions, now } = kit.deps;
   provider.registerGrantType(
     GRANT.tokenExchange,
@@ -27,7 +29,8 @@ export function registerTokenExchangeGrant(kit: GrantKit): void {
         return refuse(ctx, 400, 'invalid_target', `audience ${audience ?? '(none)'} is not a registered relying party`);
       }
       const subject = p.subject_token ? await provider.AccessToken.find(p.subject_token) : undefined;
-      if (!subject || subject.clientId !== client.clientId || subject.isExpired) {
+      // Only the workstation's own token is exchanged: a DPI token is not exchanged again.
+      if (!subject || subject.clientId !== client.clientId || subject.isExpired || !forSillageApi(subject, api)) {
         await auditFor(ctx, {
           action: 'token.exchange',
           outcome: 'refused',
@@ -38,7 +41,7 @@ export function registerTokenExchangeGrant(kit: GrantKit): void {
           ctx,
           400,
           'invalid_grant',
-          'subject token unknown, expired, revoked or not issued to this workstation',
+          'subject token unknown, expired, revoked, not issued to this workstation or not for the Sillage API',
         );
       }
       const sid = subject.sid;
@@ -54,6 +57,9 @@ export function registerTokenExchangeGrant(kit: GrantKit): void {
         return refuse(ctx, 400, 'invalid_grant', 'roaming session over', { sillage_error: 'mfa_required' });
       }
       const remaining = Math.max(1, Math.floor((session.expiresAt.getTime() - now().getTime()) / 1000));
+      // What the workstation's login or re-open proved. A token issued before that record existed says
+      // nothing of it: no second factor is claimed for it.
+      const proved = (subject.extra ?? {}) as { acr?: string; amr?: string[]; auth_time?: number };
       const at = new provider.AccessToken({
         accountId: subject.accountId,
         client,
@@ -62,18 +68,14 @@ export function registerTokenExchangeGrant(kit: GrantKit): void {
         sid,
         scope: 'openid profile',
         expiresIn: Math.min(deps.accessTokenTtlS, remaining),
-        resourceServer: new provider.ResourceServer(audience, {
-          scope: 'openid profile',
-          audience,
-          accessTokenFormat: 'opaque',
-          accessTokenTTL: deps.accessTokenTtlS,
-        }),
+        resourceServer: resourceServer(audience),
         // The DPI learns who the token is for by introspection: the professional's idNat (RPPS) travels
         // with the token, so the DPI can act in their name (DMP "AIR simplifié" mode needs the RPPS).
         extra: {
           sid,
-          acr: session.acr,
-          auth_time: Math.floor(session.authTime.getTime() / 1000),
+          acr: proved.acr ?? ACR.reopen,
+          amr: proved.amr ?? [],
+          auth_time: proved.auth_time ?? Math.floor(session.authTime.getTime() / 1000),
           idnat: (await directory.account(subject.accountId))?.idNat,
         },
       });

@@ -1,6 +1,7 @@
 // Badge self-enrolment, right after a 2-factor CPS login on the same workstation.
 import type Koa from 'koa';
 import { ACR } from '@sillage/protocol';
+import type { EnrolmentAnswer } from '@sillage/protocol';
 import type { RouteKit } from './kit';
 import { readJson } from './kit';
 
@@ -51,7 +52,8 @@ export async function enrolBadge(ctx: Koa.Context, kit: RouteKit): Promise<void>
     details: { badgeId: body.badge_id },
   });
   ctx.status = r.ok ? 201 : 409;
+  const enrolled: EnrolmentAnswer = { enrolled: true };
   ctx.body = r.ok
-    ? { enrolled: true }
+    ? enrolled
     : { error: 'conflict', error_description: 'ce badge appartient déjà à une autre personne' };
 }

@@ -34,6 +34,10 @@ export async function desfireRelay(ctx: Koa.Context, kit: RouteKit): Promise<voi
         reason: `${e.error}: ${e.message}`,
       });
     ctx.status = e.status;
-    ctx.body = { error: e.error, error_description: e.message };
+    ctx.body = {
+      error: e.error,
+      error_description: e.message,
+      ...(e.sillageError && { sillage_error: e.sillageError }),
+    };
   }
 }

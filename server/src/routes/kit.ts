@@ -6,6 +6,7 @@ import type { NonceIssuer } from '../cps';
 import type { Db } from '../db';
 import type { DesfireRelay } from '../desfire-relay';
 import type { Directory } from '../directory';
+import { EdgeRefusal, jsonProblem, readBody } from '../edge';
 import type { Log } from '../log';
 import type { RoamingSession, Sessions } from '../sessions';
 
@@ -26,19 +27,17 @@ export type Route = (ctx: Koa.Context, kit: RouteKit) => Promise<void>;
 
 const MAX_BODY = 64 * 1024;
 
+/** The JSON object of the body, every string in it checked by the edge's text rules (else a 400). */
 export async function readJson(ctx: Koa.Context): Promise<Record<string, unknown>> {
-  const chunks: Buffer[] = [];
-  let n = 0;
-  for await (const c of ctx.req) {
-    n += (c as Buffer).length;
-    if (n > MAX_BODY) throw Object.assign(new Error('body too large'), { status: 413 });
-    chunks.push(c as Buffer);
-  }
+  const raw = await readBody(ctx.req, MAX_BODY);
+  let v: unknown;
   try {
-    const v = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as unknown;
-    if (!v || typeof v !== 'object' || Array.isArray(v)) throw new Error();
-    return v as Record<string, unknown>;
+    v = JSON.parse(raw.toString('utf8') || '{}');
   } catch {
-    throw Object.assign(new Error('body must be a JSON object'), { status: 400 });
+    v = null;
   }
+  if (!v || typeof v !== 'object' || Array.isArray(v)) throw new EdgeRefusal(400, 'body must be a JSON object');
+  const problem = jsonProblem(v);
+  if (problem) throw new EdgeRefusal(400, problem);
+  return v as Record<string, unknown>;
 }

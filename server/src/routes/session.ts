@@ -1,26 +1,25 @@
 // The roaming session behind a workstation's token: polled status, and the user's logout everywhere.
 import type Koa from 'koa';
+import type { LogoutAnswer, SessionStatusAnswer } from '@sillage/protocol';
 import type { RouteKit } from './kit';
 
 export async function sessionStatus(ctx: Koa.Context, kit: RouteKit): Promise<void> {
   const { sessions, bearer } = kit;
   // Polled by agents: a revoked or ended session answers 401 and the workstation locks.
   const b = await bearer(ctx);
+  let answer: SessionStatusAnswer;
   if (!b || !sessions.isLive(b.session)) {
     ctx.status = 401;
-    ctx.body = {
-      error: 'invalid_token',
-      active: false,
-      reason: b?.session.endReason ?? (b ? 'expired' : 'unknown'),
+    answer = { error: 'invalid_token', active: false, reason: b?.session.endReason ?? (b ? 'expired' : 'unknown') };
+  } else {
+    answer = {
+      active: true,
+      session_id: b.session.id,
+      auth_time: Math.floor(b.session.authTime.getTime() / 1000),
+      expires_at: Math.floor(b.session.expiresAt.getTime() / 1000),
     };
-    return;
   }
-  ctx.body = {
-    active: true,
-    session_id: b.session.id,
-    auth_time: Math.floor(b.session.authTime.getTime() / 1000),
-    expires_at: Math.floor(b.session.expiresAt.getTime() / 1000),
-  };
+  ctx.body = answer;
 }
 
 export async function endSession(ctx: Koa.Context, kit: RouteKit): Promise<void> {
@@ -39,5 +38,6 @@ export async function endSession(ctx: Koa.Context, kit: RouteKit): Promise<void>
     workstation: b.at.clientId,
     details: { session: b.session.id, workstations: r.workstations },
   });
-  ctx.body = { ended: r.ended, workstations: r.workstations.length };
+  const answer: LogoutAnswer = { ended: r.ended, workstations: r.workstations.length };
+  ctx.body = answer;
 }
