@@ -215,6 +215,14 @@ describe('session engine — badges and roaming window', () => {
     expect(kind(env)).toBe('open');
   });
 
+  it('takes a tap after the clock was set back (a tap is not a bounce of one made "later")', async () => {
+    await badgeLogin('badge-camille');
+    env.clock.jump(-5 * HOUR);
+    env.readers.tapBadge('badge-camille');
+    await settle();
+    expect(env.engine.getState()).toEqual({ kind: 'locked', reason: 'tap-out' });
+  });
+
   it('refuses a UID-only badge and an unknown badge, locked and audited', async () => {
     env.readers.tapBadge('badge-clone');
     await settle();

@@ -37,6 +37,15 @@ export class ManualClock implements Clock {
     return { cancel: () => (timer.live = false) };
   }
 
+  /**
+   * Sets the wall clock forward or back, as a user or a time sync does. Timers wait a delay (setTimeout
+   * is monotonic): they keep what they had left.
+   */
+  jump(ms: number): void {
+    this.t += ms;
+    for (const x of this.timers) x.at += ms;
+  }
+
   /** Move time forward, firing due timers in order. */
   advance(ms: number): void {
     const end = this.t + ms;
