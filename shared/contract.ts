@@ -122,6 +122,8 @@ export type AgentErrorCode =
   | 'badge-not-encoded'
   | 'auth-refused'
   | 'server-unreachable'
+  /** This PC's clock is further from the session server's than it accepts: IT must set it right. */
+  | 'clock-skew'
   /** Too many wrong session codes: locked until `params.until` (HH:MM). */
   | 'code-locked'
   /** The roaming MFA window is over: the next login needs both factors again. */

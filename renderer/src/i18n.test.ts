@@ -17,6 +17,7 @@ const CODES: AgentErrorCode[] = [
   'badge-not-encoded',
   'auth-refused',
   'server-unreachable',
+  'clock-skew',
   'code-locked',
   'mfa-required',
   'reader-error',
@@ -54,6 +55,7 @@ describe('i18n', () => {
     expect(t('fr', 'err_pin_wrong', { triesLeft: 2 })).toBe('Code PIN incorrect — 2 essais restants');
     expect(t('fr', 'err_pin_wrong', { triesLeft: 1 })).toBe('Code PIN incorrect — 1 essai restant');
     expect(t('fr', 'err_card_blocked')).toBe('Carte bloquée : contactez le support, code PUK requis');
+    expect(t('fr', errorKey('clock-skew'))).toBe("Horloge du poste décalée : contactez l'informatique");
   });
 
   it('formats the MFA time left', () => {

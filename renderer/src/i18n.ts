@@ -79,6 +79,7 @@ const fr = {
   err_auth_refused: 'Authentification refusée : réessayez ou contactez le support',
   err_server_unreachable:
     'Serveur de sessions injoignable : réessayez dans un instant (les sessions ouvertes restent ouvertes)',
+  err_clock_skew: "Horloge du poste décalée : contactez l'informatique",
   err_code_locked: (p: Params) =>
     `Trop de codes erronés : réessayez après ${p.until ?? 'quelques minutes'} ou contactez le support`,
   err_mfa_required: (p: Params) =>
@@ -187,6 +188,7 @@ const en: { [K in MsgKey]: Msg } = {
   err_badge_not_encoded: 'Badge not encoded for the hospital: have the helpdesk encode it',
   err_auth_refused: 'Authentication refused: try again or call the helpdesk',
   err_server_unreachable: 'Session server unreachable: try again in a moment (open sessions stay open)',
+  err_clock_skew: "This PC's clock is wrong: call IT",
   err_code_locked: (p) => `Too many wrong codes: try again after ${p.until ?? 'a few minutes'} or call the helpdesk`,
   err_mfa_required: (p) =>
     p.credential === 'cps'

@@ -5,7 +5,7 @@
 import { ACR } from '@sillage/protocol';
 import { randomBytes, verify as cryptoVerify, constants, X509Certificate } from 'node:crypto';
 import type { AgentErrorCode, Factor, Identity, OpenSession } from '../../../shared/contract';
-import type { ServerTokens, SessionServerClient } from '../oidc/server-client';
+import type { ServerErrorCode, ServerTokens, SessionServerClient } from '../oidc/server-client';
 import { ServerError } from '../oidc/server-client';
 import type { BadgeRead, CardHandle, SignatureAlgorithm } from '../readers/types';
 import type { Clock, Timer } from '../util/clock';
@@ -36,6 +36,9 @@ export interface ServerAuthenticatorOptions {
   maxMfaWindowMs?: number;
 }
 
+/** Failures of a poll or refresh that say nothing about the session itself. */
+const TRANSIENT = new Set<ServerErrorCode>(['server-unreachable', 'clock_skew']);
+
 const mapCode = (e: ServerError): AgentErrorCode => {
   switch (e.code) {
     case 'server-unreachable':
@@ -54,6 +57,8 @@ const mapCode = (e: ServerError): AgentErrorCode => {
       return 'card-expired';
     case 'mfa_required':
       return 'mfa-required';
+    case 'clock_skew':
+      return 'clock-skew';
     default:
       return 'auth-refused';
   }
@@ -210,8 +215,9 @@ export class ServerAuthenticator implements Authenticator {
         const st = await client.sessionStatus(this.tokens.get(session)!.accessToken);
         if (!st.active && !stopped) return ended(st.reason);
       } catch (e) {
-        // Unreachable server: the session stays open (continuity); a refused refresh means it ended.
-        if (e instanceof ServerError && e.code !== 'server-unreachable' && !stopped) return ended(e.code);
+        // Unreachable server or a clock gone off: the session stays open (continuity), the next tick
+        // tries again; a refused refresh means it ended.
+        if (e instanceof ServerError && !TRANSIENT.has(e.code) && !stopped) return ended(e.code);
       }
       if (!stopped) timer = this.opts.clock.setTimer(pollMs, () => void tick());
     };

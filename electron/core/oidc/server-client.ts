@@ -1,7 +1,21 @@
 // The agent as a client of the session server (openid-client): a confidential client authenticated by
 // private_key_jwt with a key generated on the workstation, registered once with an enrolment token.
 // Tokens stay in memory (the session engine holds them); nothing here writes them anywhere.
-import { GRANT } from '@sillage/protocol';
+//
+// Ward PCs drift: every answer's Date header tells the server's time, and every assertion this client
+// signs (client authentication, CPS card, badge relay) is dated by it, so a clock a few minutes off
+// logs in as well as a right one. Beyond the skew the server accepts, a login is refused with
+// 'clock_skew' (the PC's clock needs IT) rather than failing for a reason nobody can act on.
+import {
+  answers,
+  CLOCK_SKEW_METADATA,
+  DEFAULT_CLOCK_SKEW_S,
+  GRANT,
+  refusalCode,
+  TEXT,
+  textProblem,
+} from '@sillage/protocol';
+import type { OAuthError, SillageError, TextRule } from '@sillage/protocol';
 import { randomUUID } from 'node:crypto';
 import * as oidc from 'openid-client';
 import { exportJWK, generateKeyPair, importJWK, SignJWT } from 'jose';
@@ -30,33 +44,14 @@ export interface ServerTokens {
     profession?: string | null;
     [k: string]: unknown;
   };
+  /** When the access token expires, on this workstation's clock (epoch seconds). */
   expiresAt: number;
-  /** End of the roaming MFA window (epoch seconds). */
+  /** End of the roaming MFA window, on this workstation's clock (epoch seconds). */
   mfaExpiresAt: number | undefined;
 }
 
-export type ServerErrorCode =
-  | 'server-unreachable'
-  | 'mfa_required'
-  | 'secret_wrong'
-  | 'secret_locked'
-  | 'no_secret'
-  | 'badge_unknown'
-  | 'badge_revoked'
-  | 'badge_disabled'
-  | 'uid_only'
-  | 'invalid_assertion'
-  | 'untrusted_certificate'
-  | 'expired_certificate'
-  | 'replayed_nonce'
-  | 'unknown_account'
-  | 'invalid_client'
-  | 'invalid_target'
-  | 'invalid_grant'
-  | 'unknown_key'
-  | 'access_denied'
-  | 'invalid_request'
-  | 'unexpected';
+/** A refusal of the session server (its declared codes), or what happened on the way to it. */
+export type ServerErrorCode = SillageError | OAuthError | 'server-unreachable' | 'unexpected';
 
 export class ServerError extends Error {
   constructor(
@@ -84,6 +79,11 @@ function unavailable(status: number): ServerError {
   return new ServerError('server-unreachable', `session server unavailable (${status})`);
 }
 
+/** A refusal's answer body: its most precise declared code, else `fallback`. */
+function refused(body: Record<string, unknown>, fallback: ServerErrorCode, message: string): ServerError {
+  return new ServerError(refusalCode(body) ?? fallback, String(body.error_description ?? message), body);
+}
+
 function toServerError(e: unknown): ServerError {
   if (e instanceof ServerError) return e;
   const status =
@@ -93,11 +93,8 @@ function toServerError(e: unknown): ServerError {
         ? (e as { cause: Response }).cause.status
         : 0;
   if (status >= 500) return unavailable(status);
-  if (e instanceof oidc.ResponseBodyError) {
-    const body = (e.cause ?? {}) as Record<string, unknown>;
-    const code = (body.sillage_error as ServerErrorCode | undefined) ?? (e.error as ServerErrorCode);
-    return new ServerError(code ?? 'unexpected', e.error_description ?? e.error, body);
-  }
+  if (e instanceof oidc.ResponseBodyError)
+    return refused((e.cause ?? {}) as Record<string, unknown>, 'unexpected', e.error_description ?? e.error);
   const err = e as { code?: string; cause?: { code?: string }; message?: string };
   const net = err.cause?.code ?? err.code;
   if (
@@ -109,6 +106,12 @@ function toServerError(e: unknown): ServerError {
   return new ServerError('unexpected', err.message ?? String(e));
 }
 
+/** What the agent sends follows the rules the server checks at its edge: refused here, never sent. */
+function outgoing(what: string, value: string, rule: TextRule): void {
+  const problem = textProblem(value, rule);
+  if (problem) throw new ServerError('invalid_request', `${what}: ${problem}`);
+}
+
 /** First start after install: creates the workstation key and registers it with the one-time token. */
 export async function registerWorkstation(
   serverUrl: string,
@@ -116,6 +119,8 @@ export async function registerWorkstation(
   name: string,
   fetchImpl: typeof fetch = fetch,
 ): Promise<WorkstationCredentials> {
+  outgoing('enrolment token', enrolmentToken, TEXT.enrolmentToken);
+  outgoing('workstation name', name, TEXT.workstationName);
   const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
   const kid = randomUUID();
   const pub = { ...(await exportJWK(publicKey)), kid, alg: 'ES256', use: 'sig' };
@@ -130,14 +135,47 @@ export async function registerWorkstation(
   } catch (e) {
     throw toServerError(e);
   }
+  if (res.status >= 500) throw unavailable(res.status);
   const body = (await res.json().catch(() => ({}))) as Record<string, unknown>;
-  if (res.status !== 201 || typeof body.client_id !== 'string')
-    throw new ServerError(
-      'invalid_client',
-      String(body.error_description ?? `registration refused (${res.status})`),
-      body,
-    );
-  return { clientId: body.client_id, privateJwk: { ...(await exportJWK(privateKey)), kid, alg: 'ES256' } };
+  const answer = res.status === 201 ? answers.registration(body) : null;
+  if (!answer) throw refused(body, 'invalid_client', `registration refused (${res.status})`);
+  return { clientId: answer.client_id, privateJwk: { ...(await exportJWK(privateKey)), kid, alg: 'ES256' } };
+}
+
+/**
+ * The session server's clock as this workstation sees it, learnt from the Date header of each answer
+ * (whole seconds, taken at the middle of the request's time in flight: within about a second).
+ */
+export class ServerClock {
+  private offsetMs = 0;
+
+  /** `local`: this workstation's wall clock. */
+  constructor(readonly local: () => number = Date.now) {}
+
+  learn(date: string | null, sentAt: number, receivedAt: number): void {
+    const t = date ? Date.parse(date) : Number.NaN;
+    if (Number.isFinite(t)) this.offsetMs = t + 500 - (sentAt + receivedAt) / 2;
+  }
+
+  /** The server's time now, in epoch seconds. */
+  nowS(): number {
+    return Math.floor((this.local() + this.offsetMs) / 1000);
+  }
+
+  /** How far this workstation's clock is ahead of the server's (negative: behind), in seconds. */
+  get skewS(): number {
+    return Math.round(-this.offsetMs / 1000);
+  }
+
+  /** A fetch that learns the server's time from every answer. */
+  fetch(base: typeof fetch): typeof fetch {
+    return async (input, init) => {
+      const sentAt = this.local();
+      const res = await base(input, init);
+      this.learn(res.headers.get('date'), sentAt, this.local());
+      return res;
+    };
+  }
 }
 
 export interface ClientOptions {
@@ -146,19 +184,36 @@ export interface ClientOptions {
   timeoutMs?: number;
   /** Transport override (tests and benchmarks route requests to a given server instance). */
   fetch?: typeof fetch;
+  /** This workstation's wall clock (tests set one that is off). */
+  clock?: { now(): number };
 }
+
+/** Assertions this client signs live one minute on the server's clock. */
+const ASSERTION_LIFETIME_S = 60;
 
 export class SessionServerClient {
   private constructor(
     private readonly config: oidc.Configuration,
     readonly clientId: string,
     private readonly timeoutMs: number,
-    private readonly fetchImpl: typeof fetch = fetch,
-    private readonly signer: { key: Awaited<ReturnType<typeof importJWK>>; kid: string | undefined } | null = null,
+    private readonly fetchImpl: typeof fetch,
+    private readonly time: ServerClock,
+    private readonly signer: { key: Awaited<ReturnType<typeof importJWK>>; kid: string | undefined },
   ) {}
 
   get issuer(): string {
     return this.config.serverMetadata().issuer;
+  }
+
+  /** How far the server lets a workstation's clock be (its discovery metadata), in seconds. */
+  get clockSkewBoundS(): number {
+    const v = (this.config.serverMetadata() as Record<string, unknown>)[CLOCK_SKEW_METADATA];
+    return typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : DEFAULT_CLOCK_SKEW_S;
+  }
+
+  /** This workstation's clock against the server's (seconds ahead; negative: behind), from the last answer. */
+  get clockSkewS(): number {
+    return this.time.skewS;
   }
 
   static async connect(
@@ -168,26 +223,72 @@ export class SessionServerClient {
   ): Promise<SessionServerClient> {
     const key = await importJWK(creds.privateJwk, 'ES256');
     const timeoutMs = opts.timeoutMs ?? 10_000;
+    const time = new ServerClock(opts.clock ? () => opts.clock!.now() : Date.now);
+    const fetchImpl = time.fetch(opts.fetch ?? fetch);
+    // openid-client dates its client assertions by the local clock: redated by the server's.
+    const auth = oidc.PrivateKeyJwt({ key, kid: creds.privateJwk.kid } as unknown as oidc.PrivateKey, {
+      [oidc.modifyAssertion]: (_header, payload) => {
+        const now = time.nowS();
+        Object.assign(payload, { iat: now, nbf: now, exp: now + ASSERTION_LIFETIME_S });
+      },
+    });
     try {
       const config = await oidc.discovery(
         new URL(serverUrl),
         creds.clientId,
         { id_token_signed_response_alg: 'ES256' },
-        oidc.PrivateKeyJwt({ key, kid: creds.privateJwk.kid } as unknown as oidc.PrivateKey),
+        auth,
         {
           execute: opts.allowHttp ? [oidc.allowInsecureRequests] : [],
           timeout: timeoutMs / 1000,
-          ...(opts.fetch ? { [oidc.customFetch]: opts.fetch as unknown as oidc.CustomFetch } : {}),
+          [oidc.customFetch]: fetchImpl as unknown as oidc.CustomFetch,
         },
       );
       config.timeout = timeoutMs / 1000;
-      if (opts.fetch) config[oidc.customFetch] = opts.fetch as unknown as oidc.CustomFetch;
-      return new SessionServerClient(config, creds.clientId, timeoutMs, opts.fetch ?? fetch, {
+      config[oidc.customFetch] = fetchImpl as unknown as oidc.CustomFetch;
+      return new SessionServerClient(config, creds.clientId, timeoutMs, fetchImpl, time, {
         key,
         kid: creds.privateJwk.kid,
       });
     } catch (e) {
       throw toServerError(e);
+    }
+  }
+
+  private beyondBound(): boolean {
+    return Math.abs(this.time.skewS) > this.clockSkewBoundS;
+  }
+
+  private clockSkew(): ServerError {
+    const s = this.time.skewS;
+    return new ServerError(
+      'clock_skew',
+      `workstation clock ${Math.abs(s)} s ${s > 0 ? 'ahead of' : 'behind'} the session server (at most ${this.clockSkewBoundS} s)`,
+    );
+  }
+
+  /**
+   * A call this client signs an assertion for. The last answer put the local clock beyond the bound:
+   * the server's time is asked again first (the clock may have been set right since), and a login is
+   * refused while it stays beyond. A refusal for the assertion's times (the clock jumped since the last
+   * answer, which carried the server's time) is retried once, redated.
+   */
+  private async signed<T>(login: boolean, call: () => Promise<T>): Promise<T> {
+    if (this.beyondBound()) {
+      await this.json('.well-known/openid-configuration', {});
+      if (login && this.beyondBound()) throw this.clockSkew();
+    }
+    try {
+      return await call();
+    } catch (e) {
+      const se = toServerError(e);
+      if (se.code !== 'clock_skew') throw se;
+      if (login && this.beyondBound()) throw this.clockSkew();
+      try {
+        return await call();
+      } catch (again) {
+        throw toServerError(again);
+      }
     }
   }
 
@@ -205,19 +306,32 @@ export class SessionServerClient {
     }
   }
 
-  private async grant(type: string, params: Record<string, string>): Promise<ServerTokens> {
-    try {
-      const r = await oidc.genericGrantRequest(this.config, type, params);
-      return tokensOf(r);
-    } catch (e) {
-      throw toServerError(e);
-    }
+  /** A login or re-open grant (the user is waiting: beyond the clock bound it says so). */
+  private grant(type: string, params: Record<string, string>): Promise<ServerTokens> {
+    return this.signed(true, async () => this.tokensOf(await oidc.genericGrantRequest(this.config, type, params)));
+  }
+
+  private tokensOf(r: oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers): ServerTokens {
+    const claims = (r.claims() ?? {}) as ServerTokens['claims'];
+    const mfa =
+      (r as unknown as { mfa_expires_at?: number }).mfa_expires_at ?? (claims.sillage_mfa_exp as number | undefined);
+    const localNowS = Math.floor(this.time.local() / 1000);
+    return {
+      accessToken: r.access_token,
+      refreshToken: r.refresh_token,
+      idToken: r.id_token,
+      claims,
+      expiresAt: localNowS + (r.expires_in ?? 60),
+      // The window ends at a server time: on this clock, that is shifted by the skew.
+      mfaExpiresAt: mfa === undefined ? undefined : mfa + this.time.skewS,
+    };
   }
 
   async nonce(): Promise<string> {
     const r = await this.json('sillage/nonce', { method: 'POST' });
-    if (typeof r.body.nonce !== 'string') throw new ServerError('unexpected', 'no nonce from the server');
-    return r.body.nonce;
+    const answer = r.status === 200 ? answers.nonce(r.body) : null;
+    if (!answer) throw refused(r.body, 'unexpected', `no nonce from the server (${r.status})`);
+    return answer.nonce;
   }
 
   /**
@@ -230,7 +344,15 @@ export class SessionServerClient {
     algorithm: SignatureAlgorithm = 'RSA-PKCS1-SHA256',
     chain: Buffer[] = [],
   ): Promise<ServerTokens> {
-    return this.assertionGrant(await this.cardAssertion(card, idNat, algorithm, chain));
+    // A retry signs a fresh assertion with the card (the card's PIN session is still open).
+    return this.signed(true, async () =>
+      this.tokensOf(
+        await oidc.genericGrantRequest(this.config, GRANT.jwtBearer, {
+          assertion: await this.cardAssertion(card, idNat, algorithm, chain),
+          scope: 'openid profile offline_access',
+        }),
+      ),
+    );
   }
 
   async assertionGrant(assertion: string): Promise<ServerTokens> {
@@ -244,7 +366,7 @@ export class SessionServerClient {
     chain: Buffer[] = [],
   ): Promise<string> {
     const nonce = await this.nonce();
-    const now = Math.floor(Date.now() / 1000);
+    const now = this.time.nowS();
     // The certificate is read (no PIN needed) before signing so the JWS header can carry it.
     const cert = await card.readCertificate();
     if (!cert) throw new ServerError('invalid_assertion', 'the card holds no authentication certificate');
@@ -254,7 +376,7 @@ export class SessionServerClient {
       sub: idNat,
       aud: this.issuer,
       iat: now,
-      exp: now + 60,
+      exp: now + ASSERTION_LIFETIME_S,
       jti: randomUUID(),
       nonce,
     };
@@ -265,6 +387,7 @@ export class SessionServerClient {
 
   /** Badge tap: with `secret` a 2-factor login, without it a re-open of the roaming session. */
   badge(badgeId: string, proof: string, secret?: string): Promise<ServerTokens> {
+    outgoing('badge id', badgeId, TEXT.badgeId);
     const params: Record<string, string> = {
       badge_id: badgeId,
       badge_proof: proof,
@@ -274,27 +397,23 @@ export class SessionServerClient {
     return this.grant(GRANT.badge, params);
   }
 
+  /** Background: keeps the open session's tokens fresh, whatever the local clock says. */
   async refresh(refreshToken: string): Promise<ServerTokens> {
-    try {
-      return tokensOf(await oidc.refreshTokenGrant(this.config, refreshToken));
-    } catch (e) {
-      throw toServerError(e);
-    }
+    return this.signed(false, async () => this.tokensOf(await oidc.refreshTokenGrant(this.config, refreshToken)));
   }
 
   /** RFC 8693: a token for one relying party (the DPI), never the workstation's own token. */
   async exchange(accessToken: string, audience: string): Promise<{ accessToken: string; expiresAt: number }> {
-    try {
+    outgoing('audience', audience, TEXT.audience);
+    return this.signed(false, async () => {
       const r = await oidc.genericGrantRequest(this.config, GRANT.tokenExchange, {
         subject_token: accessToken,
         subject_token_type: 'urn:ietf:params:oauth:token-type:access_token',
         requested_token_type: 'urn:ietf:params:oauth:token-type:access_token',
         audience,
       });
-      return { accessToken: r.access_token, expiresAt: Math.floor(Date.now() / 1000) + (r.expires_in ?? 60) };
-    } catch (e) {
-      throw toServerError(e);
-    }
+      return { accessToken: r.access_token, expiresAt: Math.floor(this.time.local() / 1000) + (r.expires_in ?? 60) };
+    });
   }
 
   /** Roaming session status; `active: false` when it was ended elsewhere or by an administrator. */
@@ -302,9 +421,9 @@ export class SessionServerClient {
     accessToken: string,
   ): Promise<{ active: true; expiresAt: number } | { active: false; reason: string }> {
     const r = await this.json('sillage/session', { headers: { authorization: `Bearer ${accessToken}` } });
-    if (r.status === 200 && r.body.active === true) return { active: true, expiresAt: Number(r.body.expires_at) };
-    if (r.status === 401) return { active: false, reason: String(r.body.reason ?? 'revoked') };
-    throw new ServerError('unexpected', `session status answered ${r.status}`);
+    const answer = r.status === 200 || r.status === 401 ? answers.sessionStatus(r.body) : null;
+    if (!answer) throw refused(r.body, 'unexpected', `session status answered ${r.status}`);
+    return answer.active ? { active: true, expiresAt: answer.expires_at } : { active: false, reason: answer.reason };
   }
 
   /** Global logout: the roaming session ends on every workstation. */
@@ -313,7 +432,7 @@ export class SessionServerClient {
       method: 'POST',
       headers: { authorization: `Bearer ${accessToken}` },
     });
-    if (r.status !== 200) throw new ServerError('invalid_grant', 'logout refused', r.body);
+    if (r.status !== 200 || !answers.logout(r.body)) throw refused(r.body, 'invalid_grant', 'logout refused');
   }
 
   /**
@@ -321,65 +440,41 @@ export class SessionServerClient {
    * short private_key_jwt assertion per call (no user session exists yet at tap time).
    */
   async desfireRelay(step: 'begin' | 'finish', body: Record<string, unknown>): Promise<Record<string, unknown>> {
-    if (!this.signer) throw new ServerError('unexpected', 'no workstation key');
-    const assertion = await new SignJWT({})
-      .setProtectedHeader({ alg: 'ES256', ...(this.signer.kid ? { kid: this.signer.kid } : {}) })
-      .setIssuer(this.clientId)
-      .setSubject(this.clientId)
-      .setAudience(this.issuer)
-      .setJti(randomUUID())
-      .setIssuedAt()
-      .setExpirationTime('60s')
-      .sign(this.signer.key);
-    const r = await this.json(`sillage/desfire/auth/${step}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ ...body, client_assertion: assertion }),
+    return this.signed(false, async () => {
+      const now = this.time.nowS();
+      const assertion = await new SignJWT({})
+        .setProtectedHeader({ alg: 'ES256', ...(this.signer.kid ? { kid: this.signer.kid } : {}) })
+        .setIssuer(this.clientId)
+        .setSubject(this.clientId)
+        .setAudience(this.issuer)
+        .setJti(randomUUID())
+        .setIssuedAt(now)
+        .setExpirationTime(now + ASSERTION_LIFETIME_S)
+        .sign(this.signer.key);
+      const r = await this.json(`sillage/desfire/auth/${step}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ ...body, client_assertion: assertion }),
+      });
+      if (r.status !== 200) throw refused(r.body, 'unexpected', `relay ${step} refused (${r.status})`);
+      return r.body;
     });
-    if (r.status !== 200)
-      throw new ServerError(
-        String(r.body.error ?? 'unexpected') as ServerErrorCode,
-        String(r.body.error_description ?? `relay ${step} refused (${r.status})`),
-        r.body,
-      );
-    return r.body;
   }
 
   async enrolBadge(accessToken: string, badgeId: string, proof: string): Promise<void> {
+    outgoing('badge id', badgeId, TEXT.badgeId);
     const r = await this.json('sillage/badges', {
       method: 'POST',
       headers: { authorization: `Bearer ${accessToken}`, 'content-type': 'application/json' },
       body: JSON.stringify({ badge_id: badgeId, badge_proof: proof }),
     });
-    if (r.status !== 201)
-      throw new ServerError(
-        'invalid_grant',
-        String(r.body.error_description ?? `enrolment refused (${r.status})`),
-        r.body,
-      );
+    if (r.status !== 201 || !answers.enrolment(r.body))
+      throw refused(r.body, 'unexpected', `enrolment refused (${r.status})`);
   }
 
   async revoke(token: string): Promise<void> {
-    try {
-      await oidc.tokenRevocation(this.config, token);
-    } catch (e) {
-      throw toServerError(e);
-    }
+    await this.signed(false, () => oidc.tokenRevocation(this.config, token));
   }
-}
-
-function tokensOf(r: oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers): ServerTokens {
-  const claims = (r.claims() ?? {}) as ServerTokens['claims'];
-  const mfa =
-    (r as unknown as { mfa_expires_at?: number }).mfa_expires_at ?? (claims.sillage_mfa_exp as number | undefined);
-  return {
-    accessToken: r.access_token,
-    refreshToken: r.refresh_token,
-    idToken: r.id_token,
-    claims,
-    expiresAt: Math.floor(Date.now() / 1000) + (r.expires_in ?? 60),
-    mfaExpiresAt: mfa,
-  };
 }
 
 /**
