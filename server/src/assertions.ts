@@ -9,13 +9,12 @@ import { createHash } from 'node:crypto';
 import { createLocalJWKSet, decodeJwt, jwtVerify } from 'jose';
 import type { JSONWebKeySet } from 'jose';
 import { errors } from 'oidc-provider';
-import { TEXT, textProblem } from '@sillage/protocol';
+import { DEFAULT_CLOCK_SKEW_S, TEXT, textProblem } from '@sillage/protocol';
 import { Batcher } from './batch';
 import type { Db } from './db';
 import type { Directory } from './directory';
 
 export const MAX_ASSERTION_LIFETIME_S = 300;
-export const DEFAULT_CLOCK_SKEW_S = 120;
 /** Algorithms a workstation may sign with (asymmetric only: its key is registered public). */
 export const WORKSTATION_ALGS = ['ES256', 'RS256', 'PS256'] as const;
 
