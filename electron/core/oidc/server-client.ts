@@ -143,8 +143,9 @@ export async function registerWorkstation(
 }
 
 /**
- * The session server's clock as this workstation sees it, learnt from the Date header of each answer
- * (whole seconds, taken at the middle of the request's time in flight: within about a second).
+ * The session server's clock as this workstation sees it, learnt from the Date header of each answer:
+ * whole seconds, taken at the middle of the request's time in flight. An offset within that precision
+ * (half a second and half the round trip) is no offset: a right clock stays uncorrected.
  */
 export class ServerClock {
   private offsetMs = 0;
@@ -154,7 +155,9 @@ export class ServerClock {
 
   learn(date: string | null, sentAt: number, receivedAt: number): void {
     const t = date ? Date.parse(date) : Number.NaN;
-    if (Number.isFinite(t)) this.offsetMs = t + 500 - (sentAt + receivedAt) / 2;
+    if (!Number.isFinite(t)) return;
+    const offset = t + 500 - (sentAt + receivedAt) / 2;
+    this.offsetMs = Math.abs(offset) <= 500 + (receivedAt - sentAt) / 2 ? 0 : offset;
   }
 
   /** The server's time now, in epoch seconds. */
@@ -164,7 +167,7 @@ export class ServerClock {
 
   /** How far this workstation's clock is ahead of the server's (negative: behind), in seconds. */
   get skewS(): number {
-    return Math.round(-this.offsetMs / 1000);
+    return 0 - Math.round(this.offsetMs / 1000);
   }
 
   /** A fetch that learns the server's time from every answer. */
@@ -190,6 +193,7 @@ export interface ClientOptions {
 
 /** Assertions this client signs live one minute on the server's clock. */
 const ASSERTION_LIFETIME_S = 60;
+const SCOPE = 'openid profile offline_access';
 
 export class SessionServerClient {
   private constructor(
@@ -307,8 +311,10 @@ export class SessionServerClient {
   }
 
   /** A login or re-open grant (the user is waiting: beyond the clock bound it says so). */
-  private grant(type: string, params: Record<string, string>): Promise<ServerTokens> {
-    return this.signed(true, async () => this.tokensOf(await oidc.genericGrantRequest(this.config, type, params)));
+  private grant(type: string, params: () => Promise<Record<string, string>>): Promise<ServerTokens> {
+    return this.signed(true, async () =>
+      this.tokensOf(await oidc.genericGrantRequest(this.config, type, { ...(await params()), scope: SCOPE })),
+    );
   }
 
   private tokensOf(r: oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers): ServerTokens {
@@ -345,18 +351,13 @@ export class SessionServerClient {
     chain: Buffer[] = [],
   ): Promise<ServerTokens> {
     // A retry signs a fresh assertion with the card (the card's PIN session is still open).
-    return this.signed(true, async () =>
-      this.tokensOf(
-        await oidc.genericGrantRequest(this.config, GRANT.jwtBearer, {
-          assertion: await this.cardAssertion(card, idNat, algorithm, chain),
-          scope: 'openid profile offline_access',
-        }),
-      ),
-    );
+    return this.grant(GRANT.jwtBearer, async () => ({
+      assertion: await this.cardAssertion(card, idNat, algorithm, chain),
+    }));
   }
 
   async assertionGrant(assertion: string): Promise<ServerTokens> {
-    return this.grant(GRANT.jwtBearer, { assertion, scope: 'openid profile offline_access' });
+    return this.grant(GRANT.jwtBearer, async () => ({ assertion }));
   }
 
   async cardAssertion(
@@ -388,13 +389,9 @@ export class SessionServerClient {
   /** Badge tap: with `secret` a 2-factor login, without it a re-open of the roaming session. */
   badge(badgeId: string, proof: string, secret?: string): Promise<ServerTokens> {
     outgoing('badge id', badgeId, TEXT.badgeId);
-    const params: Record<string, string> = {
-      badge_id: badgeId,
-      badge_proof: proof,
-      scope: 'openid profile offline_access',
-    };
+    const params: Record<string, string> = { badge_id: badgeId, badge_proof: proof };
     if (secret !== undefined) params.secret = secret;
-    return this.grant(GRANT.badge, params);
+    return this.grant(GRANT.badge, async () => params);
   }
 
   /** Background: keeps the open session's tokens fresh, whatever the local clock says. */
