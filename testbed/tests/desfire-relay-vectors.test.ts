@@ -4,8 +4,7 @@
 // the relay's RndA fixed to NXP's. The PKCS#11 path is in desfire-relay-hsm.test.ts.
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { DesfireRelay, RelayError, relayKeysFrom } from '../../server/src/desfire-relay';
-import type { Queryable } from '../../server/src/db';
-import type { Directory } from '../../server/src/directory';
+import type { WorkstationAssertions } from '../../server/src/assertions';
 import { fixedRandom16 } from '../fixed-random';
 
 vi.mock('node:crypto', async (orig) => (await import('../fixed-random')).withFixedRandom16(await orig()));
@@ -41,9 +40,7 @@ describe('relay steps (DesfireRelay) against AN12196 EV2First transcripts', () =
   const relay = new DesfireRelay(
     relayKeysFrom({ 'F51230/0': '00'.repeat(16), 'F51230/3': '00'.repeat(16) }),
     Buffer.alloc(32, 7),
-    {} as Directory,
-    'https://sessions.test',
-    {} as Queryable,
+    {} as WorkstationAssertions,
     () => new Date(),
   );
   const begin = (keyNo: number, encRndB: string, extra: Record<string, unknown> = {}) =>
