@@ -17,6 +17,8 @@ const RULES: ReadonlyMap<string, TextRule> = new Map<string, TextRule>([
   ['name', TEXT.workstationName],
 ]);
 const ruleOf = (name: string) => RULES.get(name) ?? TEXT.parameter;
+/** A parameter's name or a JSON key. */
+const NAME: TextRule = { min: 0, max: 128, charset: 'text' };
 
 /** What oidc-provider itself accepts as a form body. */
 export const FORM_LIMIT = 56 * 1024;
@@ -33,8 +35,8 @@ export class EdgeRefusal extends Error {
 /** The first parameter (a query string or form, values possibly repeated) breaking its rule, or null. */
 export function paramsProblem(params: Record<string, unknown>): string | null {
   for (const [name, value] of Object.entries(params)) {
-    const keyProblem = textProblem(name, TEXT.parameter) ?? (name.length > 128 ? 'name too long' : null);
-    if (keyProblem) return `parameter name: ${keyProblem}`;
+    const nameProblem = textProblem(name, NAME);
+    if (nameProblem) return `parameter name: ${nameProblem}`;
     for (const v of Array.isArray(value) ? value : [value]) {
       const p = textProblem(v, ruleOf(name));
       if (p) return `${name}: ${p}`;
@@ -60,7 +62,7 @@ export function jsonProblem(v: unknown, key = '', depth = 0): string | null {
   }
   if (v && typeof v === 'object') {
     for (const [k, item] of Object.entries(v)) {
-      const p = textProblem(k, TEXT.parameter) ?? (k.length > 128 ? 'too long' : null);
+      const p = textProblem(k, NAME);
       if (p) return `key: ${p}`;
       const q = jsonProblem(item, k, depth + 1);
       if (q) return q;

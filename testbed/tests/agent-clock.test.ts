@@ -1,11 +1,15 @@
-// A ward PC whose clock is off, at the level of the agent core: the session engine, the server
-// authenticator and the agent's OIDC client all on that PC's clock, against a real session server on
-// PostgreSQL (on the machine's clock). The agent learns the server's time from its answers and dates
-// its assertions by it; beyond the skew the server accepts it says "Horloge du poste décalée".
+// A ward PC whose clock is off, at the level of the agent core: the whole agent process runs on that
+// clock (session engine, server authenticator, openid-client, jose: Date is moved for this process
+// only) against a real session server in its own process on PostgreSQL, on the machine's clock. The
+// agent learns the server's time from its answers and dates its assertions by it; beyond the skew the
+// server accepts it says "Horloge du poste décalée".
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import readline from 'node:readline';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { AgentError } from '../../shared/contract';
 import { AuditLog } from '../../electron/core/audit/audit';
 import { ServerAuthenticator } from '../../electron/core/auth/server-authenticator';
@@ -13,12 +17,9 @@ import { lazyClient, registerWorkstation } from '../../electron/core/oidc/server
 import type { BadgeRead } from '../../electron/core/readers/types';
 import { SessionEngine } from '../../electron/core/session/engine';
 import { systemClock } from '../../electron/core/util/clock';
-import type { Clock } from '../../electron/core/util/clock';
-import { startServer } from '../../server/src/app';
-import type { SessionServer } from '../../server/src/app';
 import { postgresDb } from '../../server/src/db';
 import type { Db } from '../../server/src/db';
-import { jsonLog } from '../../server/src/log';
+import { Directory } from '../../server/src/directory';
 import { keyCard } from '../key-card';
 import { waitFor } from '../pcscd';
 import { makeTestPki } from '../pki';
@@ -27,27 +28,30 @@ import { startPostgres } from '../postgres';
 import type { PostgresHandle } from '../postgres';
 
 const HOUR = 3600_000;
+const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..');
 let pg: PostgresHandle;
 let db: Db;
-let server: SessionServer;
+let directory: Directory;
+let serverProcess: ChildProcess;
+let issuer: string;
 let pki: TestPki;
 let dir: string;
 
-/** The PC's clock: the machine's, off by `skewMs`. */
-let skewMs = 0;
-const pcClock: Clock = { now: () => Date.now() + skewMs, setTimer: systemClock.setTimer };
+/** This process's clock (the PC's): the machine's, off by `skewMs`. */
+const machineNow = () => performance.timeOrigin + performance.now();
+const setSkew = (skewMs: number) => vi.setSystemTime(machineNow() + skewMs);
 
 async function pc(name: string) {
-  const token = await server.directory.createEnrolmentToken(name);
-  const creds = await registerWorkstation(server.issuer, token, name);
-  const client = lazyClient(server.issuer, async () => creds, { allowHttp: true, timeoutMs: 3000, clock: pcClock });
-  const auth = new ServerAuthenticator({ client, clock: pcClock, pollMs: 150 });
-  const audit = new AuditLog({ clock: pcClock });
+  const token = await directory.createEnrolmentToken(name);
+  const creds = await registerWorkstation(issuer, token, name);
+  const client = lazyClient(issuer, async () => creds, { allowHttp: true, timeoutMs: 3000 });
+  const auth = new ServerAuthenticator({ client, clock: systemClock, pollMs: 150 });
+  const audit = new AuditLog({ clock: systemClock });
   // The product's debounce: a clock set back must not turn the next taps into "bounces".
   const engine = new SessionEngine({
     authenticator: auth,
     audit,
-    clock: pcClock,
+    clock: systemClock,
     inactivityMs: 0,
     tapDebounceMs: 1500,
   });
@@ -66,24 +70,56 @@ async function pc(name: string) {
   return { engine, audit, errors, auth, client, tap };
 }
 
+/** The session server as deployed: its own process (its own clock), on PostgreSQL. */
+async function startServerProcess(args: string[]): Promise<{ child: ChildProcess; issuer: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'server', 'src', 'main.ts'), ...args], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const errors: string[] = [];
+  readline.createInterface({ input: child.stderr! }).on('line', (l) => errors.push(l));
+  const url = await new Promise<string>((resolve, reject) => {
+    readline.createInterface({ input: child.stdout! }).on('line', (l) => {
+      const m = /^Sillage session server: (\S+?)\/?\s/.exec(l);
+      if (m) resolve(m[1]!);
+    });
+    child.once('exit', (code) => reject(new Error(`session server exited (${code}): ${errors.slice(-3).join(' | ')}`)));
+  });
+  return { child, issuer: url };
+}
+
 beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sillage-clock-'));
   pki = makeTestPki(path.join(dir, 'pki'));
   pg = await startPostgres();
   pg.createDatabase('sillage');
+  const file = (name: string, text: string) => {
+    fs.writeFileSync(path.join(dir, name), text, { mode: 0o600 });
+    return path.join(dir, name);
+  };
+  const started = await startServerProcess([
+    '--port',
+    '0',
+    '--database-url',
+    pg.url('sillage'),
+    '--trust-anchor',
+    file('root.pem', pki.root.certPem),
+    '--intermediate',
+    file('ca.pem', pki.ca.certPem),
+    '--desfire-keys',
+    file('desfire-keys.json', JSON.stringify({ 'F51230/1': '00112233445566778899aabbccddeeff' })),
+    '--log-level',
+    'error',
+  ]);
+  serverProcess = started.child;
+  issuer = started.issuer;
   db = postgresDb(pg.url('sillage'));
-  server = await startServer({
-    db,
-    trustAnchorsPem: [pki.root.certPem],
-    intermediateCasPem: [pki.ca.certPem],
-    desfireKeys: { 'F51230/1': '00112233445566778899aabbccddeeff' },
-    log: jsonLog(() => {}, 'silent'),
-  });
+  directory = new Directory(db);
   for (const [idNat, badge, last] of [
     ['899999000201', 'desfire:clock-a', 'HORLOGE'],
     ['899999000202', 'desfire:clock-b', 'PENDULE'],
   ] as const) {
-    const a = await server.directory.addAccount({
+    const a = await directory.addAccount({
       idNat,
       adLogin: last.toLowerCase(),
       lastName: last,
@@ -91,19 +127,24 @@ beforeAll(async () => {
       profession: 'Infirmier',
       secret: '8642',
     });
-    await server.directory.bindBadge(badge, a.id);
+    await directory.bindBadge(badge, a.id);
   }
-  await server.directory.addAccount({
+  await directory.addAccount({
     idNat: '899999000210',
     adLogin: 'cmontre',
     lastName: 'MONTRE',
     firstName: 'Claire',
     profession: 'Médecin',
   });
+  // From here on this process's Date runs on the PC's clock, moved by setSkew.
+  vi.useFakeTimers({ toFake: ['Date'], shouldAdvanceTime: true });
+  setSkew(0);
 }, 120_000);
 
 afterAll(async () => {
-  await server?.close();
+  vi.useRealTimers();
+  serverProcess?.kill('SIGTERM');
+  if (serverProcess && serverProcess.exitCode === null) await new Promise((r) => serverProcess.once('exit', r));
   await db?.close();
   await pg?.stop();
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
@@ -120,7 +161,7 @@ const relayBegin = {
 describe('a PC whose clock is off', () => {
   it('30 s ahead (or 90 s behind) logs in as a right one: badge + code, re-open, CPS card, badge key relay', async () => {
     const ws = await pc('PC-HORLOGE-1');
-    skewMs = 30_000;
+    setSkew(30_000);
     await ws.tap('desfire:clock-a');
     expect(ws.engine.getState()).toMatchObject({ kind: 'pin-required', identity: { lastName: 'HORLOGE' } });
     expect(await ws.engine.submitPin('8642')).toEqual({ accepted: true });
@@ -134,7 +175,7 @@ describe('a PC whose clock is off', () => {
     expect(await (await ws.client()).desfireRelay('begin', relayBegin)).toMatchObject({ handle: expect.any(String) });
     ws.engine.lock('user-lock');
 
-    skewMs = -90_000;
+    setSkew(-90_000);
     await ws.tap('desfire:clock-a');
     expect(ws.engine.getState()).toMatchObject({ kind: 'open', session: { assurance: 're-open' } });
     const person = pki.issue({ idNat: '899999000210', lastName: 'MONTRE', firstName: 'Claire', profession: 'Médecin' });
@@ -144,7 +185,7 @@ describe('a PC whose clock is off', () => {
     expect(cps).toMatchObject({ ok: true, session: { assurance: 'mfa' } });
     expect(ws.errors).toEqual([]);
     ws.engine.lock('user-lock');
-    skewMs = 0;
+    setSkew(0);
   });
 
   it('5 h ahead says "clock skew" (never a generic failure), audited; set back right, the next taps log in', async () => {
@@ -153,7 +194,7 @@ describe('a PC whose clock is off', () => {
     expect(await ws.engine.submitPin('8642')).toEqual({ accepted: true });
     ws.engine.lock('user-lock');
 
-    skewMs = 5 * HOUR;
+    setSkew(5 * HOUR);
     await ws.tap('desfire:clock-b');
     expect(ws.engine.getState()).toEqual({ kind: 'locked', reason: 'auth-failed' });
     expect(ws.errors.at(-1)?.code).toBe('clock-skew');
@@ -172,15 +213,15 @@ describe('a PC whose clock is off', () => {
     });
 
     // IT sets the clock right: the same badge, seconds later by the machine's clock, hours earlier by the PC's.
-    skewMs = 0;
+    setSkew(0);
     await ws.tap('desfire:clock-b');
     expect(ws.engine.getState()).toMatchObject({ kind: 'open', session: { assurance: 're-open' } });
     ws.engine.lock('user-lock');
     // And 5 h behind, then right again.
-    skewMs = -5 * HOUR;
+    setSkew(-5 * HOUR);
     await ws.tap('desfire:clock-a');
     expect(ws.errors.at(-1)?.code).toBe('clock-skew');
-    skewMs = 0;
+    setSkew(0);
     await ws.tap('desfire:clock-a');
     expect(ws.engine.getState()).toMatchObject({ kind: 'open', session: { assurance: 're-open' } });
     ws.engine.lock('user-lock');
@@ -193,13 +234,13 @@ describe('a PC whose clock is off', () => {
     expect(st.kind).toBe('open');
     const session = st.kind === 'open' ? st.session : (null as never);
     const before = ws.auth.tokensOf(session)!.accessToken;
-    skewMs = 5 * HOUR;
+    setSkew(5 * HOUR);
     // On this clock the token looks expired: the next polls refresh it, which the server accepts.
     await waitFor(() => ws.auth.tokensOf(session)?.accessToken !== before, 5000, 'tokens refreshed');
     await new Promise((r) => setTimeout(r, 500)); // several polls later
     expect(ws.engine.getState().kind).toBe('open');
     expect(ws.errors).toEqual([]);
-    skewMs = 0;
+    setSkew(0);
     ws.engine.lock('user-lock');
   });
 });

@@ -3,9 +3,10 @@
 // Tokens stay in memory (the session engine holds them); nothing here writes them anywhere.
 //
 // Ward PCs drift: every answer's Date header tells the server's time, and every assertion this client
-// signs (client authentication, CPS card, badge relay) is dated by it, so a clock a few minutes off
-// logs in as well as a right one. Beyond the skew the server accepts, a login is refused with
-// 'clock_skew' (the PC's clock needs IT) rather than failing for a reason nobody can act on.
+// signs (client authentication, CPS card, badge relay) is dated by it, as openid-client's checks of the
+// ID tokens are, so a clock a few minutes off logs in as well as a right one. Beyond the skew the server
+// accepts, a login is refused with 'clock_skew' (the PC's clock needs IT) rather than failing for a
+// reason nobody can act on.
 import {
   answers,
   CLOCK_SKEW_METADATA,
@@ -153,6 +154,11 @@ export class ServerClock {
   /** `local`: this workstation's wall clock. */
   constructor(readonly local: () => number = Date.now) {}
 
+  /** What to add to the local clock for the server's time, in whole seconds (openid-client's clockSkew). */
+  get offsetS(): number {
+    return 0 - this.skewS;
+  }
+
   learn(date: string | null, sentAt: number, receivedAt: number): void {
     const t = date ? Date.parse(date) : Number.NaN;
     if (!Number.isFinite(t)) return;
@@ -187,8 +193,6 @@ export interface ClientOptions {
   timeoutMs?: number;
   /** Transport override (tests and benchmarks route requests to a given server instance). */
   fetch?: typeof fetch;
-  /** This workstation's wall clock (tests set one that is off). */
-  clock?: { now(): number };
 }
 
 /** Assertions this client signs live one minute on the server's clock. */
@@ -196,14 +200,27 @@ const ASSERTION_LIFETIME_S = 60;
 const SCOPE = 'openid profile offline_access';
 
 export class SessionServerClient {
+  private current: { offsetS: number; config: oidc.Configuration } | null = null;
+
   private constructor(
-    private readonly config: oidc.Configuration,
+    /** The openid-client configuration for a clock offset (openid-client's own clockSkew). */
+    private readonly configFor: (offsetS: number) => oidc.Configuration,
     readonly clientId: string,
     private readonly timeoutMs: number,
     private readonly fetchImpl: typeof fetch,
     private readonly time: ServerClock,
     private readonly signer: { key: Awaited<ReturnType<typeof importJWK>>; kid: string | undefined },
   ) {}
+
+  /**
+   * openid-client dates its client assertions and checks ID tokens by the local clock plus its clockSkew,
+   * fixed per configuration: one for the offset measured last (a right clock keeps the first).
+   */
+  private get config(): oidc.Configuration {
+    const offsetS = this.time.offsetS;
+    if (this.current?.offsetS !== offsetS) this.current = { offsetS, config: this.configFor(offsetS) };
+    return this.current.config;
+  }
 
   get issuer(): string {
     return this.config.serverMetadata().issuer;
@@ -227,30 +244,33 @@ export class SessionServerClient {
   ): Promise<SessionServerClient> {
     const key = await importJWK(creds.privateJwk, 'ES256');
     const timeoutMs = opts.timeoutMs ?? 10_000;
-    const time = new ServerClock(opts.clock ? () => opts.clock!.now() : Date.now);
+    const time = new ServerClock();
     const fetchImpl = time.fetch(opts.fetch ?? fetch);
-    // openid-client dates its client assertions by the local clock: redated by the server's.
-    const auth = oidc.PrivateKeyJwt({ key, kid: creds.privateJwk.kid } as unknown as oidc.PrivateKey, {
-      [oidc.modifyAssertion]: (_header, payload) => {
-        const now = time.nowS();
-        Object.assign(payload, { iat: now, nbf: now, exp: now + ASSERTION_LIFETIME_S });
-      },
-    });
+    const auth = oidc.PrivateKeyJwt({ key, kid: creds.privateJwk.kid } as unknown as oidc.PrivateKey);
+    const metadata: oidc.ClientMetadata = { client_id: creds.clientId, id_token_signed_response_alg: 'ES256' };
+    const setUp = (config: oidc.Configuration) => {
+      if (opts.allowHttp) oidc.allowInsecureRequests(config);
+      config.timeout = timeoutMs / 1000;
+      config[oidc.customFetch] = fetchImpl as unknown as oidc.CustomFetch;
+      return config;
+    };
     try {
-      const config = await oidc.discovery(
-        new URL(serverUrl),
-        creds.clientId,
-        { id_token_signed_response_alg: 'ES256' },
-        auth,
-        {
+      const discovered = setUp(
+        await oidc.discovery(new URL(serverUrl), creds.clientId, metadata, auth, {
           execute: opts.allowHttp ? [oidc.allowInsecureRequests] : [],
           timeout: timeoutMs / 1000,
           [oidc.customFetch]: fetchImpl as unknown as oidc.CustomFetch,
-        },
+        }),
       );
-      config.timeout = timeoutMs / 1000;
-      config[oidc.customFetch] = fetchImpl as unknown as oidc.CustomFetch;
-      return new SessionServerClient(config, creds.clientId, timeoutMs, fetchImpl, time, {
+      // The server's metadata as discovered, without the helper functions openid-client adds to its copy.
+      const server = Object.fromEntries(
+        Object.entries(discovered.serverMetadata()).filter(([, v]) => typeof v !== 'function'),
+      ) as oidc.ServerMetadata;
+      const configFor = (offsetS: number) =>
+        offsetS === 0
+          ? discovered
+          : setUp(new oidc.Configuration(server, creds.clientId, { ...metadata, [oidc.clockSkew]: offsetS }, auth));
+      return new SessionServerClient(configFor, creds.clientId, timeoutMs, fetchImpl, time, {
         key,
         kid: creds.privateJwk.kid,
       });
