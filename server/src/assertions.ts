@@ -52,8 +52,8 @@ export class WorkstationAssertions {
     private readonly wallMs: () => number = Date.now,
   ) {}
 
-  /** iat, nbf and exp against this server's clock within the skew, and the lifetime bound; throws AssertionRefused. */
-  checkTimes(c: { iat?: unknown; exp?: unknown; nbf?: unknown }): void {
+  /** iat, nbf and exp against this server's clock within the skew, the lifetime bound, a jti; throws AssertionRefused. */
+  checkClaims(c: { iat?: unknown; exp?: unknown; nbf?: unknown; jti?: unknown }): void {
     const now = Math.floor(this.wallMs() / 1000);
     const { iat, exp, nbf } = c;
     if (typeof iat !== 'number' || typeof exp !== 'number' || !Number.isFinite(iat) || !Number.isFinite(exp))
@@ -66,6 +66,8 @@ export class WorkstationAssertions {
       throw new AssertionRefused('client assertion issued in the future: workstation clock ahead', true);
     if (exp <= now - this.skewS)
       throw new AssertionRefused('client assertion expired: workstation clock behind, or a replay', true);
+    const jti = textProblem(c.jti, TEXT.jti);
+    if (jti) throw new AssertionRefused(`client assertion jti: ${jti}`);
   }
 
   /**
@@ -95,13 +97,11 @@ export class WorkstationAssertions {
 
   /**
    * The claims hook of oidc-provider's client authentication (after it checked signature, audience and
-   * exp/nbf with the same skew): times, lifetime, jti, single use.
+   * exp/nbf with the same skew): claims as above, single use.
    */
   async clientAuthHook(claims: Record<string, unknown>): Promise<void> {
     try {
-      this.checkTimes(claims);
-      const jti = textProblem(claims.jti, TEXT.jti);
-      if (jti) throw new AssertionRefused(`client assertion jti: ${jti}`);
+      this.checkClaims(claims);
     } catch (e) {
       if (!(e instanceof AssertionRefused)) throw e;
       throw e.clock ? new ClockSkewRefused(e.message) : new errors.InvalidClientAuth(e.message);
@@ -121,7 +121,7 @@ export class WorkstationAssertions {
     }
     const iss = claims.iss;
     if (textProblem(iss, TEXT.clientId)) throw new AssertionRefused('client_assertion iss is not a client_id');
-    this.checkTimes(claims);
+    this.checkClaims(claims);
     const ws = await this.directory.workstation(iss!);
     if (!ws || !ws.active) throw new AssertionRefused('unknown or revoked workstation');
     try {
@@ -136,8 +136,6 @@ export class WorkstationAssertions {
     } catch (e) {
       throw new AssertionRefused(`client_assertion refused: ${(e as Error).message}`);
     }
-    const jti = textProblem(claims.jti, TEXT.jti);
-    if (jti) throw new AssertionRefused(`client_assertion jti: ${jti}`);
     if (!(await this.firstUse(ws.clientId, claims.jti!, claims.exp!)))
       throw new AssertionRefused('client_assertion replayed');
     return ws.clientId;
