@@ -56,7 +56,13 @@ export async function waitFor(cond: () => boolean, timeoutMs: number, what: stri
   }
 }
 
-export async function startPcscd(opts: { basePort?: number } = {}): Promise<PcscdHandle> {
+export async function startPcscd(
+  opts: {
+    basePort?: number;
+    /** vpcd's FRIENDLYNAME: the readers are named "<name> 00 00" and "<name> 00 01". */
+    friendlyName?: string;
+  } = {},
+): Promise<PcscdHandle> {
   requireBinary('pcscd', 'pcscd');
   requireBinary('unshare', 'util-linux');
   if (!fs.existsSync(VPCD_DRIVER))
@@ -68,10 +74,12 @@ export async function startPcscd(opts: { basePort?: number } = {}): Promise<Pcsc
   fs.mkdirSync(run);
   fs.mkdirSync('/run/pcscd', { recursive: true });
   const base = opts.basePort ?? (await freeBase(2));
+  const friendlyName = opts.friendlyName ?? 'Virtual PCD';
+  if (/["\n]/.test(friendlyName)) throw new Error('vpcd reader name: no quotes or new lines');
   const hex = `0x${base.toString(16).toUpperCase()}`;
   fs.writeFileSync(
     path.join(conf, 'vpcd'),
-    `FRIENDLYNAME "Virtual PCD"\nDEVICENAME /dev/null:${hex}\nLIBPATH ${VPCD_DRIVER}\nCHANNELID ${hex}\n`,
+    `FRIENDLYNAME "${friendlyName}"\nDEVICENAME /dev/null:${hex}\nLIBPATH ${VPCD_DRIVER}\nCHANNELID ${hex}\n`,
   );
   const socket = path.join(run, 'pcscd.comm');
   let child: ChildProcess | null = null;
@@ -112,7 +120,7 @@ export async function startPcscd(opts: { basePort?: number } = {}): Promise<Pcsc
     },
     env: { PCSCLITE_CSOCK_NAME: socket },
     ports: [base, base + 1],
-    readerNames: ['Virtual PCD 00 00', 'Virtual PCD 00 01'],
+    readerNames: [`${friendlyName} 00 00`, `${friendlyName} 00 01`],
     dir,
     async stop() {
       await kill();

@@ -107,6 +107,8 @@ export class VirtualCard extends EventEmitter {
       else if (code === VPCD_CTRL.ON || code === VPCD_CTRL.RESET) this.powered = true;
       else if (code === VPCD_CTRL.OFF) this.powered = false;
       else this.emit('protocol-error', new Error(`unknown vpcd control code ${code}`));
+      // Power off and reset end the card's session state (verified PIN, selections): emulators listen.
+      if (code === VPCD_CTRL.OFF || code === VPCD_CTRL.RESET) this.emit('power-cycle');
       return;
     }
     this.apduCount += 1;
