@@ -164,7 +164,8 @@ export interface DiagnosticsReport {
     path: string | null;
     version: string | null;
     description: string | null;
-    supportsCps4: boolean;
+    /** Null: not established from the module's version (each CPS4 is tried, the outcome audited). */
+    supportsCps4: boolean | null;
     problem: string | null;
   };
 }

@@ -1,8 +1,8 @@
 // A CPS3 tapped on a contactless reader: its technical key ("Certificat Technique CPS",
 // CPS_PRIV_TECH_AUT, usable without PIN) proves the card, and the session server classifies it as one
 // factor: it re-opens a roaming session inside the window and nothing else. Through pcscd + vpcd (the
-// CPS3 contactless ATR), PKCS#11 (SoftHSM holding the objects with the CPS labels and a key usable
-// without login) and the real server on PostgreSQL.
+// CPS3 emulator's contactless face: the CPS3 contactless ATR, the contactless PKCS#15 application),
+// OpenSC's IAS-ECC driver over PKCS#11, and the real server on PostgreSQL.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -22,15 +22,14 @@ import type { SessionServer } from '../../server/src/app';
 import { postgresDb } from '../../server/src/db';
 import type { Db } from '../../server/src/db';
 import { jsonLog } from '../../server/src/log';
-import { ATR } from '../cards/atrs';
-import { echoCard } from '../cards/echo-card';
+import { startCps3Process } from '../cps3-process';
+import type { Cps3Process } from '../cps3-process';
+import { OPENSC_MODULE, writeOpenscConf } from '../opensc';
 import { startPcscd, waitFor } from '../pcscd';
 import type { PcscdHandle } from '../pcscd';
 import { makeTestPki } from '../pki';
 import { startPostgres } from '../postgres';
 import type { PostgresHandle } from '../postgres';
-import { addTechnicalKey, CPS_LABELS, provisionSoftHsm } from '../softhsm';
-import { VirtualCard } from '../vpcd-client';
 
 const R0 = 'Virtual PCD 00 00';
 const PERSON = { idNat: '899999000011', lastName: 'MARTIN', firstName: 'Camille', profession: 'Infirmière' };
@@ -40,28 +39,31 @@ let db: Db;
 let server: SessionServer;
 let dir: string;
 let mod: Pkcs11Module;
+let card: Cps3Process;
 let backend: PcscCpsBackend;
 let engine: SessionEngine;
 const audit = new AuditLog();
 const errors: AgentError[] = [];
 
 async function tapCps(until: () => boolean): Promise<void> {
-  const card = new VirtualCard({ atr: ATR.CPS3_CONTACTLESS, handler: echoCard });
-  await card.insert(pcscd.ports[0]!);
+  await card.send('insert', pcscd.ports[0]!);
   await waitFor(until, 10_000, 'contactless CPS handled');
-  await card.remove();
+  await card.send('remove');
   await waitFor(() => !backend.readers().some((r) => r.cardPresent), 5000, 'card gone');
 }
 
 beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sillage-cps-tech-'));
   const pki = makeTestPki(path.join(dir, 'pki'));
-  const token = provisionSoftHsm(path.join(dir, 'hsm'), pki.issue(PERSON), { tokenLabel: 'CPS CAMILLE' });
-  addTechnicalKey(token, pki.issue(PERSON, 'tech', { kind: 'tech' }));
-  process.env.SOFTHSM2_CONF = token.env.SOFTHSM2_CONF;
-  mod = new Pkcs11Module(token.modulePath);
+  card = startCps3Process(
+    PERSON,
+    { auth: pki.issue(PERSON), tech: pki.issue(PERSON, 'tech', { kind: 'tech' }) },
+    { iface: 'contactless' },
+  );
+  process.env.OPENSC_CONF = writeOpenscConf(dir);
   pcscd = await startPcscd();
   process.env.PCSCLITE_CSOCK_NAME = pcscd.env.PCSCLITE_CSOCK_NAME;
+  mod = new Pkcs11Module(OPENSC_MODULE!);
   pg = await startPostgres();
   pg.createDatabase('sillage');
   db = postgresDb(pg.url('sillage'));
@@ -82,18 +84,15 @@ beforeAll(async () => {
   });
   engine = new SessionEngine({ authenticator: auth, audit, clock: systemClock, inactivityMs: 0, tapDebounceMs: 0 });
   engine.onError.add((e) => errors.push(e));
-  backend = new PcscCpsBackend({
-    monitor: new PcscMonitor({ createContext: loadPcsc }),
-    module: () => mod,
-    tokenLabels: { [R0]: 'CPS CAMILLE' },
-    labels: CPS_LABELS,
-  });
+  backend = new PcscCpsBackend({ monitor: new PcscMonitor({ createContext: loadPcsc }), module: () => mod });
   await backend.start((e) => engine.handleReaderEvent(e));
   await waitFor(() => backend.readers().length >= 2, 5000, 'readers');
 }, 120_000);
 
 afterAll(async () => {
+  await card?.stop();
   await backend?.stop();
+  mod?.close();
   await server?.close();
   await db?.close();
   await pg?.stop();
@@ -142,15 +141,27 @@ describe('contactless CPS: technical key, 1 factor, re-open only', () => {
   });
 
   it('the technical key signs without login, the authentication key does not', async () => {
-    const slot = mod.slotForReader(R0, { [R0]: 'CPS CAMILLE' })!;
-    const tech = mod.openCard(slot, { reader: R0, cardType: 'CPS3', labels: CPS_LABELS, keyKind: 'tech' });
-    const auth = mod.openCard(slot, { reader: R0, cardType: 'CPS3', labels: CPS_LABELS });
+    await card.send('insert', pcscd.ports[0]!);
     try {
-      expect((await tech.sign(Buffer.from('challenge'))).signature.length).toBe(256);
-      await expect(auth.sign(Buffer.from('challenge'))).rejects.toThrow(/not logged in/);
+      let slot: ReturnType<Pkcs11Module['slotHolding']> = null;
+      await waitFor(
+        () => (slot = mod.slotHolding(mod.slotsForReader(R0), 'Certificat Technique CPS')) !== null,
+        10_000,
+        'technical certificate',
+      );
+      const tech = mod.openCard(slot!, { reader: R0, cardType: 'CPS3', keyKind: 'tech' });
+      const auth = mod.openCard(slot!, { reader: R0, cardType: 'CPS3' });
+      try {
+        const proof = await tech.sign(Buffer.from('challenge'));
+        expect(proof.signature.length).toBe(256);
+        expect((await card.send('status')).signCount).toBeGreaterThan(0);
+        await expect(auth.sign(Buffer.from('challenge'))).rejects.toThrow(/not logged in/);
+      } finally {
+        await tech.release();
+        await auth.release();
+      }
     } finally {
-      await tech.release();
-      await auth.release();
+      await card.send('remove');
     }
   });
 });

@@ -1,11 +1,14 @@
 // PKCS#11 access to the CPS card through the ANS Cryptolib CPS (or any PKCS#11 module in tests: SoftHSM,
 // OpenSC). The PIN is passed to C_Login and dropped; it is never stored, logged or put in an error.
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import pkcs11js from 'pkcs11js';
 import type { Identity } from '../../../shared/contract';
 import type { CardHandle, CardSignature, PinResult, PinStatus, SignatureAlgorithm } from '../readers/types';
 import { CertificateError, checkValidity, parseCpsCertificate } from './identity';
 import type { CpsCertificateInfo } from './identity';
+import type { CardPinStatus } from './retry-counter';
+import { describesReader } from './slot-names';
 
 /** PKCS#11 slot flag (absent from pkcs11js's typings). */
 const CKF_TOKEN_PRESENT = 0x1;
@@ -25,8 +28,45 @@ export const CRYPTOLIB_PATHS: Record<string, string[]> = {
   darwin: ['/usr/local/lib/libcps3_pkcs11_osx.dylib'],
 };
 
-/** CPS4 needs Cryptolib 5.2 or newer. */
-export const CPS4_MIN_VERSION = { major: 5, minor: 2 };
+/**
+ * CPS4 support of a PKCS#11 module, from what it reports in C_GetInfo. Its libraryVersion is the module's
+ * own version, not the package's (5.2.x): the Cryptolib's release notes (dops-cryptolib,
+ * ANS_NP_ReleaseNote-Cryptolib_*) list libcps3_pkcs11_lux.so 3.00 in package 5.2.0, the first "compatible
+ * CPS3/CPS4", and 3.01 in 5.2.1 and 5.2.2; libcps3_pkcs11_osx.dylib 3.1 in 5.2.1; cps3_pkcs11_w32/w64.dll
+ * 3.3.0 in 5.2.1, 3.4.0 in 5.2.2 and 1.9.0 in 5.0.6. `supported` is true from the first documented
+ * CPS4-capable module, false up to a documented older one, null where the notes say nothing (another
+ * module, or a version between): the card is then tried, and what the module does is reported.
+ */
+export function cps4Support(info: {
+  description: string;
+  manufacturer: string;
+  version: { major: number; minor: number };
+}): {
+  supported: boolean | null;
+  packageVersion: string | null;
+} {
+  const cryptolib = /^(ANS|ASIP)/i.test(info.manufacturer) || /^CPS3 PKCS#11/i.test(info.description);
+  const platform = /LINUX/i.test(info.description)
+    ? 'linux'
+    : /MACOSX/i.test(info.description)
+      ? 'macos'
+      : /\bWIN\b/i.test(info.description)
+        ? 'windows'
+        : null;
+  if (!cryptolib || !platform) return { supported: null, packageVersion: null };
+  const v = info.version.major * 100 + info.version.minor;
+  const known: Record<typeof platform, { packages: Record<number, string>; firstCps4: number; lastWithout: number }> = {
+    linux: { packages: { 300: '5.2.0', 301: '5.2.1 / 5.2.2' }, firstCps4: 300, lastWithout: -1 },
+    macos: { packages: { 301: '5.2.1' }, firstCps4: 301, lastWithout: -1 },
+    windows: { packages: { 109: '5.0.6', 303: '5.2.1', 304: '5.2.2' }, firstCps4: 303, lastWithout: 109 },
+  };
+  // Notes write minor versions as 01 or 1 alike (3.01 and 3.1 are the same module, C_GetInfo says 3.1).
+  const k = known[platform];
+  return {
+    supported: v >= k.firstCps4 ? true : v <= k.lastWithout ? false : null,
+    packageVersion: k.packages[v] ?? null,
+  };
+}
 
 export const CPS_OBJECTS = {
   authKey: 'CPS_PRIV_AUT',
@@ -48,9 +88,12 @@ export interface ModuleInfo {
   path: string;
   description: string;
   manufacturer: string;
+  /** C_GetInfo's libraryVersion: the module's version (Cryptolib 5.2.2: 3.1 on Linux, 3.4 on Windows). */
   version: { major: number; minor: number };
-  /** False when the module is too old for CPS4 (Cryptolib < 5.2). Only meaningful for the Cryptolib. */
-  supportsCps4: boolean;
+  /** See cps4Support: null when not established from the module's version (the card is tried). */
+  supportsCps4: boolean | null;
+  /** The Cryptolib package this module version ships in, per its release notes; null when not listed. */
+  packageVersion: string | null;
 }
 
 export interface SlotInfo {
@@ -65,6 +108,11 @@ export interface CardOptions {
   cardType: string;
   /** Tries a fresh card has (CPS: 3). */
   maxTries?: number;
+  /**
+   * The PIN's status as the card keeps it (VERIFY without data over PC/SC), preferred to the module's
+   * token flags; null when the card or the reader gives none.
+   */
+  cardPinStatus?: () => Promise<CardPinStatus | null>;
   now?: () => number;
   /** Prefer RSA-PSS when the module offers it (CPS4 does). */
   preferPss?: boolean;
@@ -115,21 +163,25 @@ export class Pkcs11Module {
       if (!isErr(e, ['CKR_CRYPTOKI_ALREADY_INITIALIZED'])) throw e;
     }
     const i = this.p11.C_GetInfo();
-    const version = { major: i.libraryVersion.major, minor: i.libraryVersion.minor };
-    this.info = {
-      path,
+    const base = {
       description: i.libraryDescription.trim(),
       manufacturer: i.manufacturerID.trim(),
-      version,
-      supportsCps4:
-        version.major > CPS4_MIN_VERSION.major ||
-        (version.major === CPS4_MIN_VERSION.major && version.minor >= CPS4_MIN_VERSION.minor),
+      version: { major: i.libraryVersion.major, minor: i.libraryVersion.minor },
     };
+    const cps4 = cps4Support(base);
+    this.info = { path, ...base, supportsCps4: cps4.supported, packageVersion: cps4.packageVersion };
   }
 
+  /** The module's slots; one it cannot describe right now (a card coming or going) is left out. */
   slots(): SlotInfo[] {
-    return this.p11.C_GetSlotList(false).map((slot) => {
-      const s = this.p11.C_GetSlotInfo(slot);
+    const out: SlotInfo[] = [];
+    for (const slot of this.p11.C_GetSlotList(false)) {
+      let s: pkcs11js.SlotInfo;
+      try {
+        s = this.p11.C_GetSlotInfo(slot);
+      } catch {
+        continue;
+      }
       const tokenPresent = (s.flags & CKF_TOKEN_PRESENT) !== 0;
       let tokenLabel: string | null = null;
       if (tokenPresent) {
@@ -139,8 +191,9 @@ export class Pkcs11Module {
           tokenLabel = null;
         }
       }
-      return { slot, description: s.slotDescription.trim(), tokenPresent, tokenLabel };
-    });
+      out.push({ slot, description: s.slotDescription.trimEnd(), tokenPresent, tokenLabel });
+    }
+    return out;
   }
 
   /** A slot scan: OpenSC-derived modules detect card removals and insertions during it. */
@@ -153,14 +206,42 @@ export class Pkcs11Module {
   }
 
   /**
-   * The slot of a PC/SC reader: OpenSC-derived modules (the Cryptolib) name their slots after the reader.
-   * `tokenLabels` maps a reader to a token label for modules without readers (SoftHSM in tests).
+   * The slots with a token for a PC/SC reader: OpenSC-derived modules (the Cryptolib) name their slots after
+   * the reader (slot-names.ts), and OpenSC gives a card one slot per PKCS#15 application. `tokenLabels` maps
+   * a reader to a token label for modules without readers (SoftHSM in tests).
    */
-  slotForReader(reader: string, tokenLabels: Record<string, string> = {}): SlotInfo | null {
+  slotsForReader(reader: string, tokenLabels: Record<string, string> = {}): SlotInfo[] {
     const slots = this.slots().filter((s) => s.tokenPresent);
     const label = tokenLabels[reader];
-    if (label) return slots.find((s) => s.tokenLabel === label) ?? null;
-    return slots.find((s) => s.description === reader) ?? slots.find((s) => s.description.startsWith(reader)) ?? null;
+    if (label) return slots.filter((s) => s.tokenLabel === label);
+    return slots.filter((s) => describesReader(s.description, reader));
+  }
+
+  /** The first of `slots` whose token holds a certificate labelled `label`. */
+  slotHolding(slots: SlotInfo[], label: string): SlotInfo | null {
+    for (const s of slots) {
+      let session: Buffer | null = null;
+      try {
+        session = this.p11.C_OpenSession(s.slot, pkcs11js.CKF_SERIAL_SESSION);
+        this.p11.C_FindObjectsInit(session, [
+          { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_CERTIFICATE },
+          { type: pkcs11js.CKA_LABEL, value: label },
+        ]);
+        const found = this.p11.C_FindObjects(session);
+        this.p11.C_FindObjectsFinal(session);
+        if (found) return s;
+      } catch {
+        // A token that cannot be read is not the card's (or the card left: the caller sees it next).
+      } finally {
+        if (session)
+          try {
+            this.p11.C_CloseSession(session);
+          } catch {
+            // Gone with the card.
+          }
+      }
+    }
+    return null;
   }
 
   openCard(slot: SlotInfo, opts: CardOptions): Pkcs11Card {
@@ -183,6 +264,10 @@ export class Pkcs11Card implements CardHandle {
   private session: Buffer | null = null;
   private loggedIn = false;
   private cert: { der: Buffer; info: CpsCertificateInfo } | null = null;
+  /** The card's counter asked for at once, read while the certificate is (PKCS#11 calls block the thread). */
+  private cardStatusAhead: Promise<CardPinStatus | null> | null;
+  /** What the card said last (its counter only moves with PIN attempts, which re-read it). */
+  private lastCardStatus: CardPinStatus | null = null;
 
   constructor(
     private readonly p11: pkcs11js.PKCS11,
@@ -191,6 +276,11 @@ export class Pkcs11Card implements CardHandle {
   ) {
     this.reader = opts.reader;
     this.cardType = opts.cardType;
+    this.cardStatusAhead = this.askCard();
+  }
+
+  private askCard(): Promise<CardPinStatus | null> {
+    return this.opts.cardPinStatus ? this.opts.cardPinStatus().catch(() => null) : Promise.resolve(null);
   }
 
   private open(): Buffer {
@@ -231,9 +321,7 @@ export class Pkcs11Card implements CardHandle {
   }
 
   private label(what: 'key' | 'cert'): string {
-    const l = { ...CPS_OBJECTS, ...(this.opts.labels ?? {}) };
-    if (this.opts.keyKind === 'tech') return what === 'key' ? l.techKey : l.techCert;
-    return what === 'key' ? l.authKey : l.authCert;
+    return objectLabels(this.opts)[what];
   }
 
   get contactless(): boolean {
@@ -268,13 +356,36 @@ export class Pkcs11Card implements CardHandle {
     return this.guard(() => this.p11.C_GetTokenInfo(this.slot).flags);
   }
 
+  /**
+   * The card's own counter when it answers (then the module is not asked: its C_GetTokenInfo costs the
+   * Cryptolib and OpenSC several APDUs), else the module's flags (`extraFlags` added to them).
+   */
+  private async status(extraFlags = 0): Promise<PinStatus> {
+    const ahead = this.cardStatusAhead;
+    this.cardStatusAhead = null;
+    const card = await (ahead ?? this.askCard());
+    if (card) {
+      this.lastCardStatus = card;
+      return fromCard(card, this.opts.maxTries ?? 3);
+    }
+    return pinStatusFromFlags((await this.readFlags()) | extraFlags, this.opts.maxTries ?? 3);
+  }
+
   async pinStatus(): Promise<PinStatus> {
-    return pinStatusFromFlags(await this.readFlags(), this.opts.maxTries ?? 3);
+    return this.status();
   }
 
   async verifyPin(pin: string): Promise<PinResult> {
-    const before = await this.pinStatus().catch(() => null);
-    if (before?.blocked) return { ok: false, reason: 'blocked' };
+    // Never present a PIN to a blocked card: what the card said last (its counter only moves with PIN
+    // attempts, which re-read it), else the module's flags. A read still in flight is taken now: after
+    // this attempt it would be stale.
+    const ahead = this.cardStatusAhead;
+    this.cardStatusAhead = null;
+    this.lastCardStatus = (await ahead) ?? this.lastCardStatus;
+    const blocked = this.lastCardStatus
+      ? fromCard(this.lastCardStatus, this.opts.maxTries ?? 3).blocked
+      : ((await this.readFlags().catch(() => 0)) & pkcs11js.CKF_USER_PIN_LOCKED) !== 0;
+    if (blocked) return { ok: false, reason: 'blocked' };
     const s = this.open();
     try {
       this.p11.C_Login(s, pkcs11js.CKU_USER, pin);
@@ -293,9 +404,7 @@ export class Pkcs11Card implements CardHandle {
       if (isErr(e, ERR.wrong)) {
         // A wrong PIN *is* COUNT_LOW by the PKCS#11 definition ("an incorrect PIN has been entered at
         // least once since the last successful authentication"), even where a module forgets to set it.
-        const after = await this.readFlags()
-          .then((f) => pinStatusFromFlags(f | pkcs11js.CKF_USER_PIN_COUNT_LOW, this.opts.maxTries ?? 3))
-          .catch(() => null);
+        const after = await this.status(pkcs11js.CKF_USER_PIN_COUNT_LOW).catch(() => null);
         if (after?.blocked) return { ok: false, reason: 'blocked' };
         return { ok: false, reason: 'wrong', triesLeft: after?.triesLeft ?? null };
       }
@@ -318,20 +427,28 @@ export class Pkcs11Card implements CardHandle {
     if (algorithm === 'RSA-PSS-SHA256' && !pssAvailable)
       throw new CardError('card-unknown', 'this card does not offer RSA-PSS');
     const pss = algorithm ? algorithm === 'RSA-PSS-SHA256' : this.opts.preferPss && pssAvailable;
-    const mechanism: pkcs11js.Mechanism = pss
-      ? {
-          mechanism: pkcs11js.CKM_SHA256_RSA_PKCS_PSS,
-          parameter: {
-            type: pkcs11js.CK_PARAMS_RSA_PSS,
-            hashAlg: pkcs11js.CKM_SHA256,
-            mgf: pkcs11js.CKG_MGF1_SHA256,
-            saltLen: 32,
-          } as pkcs11js.RsaPSS,
-        }
-      : { mechanism: pkcs11js.CKM_SHA256_RSA_PKCS };
+    // PKCS#1 v1.5: the DigestInfo is built here and signed with CKM_RSA_PKCS, the one mechanism CPS3
+    // authentication keys sign with (the Cryptolib's cps3 path refuses CKM_SHA256_RSA_PKCS with a key that
+    // is not non-repudiation, and OpenSC's iasecc driver has no hash-and-sign for it); same signature.
+    const [mechanism, input]: [pkcs11js.Mechanism, Buffer] = pss
+      ? [
+          {
+            mechanism: pkcs11js.CKM_SHA256_RSA_PKCS_PSS,
+            parameter: {
+              type: pkcs11js.CK_PARAMS_RSA_PSS,
+              hashAlg: pkcs11js.CKM_SHA256,
+              mgf: pkcs11js.CKG_MGF1_SHA256,
+              saltLen: 32,
+            } as pkcs11js.RsaPSS,
+          },
+          challenge,
+        ]
+      : this.hasMechanism(pkcs11js.CKM_RSA_PKCS)
+        ? [{ mechanism: pkcs11js.CKM_RSA_PKCS }, sha256DigestInfo(challenge)]
+        : [{ mechanism: pkcs11js.CKM_SHA256_RSA_PKCS }, challenge];
     const signature = this.guard(() => {
       this.p11.C_SignInit(s, mechanism, key);
-      return Buffer.from(this.p11.C_Sign(s, challenge, Buffer.alloc(512)));
+      return Buffer.from(this.p11.C_Sign(s, input, Buffer.alloc(512)));
     });
     return { signature, algorithm: pss ? 'RSA-PSS-SHA256' : 'RSA-PKCS1-SHA256', certificate: this.certificate().der };
   }
@@ -360,6 +477,23 @@ export class Pkcs11Card implements CardHandle {
       // Same.
     }
   }
+}
+
+/** The labels of the key and certificate a card handle uses. */
+export function objectLabels(opts: Pick<CardOptions, 'labels' | 'keyKind'>): { key: string; cert: string } {
+  const l = { ...CPS_OBJECTS, ...(opts.labels ?? {}) };
+  return opts.keyKind === 'tech' ? { key: l.techKey, cert: l.techCert } : { key: l.authKey, cert: l.authCert };
+}
+
+/** DER DigestInfo for SHA-256 (RFC 8017 §9.2) over `data`. */
+export function sha256DigestInfo(data: Buffer): Buffer {
+  const prefix = Buffer.from('3031300d060960864801650304020105000420', 'hex');
+  return Buffer.concat([prefix, createHash('sha256').update(data).digest()]);
+}
+
+function fromCard(card: CardPinStatus, maxTries: number): PinStatus {
+  if (card === 'verified') return { triesLeft: maxTries, blocked: false };
+  return { triesLeft: card.triesLeft, blocked: card.triesLeft === 0 };
 }
 
 /** Tries left from the token flags: FINAL_TRY = 1, COUNT_LOW = fewer than a fresh card, LOCKED = 0. */

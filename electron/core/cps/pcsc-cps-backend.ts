@@ -4,9 +4,14 @@
 import type { ReaderInfo } from '../../../shared/contract';
 import type { PcscMonitor } from '../readers/pcsc/monitor';
 import { cardTypeLabel, classifyAtr, isCps } from '../readers/pcsc/atr';
+import type { CardClass } from '../readers/pcsc/atr';
 import type { CardHandle, ReaderBackend, ReaderEvent } from '../readers/types';
-import type { Pkcs11Module } from './cryptolib';
-import { readPcscBadge } from '../badge/pcsc-badge';
+import { objectLabels } from './cryptolib';
+import type { CardOptions, Pkcs11Module, SlotInfo } from './cryptolib';
+import { HOLDER_PIN_REFERENCE, readPinStatus } from './retry-counter';
+import type { CardPinStatus } from './retry-counter';
+import { lookAlike } from './slot-names';
+import { readPcscBadge, withSharedTransport } from '../badge/pcsc-badge';
 import type { BadgeReading } from '../badge/pcsc-badge';
 
 const isCpsType = (label: string) => label.startsWith('CPS');
@@ -41,7 +46,12 @@ export class PcscCpsBackend implements ReaderBackend {
       this.offs.push(() => m.off(ev, fn as never));
     };
     on('readers', () => this.listener({ type: 'readers', readers: this.readers() }));
-    on('card-present', ({ reader, atr }: { reader: string; atr: Buffer }) => void this.present(reader, atr));
+    on('card-present', ({ reader, atr }: { reader: string; atr: Buffer }) => {
+      // A module failing while the card comes or goes is a reader error, never an unhandled rejection.
+      this.present(reader, atr).catch((e: unknown) =>
+        this.listener({ type: 'reader-error', reader, message: `PKCS#11: ${(e as Error).message.split(':')[0]}` }),
+      );
+    });
     on('card-absent', ({ reader }: { reader: string }) => this.absent(reader));
     m.start();
   }
@@ -73,29 +83,39 @@ export class PcscCpsBackend implements ReaderBackend {
       this.listener({ type: 'reader-error', reader, message: 'Cryptolib CPS not found' });
       return;
     }
-    if (cls === 'cps4' && !mod.info.supportsCps4 && /cps/i.test(mod.info.description)) {
+    const { version: v, packageVersion, supportsCps4 } = mod.info;
+    if (cls === 'cps4' && supportsCps4 === false) {
       this.listener({
         type: 'reader-error',
         reader,
-        message: `Cryptolib ${mod.info.version.major}.${mod.info.version.minor} is too old for CPS4 (5.2+ needed)`,
+        message: `Cryptolib module ${v.major}.${v.minor} (package ${packageVersion ?? 'before 5.2'}) reads no CPS4: install Cryptolib CPS 5.2 or newer`,
       });
       return;
     }
-    const slot = await this.waitForSlot(mod, reader);
-    const current = this.cards.get(reader);
-    if (!current || current.cardType !== cardType || current.handle) return; // removed or replaced meanwhile
-    if (!slot) {
-      this.listener({ type: 'reader-error', reader, message: 'no PKCS#11 token for this reader' });
-      return;
-    }
+    if (this.refuseTwin(reader)) return;
     const contactless = cls === 'cps3-contactless';
-    const handle = mod.openCard(slot, {
+    const cardOptions: CardOptions = {
       reader,
       cardType,
       preferPss: this.opts.preferPss ?? cls === 'cps4',
       ...(this.opts.labels ? { labels: this.opts.labels } : {}),
       ...(contactless ? { keyKind: 'tech' as const } : {}),
-    });
+      // A token mapped by label is not the card in the reader (SoftHSM in tests): its counter is not there.
+      ...(this.opts.tokenLabels?.[reader] ? {} : this.cardPinStatus(reader, cls)),
+    };
+    const slot = await this.waitForSlot(mod, reader, objectLabels(cardOptions).cert);
+    const current = this.cards.get(reader);
+    if (!current || current.cardType !== cardType || current.handle) return; // removed or replaced meanwhile
+    if (slot && this.refuseTwin(reader)) return; // a look-alike came in while the module took this card
+    if (!slot) {
+      const message =
+        cls === 'cps4' && supportsCps4 === null
+          ? `no PKCS#11 token for this CPS4: "${mod.info.description}" ${v.major}.${v.minor} may not read CPS4 (Cryptolib CPS 5.2 or newer does)`
+          : 'no PKCS#11 token for this reader';
+      this.listener({ type: 'reader-error', reader, message });
+      return;
+    }
+    const handle = mod.openCard(slot, cardOptions);
     current.handle = handle;
     this.listener({ type: 'readers', readers: this.readers() });
     this.listener(contactless ? { type: 'cps-tapped', card: handle } : { type: 'card-inserted', card: handle });
@@ -109,10 +129,52 @@ export class PcscCpsBackend implements ReaderBackend {
     else this.listener({ type: 'badge-refused', reader, code: out.code, message: out.message });
   }
 
-  private async waitForSlot(mod: Pkcs11Module, reader: string) {
+  /**
+   * Two readers whose slots a module may name alike (one reader's contact and contactless interfaces) both
+   * holding a CPS: no slot could be told from the other, and the wrong card must never be used.
+   */
+  private refuseTwin(reader: string): boolean {
+    const twin = [...this.cards.entries()].find(
+      ([r, c]) => r !== reader && isCpsType(c.cardType) && lookAlike(r, reader),
+    );
+    if (!twin) return false;
+    this.listener({
+      type: 'reader-error',
+      reader,
+      message: `readers "${reader}" and "${twin[0]}" share one PKCS#11 slot name and both hold a CPS: remove one`,
+    });
+    return true;
+  }
+
+  /**
+   * The card's own PIN counter, read over a SHARED PC/SC connection beside the module's. The first read
+   * starts now, while the module takes the card in, and is what the first call gets.
+   */
+  private cardPinStatus(reader: string, cls: CardClass): Pick<CardOptions, 'cardPinStatus'> {
+    const ref = HOLDER_PIN_REFERENCE[cls];
+    const r = this.opts.monitor.reader(reader);
+    if (ref === undefined || !r) return {};
+    const read = () => withSharedTransport(r, (t) => readPinStatus(t, ref));
+    let first: Promise<CardPinStatus | null> | null = read().catch(() => null);
+    return {
+      cardPinStatus: () => {
+        const p = first ?? read();
+        first = null;
+        return p;
+      },
+    };
+  }
+
+  /** The slot holding the card's certificate (OpenSC shows one slot per PKCS#15 application). */
+  private async waitForSlot(mod: Pkcs11Module, reader: string, certLabel: string): Promise<SlotInfo | null> {
     const end = Date.now() + (this.opts.slotWaitMs ?? 3000);
     for (;;) {
-      const slot = mod.slotForReader(reader, this.opts.tokenLabels);
+      let slot: SlotInfo | null = null;
+      try {
+        slot = mod.slotHolding(mod.slotsForReader(reader, this.opts.tokenLabels), certLabel);
+      } catch {
+        // The module is still taking the card in: try again until the deadline.
+      }
       if (slot || Date.now() > end || !this.cards.has(reader)) return slot;
       await new Promise((r) => setTimeout(r, 50));
     }

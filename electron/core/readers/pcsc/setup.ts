@@ -14,7 +14,8 @@ export interface CryptolibStatus {
   path: string | null;
   version: string | null;
   description: string | null;
-  supportsCps4: boolean;
+  /** Null: not established from the module's version; each CPS4 is tried and what happens is reported. */
+  supportsCps4: boolean | null;
   problem: string | null;
 }
 
@@ -55,15 +56,16 @@ export function createPcscBackend(opts: {
       status = { ...status, path: found.path, problem: `Cryptolib CPS non chargeable : ${(e as Error).message}` };
       return null;
     }
-    const v = mod.info.version;
+    const { version: v, packageVersion, supportsCps4 } = mod.info;
     status = {
       path: found.path,
-      version: `${v.major}.${v.minor}`,
+      version: `${v.major}.${v.minor}${packageVersion ? ` (Cryptolib CPS ${packageVersion})` : ''}`,
       description: mod.info.description,
-      supportsCps4: mod.info.supportsCps4,
-      problem: mod.info.supportsCps4
-        ? null
-        : `Cryptolib ${v.major}.${v.minor} : trop ancienne pour les CPS4 (5.2 ou plus)`,
+      supportsCps4,
+      problem:
+        supportsCps4 === false
+          ? `module ${v.major}.${v.minor} (Cryptolib CPS ${packageVersion ?? 'antérieure à 5.2'}) : ne lit pas les CPS4, installez la 5.2 ou plus récente`
+          : null,
     };
     return mod;
   };
