@@ -1,6 +1,7 @@
-// PIN retry counter, blocking and removal mid-signature through a real PKCS#11 module over pcscd:
-// OpenSC's module drives an emulated card (PIV-style, real 3-try counter) on vpcd with a CPS3 ATR,
-// the way the Cryptolib (derived from OpenSC) drives a CPS card. The agent code is the production code.
+// CPS3 cards through a real PKCS#11 module over pcscd: OpenSC's own IAS-ECC driver drives the CPS3
+// emulator (cards/cps3-card.ts: the CPS PKCS#15 layout and labels, a real 3-try counter) on vpcd, the way
+// the Cryptolib (derived from OpenSC) drives a CPS3. The agent code is the production code, with its
+// default (Cryptolib) object labels.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,37 +14,25 @@ import { PcscMonitor } from '../../electron/core/readers/pcsc/monitor';
 import { SessionEngine } from '../../electron/core/session/engine';
 import { systemClock } from '../../electron/core/util/clock';
 import type { AgentError } from '../../shared/contract';
-import { ATR } from '../cards/atrs';
+import { startCps3Process } from '../cps3-process';
+import { OPENSC_MODULE, writeOpenscConf } from '../opensc';
 import { startPcscd, waitFor } from '../pcscd';
 import type { PcscdHandle } from '../pcscd';
-import { startPivProcess } from '../piv-process';
 import { makeTestPki } from '../pki';
 import type { IssuedCert } from '../pki';
 import { proofAuthenticator } from '../proof-authenticator';
 
-const OPENSC = ['/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so', '/usr/lib/opensc-pkcs11.so'].find((p) =>
-  fs.existsSync(p),
-);
-const PIV_LABELS = { authKey: 'PIV AUTH key', authCert: 'Certificate for PIV Authentication' };
-
+const PERSON = { idNat: '899999000029', lastName: 'BERNARD', firstName: 'Louis', profession: 'Médecin' };
 let pcscd: PcscdHandle;
 let dir: string;
 let cert: IssuedCert;
 
 beforeAll(async () => {
-  if (!OPENSC) throw new Error('opensc-pkcs11.so missing: install the Debian package opensc');
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sillage-opensc-'));
+  process.env.OPENSC_CONF = writeOpenscConf(dir);
   pcscd = await startPcscd();
   process.env.PCSCLITE_CSOCK_NAME = pcscd.env.PCSCLITE_CSOCK_NAME;
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sillage-opensc-'));
-  // Only OpenSC's PIV driver: other drivers know the CPS ATR (IAS-ECC) and would claim the card.
-  fs.writeFileSync(path.join(dir, 'opensc.conf'), 'app default {\n  card_drivers = PIV-II;\n}\n');
-  process.env.OPENSC_CONF = path.join(dir, 'opensc.conf');
-  cert = makeTestPki(path.join(dir, 'pki')).issue({
-    idNat: '899999000029',
-    lastName: 'BERNARD',
-    firstName: 'Louis',
-    profession: 'Médecin',
-  });
+  cert = makeTestPki(path.join(dir, 'pki')).issue(PERSON);
 });
 
 afterAll(async () => {
@@ -53,9 +42,9 @@ afterAll(async () => {
 
 // One module per test, as one agent process has one: OpenSC keeps per-slot card state across tests.
 async function rig() {
-  const mod = new Pkcs11Module(OPENSC!);
+  const mod = new Pkcs11Module(OPENSC_MODULE!);
   const monitor = new PcscMonitor({ createContext: loadPcsc });
-  const backend = new PcscCpsBackend({ monitor, module: () => mod, labels: PIV_LABELS, preferPss: false });
+  const backend = new PcscCpsBackend({ monitor, module: () => mod });
   const audit = new AuditLog();
   const authenticator = proofAuthenticator();
   const engine = new SessionEngine({ authenticator, audit, clock: systemClock, inactivityMs: 0, tapDebounceMs: 0 });
@@ -63,27 +52,65 @@ async function rig() {
   engine.onError.add((e) => errors.push(e));
   await backend.start((e) => engine.handleReaderEvent(e));
   await waitFor(() => backend.readers().length === 2, 5000, 'readers');
-  const card = startPivProcess(cert.certFile, cert.keyFile, ATR.CPS3_CONTACT);
-  return { backend, audit, authenticator, engine, errors, card, mod };
+  const card = startCps3Process(PERSON, { auth: cert });
+  const close = async () => {
+    await card.send('remove');
+    await card.stop();
+    await backend.stop();
+    mod.close();
+  };
+  return { backend, audit, authenticator, engine, errors, card, close };
 }
 
-describe('CPS PIN handling through OpenSC over pcscd + vpcd', () => {
-  it('counts 2 then 1 tries left, blocks at the third wrong PIN, and never presents a PIN to a blocked card', async () => {
-    const { backend, audit, engine, errors, card, mod } = await rig();
+const pinPad = (engine: SessionEngine) => engine.getState().kind === 'pin-required';
+const triesShown = (engine: SessionEngine) => {
+  const st = engine.getState();
+  return st.kind === 'pin-required' ? st.triesLeft : undefined;
+};
+
+describe('CPS3 (IAS-ECC) through OpenSC over pcscd + vpcd', () => {
+  it('reads the identity, opens with the right PIN and a real signature, locks on removal; pulled mid-signature: nothing opens', async () => {
+    const { audit, engine, authenticator, card, close } = await rig();
     try {
       await card.send('insert', pcscd.ports[0]!);
-      await waitFor(() => engine.getState().kind === 'pin-required', 10000, 'PIN pad');
-      let st = engine.getState();
-      expect(st.kind === 'pin-required' && st.identity?.lastName).toBe('BERNARD');
-      expect(st.kind === 'pin-required' && st.triesLeft).toBe(3);
+      await waitFor(() => pinPad(engine), 10000, 'PIN pad');
+      const st = engine.getState();
+      expect(st.kind === 'pin-required' && st.identity).toEqual(PERSON);
+      expect(st.kind === 'pin-required' && st.credential.cardType).toBe('CPS3');
+      expect(await engine.submitPin('1234')).toEqual({ accepted: true });
+      expect(authenticator.proofs).toEqual([{ ok: true, algorithm: 'RSA-PKCS1-SHA256' }]);
+      expect(engine.getState().kind).toBe('open');
+      expect((await card.send('status')).signCount).toBe(1);
+      await card.send('remove');
+      await waitFor(() => engine.getState().kind === 'locked', 5000, 'lock on removal');
+      expect(engine.getState()).toEqual({ kind: 'locked', reason: 'card-removed' });
+      expect(audit.recent(100).map((r) => r.action)).toEqual(
+        expect.arrayContaining(['card.identity-read', 'pin.verified', 'session.opened', 'card.removed']),
+      );
+
+      await card.send('insert', pcscd.ports[0]!);
+      await waitFor(() => pinPad(engine), 10000, 'PIN pad again');
+      await card.send('pull-on-sign');
+      expect(await engine.submitPin('1234')).toEqual({ accepted: false });
+      await waitFor(() => engine.getState().kind === 'locked', 5000, 'locked');
+      expect(authenticator.proofs).toHaveLength(1);
+    } finally {
+      await close();
+    }
+  });
+
+  it('counts 2 then 1 tries left, blocks at the third wrong PIN, and never presents a PIN to a blocked card', async () => {
+    const { audit, engine, errors, card, close } = await rig();
+    try {
+      await card.send('insert', pcscd.ports[0]!);
+      await waitFor(() => pinPad(engine), 10000, 'PIN pad');
+      expect(triesShown(engine)).toBe(3);
 
       await engine.submitPin('0000');
-      st = engine.getState();
-      expect(st.kind === 'pin-required' && st.triesLeft).toBe(2);
+      expect(triesShown(engine)).toBe(2);
       expect(errors.at(-1)).toMatchObject({ code: 'pin-wrong', params: { triesLeft: 2 } });
       await engine.submitPin('1111');
-      st = engine.getState();
-      expect(st.kind === 'pin-required' && st.triesLeft).toBe(1);
+      expect(triesShown(engine)).toBe(1);
       await engine.submitPin('2222');
       expect(engine.getState().kind).toBe('card-blocked');
       expect(errors.at(-1)?.code).toBe('card-blocked');
@@ -100,35 +127,33 @@ describe('CPS PIN handling through OpenSC over pcscd + vpcd', () => {
       expect(status.verifyWithPin).toBe(3);
       expect(audit.recent(100).filter((r) => r.action === 'card.blocked')).toHaveLength(2);
     } finally {
-      await card.send('remove');
-      await card.stop();
-      await backend.stop();
-      mod.close();
+      await close();
     }
   });
 
-  it('opens with the right PIN and a real signature; a card pulled mid-signature ends locked with no session', async () => {
-    const { backend, engine, authenticator, card, mod } = await rig();
+  it("shows the tries the card has left after a wrong PIN and a reinsertion (2, not a fresh card's 3)", async () => {
+    const { engine, card, close } = await rig();
     try {
       await card.send('insert', pcscd.ports[0]!);
-      await waitFor(() => engine.getState().kind === 'pin-required', 10000, 'PIN pad');
-      expect(await engine.submitPin('1234')).toEqual({ accepted: true });
-      expect(authenticator.proofs).toEqual([{ ok: true, algorithm: 'RSA-PKCS1-SHA256' }]);
-      expect(engine.getState().kind).toBe('open');
+      await waitFor(() => pinPad(engine), 10000, 'PIN pad');
+      await engine.submitPin('0000');
+      expect(triesShown(engine)).toBe(2);
       await card.send('remove');
-      await waitFor(() => engine.getState().kind === 'locked', 5000, 'lock on removal');
+      await waitFor(() => engine.getState().kind === 'locked', 5000, 'lock');
 
       await card.send('insert', pcscd.ports[0]!);
-      await waitFor(() => engine.getState().kind === 'pin-required', 10000, 'PIN pad again');
-      await card.send('pull-on-sign');
-      expect(await engine.submitPin('1234')).toEqual({ accepted: false });
-      await waitFor(() => engine.getState().kind === 'locked', 5000, 'locked');
-      expect(engine.getState()).toMatchObject({ kind: 'locked' });
-      expect(authenticator.proofs).toHaveLength(1);
+      await waitFor(() => pinPad(engine), 10000, 'PIN pad after reinsertion');
+      expect(triesShown(engine)).toBe(2);
+      expect(await card.send('status')).toMatchObject({ triesLeft: 2, verifyWithPin: 1 });
+      // The right PIN resets the card's counter: the next insertion shows 3 again.
+      expect(await engine.submitPin('1234')).toEqual({ accepted: true });
+      await card.send('remove');
+      await waitFor(() => engine.getState().kind === 'locked', 5000, 'lock');
+      await card.send('insert', pcscd.ports[0]!);
+      await waitFor(() => pinPad(engine), 10000, 'PIN pad, counter reset');
+      expect(triesShown(engine)).toBe(3);
     } finally {
-      await card.stop();
-      await backend.stop();
-      mod.close();
+      await close();
     }
   });
 });
