@@ -264,7 +264,7 @@ export class Pkcs11Card implements CardHandle {
   private session: Buffer | null = null;
   private loggedIn = false;
   private cert: { der: Buffer; info: CpsCertificateInfo } | null = null;
-  /** The card's counter asked for at once, read while the certificate is (PKCS#11 calls block the thread). */
+  /** The card's first answer, asked for when the handle is made (the backend starts it sooner still). */
   private cardStatusAhead: Promise<CardPinStatus | null> | null;
   /** What the card said last (its counter only moves with PIN attempts, which re-read it). */
   private lastCardStatus: CardPinStatus | null = null;

@@ -34,7 +34,7 @@ export function createPcscBackend(opts: {
     path: null,
     version: null,
     description: null,
-    supportsCps4: false,
+    supportsCps4: null,
     problem: 'pas encore chargée (aucune carte CPS vue)',
   };
   const load = (): Pkcs11Module | null => {
