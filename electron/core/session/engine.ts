@@ -267,13 +267,12 @@ export class SessionEngine {
 
   /**
    * A second read of the same credential within the debounce delay is the same tap (double taps, bouncing
-   * readers). A clock set back since the last tap proves nothing: that tap counts (else every tap of that
-   * badge is dropped until the clock catches up, hours after a jump of hours).
+   * readers). Measured on the monotonic clock: a wall clock set back (NTP, an administrator) must not make
+   * the next tap look like a bounce (every tap of that badge dropped until the clock catches up).
    */
   private bounced(key: string): boolean {
-    const now = this.opts.clock.now();
-    const since = this.lastTap?.key === key ? now - this.lastTap.at : Number.POSITIVE_INFINITY;
-    if (since >= 0 && since < this.opts.tapDebounceMs) return true;
+    const now = this.opts.clock.monotonic();
+    if (this.lastTap && this.lastTap.key === key && now - this.lastTap.at < this.opts.tapDebounceMs) return true;
     this.lastTap = { key, at: now };
     return false;
   }
