@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createAgent } from '../agent';
 import type { Agent, BrokerSettings } from '../agent';
-import { AuditLog } from '../audit/audit';
+import { AuditLog, sealedAuditKey } from '../audit/audit';
 import type { AuditSink } from '../audit/audit';
 import { ServerAuthenticator } from '../auth/server-authenticator';
 import type { DegradedCpsPolicy } from '../auth/server-authenticator';
@@ -297,7 +297,12 @@ function watchStructure(agent: Agent, config: ConfigStore, platform: Platform, a
 export async function composeAgent(sources: SettingsSources, platform: Platform): Promise<ComposedAgent> {
   const clock = platform.clock ?? systemClock;
   // One audit trail (one hash chain) for the configuration and the agent.
-  const audit = new AuditLog({ clock, file: path.join(platform.dataDir, 'audit.jsonl') });
+  const audit = new AuditLog({
+    clock,
+    file: path.join(platform.dataDir, 'audit.jsonl'),
+    // Its head and checkpoints signed with a key sealed by the platform's store, outside the file.
+    keyStore: sealedAuditKey(path.join(platform.dataDir, 'audit-key.sealed'), platform.secretStore),
+  });
   const config = openSettings(sources, audit);
   for (const p of config.lastProblems()) platform.warn?.(`Réglage refusé / setting refused: ${p.source}: ${p.message}`);
   const logger = new Logger({ dir: platform.logDir, level: () => config.value<LogLevel>('LogLevel') });
