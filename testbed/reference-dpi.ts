@@ -20,6 +20,9 @@ export class BrokerClient {
     { resolve: (v: unknown) => void; reject: (e: Error & { code?: string }) => void }
   >();
   private ended: Error | null = null;
+  /** The agent's challenge, answered by our first line (hello). */
+  private nonce: string | null = null;
+  private greeted: () => void = () => {};
   onEvent: (e: { type: string; user: { idNat: string; lastName: string } | null; reason?: string }) => void = () => {};
   onRefused: (e: { code: string; message: string }) => void = () => {};
 
@@ -39,9 +42,14 @@ export class BrokerClient {
           data?: never;
         };
         buf = buf.slice(i + 1);
-        if (msg.event === 'context') this.onEvent(msg.data!);
-        else if (msg.id == null && msg.error) this.onRefused(msg.error);
-        else if (typeof msg.id === 'number') {
+        if (msg.event === 'challenge') {
+          this.nonce = (msg as { nonce?: string }).nonce ?? null;
+          this.greeted();
+        } else if (msg.event === 'context') this.onEvent(msg.data!);
+        else if (msg.id == null && msg.error) {
+          this.onRefused(msg.error);
+          this.greeted();
+        } else if (typeof msg.id === 'number') {
           const p = this.pending.get(msg.id);
           this.pending.delete(msg.id);
           if (msg.error) p?.reject(Object.assign(new Error(msg.error.message), { code: msg.error.code }));
@@ -56,9 +64,24 @@ export class BrokerClient {
     });
   }
 
-  static connect(path: string): Promise<BrokerClient> {
+  /**
+   * Connected and greeted: the agent's first line is a challenge, which our first line (hello) answers
+   * (the agent checks with the kernel that this very process wrote it). A refusal is told through onRefused.
+   */
+  static connect(path: string, onRefused?: BrokerClient['onRefused']): Promise<BrokerClient> {
     return new Promise((resolve, reject) => {
-      const s = net.connect(path, () => resolve(new BrokerClient(s)));
+      const s = net.connect(path, () => {
+        const c = new BrokerClient(s);
+        if (onRefused) c.onRefused = onRefused;
+        c.greeted = () => {
+          if (c.nonce === null) return resolve(c);
+          c.call('hello', { nonce: c.nonce }).then(
+            () => resolve(c),
+            () => resolve(c),
+          );
+        };
+        s.once('close', () => resolve(c));
+      });
       s.once('error', reject);
     });
   }
@@ -97,9 +120,8 @@ async function main(): Promise<void> {
       execute: issuer.protocol === 'http:' ? [oidc.allowInsecureRequests] : [],
     },
   );
-  const broker = await BrokerClient.connect(arg('--socket'));
+  const broker = await BrokerClient.connect(arg('--socket'), (e) => out({ kind: 'refused', ...e }));
   let user: string | null = null;
-  broker.onRefused = (e) => out({ kind: 'refused', ...e });
   broker.onEvent = (e) => {
     // Switch or hide the DPI's user as the workstation does.
     user = e.user?.idNat ?? null;

@@ -1,12 +1,19 @@
 // Local endpoint of the DPI broker: a Unix-domain socket (a named pipe on Windows), newline-delimited
 // JSON. The application is identified by what the OS says about the peer process (its executable and
-// user), never by what it claims. Requests: {"id", "method", "params"}; answers {"id", "result"} or
-// {"id", "error": {"code", "message"}}; context events {"event": "context", "data"} once subscribed.
+// user), never by what it claims. A pid names a process, and a process may exec another program after
+// connecting (connect, fork, let the parent exec the registered binary, talk from the child): so the
+// agent first sends a fresh challenge, `{"event":"challenge","nonce"}`, and the client's first line must
+// be `{"id", "method":"hello", "params":{"nonce"}}`, written (the kernel says) by the process that
+// connected, still alive and still running the registered file it ran at accept.
+// Requests: {"id", "method", "params"}; answers {"id", "result"} or {"id", "error": {"code", "message"}};
+// context events {"event": "context", "data"} once subscribed.
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import type { PeerCredentials } from '../../../native/peercred';
+import { StringDecoder } from 'node:string_decoder';
+import type { PeerIdentity } from '../../../native/peercred';
 import { BrokerError } from './broker';
 import type { BrokerApp, Broker } from './broker';
 
@@ -14,13 +21,17 @@ export interface LocalEndpointOptions {
   broker: Broker;
   /** Socket path (Unix) or pipe name (Windows). */
   path: string;
-  /** The OS's view of the peer; throws when it cannot be known (then the peer is refused). */
-  identify(socket: net.Socket): PeerCredentials;
+  /** The OS's view of the peer at accept (native/peercred); throws when it cannot be known (then refused). */
+  identify(socket: net.Socket): PeerIdentity;
   /** Only processes of this user may connect (default: the agent's own user). */
   uid?: number;
+  /** How long a client has to answer the challenge (default 3 s). */
+  challengeTimeoutMs?: number;
 }
 
 const MAX_LINE = 64 * 1024;
+/** Handshakes waiting for an answer at once (each waits on a thread of its own). */
+const MAX_PENDING = 16;
 
 export function defaultSocketPath(): string {
   if (process.platform === 'win32') return `\\\\.\\pipe\\sillage-broker-${os.userInfo().username}`;
@@ -31,6 +42,7 @@ export function defaultSocketPath(): string {
 export class LocalEndpoint {
   private server: net.Server | null = null;
   private sockets = new Set<net.Socket>();
+  private pending = 0;
 
   constructor(private readonly opts: LocalEndpointOptions) {}
 
@@ -42,7 +54,8 @@ export class LocalEndpoint {
       fs.chmodSync(path.dirname(p), 0o700);
       fs.rmSync(p, { force: true });
     }
-    const server = net.createServer((s) => this.accept(s));
+    // Paused: nothing is read from a peer before it answered the challenge (read by the addon, with credentials).
+    const server = net.createServer({ pauseOnConnect: true }, (s) => void this.accept(s));
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -58,37 +71,61 @@ export class LocalEndpoint {
     if (process.platform !== 'win32') fs.rmSync(this.opts.path, { force: true });
   }
 
-  private accept(socket: net.Socket): void {
+  private async accept(socket: net.Socket): Promise<void> {
     this.sockets.add(socket);
     socket.on('close', () => this.sockets.delete(socket));
     socket.on('error', () => socket.destroy());
     const send = (o: unknown) => {
       if (!socket.destroyed) socket.write(JSON.stringify(o) + '\n');
     };
+    const refuse = (who: string) => {
+      const err = this.opts.broker.refuseUnknown('socket', who);
+      send({ id: null, error: { code: err.code, message: err.message } });
+      socket.end();
+    };
+    let peer: PeerIdentity;
     let app: BrokerApp | null = null;
-    let who = 'unknown process';
+    let who: string;
     try {
-      const peer = this.opts.identify(socket);
+      peer = this.opts.identify(socket);
+    } catch (e) {
+      return refuse(`unidentified peer (${(e as Error).message})`);
+    }
+    try {
       who = `pid ${peer.pid} ${peer.executable ?? '(executable unknown)'}`;
       const uid = this.opts.uid ?? process.getuid?.();
       if (uid === undefined || peer.uid === uid) app = this.opts.broker.byExecutable(peer.executable);
       else who += ` (uid ${peer.uid})`;
-    } catch (e) {
-      who = `unidentified peer (${(e as Error).message})`;
+      if (!app) return refuse(who);
+      if (this.pending >= MAX_PENDING) return refuse(`${who}: too many connections waiting`);
+      const nonce = randomBytes(18).toString('base64url');
+      send({ event: 'challenge', nonce });
+      this.pending++;
+      let first: Buffer;
+      try {
+        first = await peer.confirm({ timeoutMs: this.opts.challengeTimeoutMs ?? 3000, maxBytes: MAX_LINE });
+      } catch (e) {
+        return refuse(`${who}: ${(e as Error).message}`);
+      } finally {
+        this.pending--;
+      }
+      const nl = first.indexOf(0x0a);
+      const hello = parseLine(first.subarray(0, nl).toString('utf8'));
+      if (hello?.method !== 'hello' || hello.params.nonce !== nonce) return refuse(`${who}: challenge not answered`);
+      this.serve(socket, app, send, hello.id, first.subarray(nl + 1));
+    } finally {
+      peer.release();
     }
-    if (!app) {
-      const err = this.opts.broker.refuseUnknown(who);
-      send({ id: null, error: { code: err.code, message: err.message } });
-      socket.end();
-      return;
-    }
-    const registered = app;
+  }
+
+  private serve(socket: net.Socket, app: BrokerApp, send: (o: unknown) => void, helloId: unknown, rest: Buffer) {
+    send({ id: helloId, result: hello(app) });
     let unsubscribe: (() => void) | null = null;
     socket.on('close', () => unsubscribe?.());
+    const decoder = new StringDecoder('utf8');
     let buf = '';
-    socket.setEncoding('utf8');
-    socket.on('data', (chunk: string) => {
-      buf += chunk;
+    const take = (chunk: Buffer) => {
+      buf += decoder.write(chunk);
       if (buf.length > MAX_LINE && !buf.includes('\n')) {
         send({ id: null, error: { code: 'bad-request', message: 'message trop long' } });
         socket.destroy();
@@ -98,9 +135,12 @@ export class LocalEndpoint {
       while ((i = buf.indexOf('\n')) >= 0) {
         const line = buf.slice(0, i);
         buf = buf.slice(i + 1);
-        if (line.trim()) void this.handle(registered, line, send, (u) => (unsubscribe = u));
+        if (line.trim()) void this.handle(app, line, send, (u) => (unsubscribe = u));
       }
-    });
+    };
+    take(rest);
+    socket.on('data', take);
+    socket.resume();
   }
 
   private async handle(
@@ -109,18 +149,14 @@ export class LocalEndpoint {
     send: (o: unknown) => void,
     setUnsub: (u: () => void) => void,
   ): Promise<void> {
-    let msg: { id?: unknown; method?: unknown; params?: Record<string, unknown> };
-    try {
-      msg = JSON.parse(line) as typeof msg;
-    } catch {
-      return send({ id: null, error: { code: 'bad-request', message: 'JSON invalide' } });
-    }
-    const id = typeof msg.id === 'number' || typeof msg.id === 'string' ? msg.id : null;
+    const msg = parseLine(line);
+    if (!msg) return send({ id: null, error: { code: 'bad-request', message: 'objet JSON attendu' } });
+    const { id, params } = msg;
     try {
       const b = this.opts.broker;
       switch (msg.method) {
         case 'hello':
-          return send({ id, result: { app: app.id, name: app.name, audiences: app.audiences } });
+          return send({ id, result: hello(app) });
         case 'context':
           return send({ id, result: b.context() });
         case 'subscribe': {
@@ -128,11 +164,11 @@ export class LocalEndpoint {
           return send({ id, result: b.context() });
         }
         case 'getToken':
-          return send({ id, result: await b.getToken(app, msg.params?.audience) });
+          return send({ id, result: await b.getToken(app, params.audience) });
         case 'setPatient':
-          return send({ id, result: b.setPatient(app, msg.params?.patient as never) });
+          return send({ id, result: b.setPatient(app, params.patient as never) });
         case 'openDmp':
-          return send({ id, result: await b.openDmp(app, msg.params?.patient as never) });
+          return send({ id, result: await b.openDmp(app, params.patient as never) });
         default:
           throw new BrokerError('bad-request', `méthode inconnue : ${String(msg.method)}`);
       }
@@ -141,4 +177,25 @@ export class LocalEndpoint {
       send({ id, error: { code: err.code, message: err.message } });
     }
   }
+}
+
+const hello = (app: BrokerApp) => ({ app: app.id, name: app.name, audiences: app.audiences });
+
+/** One request line: a JSON object, its id (number or string) and params (an object) made safe to read. */
+function parseLine(
+  line: string,
+): { id: number | string | null; method: unknown; params: Record<string, unknown> } | null {
+  let msg: unknown;
+  try {
+    msg = JSON.parse(line);
+  } catch {
+    return null;
+  }
+  if (typeof msg !== 'object' || msg === null || Array.isArray(msg)) return null;
+  const m = msg as { id?: unknown; method?: unknown; params?: unknown };
+  return {
+    id: typeof m.id === 'number' || typeof m.id === 'string' ? m.id : null,
+    method: m.method,
+    params: (typeof m.params === 'object' && m.params !== null ? m.params : {}) as Record<string, unknown>,
+  };
 }
