@@ -184,8 +184,10 @@ static void *line_thread(void *arg) {
     if (j->len >= j->max) { j->err = EMSGSIZE; j->what = "line too long"; break; }
   }
   close(j->fd);
-  napi_call_threadsafe_function(j->tsfn, j, napi_tsfn_blocking);
-  napi_release_threadsafe_function(j->tsfn, napi_tsfn_release);
+  // j belongs to the main thread from the call on (line_done frees it): keep the handle aside.
+  napi_threadsafe_function tsfn = j->tsfn;
+  napi_call_threadsafe_function(tsfn, j, napi_tsfn_blocking);
+  napi_release_threadsafe_function(tsfn, napi_tsfn_release);
   return NULL;
 }
 

@@ -5,6 +5,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { isHttpsOrLoopback } from '../util/url';
 import type { DmpPatient, Identity, OpenSession, SessionState } from '../../../shared/contract';
+import { RefusalAudit } from '../audit/audit';
 import type { AuditSink } from '../audit/audit';
 import type { Clock } from '../util/clock';
 import { Listeners } from '../util/emitter';
@@ -142,8 +143,10 @@ export class Broker {
   /** The last person seen at the keyboard (kept across locks, cleared by a logout): tells a switch. */
   private lastUser: Identity | null = null;
   private unsubscribe: () => void;
+  private readonly refusals: RefusalAudit;
 
   constructor(private readonly deps: BrokerDeps) {
+    this.refusals = new RefusalAudit(deps.audit, deps.clock);
     const st = deps.getState();
     this.current = st.kind === 'open' ? st.session : null;
     this.unsubscribe = deps.onState((s) => this.stateChanged(s));
@@ -171,9 +174,13 @@ export class Broker {
     return null;
   }
 
-  /** Audit a refused connection (unregistered executable, wrong secret). */
-  refuseUnknown(what: string): BrokerError {
-    this.deps.audit.record({ action: 'broker.connect', outcome: 'failure', reason: `not-registered: ${what}` });
+  /** Audit a refused connection (unregistered executable, wrong secret), capped per endpoint against floods. */
+  refuseUnknown(endpoint: 'socket' | 'http', what: string): BrokerError {
+    this.refusals.record(`broker ${endpoint}`, {
+      action: 'broker.connect',
+      outcome: 'failure',
+      reason: `not-registered: ${what}`,
+    });
     return new BrokerError('not-registered');
   }
 

@@ -4,6 +4,7 @@
 // rebinding), is refused before anything else.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { requestPath } from '../util/http';
 import { BrokerError } from './broker';
 import type { BrokerApp, BrokerErrorCode, Broker } from './broker';
 
@@ -27,7 +28,13 @@ export class HttpEndpoint {
   constructor(private readonly broker: Broker) {}
 
   async listen(port = 0): Promise<string> {
-    const server = http.createServer((req, res) => void this.handle(req, res));
+    const server = http.createServer((req, res) =>
+      this.handle(req, res).catch(() => {
+        // Whatever a request does, the agent answers and lives.
+        if (!res.headersSent) res.writeHead(400).end();
+        else res.destroy();
+      }),
+    );
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -58,17 +65,17 @@ export class HttpEndpoint {
     const app = this.broker.bySecret(secret);
     if (!app)
       return fail(
-        this.broker.refuseUnknown(secret ? 'HTTP client with a wrong secret' : 'HTTP client without a secret'),
+        this.broker.refuseUnknown('http', secret ? 'HTTP client with a wrong secret' : 'HTTP client without a secret'),
       );
-    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    const pathname = requestPath(req.url);
     try {
-      if (req.method === 'GET' && url.pathname === '/v1/context') return json(200, this.broker.context());
-      if (req.method === 'GET' && url.pathname === '/v1/events') return this.events(app, req, res);
-      if (req.method === 'POST' && url.pathname === '/v1/token')
+      if (req.method === 'GET' && pathname === '/v1/context') return json(200, this.broker.context());
+      if (req.method === 'GET' && pathname === '/v1/events') return this.events(app, req, res);
+      if (req.method === 'POST' && pathname === '/v1/token')
         return json(200, await this.broker.getToken(app, (await body(req)).audience));
-      if (req.method === 'POST' && url.pathname === '/v1/patient')
+      if (req.method === 'POST' && pathname === '/v1/patient')
         return json(200, { patient: this.broker.setPatient(app, (await body(req)).patient as never) });
-      if (req.method === 'POST' && url.pathname === '/v1/dmp')
+      if (req.method === 'POST' && pathname === '/v1/dmp')
         return json(200, await this.broker.openDmp(app, (await body(req)).patient as never));
       json(404, { error: { code: 'bad-request', message: 'chemin inconnu' } });
     } catch (e) {
@@ -79,10 +86,11 @@ export class HttpEndpoint {
   /** Server-sent events: the current context first, then every change. */
   private events(app: BrokerApp, req: http.IncomingMessage, res: http.ServerResponse): void {
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
-    const send = (e: unknown) => res.write(`event: context\ndata: ${JSON.stringify(e)}\n\n`);
+    const send = (e: unknown) => void (res.writable && res.write(`event: context\ndata: ${JSON.stringify(e)}\n\n`));
     send(this.broker.context());
     const off = this.broker.subscribe(app, send);
     req.on('close', off);
+    res.on('error', off);
   }
 }
 

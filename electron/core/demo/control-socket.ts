@@ -36,10 +36,14 @@ export async function startControlSocket(api: AgentApi, socketPath = defaultCont
       fs.unlinkSync(socketPath);
     }
   }
+  const open = new Set<net.Socket>();
   const server = net.createServer((sock) => {
+    open.add(sock);
+    sock.on('close', () => open.delete(sock));
     let buf = '';
     sock.setEncoding('utf8');
-    sock.on('error', () => {});
+    sock.on('error', () => sock.destroy());
+    const reply = (o: unknown) => void (sock.writable && sock.write(JSON.stringify(o) + '\n'));
     sock.on('data', async (chunk) => {
       buf += chunk;
       if (buf.length > 16 * 1024) return sock.destroy();
@@ -50,17 +54,16 @@ export async function startControlSocket(api: AgentApi, socketPath = defaultCont
         let msg: { cmd?: unknown; req?: unknown };
         try {
           msg = JSON.parse(line);
+          if (typeof msg !== 'object' || msg === null) throw new Error('not an object');
         } catch {
-          sock.write(
-            JSON.stringify({ ok: false, error: { code: 'invalid-command', message: 'malformed JSON' } }) + '\n',
-          );
+          reply({ ok: false, error: { code: 'invalid-command', message: 'malformed JSON' } });
           continue;
         }
         const result =
           typeof msg.cmd === 'string' && ALLOWED.has(msg.cmd)
             ? await api.handle(msg.cmd, msg.req, { transport: 'cli' })
             : { ok: false, error: { code: 'not-allowed', message: 'only demo commands over the demo socket' } };
-        sock.write(JSON.stringify(result) + '\n');
+        reply(result);
       }
     });
   });
@@ -74,6 +77,8 @@ export async function startControlSocket(api: AgentApi, socketPath = defaultCont
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
+        // A client that never hangs up (half-open) must not keep the agent from stopping.
+        for (const sock of open) sock.destroy();
         if (process.platform !== 'win32') fs.rmSync(socketPath, { force: true });
       }),
   };

@@ -12,7 +12,9 @@ import type { WebSocket } from 'ws';
 import { CONTRACT_VERSION, WS_PATH } from '../../../shared/contract';
 import type { WsClientFrame, WsServerFrame } from '../../../shared/contract';
 import type { AgentApi } from '../api/types';
+import { RefusalAudit } from '../audit/audit';
 import type { AuditSink } from '../audit/audit';
+import { requestPath } from '../util/http';
 
 export interface HeadlessServerOptions {
   api: AgentApi;
@@ -66,7 +68,23 @@ export async function startHeadlessServer(opts: HeadlessServerOptions): Promise<
   const allowedHosts = () => new Set([`127.0.0.1:${port}`, `localhost:${port}`]);
   const allowedOrigins = () => new Set([`http://127.0.0.1:${port}`, `http://localhost:${port}`]);
 
+  const refusals = new RefusalAudit(opts.audit);
+  const refuse = (reason: string) =>
+    refusals.record('headless websocket', { action: 'headless.refused', outcome: 'failure', reason });
+
   const server = http.createServer((req, res) => {
+    try {
+      serve(req, res);
+    } catch {
+      // Whatever a request does, the agent answers and lives.
+      if (!res.headersSent) res.writeHead(400).end();
+      else res.destroy();
+    }
+  });
+  // Malformed requests (bad request line, huge headers, NUL bytes) get Node's own 400/431 (no clientError
+  // listener on purpose: its default answers and closes).
+
+  function serve(req: http.IncomingMessage, res: http.ServerResponse) {
     if (!allowedHosts().has(req.headers.host ?? '')) {
       res.writeHead(421, { 'content-type': 'text/plain' }).end('misdirected request');
       return;
@@ -75,7 +93,11 @@ export async function startHeadlessServer(opts: HeadlessServerOptions): Promise<
       res.writeHead(405, { allow: 'GET, HEAD' }).end();
       return;
     }
-    const urlPath = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
+    const urlPath = requestPath(req.url);
+    if (urlPath === null) {
+      res.writeHead(400, { 'content-type': 'text/plain' }).end('bad request');
+      return;
+    }
     const file = path.resolve(uiDir, '.' + (urlPath === '/' ? '/index.html' : urlPath));
     // Stay inside the UI directory whatever the path says (../, encoded dots).
     if (!file.startsWith(uiDir + path.sep)) {
@@ -96,27 +118,24 @@ export async function startHeadlessServer(opts: HeadlessServerOptions): Promise<
       });
       res.end(req.method === 'HEAD' ? undefined : data);
     });
-  });
+  }
 
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME });
   const authed = new Set<WebSocket>();
 
   server.on('upgrade', (req, socket, head) => {
-    const url = new URL(req.url ?? '/', 'http://x');
+    socket.on('error', () => socket.destroy());
     const origin = req.headers.origin;
     if (
-      url.pathname !== WS_PATH ||
+      requestPath(req.url) !== WS_PATH ||
       !allowedHosts().has(req.headers.host ?? '') ||
       (origin !== undefined && !allowedOrigins().has(origin))
     ) {
-      opts.audit.record({
-        action: 'headless.refused',
-        outcome: 'failure',
-        reason: `websocket from origin ${origin ?? 'none'}`,
-      });
-      socket.end('HTTP/1.1 403 Forbidden\r\n\r\n');
+      refuse(`websocket from origin ${origin ?? 'none'}`);
+      socket.end('HTTP/1.1 403 Forbidden\r\nconnection: close\r\n\r\n');
       return;
     }
+    // ws answers 400 itself to a malformed handshake (key, version, method).
     wss.handleUpgrade(req, socket, head, (ws) => accept(ws));
   });
 
@@ -131,6 +150,7 @@ export async function startHeadlessServer(opts: HeadlessServerOptions): Promise<
   function accept(ws: WebSocket) {
     let ok = false;
     const timer = setTimeout(() => ws.close(4401, 'hello expected'), opts.helloTimeoutMs ?? 5000);
+    ws.on('error', () => ws.terminate());
     ws.on('close', () => {
       clearTimeout(timer);
       authed.delete(ws);
@@ -149,11 +169,7 @@ export async function startHeadlessServer(opts: HeadlessServerOptions): Promise<
         const given =
           frame.type === 'hello' && typeof frame.secret === 'string' ? Buffer.from(frame.secret) : Buffer.alloc(0);
         if (given.length !== secret.length || !timingSafeEqual(given, secret)) {
-          opts.audit.record({
-            action: 'headless.refused',
-            outcome: 'failure',
-            reason: 'wrong or missing launch secret',
-          });
+          refuse('wrong or missing launch secret');
           ws.close(4401, 'unauthorized');
           return;
         }
@@ -167,7 +183,9 @@ export async function startHeadlessServer(opts: HeadlessServerOptions): Promise<
         ws.close(4400, 'malformed frame');
         return;
       }
-      const r = await opts.api.handle(frame.cmd, frame.req, { transport: 'ws' });
+      const r = await opts.api
+        .handle(frame.cmd, frame.req, { transport: 'ws' })
+        .catch(() => ({ ok: false as const, error: { code: 'internal' as const, message: 'internal error' } }));
       send(
         ws,
         r.ok

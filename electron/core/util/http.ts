@@ -1,0 +1,14 @@
+// Request targets as our loopback listeners accept them: an origin-form path ("/…"), percent-decoded,
+// without NUL. Anything else (an absolute or scheme-relative URL, "//", a bad escape like "%") is null,
+// for the caller to answer 400: `new URL` and `decodeURIComponent` throw on such input.
+export function requestPath(target: string | undefined): string | null {
+  if (!target || target[0] !== '/' || target.startsWith('//')) return null;
+  const raw = target.split(/[?#]/, 1)[0]!;
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(raw);
+  } catch {
+    return null;
+  }
+  return decoded.includes('\0') ? null : decoded;
+}
