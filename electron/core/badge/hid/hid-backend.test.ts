@@ -67,10 +67,21 @@ const OMNI: HidReaderProfile = {
 let backend: HidBackend | null = null;
 afterEach(async () => backend?.stop());
 
-function run(h: HidHost, profiles: HidReaderProfile[]) {
+function run(h: HidHost, profiles: HidReaderProfile[], opts: { retryMs?: number } = {}) {
   const events: ReaderEvent[] = [];
-  backend = new HidBackend({ host: h, profiles: () => profiles, scanMs: 3_600_000, pollMs: 3_600_000 });
-  return { events, start: () => backend!.start((e) => events.push(e)) };
+  const waiters: (() => void)[] = [];
+  backend = new HidBackend({ host: h, profiles: () => profiles, scanMs: 3_600_000, pollMs: 3_600_000, ...opts });
+  /** Resolves when an event matching `pred` has come since index `from` (now or later). */
+  const until = (pred: (e: ReaderEvent) => boolean, from: number) =>
+    new Promise<void>((resolve) => {
+      const check = () => (events.slice(from).some(pred) ? (resolve(), true) : false);
+      if (!check()) waiters.push(() => void check());
+    });
+  const push = (e: ReaderEvent) => {
+    events.push(e);
+    for (const w of waiters.splice(0)) w();
+  };
+  return { events, until, start: () => backend!.start(push) };
 }
 
 describe('pcProx (feature reports)', () => {
@@ -102,6 +113,54 @@ describe('pcProx (feature reports)', () => {
     expect(taps).toHaveLength(2);
     expect(taps[0]).toMatchObject({ badge: { badgeId: 'prox:24:A1B2C3', proof: 'uid-only' } });
     expect(dev.writes.map((w) => w[1])).toEqual([0x80, 0x8f, 0x8e, 0x8f, 0x8e, 0x8f, 0x8e, 0x8f, 0x8e]);
+  });
+
+  it('recovers from a transport glitch: closed, opened again after a backoff, and the next tap is read', async () => {
+    const devs: FakePcProx[] = [];
+    let glitches = 0;
+    const h = host([{ path: '/dev/hidraw3', vendorId: 0x0c27, productId: 0x3bfa }], () => {
+      const d = new FakePcProx();
+      devs.push(d);
+      return d;
+    });
+    const r = run(h, [PCPROX], { retryMs: 5 });
+    await r.start();
+    const a = () => [...(backend as unknown as { attached: Map<string, never> }).attached.values()][0]!;
+    // The first exchange after the badge is laid fails (USB hiccup, EPIPE from hidraw).
+    devs[0]!.getFeatureReport = () => {
+      glitches++;
+      throw new Error('could not get feature report from device');
+    };
+    const from = r.events.length;
+    backend!.pollPcProx(a());
+    expect(backend!.readers()[0]).toMatchObject({ status: 'error' });
+    expect(r.events.filter((e) => e.type === 'reader-error')).toHaveLength(1);
+    // Opened again as at plug-in (a fresh handle), without anything from the user or IT.
+    await r.until((e) => e.type === 'readers' && e.readers[0]?.status === 'ok', from);
+    expect(devs).toHaveLength(2);
+    devs[1]!.card = { data: [0xc3, 0xb2, 0xa1], bits: 24 };
+    backend!.pollPcProx(a());
+    expect(r.events.filter((e) => e.type === 'badge-tapped')).toMatchObject([
+      { badge: { badgeId: 'prox:24:A1B2C3', proof: 'uid-only' } },
+    ]);
+    expect(glitches).toBe(1);
+  });
+
+  it('a reader that keeps failing is retried with a growing delay, told once, and dropped when unplugged', async () => {
+    let opens = 0;
+    const h = host([{ path: 'p', vendorId: 0x0c27, productId: 0x3bfa }], () => {
+      opens++;
+      throw new Error('Permission denied');
+    });
+    const r = run(h, [PCPROX], { retryMs: 5 });
+    await r.start();
+    await new Promise<void>((resolve) => {
+      const t = setInterval(() => opens >= 4 && (clearInterval(t), resolve()), 2);
+    });
+    expect(r.events.filter((e) => e.type === 'reader-error')).toHaveLength(1);
+    h.devs = [];
+    backend!.scan();
+    expect(backend!.readers()).toEqual([]);
   });
 
   it('keyboard emulation still on → reported with what to change, never polled', async () => {

@@ -7,6 +7,8 @@
 // A reader left in keyboard-wedge mode types badge numbers into whatever has focus, and typed numbers
 // can be forged: it is reported with what IT must change, and never read as keystrokes.
 // Hotplug: enumeration every few seconds (hidapi has no hotplug events); pcProx needs polling by design.
+// A transport glitch (a failed exchange, the device's error event, an open that fails) does not end the
+// reader: it is closed and opened again as at plug-in, with a backoff (as PC/SC contexts are).
 import type { ReaderInfo } from '../../../../shared/contract';
 import type { ReaderBackend, ReaderEvent } from '../../readers/types';
 import type { HidDevice, HidDeviceInfo, HidHost } from './transport';
@@ -66,6 +68,7 @@ export function customReportId(p: HidReaderProfile, report: Buffer): string | nu
 }
 
 interface Attached {
+  key: string;
   profile: HidReaderProfile;
   info: HidDeviceInfo;
   name: string;
@@ -73,6 +76,7 @@ interface Attached {
   problem?: string;
   dev: HidDevice | null;
   timer: NodeJS.Timeout | null;
+  reopen: NodeJS.Timeout | null;
   current: string | null;
 }
 
@@ -81,6 +85,9 @@ export interface HidBackendOptions {
   profiles: () => HidReaderProfile[];
   scanMs?: number;
   pollMs?: number;
+  /** Delay before opening a reader again after a glitch, doubled up to maxRetryMs. */
+  retryMs?: number;
+  maxRetryMs?: number;
 }
 
 export class HidBackend implements ReaderBackend {
@@ -88,11 +95,15 @@ export class HidBackend implements ReaderBackend {
   private listener: (e: ReaderEvent) => void = () => {};
   private attached = new Map<string, Attached>();
   private scanTimer: NodeJS.Timeout | null = null;
+  /** Per reader: the next reopen delay and the last problem told (a retry failing the same way is not news). */
+  private recovery = new Map<string, { delay: number; told: string | null }>();
+  private running = false;
 
   constructor(private readonly opts: HidBackendOptions) {}
 
   async start(listener: (e: ReaderEvent) => void): Promise<void> {
     this.listener = listener;
+    this.running = true;
     this.scan();
     this.scanTimer = setInterval(() => this.scan(), this.opts.scanMs ?? 3000);
     this.scanTimer.unref();
@@ -154,12 +165,14 @@ export class HidBackend implements ReaderBackend {
     const info =
       (p.kind === 'custom-report' ? ifaces.find((d) => (d.usagePage ?? 0) >= 0xff00) : ifaces[0]) ?? ifaces[0]!;
     const a: Attached = {
+      key,
       profile: p,
       info,
       name: `${p.name}${info.product ? ` (${info.product})` : ''}`,
       status: 'ok',
       dev: null,
       timer: null,
+      reopen: null,
       current: null,
     };
     this.attached.set(key, a);
@@ -177,11 +190,15 @@ export class HidBackend implements ReaderBackend {
       return this.fail(
         a,
         `ouverture du lecteur HID impossible (${(e as Error).message}) : droits d'accès (règle udev) ou lecteur utilisé par un autre logiciel`,
+        true,
       );
     }
-    a.dev.onError((e) => this.fail(a, `lecteur HID perdu : ${e.message}`));
+    a.dev.onError((e) => this.fail(a, `lecteur HID perdu : ${e.message}`, true));
     if (p.kind === 'pcprox') this.startPcProx(a);
-    else a.dev.onInput((r) => this.customReport(a, r));
+    else {
+      a.dev.onInput((r) => this.customReport(a, r));
+      this.recovered(a);
+    }
   }
 
   private startPcProx(a: Attached): void {
@@ -197,7 +214,7 @@ export class HidBackend implements ReaderBackend {
         );
       }
     } catch (e) {
-      return this.fail(a, `lecteur pcProx muet : ${(e as Error).message}`);
+      return this.fail(a, `lecteur pcProx muet : ${(e as Error).message}`, true);
     }
     a.timer = setInterval(() => this.pollPcProx(a), this.opts.pollMs ?? 250);
     a.timer.unref();
@@ -212,9 +229,10 @@ export class HidBackend implements ReaderBackend {
       const bits = pcproxCommand(a.dev, PCPROX.GET_CARD_BITS)[0]!;
       id = pcproxCardId(data, bits);
     } catch (e) {
-      this.fail(a, `lecture pcProx impossible : ${(e as Error).message}`);
+      this.fail(a, `lecture pcProx impossible : ${(e as Error).message}`, true);
       return;
     }
+    this.recovered(a);
     this.present(a, id, 'uid-only', 'Badge (pcProx)');
   }
 
@@ -237,7 +255,12 @@ export class HidBackend implements ReaderBackend {
     if (id) this.listener({ type: 'badge-tapped', badge: { reader: a.name, badgeId: id, proof, cardType } });
   }
 
-  private fail(a: Attached, problem: string): void {
+  /**
+   * The reader cannot be used now. With `recover` (a transport glitch, not a configuration to change),
+   * it is closed and opened again after a backoff while it stays plugged in.
+   */
+  private fail(a: Attached, problem: string, recover = false): void {
+    if (this.attached.get(a.key) !== a) return; // an old handle's late error, after a reopen or unplug
     if (a.timer) clearInterval(a.timer);
     a.timer = null;
     try {
@@ -249,12 +272,32 @@ export class HidBackend implements ReaderBackend {
     a.status = 'error';
     a.problem = problem;
     a.current = null;
-    this.listener({ type: 'reader-error', reader: a.name, message: problem });
+    const r = this.recovery.get(a.key) ?? { delay: this.opts.retryMs ?? 500, told: null };
+    this.recovery.set(a.key, r);
+    if (r.told !== problem) this.listener({ type: 'reader-error', reader: a.name, message: problem });
+    r.told = problem;
     this.listener({ type: 'readers', readers: this.readers() });
+    if (!recover || !this.running) return;
+    const delay = r.delay;
+    r.delay = Math.min(delay * 2, this.opts.maxRetryMs ?? 5000);
+    a.reopen = setTimeout(() => {
+      a.reopen = null;
+      if (this.attached.get(a.key) !== a) return; // unplugged meanwhile
+      // Forget it and scan: still enumerated, it is attached again exactly as when plugged in.
+      this.attached.delete(a.key);
+      this.scan();
+    }, delay);
+    a.reopen.unref();
+  }
+
+  /** The reader answered: the next glitch starts the backoff from the beginning, and is news again. */
+  private recovered(a: Attached): void {
+    this.recovery.delete(a.key);
   }
 
   private detach(a: Attached): void {
     if (a.timer) clearInterval(a.timer);
+    if (a.reopen) clearTimeout(a.reopen);
     try {
       a.dev?.close();
     } catch {
@@ -263,9 +306,11 @@ export class HidBackend implements ReaderBackend {
   }
 
   async stop(): Promise<void> {
+    this.running = false;
     if (this.scanTimer) clearInterval(this.scanTimer);
     this.scanTimer = null;
     for (const a of this.attached.values()) this.detach(a);
     this.attached.clear();
+    this.recovery.clear();
   }
 }
