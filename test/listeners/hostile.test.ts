@@ -33,6 +33,18 @@ function httpCases(host: string, auth: Record<string, string>): [string, (Buffer
     ['NUL in the request line', [Buffer.from(`GET /\0 HTTP/1.1\r\nhost: ${host}\r\n\r\n`, 'latin1')]],
     ['NUL in a header', [Buffer.from(`GET / HTTP/1.1\r\nhost: ${host}\r\nx-a: a\0b\r\n\r\n`, 'latin1')]],
     ['binary garbage', [Buffer.from([0, 1, 2, 0xff, 0xfe, 13, 10, 13, 10])]],
+    // Node keeps the first of two Host (or Authorization) headers: our checks must not read another than a proxy.
+    ['two Host headers', [Buffer.from(`GET / HTTP/1.1\r\nhost: ${host}\r\nhost: evil.example\r\n\r\n`, 'latin1')]],
+    [
+      'two Authorization headers',
+      [
+        httpRequest('GET', '/v1/context', {
+          ...h,
+          authorization: `Bearer ${HOST_SECRETS.brokerHttp}`,
+          Authorization: 'Bearer x',
+        }),
+      ],
+    ],
     ['huge header', [httpRequest('GET', '/', { ...h, 'x-big': big(100_000) })]],
     [
       'many headers',

@@ -4,7 +4,7 @@
 // rebinding), is refused before anything else.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { requestPath } from '../util/http';
+import { requestPath, singleHost } from '../util/http';
 import { BrokerError } from './broker';
 import type { BrokerApp, BrokerErrorCode, Broker } from './broker';
 
@@ -58,8 +58,11 @@ export class HttpEndpoint {
       const err = e instanceof BrokerError ? e : new BrokerError('bad-request');
       json(STATUS[err.code] ?? 400, { error: { code: err.code, message: err.message } });
     };
-    if (req.headers.origin !== undefined || req.headers.host !== `127.0.0.1:${this.port}`)
+    if (req.headers.origin !== undefined || singleHost(req) !== `127.0.0.1:${this.port}`)
       return fail(new BrokerError('bad-request', 'origine refusée'));
+    // Two Authorization headers are two claims: none is taken (Node would silently keep the first).
+    if ((req.headersDistinct.authorization?.length ?? 0) > 1)
+      return fail(new BrokerError('bad-request', 'en-tête Authorization en double'));
     const auth = req.headers.authorization ?? '';
     const secret = auth.startsWith('Bearer ') ? auth.slice(7) : null;
     const app = this.broker.bySecret(secret);

@@ -14,7 +14,7 @@ import type { WsClientFrame, WsServerFrame } from '../../../shared/contract';
 import type { AgentApi } from '../api/types';
 import { RefusalAudit } from '../audit/audit';
 import type { AuditSink } from '../audit/audit';
-import { requestPath } from '../util/http';
+import { requestPath, singleHost } from '../util/http';
 
 export interface HeadlessServerOptions {
   api: AgentApi;
@@ -85,7 +85,7 @@ export async function startHeadlessServer(opts: HeadlessServerOptions): Promise<
   // listener on purpose: its default answers and closes).
 
   function serve(req: http.IncomingMessage, res: http.ServerResponse) {
-    if (!allowedHosts().has(req.headers.host ?? '')) {
+    if (!allowedHosts().has(singleHost(req) ?? '')) {
       res.writeHead(421, { 'content-type': 'text/plain' }).end('misdirected request');
       return;
     }
@@ -128,7 +128,7 @@ export async function startHeadlessServer(opts: HeadlessServerOptions): Promise<
     const origin = req.headers.origin;
     if (
       requestPath(req.url) !== WS_PATH ||
-      !allowedHosts().has(req.headers.host ?? '') ||
+      !allowedHosts().has(singleHost(req) ?? '') ||
       (origin !== undefined && !allowedOrigins().has(origin))
     ) {
       refuse(`websocket from origin ${origin ?? 'none'}`);

@@ -1,3 +1,5 @@
+import type { IncomingMessage } from 'node:http';
+
 // Request targets as our loopback listeners accept them: an origin-form path ("/…"), percent-decoded,
 // without NUL. Anything else (an absolute or scheme-relative URL, "//", a bad escape like "%") is null,
 // for the caller to answer 400: `new URL` and `decodeURIComponent` throw on such input.
@@ -11,4 +13,13 @@ export function requestPath(target: string | undefined): string | null {
     return null;
   }
   return decoded.includes('\0') ? null : decoded;
+}
+
+/**
+ * The one Host header of a request, or null: two Host headers are refused (RFC 9112 §3.2), where Node
+ * would keep the first and the Host check (DNS rebinding) would read another than a proxy did.
+ */
+export function singleHost(req: IncomingMessage): string | null {
+  const all = req.headersDistinct.host;
+  return all?.length === 1 ? all[0]! : null;
 }
