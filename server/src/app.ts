@@ -82,6 +82,10 @@ function databaseUnavailable(ctx: Koa.Context): void {
   };
 }
 
+/** RFC 3986 host (reg-name, IPv4 or [IPv6]) and an optional port, that URL parsing takes as a host. */
+const HOST_SYNTAX = /^(?:[A-Za-z0-9._~!$&'()*+,;=-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
+const validHost = (h: string) => h.length <= 260 && HOST_SYNTAX.test(h) && URL.canParse(`http://${h}/`);
+
 export async function startServer(opts: ServerOptions): Promise<SessionServer> {
   const log = opts.log ?? jsonLog();
   const now = opts.now ?? (() => new Date());
@@ -224,6 +228,13 @@ export async function startServer(opts: ServerOptions): Promise<SessionServer> {
   const middleware: Koa.Middleware = async (ctx, next) => {
     const started = Date.now();
     try {
+      // A Host that is no host[:port] (quotes, '<', '%', spaces) makes URL building throw deep inside
+      // oidc-provider: refuse it here, as the 400 it is.
+      if (!validHost(ctx.get('host'))) {
+        ctx.status = 400;
+        ctx.body = { error: 'invalid_request', error_description: 'invalid Host header' };
+        return;
+      }
       if (ctx.path === '/healthz') {
         ctx.body = { status: 'ok' };
         return;

@@ -312,9 +312,12 @@ export async function fuzz<I>(surface: Surface<I>): Promise<FuzzReport> {
         v = { crash: `exception: ${(e as Error)?.stack ?? String(e)}` };
       }
       report.cases++;
-      if (v.crash) (report.crashes++, note(index, 'crash', v.crash, input));
-      if (v.wrongAccept) (report.wrongAccepts++, note(index, 'wrongAccept', v.wrongAccept, input));
-      if (v.fiveXX) (report.fiveXX++, note(index, 'fiveXX', v.fiveXX, input));
+      for (const kind of ['crash', 'wrongAccept', 'fiveXX'] as const) {
+        const what = v[kind];
+        if (!what) continue;
+        report[kind === 'crash' ? 'crashes' : kind === 'wrongAccept' ? 'wrongAccepts' : 'fiveXX']++;
+        note(index, kind, what, input);
+      }
       // A dead target makes every later case a crash: stop there, the first one says why.
       if (v.crash && report.crashes > 20) return;
     }

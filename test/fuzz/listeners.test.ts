@@ -395,9 +395,10 @@ describe('fuzz: agent listeners', () => {
         if (d) return d;
         if (!r.lines.length) return { crash: 'no answer at all' };
         if (c.pre) {
-          let sent: { method?: unknown; params?: { nonce?: unknown } } | null = null;
+          type Hello = { method?: unknown; params?: { nonce?: unknown } } | null;
+          let sent: Hello = null;
           try {
-            sent = JSON.parse((sentFirst as Buffer | null)?.toString('utf8').split('\n')[0] ?? '') as typeof sent;
+            sent = JSON.parse((sentFirst as Buffer | null)?.toString('utf8').split('\n')[0] ?? '') as Hello;
           } catch {
             sent = null;
           }
