@@ -225,6 +225,19 @@ export async function startServer(opts: ServerOptions): Promise<SessionServer> {
 
   const kit: RouteKit = { db, directory, sessions, audit, nonces, relay, issuer, log, bearer };
 
+  // Koa prints every error it is told of to stderr, a client's own fault included (a connection reset,
+  // a malformed chunk mid-body): those go to our log as the requests they are, server faults as errors.
+  const onKoaError = (err: Error & { code?: string; status?: number }, ctx?: Koa.Context) => {
+    const client =
+      (err.status !== undefined && err.status < 500) ||
+      err.message === 'aborted' ||
+      err.code?.startsWith('HPE_') ||
+      ['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ERR_STREAM_PREMATURE_CLOSE'].includes(err.code ?? '');
+    const fields = { err: err.message, ...(ctx ? { method: ctx.method, path: ctx.path } : {}) };
+    if (client) log.info('request broken by the client', fields);
+    else log.error('server error', fields);
+  };
+
   const middleware: Koa.Middleware = async (ctx, next) => {
     const started = Date.now();
     try {
@@ -295,6 +308,8 @@ export async function startServer(opts: ServerOptions): Promise<SessionServer> {
   const build = (p: KeyPlan) => {
     const { provider } = createProvider(providerDeps, { jwks: p.jwks, cookieKeys: secrets.cookieKeys, nonces });
     provider.use(middleware);
+    // The provider is the Koa app itself.
+    (provider as Koa).on('error', onKoaError);
     return { provider, plan: p, handle: provider.callback() };
   };
   let current = build(plan);
