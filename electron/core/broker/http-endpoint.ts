@@ -4,7 +4,7 @@
 // rebinding), is refused before anything else.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { requestPath, singleHost } from '../util/http';
+import { endBroken, requestPath, singleHost } from '../util/http';
 import { BrokerError } from './broker';
 import type { BrokerApp, BrokerErrorCode, Broker } from './broker';
 
@@ -29,11 +29,8 @@ export class HttpEndpoint {
 
   async listen(port = 0): Promise<string> {
     const server = http.createServer((req, res) =>
-      this.handle(req, res).catch(() => {
-        // Whatever a request does, the agent answers and lives.
-        if (!res.headersSent) res.writeHead(400).end();
-        else res.destroy();
-      }),
+      // Whatever a request does, the agent answers and lives.
+      this.handle(req, res).catch(() => endBroken(res)),
     );
     this.server = server;
     await new Promise<void>((resolve, reject) => {

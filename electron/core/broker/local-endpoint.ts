@@ -55,7 +55,7 @@ export class LocalEndpoint {
       fs.rmSync(p, { force: true });
     }
     // Paused: nothing is read from a peer before it answered the challenge (read by the addon, with credentials).
-    const server = net.createServer({ pauseOnConnect: true }, (s) => void this.accept(s));
+    const server = net.createServer({ pauseOnConnect: true }, (s) => void this.accept(s).catch(() => s.destroy()));
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -110,9 +110,9 @@ export class LocalEndpoint {
         this.pending--;
       }
       const nl = first.indexOf(0x0a);
-      const hello = parseLine(first.subarray(0, nl).toString('utf8'));
-      if (hello?.method !== 'hello' || hello.params.nonce !== nonce) return refuse(`${who}: challenge not answered`);
-      this.serve(socket, app, send, hello.id, first.subarray(nl + 1));
+      const answer = parseLine(first.subarray(0, nl).toString('utf8'));
+      if (answer?.method !== 'hello' || answer.params.nonce !== nonce) return refuse(`${who}: challenge not answered`);
+      this.serve(socket, app, send, answer.id, first.subarray(nl + 1));
     } finally {
       peer.release();
     }

@@ -14,7 +14,7 @@ import type { WsClientFrame, WsServerFrame } from '../../../shared/contract';
 import type { AgentApi } from '../api/types';
 import { RefusalAudit } from '../audit/audit';
 import type { AuditSink } from '../audit/audit';
-import { requestPath, singleHost } from '../util/http';
+import { endBroken, requestPath, singleHost } from '../util/http';
 
 export interface HeadlessServerOptions {
   api: AgentApi;
@@ -77,8 +77,7 @@ export async function startHeadlessServer(opts: HeadlessServerOptions): Promise<
       serve(req, res);
     } catch {
       // Whatever a request does, the agent answers and lives.
-      if (!res.headersSent) res.writeHead(400).end();
-      else res.destroy();
+      endBroken(res);
     }
   });
   // Malformed requests (bad request line, huge headers, NUL bytes) get Node's own 400/431 (no clientError

@@ -1,4 +1,4 @@
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 
 // Request targets as our loopback listeners accept them: an origin-form path ("/…"), percent-decoded,
 // without NUL. Anything else (an absolute or scheme-relative URL, "//", a bad escape like "%") is null,
@@ -22,4 +22,10 @@ export function requestPath(target: string | undefined): string | null {
 export function singleHost(req: IncomingMessage): string | null {
   const all = req.headersDistinct.host;
   return all?.length === 1 ? all[0]! : null;
+}
+
+/** What a listener does with a request whose handling threw: a 400 if nothing was sent yet, else cut it. */
+export function endBroken(res: ServerResponse): void {
+  if (!res.headersSent) res.writeHead(400).end();
+  else res.destroy();
 }
