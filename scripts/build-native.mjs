@@ -31,7 +31,8 @@ for (const a of addons) {
     continue;
   }
   fs.mkdirSync(path.dirname(out), { recursive: true });
-  const flags = process.platform === 'darwin' ? ['-bundle', '-undefined', 'dynamic_lookup'] : ['-shared', '-fPIC', '-pthread'];
+  const flags =
+    process.platform === 'darwin' ? ['-bundle', '-undefined', 'dynamic_lookup'] : ['-shared', '-fPIC', '-pthread'];
   const r = spawnSync('cc', ['-O2', '-Wall', ...flags, `-I${include}`, src, '-o', out], { stdio: 'inherit' });
   if (r.status !== 0) {
     console.error(`build-native: ${a.name} failed to build`);
