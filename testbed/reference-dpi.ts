@@ -24,7 +24,16 @@ export class BrokerClient {
   private nonce: string | null = null;
   private greeted: () => void = () => {};
   onEvent: (e: { type: string; user: { idNat: string; lastName: string } | null; reason?: string }) => void = () => {};
-  onRefused: (e: { code: string; message: string }) => void = () => {};
+  private refusedWith: { code: string; message: string } | null = null;
+  private refusedListener: (e: { code: string; message: string }) => void = () => {};
+  /** Told of the agent's refusal; a listener set after it came (it may come while connecting) hears it at once. */
+  get onRefused(): (e: { code: string; message: string }) => void {
+    return this.refusedListener;
+  }
+  set onRefused(l: (e: { code: string; message: string }) => void) {
+    this.refusedListener = l;
+    if (this.refusedWith) l(this.refusedWith);
+  }
 
   private constructor(socket: net.Socket) {
     this.socket = socket;
@@ -47,7 +56,8 @@ export class BrokerClient {
           this.greeted();
         } else if (msg.event === 'context') this.onEvent(msg.data!);
         else if (msg.id == null && msg.error) {
-          this.onRefused(msg.error);
+          this.refusedWith = msg.error;
+          this.refusedListener(msg.error);
           this.greeted();
         } else if (typeof msg.id === 'number') {
           const p = this.pending.get(msg.id);

@@ -223,6 +223,10 @@ const SOCKET_LINES: [string, Buffer | string][] = [
   ['audience with NUL', `{"id":1,"method":"getToken","params":{"audience":"${HOST_AUDIENCES.socket}\\u0000"}}\n`],
   ['patient garbage', '{"id":1,"method":"setPatient","params":{"patient":[null]}}\n'],
   ['__proto__', '{"id":1,"method":"getToken","params":{"__proto__":{"audience":"x"}}}\n'],
+  // What a browser or a confused client would send: HTTP on a JSON-lines socket.
+  ['GET /%', 'GET /% HTTP/1.1\r\nhost: x\r\n\r\n'],
+  ['GET //', 'GET // HTTP/1.1\r\n\r\n'],
+  ['upgrade', 'GET /agent HTTP/1.1\r\nupgrade: websocket\r\nconnection: Upgrade\r\n\r\n'],
 ];
 
 describe('DPI broker local socket', () => {
