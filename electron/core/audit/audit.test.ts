@@ -64,6 +64,14 @@ describe('agent audit file', () => {
     expect(verifyAuditFile(file)).toEqual({ ok: true, records: 5, problems: [] });
   });
 
+  it('a whole last record that lost its line end is kept, and the next one starts a line of its own', () => {
+    writeSome(3);
+    fs.truncateSync(file, fs.statSync(file).size - 1);
+    new AuditLog({ file }).record({ action: 'session.locked', outcome: 'info' });
+    expect(readAuditFile(file).map((r) => r.seq)).toEqual([1, 2, 3, 4]);
+    expect(verifyAuditFile(file)).toMatchObject({ ok: true, records: 4 });
+  });
+
   it('a cut tail is detected, at the next start and by verification', () => {
     writeSome(10);
     fs.writeFileSync(file, lines().slice(0, 7).join('\n') + '\n');

@@ -128,6 +128,8 @@ export class AuditLog implements AuditSink {
     const head = readHead(file);
     if (head) findings.push(...checkHead(head, scan, this.key));
     else if (scan?.last) findings.push('chain head beside the file missing: a cut tail cannot be ruled out');
+    // A whole last record whose line end was lost: end its line before the next one.
+    if (scan?.last && !scan.torn && scan.endsWithoutNewline) fs.appendFileSync(file, '\n');
     this.size = fs.existsSync(file) ? fs.statSync(file).size : 0;
     for (const r of recovered) this.record(r);
     for (const why of findings) this.record({ action: 'audit.damaged', outcome: 'failure', reason: why });
@@ -252,6 +254,7 @@ interface FileScan {
   /** A last line without its end or unreadable, and nothing after it. */
   torn: { bytes: number; sha256: string } | null;
   problems: { seq: number; why: string }[];
+  endsWithoutNewline: boolean;
 }
 
 function parseRecord(line: string): AuditRecord | null {
@@ -265,7 +268,15 @@ function parseRecord(line: string): AuditRecord | null {
 
 function scanAuditFile(file: string, key: Buffer | null): FileScan {
   const buf = fs.readFileSync(file);
-  const scan: FileScan = { last: null, hashes: new Map(), records: 0, validBytes: 0, torn: null, problems: [] };
+  const scan: FileScan = {
+    last: null,
+    hashes: new Map(),
+    records: 0,
+    validBytes: 0,
+    torn: null,
+    problems: [],
+    endsWithoutNewline: buf.length > 0 && buf[buf.length - 1] !== 0x0a,
+  };
   let prev: string | null = null;
   let prevSeq = 0;
   let signed = 0;
@@ -274,7 +285,7 @@ function scanAuditFile(file: string, key: Buffer | null): FileScan {
     const nl = buf.indexOf(0x0a, off);
     const end = nl < 0 ? buf.length : nl + 1;
     const text = buf.subarray(off, nl < 0 ? buf.length : nl).toString('utf8');
-    const rec = nl < 0 ? null : parseRecord(text);
+    const rec = parseRecord(text);
     if (!rec) {
       if (end === buf.length) {
         const torn = buf.subarray(off);
