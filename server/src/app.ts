@@ -350,15 +350,16 @@ export async function startServer(opts: ServerOptions): Promise<SessionServer> {
   keyRefresh.unref();
   const checkpointEvery = opts.auditCheckpointMs ?? 300_000;
   // Each checkpoint also goes to the log, kept apart from the database (verify --checkpoints reads it back).
+  // One checkpoint at a time; close() waits for the one under way, so none is signed after it.
+  let checkpointing: Promise<unknown> | null = null;
   const checkpoints = checkpointEvery
-    ? setInterval(
-        () =>
-          void audit
-            .checkpoint()
-            .then((cp) => cp && log.info('audit checkpoint', { seq: cp.seq, hash: cp.hash, jws: cp.jws }))
-            .catch((e: unknown) => log.error('audit checkpoint failed', { err: (e as Error).message })),
-        checkpointEvery,
-      )
+    ? setInterval(() => {
+        checkpointing ??= audit
+          .checkpoint()
+          .then((cp) => cp && log.info('audit checkpoint', { seq: cp.seq, hash: cp.hash, jws: cp.jws }))
+          .catch((e: unknown) => log.error('audit checkpoint failed', { err: (e as Error).message }))
+          .finally(() => (checkpointing = null));
+      }, checkpointEvery)
     : null;
   checkpoints?.unref();
   log.info('session server started', {
@@ -380,6 +381,7 @@ export async function startServer(opts: ServerOptions): Promise<SessionServer> {
       clearInterval(prune);
       clearInterval(keyRefresh);
       if (checkpoints) clearInterval(checkpoints);
+      await checkpointing;
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));
     },
