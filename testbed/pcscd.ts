@@ -25,7 +25,7 @@ export interface PcscdHandle {
   restart(): Promise<void>;
 }
 
-function requireBinary(bin: string, pkg: string) {
+export function requireBinary(bin: string, pkg: string) {
   if (spawnSync('sh', ['-c', `command -v ${bin}`]).status !== 0)
     throw new Error(`${bin} not found: install the Debian package ${pkg}`);
 }
@@ -39,7 +39,7 @@ async function portFree(port: number): Promise<boolean> {
 }
 
 /** vpcd opens its first port at the configured base and the next ones above it. */
-async function freeBase(count: number): Promise<number> {
+export async function freeBase(count: number): Promise<number> {
   for (let i = 0; i < 50; i++) {
     const base = 30000 + Math.floor(Math.random() * 25000);
     const checks = await Promise.all(Array.from({ length: count }, (_, k) => portFree(base + k)));

@@ -19,7 +19,8 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { registerWorkstation, SessionServerClient } from '../../electron/core/oidc/server-client';
-import type { WorkstationCredentials } from '../../electron/core/oidc/server-client';
+import { SoftwareKey } from '../../electron/core/keys/software-key';
+import type { JWK } from 'jose';
 import { postgresDb } from '../../server/src/db';
 import { migrate } from '../../server/src/db';
 import { Directory } from '../../server/src/directory';
@@ -75,7 +76,7 @@ class Workstation {
   private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   /** auth_time of each badge's roaming session, as its 2-factor login reported it. */
   constructor(
-    private readonly creds: WorkstationCredentials,
+    private readonly creds: { clientId: string; privateJwk: JWK },
     private readonly issuer: string,
     private readonly port: number,
     private readonly authTimes = new Map<string, number>(),
@@ -272,14 +273,19 @@ const bench: Benchmark = {
       const workstations: Workstation[] = [];
       const authTimes = new Map<string, number>();
       for (let i = 0; i < 32; i++) {
-        const creds = await registerWorkstation(issuer, await dir.createEnrolmentToken(`bench-${i}`), `BENCH-PC-${i}`);
+        const key = SoftwareKey.generate();
+        const creds = await registerWorkstation(issuer, await dir.createEnrolmentToken(`bench-${i}`), `BENCH-PC-${i}`, {
+          key,
+        });
         // Half the workstations on each instance, as a balancer would spread them; requests go straight
         // to the instance so the load generator does not also pay for a balancer in its own process.
         const port = ports[i % ports.length]!;
         const direct: typeof fetch = (url, init) =>
           fetch(String(url instanceof Request ? url.url : url).replace(issuer, `http://127.0.0.1:${port}`), init);
         clients.push(await SessionServerClient.connect(issuer, creds, { allowHttp: true, fetch: direct }));
-        workstations.push(new Workstation(creds, issuer, port, authTimes));
+        workstations.push(
+          new Workstation({ clientId: creds.clientId, privateJwk: key.privateJwk }, issuer, port, authTimes),
+        );
       }
       // Start of the shift: every badge's 2-factor login (the agent's own client) opens its roaming session.
       for (const [i, b] of badges.entries())
@@ -343,7 +349,7 @@ const bench: Benchmark = {
       const floorCreds = {
         clientId: FLOOR_CLIENT,
         privateJwk: {
-          ...(floorKey.privateKey.export({ format: 'jwk' }) as WorkstationCredentials['privateJwk']),
+          ...(floorKey.privateKey.export({ format: 'jwk' }) as JWK),
           kid: 'floor',
           alg: 'ES256',
         },

@@ -11,11 +11,9 @@ import type { BadgeProfile } from '../../electron/core/badge/desfire/credential'
 import { LocalKeyCustody } from '../../electron/core/badge/desfire/custody';
 import type { KeyCustody } from '../../electron/core/badge/desfire/custody';
 import { RelayKeyCustody } from '../../electron/core/badge/desfire/relay-custody';
-import { randomUUID } from 'node:crypto';
-import { importJWK, SignJWT } from 'jose';
 import { aidBytes } from '../../electron/core/badge/desfire/protocol';
 import { PcscCpsBackend } from '../../electron/core/cps/pcsc-cps-backend';
-import { lazyClient, registerWorkstation } from '../../electron/core/oidc/server-client';
+import { lazyClient, registerWorkstation, workstationAssertion } from '../../electron/core/oidc/server-client';
 import { PcscMonitor } from '../../electron/core/readers/pcsc/monitor';
 import { SessionEngine } from '../../electron/core/session/engine';
 import { systemClock } from '../../electron/core/util/clock';
@@ -267,16 +265,7 @@ describe('server custody: the session server holds the badge keys (relay)', () =
 
   it('a relay call is signed by the workstation and single-use: a replayed assertion is refused', async () => {
     const creds = await registerWorkstation(server.issuer, await server.directory.createEnrolmentToken('PC-R'), 'PC-R');
-    const key = await importJWK(creds.privateJwk, 'ES256');
-    const assertion = await new SignJWT({})
-      .setProtectedHeader({ alg: 'ES256', kid: creds.privateJwk.kid! })
-      .setIssuer(creds.clientId)
-      .setSubject(creds.clientId)
-      .setAudience(server.issuer)
-      .setJti(randomUUID())
-      .setIssuedAt()
-      .setExpirationTime('60s')
-      .sign(key);
+    const assertion = await workstationAssertion(creds.key, creds.clientId, server.issuer);
     const body = {
       client_assertion: assertion,
       scheme: 'ev2',

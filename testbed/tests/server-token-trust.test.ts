@@ -10,7 +10,7 @@ import { exportJWK, generateKeyPair, importJWK, importPKCS8, SignJWT } from 'jos
 import type { JWK } from 'jose';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { registerWorkstation, SessionServerClient } from '../../electron/core/oidc/server-client';
-import type { WorkstationCredentials } from '../../electron/core/oidc/server-client';
+import { SoftwareKey } from '../../electron/core/keys/software-key';
 import { pruneExpired } from '../../server/src/adapter';
 import { startServer } from '../../server/src/app';
 import type { SessionServer } from '../../server/src/app';
@@ -46,14 +46,19 @@ let issuer: string;
 let seq = 0;
 
 interface Ws {
-  creds: WorkstationCredentials;
+  /** What an attacker holding the workstation's software key would have. */
+  creds: { clientId: string; privateJwk: JWK };
   client: SessionServerClient;
 }
 
 async function workstation(name: string): Promise<Ws> {
   const token = await server.directory.createEnrolmentToken(name);
-  const creds = await registerWorkstation(issuer, token, name);
-  return { creds, client: await SessionServerClient.connect(issuer, creds, { allowHttp: true }) };
+  const key = SoftwareKey.generate();
+  const creds = await registerWorkstation(issuer, token, name, { key });
+  return {
+    creds: { clientId: creds.clientId, privateJwk: key.privateJwk },
+    client: await SessionServerClient.connect(issuer, creds, { allowHttp: true }),
+  };
 }
 
 async function nurse(badge: string, secret = '2468') {
@@ -100,7 +105,7 @@ const form = async (p: string, params: Record<string, string>, headers: Record<s
 };
 
 /** A token request authenticated by `clientAssertion` (the workstation's own or a forged one). */
-const token = (creds: WorkstationCredentials, clientAssertion: string, params: Record<string, string>) =>
+const token = (creds: { clientId: string }, clientAssertion: string, params: Record<string, string>) =>
   form('/token', {
     client_id: creds.clientId,
     client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',

@@ -3,11 +3,9 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { randomUUID } from 'node:crypto';
-import { importJWK, SignJWT } from 'jose';
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { registerWorkstation, SessionServerClient } from '../../electron/core/oidc/server-client';
+import { registerWorkstation, SessionServerClient, workstationAssertion } from '../../electron/core/oidc/server-client';
 import type { WorkstationCredentials } from '../../electron/core/oidc/server-client';
 import { startServer } from '../../server/src/app';
 import type { SessionServer } from '../../server/src/app';
@@ -151,7 +149,7 @@ describe('session server on PostgreSQL, two instances behind one address', () =>
     expect(expired.message).toMatch(/expired/);
 
     // A workstation nobody registered: a well-formed key, an invented client_id.
-    const fake = { clientId: 'ws-not-registered', privateJwk: ws.creds.privateJwk };
+    const fake = { clientId: 'ws-not-registered', key: ws.creds.key };
     const unknown = await refusal(
       SessionServerClient.connect(servers[0]!.issuer, fake, { allowHttp: true }).then((c) =>
         c.badge('any', 'desfire-aes-diversified'),
@@ -372,16 +370,7 @@ describe('session server on PostgreSQL, two instances behind one address', () =>
     });
     await servers[0]!.directory.bindBadge('desfire:replay', acct.id);
     await ws.client.badge('desfire:replay', 'desfire-aes-diversified', '1357');
-    const key = await importJWK(ws.creds.privateJwk, 'ES256');
-    const assertion = await new SignJWT({})
-      .setProtectedHeader({ alg: 'ES256', kid: ws.creds.privateJwk.kid! })
-      .setIssuer(ws.creds.clientId)
-      .setSubject(ws.creds.clientId)
-      .setAudience(servers[0]!.issuer)
-      .setJti(randomUUID())
-      .setIssuedAt()
-      .setExpirationTime('60s')
-      .sign(key);
+    const assertion = await workstationAssertion(ws.creds.key, ws.creds.clientId, servers[0]!.issuer);
     const body = new URLSearchParams({
       grant_type: 'urn:sillage:params:oauth:grant-type:badge',
       badge_id: 'desfire:replay',

@@ -4,6 +4,8 @@
 // account cannot open, registers again (a new key). Nothing is registered while the store cannot seal:
 // the one-time token is not spent on a key that would be lost.
 import fs from 'node:fs';
+import type { JWK } from 'jose';
+import { SoftwareKey } from '../keys/software-key';
 import type { AuditSink } from '../audit/audit';
 import { registerWorkstation } from '../oidc/server-client';
 import type { WorkstationCredentials } from '../oidc/server-client';
@@ -27,8 +29,12 @@ export function workstationCredentials(opts: WorkstationOptions): () => Promise<
   const stored = (): WorkstationCredentials | null => {
     if (!opts.file || !fs.existsSync(opts.file)) return null;
     try {
-      const c = JSON.parse(opts.store.open(fs.readFileSync(opts.file))) as WorkstationCredentials & { issuer?: string };
-      return c.issuer === opts.serverUrl ? { clientId: c.clientId, privateJwk: c.privateJwk } : null;
+      const c = JSON.parse(opts.store.open(fs.readFileSync(opts.file))) as {
+        issuer?: string;
+        clientId: string;
+        privateJwk: JWK;
+      };
+      return c.issuer === opts.serverUrl ? { clientId: c.clientId, key: SoftwareKey.fromJwk(c.privateJwk) } : null;
     } catch {
       // Sealed by another OS account or machine, or damaged: register again.
       return null;
@@ -43,8 +49,10 @@ export function workstationCredentials(opts: WorkstationOptions): () => Promise<
         throw new Error('workstation not registered: the EnrolmentToken policy (MSI ENROLMENT_TOKEN) is empty');
       if (opts.file && !opts.store.isAvailable())
         throw new Error(`workstation not registered: no protected storage to keep its key (${opts.store.kind})`);
-      const creds = await registerWorkstation(opts.serverUrl, token, opts.name);
-      if (opts.file) writeSealed(opts.file, opts.store.seal(JSON.stringify({ ...creds, issuer: opts.serverUrl })));
+      const key = SoftwareKey.generate();
+      const creds = await registerWorkstation(opts.serverUrl, token, opts.name, { key });
+      const record = { issuer: opts.serverUrl, clientId: creds.clientId, privateJwk: key.privateJwk };
+      if (opts.file) writeSealed(opts.file, opts.store.seal(JSON.stringify(record)));
       opts.audit.record({
         action: 'workstation.registered',
         outcome: 'success',

@@ -19,14 +19,14 @@ import {
 import type { OAuthError, SillageError, TextRule } from '@sillage/protocol';
 import { randomUUID } from 'node:crypto';
 import * as oidc from 'openid-client';
-import { exportJWK, generateKeyPair, importJWK, SignJWT } from 'jose';
-import type { JWK } from 'jose';
+import { SoftwareKey } from '../keys/software-key';
+import type { WorkstationKey } from '../keys/workstation-key';
 import type { CardHandle, SignatureAlgorithm } from '../readers/types';
 
 export interface WorkstationCredentials {
   clientId: string;
-  /** ES256 private key of the workstation: OS-protected storage only (safeStorage / DPAPI). */
-  privateJwk: JWK;
+  /** The workstation's ES256 key: in the TPM where there is one, else a software key the OS seals. */
+  key: WorkstationKey;
 }
 
 export interface ServerTokens {
@@ -113,24 +113,52 @@ function outgoing(what: string, value: string, rule: TextRule): void {
   if (problem) throw new ServerError('invalid_request', `${what}: ${problem}`);
 }
 
-/** First start after install: creates the workstation key and registers it with the one-time token. */
+/** Assertions this client signs live one minute on the server's clock. */
+const ASSERTION_LIFETIME_S = 60;
+
+/**
+ * An RFC 7523 client assertion (private_key_jwt) signed by the workstation key, which may never leave its
+ * TPM: what authenticates the PC at the token endpoint and on each relay call. Dated `nowS` (the server's
+ * time as this PC knows it), valid one minute, single use (jti).
+ */
+export async function workstationAssertion(
+  key: WorkstationKey,
+  clientId: string,
+  audience: string,
+  nowS = Math.floor(Date.now() / 1000),
+): Promise<string> {
+  const header = { alg: 'ES256', kid: key.kid };
+  const payload = {
+    iss: clientId,
+    sub: clientId,
+    aud: audience,
+    jti: randomUUID(),
+    iat: nowS,
+    exp: nowS + ASSERTION_LIFETIME_S,
+  };
+  const input = `${b64url(JSON.stringify(header))}.${b64url(JSON.stringify(payload))}`;
+  return `${input}.${b64url(await key.sign(Buffer.from(input, 'ascii')))}`;
+}
+
+/**
+ * First start after install: registers the workstation key's public half with the one-time token. The key
+ * comes from the machine's key provider (TPM or software); a fresh software key when none is given.
+ */
 export async function registerWorkstation(
   serverUrl: string,
   enrolmentToken: string,
   name: string,
-  fetchImpl: typeof fetch = fetch,
+  opts: { key?: WorkstationKey; fetch?: typeof fetch } = {},
 ): Promise<WorkstationCredentials> {
   outgoing('enrolment token', enrolmentToken, TEXT.enrolmentToken);
   outgoing('workstation name', name, TEXT.workstationName);
-  const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
-  const kid = randomUUID();
-  const pub = { ...(await exportJWK(publicKey)), kid, alg: 'ES256', use: 'sig' };
+  const key = opts.key ?? SoftwareKey.generate();
   let res: Response;
   try {
-    res = await fetchImpl(new URL('/sillage/workstations', serverUrl), {
+    res = await (opts.fetch ?? fetch)(new URL('/sillage/workstations', serverUrl), {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ enrolment_token: enrolmentToken, name, jwks: { keys: [pub] } }),
+      body: JSON.stringify({ enrolment_token: enrolmentToken, name, jwks: { keys: [key.publicJwk] } }),
       signal: AbortSignal.timeout(10_000),
     });
   } catch (e) {
@@ -140,7 +168,7 @@ export async function registerWorkstation(
   const body = (await res.json().catch(() => ({}))) as Record<string, unknown>;
   const answer = res.status === 201 ? answers.registration(body) : null;
   if (!answer) throw refused(body, 'invalid_client', `registration refused (${res.status})`);
-  return { clientId: answer.client_id, privateJwk: { ...(await exportJWK(privateKey)), kid, alg: 'ES256' } };
+  return { clientId: answer.client_id, key };
 }
 
 /**
@@ -195,8 +223,6 @@ export interface ClientOptions {
   fetch?: typeof fetch;
 }
 
-/** Assertions this client signs live one minute on the server's clock. */
-const ASSERTION_LIFETIME_S = 60;
 const SCOPE = 'openid profile offline_access';
 
 export class SessionServerClient {
@@ -209,7 +235,7 @@ export class SessionServerClient {
     private readonly timeoutMs: number,
     private readonly fetchImpl: typeof fetch,
     private readonly time: ServerClock,
-    private readonly signer: { key: Awaited<ReturnType<typeof importJWK>>; kid: string | undefined },
+    private readonly key: WorkstationKey,
   ) {}
 
   /**
@@ -242,11 +268,16 @@ export class SessionServerClient {
     creds: WorkstationCredentials,
     opts: ClientOptions = {},
   ): Promise<SessionServerClient> {
-    const key = await importJWK(creds.privateJwk, 'ES256');
     const timeoutMs = opts.timeoutMs ?? 10_000;
     const time = new ServerClock();
     const fetchImpl = time.fetch(opts.fetch ?? fetch);
-    const auth = oidc.PrivateKeyJwt({ key, kid: creds.privateJwk.kid } as unknown as oidc.PrivateKey);
+    // private_key_jwt assembled here and signed by the workstation key (openid-client's PrivateKeyJwt
+    // needs the key itself), dated by the server's time like openid-client's own checks.
+    const auth: oidc.ClientAuth = async (as, client, body) => {
+      body.set('client_id', client.client_id);
+      body.set('client_assertion_type', 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer');
+      body.set('client_assertion', await workstationAssertion(creds.key, client.client_id, as.issuer, time.nowS()));
+    };
     const metadata: oidc.ClientMetadata = { client_id: creds.clientId, id_token_signed_response_alg: 'ES256' };
     const setUp = (config: oidc.Configuration) => {
       if (opts.allowHttp) oidc.allowInsecureRequests(config);
@@ -270,10 +301,7 @@ export class SessionServerClient {
         offsetS === 0
           ? discovered
           : setUp(new oidc.Configuration(server, creds.clientId, { ...metadata, [oidc.clockSkew]: offsetS }, auth));
-      return new SessionServerClient(configFor, creds.clientId, timeoutMs, fetchImpl, time, {
-        key,
-        kid: creds.privateJwk.kid,
-      });
+      return new SessionServerClient(configFor, creds.clientId, timeoutMs, fetchImpl, time, creds.key);
     } catch (e) {
       throw toServerError(e);
     }
@@ -458,16 +486,7 @@ export class SessionServerClient {
    */
   async desfireRelay(step: 'begin' | 'finish', body: Record<string, unknown>): Promise<Record<string, unknown>> {
     return this.signed(false, async () => {
-      const now = this.time.nowS();
-      const assertion = await new SignJWT({})
-        .setProtectedHeader({ alg: 'ES256', ...(this.signer.kid ? { kid: this.signer.kid } : {}) })
-        .setIssuer(this.clientId)
-        .setSubject(this.clientId)
-        .setAudience(this.issuer)
-        .setJti(randomUUID())
-        .setIssuedAt(now)
-        .setExpirationTime(now + ASSERTION_LIFETIME_S)
-        .sign(this.signer.key);
+      const assertion = await workstationAssertion(this.key, this.clientId, this.issuer, this.time.nowS());
       const r = await this.json(`sillage/desfire/auth/${step}`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
