@@ -1,0 +1,10 @@
+{
+  "targets": [
+    {
+      "target_name": "ncrypt",
+      "conditions": [
+        ["OS=='win'", { "sources": ["ncrypt.c"], "libraries": ["ncrypt.lib"] }]
+      ]
+    }
+  ]
+}
