@@ -168,6 +168,18 @@ export interface DiagnosticsReport {
     supportsCps4: boolean | null;
     problem: string | null;
   };
+  /** The workstation's registration (session server): where its key lives and what seals its record. */
+  workstation?: {
+    /** 'tpm': made in the TPM, never leaves it; 'software': sealed by the OS; 'none': not registered. */
+    key: 'tpm' | 'software' | 'none';
+    /** The key storage in use, or that a new key would use. */
+    keyStore: string;
+    /** Why no TPM holds the key (null when one does). */
+    tpm: string | null;
+    secretStorage: string;
+    /** Why the workstation is not registered (null when it is). */
+    problem: string | null;
+  };
 }
 
 export interface AuditRecord {

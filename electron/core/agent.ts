@@ -65,6 +65,8 @@ export interface AgentOptions {
   logger?: Logger;
   /** Cryptolib status for the diagnostic page (PC/SC backend). */
   cryptolib?: () => NonNullable<DiagnosticsReport['cryptolib']>;
+  /** Workstation registration status for the diagnostic page (session server). */
+  workstation?: () => NonNullable<DiagnosticsReport['workstation']>;
   /** The workstation lacks a setting it needs: nothing opens, the UI says so. */
   notConfigured?: NotConfigured;
 }
@@ -239,6 +241,7 @@ export async function createAgent(opts: AgentOptions): Promise<Agent> {
       : {}),
     ...(opts.notConfigured ? { notConfigured: opts.notConfigured } : {}),
     ...(opts.cryptolib ? { cryptolib: opts.cryptolib() } : {}),
+    ...(opts.workstation ? { workstation: opts.workstation() } : {}),
   });
 
   const handlers: Handlers = {

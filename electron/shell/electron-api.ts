@@ -11,6 +11,7 @@ import type {
   Menu,
   MenuItemConstructorOptions,
   NativeImage,
+  Protocol,
   SafeStorage,
   Session,
   WebContents,
@@ -32,7 +33,7 @@ export interface ShellWindow {
   on(event: 'close', listener: (event: { preventDefault(): void }) => void): unknown;
   on(event: 'hide' | 'minimize' | 'blur' | 'leave-full-screen' | 'ready-to-show', listener: () => void): unknown;
   once(event: 'ready-to-show', listener: () => void): unknown;
-  loadFile(file: string): Promise<void>;
+  loadURL(url: string): Promise<void>;
   show(): void;
   hide(): void;
   focus(): void;
@@ -76,8 +77,12 @@ export interface ShellElectron {
   Tray: new (image: NativeImage) => ShellTray;
   nativeImage: { createFromPath(path: string): NativeImage };
   ipcMain: Pick<IpcMain, 'handle' | 'removeHandler'>;
+  protocol: Pick<Protocol, 'registerSchemesAsPrivileged' | 'handle'>;
   powerMonitor: { on(event: 'lock-screen' | 'suspend', listener: () => void): unknown };
-  safeStorage: Pick<SafeStorage, 'isEncryptionAvailable' | 'encryptString' | 'decryptString'>;
+  safeStorage: Pick<
+    SafeStorage,
+    'isAsyncEncryptionAvailable' | 'encryptStringAsync' | 'decryptStringAsync' | 'getSelectedStorageBackend'
+  >;
   screen: {
     getAllDisplays(): Display[];
     getPrimaryDisplay(): Display;

@@ -12,7 +12,7 @@ export interface IpcBridgeDeps {
   audit: AuditSink;
   /** The one window allowed to talk to the agent. */
   target: () => Pick<WebContents, 'id' | 'send' | 'isDestroyed' | 'mainFrame'> | null;
-  /** URL prefix our renderer is loaded from (file:///…/renderer/dist/index.html). */
+  /** The one URL our renderer is loaded from (app://sillage/index.html, app-scheme.ts). */
   rendererUrl: string;
 }
 

@@ -1,17 +1,35 @@
-// OS-protected storage for secrets (workstation key, DESFire keys): DPAPI on Windows, Keychain on macOS,
-// libsecret/kwallet on Linux, through Electron's safeStorage. Never a plain file.
-import type { SecretStore } from '../core/app/secret-store';
+// OS-protected storage for the agent's secrets through Electron's asynchronous safeStorage: DPAPI of the
+// OS account on Windows, the Keychain on macOS, the desktop keyring on Linux (what each OS adds is in its
+// sibling file, secret-store.<platform>.ts). Never a plain file.
+import type { SecretProtection, SecretStore } from '../core/app/secret-store';
 import type { ShellElectron } from './electron-api';
+import { linuxProtection } from './secret-store.linux';
 
-export function safeStorageStore(safeStorage: ShellElectron['safeStorage']): SecretStore {
+type SafeStorage = ShellElectron['safeStorage'];
+
+const OS_PROTECTION: Partial<Record<NodeJS.Platform, string>> = {
+  win32: 'DPAPI (compte Windows)',
+  darwin: 'Trousseau macOS',
+};
+
+export function safeStorageStore(safeStorage: SafeStorage, platform: NodeJS.Platform = process.platform): SecretStore {
+  const protection = async (): Promise<SecretProtection> => {
+    if (!(await safeStorage.isAsyncEncryptionAvailable()))
+      return { available: false, detail: 'safeStorage indisponible / unavailable' };
+    if (platform === 'linux') return linuxProtection(safeStorage.getSelectedStorageBackend());
+    return { available: true, level: 'os', detail: OS_PROTECTION[platform] ?? platform };
+  };
   return {
     kind: 'safeStorage',
-    isAvailable: () => safeStorage.isEncryptionAvailable(),
-    seal(plain) {
-      if (!safeStorage.isEncryptionAvailable())
+    protection,
+    async seal(plain) {
+      if (!(await protection()).available)
         throw new Error('OS-protected storage unavailable: refusing to store a secret in clear');
-      return safeStorage.encryptString(plain);
+      return safeStorage.encryptStringAsync(plain);
     },
-    open: (sealed) => safeStorage.decryptString(sealed),
+    async open(sealed) {
+      const r = await safeStorage.decryptStringAsync(sealed);
+      return { plain: r.result, reseal: r.shouldReEncrypt };
+    },
   };
 }

@@ -22,6 +22,7 @@ import type { PolicySource } from '../core/config/store';
 import { embeddedServerIn } from '../core/demo/embedded-server';
 import { Logger, machineLogDir } from '../core/logs/logger';
 import { peerCredentials } from '../../native/peercred';
+import { APP_SCHEME, APP_SCHEME_PRIVILEGES, appSchemeHandler } from './app-scheme';
 import type { ShellElectron, ShellTray, ShellWindow } from './electron-api';
 import { createIpcBridge } from './ipc';
 import { shellPaths } from './paths';
@@ -77,6 +78,7 @@ function shellPlatform(
   env: NodeJS.ProcessEnv,
   supervisor: SupervisorLink | null,
   logDir: string | undefined,
+  platform: NodeJS.Platform,
 ): Platform {
   const packaged = e.app.isPackaged;
   // A development run (npm start) can run the demo session server with the Node.js that started npm.
@@ -90,7 +92,7 @@ function shellPlatform(
     nodeExecutable: packaged ? null : (env.npm_node_execpath ?? null),
     dataDir: e.app.getPath('userData'),
     logDir: logDir ?? machineLogDir(),
-    secretStore: safeStorageStore(e.safeStorage),
+    secretStore: safeStorageStore(e.safeStorage, platform),
     workstationName: os.hostname(),
     brokerSocketPath: defaultSocketPath(),
     identifyPeer: peerCredentials,
@@ -167,6 +169,8 @@ export async function startShell(e: ShellElectron, opts: ShellOptions): Promise<
     app.quit();
     return null;
   }
+  // The UI's origin, app://sillage, is registered before `ready` and answered from the bundled UI only.
+  e.protocol.registerSchemesAsPrivileged([APP_SCHEME_PRIVILEGES]);
   await app.whenReady();
   const packaged = app.isPackaged;
   hardenApp(e);
@@ -176,9 +180,10 @@ export async function startShell(e: ShellElectron, opts: ShellOptions): Promise<
     e.Menu.setApplicationMenu(null);
   }
   const paths = shellPaths(app, opts.bundleDir, opts.resourcesPath);
+  e.protocol.handle(APP_SCHEME, appSchemeHandler(paths.rendererDir));
   const agent = await composeAgent(
     await shellSettings(e, opts, argv, env),
-    shellPlatform(e, paths, env, supervisor, opts.logDir),
+    shellPlatform(e, paths, env, supervisor, opts.logDir, opts.platform ?? process.platform),
   );
 
   const win = createLockWindow(e, paths, { packaged });

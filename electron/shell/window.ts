@@ -1,16 +1,15 @@
-// The one window: lock screen and PIN pad. Sandboxed renderer, no Node, no navigation, no new windows,
-// no permissions, CSP as a response header on top of the page's meta CSP. While it covers the screen
+// The one window: lock screen and PIN pad, loaded from app://sillage (app-scheme.ts). Sandboxed renderer,
+// no Node, no navigation, no new windows, no permissions, CSP as a response header on top of the page's
+// meta CSP. While it covers the screen
 // (nobody in), nothing dismisses it: no close path (Alt+F4, the taskbar, Ctrl+W, the menu's
 // accelerators), no DevTools in the packaged app, re-shown and re-focused when hidden, and plain cover
 // windows on every other display.
 import type { Input } from 'electron';
 import type { AuditSink } from '../core/audit/audit';
+import { CSP } from './app-scheme';
 import type { LockPlan } from '../core/session/lock-mode';
 import type { ShellElectron, ShellWindow } from './electron-api';
 import type { ShellPaths } from './paths';
-
-export const CSP =
-  "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 /** Applied to every webContents the app ever creates, not only ours. */
 export function hardenApp(e: ShellElectron): void {
@@ -58,7 +57,7 @@ export function createLockWindow(e: ShellElectron, paths: ShellPaths, opts: { pa
       devTools: !opts.packaged,
     },
   });
-  void win.loadFile(paths.rendererIndex);
+  void win.loadURL(paths.rendererUrl);
   win.once('ready-to-show', () => win.show());
   return win;
 }

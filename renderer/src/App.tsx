@@ -554,6 +554,24 @@ function Diagnostic({ client, tr }: { client: UiClient; tr: T }) {
             </dd>
           </>
         )}
+        {report.workstation && (
+          <>
+            <dt>{tr('diagWorkstationKey')}</dt>
+            <dd data-testid="diag-workstation-key">
+              {tr(
+                report.workstation.key === 'tpm'
+                  ? 'keyTpm'
+                  : report.workstation.key === 'software'
+                    ? 'keySoftware'
+                    : 'keyNone',
+              )}
+              {` — ${report.workstation.keyStore}`}
+              {report.workstation.tpm ? ` · ${tr('noTpm')} : ${report.workstation.tpm}` : ''}
+              {` · ${tr('sealedBy')} ${report.workstation.secretStorage}`}
+              {report.workstation.problem ? ` — ${report.workstation.problem}` : ''}
+            </dd>
+          </>
+        )}
       </dl>
       <h2>{tr('diagAudit')}</h2>
       <ol className="audit">

@@ -112,6 +112,12 @@ const fr = {
   diagPolicy: 'Réglages fixés par stratégie',
   diagPolicyProblems: 'Valeurs de stratégie refusées',
   diagCryptolib: 'Cryptolib CPS',
+  diagWorkstationKey: 'Clé du poste',
+  keyTpm: 'dans le TPM (ne peut pas en sortir)',
+  keySoftware: 'logicielle, scellée par le système',
+  keyNone: 'aucune : poste non enregistré',
+  noTpm: 'pas de TPM',
+  sealedBy: 'scellé par',
 } satisfies Record<string, Msg>;
 
 export type MsgKey = keyof typeof fr;
@@ -220,6 +226,12 @@ const en: { [K in MsgKey]: Msg } = {
   diagPolicy: 'Settings set by policy',
   diagPolicyProblems: 'Refused policy values',
   diagCryptolib: 'CPS Cryptolib',
+  diagWorkstationKey: 'Workstation key',
+  keyTpm: 'in the TPM (cannot leave it)',
+  keySoftware: 'software, sealed by the OS',
+  keyNone: 'none: workstation not registered',
+  noTpm: 'no TPM',
+  sealedBy: 'sealed by',
 };
 
 export const catalogs: Record<Lang, { [K in MsgKey]: Msg }> = { fr, en };

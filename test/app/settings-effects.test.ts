@@ -7,10 +7,13 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { AgentError } from '../../shared/contract';
+import type { AgentError, DiagnosticsReport } from '../../shared/contract';
 import { composeAgent } from '../../electron/core/app/compose';
 import type { ComposedAgent, Platform } from '../../electron/core/app/compose';
 import { developmentPlainStore } from '../../electron/core/app/secret-store';
+import type { SecretStore } from '../../electron/core/app/secret-store';
+import { safeStorageStore } from '../../electron/shell/secret-store';
+import { startSwtpm } from '../../testbed/swtpm';
 import type { HidDevice, HidHost } from '../../electron/core/badge/hid/transport';
 import { sha256Hex } from '../../electron/core/broker/broker';
 import { confPreferences } from '../../electron/core/config/preferences';
@@ -55,7 +58,15 @@ interface Harness {
 /** An agent composed from this machine policy, with test adapters (no real OS lock, no browser). */
 async function agentWith(
   policy: Record<string, unknown>,
-  opts: { clock?: Clock; pcsc?: boolean; hidHost?: HidHost; dataDir?: string } = {},
+  opts: {
+    clock?: Clock;
+    pcsc?: boolean;
+    hidHost?: HidHost;
+    dataDir?: string;
+    secretStore?: SecretStore;
+    /** The OS's own TPM probe (tpm2-pkcs11, here on swtpm) instead of a PC without a TPM. */
+    tpm?: boolean;
+  } = {},
 ): Promise<Harness> {
   const dir = opts.dataDir ?? fs.mkdtempSync(path.join(tmp, 'pc-'));
   const policyFile = path.join(dir, 'policy.json');
@@ -70,7 +81,8 @@ async function agentWith(
     nodeExecutable: process.execPath,
     dataDir: dir,
     logDir: path.join(dir, 'logs'),
-    secretStore: developmentPlainStore,
+    secretStore: opts.secretStore ?? developmentPlainStore,
+    ...(opts.tpm ? {} : { hardwareKeys: () => ({ ok: false, reason: NO_TPM }) }),
     workstationName: 'PC-effects',
     brokerSocketPath: path.join(dir, 'run', 'broker.sock'),
     identifyPeer: peerCredentials,
@@ -87,6 +99,15 @@ async function agentWith(
   h.agent.engine.onError.add((e) => h.errors.push(e));
   running.push(h.agent);
   return h;
+}
+
+const NO_TPM = 'pas de TPM sur ce banc de test';
+
+/** A user's 2-factor login at the real server through the agent: demo badge, then the code. */
+async function badgeLogin(a: ComposedAgent) {
+  await tapDemo(a, 'badge-camille');
+  await ui(a, 'session.submitPin', { pin: '1234' });
+  await waitFor(() => a.getState().kind === 'open', 10_000, 'session open at the server');
 }
 
 const ui = (a: ComposedAgent, cmd: string, req = {}) => a.api.handle(cmd, req, { transport: 'inproc' });
@@ -164,6 +185,84 @@ const EFFECTS: Record<string, () => Promise<void>> = {
       const again = await agentWith(policy, { dataDir: pc.dir });
       expect(audited(again.agent, 'workstation.registered')).toEqual([]);
       expect(fs.readFileSync(path.join(pc.dir, 'workstation.sealed'))).toEqual(sealed);
+    } finally {
+      await srv.close();
+    }
+  },
+
+  async AllowSoftwareWorkstationKey() {
+    const srv = await startTestServer();
+    const tpm = await startSwtpm();
+    try {
+      const diag = async (a: ComposedAgent) =>
+        ((await ui(a, 'diagnostics.get')) as { result: DiagnosticsReport }).result.workstation;
+      // No TPM: a software key by default, and the diagnostic says there is no TPM.
+      const soft = await agentWith({ ...DEMO, ServerUrl: srv.issuer, EnrolmentToken: await srv.token() });
+      expect(audited(soft.agent, 'workstation.registered')[0]!.reason).toContain('key: software');
+      expect(await diag(soft.agent)).toMatchObject({ key: 'software', tpm: NO_TPM, problem: null });
+      await badgeLogin(soft.agent);
+      // Refused by policy: nothing registered, the token kept for a PC that has a TPM, the diagnostic says why.
+      const policy = {
+        ...DEMO,
+        ServerUrl: srv.issuer,
+        EnrolmentToken: await srv.token(),
+        AllowSoftwareWorkstationKey: 0,
+      };
+      const refused = await agentWith(policy);
+      expect(audited(refused.agent, 'workstation.registered')).toMatchObject([
+        { outcome: 'failure', reason: expect.stringContaining('clé logicielle refusée') },
+      ]);
+      expect(await diag(refused.agent)).toMatchObject({
+        key: 'none',
+        tpm: NO_TPM,
+        problem: expect.stringContaining(NO_TPM),
+      });
+      expect(fs.existsSync(path.join(refused.dir, 'workstation.sealed'))).toBe(false);
+      // With a TPM (swtpm through tpm2-pkcs11, the OS's own probe) the same policy registers a TPM key, and
+      // a badge login's grants are signed by it.
+      process.env.TPM2_PKCS11_TCTI = tpm.tcti;
+      const inTpm = await agentWith(policy, { tpm: true });
+      expect(audited(inTpm.agent, 'workstation.registered')[0]!.reason).toMatch(/key: tpm — TPM 2\.0/);
+      expect(await diag(inTpm.agent)).toMatchObject({ key: 'tpm', tpm: null, problem: null });
+      await badgeLogin(inTpm.agent);
+      const sealed = fs.readFileSync(path.join(inTpm.dir, 'workstation.sealed'), 'utf8');
+      expect(JSON.parse(sealed).key).toMatchObject({ kind: 'pkcs11' });
+      expect(sealed).not.toContain('"d"');
+    } finally {
+      delete process.env.TPM2_PKCS11_TCTI;
+      for (const a of running.splice(0)) await a.close();
+      await tpm.stop();
+      await srv.close();
+    }
+  },
+
+  async AllowBasicTextSecretStorage() {
+    const srv = await startTestServer();
+    // The desktop app's store on Linux, its safeStorage answering as Chromium does without a keyring.
+    const basicText = safeStorageStore(
+      {
+        isAsyncEncryptionAvailable: async () => true,
+        getSelectedStorageBackend: () => 'basic_text',
+        encryptStringAsync: async (t) => Buffer.from(`basic:${t}`),
+        decryptStringAsync: async (b) => ({ result: b.toString().slice(6), shouldReEncrypt: false }),
+      },
+      'linux',
+    );
+    try {
+      const refused = await agentWith(
+        { ServerUrl: srv.issuer, EnrolmentToken: await srv.token() },
+        { secretStore: basicText },
+      );
+      expect(audited(refused.agent, 'workstation.registered')).toMatchObject([
+        { outcome: 'failure', reason: expect.stringContaining('basic_text refusé') },
+      ]);
+      expect(fs.existsSync(path.join(refused.dir, 'workstation.sealed'))).toBe(false);
+      const allowed = await agentWith(
+        { ServerUrl: srv.issuer, EnrolmentToken: await srv.token(), AllowBasicTextSecretStorage: 1 },
+        { secretStore: basicText },
+      );
+      expect(audited(allowed.agent, 'workstation.registered')).toMatchObject([{ outcome: 'success' }]);
+      expect(fs.readFileSync(path.join(allowed.dir, 'workstation.sealed'), 'utf8')).toMatch(/^basic:/);
     } finally {
       await srv.close();
     }

@@ -91,9 +91,9 @@ export class FakeWindow extends EventEmitter implements ShellWindow {
     this.webContents = new FakeWebContents((m, a) => record(`webContents.${m}`, a)) as FakeWebContents &
       ShellWebContents;
   }
-  async loadFile(file: string): Promise<void> {
-    this.loaded = file;
-    this.webContents.mainFrame.url = `file://${file}`;
+  async loadURL(url: string): Promise<void> {
+    this.loaded = url;
+    this.webContents.mainFrame.url = url;
   }
   show(): void {
     this.visible = true;
@@ -161,6 +161,8 @@ export interface DoubleOptions {
   packaged: boolean;
   userData: string;
   displays?: Display['bounds'][];
+  /** What safeStorage.getSelectedStorageBackend() answers (Linux): a keyring unless told otherwise. */
+  storageBackend?: ReturnType<ShellElectron['safeStorage']['getSelectedStorageBackend']>;
 }
 
 export function display(id: number, bounds: Display['bounds']): Display {
@@ -177,6 +179,9 @@ export function electronDouble(opts: DoubleOptions) {
   const power = new EventEmitter();
   const screenEvents = new EventEmitter();
   const opened: string[] = [];
+  const protocols = new Map<string, (request: Request) => Response | Promise<Response>>();
+  const privileged: unknown[] = [];
+  let ready = false;
   const trays: { image: unknown; tooltip: string; menu: MenuItemConstructorOptions[] | null }[] = [];
   let applicationMenu: Menu | null | 'default' = 'default';
   const displays = (opts.displays ?? [{ x: 0, y: 0, width: 1280, height: 800 }]).map((b, i) => display(i + 1, b));
@@ -191,7 +196,9 @@ export function electronDouble(opts: DoubleOptions) {
         exited = code ?? 0;
         record('app')('exit', [code]);
       },
-      whenReady: async () => {},
+      whenReady: async () => {
+        ready = true;
+      },
       getPath: (name: string) => {
         if (name !== 'userData') throw new Error(`test double: getPath(${name}) not used by the shell`);
         return opts.userData;
@@ -240,11 +247,23 @@ export function electronDouble(opts: DoubleOptions) {
     powerMonitor: { on: (event, l) => power.on(event, l) },
     // Reversible and marked, so a test sees that secrets went through it (never a real protection).
     safeStorage: {
-      isEncryptionAvailable: () => true,
-      encryptString: (s: string) => Buffer.concat([Buffer.from('DOUBLE:'), Buffer.from(s).reverse()]),
-      decryptString: (b: Buffer) => {
+      isAsyncEncryptionAvailable: async () => true,
+      getSelectedStorageBackend: () => opts.storageBackend ?? 'gnome_libsecret',
+      encryptStringAsync: async (s: string) => Buffer.concat([Buffer.from('DOUBLE:'), Buffer.from(s).reverse()]),
+      decryptStringAsync: async (b: Buffer) => {
         if (!b.subarray(0, 7).equals(Buffer.from('DOUBLE:'))) throw new Error('not sealed by this double');
-        return Buffer.from(b.subarray(7)).reverse().toString();
+        return { result: Buffer.from(b.subarray(7)).reverse().toString(), shouldReEncrypt: false };
+      },
+    },
+    // As Electron: privileged schemes only before `ready`, handlers after.
+    protocol: {
+      registerSchemesAsPrivileged: (schemes) => {
+        if (ready) throw new Error('test double: registerSchemesAsPrivileged after ready');
+        privileged.push(...schemes);
+      },
+      handle: (scheme, handler) => {
+        if (!ready) throw new Error('test double: protocol.handle before ready');
+        protocols.set(scheme, handler as (request: Request) => Response | Promise<Response>);
       },
     },
     screen: {
@@ -270,6 +289,8 @@ export function electronDouble(opts: DoubleOptions) {
     windows,
     trays,
     opened,
+    protocols,
+    privileged,
     ipcHandlers,
     appEvents,
     power,

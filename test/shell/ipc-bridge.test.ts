@@ -5,10 +5,11 @@ import type { IpcMainInvokeEvent } from 'electron';
 import { IPC_COMMAND_CHANNEL, IPC_EVENT_CHANNEL } from '../../shared/contract';
 import { createAgent } from '../../electron/core/agent';
 import type { Agent } from '../../electron/core/agent';
+import { RENDERER_URL } from '../../electron/shell/app-scheme';
 import { createIpcBridge } from '../../electron/shell/ipc';
 
 type Handler = (e: IpcMainInvokeEvent, ...args: unknown[]) => Promise<unknown>;
-const RENDERER = 'file:///opt/sillage/resources/app/renderer/dist/index.html';
+const RENDERER = RENDERER_URL;
 
 function fakeWindow(id: number) {
   const mainFrame = { url: `${RENDERER}#` };
@@ -62,9 +63,12 @@ describe('Electron IPC bridge', () => {
     const before = win.mainFrame.url;
     win.mainFrame.url = 'https://evil.example/';
     expect(await handler(event(7, win.mainFrame), 'session.lock', {})).toEqual(refused);
+    // The bundled page itself opened from file:// (or any other origin) is not our renderer either.
+    win.mainFrame.url = 'file:///opt/Sillage/resources/app.asar/renderer/dist/index.html';
+    expect(await handler(event(7, win.mainFrame), 'session.lock', {})).toEqual(refused);
     win.mainFrame.url = before;
     expect(await handler(event(7, null), 'session.getState', {})).toEqual(refused);
-    expect(agent.audit.recent(50).filter((r) => r.action === 'ipc.refused')).toHaveLength(4);
+    expect(agent.audit.recent(50).filter((r) => r.action === 'ipc.refused')).toHaveLength(5);
   });
 
   it('rejects malformed commands with a code, never a stack', async () => {

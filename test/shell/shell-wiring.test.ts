@@ -19,6 +19,7 @@ import { spawn } from 'node:child_process';
 import { waitFor } from '../../testbed/pcscd';
 import type { RunningShell } from '../../electron/shell/shell';
 import { startTestServer } from '../app/session-server';
+import { APP_SCHEME_PRIVILEGES, CSP } from '../../electron/shell/app-scheme';
 import { electronDouble } from './electron-double';
 
 const ROOT = path.resolve(__dirname, '../..');
@@ -50,6 +51,7 @@ async function shell(opts: {
   policy?: Record<string, unknown>;
   argv?: string[];
   displays?: number;
+  storageBackend?: 'basic_text' | 'gnome_libsecret';
 }) {
   const dir = fs.mkdtempSync(path.join(tmp, 'app-'));
   const policyFile = path.join(dir, 'policy.json');
@@ -58,6 +60,7 @@ async function shell(opts: {
     packaged: opts.packaged,
     userData: path.join(dir, 'userData'),
     displays: Array.from({ length: opts.displays ?? 1 }, (_, i) => ({ x: i * 1280, y: 0, width: 1280, height: 800 })),
+    ...(opts.storageBackend ? { storageBackend: opts.storageBackend } : {}),
   });
   const s = (await startShell(double.electron, {
     bundleDir: path.join(ROOT, 'dist', 'electron'),
@@ -178,11 +181,74 @@ describe('settings reach their adapters in the packaged app', () => {
       expect(sealed.toString()).not.toContain('"privateJwk"');
       expect(first.s.agent.audit.recent(50).find((r) => r.action === 'workstation.registered')).toMatchObject({
         outcome: 'success',
-        reason: expect.stringContaining('key: safeStorage'),
+        reason: expect.stringContaining('sealed by: safeStorage'),
+      });
+      expect(await ui(first.s.agent, 'diagnostics.get')).toMatchObject({
+        result: { workstation: { secretStorage: 'safeStorage — trousseau gnome_libsecret', problem: null } },
       });
     } finally {
       await srv.close();
     }
+  });
+
+  it("refuses Linux's basic_text safeStorage (no keyring) unless AllowBasicTextSecretStorage allows it", async () => {
+    const srv = await startTestServer();
+    try {
+      const refused = await shell({
+        packaged: true,
+        storageBackend: 'basic_text',
+        policy: { ServerUrl: srv.issuer, EnrolmentToken: await srv.token('PC-basic') },
+      });
+      expect(fs.existsSync(path.join(refused.dir, 'userData', 'workstation.sealed'))).toBe(false);
+      expect(refused.s.agent.audit.recent(50).find((r) => r.action === 'workstation.registered')).toMatchObject({
+        outcome: 'failure',
+        reason: expect.stringContaining('basic_text refusé'),
+      });
+      expect(await ui(refused.s.agent, 'diagnostics.get')).toMatchObject({
+        result: {
+          workstation: {
+            key: 'none',
+            secretStorage: expect.stringContaining('basic_text'),
+            problem: expect.any(String),
+          },
+        },
+      });
+      const allowed = await shell({
+        packaged: true,
+        storageBackend: 'basic_text',
+        policy: {
+          ServerUrl: srv.issuer,
+          EnrolmentToken: await srv.token('PC-basic-ok'),
+          AllowBasicTextSecretStorage: 1,
+        },
+      });
+      expect(fs.existsSync(path.join(allowed.dir, 'userData', 'workstation.sealed'))).toBe(true);
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it('serves the UI from app://sillage (registered before ready), refuses paths out of it, trusts only that frame', async () => {
+    const { win, privileged, protocols, ipcHandlers } = await shell({ packaged: true });
+    expect(privileged).toEqual([APP_SCHEME_PRIVILEGES]);
+    expect(win.loaded).toBe('app://sillage/index.html');
+    const handler = protocols.get('app')!;
+    const outside = await handler(new Request('app://sillage/..%2F..%2Fpackage.json'));
+    expect(outside.status).toBe(404);
+    expect(outside.headers.get('content-security-policy')).toBe(CSP);
+    const invoke = ipcHandlers.get(IPC_COMMAND_CHANNEL)!;
+    const from = (url: string) => {
+      win.webContents.mainFrame.url = url;
+      return invoke(
+        { sender: { id: win.webContents.id }, senderFrame: win.webContents.mainFrame },
+        'session.getState',
+        {},
+      );
+    };
+    expect(await from('app://sillage/index.html#diagnostic')).toMatchObject({ ok: true });
+    const root = path.resolve(ROOT, 'renderer', 'dist', 'index.html');
+    expect(await from(`file://${root}`)).toMatchObject({ ok: false, error: { code: 'not-allowed' } });
+    expect(await from('app://sillage/other.html')).toMatchObject({ ok: false, error: { code: 'not-allowed' } });
   });
 
   it('does not register (and says why) without an enrolment token', async () => {

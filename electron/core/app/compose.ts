@@ -36,7 +36,10 @@ import { planAgent } from './plan';
 import type { AgentPlan, PlatformFacts } from './plan';
 import type { SecretStore } from './secret-store';
 import type { SupervisorLink } from './supervisor';
-import { workstationCredentials } from './workstation';
+import { probeHardwareKeys } from '../keys/platform-keys';
+import type { HardwareKeys } from '../keys/platform-keys';
+import { workstation } from './workstation';
+import type { Workstation } from './workstation';
 
 /** Where the settings come from. */
 export interface SettingsSources {
@@ -58,6 +61,8 @@ export interface Platform extends PlatformFacts {
   logDir: string;
   clock?: Clock;
   secretStore: SecretStore;
+  /** The TPM that holds the workstation key (the OS's provider, probed when a session server is used). */
+  hardwareKeys?: () => HardwareKeys;
   /** Shown in the session server's workstation list. */
   workstationName: string;
   /** The DPI broker's local socket / named pipe. */
@@ -130,6 +135,9 @@ interface AuthParts {
   serverClient: (() => Promise<SessionServerClient>) | null;
   serverUrl: string | null;
   embedded: EmbeddedServer | null;
+  workstation: Workstation | null;
+  /** Releases the TPM provider. */
+  closeKeys(): void;
 }
 
 async function buildAuthenticator(
@@ -141,8 +149,9 @@ async function buildAuthenticator(
   clock: Clock,
 ): Promise<AuthParts> {
   const a = plan.authenticator;
+  const none = { workstation: null, closeKeys: () => {} };
   if (a.kind === 'not-configured')
-    return { authenticator: undefined, serverClient: null, serverUrl: null, embedded: null };
+    return { authenticator: undefined, serverClient: null, serverUrl: null, embedded: null, ...none };
   if (a.kind === 'local-demo')
     return {
       authenticator: new DemoAuthenticator({
@@ -154,6 +163,7 @@ async function buildAuthenticator(
       serverClient: null,
       serverUrl: null,
       embedded: null,
+      ...none,
     };
   let url: string;
   let enrolmentToken = () => config.value<string>('EnrolmentToken');
@@ -169,14 +179,19 @@ async function buildAuthenticator(
     const token = embedded.enrolmentToken;
     enrolmentToken = () => token;
   } else url = a.url;
-  const credentials = workstationCredentials({
+  const hardware = (platform.hardwareKeys ?? (() => probeHardwareKeys(process.platform, platform.dataDir)))();
+  const ws = workstation({
     serverUrl: url,
     enrolmentToken,
     file: path.join(platform.dataDir, 'workstation.sealed'),
     store: platform.secretStore,
+    hardware,
+    allowSoftwareKey: plan.workstationKey.allowSoftware,
+    allowBasicText: plan.workstationKey.allowBasicText,
     name: platform.workstationName,
     audit,
   });
+  const credentials = ws.credentials;
   const serverClient = lazyClient(url, credentials, { allowHttp: isLoopbackHost(new URL(url).hostname) });
   const degradedCps = plan.degradedCps
     ? degradedPolicy(plan.degradedCps.trustAnchorsFile, plan.mfaWindowMs, audit)
@@ -191,7 +206,14 @@ async function buildAuthenticator(
   await credentials().catch((e: unknown) =>
     platform.warn?.(`Poste non enregistré / not registered: ${(e as Error).message}`),
   );
-  return { authenticator, serverClient, serverUrl: url, embedded };
+  return {
+    authenticator,
+    serverClient,
+    serverUrl: url,
+    embedded,
+    workstation: ws,
+    closeKeys: () => (hardware.ok ? hardware.provider.close() : undefined),
+  };
 }
 
 /**
@@ -264,6 +286,8 @@ export const COMPOSED_FROM = [
   'BadgeKeyCustody',
   'BadgeKeyFile',
   'MfaWindowMinutes',
+  'AllowSoftwareWorkstationKey',
+  'AllowBasicTextSecretStorage',
   'DegradedCpsLogin',
   'CpsTrustAnchorsFile',
   'BrokerApplications',
@@ -355,11 +379,13 @@ export async function composeAgent(sources: SettingsSources, platform: Platform)
       ...(demoReaders && plan.readers.demo ? { demoReaders } : {}),
       ...(auth.authenticator ? { authenticator: auth.authenticator } : {}),
       ...(auth.serverUrl ? { serverUrl: auth.serverUrl } : {}),
+      ...(auth.workstation ? { workstation: auth.workstation.status } : {}),
       ...(broker ? { broker } : {}),
       ...(a.kind === 'not-configured' ? { notConfigured: { setting: a.setting, problem: a.problem } } : {}),
     });
   } catch (e) {
     await auth.embedded?.stop();
+    auth.closeKeys();
     config.close();
     throw e;
   }
@@ -391,6 +417,7 @@ export async function composeAgent(sources: SettingsSources, platform: Platform)
     async close() {
       config.close();
       await agent.stop();
+      auth.closeKeys();
       await auth.embedded?.stop();
       link?.close();
       logger.close();

@@ -48,6 +48,8 @@ export interface AgentPlan {
   degradedCps: { trustAnchorsFile: string } | null;
   allowUidOnly: boolean;
   badgeKeyCustody: 'server' | 'local';
+  /** The workstation key's policy: a software key without a TPM, a record sealed by Linux's basic_text. */
+  workstationKey: { allowSoftware: boolean; allowBasicText: boolean };
   /** Why a setting asked for could not be honoured (audited at start). */
   problems: string[];
 }
@@ -101,6 +103,10 @@ export function planAgent(
     degradedCps,
     allowUidOnly: v.AllowUidOnlyBadges === true,
     badgeKeyCustody: v.BadgeKeyCustody === 'local' ? 'local' : 'server',
+    workstationKey: {
+      allowSoftware: v.AllowSoftwareWorkstationKey === true,
+      allowBasicText: v.AllowBasicTextSecretStorage === true,
+    },
     problems,
   };
 }

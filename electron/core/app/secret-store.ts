@@ -1,15 +1,26 @@
-// Where the agent keeps its secrets at rest (the workstation's private key): an OS-protected store behind
-// one small interface. The desktop app seals with Electron's safeStorage (DPAPI, Keychain, libsecret);
+// Where the agent keeps its secrets at rest (the workstation's registration: its software key, or the PIN
+// of its TPM token): an OS-protected store behind one small asynchronous interface. The desktop app seals
+// with Electron's safeStorage (DPAPI, Keychain, libsecret/kwallet; electron/shell/secret-store.ts);
 // headless mode, a development tool, has only the clearly labelled plain-file store below.
 import fs from 'node:fs';
 import path from 'node:path';
 
+/**
+ * What protects sealed secrets on this machine. `basic-text` is Chromium's Linux fallback without a
+ * keyring (a fixed password: anyone who copies the file can open it), refused unless the
+ * AllowBasicTextSecretStorage policy allows it.
+ */
+export type SecretProtection =
+  | { available: true; level: 'os' | 'basic-text' | 'development'; detail: string }
+  | { available: false; detail: string };
+
 export interface SecretStore {
   /** Shown in the diagnostic and the audit trail: which protection the secrets have. */
   readonly kind: string;
-  isAvailable(): boolean;
-  seal(plain: string): Buffer;
-  open(sealed: Buffer): string;
+  protection(): Promise<SecretProtection>;
+  seal(plain: string): Promise<Buffer>;
+  /** `reseal`: the OS rotated its key; seal the secret again. */
+  open(sealed: Buffer): Promise<{ plain: string; reseal: boolean }>;
 }
 
 /**
@@ -18,9 +29,9 @@ export interface SecretStore {
  */
 export const developmentPlainStore: SecretStore = {
   kind: 'development-plain-file',
-  isAvailable: () => true,
-  seal: (plain) => Buffer.from(plain, 'utf8'),
-  open: (sealed) => sealed.toString('utf8'),
+  protection: async () => ({ available: true, level: 'development', detail: 'fichier en clair (développement)' }),
+  seal: async (plain) => Buffer.from(plain, 'utf8'),
+  open: async (sealed) => ({ plain: sealed.toString('utf8'), reseal: false }),
 };
 
 /** Writes a sealed blob readable by this account only (atomic: a crash never leaves half a key). */

@@ -1,12 +1,18 @@
 // The workstation's registration with the session server: done once with the one-time enrolment token
-// (EnrolmentToken policy, MSI property, or SILLAGE_ENROLMENT_TOKEN in headless mode), the private key then
-// kept sealed by the secret store and reused at every start. A seal for another server, or one this
-// account cannot open, registers again (a new key). Nothing is registered while the store cannot seal:
-// the one-time token is not spent on a key that would be lost.
+// (EnrolmentToken policy, MSI property, or SILLAGE_ENROLMENT_TOKEN in headless mode), then reused at every
+// start. The key is made in the machine's TPM when it has one (it never leaves it), else — if the
+// AllowSoftwareWorkstationKey policy allows it — in software; the registration record (the client id, how
+// to find the key, and the software key or the TPM token's PIN) is sealed by the secret store, never kept
+// where Linux's basic_text fallback would leave it readable unless AllowBasicTextSecretStorage allows it.
+// A record for another server, or one this account or machine cannot open, registers again. Nothing is
+// registered while the record cannot be sealed: the one-time token is not spent on a key that would be lost.
 import fs from 'node:fs';
 import type { JWK } from 'jose';
-import { SoftwareKey } from '../keys/software-key';
+import type { DiagnosticsReport } from '../../../shared/contract';
 import type { AuditSink } from '../audit/audit';
+import type { HardwareKeys } from '../keys/platform-keys';
+import { softwareKeys } from '../keys/software-key';
+import type { KeyProvider, KeyRecord, WorkstationKey } from '../keys/workstation-key';
 import { registerWorkstation } from '../oidc/server-client';
 import type { WorkstationCredentials } from '../oidc/server-client';
 import type { SecretStore } from './secret-store';
@@ -16,57 +22,140 @@ export interface WorkstationOptions {
   serverUrl: string;
   /** Read when registration is needed (a policy may bring it after start). */
   enrolmentToken: () => string;
-  /** The sealed credentials file; null keeps them in memory for this run (tests). */
+  /** The sealed registration file; null keeps it in memory for this run (tests). */
   file: string | null;
   store: SecretStore;
+  hardware: HardwareKeys;
+  /** AllowSoftwareWorkstationKey: without a TPM, a software key may be registered. */
+  allowSoftwareKey: boolean;
+  /** AllowBasicTextSecretStorage: Linux's basic_text fallback may seal the record. */
+  allowBasicText: boolean;
   /** Shown to IT in the server's workstation list. */
   name: string;
   audit: AuditSink;
 }
 
-export function workstationCredentials(opts: WorkstationOptions): () => Promise<WorkstationCredentials> {
+export type WorkstationStatus = NonNullable<DiagnosticsReport['workstation']>;
+
+export interface Workstation {
+  credentials: () => Promise<WorkstationCredentials>;
+  /** What the diagnostic shows: where the key lives, what seals the record, what is wrong. */
+  status(): WorkstationStatus;
+}
+
+interface StoredRecord {
+  issuer?: string;
+  clientId: string;
+  key?: KeyRecord;
+  /** Records of earlier versions: a software key, sealed as a JWK. */
+  privateJwk?: JWK;
+}
+
+export function workstation(opts: WorkstationOptions): Workstation {
   let pending: Promise<WorkstationCredentials> | null = null;
-  const stored = (): WorkstationCredentials | null => {
+  const status: WorkstationStatus = {
+    key: 'none',
+    keyStore: opts.hardware.ok ? opts.hardware.provider.description : softwareKeys.description,
+    tpm: opts.hardware.ok ? null : opts.hardware.reason,
+    secretStorage: opts.store.kind,
+    problem: null,
+  };
+  const providerOf = (record: KeyRecord): KeyProvider => {
+    if (record.kind === 'software') return softwareKeys;
+    if (!opts.hardware.ok) throw new Error(`TPM key recorded but no TPM now: ${opts.hardware.reason}`);
+    return opts.hardware.provider;
+  };
+  /** The sealed record's protection, refused when it is basic_text and the policy does not allow it. */
+  const protection = async () => {
+    const p = await opts.store.protection();
+    status.secretStorage = `${opts.store.kind} — ${p.detail}`;
+    if (!p.available) throw new Error(`no protected storage for the workstation key (${p.detail})`);
+    if (p.level === 'basic-text' && !opts.allowBasicText)
+      throw new Error(
+        `stockage basic_text refusé (mot de passe fixe : le fichier scellé se lirait ailleurs) — installez un trousseau (gnome-keyring, KWallet) ou autorisez AllowBasicTextSecretStorage / basic_text secret storage refused`,
+      );
+  };
+  const stored = async (): Promise<WorkstationCredentials | null> => {
     if (!opts.file || !fs.existsSync(opts.file)) return null;
+    let record: KeyRecord;
+    let clientId: string;
     try {
-      const c = JSON.parse(opts.store.open(fs.readFileSync(opts.file))) as {
-        issuer?: string;
-        clientId: string;
-        privateJwk: JWK;
-      };
-      return c.issuer === opts.serverUrl ? { clientId: c.clientId, key: SoftwareKey.fromJwk(c.privateJwk) } : null;
+      const { plain, reseal } = await opts.store.open(fs.readFileSync(opts.file));
+      const c = JSON.parse(plain) as StoredRecord;
+      if (c.issuer !== opts.serverUrl) return null;
+      record = c.key ?? { kind: 'software', privateJwk: c.privateJwk! };
+      clientId = c.clientId;
+      if (reseal) writeSealed(opts.file, await opts.store.seal(plain));
     } catch {
       // Sealed by another OS account or machine, or damaged: register again.
       return null;
     }
+    if (record.kind === 'software' && !opts.allowSoftwareKey) {
+      opts.audit.record({
+        action: 'workstation.key-refused',
+        outcome: 'failure',
+        reason: 'clé logicielle enregistrée refusée par AllowSoftwareWorkstationKey : nouvel enregistrement',
+      });
+      return null;
+    }
+    try {
+      const key = await providerOf(record).open(record);
+      return { clientId, key };
+    } catch (e) {
+      // The TPM was cleared or replaced: the key is gone with it.
+      opts.audit.record({ action: 'workstation.key-lost', outcome: 'failure', reason: (e as Error).message });
+      return null;
+    }
+  };
+  const newKey = (): KeyProvider => {
+    if (opts.hardware.ok) return opts.hardware.provider;
+    if (opts.allowSoftwareKey) return softwareKeys;
+    throw new Error(
+      `pas de TPM (${opts.hardware.reason}) et clé logicielle refusée par AllowSoftwareWorkstationKey / no TPM and software keys refused`,
+    );
   };
   const load = async (): Promise<WorkstationCredentials> => {
-    const known = stored();
-    if (known) return known;
     try {
+      if (opts.file) await protection();
+      const known = await stored();
+      if (known) return done(known);
       const token = opts.enrolmentToken();
       if (!token)
         throw new Error('workstation not registered: the EnrolmentToken policy (MSI ENROLMENT_TOKEN) is empty');
-      if (opts.file && !opts.store.isAvailable())
-        throw new Error(`workstation not registered: no protected storage to keep its key (${opts.store.kind})`);
-      const key = SoftwareKey.generate();
+      const { key, record } = await newKey().create();
       const creds = await registerWorkstation(opts.serverUrl, token, opts.name, { key });
-      const record = { issuer: opts.serverUrl, clientId: creds.clientId, privateJwk: key.privateJwk };
-      if (opts.file) writeSealed(opts.file, opts.store.seal(JSON.stringify(record)));
+      if (opts.file)
+        writeSealed(
+          opts.file,
+          await opts.store.seal(JSON.stringify({ issuer: opts.serverUrl, clientId: creds.clientId, key: record })),
+        );
       opts.audit.record({
         action: 'workstation.registered',
         outcome: 'success',
-        reason: `${opts.serverUrl} as ${creds.clientId} (key: ${opts.file ? opts.store.kind : 'memory'})`,
+        reason: `${opts.serverUrl} as ${creds.clientId} (key: ${describe(key)}; sealed by: ${opts.file ? opts.store.kind : 'memory'})`,
       });
-      return creds;
+      return done(creds);
     } catch (e) {
+      status.problem = (e as Error).message;
       opts.audit.record({ action: 'workstation.registered', outcome: 'failure', reason: (e as Error).message });
       throw e;
     }
   };
-  return () =>
-    (pending ??= load().catch((e: unknown) => {
-      pending = null;
-      throw e;
-    }));
+  const done = (c: WorkstationCredentials) => {
+    status.key = c.key.kind;
+    status.keyStore =
+      c.key.kind === 'tpm' && opts.hardware.ok ? opts.hardware.provider.description : softwareKeys.description;
+    status.problem = null;
+    return c;
+  };
+  const describe = (key: WorkstationKey) =>
+    key.kind === 'tpm' && opts.hardware.ok ? `tpm — ${opts.hardware.provider.description}` : 'software';
+  return {
+    credentials: () =>
+      (pending ??= load().catch((e: unknown) => {
+        pending = null;
+        throw e;
+      })),
+    status: () => ({ ...status }),
+  };
 }

@@ -205,6 +205,34 @@ export const SCHEMA: readonly SettingDef[] = [
     },
   },
   {
+    key: 'AllowSoftwareWorkstationKey',
+    type: 'boolean',
+    default: true,
+    category: 'server',
+    fr: {
+      label: 'Accepter une clé de poste logicielle sans TPM',
+      help: 'La clé du poste est créée dans le TPM quand il y en a un (elle ne peut pas en sortir). Sans TPM, une clé logicielle scellée par le système est utilisée, sauf si ce réglage est désactivé : le poste refuse alors de s’enregistrer et le diagnostic le dit.',
+    },
+    en: {
+      label: 'Accept a software workstation key without a TPM',
+      help: 'The workstation key is made in the TPM when there is one (it cannot leave it). Without a TPM a software key sealed by the OS is used, unless this is off: the PC then refuses to register and the diagnostic says so.',
+    },
+  },
+  {
+    key: 'AllowBasicTextSecretStorage',
+    type: 'boolean',
+    default: false,
+    category: 'server',
+    fr: {
+      label: 'Accepter le stockage basic_text de Linux',
+      help: 'Sans trousseau (gnome-keyring, KWallet), Linux scelle les secrets du poste avec un mot de passe fixe (basic_text) : quiconque copie le fichier peut l’ouvrir. Refusé par défaut : le poste ne s’enregistre pas et le diagnostic le dit.',
+    },
+    en: {
+      label: "Accept Linux's basic_text secret storage",
+      help: 'Without a keyring (gnome-keyring, KWallet) Linux seals the PC’s secrets with a fixed password (basic_text): anyone who copies the file can open it. Refused by default: the PC does not register and the diagnostic says so.',
+    },
+  },
+  {
     key: 'AllowUidOnlyBadges',
     type: 'boolean',
     default: false,

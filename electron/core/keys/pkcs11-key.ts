@@ -87,8 +87,10 @@ export class Pkcs11KeyProvider implements KeyProvider {
         reason: `module PKCS#11 du TPM absent (${module ?? TPM2_PKCS11_PATHS[0]}) / TPM PKCS#11 module missing (libtpm2-pkcs11-1)`,
       };
     fs.mkdirSync(opts.storeDir, { recursive: true, mode: 0o700 });
-    // tpm2-pkcs11 reads its store location from the environment when it initialises.
+    // tpm2-pkcs11 reads its store location from the environment when it initialises. The TSS library's
+    // own log would print every failed TPM connection on PCs without one; the reason goes to the diagnostic.
     process.env.TPM2_PKCS11_STORE = opts.storeDir;
+    process.env.TSS2_LOG ??= 'all+NONE';
     let p11: pkcs11js.PKCS11;
     try {
       p11 = loadModule(module);
