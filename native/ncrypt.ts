@@ -4,6 +4,7 @@
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 export interface NcryptAddon {
   /** The platform provider opens and offers ECDSA P-256: a usable TPM 2.0. */
@@ -20,13 +21,8 @@ let addon: NcryptAddon | null | undefined;
 
 export function loadNcrypt(): NcryptAddon | null {
   if (addon !== undefined) return addon;
-  const file = path.resolve(
-    path.dirname(new URL(import.meta.url).pathname),
-    'ncrypt',
-    'build',
-    'Release',
-    'ncrypt.node',
-  );
+  // fileURLToPath, not URL.pathname: a Windows path (C:\Program Files) is neither '/C:/' nor '%20'.
+  const file = path.join(path.dirname(fileURLToPath(import.meta.url)), 'ncrypt', 'build', 'Release', 'ncrypt.node');
   try {
     addon =
       process.platform === 'win32' && fs.existsSync(file)

@@ -39,4 +39,18 @@ for (const a of addons) {
     failed++;
   }
 }
+// Windows: the CNG addon (workstation keys in the TPM) with the node-gyp npm bundles, against the
+// Platform SDK's ncrypt.lib (Visual Studio's C tools needed). Nothing here builds it: no Windows CI.
+if (process.platform === 'win32') {
+  const gyp = process.env.npm_config_node_gyp;
+  const r = gyp
+    ? spawnSync(process.execPath, [gyp, 'rebuild', '--directory', path.join(root, 'native', 'ncrypt')], {
+        stdio: 'inherit',
+      })
+    : { status: 1 };
+  if (r.status !== 0) {
+    console.error('build-native: native/ncrypt not built (run through npm, with Visual Studio C++ tools)');
+    failed++;
+  }
+}
 process.exit(failed ? 1 : 0);

@@ -34,9 +34,14 @@ await build({
 });
 // The broker identifies its socket's peers with our N-API addon (ABI-stable, so the Node build loads in
 // Electron too): next to the bundle, where native/peercred.ts looks for it from there.
-const addon = path.join(root, 'native', 'peercred', 'build', 'peercred.node');
-if (fs.existsSync(addon)) {
-  fs.mkdirSync(path.join(root, 'dist', 'electron', 'peercred', 'build'), { recursive: true });
-  fs.copyFileSync(addon, path.join(root, 'dist', 'electron', 'peercred', 'build', 'peercred.node'));
+// The CNG addon (Windows TPM keys, native/ncrypt.ts) likewise, where it was built.
+for (const rel of [
+  ['peercred', 'build', 'peercred.node'],
+  ['ncrypt', 'build', 'Release', 'ncrypt.node'],
+]) {
+  const addon = path.join(root, 'native', ...rel);
+  if (!fs.existsSync(addon)) continue;
+  fs.mkdirSync(path.join(root, 'dist', 'electron', ...rel.slice(0, -1)), { recursive: true });
+  fs.copyFileSync(addon, path.join(root, 'dist', 'electron', ...rel));
 }
 console.log('shell bundles: dist/electron/main.cjs, dist/electron/preload.cjs');
