@@ -60,6 +60,14 @@ export function workstation(opts: WorkstationOptions): Workstation {
     secretStorage: opts.store.kind,
     problem: null,
   };
+  const storeOf = (key: WorkstationKey) =>
+    key.kind === 'tpm' && opts.hardware.ok ? opts.hardware.provider.description : softwareKeys.description;
+  const done = (c: WorkstationCredentials) => {
+    status.key = c.key.kind;
+    status.keyStore = storeOf(c.key);
+    status.problem = null;
+    return c;
+  };
   const providerOf = (record: KeyRecord): KeyProvider => {
     if (record.kind === 'software') return softwareKeys;
     if (!opts.hardware.ok) throw new Error(`TPM key recorded but no TPM now: ${opts.hardware.reason}`);
@@ -132,7 +140,7 @@ export function workstation(opts: WorkstationOptions): Workstation {
       opts.audit.record({
         action: 'workstation.registered',
         outcome: 'success',
-        reason: `${opts.serverUrl} as ${creds.clientId} (key: ${describe(key)}; sealed by: ${opts.file ? opts.store.kind : 'memory'})`,
+        reason: `${opts.serverUrl} as ${creds.clientId} (key: ${key.kind} — ${storeOf(key)}; sealed by: ${opts.file ? opts.store.kind : 'memory'})`,
       });
       return done(creds);
     } catch (e) {
@@ -141,15 +149,6 @@ export function workstation(opts: WorkstationOptions): Workstation {
       throw e;
     }
   };
-  const done = (c: WorkstationCredentials) => {
-    status.key = c.key.kind;
-    status.keyStore =
-      c.key.kind === 'tpm' && opts.hardware.ok ? opts.hardware.provider.description : softwareKeys.description;
-    status.problem = null;
-    return c;
-  };
-  const describe = (key: WorkstationKey) =>
-    key.kind === 'tpm' && opts.hardware.ok ? `tpm — ${opts.hardware.provider.description}` : 'software';
   return {
     credentials: () =>
       (pending ??= load().catch((e: unknown) => {
