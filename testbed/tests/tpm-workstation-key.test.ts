@@ -108,7 +108,7 @@ describe('workstation key in a TPM (swtpm + tpm2-pkcs11)', () => {
       expect((relay as ServerError).code).not.toBe('invalid_client');
       expect((relay as ServerError).code).toBe('invalid_request');
     } finally {
-      provider.close();
+      await provider.close();
     }
   });
 
@@ -155,8 +155,13 @@ describe('workstation key in a TPM (swtpm + tpm2-pkcs11)', () => {
       // Concurrent signatures share one PKCS#11 session one at a time.
       const sigs = await Promise.all(Array.from({ length: 4 }, (_, i) => key.sign(Buffer.from(`input ${i}`))));
       expect(sigs.every((s) => s.length === 64)).toBe(true);
+      // Closing waits for the signature under way (the module is finalised after it), then refuses more.
+      const inFlight = key.sign(Buffer.from('last'));
+      await provider.close();
+      expect(await inFlight).toHaveLength(64);
+      await expect(key.sign(Buffer.from('after'))).rejects.toThrow(/closed/);
     } finally {
-      provider.close();
+      await provider.close();
     }
   });
 
@@ -168,7 +173,7 @@ describe('workstation key in a TPM (swtpm + tpm2-pkcs11)', () => {
         // The token's wrapping key is sealed to the first TPM: this one cannot unseal it, so no login.
         await expect(elsewhere.open(record)).rejects.toMatchObject({ method: 'C_Login' });
       } finally {
-        elsewhere.close();
+        await elsewhere.close();
       }
     } finally {
       await other.stop();

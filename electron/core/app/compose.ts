@@ -136,8 +136,8 @@ interface AuthParts {
   serverUrl: string | null;
   embedded: EmbeddedServer | null;
   workstation: Workstation | null;
-  /** Releases the TPM provider. */
-  closeKeys(): void;
+  /** Releases the TPM provider (after the signatures under way). */
+  closeKeys(): Promise<void>;
 }
 
 async function buildAuthenticator(
@@ -149,7 +149,7 @@ async function buildAuthenticator(
   clock: Clock,
 ): Promise<AuthParts> {
   const a = plan.authenticator;
-  const none = { workstation: null, closeKeys: () => {} };
+  const none = { workstation: null, closeKeys: async () => {} };
   if (a.kind === 'not-configured')
     return { authenticator: undefined, serverClient: null, serverUrl: null, embedded: null, ...none };
   if (a.kind === 'local-demo')
@@ -212,7 +212,7 @@ async function buildAuthenticator(
     serverUrl: url,
     embedded,
     workstation: ws,
-    closeKeys: () => (hardware.ok ? hardware.provider.close() : undefined),
+    closeKeys: async () => (hardware.ok ? hardware.provider.close() : undefined),
   };
 }
 
@@ -385,7 +385,7 @@ export async function composeAgent(sources: SettingsSources, platform: Platform)
     });
   } catch (e) {
     await auth.embedded?.stop();
-    auth.closeKeys();
+    await auth.closeKeys();
     config.close();
     throw e;
   }
@@ -417,7 +417,7 @@ export async function composeAgent(sources: SettingsSources, platform: Platform)
     async close() {
       config.close();
       await agent.stop();
-      auth.closeKeys();
+      await auth.closeKeys();
       await auth.embedded?.stop();
       link?.close();
       logger.close();

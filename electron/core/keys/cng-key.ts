@@ -34,7 +34,7 @@ export class CngKeyProvider implements KeyProvider {
     return this.key(record.kid, record.name, this.ncrypt.openKey(record.name));
   }
 
-  close(): void {}
+  async close(): Promise<void> {}
 
   private key(kid: string, name: string, point: Buffer): WorkstationKey {
     return {

@@ -31,7 +31,8 @@ export interface Pkcs11KeyOptions {
 
 export type ProbeResult = { ok: true; provider: Pkcs11KeyProvider } | { ok: false; reason: string };
 
-// A PKCS#11 module is initialised once per process; providers share it.
+// A PKCS#11 module is initialised once per process; providers share it. It stays mapped once loaded:
+// unloading a library whose threads or exit handlers may still run is how processes crash later.
 const modules = new Map<string, { p11: pkcs11js.PKCS11; users: number }>();
 
 function loadModule(path: string): pkcs11js.PKCS11 {
@@ -42,12 +43,7 @@ function loadModule(path: string): pkcs11js.PKCS11 {
   }
   const p11 = new pkcs11js.PKCS11();
   p11.load(path);
-  try {
-    p11.C_Initialize({ flags: pkcs11js.CKF_OS_LOCKING_OK });
-  } catch (e) {
-    p11.close();
-    throw e;
-  }
+  p11.C_Initialize({ flags: pkcs11js.CKF_OS_LOCKING_OK });
   modules.set(path, { p11, users: 1 });
   return p11;
 }
@@ -56,11 +52,7 @@ function releaseModule(path: string): void {
   const m = modules.get(path);
   if (!m || --m.users > 0) return;
   modules.delete(path);
-  try {
-    m.p11.C_Finalize();
-  } finally {
-    m.p11.close();
-  }
+  m.p11.C_Finalize();
 }
 
 const pinOf = () => randomBytes(16).toString('hex');
@@ -68,6 +60,7 @@ const pinOf = () => randomBytes(16).toString('hex');
 export class Pkcs11KeyProvider implements KeyProvider {
   readonly kind = 'tpm' as const;
   private closed = false;
+  private readonly sessions = new Set<TokenSession>();
 
   private constructor(
     private readonly p11: pkcs11js.PKCS11,
@@ -167,7 +160,13 @@ export class Pkcs11KeyProvider implements KeyProvider {
 
   async open(record: KeyRecord): Promise<WorkstationKey> {
     if (record.kind !== 'pkcs11') throw new Error(`not a PKCS#11 key record (${record.kind})`);
-    const session = new TokenSession(this.p11, () => this.slotOf(record.token), record.pin);
+    const session = new TokenSession(
+      this.p11,
+      () => this.slotOf(record.token),
+      record.pin,
+      () => this.closed,
+    );
+    this.sessions.add(session);
     const id = Buffer.from(record.id, 'hex');
     const point = await session.run((s) => {
       const [pub] = this.find(s, pkcs11js.CKO_PUBLIC_KEY, id);
@@ -193,9 +192,11 @@ export class Pkcs11KeyProvider implements KeyProvider {
     };
   }
 
-  close(): void {
+  async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    // C_Finalize under a signature in flight would free the session it runs on.
+    await Promise.all([...this.sessions].map((s) => s.idle()));
     releaseModule(this.module);
   }
 
@@ -232,9 +233,17 @@ class TokenSession {
     private readonly p11: pkcs11js.PKCS11,
     private readonly slot: () => Buffer,
     private readonly pin: string,
+    private readonly closed: () => boolean,
   ) {}
 
+  /** Resolves once the operations queued so far are done. */
+  idle(): Promise<unknown> {
+    return this.queue;
+  }
+
   run<T>(op: (session: Buffer) => T | Promise<T>): Promise<T> {
+    // Asked after close: refused; queued before it: close waits for it.
+    if (this.closed()) return Promise.reject(new Error('the TPM key provider is closed'));
     const next = this.queue.then(async () => {
       try {
         return await op(this.open());

@@ -48,5 +48,5 @@ export const softwareKeys: KeyProvider = {
     if (record.kind !== 'software') throw new Error(`not a software key record (${record.kind})`);
     return SoftwareKey.fromJwk(record.privateJwk);
   },
-  close() {},
+  async close() {},
 };

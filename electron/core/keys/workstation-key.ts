@@ -33,7 +33,8 @@ export interface KeyProvider {
   create(): Promise<{ key: WorkstationKey; record: KeyRecord }>;
   /** The key of a record this provider made; throws when it is gone (TPM cleared, store deleted). */
   open(record: KeyRecord): Promise<WorkstationKey>;
-  close(): void;
+  /** After the signatures under way; the keys it gave refuse to sign afterwards. */
+  close(): Promise<void>;
 }
 
 /** ES256 signature in JOSE form: PKCS#11 and CNG already give r || s; OpenSSL and node:crypto give DER. */
