@@ -4,11 +4,9 @@
 // bogus CPS and subject tokens, no session token, no enrolment token), so: 0 5xx, no token, no session
 // read or ended, no workstation registered, no relay step answered without an intact assertion.
 import { randomUUID } from 'node:crypto';
-import { importJWK, SignJWT } from 'jose';
-import type { CryptoKey, JWK } from 'jose';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { registerWorkstation } from '../../electron/core/oidc/server-client';
+import { registerWorkstation, workstationAssertion } from '../../electron/core/oidc/server-client';
 import type { WorkstationCredentials } from '../../electron/core/oidc/server-client';
 import { startServer } from '../../server/src/app';
 import type { SessionServer } from '../../server/src/app';
@@ -31,7 +29,6 @@ let pg: PostgresHandle;
 let db: Db;
 let server: SessionServer;
 let creds: WorkstationCredentials;
-let key: CryptoKey;
 let port: number;
 
 beforeAll(async () => {
@@ -57,7 +54,6 @@ beforeAll(async () => {
   });
   await server.directory.bindBadge('CHU-000123', a.id);
   creds = await registerWorkstation(server.issuer, await server.directory.createEnrolmentToken('PC-F'), 'PC-F');
-  key = (await importJWK(creds.privateJwk as JWK, 'ES256')) as CryptoKey;
 }, 120_000);
 
 afterAll(async () => {
@@ -68,15 +64,7 @@ afterAll(async () => {
 
 /** A fresh private_key_jwt of the registered workstation, for the token endpoint or the relay. */
 function assertion(audience: string): Promise<string> {
-  return new SignJWT({})
-    .setProtectedHeader({ alg: 'ES256', ...(creds.privateJwk.kid ? { kid: creds.privateJwk.kid } : {}) })
-    .setIssuer(creds.clientId)
-    .setSubject(creds.clientId)
-    .setAudience(audience)
-    .setJti(randomUUID())
-    .setIssuedAt()
-    .setExpirationTime('240s')
-    .sign(key);
+  return workstationAssertion(creds.key, creds.clientId, audience);
 }
 
 /** Raw bytes out, the status and body back (the server closes: connection: close). */

@@ -325,7 +325,7 @@ export async function composeAgent(sources: SettingsSources, platform: Platform)
     clock,
     file: path.join(platform.dataDir, 'audit.jsonl'),
     // Its head and checkpoints signed with a key sealed by the platform's store, outside the file.
-    keyStore: sealedAuditKey(path.join(platform.dataDir, 'audit-key.sealed'), platform.secretStore),
+    keyStore: await sealedAuditKey(path.join(platform.dataDir, 'audit-key.sealed'), platform.secretStore),
   });
   const config = openSettings(sources, audit);
   for (const p of config.lastProblems()) platform.warn?.(`Réglage refusé / setting refused: ${p.source}: ${p.message}`);

@@ -129,21 +129,23 @@ describe('agent audit file', () => {
     expect(readAuditFile(file)[2]!.reason).toMatch(/cut while the agent ran/);
   });
 
-  it('the checkpoint key is sealed by the store it is given, never written in clear', () => {
+  it('the checkpoint key is sealed by the store it is given, never written in clear', async () => {
     const sealed = path.join(dir, 'audit-key.sealed');
     const sealer = {
-      seal: (p: string) => Buffer.from(p.split('').reverse().join('') + '|sealed'),
-      open: (b: Buffer) =>
-        b
+      seal: async (p: string) => Buffer.from(p.split('').reverse().join('') + '|sealed'),
+      open: async (b: Buffer) => ({
+        plain: b
           .toString()
           .replace(/\|sealed$/, '')
           .split('')
           .reverse()
           .join(''),
+        reseal: false,
+      }),
     };
-    const k1 = sealedAuditKey(sealed, sealer).key();
+    const k1 = (await sealedAuditKey(sealed, sealer)).key();
     expect(fs.readFileSync(sealed).toString()).not.toContain(k1.toString('base64'));
-    expect(sealedAuditKey(sealed, sealer).key().equals(k1)).toBe(true);
+    expect((await sealedAuditKey(sealed, sealer)).key().equals(k1)).toBe(true);
   });
 
   it('caps what one record can carry from a caller', () => {

@@ -349,24 +349,24 @@ export function readAuditFile(file: string): AuditRecord[] {
     .filter((r): r is AuditRecord => r !== null);
 }
 
-/** A key kept sealed by the platform's secret store (the desktop app: safeStorage) in `file`; made on first use. */
-export function sealedAuditKey(
+/**
+ * A key kept sealed by the platform's secret store (the desktop app: asynchronous safeStorage) in `file`;
+ * made on first use, read (and sealed again when the OS rotated its key) before the trail opens.
+ */
+export async function sealedAuditKey(
   file: string,
-  sealer: { seal(plain: string): Buffer; open(sealed: Buffer): string },
-): AuditKeyStore {
-  let key: Buffer | null = null;
-  return {
-    key() {
-      if (key) return key;
-      if (fs.existsSync(file)) key = Buffer.from(sealer.open(fs.readFileSync(file)), 'base64');
-      else {
-        const fresh = randomBytes(32);
-        writeSealed(file, sealer.seal(fresh.toString('base64')));
-        key = fresh;
-      }
-      return key;
-    },
-  };
+  sealer: { seal(plain: string): Promise<Buffer>; open(sealed: Buffer): Promise<{ plain: string; reseal: boolean }> },
+): Promise<AuditKeyStore> {
+  let key: Buffer;
+  if (fs.existsSync(file)) {
+    const { plain, reseal } = await sealer.open(fs.readFileSync(file));
+    key = Buffer.from(plain, 'base64');
+    if (reseal) writeSealed(file, await sealer.seal(plain));
+  } else {
+    key = randomBytes(32);
+    writeSealed(file, await sealer.seal(key.toString('base64')));
+  }
+  return { key: () => key };
 }
 
 /**
