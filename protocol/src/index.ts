@@ -5,4 +5,5 @@ export * from './api';
 export * from './desfire';
 export * from './errors';
 export * from './grants';
+export * from './badge';
 export * from './text';
