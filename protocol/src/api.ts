@@ -32,9 +32,10 @@ export interface RegistrationAnswer {
   issuer: string;
 }
 
-/** `POST /sillage/badges` (201). */
+/** `POST /sillage/badges` (201): the chip UID the badge's proof proved, now bound to the person. */
 export interface EnrolmentAnswer {
   enrolled: true;
+  uid: string;
 }
 
 /** `POST /sillage/nonce` (200): a single-use nonce for a CPS card assertion. */
@@ -84,7 +85,8 @@ export const answers = {
     matches(v, { ended: 'boolean', workstations: 'number' }) ? (v as unknown as LogoutAnswer) : null,
   registration: (v: unknown): RegistrationAnswer | null =>
     matches(v, { client_id: 'string', issuer: 'string' }) ? (v as unknown as RegistrationAnswer) : null,
-  enrolment: (v: unknown): EnrolmentAnswer | null => (matches(v, { enrolled: true }) ? { enrolled: true } : null),
+  enrolment: (v: unknown): EnrolmentAnswer | null =>
+    matches(v, { enrolled: true, uid: 'string' }) ? { enrolled: true, uid: v.uid as string } : null,
   nonce: (v: unknown): NonceAnswer | null =>
     matches(v, { nonce: 'string', expires_at: 'number' }) ? (v as unknown as NonceAnswer) : null,
 };

@@ -1,6 +1,8 @@
 // The badge factor on the wire: the badge grant's parameters, the DESFire relay's requests and answers,
 // the first-login ticket, and their run-time checks. The agent builds what the server parses with the
 // same names and shapes: a renamed field fails to compile on both sides.
+import { isDiversification } from './desfire';
+import type { Diversification } from './desfire';
 
 /** Names of the badge grant's form parameters (urn:sillage:params:oauth:grant-type:badge). */
 export const BADGE_PARAM = {
@@ -72,6 +74,8 @@ export type Parsed<T> = { ok: true; value: T } | { ok: false; error: string };
 const B64URL = /^[A-Za-z0-9_-]*$/;
 /** Length of the unpadded base64url text of `n` bytes. */
 const b64Len = (n: number) => Math.ceil((n * 4) / 3);
+/** Bytes in an unpadded base64url text (a valid one). */
+const b64Bytes = (s: string | undefined) => Math.floor(((s ?? '').length * 3) / 4);
 
 /** A base64url string of `bytes` bytes (one of them when several are allowed). */
 export function isB64url(v: unknown, bytes?: number | readonly number[], max = 4096): v is string {
@@ -205,6 +209,8 @@ export interface RelayBeginRequest {
   keyNo: number;
   uid?: string;
   systemId?: string;
+  /** How the badge key derives from the master (the badge profile's); absent: AN10922. */
+  diversification?: Diversification;
   /** The card's first answer E(K, RndB), 16 bytes. */
   encRndB: string;
 }
@@ -230,11 +236,16 @@ export function parseRelayBegin(b: Record<string, unknown>): Parsed<RelayBeginRe
   if (!Number.isInteger(b.keyNo) || (b.keyNo as number) < 0 || (b.keyNo as number) > 13)
     return { ok: false, error: 'keyNo: 0-13' };
   if (b.uid !== undefined && !isB64url(b.uid, [4, 7, 10])) return { ok: false, error: 'uid: 4, 7 or 10 bytes' };
-  // AN10922 M is 31 bytes at most: UID (10) + AID (3) + system identifier.
-  if (b.systemId !== undefined && (!isB64url(b.systemId) || b64Len(18) < (b.systemId as string).length))
-    return { ok: false, error: 'systemId: 18 bytes at most' };
+  // AN10922 M = UID || AID || system identifier is 31 bytes at most.
+  if (
+    b.systemId !== undefined &&
+    (!isB64url(b.systemId, undefined, 64) || b64Bytes(b.uid as string) + 3 + b64Bytes(b.systemId) > 31)
+  )
+    return { ok: false, error: 'systemId: UID, AID and system identifier 31 bytes at most' };
   if (b.systemId !== undefined && b.uid === undefined)
     return { ok: false, error: 'systemId: only with a uid (diversified key)' };
+  if (b.diversification !== undefined && !isDiversification(b.diversification))
+    return { ok: false, error: 'diversification: an10922 or legacy-unpadded' };
   if (!isB64url(b.encRndB, 16)) return { ok: false, error: 'encRndB: 16 bytes' };
   return {
     ok: true,
@@ -245,6 +256,7 @@ export function parseRelayBegin(b: Record<string, unknown>): Parsed<RelayBeginRe
       encRndB: b.encRndB,
       ...(b.uid !== undefined ? { uid: b.uid as string } : {}),
       ...(b.systemId !== undefined ? { systemId: b.systemId as string } : {}),
+      ...(b.diversification !== undefined ? { diversification: b.diversification } : {}),
     },
   };
 }

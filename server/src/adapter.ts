@@ -169,4 +169,5 @@ function workstationClients(db: Db): Batcher<string, AdapterPayload | undefined>
 export async function pruneExpired(db: Db): Promise<void> {
   await db.query('DELETE FROM oidc_payloads WHERE expires_at < now()');
   await db.query('DELETE FROM used_nonces WHERE expires_at < now()');
+  await db.query("DELETE FROM code_failures WHERE window_start < now() - interval '1 day'");
 }

@@ -6,6 +6,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type Koa from 'koa';
 import { DEFAULT_CLOCK_SKEW_S } from '@sillage/protocol';
+import type { WeakBadgeProofKind } from '@sillage/protocol';
 import { pruneExpired } from './adapter';
 import { isClockRefusal, WorkstationAssertions } from './assertions';
 import { Audit } from './audit';
@@ -25,6 +26,7 @@ import type { RelyingParty } from './provider';
 import { checkpointKeys, keyPlan, SecretStore } from './secrets';
 import type { Kek, KeyPlan } from './secrets';
 import { Sessions } from './sessions';
+import { SingleUse } from './single-use';
 import { ROUTES } from './routes';
 import type { RouteKit } from './routes';
 
@@ -41,7 +43,13 @@ export interface ServerOptions {
   accessTokenTtlS?: number;
   /** How far a workstation's clock may be from the server's, in seconds (default 120). */
   clockSkewS?: number;
-  allowUidOnlyBadges?: boolean;
+  /**
+   * Badge proofs the server cannot check that it accepts anyway: `local-key` (keys on the workstation),
+   * `reader-verified` (readers that check badges with their own keys), `uid-only`. None by default.
+   */
+  weakBadgeProofs?: WeakBadgeProofKind[];
+  /** How long after a CPS login its workstation may enrol a badge for that person (default 5 min). */
+  badgeEnrolmentWindowMs?: number;
   /** DESFire master keys held for the badge relay, "AID/keyNo" → hex (server custody). */
   desfireKeys?: Record<string, string>;
   /** Or the keys in a PKCS#11 token (HSM): takes precedence over desfireKeys. */
@@ -126,6 +134,14 @@ export async function startServer(opts: ServerOptions): Promise<SessionServer> {
   const issuer = (opts.issuer ?? `http://127.0.0.1:${port}`).replace(/\/$/, '');
   const api = sillageApi(issuer);
   const assertions = new WorkstationAssertions(db, directory, issuer, skewS);
+  const once = new SingleUse(db);
+  const relay = new DesfireRelay(
+    opts.desfireKeyStore ?? relayKeysFrom(opts.desfireKeys ?? {}),
+    nonceKey,
+    assertions,
+    once,
+    now,
+  );
 
   const providerDeps = {
     issuer,
@@ -137,17 +153,13 @@ export async function startServer(opts: ServerOptions): Promise<SessionServer> {
     log,
     now,
     relyingParties: opts.relyingParties ?? [],
-    allowUidOnlyBadges: opts.allowUidOnlyBadges ?? false,
+    weakBadgeProofs: opts.weakBadgeProofs ?? [],
+    relay,
+    once,
+    serverSecret: nonceKey,
     accessTokenTtlS,
     assertions,
   };
-
-  const relay = new DesfireRelay(
-    opts.desfireKeyStore ?? relayKeysFrom(opts.desfireKeys ?? {}),
-    nonceKey,
-    assertions,
-    now,
-  );
 
   /** A refusal's audit record; when the database holding the audit is down, the log keeps it. */
   async function auditRefusal(entry: AuditEntry): Promise<void> {
@@ -223,7 +235,19 @@ export async function startServer(opts: ServerOptions): Promise<SessionServer> {
     }
   }
 
-  const kit: RouteKit = { db, directory, sessions, audit, nonces, relay, issuer, log, bearer };
+  const kit: RouteKit = {
+    db,
+    directory,
+    sessions,
+    audit,
+    nonces,
+    relay,
+    issuer,
+    log,
+    bearer,
+    now,
+    badgeEnrolmentWindowMs: opts.badgeEnrolmentWindowMs ?? 5 * 60_000,
+  };
 
   // Koa prints every error it is told of to stderr, a client's own fault included (a connection reset,
   // a malformed chunk mid-body): those go to our log as the requests they are, server faults as errors.
@@ -340,6 +364,9 @@ export async function startServer(opts: ServerOptions): Promise<SessionServer> {
 
   server.off('request', starting);
   server.on('request', (req, res) => void current.handle(req, res));
+  // Agents reuse their connection from one tap to the next (a tap is two requests): keep idle ones a
+  // minute, longer than the agents' own idle timeout learnt from this header.
+  server.keepAliveTimeout = 65_000;
   const prune = setInterval(() => void pruneExpired(db).catch(() => {}), 60_000);
   prune.unref();
   const keyRefresh = setInterval(

@@ -16,9 +16,11 @@ const HELP = `Usage: npm run server:admin -- <command> [--database-url URL | --d
   account add --idnat ID --login LOGIN --last NOM --first PRENOM [--profession P]
   account list
   account set-code LOGIN            (reads the code from standard input)
-  account import FILE.csv           (id_nat;ad_login;last_name;first_name;profession;badge_id)
-  badge bind BADGE_ID LOGIN
-  badge revoke BADGE_ID [--reason TEXT]
+  account import FILE.csv           (id_nat;ad_login;last_name;first_name;profession;badge_uid;badge_id)
+  badge bind LOGIN --uid UID [--number N]
+                                    (UID: the chip UID that "npm run badge -- encode" prints; N: the number on it)
+  badge bind LOGIN --number N       (badges read by readers that check them themselves: reader-verified)
+  badge revoke UID|NUMBER [--reason TEXT]
   workstation token LABEL           (one-time enrolment token for the MSI / policy)
   workstation revoke CLIENT_ID
   session list
@@ -106,16 +108,24 @@ export async function runAdmin(argv: string[], out: (s: string) => void = consol
         return r.errors.length ? 1 : 0;
       }
       case 'badge bind': {
-        const a = await who(rest[1] ?? '');
-        const r = await dir.bindBadge(rest[0] ?? '', a.id);
+        const a = await who(rest[0] ?? '');
+        const badge = { uid: argValue(rest, '--uid') ?? null, number: argValue(rest, '--number') ?? null };
+        if (!badge.uid && !badge.number) throw new Error('--uid ou --number est requis');
+        const r = await dir.bindBadge(badge, a.id);
         await audit.append({
           ...admin,
           action: 'admin.badge.bind',
           outcome: r.ok ? 'ok' : 'refused',
           accountId: a.id,
-          details: { badgeId: rest[0] },
+          details: badge,
         });
-        out(r.ok ? 'badge attribué' : 'refusé : ce badge appartient déjà à une autre personne');
+        out(
+          r.ok
+            ? 'badge attribué'
+            : r.reason === 'taken'
+              ? 'refusé : ce badge appartient déjà à une autre personne'
+              : 'refusé : UID illisible (8, 14 ou 20 chiffres hexadécimaux) ou numéro vide',
+        );
         return r.ok ? 0 : 1;
       }
       case 'badge revoke': {

@@ -233,6 +233,22 @@ const MIGRATIONS: string[] = [
   CREATE TRIGGER audit_checkpoints_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON audit_checkpoints
     FOR EACH STATEMENT EXECUTE FUNCTION sillage_append_only();
   `,
+  // 4: a badge is bound to the chip's proven identity: the UID its diversified key was derived for (what a
+  // relayed authentication proves); the human badge number becomes a label, and the identifier a reader
+  // emits for readers that check the badge themselves. Wrong session codes counted per workstation.
+  `
+  ALTER TABLE badges ADD COLUMN chip_uid text;
+  ALTER TABLE badges ALTER COLUMN badge_id DROP NOT NULL;
+  ALTER TABLE badges ADD CONSTRAINT badges_named CHECK (chip_uid IS NOT NULL OR badge_id IS NOT NULL);
+  CREATE UNIQUE INDEX badges_chip_one_active ON badges (chip_uid) WHERE status = 'active' AND chip_uid IS NOT NULL;
+  CREATE INDEX badges_chip ON badges (chip_uid);
+  CREATE TABLE code_failures (
+    workstation text NOT NULL,
+    window_start timestamptz NOT NULL,
+    failures int NOT NULL,
+    PRIMARY KEY (workstation, window_start)
+  );
+  `,
 ];
 
 /** Statements of one migration: split on `;` at line ends, except inside a $$-quoted function body. */

@@ -1,15 +1,21 @@
-// DESFire key custody on the server ("relay"): the workstation forwards the two reader-side steps of a
-// badge's mutual authentication and gets back only that tap's session keys; the application master keys
-// never leave the server. Stateless across instances: the state between the two steps travels in the
-// handle, sealed (AES-256-GCM) with a key derived from the server-wide secret, bound to the workstation
-// and valid a few seconds. Workstations authenticate each call with a private_key_jwt assertion.
+// DESFire key custody on the server ("relay"): the workstation forwards the reader-side steps of a badge's
+// mutual authentication; the application master keys never leave the server. A tap is one exchange:
+// `begin` answers the card's first frame with a challenge (RndA) the server drew, sealed in a handle bound
+// to that workstation, key reference and diversification input, valid a few seconds, with a unique id;
+// the card's answer then goes with the handle into the badge grant (or the enrolment), where `verify`
+// checks that it proves the key diversified for that UID — the badge is identified by what the proof
+// proves, never by an id the workstation sends — and records the id as used (any instance, once).
+// `finish` hands session keys out for the application's shared key only (random-UID badges read their
+// real UID with it), never for a badge's own key. Workstations sign each call (private_key_jwt).
 // AES-CMAC and the AN10922 diversification are @sillage/protocol's (the agent derives with the same
 // functions); the relay's steps are checked against NXP's published transcripts in the tests.
-import { createCipheriv, createDecipheriv, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
-import { aesCmac, diversifyAes128, isDiversification } from '@sillage/protocol';
-import type { Diversification, SillageError } from '@sillage/protocol';
+import { createCipheriv, createDecipheriv, randomBytes, timingSafeEqual } from 'node:crypto';
+import { aesCmac, BADGE_ERROR, diversifyAes128, parseRelayBegin, parseRelayFinish } from '@sillage/protocol';
+import type { Diversification, RelayBeginResponse, RelayFinishResponse, SillageError } from '@sillage/protocol';
 import { AssertionRefused } from './assertions';
 import type { WorkstationAssertions } from './assertions';
+import { Sealer } from './seal';
+import type { SingleUse } from './single-use';
 
 const Z = Buffer.alloc(16);
 
@@ -57,14 +63,25 @@ export class RelayError extends Error {
   ) {
     super(message);
   }
+
+  /** The most precise code of this refusal (its `sillage_error`, else its OAuth `error`). */
+  get code(): string {
+    return this.sillageError ?? this.error;
+  }
 }
 
-interface Sealed {
+/** What a relay handle seals: the state between the card's two frames, and what it is bound to. */
+interface Challenge {
+  /** Unique: recorded as used when redeemed. */
+  id: string;
   ws: string;
   scheme: 'ev2' | 'aes';
   aid: string;
   keyNo: number;
-  div: string;
+  /** Hex UID of the chip whose diversified key this is; null for the application's shared key. */
+  uid: string | null;
+  sys: string;
+  /** How the badge key derives from the master (the badge profile's `diversification`). */
   dv: Diversification;
   rndA: string;
   rndB: string;
@@ -72,28 +89,30 @@ interface Sealed {
   exp: number;
 }
 
-const b64 = (b: Buffer) => b.toString('base64url');
-function bytes(v: unknown, what: string, len?: number): Buffer {
-  if (typeof v !== 'string' || !/^[A-Za-z0-9_-]*$/.test(v))
-    throw new RelayError(400, 'invalid_request', `${what}: base64url expected`);
-  const b = Buffer.from(v, 'base64url');
-  if (len !== undefined && b.length !== len)
-    throw new RelayError(400, 'invalid_request', `${what}: ${len} bytes expected`);
-  return b;
+/** What a verified answer proves: the chip whose diversified key answered, and which key it was. */
+export interface ProvenBadge {
+  uid: string;
+  keyName: string;
+  diversification: Diversification;
 }
 
+const b64 = (b: Buffer) => b.toString('base64url');
+const unb64 = (s: string) => Buffer.from(s, 'base64url');
+
 export class DesfireRelay {
-  private readonly seal: Buffer;
+  private readonly handles: Sealer<Challenge>;
 
   constructor(
     private readonly keys: RelayKeys,
     serverSecret: Buffer,
     /** Each call's workstation assertion: checked and used once like the token endpoint's. */
     private readonly assertions: WorkstationAssertions,
+    /** Single use of each challenge, shared by every instance. */
+    private readonly once: SingleUse,
     private readonly now: () => Date,
     private readonly ttlMs = 10_000,
   ) {
-    this.seal = Buffer.from(hkdfSync('sha256', serverSecret, Buffer.alloc(0), 'sillage desfire relay handle', 32));
+    this.handles = new Sealer(serverSecret, 'desfire relay challenge');
   }
 
   /** The calling workstation, from its private_key_jwt assertion (see WorkstationAssertions). */
@@ -106,69 +125,65 @@ export class DesfireRelay {
     }
   }
 
-  begin(ws: string, body: Record<string, unknown>): { handle: string; reply: string; keyName: string } {
-    const scheme = body.scheme;
-    if (scheme !== 'ev2' && scheme !== 'aes') throw new RelayError(400, 'invalid_request', 'scheme: ev2 or aes');
-    const aid = bytes(body.aid, 'aid', 3);
-    const keyNo = body.keyNo;
-    if (!Number.isInteger(keyNo) || (keyNo as number) < 0 || (keyNo as number) > 13)
-      throw new RelayError(400, 'invalid_request', 'keyNo: 0-13');
-    const div = bytes(body.divInput, 'divInput');
-    if (div.length > 31) throw new RelayError(400, 'invalid_request', 'divInput: 31 bytes at most');
+  begin(ws: string, body: Record<string, unknown>): RelayBeginResponse & { keyName: string } {
+    const r = parseRelayBegin(body);
+    if (!r.ok) throw new RelayError(400, 'invalid_request', r.error);
+    const { scheme, keyNo } = r.value;
+    const aid = unb64(r.value.aid);
+    const uid = r.value.uid !== undefined ? unb64(r.value.uid) : null;
+    const sys = unb64(r.value.systemId ?? '');
     // Absent: the spec. Agents always send it, from the badge profile's `diversification`.
-    const dv = body.diversification ?? 'an10922';
-    if (!isDiversification(dv))
-      throw new RelayError(400, 'invalid_request', 'diversification: an10922 or legacy-unpadded');
-    const encRndB = bytes(body.encRndB, 'encRndB', 16);
-    const name = keyName(aid, keyNo as number);
-    const key = this.key(name, div, dv);
+    const dv = r.value.diversification ?? 'an10922';
+    const name = keyName(aid, keyNo);
+    const key = this.key(name, uid ? Buffer.concat([uid, aid, sys]) : Buffer.alloc(0), dv);
+    const encRndB = unb64(r.value.encRndB);
     const rndB = cbc(false, key, Z, encRndB);
     const rndA = randomBytes(16);
     const reply = cbc(true, key, scheme === 'ev2' ? Z : encRndB, Buffer.concat([rndA, rot(rndB)]));
     key.fill(0);
-    const state: Sealed = {
+    const handle = this.handles.seal({
+      id: b64(randomBytes(16)),
       ws,
       scheme,
       aid: b64(aid),
-      keyNo: keyNo as number,
-      div: b64(div),
+      keyNo,
+      uid: uid ? uid.toString('hex').toUpperCase() : null,
+      sys: b64(sys),
       dv,
       rndA: b64(rndA),
       rndB: b64(rndB),
       last: b64(reply.subarray(16)),
       exp: this.now().getTime() + this.ttlMs,
-    };
-    return { handle: this.sealState(state), reply: b64(reply), keyName: name };
+    });
+    return { handle, reply: b64(reply), keyName: name };
   }
 
-  finish(
+  /** Session keys for the application's shared key (GetCardUID of random-UID badges), once per challenge. */
+  async finish(
     ws: string,
     body: Record<string, unknown>,
-  ): { keyName: string; diversification: Diversification; keys: Record<string, string> } {
-    const s = this.openState(body.handle);
-    if (s.ws !== ws) throw new RelayError(403, 'access_denied', 'handle issued to another workstation');
-    if (s.exp < this.now().getTime()) throw new RelayError(400, 'invalid_grant', 'handle expired');
-    const name = keyName(Buffer.from(s.aid, 'base64url'), s.keyNo);
-    const cardReply = bytes(body.cardReply, 'cardReply', s.scheme === 'ev2' ? 32 : 16);
-    const key = this.key(name, Buffer.from(s.div, 'base64url'), s.dv);
-    const rndA = Buffer.from(s.rndA, 'base64url');
-    const rndB = Buffer.from(s.rndB, 'base64url');
+  ): Promise<{ keyName: string; diversification: Diversification; keys: RelayFinishResponse }> {
+    const r = parseRelayFinish(body);
+    if (!r.ok) throw new RelayError(400, 'invalid_request', r.error);
+    const c = this.openChallenge(ws, r.value.handle);
+    if (c.uid !== null)
+      throw new RelayError(
+        400,
+        'invalid_grant',
+        "a badge's own key is not relayed: its answer goes into the badge grant",
+        BADGE_ERROR.weakProof,
+      );
+    const { key, rndA, rndB, plain, name } = this.check(c, unb64(r.value.cardReply));
     try {
-      const plain = cbc(false, key, s.scheme === 'ev2' ? Z : Buffer.from(s.last, 'base64url'), cardReply);
-      const got = s.scheme === 'ev2' ? plain.subarray(4, 20) : plain.subarray(0, 16);
-      if (!timingSafeEqual(got, rot(rndA)))
-        throw new RelayError(403, 'invalid_grant', 'the badge does not hold the expected key (not genuine)');
-      if (s.scheme === 'aes') {
-        return {
-          keyName: name,
-          diversification: s.dv,
-          keys: {
-            scheme: 'aes',
-            key: b64(
-              Buffer.concat([rndA.subarray(0, 4), rndB.subarray(0, 4), rndA.subarray(12, 16), rndB.subarray(12, 16)]),
-            ),
-          },
-        };
+      await this.redeem(c);
+      if (c.scheme === 'aes') {
+        const k = Buffer.concat([
+          rndA.subarray(0, 4),
+          rndB.subarray(0, 4),
+          rndA.subarray(12, 16),
+          rndB.subarray(12, 16),
+        ]);
+        return { keyName: name, diversification: c.dv, keys: { scheme: 'aes', key: b64(k) } };
       }
       const mix = Buffer.alloc(6);
       for (let i = 0; i < 6; i++) mix[i] = rndA[2 + i]! ^ rndB[i]!;
@@ -177,12 +192,76 @@ export class DesfireRelay {
       const mac = aesCmac(key, Buffer.concat([Buffer.from([0x5a, 0xa5, 0x00, 0x01, 0x00, 0x80]), ctx]));
       return {
         keyName: name,
-        diversification: s.dv,
+        diversification: c.dv,
         keys: { scheme: 'ev2', ti: b64(plain.subarray(0, 4)), enc: b64(enc), mac: b64(mac) },
       };
     } finally {
       key.fill(0);
     }
+  }
+
+  /**
+   * A badge's answer to this server's challenge, as a grant or an enrolment carries it: it must come
+   * from the workstation the challenge was issued to, in time, prove the key diversified for the chip's
+   * UID, and be presented once. Throws a RelayError whose `code` says which of the first three failed;
+   * `redeemed` (the single-use record, written while the caller looks the badge up) rejects with
+   * `badge_replayed` for the second presentation: nothing may be granted before it resolves.
+   */
+  verify(ws: string, proof: { challenge: string; response: string }): ProvenBadge & { redeemed: Promise<void> } {
+    const c = this.openChallenge(ws, proof.challenge);
+    if (c.uid === null)
+      throw new RelayError(400, 'invalid_grant', "the application's shared key proves no badge", BADGE_ERROR.weakProof);
+    const { key, name } = this.check(c, unb64(proof.response));
+    key.fill(0);
+    const redeemed = this.redeem(c);
+    // Awaited by the caller, unless its badge lookup failed first.
+    redeemed.catch(() => undefined);
+    return { uid: c.uid, keyName: name, diversification: c.dv, redeemed };
+  }
+
+  private openChallenge(ws: string, handle: string): Challenge {
+    const c = this.handles.open(handle);
+    if (!c || typeof c.id !== 'string' || typeof c.exp !== 'number')
+      throw new RelayError(400, 'invalid_grant', 'challenge not issued by this server', BADGE_ERROR.notGenuine);
+    if (c.ws !== ws)
+      throw new RelayError(
+        403,
+        'invalid_grant',
+        'challenge issued to another workstation',
+        BADGE_ERROR.otherWorkstation,
+      );
+    if (c.exp < this.now().getTime())
+      throw new RelayError(400, 'invalid_grant', 'challenge expired: tap the badge again', BADGE_ERROR.expired);
+    return c;
+  }
+
+  /** The card's answer decrypted and checked: it holds the key (its rot(RndA) is ours). */
+  private check(c: Challenge, cardReply: Buffer) {
+    if (cardReply.length !== (c.scheme === 'ev2' ? 32 : 16))
+      throw new RelayError(400, 'invalid_request', `card answer: ${c.scheme === 'ev2' ? 32 : 16} bytes expected`);
+    const aid = unb64(c.aid);
+    const name = keyName(aid, c.keyNo);
+    const div = c.uid === null ? Buffer.alloc(0) : Buffer.concat([Buffer.from(c.uid, 'hex'), aid, unb64(c.sys)]);
+    const key = this.key(name, div, c.dv);
+    const rndA = unb64(c.rndA);
+    const plain = cbc(false, key, c.scheme === 'ev2' ? Z : unb64(c.last), cardReply);
+    const got = c.scheme === 'ev2' ? plain.subarray(4, 20) : plain.subarray(0, 16);
+    if (!timingSafeEqual(got, rot(rndA))) {
+      key.fill(0);
+      throw new RelayError(
+        403,
+        'invalid_grant',
+        'the badge does not hold the expected key (not genuine)',
+        BADGE_ERROR.notGenuine,
+      );
+    }
+    return { key, rndA, rndB: unb64(c.rndB), plain, name };
+  }
+
+  private async redeem(c: Challenge): Promise<void> {
+    // Kept a minute past the challenge's end: by then it is refused as expired anyway.
+    if (!(await this.once.claim('BadgeChallenge', c.id, new Date(c.exp + 60_000))))
+      throw new RelayError(400, 'invalid_grant', 'challenge already used (replay)', BADGE_ERROR.replayed);
   }
 
   private key(name: string, div: Buffer, scheme: Diversification): Buffer {
@@ -194,24 +273,5 @@ export class DesfireRelay {
     }
     if (!k) throw new RelayError(404, 'unknown_key', `no DESFire key ${name} on this server`);
     return k;
-  }
-
-  private sealState(s: Sealed): string {
-    const iv = randomBytes(12);
-    const c = createCipheriv('aes-256-gcm', this.seal, iv);
-    const body = Buffer.concat([c.update(JSON.stringify(s), 'utf8'), c.final()]);
-    return b64(Buffer.concat([iv, c.getAuthTag(), body]));
-  }
-
-  private openState(handle: unknown): Sealed {
-    const raw = bytes(handle, 'handle');
-    if (raw.length < 29) throw new RelayError(400, 'invalid_request', 'handle: malformed');
-    try {
-      const d = createDecipheriv('aes-256-gcm', this.seal, raw.subarray(0, 12));
-      d.setAuthTag(raw.subarray(12, 28));
-      return JSON.parse(Buffer.concat([d.update(raw.subarray(28)), d.final()]).toString('utf8')) as Sealed;
-    } catch {
-      throw new RelayError(400, 'invalid_request', 'handle: not issued by this server');
-    }
   }
 }

@@ -1,6 +1,7 @@
 // Enrolment and directory: accounts (idNat, AD login, names, profession), badges bound to accounts,
 // workstation registration by one-time enrolment token, and the PIN / "code de session" second factor.
 import { createHash, randomBytes, randomUUID, scrypt, timingSafeEqual } from 'node:crypto';
+import { normaliseBadgeNumber, normaliseUid } from '@sillage/protocol';
 import { Batcher } from './batch';
 import type { Db, Queryable } from './db';
 
@@ -15,12 +16,30 @@ export interface Account {
 }
 
 export interface DirectoryPolicy {
-  /** Failed second-factor attempts before lockout. */
+  /** Failed second-factor attempts (on a proven badge) before the account's code locks. */
   maxSecretFailures: number;
   lockoutMs: number;
+  /** Wrong codes one workstation may send per window, whoever's badge, before it must wait. */
+  maxWorkstationCodeFailures?: number;
+  workstationCodeWindowMs?: number;
 }
 
-export const DEFAULT_DIRECTORY_POLICY: DirectoryPolicy = { maxSecretFailures: 5, lockoutMs: 15 * 60_000 };
+export const DEFAULT_DIRECTORY_POLICY: DirectoryPolicy = {
+  maxSecretFailures: 5,
+  lockoutMs: 15 * 60_000,
+  maxWorkstationCodeFailures: 10,
+  workstationCodeWindowMs: 10 * 60_000,
+};
+
+/**
+ * How a tapped badge is found: by the chip UID its proof names (the UID a relayed authentication proved,
+ * or the one a workstation or UID-only reader read), or by the identifier a reader emitted after checking
+ * the badge with its own keys.
+ */
+export type BadgeKey = { uid: string } | { number: string };
+
+export type BadgeOwner =
+  { account: Account; activeSession: Record<string, unknown> | null } | { refused: 'unknown' | 'revoked' | 'disabled' };
 
 // scrypt is memory-hard (N·r·128 bytes = 16 MiB here): guessing 4-6 digit codes offline from a stolen
 // database costs real memory per guess; online guessing is stopped by the lockout.
@@ -115,20 +134,39 @@ export class Directory {
     return rows.map(toAccount);
   }
 
-  /** Binds a badge; refused when the badge is active on another account (one badge, one person). */
+  /**
+   * Binds a badge by its chip UID (what `npm run badge -- encode` prints) and/or its number (the label on
+   * it, and what readers that check badges themselves emit). Refused when it is active on another account
+   * (one badge, one person).
+   */
   async bindBadge(
-    badgeId: string,
+    badge: { uid?: string | null; number?: string | null },
     accountId: string,
     q: Queryable = this.db,
-  ): Promise<{ ok: true } | { ok: false; reason: 'taken' }> {
-    const { rows } = await q.query<{ account_id: string }>(
-      "SELECT account_id FROM badges WHERE badge_id = $1 AND status = 'active'",
-      [badgeId],
+  ): Promise<{ ok: true } | { ok: false; reason: 'taken' | 'invalid' }> {
+    const uid = badge.uid == null ? null : normaliseUid(badge.uid);
+    const number = badge.number == null ? null : normaliseBadgeNumber(badge.number);
+    if ((badge.uid != null && !uid) || (badge.number != null && !number) || (!uid && !number))
+      return { ok: false, reason: 'invalid' };
+    const { rows } = await q.query<{ account_id: string; chip_uid: string | null; badge_id: string | null }>(
+      "SELECT account_id, chip_uid, badge_id FROM badges WHERE status = 'active' AND (chip_uid = $1 OR badge_id = $2)",
+      [uid, number],
     );
-    if (rows[0]) return rows[0].account_id === accountId ? { ok: true } : { ok: false, reason: 'taken' };
+    if (rows.some((r) => r.account_id !== accountId)) return { ok: false, reason: 'taken' };
     try {
-      await q.query("INSERT INTO badges (badge_id, account_id, status) VALUES ($1, $2, 'active')", [
-        badgeId,
+      // Already this person's badge (or a row with its number and no UID yet): completed, not duplicated.
+      const mine = rows.find((r) => (uid && r.chip_uid === uid) || (number && r.badge_id === number && !r.chip_uid));
+      if (mine) {
+        await q.query(
+          `UPDATE badges SET chip_uid = COALESCE($1, chip_uid), badge_id = COALESCE($2, badge_id)
+           WHERE status = 'active' AND account_id = $3 AND (chip_uid = $1 OR (badge_id = $2 AND chip_uid IS NULL))`,
+          [uid, number, accountId],
+        );
+        return { ok: true };
+      }
+      await q.query("INSERT INTO badges (badge_id, chip_uid, account_id, status) VALUES ($1, $2, $3, 'active')", [
+        number,
+        uid,
         accountId,
       ]);
       return { ok: true };
@@ -138,10 +176,12 @@ export class Directory {
     }
   }
 
-  async revokeBadge(badgeId: string, reason: string): Promise<boolean> {
+  /** Revokes the active badge with this chip UID or number (declared lost). */
+  async revokeBadge(badge: string, reason: string): Promise<boolean> {
     const { rows } = await this.db.query(
-      "UPDATE badges SET status = 'revoked', revoked_at = $2, revoked_reason = $3 WHERE badge_id = $1 AND status = 'active' RETURNING badge_id",
-      [badgeId, this.now(), reason],
+      `UPDATE badges SET status = 'revoked', revoked_at = $3, revoked_reason = $4
+       WHERE status = 'active' AND (chip_uid = $1 OR badge_id = $2) RETURNING account_id`,
+      [normaliseUid(badge), badge, this.now(), reason],
     );
     return rows.length > 0;
   }
@@ -151,36 +191,28 @@ export class Directory {
    * `at` (default now). Concurrent taps share one statement (the re-open path is the hot one); a
    * batch checks sessions at its latest `at`, the stricter of its callers' times.
    */
-  badgeOwner(
-    badgeId: string,
-    at: Date = this.now(),
-  ): Promise<
-    | { account: Account; activeSession: Record<string, unknown> | null }
-    | { refused: 'unknown' | 'revoked' | 'disabled' }
-  > {
-    return this.owners.add({ badgeId, at });
+  badgeOwner(key: BadgeKey, at: Date = this.now()): Promise<BadgeOwner> {
+    return this.owners.add({ key, at });
   }
 
-  private readonly owners = new Batcher<
-    { badgeId: string; at: Date },
-    | { account: Account; activeSession: Record<string, unknown> | null }
-    | { refused: 'unknown' | 'revoked' | 'disabled' }
-  >(async (items) => {
+  private readonly owners = new Batcher<{ key: BadgeKey; at: Date }, BadgeOwner>(async (items) => {
     const at = new Date(Math.max(...items.map((i) => i.at.getTime())));
-    // Per badge id, the active binding first, else the latest revoked one (to say "revoked"). Columns
-    // are listed: a prepared statement must keep its result shape when a later migration adds one
-    // (and the code's hash has nothing to do on the tap path).
+    const uids = [...new Set(items.flatMap((i) => ('uid' in i.key ? [i.key.uid] : [])))];
+    const numbers = [...new Set(items.flatMap((i) => ('number' in i.key ? [i.key.number] : [])))];
+    // Every binding of those badges, the active one first, else the latest revoked one (to say
+    // "revoked"). Columns are listed: a prepared statement must keep its result shape when a later
+    // migration adds one (and the code's hash has nothing to do on the tap path).
     const { rows } = await this.db.query<Record<string, unknown>>(
-      `SELECT DISTINCT ON (b.badge_id) b.badge_id AS bound_badge_id, b.status, a.id, a.id_nat, a.ad_login, a.last_name, a.first_name, a.profession, a.disabled,
-         (SELECT row_to_json(s) FROM roaming_sessions s WHERE s.account_id = a.id AND s.ended_at IS NULL AND s.expires_at > $2 ORDER BY s.auth_time DESC LIMIT 1) AS active_session
+      `SELECT b.chip_uid, b.badge_id AS bound_badge_id, b.status, a.id, a.id_nat, a.ad_login, a.last_name, a.first_name, a.profession, a.disabled,
+         (SELECT row_to_json(s) FROM roaming_sessions s WHERE s.account_id = a.id AND s.ended_at IS NULL AND s.expires_at > $3 ORDER BY s.auth_time DESC LIMIT 1) AS active_session
        FROM badges b JOIN accounts a ON a.id = b.account_id
-       WHERE b.badge_id = ANY($1::text[]) ORDER BY b.badge_id, (b.status = 'active') DESC, b.enrolled_at DESC`,
-      [[...new Set(items.map((i) => i.badgeId))], at],
-      { prepare: 'badge-owners' },
+       WHERE b.chip_uid = ANY($1::text[]) OR b.badge_id = ANY($2::text[])
+       ORDER BY (b.status = 'active') DESC, b.enrolled_at DESC`,
+      [uids, numbers, at],
+      { prepare: 'badge-owners-v3' },
     );
-    const byBadge = new Map(rows.map((r) => [r.bound_badge_id as string, r]));
-    return items.map(({ badgeId }) => {
-      const r = byBadge.get(badgeId);
+    return items.map(({ key }) => {
+      const r = rows.find((row) => ('uid' in key ? row.chip_uid === key.uid : row.bound_badge_id === key.number));
       if (!r) return { refused: 'unknown' as const };
       if (r.status !== 'active') return { refused: 'revoked' as const };
       const account = toAccount(r);
@@ -188,6 +220,35 @@ export class Directory {
       return { account, activeSession: (r.active_session as Record<string, unknown> | null) ?? null };
     });
   });
+
+  /** The end of the current window when this workstation already sent too many wrong codes in it. */
+  async codeRateLimited(workstation: string): Promise<Date | null> {
+    const { start, end, max } = this.codeWindow();
+    const { rows } = await this.db.query<{ failures: number }>(
+      'SELECT failures FROM code_failures WHERE workstation = $1 AND window_start = $2',
+      [workstation, start],
+    );
+    return (rows[0]?.failures ?? 0) >= max ? end : null;
+  }
+
+  async countCodeFailure(workstation: string): Promise<void> {
+    await this.db.query(
+      `INSERT INTO code_failures (workstation, window_start, failures) VALUES ($1, $2, 1)
+       ON CONFLICT (workstation, window_start) DO UPDATE SET failures = code_failures.failures + 1`,
+      [workstation, this.codeWindow().start],
+    );
+  }
+
+  private codeWindow() {
+    const ms = this.policy.workstationCodeWindowMs ?? DEFAULT_DIRECTORY_POLICY.workstationCodeWindowMs!;
+    const t = this.now().getTime();
+    const start = new Date(t - (t % ms));
+    return {
+      start,
+      end: new Date(start.getTime() + ms),
+      max: this.policy.maxWorkstationCodeFailures ?? DEFAULT_DIRECTORY_POLICY.maxWorkstationCodeFailures!,
+    };
+  }
 
   /** Second factor with lockout; the counter and the lock live in the database (shared by instances). */
   async checkSecret(accountId: string, secret: string): Promise<SecretCheck> {
@@ -219,7 +280,8 @@ export class Directory {
   }
 
   async importCsv(csv: string): Promise<{ imported: number; errors: string[] }> {
-    // Columns: id_nat;ad_login;last_name;first_name;profession;badge_id (header line required, ; or ,).
+    // Columns: id_nat;ad_login;last_name;first_name;profession;badge_uid;badge_id (header line required, ;
+    // or ,): badge_uid is the chip UID `npm run badge -- encode` prints, badge_id the number on the badge.
     const lines = csv.split(/\r?\n/).filter((l) => l.trim());
     const sep = lines[0]?.includes(';') ? ';' : ',';
     const header = (lines.shift() ?? '').split(sep).map((h) => h.trim().toLowerCase());
@@ -242,10 +304,16 @@ export class Directory {
         firstName,
         profession: get('profession'),
       });
-      const badge = get('badge_id');
-      if (badge) {
-        const b = await this.bindBadge(badge, acc.id);
-        if (!b.ok) errors.push(`ligne ${i + 2} : badge ${badge} déjà attribué à une autre personne`);
+      const uid = get('badge_uid');
+      const number = get('badge_id');
+      if (uid || number) {
+        const b = await this.bindBadge({ uid, number }, acc.id);
+        if (!b.ok)
+          errors.push(
+            b.reason === 'taken'
+              ? `ligne ${i + 2} : badge ${uid ?? number} déjà attribué à une autre personne`
+              : `ligne ${i + 2} : badge ${uid ?? number} illisible (UID : 8, 14 ou 20 chiffres hexadécimaux)`,
+          );
       }
       imported++;
     }

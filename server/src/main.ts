@@ -1,6 +1,8 @@
 // `npm run server`: the session server. Prints its issuer URL (OIDC discovery at
 // /.well-known/openid-configuration). PostgreSQL with DATABASE_URL, else PGlite in a data directory.
 import fs from 'node:fs';
+import { WEAK_BADGE_PROOFS } from '@sillage/protocol';
+import type { WeakBadgeProofKind } from '@sillage/protocol';
 import { pkcs11RelayKeys } from './desfire-hsm';
 import { startServer } from './app';
 import { jsonLog } from './log';
@@ -16,7 +18,8 @@ interface Seed {
     firstName: string;
     profession: string;
     code?: string;
-    badges?: string[];
+    /** Chip UID (hex) and/or the number printed on the badge. */
+    badges?: { uid?: string; number?: string }[];
   }[];
   enrolmentToken?: string;
 }
@@ -31,7 +34,10 @@ async function applySeed(server: SessionServer, seed: Seed) {
       profession: a.profession,
     });
     if (a.code) await server.directory.setSecret(acc.id, a.code);
-    for (const b of a.badges ?? []) await server.directory.bindBadge(b, acc.id);
+    for (const b of a.badges ?? []) {
+      const r = await server.directory.bindBadge(b, acc.id);
+      if (!r.ok) throw new Error(`seed: badge ${b.uid ?? b.number} of ${a.adLogin}: ${r.reason}`);
+    }
   }
   if (seed.enrolmentToken)
     await server.directory.createEnrolmentToken('seeded workstation', 10 * 60_000, seed.enrolmentToken);
@@ -57,7 +63,9 @@ const HELP = `Usage: npm run server -- [options]
   --mfa-window-minutes N   roaming MFA window (default 240)
   --clock-skew-seconds N   how far a workstation's clock may be from this server's (default 120, at most
                            900); the agents follow it and say "Horloge du poste décalée" beyond it
-  --allow-uid-only         accept UID-only badges (weak; off by default)
+  --allow-badge-proof KIND accept a badge proof this server cannot check itself (repeatable; none by
+                           default): local-key (keys on the workstation), reader-verified (readers that
+                           check badges with their own keys), uid-only (copyable). Labelled in acr/amr.
   --desfire-keys FILE      DESFire master keys for the badge relay, {"F51230/1": "hex"}; the file must be
                            readable by the server's account only (chmod 600)
   --desfire-pkcs11 MODULE  or keep them in a PKCS#11 token (HSM): AES keys labelled "DESFire F51230/1",
@@ -129,7 +137,11 @@ async function main() {
     ...(argValue(argv, '--clock-skew-seconds') !== undefined
       ? { clockSkewS: Number(argValue(argv, '--clock-skew-seconds')) }
       : {}),
-    allowUidOnlyBadges: argv.includes('--allow-uid-only'),
+    weakBadgeProofs: argValues(argv, '--allow-badge-proof').map((k) => {
+      if (!WEAK_BADGE_PROOFS.includes(k as WeakBadgeProofKind))
+        throw new Error(`--allow-badge-proof ${k}: one of ${WEAK_BADGE_PROOFS.join(', ')}`);
+      return k as WeakBadgeProofKind;
+    }),
     ...(desfireKeys ? { desfireKeys } : {}),
     ...(desfireKeyStore ? { desfireKeyStore } : {}),
     log,

@@ -17,12 +17,15 @@ import { registerCpsCardGrant } from './grants/cps-card';
 import { tokenIssuer } from './grants/issue';
 import type { Ctx, GrantKit } from './grants/kit';
 import { registerTokenExchangeGrant } from './grants/token-exchange';
+import type { WeakBadgeProofKind } from '@sillage/protocol';
 import type { Audit, AuditEntry } from './audit';
 import type { NonceIssuer, TrustStore } from './cps';
 import type { Db } from './db';
+import type { DesfireRelay } from './desfire-relay';
 import type { Account, Directory } from './directory';
 import type { Log } from './log';
 import type { Sessions } from './sessions';
+import type { SingleUse } from './single-use';
 
 export interface RelyingParty {
   clientId: string;
@@ -41,7 +44,14 @@ export interface ProviderDeps {
   log: Log;
   now: () => Date;
   relyingParties: RelyingParty[];
-  allowUidOnlyBadges: boolean;
+  /** Badge proofs the server cannot check itself that it accepts anyway (none by default). */
+  weakBadgeProofs: readonly WeakBadgeProofKind[];
+  /** Checks a badge's answer to this server's challenge (DESFire relay). */
+  relay: DesfireRelay;
+  /** Single use of challenges and tickets across instances. */
+  once: SingleUse;
+  /** The server-wide secret (shared by every instance) that seals what the server hands out. */
+  serverSecret: Buffer;
   accessTokenTtlS: number;
   /** Workstations' client assertions: lifetime, clock skew, single use. */
   assertions: WorkstationAssertions;

@@ -1,129 +1,255 @@
-// Badge grant: the badge credential with the code de session (2 factors), or the badge alone inside the
-// roaming window (re-open, 1 factor; auth_time stays the 2-factor login).
-import { ACR, GRANT } from '@sillage/protocol';
+// Badge grant. A tap carries the badge's proof: in relay mode its answer to this server's challenge, which
+// the server checks itself and which identifies the badge (the UID its diversified key was derived for);
+// weaker proofs (a workstation's or a reader's word, a UID) only where policy names them, labelled so in
+// acr/amr. Inside a roaming window the tap re-opens it (1 factor; auth_time stays the 2-factor login).
+// Outside, the answer is a single-use login ticket bound to this workstation, badge and account, with the
+// name the PIN pad shows; the code step sends ticket + code (2 factors). Codes are only ever checked
+// against a proven badge, so the account lockout counts attempts on a badge someone holds; a
+// per-workstation limit bounds what one PC can try, whoever's badges.
+import { randomBytes } from 'node:crypto';
+import {
+  ACR,
+  BADGE_AMR,
+  BADGE_ERROR,
+  BADGE_GRANT_PARAMS,
+  GRANT,
+  parseBadgeCode,
+  parseBadgeProof,
+} from '@sillage/protocol';
+import type { BadgeMfaRequired, BadgeProof, BadgeProofKind } from '@sillage/protocol';
+import { RelayError } from '../desfire-relay';
+import type { Account, BadgeKey } from '../directory';
+import { Sealer } from '../seal';
 import { toSession } from '../sessions';
-import type { GrantKit } from './kit';
+import type { Ctx, GrantKit } from './kit';
 import { refuse } from './kit';
+
+/** How long the PIN pad may wait for the code after a tap. */
+export const LOGIN_TICKET_TTL_MS = 120_000;
+
+interface LoginTicket {
+  id: string;
+  ws: string;
+  account: string;
+  key: BadgeKey;
+  kind: BadgeProofKind;
+  exp: number;
+}
+
+/** What the audit records of the badge (never a secret): how it was proven and what named it. */
+const badgeDetails = (kind: BadgeProofKind, key: BadgeKey, extra: Record<string, unknown> = {}) => ({
+  proof: kind,
+  ...key,
+  ...extra,
+});
 
 export function registerBadgeGrant(kit: GrantKit): void {
   const { provider, deps, auditFor, issue } = kit;
-  const { directory, sessions } = kit.deps;
+  const { directory, sessions, relay, once, now } = deps;
+  const tickets = new Sealer<LoginTicket>(deps.serverSecret, 'badge login ticket');
+
+  const newTicket = (ws: string, account: Account, key: BadgeKey, kind: BadgeProofKind) =>
+    tickets.seal({
+      id: randomBytes(16).toString('base64url'),
+      ws,
+      account: account.id,
+      key,
+      kind,
+      exp: now().getTime() + LOGIN_TICKET_TTL_MS,
+    });
+
+  /** A refusal of the badge grant: an OAuth error with its `sillage_error`, after its audit record. */
+  const refused = async (
+    ctx: Ctx,
+    action: string,
+    code: string,
+    description: string,
+    audit: { accountId?: string; factor?: string; details?: Record<string, unknown>; reason?: string } = {},
+    extra: Record<string, unknown> = {},
+  ) => {
+    await auditFor(ctx, { action, outcome: 'refused', reason: audit.reason ?? code, ...audit });
+    refuse(ctx, 400, code === 'invalid_request' ? 'invalid_request' : 'invalid_grant', description, {
+      sillage_error: code,
+      ...extra,
+    });
+  };
+
+  /** The badge a tap's proof identifies, or null after refusing the request. */
+  async function provenBadge(ctx: Ctx, proof: BadgeProof): Promise<{ key: BadgeKey; extra?: object } | null> {
+    const ws = ctx.oidc.client!.clientId;
+    if (proof.kind === 'desfire') {
+      try {
+        const v = await relay.verify(ws, proof);
+        return { key: { uid: v.uid }, extra: { key: v.keyName } };
+      } catch (e) {
+        if (!(e instanceof RelayError)) throw e;
+        await refused(ctx, 'badge.tap', e.code, e.message, { factor: 'badge', reason: `${e.code}: ${e.message}` });
+        return null;
+      }
+    }
+    const key = proof.kind === 'reader-verified' ? { number: proof.number } : { uid: proof.uid };
+    if (!deps.weakBadgeProofs.includes(proof.kind)) {
+      await refused(
+        ctx,
+        'badge.tap',
+        BADGE_ERROR.weakProof,
+        `badge proof "${proof.kind}" is not accepted by this server: the badge must answer the server's challenge (relay)`,
+        { factor: BADGE_AMR[proof.kind], details: badgeDetails(proof.kind, key) },
+      );
+      return null;
+    }
+    return { key };
+  }
+
+  async function owner(ctx: Ctx, action: string, kind: BadgeProofKind, key: BadgeKey) {
+    const o = await directory.badgeOwner(key);
+    if (!('refused' in o)) return o;
+    const msg = {
+      unknown: 'badge not enrolled: enrol it after a CPS login or ask the helpdesk',
+      revoked: 'badge revoked (declared lost): ask the helpdesk for a new one',
+      disabled: 'account disabled',
+    }[o.refused];
+    await refused(ctx, action, `badge_${o.refused}`, msg, {
+      factor: BADGE_AMR[kind],
+      details: badgeDetails(kind, key),
+    });
+    return null;
+  }
+
+  async function tap(ctx: Ctx, proof: BadgeProof): Promise<void> {
+    const ws = ctx.oidc.client!.clientId;
+    const badge = await provenBadge(ctx, proof);
+    if (!badge) return;
+    const o = await owner(ctx, 'badge.tap', proof.kind, badge.key);
+    if (!o) return;
+    const { account } = o;
+    const factor = BADGE_AMR[proof.kind];
+    const details = badgeDetails(proof.kind, badge.key, badge.extra as Record<string, unknown>);
+    const session = o.activeSession ? toSession(o.activeSession) : null;
+    if (!session) {
+      const expired = await sessions.lastExpired(account.id);
+      await auditFor(ctx, {
+        action: 'reopen.badge',
+        outcome: 'refused',
+        accountId: account.id,
+        factor,
+        reason: expired ? 'mfa_window_over' : 'mfa_required',
+        details,
+      });
+      const body: BadgeMfaRequired = {
+        sillage_error: 'mfa_required',
+        second_factor: 'pin',
+        login_ticket: newTicket(ws, account, badge.key, proof.kind),
+        // The PIN pad shows whose badge it is: told only to a workstation that proved the badge.
+        display_name: `${account.firstName} ${account.lastName}`,
+        given_name: account.firstName,
+        family_name: account.lastName,
+        idnat: account.idNat,
+        profession: account.profession,
+      };
+      return refuse(
+        ctx,
+        400,
+        'invalid_grant',
+        expired
+          ? 'roaming session over: type your code to start a new one'
+          : 'first login of the shift: type your code',
+        { ...body },
+      );
+    }
+    const audited = auditFor(ctx, {
+      action: 'reopen.badge',
+      outcome: 'ok',
+      accountId: account.id,
+      factor,
+      details: { ...details, session: session.id },
+    });
+    // Honest: a re-open by a proof the server checked, in a window a 2-factor login opened; else asserted.
+    const acr = proof.kind === 'desfire' && session.acr === ACR.mfa ? ACR.reopen : ACR.asserted;
+    return issue(ctx, account, session, { amr: [factor], acr, gty: GRANT.badge }, audited);
+  }
+
+  async function code(ctx: Ctx, ticketText: string, secret: string): Promise<void> {
+    const ws = ctx.oidc.client!.clientId;
+    const t = tickets.open(ticketText);
+    if (!t || typeof t.id !== 'string' || typeof t.exp !== 'number' || !t.key)
+      return refused(ctx, 'login.badge', BADGE_ERROR.notGenuine, 'login ticket not issued by this server');
+    const factor = `${BADGE_AMR[t.kind]}+pin`;
+    const about = { accountId: t.account, factor, details: badgeDetails(t.kind, t.key) };
+    if (t.ws !== ws)
+      return refused(
+        ctx,
+        'login.badge',
+        BADGE_ERROR.otherWorkstation,
+        'login ticket issued to another workstation',
+        about,
+      );
+    if (t.exp < now().getTime())
+      return refused(ctx, 'login.badge', BADGE_ERROR.expired, 'too slow: tap the badge again', about);
+    if (!(await once.claim('LoginTicket', t.id, new Date(t.exp + 60_000))))
+      return refused(ctx, 'login.badge', BADGE_ERROR.replayed, 'login ticket already used: tap the badge again', about);
+    const limited = await directory.codeRateLimited(ws);
+    if (limited)
+      return refused(
+        ctx,
+        'login.badge',
+        BADGE_ERROR.rateLimited,
+        `too many wrong codes on this workstation: try again after ${limited.toISOString()}`,
+        about,
+        { locked_until: limited.toISOString() },
+      );
+    // The binding may have changed since the tap (badge revoked, given to someone else).
+    const o = await owner(ctx, 'login.badge', t.kind, t.key);
+    if (!o) return;
+    if (o.account.id !== t.account)
+      return refused(ctx, 'login.badge', 'badge_unknown', 'badge bound to another account since the tap', about);
+    const account = o.account;
+    const check = await directory.checkSecret(account.id, secret);
+    if (!check.ok) {
+      if (check.reason === 'wrong') await directory.countCodeFailure(ws);
+      await auditFor(ctx, { action: 'login.badge', outcome: 'refused', ...about, reason: check.reason });
+      if (check.reason === 'locked')
+        return refuse(ctx, 400, 'invalid_grant', `too many wrong codes: locked until ${check.until.toISOString()}`, {
+          sillage_error: BADGE_ERROR.secretLocked,
+          locked_until: check.until.toISOString(),
+        });
+      if (check.reason === 'no-secret')
+        return refuse(ctx, 400, 'invalid_grant', 'no session code set for this account: ask the helpdesk', {
+          sillage_error: BADGE_ERROR.noSecret,
+        });
+      return refuse(ctx, 400, 'invalid_grant', 'wrong code', {
+        sillage_error: BADGE_ERROR.secretWrong,
+        tries_left: check.remaining,
+        // Another try on the same tap, once.
+        login_ticket: newTicket(ws, account, t.key, t.kind),
+      });
+    }
+    const strong = t.kind === 'desfire';
+    const amr = strong ? [BADGE_AMR.desfire, 'pin', 'mfa'] : [BADGE_AMR[t.kind], 'pin'];
+    const acr = strong ? ACR.mfa : ACR.asserted;
+    const session = await sessions.create(account.id, amr, acr, ws);
+    const audited = auditFor(ctx, {
+      action: 'login.badge',
+      outcome: 'ok',
+      ...about,
+      details: { ...about.details, session: session.id },
+    });
+    return issue(ctx, account, session, { amr, acr, gty: GRANT.badge }, audited);
+  }
+
   provider.registerGrantType(
     GRANT.badge,
     async (ctx) => {
-      const p = ctx.oidc.params as Record<string, string | undefined>;
-      const badgeId = p.badge_id;
-      const proof = p.badge_proof;
-      if (!badgeId || !proof) return refuse(ctx, 400, 'invalid_request', 'badge_id and badge_proof are required');
-      if (!['desfire-aes-diversified', 'reader-verified', 'uid-only'].includes(proof))
-        return refuse(ctx, 400, 'invalid_request', `unknown badge_proof ${proof}`);
-      if (proof === 'uid-only' && !deps.allowUidOnlyBadges) {
-        await auditFor(ctx, {
-          action: 'badge.tap',
-          outcome: 'refused',
-          factor: 'badge',
-          reason: 'uid_only',
-          details: { badgeId },
-        });
-        return refuse(
-          ctx,
-          400,
-          'invalid_grant',
-          'badge identified by its UID only: not accepted (copyable); use an enrolled DESFire badge',
-          { sillage_error: 'uid_only' },
-        );
-      }
-      const owner = await directory.badgeOwner(badgeId);
-      if ('refused' in owner) {
-        await auditFor(ctx, {
-          action: 'badge.tap',
-          outcome: 'refused',
-          factor: 'badge',
-          reason: `badge_${owner.refused}`,
-          details: { badgeId },
-        });
-        const msg = {
-          unknown: 'badge not enrolled: enrol it after a CPS login or ask the helpdesk',
-          revoked: 'badge revoked (declared lost): ask the helpdesk for a new one',
-          disabled: 'account disabled',
-        }[owner.refused];
-        return refuse(ctx, 400, 'invalid_grant', msg, { sillage_error: `badge_${owner.refused}` });
-      }
-      const { account } = owner;
-      const factor = proof === 'uid-only' ? 'badge-uid' : 'badge';
-      if (p.secret === undefined) {
-        const session = owner.activeSession ? toSession(owner.activeSession) : null;
-        if (!session) {
-          const expired = await sessions.lastExpired(account.id);
-          await auditFor(ctx, {
-            action: 'reopen.badge',
-            outcome: 'refused',
-            accountId: account.id,
-            factor,
-            reason: expired ? 'mfa_window_over' : 'mfa_required',
-          });
-          return refuse(
-            ctx,
-            400,
-            'invalid_grant',
-            expired
-              ? 'roaming session over: type your code to start a new one'
-              : 'first login of the shift: type your code',
-            {
-              sillage_error: 'mfa_required',
-              second_factor: 'pin',
-              // The PIN pad shows whose badge it is (the workstation is an authenticated client).
-              display_name: `${account.firstName} ${account.lastName}`,
-              given_name: account.firstName,
-              family_name: account.lastName,
-              idnat: account.idNat,
-              profession: account.profession,
-            },
-          );
-        }
-        const audited = auditFor(ctx, {
-          action: 'reopen.badge',
-          outcome: 'ok',
-          accountId: account.id,
-          factor,
-          details: { session: session.id },
-        });
-        return issue(ctx, account, session, { amr: ['hwk'], acr: ACR.reopen, gty: GRANT.badge }, audited);
-      }
-      const check = await directory.checkSecret(account.id, p.secret);
-      if (!check.ok) {
-        await auditFor(ctx, {
-          action: 'login.badge',
-          outcome: 'refused',
-          accountId: account.id,
-          factor: `${factor}+pin`,
-          reason: check.reason,
-        });
-        if (check.reason === 'locked')
-          return refuse(ctx, 400, 'invalid_grant', `too many wrong codes: locked until ${check.until.toISOString()}`, {
-            sillage_error: 'secret_locked',
-            locked_until: check.until.toISOString(),
-          });
-        if (check.reason === 'no-secret')
-          return refuse(ctx, 400, 'invalid_grant', 'no session code set for this account: ask the helpdesk', {
-            sillage_error: 'no_secret',
-          });
-        return refuse(ctx, 400, 'invalid_grant', 'wrong code', {
-          sillage_error: 'secret_wrong',
-          tries_left: check.remaining,
-        });
-      }
-      const amr = ['hwk', 'pin', 'mfa'];
-      const session = await sessions.create(account.id, amr, ACR.mfa, ctx.oidc.client!.clientId);
-      const audited = auditFor(ctx, {
-        action: 'login.badge',
-        outcome: 'ok',
-        accountId: account.id,
-        factor: `${factor}+pin`,
-        details: { session: session.id },
-      });
-      return issue(ctx, account, session, { amr, acr: ACR.mfa, gty: GRANT.badge }, audited);
+      const p = ctx.oidc.params as Record<string, unknown>;
+      const step = parseBadgeCode(p);
+      if (step)
+        return step.ok
+          ? code(ctx, step.value.ticket, step.value.secret)
+          : refused(ctx, 'login.badge', 'invalid_request', step.error);
+      const proof = parseBadgeProof(p);
+      if (!proof.ok) return refused(ctx, 'badge.tap', 'invalid_request', proof.error);
+      return tap(ctx, proof.value);
     },
-    ['badge_id', 'badge_proof', 'secret', 'scope'],
+    [...BADGE_GRANT_PARAMS],
   );
 }

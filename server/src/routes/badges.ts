@@ -1,59 +1,100 @@
-// Badge self-enrolment, right after a 2-factor CPS login on the same workstation.
+// Badge self-enrolment: within minutes of a 2-factor CPS login, the workstation of that login binds a
+// badge to that person with the badge's own relay proof (its answer to this server's challenge) — never
+// from a 1-factor re-open (a found badge must not enrol its twin), never on a workstation's word.
 import type Koa from 'koa';
-import { ACR } from '@sillage/protocol';
+import { ACR, BADGE_ERROR, BADGE_PARAM, normaliseBadgeNumber, parseBadgeProof } from '@sillage/protocol';
 import type { EnrolmentAnswer } from '@sillage/protocol';
+import { RelayError } from '../desfire-relay';
 import type { RouteKit } from './kit';
 import { readJson } from './kit';
 
 export async function enrolBadge(ctx: Koa.Context, kit: RouteKit): Promise<void> {
-  const { directory, sessions, audit, bearer } = kit;
-  // Self-enrolment of a new badge right after a 2-factor login (CPS + PIN) on this workstation.
+  const { directory, sessions, audit, bearer, relay, now } = kit;
   const b = await bearer(ctx);
   const body = await readJson(ctx);
-  if (!b || !sessions.isLive(b.session)) {
-    ctx.status = 401;
-    ctx.body = { error: 'invalid_token' };
-    return;
-  }
-  if (
-    b.session.acr !== ACR.mfa ||
-    !b.session.amr.includes('sc') ||
-    (b.at as unknown as { gty?: string }).gty?.includes('badge')
-  ) {
+  const refuse = async (
+    status: number,
+    error: string,
+    code: string,
+    description: string,
+    who: { accountId?: string | null; workstation?: string | null } = {},
+    details?: Record<string, unknown>,
+  ) => {
     await audit.append({
       action: 'badge.enrol',
       outcome: 'refused',
-      accountId: b.session.accountId,
-      workstation: b.at.clientId,
-      reason: 'needs a CPS login',
+      accountId: who.accountId ?? null,
+      workstation: who.workstation ?? null,
+      reason: `${code}: ${description}`,
+      ...(details ? { details } : {}),
     });
-    ctx.status = 403;
-    ctx.body = {
-      error: 'insufficient_user_authentication',
-      error_description: 'a badge is enrolled right after a CPS card + PIN login',
-    };
-    return;
+    ctx.status = status;
+    ctx.body = { error, error_description: description, sillage_error: code };
+  };
+  if (!b || !sessions.isLive(b.session))
+    return refuse(401, 'invalid_token', 'invalid_token', 'a live session token of this workstation is required');
+  const ws = b.at.clientId;
+  const who = { accountId: b.session.accountId, workstation: ws };
+  // What this token itself proved (not its roaming session: a re-open inherits the session's acr).
+  const proved = (b.at as unknown as { extra?: { acr?: string; amr?: string[] } }).extra ?? {};
+  const login = b.session;
+  if (
+    proved.acr !== ACR.mfa ||
+    !proved.amr?.includes('sc') ||
+    login.firstWorkstation !== ws ||
+    now().getTime() - login.authTime.getTime() > kit.badgeEnrolmentWindowMs
+  )
+    return refuse(
+      403,
+      'insufficient_user_authentication',
+      'enrolment_needs_cps_login',
+      `a badge is enrolled on the workstation of a CPS card + PIN login, within ${Math.round(kit.badgeEnrolmentWindowMs / 60_000)} minutes of it`,
+      who,
+    );
+  const proof = parseBadgeProof(body);
+  if (!proof.ok || proof.value.kind !== 'desfire')
+    return refuse(
+      400,
+      'invalid_request',
+      BADGE_ERROR.weakProof,
+      proof.ok ? "the badge's relay proof is required (its answer to this server's challenge)" : proof.error,
+      who,
+    );
+  const number = body[BADGE_PARAM.number] === undefined ? null : normaliseBadgeNumber(body[BADGE_PARAM.number]);
+  if (body[BADGE_PARAM.number] !== undefined && !number)
+    return refuse(
+      400,
+      'invalid_request',
+      'invalid_request',
+      `${BADGE_PARAM.number}: printable, 64 characters at most`,
+      who,
+    );
+  let uid: string;
+  try {
+    const v = relay.verify(ws, proof.value);
+    await v.redeemed;
+    uid = v.uid;
+  } catch (e) {
+    if (!(e instanceof RelayError)) throw e;
+    return refuse(e.status === 403 ? 403 : 400, 'invalid_grant', e.code, e.message, who);
   }
-  if (typeof body.badge_id !== 'string' || body.badge_proof === 'uid-only' || typeof body.badge_proof !== 'string') {
-    ctx.status = 400;
-    ctx.body = {
-      error: 'invalid_request',
-      error_description: 'a cryptographically proven badge_id is required',
-    };
-    return;
-  }
-  const r = await directory.bindBadge(body.badge_id, b.session.accountId);
+  const r = await directory.bindBadge({ uid, number }, login.accountId);
+  if (!r.ok)
+    return refuse(
+      409,
+      'conflict',
+      r.reason === 'taken' ? 'badge_taken' : 'invalid_request',
+      'ce badge appartient déjà à une autre personne / this badge belongs to someone else',
+      who,
+      { uid },
+    );
   await audit.append({
     action: 'badge.enrol',
-    outcome: r.ok ? 'ok' : 'refused',
-    accountId: b.session.accountId,
-    workstation: b.at.clientId,
-    reason: r.ok ? null : 'badge already bound to another account',
-    details: { badgeId: body.badge_id },
+    outcome: 'ok',
+    ...who,
+    details: { uid, ...(number ? { number } : {}) },
   });
-  ctx.status = r.ok ? 201 : 409;
-  const enrolled: EnrolmentAnswer = { enrolled: true };
-  ctx.body = r.ok
-    ? enrolled
-    : { error: 'conflict', error_description: 'ce badge appartient déjà à une autre personne' };
+  ctx.status = 201;
+  const enrolled: EnrolmentAnswer = { enrolled: true, uid };
+  ctx.body = enrolled;
 }

@@ -1,4 +1,5 @@
-// The badge key relay's two steps (begin, finish), each call authenticated by a workstation assertion.
+// The badge key relay: `begin` (the challenge of every tap) and `finish` (session keys of the application's
+// shared key, for random-UID badges), each call authenticated by a workstation assertion.
 import type Koa from 'koa';
 import { RelayError } from '../desfire-relay';
 import type { RouteKit } from './kit';
@@ -16,7 +17,7 @@ export async function desfireRelay(ctx: Koa.Context, kit: RouteKit): Promise<voi
       ctx.body = { handle: r.handle, reply: r.reply };
       return;
     }
-    const r = relay.finish(ws, body);
+    const r = await relay.finish(ws, body);
     await audit.append({
       action: 'badge.relay-auth',
       outcome: 'ok',
@@ -26,18 +27,13 @@ export async function desfireRelay(ctx: Koa.Context, kit: RouteKit): Promise<voi
     ctx.body = r.keys;
   } catch (e) {
     if (!(e instanceof RelayError)) throw e;
-    if (finish || e.status === 401)
-      await audit.append({
-        action: 'badge.relay-auth',
-        outcome: 'refused',
-        workstation: ws,
-        reason: `${e.error}: ${e.message}`,
-      });
+    await audit.append({
+      action: finish ? 'badge.relay-auth' : 'badge.challenge',
+      outcome: 'refused',
+      workstation: ws,
+      reason: `${e.code}: ${e.message}`,
+    });
     ctx.status = e.status;
-    ctx.body = {
-      error: e.error,
-      error_description: e.message,
-      ...(e.sillageError && { sillage_error: e.sillageError }),
-    };
+    ctx.body = { error: e.error, error_description: e.message, sillage_error: e.code };
   }
 }

@@ -21,6 +21,9 @@ export interface RouteKit {
   log: Log;
   /** The roaming session behind a workstation access token, or null (unknown, revoked, expired). */
   bearer(ctx: Koa.Context): Promise<{ at: AccessToken; session: RoamingSession } | null>;
+  now: () => Date;
+  /** How long after a CPS login its workstation may enrol a badge for that person. */
+  badgeEnrolmentWindowMs: number;
 }
 
 export type Route = (ctx: Koa.Context, kit: RouteKit) => Promise<void>;
