@@ -11,7 +11,7 @@ export type Lang = 'fr' | 'en';
 /** How a credential was presented. */
 export type CredentialKind = 'cps-card' | 'badge';
 
-/** How strongly a credential was proven (never trust a UID alone: see the badge issue). */
+/** How strongly a badge was proven (a UID alone proves nothing: refused unless policy allows it). */
 export type BadgeProof = 'desfire-aes-diversified' | 'reader-verified' | 'uid-only';
 
 export interface Identity {
@@ -120,6 +120,8 @@ export type AgentErrorCode =
   | 'badge-unreadable'
   /** No configured application on the badge (and UID-only badges are not allowed). */
   | 'badge-not-encoded'
+  /** The tap's proof is no longer usable (the code came too late, or it was already used): tap again. */
+  | 'badge-tap-again'
   | 'auth-refused'
   | 'server-unreachable'
   /** This PC's clock is further from the session server's than it accepts: IT must set it right. */

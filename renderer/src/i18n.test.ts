@@ -15,6 +15,7 @@ const CODES: AgentErrorCode[] = [
   'badge-not-genuine',
   'badge-unreadable',
   'badge-not-encoded',
+  'badge-tap-again',
   'auth-refused',
   'server-unreachable',
   'clock-skew',

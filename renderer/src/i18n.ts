@@ -76,6 +76,7 @@ const fr = {
   err_badge_not_genuine: 'Badge non authentique refusé (signalé au support) : utilisez votre carte CPS',
   err_badge_unreadable: 'Badge mal lu : posez-le à plat sur le lecteur et attendez le bip',
   err_badge_not_encoded: "Badge non encodé pour l'établissement : faites-le encoder par le support",
+  err_badge_tap_again: 'Temps écoulé : badgez à nouveau puis tapez votre code',
   err_auth_refused: 'Authentification refusée : réessayez ou contactez le support',
   err_server_unreachable:
     'Serveur de sessions injoignable : réessayez dans un instant (les sessions ouvertes restent ouvertes)',
@@ -192,6 +193,7 @@ const en: { [K in MsgKey]: Msg } = {
   err_badge_not_genuine: 'Badge not genuine, refused (reported to the helpdesk): use your CPS card',
   err_badge_unreadable: 'Badge misread: hold it flat on the reader until the beep',
   err_badge_not_encoded: 'Badge not encoded for the hospital: have the helpdesk encode it',
+  err_badge_tap_again: 'Time is up: tap your badge again, then type your code',
   err_auth_refused: 'Authentication refused: try again or call the helpdesk',
   err_server_unreachable: 'Session server unreachable: try again in a moment (open sessions stay open)',
   err_clock_skew: "This PC's clock is wrong: call IT",

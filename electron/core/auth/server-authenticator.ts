@@ -3,6 +3,7 @@
 // global logout reaches this PC, and (when policy allows) a degraded CPS login checked locally while
 // the server is unreachable. Tokens live in memory only, for as long as the workstation session.
 import { ACR } from '@sillage/protocol';
+import type { BadgeMfaRequired } from '@sillage/protocol';
 import { randomBytes, verify as cryptoVerify, constants, X509Certificate } from 'node:crypto';
 import type { AgentErrorCode, Factor, Identity, OpenSession } from '../../../shared/contract';
 import type { ServerErrorCode, ServerTokens, SessionServerClient } from '../oidc/server-client';
@@ -51,8 +52,15 @@ const mapCode = (e: ServerError): AgentErrorCode => {
       return 'badge-unknown';
     case 'badge_revoked':
       return 'badge-revoked';
-    case 'uid_only':
+    case 'badge_weak':
       return 'badge-weak';
+    case 'badge_not_genuine':
+      return 'badge-not-genuine';
+    case 'badge_expired':
+    case 'badge_replayed':
+      return 'badge-tap-again';
+    case 'code_rate_limited':
+      return 'code-locked';
     case 'expired_certificate':
       return 'card-expired';
     case 'mfa_required':
@@ -135,28 +143,11 @@ export class ServerAuthenticator implements Authenticator {
   async badgeTapped(badge: BadgeRead): Promise<BadgeOutcome> {
     try {
       const client = await this.opts.client();
-      const t = await client.badge(badge.badgeId, badge.proof);
-      if (this.beyondLocalWindow(t)) {
-        // The server would re-open; this workstation's policy asks for the second factor again.
-        if (t.refreshToken) await client.revoke(t.refreshToken).catch(() => {});
-        return {
-          kind: 'second-factor',
-          identity: t.claims.family_name
-            ? {
-                idNat: t.claims.idnat ?? '',
-                lastName: t.claims.family_name,
-                firstName: t.claims.given_name ?? '',
-                profession: t.claims.profession ?? '',
-              }
-            : null,
-          secondFactor: 'session-code',
-          pinLength: null,
-        };
-      }
+      const t = await client.badge(badge.proof);
       return { kind: 'reopened', session: this.remember(t, null, this.credential(badge), ['badge']) };
     } catch (e) {
-      if (e instanceof ServerError && e.code === 'mfa_required') {
-        const b = e.body as { given_name?: string; family_name?: string; idnat?: string; profession?: string };
+      if (e instanceof ServerError && e.code === 'mfa_required' && typeof e.body.login_ticket === 'string') {
+        const b = e.body as Partial<BadgeMfaRequired>;
         const identity = b.family_name
           ? {
               idNat: b.idnat ?? '',
@@ -165,7 +156,13 @@ export class ServerAuthenticator implements Authenticator {
               profession: b.profession ?? '',
             }
           : null;
-        return { kind: 'second-factor', identity, secondFactor: 'session-code', pinLength: null };
+        return {
+          kind: 'second-factor',
+          identity,
+          secondFactor: 'session-code',
+          pinLength: null,
+          ticket: e.body.login_ticket,
+        };
       }
       // Server down: a badge alone never opens anything.
       const r = refusal(e);
@@ -173,13 +170,15 @@ export class ServerAuthenticator implements Authenticator {
     }
   }
 
-  async loginWithBadge(badge: BadgeRead, secret: string): Promise<AuthOutcome> {
+  async loginWithBadge(badge: BadgeRead, ticket: string, secret: string): Promise<AuthOutcome> {
     try {
       const client = await this.opts.client();
-      const t = await client.badge(badge.badgeId, badge.proof, secret);
+      const t = await client.badgeCode(ticket, secret);
       return { ok: true, session: this.remember(t, null, this.credential(badge), ['badge', 'session-code']) };
     } catch (e) {
-      return refusal(e);
+      const r = refusal(e);
+      const next = e instanceof ServerError ? e.body.login_ticket : undefined;
+      return typeof next === 'string' ? { ...r, ticket: next } : r;
     }
   }
 
@@ -236,7 +235,7 @@ export class ServerAuthenticator implements Authenticator {
   }
 
   private credential(badge: BadgeRead): OpenSession['credential'] {
-    return { kind: 'badge', reader: badge.reader, cardType: badge.cardType, badgeProof: badge.proof };
+    return { kind: 'badge', reader: badge.reader, cardType: badge.cardType, badgeProof: badge.strength };
   }
 
   private remember(

@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { loadPcsc } from '../../../native/pcsclite';
 import type { CardReader } from '../../../native/pcsclite';
 import { loadKeyFile } from './key-file';
-import { badgeProfileProblem, readBadgeCredential, withProfileDefaults } from './desfire/credential';
+import { badgeProfileProblem, readBadgeNumber, withProfileDefaults } from './desfire/credential';
 import type { BadgeProfile } from './desfire/credential';
 import { LocalKeyCustody } from './desfire/custody';
 import { encodeBadge } from './desfire/personalise';
@@ -23,7 +23,8 @@ const HELP = `Usage:
                    mode mac|full, systemId, diversification an10922 (default) | legacy-unpadded...)
   --keys FILE      master keys {"F51230/0": "hex", "F51230/1": "hex"} — chmod 600 (0 = application
                    master key, keyNo = read key); diversified per badge, never printed
-  --number N       badge number written in the credential file (as bound to the person on the server)
+  --number N       badge number written in the credential file (the label on the badge; the server binds
+                   the badge by its chip UID, which encode prints with the import line)
   --reader NAME    PC/SC reader (default: the first one with a card)
   --dry-run        check the card and print the plan; write nothing
   --wait-ms N      how long to wait for a card (default 15000)`;
@@ -120,15 +121,17 @@ export async function runBadgeCli(argv: string[], out: Out = console.log): Promi
       );
       out(`${r.dryRun ? 'Plan (rien écrit)' : 'Badge encodé'} — UID ${r.uid}, ${r.generation}`);
       for (const s of r.steps) out(`  ${s.done ? '✓' : '·'} ${s.what}`);
-      if (!r.dryRun)
-        out(`Identifiant à rattacher : ${r.badgeId}  (npm run server:admin -- badge bind ${r.badgeId} LOGIN)`);
+      if (!r.dryRun) {
+        // What IT imports: the chip UID the badge's keys are diversified for (what its proof proves).
+        out(`À rattacher / to bind: UID ${r.uid}, numéro ${r.number}`);
+        out(`  npm run server:admin -- badge bind LOGIN --uid ${r.uid} --number ${r.number}`);
+        out(`  (import CSV : badge_uid=${r.uid};badge_id=${r.number})`);
+      }
       return 0;
     }
     if (cmd === 'verify') {
-      const c = await withCard(values.reader, waitMs, (t) =>
-        readBadgeCredential(t, [profile], new LocalKeyCustody(keys)),
-      );
-      out(`Badge authentique — ${c.badgeId} (UID ${c.uid}, ${c.proof}, ${c.apdus} APDU)`);
+      const c = await withCard(values.reader, waitMs, (t) => readBadgeNumber(t, profile, new LocalKeyCustody(keys)));
+      out(`Badge authentique — ${c.number} (UID ${c.uid}, clé diversifiée, ${c.apdus} APDU)`);
       return 0;
     }
     out(`commande inconnue : ${cmd}\n${HELP}`);

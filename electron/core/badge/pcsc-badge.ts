@@ -6,23 +6,10 @@
 // bounded time, the read then fails as any lost badge, and nothing more is queued on that reader (no
 // disconnect, no new connection) until the held exchange ends.
 import type { CardReader } from '../../../native/pcsclite';
-import type { BadgeRead, BadgeRefusalCode } from '../readers/types';
-import { BadgeRefused, readBadgeCredential } from './desfire/credential';
-import type { BadgeCredential, BadgeProfile } from './desfire/credential';
-import type { KeyCustody } from './desfire/custody';
+import { readBadge } from './badge-reading';
+import type { BadgeOutcome, BadgeReading } from './badge-reading';
 import { DesfireError } from './desfire/protocol';
 import type { ApduTransport } from './desfire/protocol';
-
-export interface BadgeReading {
-  profiles: () => BadgeProfile[];
-  custody: KeyCustody;
-  allowUidOnly: () => boolean;
-  /** Per APDU (default TRANSMIT_TIMEOUT_MS). */
-  transmitTimeoutMs?: number;
-}
-
-export type BadgeOutcome =
-  { ok: true; badge: BadgeRead; credential: BadgeCredential } | { ok: false; code: BadgeRefusalCode; message: string };
 
 function connect(reader: CardReader): Promise<number> {
   return new Promise((resolve, reject) =>
@@ -94,33 +81,8 @@ export async function withSharedTransport<T>(
 
 /** One tap on a PC/SC reader → a proven badge, or why not. */
 export async function readPcscBadge(reader: CardReader, cardType: string, how: BadgeReading): Promise<BadgeOutcome> {
-  const read = async (t: ApduTransport): Promise<BadgeOutcome> => {
-    try {
-      const credential = await readBadgeCredential(t, how.profiles(), how.custody, {
-        allowUidOnly: how.allowUidOnly(),
-      });
-      return {
-        ok: true,
-        credential,
-        badge: { reader: reader.name, badgeId: credential.badgeId, proof: credential.proof, cardType },
-      };
-    } catch (e) {
-      if (e instanceof BadgeRefused) {
-        const code = (
-          {
-            'badge-not-genuine': 'badge-not-genuine',
-            'badge-no-profile': 'badge-not-encoded',
-            'custody-unavailable': 'server-unreachable',
-            'badge-read-failed': 'badge-unreadable',
-          } as const
-        )[e.code];
-        return { ok: false, code, message: e.message };
-      }
-      return { ok: false, code: 'badge-unreadable', message: (e as Error).message };
-    }
-  };
   try {
-    return await withSharedTransport(reader, read, how.transmitTimeoutMs);
+    return await withSharedTransport(reader, (t) => readBadge(t, reader.name, cardType, how), how.transmitTimeoutMs);
   } catch (e) {
     return { ok: false, code: 'badge-unreadable', message: `connexion au badge impossible : ${(e as Error).message}` };
   }

@@ -12,7 +12,7 @@ import { HOLDER_PIN_REFERENCE, readPinStatus } from './retry-counter';
 import type { CardPinStatus } from './retry-counter';
 import { lookAlike } from './slot-names';
 import { readPcscBadge, withSharedTransport } from '../badge/pcsc-badge';
-import type { BadgeReading } from '../badge/pcsc-badge';
+import type { BadgeReading } from '../badge/badge-reading';
 
 const isCpsType = (label: string) => label.startsWith('CPS');
 

@@ -1,6 +1,7 @@
 // Demo people, cards and badges (fictional). Test cards of the ANS use PIN 1234; so do ours, and the
 // demo badge second factor is the same so a newcomer needs to remember one code.
 import type { BadgeProof, Identity } from '../../../shared/contract';
+import type { BadgeProfile } from '../badge/desfire/credential';
 
 export const DEMO_PIN = '1234';
 
@@ -31,7 +32,25 @@ export interface DemoBadgeSpec {
   proof: BadgeProof;
   /** Owner's idNat; null = a badge nobody enrolled. */
   owner: string | null;
+  /** The chip's UID (hex): what the server binds and what a relayed authentication proves. */
+  uid: string;
+  /** Encoded with the demo application (key diversified for its UID); null = a bare chip. */
+  number: string | null;
 }
+
+/**
+ * The demo badges are emulated DESFire EV3 cards encoded as the encoding tool would, with a master key
+ * drawn for the run (DemoReaders) and held by the embedded session server: taps take the real path.
+ */
+export const DEMO_BADGE_PROFILE: BadgeProfile = {
+  name: 'démo',
+  aid: 'F51230',
+  keyNo: 1,
+  fileNo: 1,
+  length: 16,
+  mode: 'full',
+  systemId: '44454D4F',
+};
 
 export const DEMO_BADGES: DemoBadgeSpec[] = [
   {
@@ -39,15 +58,34 @@ export const DEMO_BADGES: DemoBadgeSpec[] = [
     label: 'Badge DESFire — Camille MARTIN',
     proof: 'desfire-aes-diversified',
     owner: '899999000011',
+    uid: '04D3A1B2000011',
+    number: 'DEMO-0011',
   },
   {
     id: 'badge-louis',
     label: 'Badge DESFire — Louis BERNARD',
     proof: 'desfire-aes-diversified',
     owner: '899999000029',
+    uid: '04D3A1B2000029',
+    number: 'DEMO-0029',
   },
-  { id: 'badge-inconnu', label: 'Badge DESFire non enrôlé', proof: 'desfire-aes-diversified', owner: null },
-  { id: 'badge-clone', label: 'Copie de badge (UID seul)', proof: 'uid-only', owner: '899999000011' },
+  {
+    id: 'badge-inconnu',
+    label: 'Badge DESFire non enrôlé',
+    proof: 'desfire-aes-diversified',
+    owner: null,
+    uid: '04D3A1B2000099',
+    number: 'DEMO-0099',
+  },
+  // Camille's UID copied onto a bare chip: no application, no key.
+  {
+    id: 'badge-clone',
+    label: 'Copie de badge (UID seul)',
+    proof: 'uid-only',
+    owner: '899999000011',
+    uid: '04D3A1B2000011',
+    number: null,
+  },
 ];
 
 export const DEMO_READERS = {

@@ -1,5 +1,7 @@
-// Local stand-in for the session server in demo mode: a directory of demo people, their badges and
-// roaming MFA sessions (absolute window from the 2-factor login, never extended by re-opens).
+// Local stand-in for the session server in demo mode (--local-demo): a directory of demo people, their
+// badges and roaming MFA sessions (absolute window from the 2-factor login, never extended by re-opens).
+// Without a server, the demo badges' keys are in this process: a tap's proof is this process's own check
+// of the emulated card (local key), the badge found by the UID it proved; codes go with single-use tickets.
 import { randomBytes, verify as cryptoVerify } from 'node:crypto';
 import type { Identity, OpenSession } from '../../../shared/contract';
 import type { Authenticator, AuthOutcome, BadgeOutcome } from '../auth/types';
@@ -21,6 +23,8 @@ export class DemoAuthenticator implements Authenticator {
   /** idNat → start and end of the roaming MFA window. */
   private roaming = new Map<string, { authTime: number; expiresAt: number }>();
   private badgeFailures = new Map<string, number>();
+  /** Login tickets of taps waiting for their code: ticket → owner's idNat. */
+  private tickets = new Map<string, string>();
 
   constructor(private readonly opts: DemoAuthenticatorOptions) {}
 
@@ -49,13 +53,27 @@ export class DemoAuthenticator implements Authenticator {
     };
   }
 
+  /** The demo badge a proof names, or why not. */
+  private badgeOf(badge: BadgeRead): { spec: (typeof DEMO_BADGES)[number] } | { code: 'badge-weak' | 'badge-unknown' } {
+    const p = badge.proof;
+    if (p.kind === 'uid-only' && !this.opts.allowUidOnly) return { code: 'badge-weak' };
+    // A relay proof needs the server that issued its challenge; a reader's word is not a demo badge.
+    if (p.kind !== 'local-key' && p.kind !== 'uid-only') return { code: 'badge-weak' };
+    const spec = DEMO_BADGES.find((b) => b.uid === p.uid && b.owner && (b.number !== null || p.kind === 'uid-only'));
+    return spec ? { spec } : { code: 'badge-unknown' };
+  }
+
   async badgeTapped(badge: BadgeRead): Promise<BadgeOutcome> {
-    const spec = DEMO_BADGES.find((b) => b.id === badge.badgeId);
-    if (badge.proof === 'uid-only' && !this.opts.allowUidOnly)
-      return { kind: 'refused', code: 'badge-weak', reason: 'uid-only credential refused by policy' };
-    if (!spec?.owner) return { kind: 'refused', code: 'badge-unknown', reason: 'badge not enrolled' };
-    const person = demoPerson(spec.owner)!;
-    const window = this.roaming.get(spec.owner);
+    const found = this.badgeOf(badge);
+    if ('code' in found)
+      return {
+        kind: 'refused',
+        code: found.code,
+        reason: found.code === 'badge-weak' ? `${badge.proof.kind} proof refused by policy` : 'badge not enrolled',
+      };
+    const owner = found.spec.owner!;
+    const person = demoPerson(owner)!;
+    const window = this.roaming.get(owner);
     const now = this.opts.clock.now();
     if (window && now < window.expiresAt) {
       return {
@@ -71,28 +89,41 @@ export class DemoAuthenticator implements Authenticator {
         },
       };
     }
-    return { kind: 'second-factor', identity: person.identity, secondFactor: 'badge-pin', pinLength: null };
+    return {
+      kind: 'second-factor',
+      identity: person.identity,
+      secondFactor: 'badge-pin',
+      pinLength: null,
+      ticket: this.ticketFor(owner),
+    };
   }
 
-  async loginWithBadge(badge: BadgeRead, secret: string): Promise<AuthOutcome> {
-    const spec = DEMO_BADGES.find((b) => b.id === badge.badgeId);
-    if (!spec?.owner || (badge.proof === 'uid-only' && !this.opts.allowUidOnly))
-      return { ok: false, code: 'auth-refused', reason: 'badge not usable' };
-    const failures = this.badgeFailures.get(spec.owner) ?? 0;
-    if (failures >= MAX_BADGE_PIN_FAILURES) return { ok: false, code: 'auth-refused', reason: 'badge PIN locked out' };
+  private ticketFor(idNat: string): string {
+    const t = randomBytes(16).toString('base64url');
+    this.tickets.set(t, idNat);
+    return t;
+  }
+
+  async loginWithBadge(badge: BadgeRead, ticket: string, secret: string): Promise<AuthOutcome> {
+    const owner = this.tickets.get(ticket);
+    this.tickets.delete(ticket);
+    if (!owner) return { ok: false, code: 'badge-tap-again', reason: 'login ticket unknown or used' };
+    const failures = this.badgeFailures.get(owner) ?? 0;
+    if (failures >= MAX_BADGE_PIN_FAILURES) return { ok: false, code: 'code-locked', reason: 'badge PIN locked out' };
     if (secret !== DEMO_PIN) {
-      this.badgeFailures.set(spec.owner, failures + 1);
+      this.badgeFailures.set(owner, failures + 1);
       return {
         ok: false,
         code: 'pin-wrong',
         params: { triesLeft: MAX_BADGE_PIN_FAILURES - failures - 1 },
         reason: 'wrong badge PIN',
+        ...(failures + 1 < MAX_BADGE_PIN_FAILURES ? { ticket: this.ticketFor(owner) } : {}),
       };
     }
-    this.badgeFailures.delete(spec.owner);
+    this.badgeFailures.delete(owner);
     return {
       ok: true,
-      session: this.startMfa(demoPerson(spec.owner)!.identity, this.credential(badge), ['badge', 'pin']),
+      session: this.startMfa(demoPerson(owner)!.identity, this.credential(badge), ['badge', 'pin']),
     };
   }
 
@@ -101,7 +132,7 @@ export class DemoAuthenticator implements Authenticator {
   }
 
   private credential(badge: BadgeRead) {
-    return { kind: 'badge' as const, reader: badge.reader, cardType: badge.cardType, badgeProof: badge.proof };
+    return { kind: 'badge' as const, reader: badge.reader, cardType: badge.cardType, badgeProof: badge.strength };
   }
 
   private startMfa(

@@ -1,6 +1,9 @@
 // Simulated readers for `npm start` and demos: CPS cards with their own PIN and retry counter (3 tries,
 // blocked at 0, reset by a right PIN, as a real card) and badges, driven from the UI demo panel or the CLI.
-import { sign as cryptoSign } from 'node:crypto';
+// The badges are emulated DESFire cards read through the same path as on a PC/SC reader: their keys are
+// diversified from a master drawn for this run, which the embedded session server holds (relay), or this
+// process with --local-demo. A demo tap proves the card as a real one does, never on the agent's word.
+import { randomBytes, sign as cryptoSign } from 'node:crypto';
 import type { DemoInventory, ReaderInfo } from '../../../shared/contract';
 import type {
   CardHandle,
@@ -11,8 +14,14 @@ import type {
   SignatureAlgorithm,
   ReaderEvent,
 } from '../readers/types';
-import { DEMO_BADGES, DEMO_CARDS, DEMO_PIN, DEMO_READERS, demoPerson } from './data';
-import type { DemoCardSpec } from './data';
+import { readBadge } from '../badge/badge-reading';
+import { diversifyAes128 } from '../badge/desfire/crypto';
+import { diversificationInput, LocalKeyCustody } from '../badge/desfire/custody';
+import type { KeyCustody } from '../badge/desfire/custody';
+import { aidBytes } from '../badge/desfire/protocol';
+import { DEMO_BADGE_PROFILE, DEMO_BADGES, DEMO_CARDS, DEMO_PIN, DEMO_READERS, demoPerson } from './data';
+import type { DemoBadgeSpec, DemoCardSpec } from './data';
+import { DesfireEmulator } from './desfire-card';
 import type { DemoCardCredential } from './demo-pki';
 import { DemoPki } from './demo-pki';
 
@@ -113,8 +122,31 @@ class DemoCardHandle implements CardHandle {
   }
 }
 
+/** A demo badge as the encoding tool leaves it: key 1 diversified for its UID, its number in file 1. */
+function encodedDemoBadge(spec: DemoBadgeSpec, master: Buffer): DesfireEmulator {
+  const uid = Buffer.from(spec.uid, 'hex');
+  const emu = new DesfireEmulator({ uid });
+  if (spec.number === null) return emu;
+  const aid = aidBytes(DEMO_BADGE_PROFILE.aid);
+  const data = Buffer.alloc(DEMO_BADGE_PROFILE.length);
+  data.write(spec.number, 'ascii');
+  const key = diversifyAes128(master, diversificationInput(uid, aid, DEMO_BADGE_PROFILE.systemId));
+  emu.install(aid, { keys: [randomBytes(16), key], files: { 1: { mode: 'full', read: 1, data } } });
+  return emu;
+}
+
 export class DemoReaders implements ReaderBackend {
   readonly name = 'demo';
+  /** Master key of the demo badges' read key ("F51230/1"), drawn for this run. */
+  readonly badgeMasterKey = randomBytes(16);
+  private readonly badges = new Map(DEMO_BADGES.map((b) => [b.id, encodedDemoBadge(b, this.badgeMasterKey)]));
+  /**
+   * Who holds the badge keys: this process by default (--local-demo), the session server's relay once
+   * the agent has one (the embedded demo server is given the master key).
+   */
+  badgeCustody: KeyCustody = new LocalKeyCustody((aid, keyNo) =>
+    aid.equals(aidBytes(DEMO_BADGE_PROFILE.aid)) && keyNo === DEMO_BADGE_PROFILE.keyNo ? this.badgeMasterKey : null,
+  );
   private listener: (e: ReaderEvent) => void = () => {};
   /** The demo CA: the embedded demo session server trusts it (and nothing else trusts it). */
   readonly pki = new DemoPki();
@@ -190,13 +222,25 @@ export class DemoReaders implements ReaderBackend {
   }
 
   tapBadge(badgeId: string, reader: string = DEMO_READERS.contactless): void {
-    const badge = DEMO_BADGES.find((b) => b.id === badgeId);
-    if (!badge) throw Object.assign(new Error(`unknown demo badge ${badgeId}`), { code: 'invalid-command' });
+    const emu = this.badges.get(badgeId);
+    if (!emu) throw Object.assign(new Error(`unknown demo badge ${badgeId}`), { code: 'invalid-command' });
     this.checkReader(reader);
-    this.listener({
-      type: 'badge-tapped',
-      badge: { reader, badgeId: badge.id, proof: badge.proof, cardType: 'DESFire EV3 (démo)' },
+    void this.readBadge(emu, reader);
+  }
+
+  /** The tap as a PC/SC reader makes it: a new field, then the DESFire exchange with the emulated card. */
+  private async readBadge(emu: DesfireEmulator, reader: string): Promise<void> {
+    emu.powerOn();
+    const out = await readBadge({ transmit: async (apdu) => emu.process(apdu) }, reader, 'DESFire EV3 (démo)', {
+      profiles: () => [DEMO_BADGE_PROFILE],
+      custody: this.badgeCustody,
+      allowUidOnly: () => false,
     });
+    this.listener(
+      out.ok
+        ? { type: 'badge-tapped', badge: out.badge }
+        : { type: 'badge-refused', reader, code: out.code, message: out.message },
+    );
   }
 
   reset(): void {

@@ -18,7 +18,7 @@ const h = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 const H = (b: Buffer) => b.toString('hex').toUpperCase();
 const AID = h('3012F5');
 const zero = Buffer.alloc(16);
-const ref = (keyNo: number) => ({ aid: AID, keyNo, divInput: Buffer.alloc(0) });
+const ref = (keyNo: number) => ({ aid: AID, keyNo, uid: null, systemId: Buffer.alloc(0) });
 
 /** The emulator behind a transport that records every exchange. */
 function wire(emu: DesfireEmulator): ApduTransport & { log: [string, string][] } {

@@ -9,14 +9,31 @@
 // reason nobody can act on.
 import {
   answers,
+  BADGE_ENROL_PATH,
+  BADGE_PARAM,
+  badgeCodeParams,
+  badgeEnrolRequest,
+  badgeTapParams,
   CLOCK_SKEW_METADATA,
   DEFAULT_CLOCK_SKEW_S,
   GRANT,
+  parseRelayBeginResponse,
+  parseRelayFinishResponse,
   refusalCode,
+  RELAY_PATH,
   TEXT,
   textProblem,
 } from '@sillage/protocol';
-import type { OAuthError, SillageError, TextRule } from '@sillage/protocol';
+import type {
+  BadgeProof,
+  OAuthError,
+  RelayBeginRequest,
+  RelayBeginResponse,
+  RelayFinishRequest,
+  RelayFinishResponse,
+  SillageError,
+  TextRule,
+} from '@sillage/protocol';
 import { randomUUID } from 'node:crypto';
 import * as oidc from 'openid-client';
 import { SoftwareKey } from '../keys/software-key';
@@ -434,12 +451,22 @@ export class SessionServerClient {
     return `${input}.${b64url(sig.signature)}`;
   }
 
-  /** Badge tap: with `secret` a 2-factor login, without it a re-open of the roaming session. */
-  badge(badgeId: string, proof: string, secret?: string): Promise<ServerTokens> {
-    outgoing('badge id', badgeId, TEXT.badgeId);
-    const params: Record<string, string> = { badge_id: badgeId, badge_proof: proof };
-    if (secret !== undefined) params.secret = secret;
+  /**
+   * Badge tap: the tap's proof re-opens the roaming session, or is refused with `mfa_required` and the
+   * login ticket of the code step (BadgeMfaRequired in the error's body); `maxAgeS`: the workstation's
+   * own roaming window.
+   */
+  badge(proof: BadgeProof, maxAgeS?: number): Promise<ServerTokens> {
+    const params: Record<string, string> = {
+      ...badgeTapParams(proof),
+      ...(maxAgeS !== undefined ? { [BADGE_PARAM.maxAge]: String(maxAgeS) } : {}),
+    };
     return this.grant(GRANT.badge, async () => params);
+  }
+
+  /** The code step of a first login: the tap's ticket and the code (a wrong one answers a new ticket). */
+  badgeCode(ticket: string, secret: string): Promise<ServerTokens> {
+    return this.grant(GRANT.badge, async () => badgeCodeParams(ticket, secret));
   }
 
   /** Background: keeps the open session's tokens fresh, whatever the local clock says. */
@@ -480,32 +507,54 @@ export class SessionServerClient {
     if (r.status !== 200 || !answers.logout(r.body)) throw refused(r.body, 'invalid_grant', 'logout refused');
   }
 
+  /** Step 1 of a badge's authentication with the server's keys: its challenge for the card. */
+  async relayBegin(body: RelayBeginRequest): Promise<RelayBeginResponse> {
+    const r = parseRelayBeginResponse(await this.relay(RELAY_PATH.begin, body));
+    if (!r.ok) throw new ServerError('unexpected', r.error);
+    return r.value;
+  }
+
+  /** Session keys of the application's shared key (random-UID badges read their real UID with them). */
+  async relayFinish(body: RelayFinishRequest): Promise<RelayFinishResponse> {
+    const r = parseRelayFinishResponse(await this.relay(RELAY_PATH.finish, body));
+    if (!r.ok) throw new ServerError('unexpected', r.error);
+    return r.value;
+  }
+
   /**
-   * One step of a badge authentication relayed to the server's key custody. The workstation signs a
-   * short private_key_jwt assertion per call (no user session exists yet at tap time).
+   * A call to the badge key relay. The workstation signs a short private_key_jwt assertion per call (no
+   * user session exists yet at tap time), dated by the server's time.
    */
-  async desfireRelay(step: 'begin' | 'finish', body: Record<string, unknown>): Promise<Record<string, unknown>> {
+  private relay(path: string, body: object): Promise<Record<string, unknown>> {
     return this.signed(false, async () => {
       const assertion = await workstationAssertion(this.key, this.clientId, this.issuer, this.time.nowS());
-      const r = await this.json(`sillage/desfire/auth/${step}`, {
+      const r = await this.json(path, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({ ...body, client_assertion: assertion }),
       });
-      if (r.status !== 200) throw refused(r.body, 'unexpected', `relay ${step} refused (${r.status})`);
+      if (r.status !== 200) throw refused(r.body, 'unexpected', `relay refused (${r.status})`);
       return r.body;
     });
   }
 
-  async enrolBadge(accessToken: string, badgeId: string, proof: string): Promise<void> {
-    outgoing('badge id', badgeId, TEXT.badgeId);
-    const r = await this.json('sillage/badges', {
+  /**
+   * Binds the tapped badge to the person of a CPS login made on this workstation minutes ago, with the
+   * badge's relay proof (the server checks it and binds the UID it proves).
+   */
+  async enrolBadge(
+    accessToken: string,
+    proof: Extract<BadgeProof, { kind: 'desfire' }>,
+    number?: string,
+  ): Promise<{ uid: string }> {
+    const r = await this.json(BADGE_ENROL_PATH, {
       method: 'POST',
       headers: { authorization: `Bearer ${accessToken}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ badge_id: badgeId, badge_proof: proof }),
+      body: JSON.stringify(badgeEnrolRequest(proof, number)),
     });
-    if (r.status !== 201 || !answers.enrolment(r.body))
-      throw refused(r.body, 'unexpected', `enrolment refused (${r.status})`);
+    const answer = r.status === 201 ? answers.enrolment(r.body) : null;
+    if (!answer) throw refused(r.body, 'unexpected', `enrolment refused (${r.status})`);
+    return { uid: answer.uid };
   }
 
   async revoke(token: string): Promise<void> {

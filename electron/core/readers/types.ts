@@ -1,5 +1,6 @@
 // The agent's view of credential hardware. Each backend (demo, PC/SC + PKCS#11, USB-HID) implements
 // ReaderBackend and emits ReaderEvents; the session engine never talks to hardware directly.
+import type { BadgeProof as WireProof } from '@sillage/protocol';
 import type { BadgeProof, Identity, ReaderInfo } from '../../../shared/contract';
 
 export type PinResult =
@@ -47,12 +48,19 @@ export interface CardHandle {
   release(): Promise<void>;
 }
 
-/** A badge read: a stable identifier and how it was proven (never a bare UID unless policy allows). */
+/**
+ * A badge tap. The agent knows the chip (its UID, or the identifier a HID reader emitted: enough to tell
+ * a tap-out from another person's tap); whose badge it is, only the session server says, from `proof`.
+ */
 export interface BadgeRead {
   reader: string;
-  badgeId: string;
-  proof: BadgeProof;
   cardType: string;
+  /** The chip as this PC sees it: its real UID (hex), or the identifier a HID reader emitted. */
+  chipId: string;
+  /** How strongly it was proven (shown and audited). */
+  strength: BadgeProof;
+  /** For the session server, once and within seconds (a relay proof is the card's answer to its challenge). */
+  proof: WireProof;
 }
 
 /** Why a tapped badge gave no credential (AgentErrorCode values: the UI says what to do next). */

@@ -225,25 +225,27 @@ describe('session engine — badges and roaming window', () => {
     expect(env.engine.getState()).toEqual({ kind: 'locked', reason: 'tap-out' });
   });
 
-  it('refuses a UID-only badge and an unknown badge, locked and audited', async () => {
+  it('refuses a UID-only copy (at the reader: no application) and an unknown badge, locked and audited', async () => {
     env.readers.tapBadge('badge-clone');
     await settle();
     expect(env.engine.getState()).toEqual({ kind: 'locked', reason: 'auth-failed' });
-    expect(env.errors.at(-1)?.code).toBe('badge-weak');
+    expect(env.errors.at(-1)?.code).toBe('badge-not-encoded');
     env.clock.advance(2000);
     env.readers.tapBadge('badge-inconnu');
     await settle();
     expect(env.errors.at(-1)?.code).toBe('badge-unknown');
-    expect(env.audit.recent(50).filter((r) => r.action === 'auth.refused' && r.outcome === 'failure')).toHaveLength(2);
+    const failures = env.audit.recent(50).filter((r) => r.outcome === 'failure');
+    expect(failures.map((r) => r.action)).toEqual(['badge.refused', 'auth.refused']);
     expect(env.states.some((s) => s.kind === 'open')).toBe(false);
   });
 
-  it('a wrong badge PIN keeps the PIN pad with an error', async () => {
+  it('a wrong badge PIN keeps the PIN pad with an error, and the next try goes with a new ticket', async () => {
     env.readers.tapBadge('badge-louis');
     await settle();
     expect(await env.engine.submitPin('9999')).toEqual({ accepted: false });
     expect(kind(env)).toBe('pin-required');
     expect(env.errors.at(-1)?.code).toBe('pin-wrong');
+    expect(await env.engine.submitPin(DEMO_PIN)).toEqual({ accepted: true });
   });
 });
 

@@ -44,7 +44,8 @@ export class EngineError extends Error {
 type Current =
   | { kind: 'none' }
   | { kind: 'card'; card: CardHandle; identity: Identity | null }
-  | { kind: 'badge'; badge: BadgeRead; identity: Identity | null };
+  /** `ticket`: the server's stand-in for the proven tap, for the code step of a first login. */
+  | { kind: 'badge'; badge: BadgeRead; identity: Identity | null; ticket: string | null };
 
 export class SessionEngine {
   readonly onState = new Listeners<SessionState>();
@@ -167,10 +168,12 @@ export class SessionEngine {
   }
 
   private async badgeTapped(badge: BadgeRead): Promise<void> {
-    if (this.bounced(badge.badgeId)) return;
-    this.audit('badge.tapped', 'info', { reader: badge.reader, factor: badge.proof });
+    // What this PC knows of a badge is its chip: the same chip again is a bounce or a tap-out; whose
+    // badge another chip is, only the server's answer says.
+    if (this.bounced(`badge:${badge.chipId}`)) return;
+    this.audit('badge.tapped', 'info', { reader: badge.reader, factor: badge.strength });
 
-    if (this.state.kind === 'open' && this.current.kind === 'badge' && this.current.badge.badgeId === badge.badgeId) {
+    if (this.state.kind === 'open' && this.current.kind === 'badge' && this.current.badge.chipId === badge.chipId) {
       this.lock('tap-out');
       return;
     }
@@ -179,17 +182,17 @@ export class SessionEngine {
       kind: 'badge',
       reader: badge.reader,
       cardType: badge.cardType,
-      badgeProof: badge.proof,
+      badgeProof: badge.strength,
     };
-    this.current = { kind: 'badge', badge, identity: null };
+    this.current = { kind: 'badge', badge, identity: null, ticket: null };
     const ep = this.set({ kind: 'presented', credential });
     try {
       const outcome = await this.opts.authenticator.badgeTapped(badge);
       if (ep !== this.epoch) return;
       if (outcome.kind === 'reopened') return this.open(outcome.session);
       if (outcome.kind === 'refused')
-        return this.failAndLock(outcome.code, outcome.reason, { reader: badge.reader, factor: badge.proof });
-      this.current = { kind: 'badge', badge, identity: outcome.identity };
+        return this.failAndLock(outcome.code, outcome.reason, { reader: badge.reader, factor: badge.strength });
+      this.current = { kind: 'badge', badge, identity: outcome.identity, ticket: outcome.ticket };
       this.set({
         kind: 'pin-required',
         credential,
@@ -296,7 +299,7 @@ export class SessionEngine {
     const ep = this.set({ kind: 'authenticating', credential: st.credential, identity: st.identity });
     try {
       if (cur.kind === 'card') return await this.cardPin(cur.card, st, pin, ep);
-      if (cur.kind === 'badge') return await this.badgePin(cur.badge, st, pin, ep);
+      if (cur.kind === 'badge') return await this.badgePin(cur, st, pin, ep);
       throw new EngineError('internal', 'PIN without a credential');
     } catch (err) {
       if (ep === this.epoch) {
@@ -339,10 +342,19 @@ export class SessionEngine {
     return this.finish(outcome, ep, st);
   }
 
-  private async badgePin(badge: BadgeRead, st: PinState, pin: string, ep: number): Promise<{ accepted: boolean }> {
-    const outcome = await this.opts.authenticator.loginWithBadge(badge, pin);
+  private async badgePin(
+    cur: Extract<Current, { kind: 'badge' }>,
+    st: PinState,
+    pin: string,
+    ep: number,
+  ): Promise<{ accepted: boolean }> {
+    const badge = cur.badge;
+    if (!cur.ticket) throw new EngineError('badge-tap-again', 'no login ticket for this tap');
+    const outcome = await this.opts.authenticator.loginWithBadge(badge, cur.ticket, pin);
     if (ep !== this.epoch) return { accepted: false };
-    if (!outcome.ok && outcome.code === 'pin-wrong') {
+    // A ticket serves one try: the next one needs the ticket the refusal handed out.
+    cur.ticket = outcome.ok ? null : (outcome.ticket ?? null);
+    if (!outcome.ok && outcome.code === 'pin-wrong' && cur.ticket) {
       const triesLeft = typeof outcome.params?.triesLeft === 'number' ? outcome.params.triesLeft : null;
       this.audit('pin.wrong', 'failure', {
         idNat: st.identity?.idNat,
@@ -492,6 +504,7 @@ const KNOWN_CODES = new Set<AgentErrorCode>([
   'badge-not-genuine',
   'badge-unreadable',
   'badge-not-encoded',
+  'badge-tap-again',
 ]);
 
 /** Map an exception from a backend to an error code, never exposing its message (could hold data). */

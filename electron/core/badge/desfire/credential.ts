@@ -1,12 +1,15 @@
-// Badge credential: what a tap yields. A configured profile names the application, key and file; the file
-// is read only after a mutual authentication with the badge's own diversified key, so a copied UID (or
-// a card with the right UID and the wrong key) yields nothing. Tap path, fixed-UID badges: UID, select,
-// authenticate (2 frames), read = 5 APDUs. Random-UID badges add an authentication with a shared UID key
-// and GetCardUID (7 APDUs) because the diversification needs the real UID.
+// Badge credential: what a tap yields. A configured profile names the application and key; the badge is
+// authenticated with its own diversified key and the tap's proof is the card's answer (relay: to the
+// session server's challenge, checked there; local key: checked here). A copied UID, or a card with the
+// right UID and the wrong key, yields nothing the server accepts. Tap path, fixed-UID badges: UID, select,
+// authenticate (2 frames) = 4 APDUs. Random-UID badges first authenticate with the application's shared
+// UID key and read their real UID (GetCardUID), because the diversification needs it. The encoding tool's
+// check (readBadgeNumber) also reads the badge number from the credential file.
+import type { BadgeProof as WireProof } from '@sillage/protocol';
 import type { BadgeProof } from '../../../../shared/contract';
 import { isDiversification } from '@sillage/protocol';
 import type { Diversification } from './crypto';
-import type { AuthScheme, KeyCustody } from './custody';
+import type { AuthScheme, KeyCustody, KeyRef } from './custody';
 import { aidBytes, DesfireCard, DesfireError } from './protocol';
 import type { ApduTransport } from './protocol';
 
@@ -76,19 +79,18 @@ export function withProfileDefaults(p: Partial<BadgeProfile>): BadgeProfile {
 }
 
 export interface BadgeCredential {
-  badgeId: string;
-  proof: BadgeProof;
-  profile: string | null;
+  /** The chip's UID (hex): the real one for random-UID badges, what the agent knows the badge by. */
   uid: string;
+  /** The tap's proof for the session server: used once, within seconds. */
+  proof: WireProof;
+  /** How strongly it was proven (shown and audited). */
+  strength: BadgeProof;
+  profile: string | null;
   apdus: number;
 }
 
 /** Random UIDs (privacy mode) are 4 bytes starting with 0x08 (ISO 14443-3). */
 export const isRandomUid = (uid: Buffer) => uid.length === 4 && uid[0] === 0x08;
-
-export function diversificationInput(uid: Buffer, aid: Buffer, systemId: string | undefined): Buffer {
-  return Buffer.concat([uid, aid, Buffer.from(systemId ?? '', 'hex')]);
-}
 
 /** The file holds a printable badge number (padded with zeros) or raw bytes shown in hex. */
 export function badgeIdOf(data: Buffer): string {
@@ -109,9 +111,68 @@ export class BadgeRefused extends Error {
   }
 }
 
+/** The profile's application selected and the chip's real UID: the key reference of the badge's own key. */
+async function badgeKeyRef(
+  card: DesfireCard,
+  p: BadgeProfile,
+  seenUid: Buffer,
+  custody: KeyCustody,
+): Promise<KeyRef | null> {
+  const aid = aidBytes(p.aid);
+  try {
+    await card.selectApplication(aid);
+  } catch (e) {
+    if (e instanceof DesfireError && e.code === 'status') return null; // not this profile's badge
+    throw e;
+  }
+  let uid = seenUid;
+  if (isRandomUid(seenUid)) {
+    if (p.uidKeyNo === undefined)
+      throw new BadgeRefused(
+        'badge-read-failed',
+        `badge à UID aléatoire : le profil ${p.name} n'a pas de clé de lecture d'UID (uidKeyNo)`,
+      );
+    await card.authenticate('ev2', p.uidKeyNo, custody, {
+      aid,
+      keyNo: p.uidKeyNo,
+      uid: null,
+      systemId: Buffer.alloc(0),
+    });
+    uid = await card.getCardUid();
+  }
+  return {
+    aid,
+    keyNo: p.keyNo,
+    uid,
+    systemId: Buffer.from(p.systemId ?? '', 'hex'),
+    diversification: p.diversification ?? 'an10922',
+  };
+}
+
+const notGenuine = (ref: KeyRef, e: DesfireError) =>
+  new BadgeRefused(
+    'badge-not-genuine',
+    `badge non authentique (UID ${ref.uid!.toString('hex').toUpperCase()}) : ${e.message}`,
+    e,
+  );
+
+function refusal(e: unknown): unknown {
+  if (e instanceof BadgeRefused || !(e instanceof DesfireError)) return e;
+  return new BadgeRefused(
+    e.code === 'auth-failed'
+      ? 'badge-not-genuine'
+      : e.code === 'custody-unavailable'
+        ? 'custody-unavailable'
+        : 'badge-read-failed',
+    e.message,
+    e,
+  );
+}
+
 /**
- * Authenticates the badge with each profile's key and reads its credential. No profile matches (the
- * application is absent) → UID-only credential, which login and re-open refuse unless policy allows it.
+ * One tap: the badge authenticated with each profile's key until one application answers, and the proof
+ * of it for the session server. No profile matches (the application is absent) → a UID-only proof,
+ * which the agent sends only when policy allows it (and the server accepts only when its own does).
  */
 export async function readBadgeCredential(
   transport: ApduTransport,
@@ -123,46 +184,21 @@ export async function readBadgeCredential(
   try {
     const seenUid = await card.anticollisionUid();
     for (const p of profiles) {
-      const aid = aidBytes(p.aid);
-      const scheme = p.auth ?? 'ev2';
+      const ref = await badgeKeyRef(card, p, seenUid, custody);
+      if (!ref) continue;
+      let proof: WireProof;
       try {
-        await card.selectApplication(aid);
+        const answer = await card.challenge(p.auth ?? 'ev2', p.keyNo, custody, ref);
+        proof = await custody.proof(answer.handle, answer.cardReply, ref);
       } catch (e) {
-        if (e instanceof DesfireError && e.code === 'status') continue; // not this profile's badge
+        if (e instanceof DesfireError && e.code === 'auth-failed') throw notGenuine(ref, e);
         throw e;
       }
-      let uid = seenUid;
-      if (isRandomUid(seenUid)) {
-        if (p.uidKeyNo === undefined)
-          throw new BadgeRefused(
-            'badge-read-failed',
-            `badge à UID aléatoire : le profil ${p.name} n'a pas de clé de lecture d'UID (uidKeyNo)`,
-          );
-        await card.authenticate('ev2', p.uidKeyNo, custody, { aid, keyNo: p.uidKeyNo, divInput: Buffer.alloc(0) });
-        uid = await card.getCardUid();
-      }
-      try {
-        await card.authenticate(scheme, p.keyNo, custody, {
-          aid,
-          keyNo: p.keyNo,
-          divInput: diversificationInput(uid, aid, p.systemId),
-          diversification: p.diversification ?? 'an10922',
-        });
-      } catch (e) {
-        if (e instanceof DesfireError && e.code === 'auth-failed')
-          throw new BadgeRefused(
-            'badge-not-genuine',
-            `badge non authentique (UID ${uid.toString('hex').toUpperCase()}) : ${e.message}`,
-            e,
-          );
-        throw e;
-      }
-      const data = await card.readData(p.fileNo, p.offset ?? 0, p.length, p.mode);
       return {
-        badgeId: badgeIdOf(data),
-        proof: 'desfire-aes-diversified',
+        uid: ref.uid!.toString('hex').toUpperCase(),
+        proof,
+        strength: 'desfire-aes-diversified',
         profile: p.name,
-        uid: uid.toString('hex').toUpperCase(),
         apdus: card.apdus,
       };
     }
@@ -173,26 +209,39 @@ export async function readBadgeCredential(
         'badge-no-profile',
         "badge sans l'application de l'établissement : faites-le encoder par le support",
       );
-    return {
-      badgeId: `uid:${seenUid.toString('hex').toUpperCase()}`,
-      proof: 'uid-only',
-      profile: null,
-      uid: seenUid.toString('hex').toUpperCase(),
-      apdus: card.apdus,
-    };
+    const uid = seenUid.toString('hex').toUpperCase();
+    return { uid, proof: { kind: 'uid-only', uid }, strength: 'uid-only', profile: null, apdus: card.apdus };
   } catch (e) {
     card.reset();
-    if (e instanceof BadgeRefused) throw e;
-    if (e instanceof DesfireError)
-      throw new BadgeRefused(
-        e.code === 'auth-failed'
-          ? 'badge-not-genuine'
-          : e.code === 'custody-unavailable'
-            ? 'custody-unavailable'
-            : 'badge-read-failed',
-        e.message,
-        e,
-      );
-    throw e;
+    throw refusal(e);
+  }
+}
+
+/**
+ * The encoding tool's check: the badge authenticated with its diversified key (keys held here), then the
+ * badge number read from the credential file under that session's secure messaging.
+ */
+export async function readBadgeNumber(
+  transport: ApduTransport,
+  profile: BadgeProfile,
+  custody: KeyCustody,
+): Promise<{ number: string; uid: string; apdus: number }> {
+  const card = new DesfireCard(transport);
+  try {
+    const ref = await badgeKeyRef(card, profile, await card.anticollisionUid(), custody);
+    if (!ref) throw new BadgeRefused('badge-no-profile', `application ${profile.aid} absente du badge`);
+    try {
+      await card.authenticate(profile.auth ?? 'ev2', profile.keyNo, custody, ref);
+    } catch (e) {
+      if (e instanceof DesfireError && e.code === 'auth-failed') throw notGenuine(ref, e);
+      throw e;
+    }
+    const data = await card.readData(profile.fileNo, profile.offset ?? 0, profile.length, profile.mode);
+    return { number: badgeIdOf(data), uid: ref.uid!.toString('hex').toUpperCase(), apdus: card.apdus };
+  } catch (e) {
+    throw refusal(e);
+  } finally {
+    // The session keys served this one read.
+    card.reset();
   }
 }

@@ -1,14 +1,13 @@
 // Key custody: who holds the badge keys. A DESFire mutual authentication has two cryptographic steps on
 // the reader's side; a KeyCustody computes them so the key can live in this process (LocalKeyCustody:
 // master key from OS-protected configuration, diversified per badge) or on the session server (relay:
-// the server holds the keys, in its configuration or an HSM, and sends back only the session keys).
-// Relay messages (the server side is the session-server issue's):
-//   POST {server}/sillage/desfire/auth/begin  { scheme, aid, keyNo, divInput, diversification, encRndB }
-//                                                                        → { handle, reply }
-//   POST {server}/sillage/desfire/auth/finish { handle, cardReply }      → { ti, enc, mac } | { key }
-// all base64url, authenticated as the workstation (private_key_jwt access token), handle single-use
-// and valid a few seconds. The badge key never leaves the custody; session keys live for one tap.
+// the server holds the keys, in its configuration or an HSM). What a tap yields is a proof for the
+// session server: in relay mode the card's answer to the server's own challenge, which the server checks
+// (the agent cannot forge it and learns nothing reusable); with a local key, the agent's own check, which
+// the server takes only where its policy accepts a workstation's word. Relay messages: @sillage/protocol
+// (badge.ts), authenticated as the workstation, handle single-use and valid a few seconds.
 import { randomBytes, randomUUID } from 'node:crypto';
+import type { BadgeProof } from '@sillage/protocol';
 import {
   aesCbcDecrypt,
   aesCbcEncrypt,
@@ -23,15 +22,26 @@ import { aidText, DesfireError } from './protocol';
 
 export type AuthScheme = 'ev2' | 'aes';
 
-/** Which key: the application, its key number, and the badge's diversification input (AN10922 M). */
+/** Which key: the application, its key number, and whose chip it is diversified for. */
 export interface KeyRef {
   /** AID as sent (LSB first). */
   aid: Buffer;
   keyNo: number;
-  /** AN10922 M = UID || AID || system identifier; empty = the key is not diversified. */
-  divInput: Buffer;
+  /** The chip's UID: the key is diversified for it (AN10922); null = the application's shared key. */
+  uid: Buffer | null;
+  /** AN10922 system identifier, appended to UID || AID. */
+  systemId: Buffer;
   /** How the badge key derives from the master (the badge profile's `diversification`); default AN10922. */
   diversification?: Diversification;
+}
+
+/** AN10922 M = UID || AID || system identifier. */
+export function diversificationInput(uid: Buffer, aid: Buffer, systemId: Buffer | string | undefined): Buffer {
+  return Buffer.concat([
+    uid,
+    aid,
+    typeof systemId === 'string' ? Buffer.from(systemId, 'hex') : (systemId ?? Buffer.alloc(0)),
+  ]);
 }
 
 export interface BeginRequest {
@@ -52,6 +62,11 @@ export interface KeyCustody {
    * answer of 16 bytes is AuthenticateEV2NonFirst's (no TI: the session keeps its own, `ti` is empty).
    */
   finish(handle: string, cardReply: Buffer): Promise<SessionKeys>;
+  /**
+   * Step 2 of a tap: the proof of the card's answer for the session server (relay: the answer itself,
+   * checked by the server; local: checked here, then the workstation's word). Single use.
+   */
+  proof(handle: string, cardReply: Buffer, ref: KeyRef): Promise<BadgeProof>;
   /** The exchange stopped between the two steps: forget its state. */
   abort(handle: string): void;
 }
@@ -86,8 +101,9 @@ export class LocalKeyCustody implements KeyCustody {
     const master = this.masterKey(req.ref.aid, req.ref.keyNo);
     if (!master)
       throw new DesfireError('unsupported', `aucune clé configurée pour ${keyName(req.ref.aid, req.ref.keyNo)}`);
-    const key = req.ref.divInput.length
-      ? diversifyAes128(master, req.ref.divInput, req.ref.diversification)
+    const { uid, aid, systemId, diversification } = req.ref;
+    const key = uid
+      ? diversifyAes128(master, diversificationInput(uid, aid, systemId), diversification)
       : Buffer.from(master);
     return this.beginWithKey(req, key);
   }
@@ -135,6 +151,16 @@ export class LocalKeyCustody implements KeyCustody {
     }
   }
 
+  async proof(handle: string, cardReply: Buffer, ref: KeyRef): Promise<BadgeProof> {
+    if (!ref.uid) throw new DesfireError('unsupported', "la clé commune de l'application ne prouve aucun badge");
+    const keys = await this.finish(handle, cardReply);
+    if (keys.scheme === 'ev2') {
+      keys.enc.fill(0);
+      keys.mac.fill(0);
+    } else keys.key.fill(0);
+    return { kind: 'local-key', uid: ref.uid.toString('hex').toUpperCase() };
+  }
+
   abort(handle: string): void {
     const p = this.pending.get(handle);
     p?.key.fill(0);
@@ -160,6 +186,9 @@ export class FixedKeyCustody implements KeyCustody {
   }
   finish(handle: string, cardReply: Buffer) {
     return this.inner.finish(handle, cardReply);
+  }
+  proof(): Promise<BadgeProof> {
+    throw new DesfireError('unsupported', 'clé fixe : outil d’encodage seulement');
   }
   abort(handle: string) {
     this.inner.abort(handle);

@@ -52,7 +52,7 @@ function transcript(exchanges: [string, string][]): ApduTransport & { frames: nu
 }
 
 const zeroKeyCustody = () => new LocalKeyCustody(() => Buffer.alloc(16));
-const ref = (keyNo: number) => ({ aid: Buffer.alloc(3), keyNo, divInput: Buffer.alloc(0) });
+const ref = (keyNo: number) => ({ aid: Buffer.alloc(3), keyNo, uid: null, systemId: Buffer.alloc(0) });
 
 afterEach(() => {
   fixedRandom16.length = 0;

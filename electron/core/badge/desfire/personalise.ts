@@ -4,9 +4,9 @@
 // application already there, PICC settings changed, application keys not the default): a badge in use
 // elsewhere (building access...) is never touched. `dryRun` checks everything and writes nothing.
 import { diversifyAes128 } from './crypto';
-import { badgeIdOf, diversificationInput, isRandomUid } from './credential';
+import { badgeIdOf, isRandomUid } from './credential';
 import type { BadgeProfile } from './credential';
-import { FixedKeyCustody } from './custody';
+import { diversificationInput, FixedKeyCustody } from './custody';
 import type { MasterKeyLookup } from './custody';
 import type { DesfireCard } from './protocol';
 import { aidBytes, DesfireError } from './protocol';
@@ -19,7 +19,8 @@ export interface EncodeStep {
 export interface EncodeResult {
   uid: string;
   generation: string;
-  badgeId: string;
+  /** The badge number written in the credential file. */
+  number: string;
   steps: EncodeStep[];
   dryRun: boolean;
 }
@@ -90,7 +91,7 @@ export async function encodeBadge(
   if (!opts.dryRun) {
     await card.selectApplication(aid);
     try {
-      await card.authenticate('ev2', 0, custody, { aid, keyNo: 0, divInput: Buffer.alloc(0) });
+      await card.authenticate('ev2', 0, custody, { aid, keyNo: 0, uid: null, systemId: Buffer.alloc(0) });
     } catch (e) {
       if (e instanceof DesfireError && e.code === 'auth-failed')
         throw new EncodeRefused('clé maîtresse de l’application non par défaut : refus');
@@ -128,7 +129,7 @@ export async function encodeBadge(
   return {
     uid: uid.toString('hex').toUpperCase(),
     generation: version.generation,
-    badgeId: badgeIdOf(data),
+    number: badgeIdOf(data),
     steps,
     dryRun: opts.dryRun,
   };

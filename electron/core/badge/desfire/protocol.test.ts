@@ -4,8 +4,8 @@
 import { describe, expect, it } from 'vitest';
 import { DesfireEmulator } from '../../../../testbed/cards/desfire-card';
 import { diversifyAes128 } from './crypto';
-import { FixedKeyCustody, LocalKeyCustody } from './custody';
-import { BadgeRefused, badgeProfileProblem, diversificationInput, readBadgeCredential } from './credential';
+import { diversificationInput, FixedKeyCustody, LocalKeyCustody } from './custody';
+import { BadgeRefused, badgeProfileProblem, readBadgeCredential, readBadgeNumber } from './credential';
 import type { BadgeProfile } from './credential';
 import { aidBytes, DesfireCard, DesfireError } from './protocol';
 import type { ApduTransport } from './protocol';
@@ -68,12 +68,28 @@ const profile = (over: Partial<BadgeProfile> = {}): BadgeProfile => ({
 const custody = () =>
   new LocalKeyCustody((aid, keyNo) => (aid.equals(AID) && (keyNo === 1 || keyNo === 2) ? MASTER : null));
 
-describe('DESFire credential read (in process)', () => {
+describe('DESFire tap and credential read (in process)', () => {
+  it('a tap is UID, select and EV2First (2 frames): 4 APDUs, a proof naming the chip it authenticated', async () => {
+    const emu = badge();
+    const t = transport(emu);
+    const c = await readBadgeCredential(t, [profile()], custody());
+    const uid = emu.uid.toString('hex').toUpperCase();
+    expect(c).toEqual({
+      uid,
+      proof: { kind: 'local-key', uid },
+      strength: 'desfire-aes-diversified',
+      profile: 'chu',
+      apdus: 4,
+    });
+    expect(t.count).toBe(4);
+    expect(emu.log).toEqual([0x5a, 0x71, 0xaf]);
+  });
+
   for (const mode of ['mac', 'full'] as const) {
     it(`EV2First + ReadData in ${mode} mode yields the badge number in 5 APDUs`, async () => {
       const t = transport(badge({ mode }));
-      const c = await readBadgeCredential(t, [profile({ mode })], custody());
-      expect(c).toMatchObject({ badgeId: 'CHU-000123', proof: 'desfire-aes-diversified', profile: 'chu' });
+      const c = await readBadgeNumber(t, profile({ mode }), custody());
+      expect(c).toMatchObject({ number: 'CHU-000123', apdus: 5 });
       expect(t.count).toBe(5);
     });
   }
@@ -82,18 +98,18 @@ describe('DESFire credential read (in process)', () => {
     // Sillage's own layout: UID (7) || AID (3) || system id (3) = 13 bytes, where the two schemes differ.
     const short = profile({ systemId: '434855' });
     const spec = badge({ sys: '434855' });
-    expect((await readBadgeCredential(transport(spec), [short], custody())).badgeId).toBe('CHU-000123');
+    expect((await readBadgeCredential(transport(spec), [short], custody())).proof.kind).toBe('local-key');
     const legacy = badge({ sys: '434855', diversification: 'legacy-unpadded' });
     await expect(readBadgeCredential(transport(legacy), [short], custody())).rejects.toMatchObject({
       code: 'badge-not-genuine',
     });
     legacy.powerOn();
-    const c = await readBadgeCredential(
+    const c = await readBadgeNumber(
       transport(legacy),
-      [profile({ systemId: '434855', diversification: 'legacy-unpadded' })],
+      profile({ systemId: '434855', diversification: 'legacy-unpadded' }),
       custody(),
     );
-    expect(c.badgeId).toBe('CHU-000123');
+    expect(c.number).toBe('CHU-000123');
   });
 
   it('profiles: plain read mode refused with the profile named; diversification checked', () => {
@@ -106,14 +122,17 @@ describe('DESFire credential read (in process)', () => {
 
   it('EV1 (AuthenticateAES) reads an encrypted file', async () => {
     const t = transport(badge({ generation: 'EV1', mode: 'full' }));
-    const c = await readBadgeCredential(t, [profile({ auth: 'aes', mode: 'full' })], custody());
-    expect(c.badgeId).toBe('CHU-000123');
+    const c = await readBadgeNumber(t, profile({ auth: 'aes', mode: 'full' }), custody());
+    expect(c.number).toBe('CHU-000123');
   });
 
   it('legacy AuthenticateAES (EV1) with CMAC-chained messaging', async () => {
     const t = transport(badge({ generation: 'EV1' }));
-    const c = await readBadgeCredential(t, [profile({ auth: 'aes' })], custody());
-    expect(c.badgeId).toBe('CHU-000123');
+    expect((await readBadgeNumber(t, profile({ auth: 'aes' }), custody())).number).toBe('CHU-000123');
+    expect(
+      (await readBadgeCredential(transport(badge({ generation: 'EV1' })), [profile({ auth: 'aes' })], custody())).proof
+        .kind,
+    ).toBe('local-key');
     // An EV1 card does not know EV2First: a profile asking for it fails clearly.
     await expect(
       readBadgeCredential(transport(badge({ generation: 'EV1' })), [profile()], custody()),
@@ -132,6 +151,17 @@ describe('DESFire credential read (in process)', () => {
     expect(e.code).toBe('badge-not-genuine');
   });
 
+  it("a card answer that does not prove the key (flipped byte) is refused by the workstation's key check", async () => {
+    const t = transport(badge(), (apdu, res) => {
+      if (apdu[1] !== 0xaf) return res;
+      const r = Buffer.from(res);
+      r[5]! ^= 0x01;
+      return r;
+    });
+    const e = await readBadgeCredential(t, [profile()], custody()).catch((x) => x);
+    expect(e.code).toBe('badge-not-genuine');
+  });
+
   it('a flipped MAC byte in the answer is an integrity error', async () => {
     const t = transport(badge(), (apdu, res) => {
       if (apdu[1] !== 0xbd) return res;
@@ -139,7 +169,7 @@ describe('DESFire credential read (in process)', () => {
       r[r.length - 3]! ^= 0x01;
       return r;
     });
-    const e = await readBadgeCredential(t, [profile()], custody()).catch((x) => x);
+    const e = await readBadgeNumber(t, profile(), custody()).catch((x) => x);
     expect(e.code).toBe('badge-read-failed');
     expect(e.cause).toBeInstanceOf(DesfireError);
     expect(e.cause.code).toBe('integrity');
@@ -153,15 +183,28 @@ describe('DESFire credential read (in process)', () => {
     expect(e.cause.code).toBe('malformed');
   });
 
-  it('a random-UID badge is read through GetCardUID with the application UID key', async () => {
+  it('a random-UID badge proves the key of its real UID, read through GetCardUID with the application UID key', async () => {
     const emu = badge({ randomUid: true });
     const t = transport(emu);
     const c = await readBadgeCredential(t, [profile({ uidKeyNo: 2 })], custody());
     expect(c.uid).toBe(emu.uid.toString('hex').toUpperCase());
-    expect(c.badgeId).toBe('CHU-000123');
+    expect(c.proof).toEqual({ kind: 'local-key', uid: c.uid });
+    expect((await readBadgeNumber(transport(emu), profile({ uidKeyNo: 2 }), custody())).number).toBe('CHU-000123');
     await expect(readBadgeCredential(transport(badge({ randomUid: true })), [profile()], custody())).rejects.toThrow(
       /UID aléatoire/,
     );
+  });
+
+  it('a flipped MAC byte in GetCardUID (random-UID badge) is an integrity error, nothing proven', async () => {
+    const t = transport(badge({ randomUid: true }), (apdu, res) => {
+      if (apdu[1] !== 0x51) return res;
+      const r = Buffer.from(res);
+      r[r.length - 3]! ^= 0x40;
+      return r;
+    });
+    const e = await readBadgeCredential(t, [profile({ uidKeyNo: 2 })], custody()).catch((x) => x);
+    expect(e.code).toBe('badge-read-failed');
+    expect(e.cause.code).toBe('integrity');
   });
 
   it('no matching application: UID only, refused unless policy allows it', async () => {
@@ -170,7 +213,8 @@ describe('DESFire credential read (in process)', () => {
       code: 'badge-no-profile',
     });
     const weak = await readBadgeCredential(transport(emu), [profile()], custody(), { allowUidOnly: true });
-    expect(weak).toMatchObject({ proof: 'uid-only', badgeId: `uid:${emu.uid.toString('hex').toUpperCase()}` });
+    const uid = emu.uid.toString('hex').toUpperCase();
+    expect(weak).toMatchObject({ strength: 'uid-only', proof: { kind: 'uid-only', uid } });
   });
 
   it('GetVersion tells EV1, EV2 and EV3 apart', async () => {
@@ -187,7 +231,7 @@ describe('DESFire credential read (in process)', () => {
     await card.createApplication(AID, 0x0b, 2);
     await card.selectApplication(AID);
     const k = new FixedKeyCustody(Buffer.alloc(16));
-    await card.authenticate('ev2', 0, k, { aid: AID, keyNo: 0, divInput: Buffer.alloc(0) });
+    await card.authenticate('ev2', 0, k, { aid: AID, keyNo: 0, uid: null, systemId: Buffer.alloc(0) });
     await card.createStdDataFile(1, 'full', { read: 1, write: 0, readWrite: 0, change: 0 }, 16);
     await card.writeData(1, 0, Buffer.from('0123456789ABCDEF'), 'full');
     const newKey = Buffer.alloc(16, 0x42);
@@ -195,10 +239,10 @@ describe('DESFire credential read (in process)', () => {
     await card.changeKey(0, Buffer.alloc(16, 0x24), Buffer.alloc(16), 1);
     expect(card.authenticated).toBe(false);
     await expect(
-      card.authenticate('ev2', 0, k, { aid: AID, keyNo: 0, divInput: Buffer.alloc(0) }),
+      card.authenticate('ev2', 0, k, { aid: AID, keyNo: 0, uid: null, systemId: Buffer.alloc(0) }),
     ).rejects.toMatchObject({ code: 'auth-failed' });
     k.setKey(newKey);
-    await card.authenticate('ev2', 1, k, { aid: AID, keyNo: 1, divInput: Buffer.alloc(0) });
+    await card.authenticate('ev2', 1, k, { aid: AID, keyNo: 1, uid: null, systemId: Buffer.alloc(0) });
     expect((await card.readData(1, 0, 16, 'full')).toString()).toBe('0123456789ABCDEF');
     expect(await card.getCardUid()).toEqual(emu.uid);
   });

@@ -427,22 +427,17 @@ export class DesfireCard {
   }
 
   /**
-   * Mutual authentication. The custody computes both cryptographic steps (it holds or reaches the
-   * key); the card proves it knows the same key or the exchange fails with 'auth-failed'. `nonFirst`
-   * (AuthenticateEV2NonFirst, inside an EV2 session) changes key and session keys and keeps the
-   * transaction identifier and command counter.
+   * The card's two frames of a mutual authentication, the custody computing the reader's side: returns
+   * the card's last frame unchecked (E(K, TI || rot(RndA) || caps) for EV2First). `authenticate` checks
+   * it here and opens a session; a tap hands it to the custody as a proof (relay: the server checks it).
    */
-  async authenticate(
+  async challenge(
     scheme: AuthScheme,
     keyNo: number,
     custody: KeyCustody,
     ref: KeyRef,
     opts: { nonFirst?: boolean } = {},
-  ): Promise<AuthResult> {
-    const previous = this.session;
-    if (opts.nonFirst && (scheme !== 'ev2' || previous?.scheme !== 'ev2'))
-      throw new DesfireError('unsupported', 'AuthenticateEV2NonFirst demande une session EV2 ouverte');
-    const carried = previous?.scheme === 'ev2' ? { ti: Buffer.from(previous.ti), ctr: previous.ctr } : null;
+  ): Promise<{ handle: string; cardReply: Buffer }> {
     this.reset();
     const first = opts.nonFirst
       ? await this.raw(CMD.AUTHENTICATE_EV2_NON_FIRST, Buffer.from([keyNo]))
@@ -473,7 +468,28 @@ export class DesfireCard {
         `authentification : réponse de ${second.data.length} octets au lieu de ${expected}`,
       );
     }
-    const keys = await custody.finish(step.handle, second.data);
+    return { handle: step.handle, cardReply: second.data };
+  }
+
+  /**
+   * Mutual authentication. The custody computes both cryptographic steps (it holds or reaches the
+   * key); the card proves it knows the same key or the exchange fails with 'auth-failed'. `nonFirst`
+   * (AuthenticateEV2NonFirst, inside an EV2 session) changes key and session keys and keeps the
+   * transaction identifier and command counter.
+   */
+  async authenticate(
+    scheme: AuthScheme,
+    keyNo: number,
+    custody: KeyCustody,
+    ref: KeyRef,
+    opts: { nonFirst?: boolean } = {},
+  ): Promise<AuthResult> {
+    const previous = this.session;
+    if (opts.nonFirst && (scheme !== 'ev2' || previous?.scheme !== 'ev2'))
+      throw new DesfireError('unsupported', 'AuthenticateEV2NonFirst demande une session EV2 ouverte');
+    const carried = previous?.scheme === 'ev2' ? { ti: Buffer.from(previous.ti), ctr: previous.ctr } : null;
+    const { handle, cardReply } = await this.challenge(scheme, keyNo, custody, ref, opts);
+    const keys = await custody.finish(handle, cardReply);
     if (keys.scheme === 'ev2')
       this.session =
         opts.nonFirst && carried

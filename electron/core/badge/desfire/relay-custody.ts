@@ -1,13 +1,15 @@
-// Server custody of the badge keys: both cryptographic steps of the mutual authentication are relayed to
-// the session server, which holds the application master keys (configuration or HSM) and sends back
-// only this tap's session keys. Messages: see custody.ts. A refusal by the server because the card's
-// answer did not prove the key surfaces as 'auth-failed' (not genuine), like the local custody.
+// Server custody of the badge keys: the session server holds the application master keys (configuration
+// or HSM) and answers the card's first frame with its own challenge. A tap's proof is the card's answer
+// to that challenge, which goes into the badge grant: the server checks it there (one round trip for the
+// challenge, one for the grant). Only the application's shared key (random-UID badges read their real
+// UID with it) is finished through the relay, for that tap's session keys. Messages: @sillage/protocol.
+import type { BadgeProof, RelayBeginRequest } from '@sillage/protocol';
 import type { SessionServerClient } from '../../oidc/server-client';
 import { ServerError } from '../../oidc/server-client';
-import type { BeginRequest, KeyCustody, SessionKeys } from './custody';
+import type { BeginRequest, KeyCustody, KeyRef, SessionKeys } from './custody';
 import { DesfireError } from './protocol';
 
-const b = (s: unknown) => Buffer.from(String(s), 'base64url');
+const b = (s: string) => Buffer.from(s, 'base64url');
 
 export class RelayKeyCustody implements KeyCustody {
   readonly kind = 'server-relay' as const;
@@ -15,35 +17,43 @@ export class RelayKeyCustody implements KeyCustody {
   constructor(private readonly client: () => Promise<SessionServerClient>) {}
 
   async begin(req: BeginRequest): Promise<{ handle: string; reply: Buffer }> {
-    const r = await this.call('begin', {
+    const body: RelayBeginRequest = {
       scheme: req.scheme,
       aid: req.ref.aid.toString('base64url'),
       keyNo: req.ref.keyNo,
-      divInput: req.ref.divInput.toString('base64url'),
       diversification: req.ref.diversification ?? 'an10922',
       encRndB: req.encRndB.toString('base64url'),
-    });
-    const reply = b(r.reply);
-    if (typeof r.handle !== 'string' || reply.length !== 32)
-      throw new DesfireError('malformed', 'réponse du serveur de clés invalide');
-    return { handle: r.handle, reply };
+      ...(req.ref.uid
+        ? { uid: req.ref.uid.toString('base64url'), systemId: req.ref.systemId.toString('base64url') }
+        : {}),
+    };
+    const r = await this.call('begin', () => this.client().then((c) => c.relayBegin(body)));
+    return { handle: r.handle, reply: b(r.reply) };
   }
 
   async finish(handle: string, cardReply: Buffer): Promise<SessionKeys> {
-    const r = await this.call('finish', { handle, cardReply: cardReply.toString('base64url') });
+    const r = await this.call('finish', () =>
+      this.client().then((c) => c.relayFinish({ handle, cardReply: cardReply.toString('base64url') })),
+    );
     if (r.scheme === 'ev2') return { scheme: 'ev2', ti: b(r.ti), enc: b(r.enc), mac: b(r.mac) };
     return { scheme: 'aes', key: b(r.key) };
+  }
+
+  async proof(handle: string, cardReply: Buffer, ref: KeyRef): Promise<BadgeProof> {
+    if (!ref.uid) throw new DesfireError('unsupported', "la clé commune de l'application ne prouve aucun badge");
+    // Checked by the server in the grant; nothing here can tell a forged answer from a genuine one.
+    return { kind: 'desfire', challenge: handle, response: cardReply.toString('base64url') };
   }
 
   abort(): void {
     // The server keeps no state between the steps (sealed handle): nothing to release.
   }
 
-  private async call(step: 'begin' | 'finish', body: Record<string, unknown>): Promise<Record<string, unknown>> {
+  private async call<T>(step: 'begin' | 'finish', fn: () => Promise<T>): Promise<T> {
     try {
-      return await (await this.client()).desfireRelay(step, body);
+      return await fn();
     } catch (e) {
-      if (e instanceof ServerError && e.code === 'invalid_grant' && step === 'finish')
+      if (e instanceof ServerError && e.code === 'badge_not_genuine' && step === 'finish')
         throw new DesfireError(
           'auth-failed',
           'le badge ne connaît pas la clé attendue (badge non authentique, vérifié par le serveur)',

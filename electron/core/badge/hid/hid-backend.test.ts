@@ -111,7 +111,9 @@ describe('pcProx (feature reports)', () => {
     backend!.pollPcProx(a());
     const taps = r.events.filter((e) => e.type === 'badge-tapped');
     expect(taps).toHaveLength(2);
-    expect(taps[0]).toMatchObject({ badge: { badgeId: 'prox:24:A1B2C3', proof: 'uid-only' } });
+    expect(taps[0]).toMatchObject({
+      badge: { chipId: 'prox:24:A1B2C3', strength: 'uid-only', proof: { kind: 'uid-only', uid: 'prox:24:A1B2C3' } },
+    });
     expect(dev.writes.map((w) => w[1])).toEqual([0x80, 0x8f, 0x8e, 0x8f, 0x8e, 0x8f, 0x8e, 0x8f, 0x8e]);
   });
 
@@ -219,8 +221,9 @@ describe('custom report readers (reader-verified DESFire file)', () => {
         type: 'badge-tapped',
         badge: {
           reader: 'OMNIKEY (5427CK)',
-          badgeId: 'CHU-000123',
-          proof: 'reader-verified',
+          chipId: 'CHU-000123',
+          strength: 'reader-verified',
+          proof: { kind: 'reader-verified', number: 'CHU-000123' },
           cardType: 'Badge (lecteur HID)',
         },
       },

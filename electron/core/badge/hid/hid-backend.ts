@@ -248,11 +248,14 @@ export class HidBackend implements ReaderBackend {
     this.present(a, id, 'reader-verified', 'Badge (lecteur HID)');
   }
 
-  private present(a: Attached, id: string | null, proof: 'uid-only' | 'reader-verified', cardType: string): void {
+  private present(a: Attached, id: string | null, strength: 'uid-only' | 'reader-verified', cardType: string): void {
     if (id === a.current) return;
     a.current = id;
     this.listener({ type: 'readers', readers: this.readers() });
-    if (id) this.listener({ type: 'badge-tapped', badge: { reader: a.name, badgeId: id, proof, cardType } });
+    if (!id) return;
+    // The server accepts these words (the reader's, a UID) only where its policy says so.
+    const proof = strength === 'uid-only' ? { kind: strength, uid: id } : { kind: strength, number: id };
+    this.listener({ type: 'badge-tapped', badge: { reader: a.name, cardType, chipId: id, strength, proof } });
   }
 
   /**
