@@ -1,15 +1,17 @@
 // DESFire badges through the real stack: the badge emulator on vpcd, pcscd, pcsclite (PcscMonitor), the
-// agent's PC/SC backend reading the credential with a diversified key, and its session engine asking the
-// real session server (PostgreSQL) who the badge belongs to. A genuine badge gets to the code pad; a
-// clone, a flipped MAC byte, a truncated frame and a badge pulled mid-authentication each end in a clear
-// error, nothing opened, and an audit record.
+// agent's PC/SC backend authenticating the badge with the keys the session server holds (relay), and its
+// session engine sending the card's answer to the server (PostgreSQL), which checks it and says whose
+// badge it is. A genuine badge gets to the code pad and, with the code, a session; a clone, a forged
+// answer, a truncated frame and a badge pulled mid-authentication each end in a clear error, nothing
+// opened, and an audit record; a random-UID badge proves the key of its real UID.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AgentError } from '../../shared/contract';
 import { AuditLog } from '../../electron/core/audit/audit';
 import { ServerAuthenticator } from '../../electron/core/auth/server-authenticator';
 import type { BadgeProfile } from '../../electron/core/badge/desfire/credential';
-import { LocalKeyCustody } from '../../electron/core/badge/desfire/custody';
+import { diversificationInput, LocalKeyCustody } from '../../electron/core/badge/desfire/custody';
 import type { KeyCustody } from '../../electron/core/badge/desfire/custody';
+import { diversifyAes128 } from '../../electron/core/badge/desfire/crypto';
 import { RelayKeyCustody } from '../../electron/core/badge/desfire/relay-custody';
 import { aidBytes } from '../../electron/core/badge/desfire/protocol';
 import { PcscCpsBackend } from '../../electron/core/cps/pcsc-cps-backend';
@@ -35,6 +37,7 @@ const MASTER = TEST_BADGE.master;
 const AID = aidBytes(TEST_BADGE.aid);
 const UID = Buffer.from('04A1B2C3D4E5F6', 'hex');
 const PROFILE: BadgeProfile = TEST_BADGE.profile;
+const RANDOM_UID_REAL = Buffer.from('04C0FFEE123456', 'hex');
 
 let pcscd: PcscdHandle;
 let pg: PostgresHandle;
@@ -45,16 +48,21 @@ let backend: PcscCpsBackend;
 let engine: SessionEngine;
 const audit = new AuditLog();
 const errors: AgentError[] = [];
+const UID_KEY = Buffer.from('0F1E2D3C4B5A69788796A5B4C3D2E1F0', 'hex');
 const local = new LocalKeyCustody((aid, keyNo) => (aid.equals(AID) && keyNo === 1 ? MASTER : null));
 let relay: RelayKeyCustody;
-/** The custody the backend uses for the next tap (local first, then the server relay). */
-let custody: KeyCustody = local;
+/** The custody the backend uses for the next tap: the server relay (the default), or keys on the PC. */
+let custody: KeyCustody;
 const switchable: KeyCustody = {
-  kind: 'local',
+  kind: 'server-relay',
   begin: (r) => custody.begin(r),
   finish: (h, c) => custody.finish(h, c),
+  proof: (h, c, ref) => custody.proof(h, c, ref),
   abort: (h) => custody.abort(h),
 };
+let profiles: BadgeProfile[] = [PROFILE];
+let accountId: string;
+let requests = 0;
 
 function encodedBadge(number: string, master = MASTER, uid?: Buffer): DesfireEmulator {
   return hospitalBadge(number, { master, ...(uid ? { uid } : {}) });
@@ -84,7 +92,7 @@ beforeAll(async () => {
     db,
     port: 0,
     trustAnchorsPem: [],
-    desfireKeys: { 'F51230/1': MASTER.toString('hex') },
+    desfireKeys: { 'F51230/1': MASTER.toString('hex'), 'F51230/2': UID_KEY.toString('hex') },
     log: jsonLog(() => {}, 'silent'),
   });
   const a = await server.directory.addAccount({
@@ -95,10 +103,19 @@ beforeAll(async () => {
     profession: 'Infirmière',
     secret: '4821',
   });
-  await server.directory.bindBadge('CHU-000123', a.id);
+  accountId = a.id;
+  await server.directory.bindBadge({ uid: UID.toString('hex'), number: 'CHU-000123' }, a.id);
+  await server.directory.bindBadge({ uid: RANDOM_UID_REAL.toString('hex') }, a.id);
   const creds = await registerWorkstation(server.issuer, await server.directory.createEnrolmentToken('PC-B1'), 'PC-B1');
-  const client = lazyClient(server.issuer, async () => creds, { allowHttp: true, timeoutMs: 3000 });
+  // Every HTTP request the agent makes to the server goes through here (a tap's round trips are counted).
+  const counting: typeof fetch = (input, init) => {
+    requests += 1;
+    return fetch(input, init);
+  };
+  const client = lazyClient(server.issuer, async () => creds, { allowHttp: true, timeoutMs: 3000, fetch: counting });
+  await client();
   relay = new RelayKeyCustody(client);
+  custody = relay;
   const auth = new ServerAuthenticator({ client, clock: systemClock, pollMs: 60_000 });
   engine = new SessionEngine({ authenticator: auth, audit, clock: systemClock, inactivityMs: 0, tapDebounceMs: 0 });
   engine.onError.add((e) => errors.push(e));
@@ -106,7 +123,7 @@ beforeAll(async () => {
   backend = new PcscCpsBackend({
     monitor,
     module: () => null,
-    badges: { profiles: () => [PROFILE], custody: switchable, allowUidOnly: () => false },
+    badges: { profiles: () => profiles, custody: switchable, allowUidOnly: () => false },
   });
   await backend.start((e) => engine.handleReaderEvent(e));
   await waitFor(() => monitor.list().length >= 2, 5000, 'virtual readers');
@@ -120,41 +137,67 @@ afterAll(async () => {
   await pcscd?.stop();
 });
 
-describe('DESFire badge through pcscd + vpcd + the session server', () => {
-  it('a genuine badge yields its credential: the server knows its owner, the code is asked', async () => {
+/** A random-UID badge: anticollision shows 08xxxxxx, GetCardUID (after the shared key 2) the real UID. */
+function randomUidBadge(): DesfireEmulator {
+  const emu = new DesfireEmulator({ uid: RANDOM_UID_REAL, randomUid: true });
+  const key = diversifyAes128(MASTER, diversificationInput(RANDOM_UID_REAL, AID, TEST_BADGE.systemId));
+  emu.install(AID, { keys: [Buffer.alloc(16, 0x5a), key, UID_KEY] });
+  return emu;
+}
+
+describe('DESFire badge through pcscd + vpcd + the session server (relay)', () => {
+  it('a genuine badge: 4 APDUs and 2 requests to the server, its owner on the code pad, the code opens', async () => {
     const emu = encodedBadge('CHU-000123', MASTER, UID);
+    requests = 0;
     const card = await tap(emu.handler, () => engine.getState().kind === 'pin-required', 1500);
+    // The relay's challenge, then the grant carrying the card's answer.
+    expect(requests).toBe(2);
     expect(engine.getState()).toMatchObject({
       kind: 'pin-required',
       secondFactor: 'session-code',
       identity: { lastName: 'MARTIN' },
       credential: { badgeProof: 'desfire-aes-diversified' },
     });
-    // UID, select, EV2First (2 frames), ReadData: the whole tap.
-    expect(card.apduCount).toBe(5);
+    // UID, select, EV2First (2 frames): the whole tap; no key and no file ever reach the PC.
+    expect(card.apduCount).toBe(4);
     expect(audited('badge.tapped').at(-1)).toMatchObject({ factor: 'desfire-aes-diversified', outcome: 'info' });
-    engine.cancel();
+    expect(await engine.submitPin('4821')).toEqual({ accepted: true });
+    const st = engine.getState();
+    expect(st.kind === 'open' && st.session.assurance).toBe('mfa');
+    const uid = UID.toString('hex').toUpperCase();
+    expect((await server.audit.query({ action: 'reopen.badge' })).at(-1)).toMatchObject({
+      outcome: 'refused',
+      reason: 'mfa_required',
+      details: { proof: 'desfire', uid, key: 'F51230/1' },
+    });
+    expect((await server.audit.query({ action: 'login.badge' })).at(-1)).toMatchObject({
+      outcome: 'ok',
+      factor: 'hwk+pin',
+      details: expect.objectContaining({ proof: 'desfire', uid }),
+    });
+    engine.lock('user-lock');
+    // The next tests start from the first tap of a shift again.
+    await server.sessions.endAllForAccount(accountId, 'test');
   });
 
-  const refusals: [string, () => ApduHandler, AgentError['code'], RegExp][] = [
+  const refusals: [string, () => ApduHandler, AgentError['code'], string, RegExp][] = [
     [
-      'a clone (same UID, wrong key)',
+      'a clone (same UID, wrong key): the card refuses the server’s challenge',
       () => encodedBadge('CHU-000123', Buffer.alloc(16, 0x77), UID).handler,
       'badge-not-genuine',
+      'badge.refused',
       /non authentique/,
     ],
     [
-      'a flipped MAC byte',
+      'a forged card that accepts anything and answers noise: the server’s check refuses it',
       () => {
-        const emu = encodedBadge('CHU-000123');
-        return (apdu) => {
-          const r = emu.process(apdu);
-          if (apdu[1] === 0xbd) r[r.length - 3]! ^= 0x40;
-          return r;
-        };
+        const emu = encodedBadge('CHU-000123', MASTER, UID);
+        return (apdu) =>
+          apdu[1] === 0xaf ? Buffer.concat([Buffer.alloc(32, 0x42), Buffer.from([0x91, 0x00])]) : emu.process(apdu);
       },
-      'badge-unreadable',
-      /MAC/,
+      'badge-not-genuine',
+      'auth.refused',
+      /badge_not_genuine/,
     ],
     [
       'a truncated frame',
@@ -166,20 +209,20 @@ describe('DESFire badge through pcscd + vpcd + the session server', () => {
         };
       },
       'badge-unreadable',
+      'badge.refused',
       /octets/,
     ],
   ];
 
-  for (const [what, handler, code, reason] of refusals) {
+  for (const [what, handler, code, action, reason] of refusals) {
     it(`${what} → ${code}, nothing opened, audited`, async () => {
       const before = errors.length;
       await tap(handler(), () => errors.length > before);
       expect(errors.at(-1)).toMatchObject({ code });
       expect(engine.getState().kind).toBe('locked');
-      const rec = audited('badge.refused').at(-1)!;
+      const rec = audited(action).at(-1)!;
       expect(rec.outcome).toBe('failure');
       expect(rec.reason).toMatch(reason);
-      expect(audited('badge.tapped').length).toBe(1);
     });
   }
 
@@ -187,6 +230,7 @@ describe('DESFire badge through pcscd + vpcd + the session server', () => {
     const emu = encodedBadge('CHU-000123');
     let card: VirtualCard | null = null;
     const before = errors.length;
+    const opened = audited('session.opened').length;
     const handler: ApduHandler = (apdu) => {
       if (apdu[1] === 0xaf) {
         void card!.remove();
@@ -200,7 +244,7 @@ describe('DESFire badge through pcscd + vpcd + the session server', () => {
     expect(errors.at(-1)).toMatchObject({ code: 'badge-unreadable' });
     expect(audited('badge.refused').at(-1)!.reason).toMatch(/retiré|perdu/);
     expect(engine.getState().kind).toBe('locked');
-    expect(audited('session.opened')).toHaveLength(0);
+    expect(audited('session.opened')).toHaveLength(opened);
     await waitFor(() => !monitor.list().some((r) => r.atr), 5000, 'badge gone');
   });
 
@@ -210,44 +254,43 @@ describe('DESFire badge through pcscd + vpcd + the session server', () => {
     expect(errors.at(-1)).toMatchObject({ code: 'badge-not-encoded' });
     expect(audited('badge.refused').at(-1)!.reason).toMatch(/encoder/);
   });
-});
 
-describe('server custody: the session server holds the badge keys (relay)', () => {
-  it('a genuine badge authenticates with keys only the server holds; a clone and a forged answer are refused, audited', async () => {
-    custody = relay;
+  it('a random-UID badge: the shared key reads its real UID, then it proves the key diversified for that UID', async () => {
+    profiles = [{ ...PROFILE, uidKeyNo: 2 }];
     try {
-      const emu = encodedBadge('CHU-000123', MASTER, UID);
-      await tap(emu.handler, () => engine.getState().kind === 'pin-required');
-      expect(engine.getState()).toMatchObject({
-        kind: 'pin-required',
-        identity: { lastName: 'MARTIN' },
-        credential: { badgeProof: 'desfire-aes-diversified' },
+      const emu = randomUidBadge();
+      const card = await tap(emu.handler, () => engine.getState().kind === 'pin-required');
+      expect(engine.getState()).toMatchObject({ kind: 'pin-required', identity: { lastName: 'MARTIN' } });
+      // UID, select, EV2First with key 2 (2), GetCardUID, EV2First with key 1 (2).
+      expect(card.apduCount).toBe(7);
+      const tapped = await server.audit.query({ action: 'reopen.badge' });
+      expect(tapped.at(-1)!.details).toMatchObject({ uid: RANDOM_UID_REAL.toString('hex').toUpperCase() });
+      expect((await server.audit.query({ action: 'badge.relay-auth' })).at(-1)).toMatchObject({
+        outcome: 'ok',
+        details: { key: 'F51230/2' },
       });
       engine.cancel();
-      // A clone fails on the card itself (the server's answer was made with the genuine key).
-      let before = errors.length;
-      await tap(encodedBadge('CHU-000123', Buffer.alloc(16, 0x77), UID).handler, () => errors.length > before);
-      expect(errors.at(-1)).toMatchObject({ code: 'badge-not-genuine' });
-      // A forged card that "accepts" anything and answers noise is caught by the server's check.
-      const forged = encodedBadge('CHU-000123', MASTER, UID);
-      before = errors.length;
-      await tap(
-        (apdu) =>
-          apdu[1] === 0xaf ? Buffer.concat([Buffer.alloc(32, 0x42), Buffer.from([0x91, 0x00])]) : forged.process(apdu),
-        () => errors.length > before,
-      );
-      expect(errors.at(-1)).toMatchObject({ code: 'badge-not-genuine' });
-      const rows = (await server.audit.query({ action: 'badge.relay-auth' })) as {
-        outcome: string;
-        reason: string | null;
-      }[];
-      expect(rows.map((r) => r.outcome).sort()).toEqual(['ok', 'refused']);
-      expect(rows.find((r) => r.outcome === 'refused')!.reason).toMatch(/not genuine/);
     } finally {
-      custody = local;
+      profiles = [PROFILE];
     }
   });
 
+  it("keys on the workstation (local custody): the server does not take the workstation's word by default", async () => {
+    custody = local;
+    try {
+      const before = errors.length;
+      await tap(encodedBadge('CHU-000123', MASTER, UID).handler, () => errors.length > before);
+      expect(errors.at(-1)).toMatchObject({ code: 'badge-weak' });
+      expect(engine.getState().kind).toBe('locked');
+      const rows = await server.audit.query({ action: 'badge.tap' });
+      expect(rows.at(-1)).toMatchObject({ outcome: 'refused', reason: 'badge_weak', factor: 'badge-ws' });
+    } finally {
+      custody = relay;
+    }
+  });
+});
+
+describe('server custody: the session server holds the badge keys (relay)', () => {
   it('a revoked workstation gets no relay: the tap says the key server refused, nothing opens', async () => {
     const creds = await registerWorkstation(server.issuer, await server.directory.createEnrolmentToken('PC-X'), 'PC-X');
     await server.directory.revokeWorkstation(creds.clientId);
@@ -257,7 +300,7 @@ describe('server custody: the session server holds the badge keys (relay)', () =
     await expect(
       revoked.begin({
         scheme: 'ev2',
-        ref: { aid: AID, keyNo: 1, divInput: Buffer.alloc(7) },
+        ref: { aid: AID, keyNo: 1, uid: UID, systemId: Buffer.alloc(0) },
         encRndB: Buffer.alloc(16),
       }),
     ).rejects.toThrow(/unknown or revoked workstation/);
@@ -271,7 +314,7 @@ describe('server custody: the session server holds the badge keys (relay)', () =
       scheme: 'ev2',
       aid: AID.toString('base64url'),
       keyNo: 1,
-      divInput: Buffer.alloc(7).toString('base64url'),
+      uid: UID.toString('base64url'),
       encRndB: Buffer.alloc(16).toString('base64url'),
     };
     const post = () =>

@@ -12,6 +12,10 @@ import type { SessionServer } from '../../server/src/app';
 import { postgresDb } from '../../server/src/db';
 import type { Db } from '../../server/src/db';
 import { jsonLog } from '../../server/src/log';
+import { badgeTapParams } from '@sillage/protocol';
+import { boundBadge, tapProof, TEST_DESFIRE_KEYS, uidOf } from '../badges';
+import { hospitalBadge } from '../cards/desfire-card';
+import type { DesfireEmulator } from '../cards/desfire-card';
 import { keyCard } from '../key-card';
 import { startLoadBalancer } from '../lb';
 import type { LoadBalancer } from '../lb';
@@ -58,6 +62,7 @@ beforeAll(async () => {
         trustAnchorsPem: [pki.root.certPem],
         intermediateCasPem: [pki.ca.certPem],
         relyingParties: [DPI],
+        desfireKeys: TEST_DESFIRE_KEYS,
         now,
         directoryPolicy: { maxSecretFailures: 3, lockoutMs: 15 * 60_000 },
         log: jsonLog(() => {}, 'silent'),
@@ -74,6 +79,13 @@ afterAll(async () => {
   await pg?.stop();
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
+
+/** A relay proof (what the enrolment takes). */
+async function relayOnly(client: SessionServerClient, emu: DesfireEmulator) {
+  const p = await tapProof(client, emu);
+  if (p.kind !== 'desfire') throw new Error('not a relay proof');
+  return p;
+}
 
 describe('session server on PostgreSQL, two instances behind one address', () => {
   it('logs in with a CPS card: MFA tokens with honest claims, refreshable, verified by openid-client', async () => {
@@ -152,7 +164,7 @@ describe('session server on PostgreSQL, two instances behind one address', () =>
     const fake = { clientId: 'ws-not-registered', key: ws.creds.key };
     const unknown = await refusal(
       SessionServerClient.connect(servers[0]!.issuer, fake, { allowHttp: true }).then((c) =>
-        c.badge('any', 'desfire-aes-diversified'),
+        c.badge({ kind: 'uid-only', uid: '04A1B2C3' }),
       ),
     );
     expect(unknown.code).toBe('invalid_client');
@@ -179,17 +191,20 @@ describe('session server on PostgreSQL, two instances behind one address', () =>
       profession: 'Infirmière',
       secret: '4821',
     });
-    expect(await servers[0]!.directory.bindBadge('desfire:camille', camille.id)).toEqual({ ok: true });
+    const badge = hospitalBadge('CHU-CAMILLE');
+    expect(await servers[0]!.directory.bindBadge({ uid: uidOf(badge), number: 'CHU-CAMILLE' }, camille.id)).toEqual({
+      ok: true,
+    });
 
-    const first = await refusal(pc1.client.badge('desfire:camille', 'desfire-aes-diversified'));
+    const first = await refusal(pc1.client.badge(await tapProof(pc1.client, badge)));
     expect(first.code).toBe('mfa_required');
     expect(first.body.display_name).toBe('Camille MARTIN');
 
-    const login = await pc1.client.badge('desfire:camille', 'desfire-aes-diversified', '4821');
+    const login = await pc1.client.badgeCode(String(first.body.login_ticket), '4821');
     expect(login.claims).toMatchObject({ acr: 'urn:sillage:loa:mfa', amr: ['hwk', 'pin', 'mfa'], sub: camille.id });
 
     offsetMs = 2 * HOUR;
-    const reopen = await pc2.client.badge('desfire:camille', 'desfire-aes-diversified');
+    const reopen = await pc2.client.badge(await tapProof(pc2.client, badge));
     expect(reopen.claims).toMatchObject({
       acr: 'urn:sillage:loa:reopen',
       amr: ['hwk'],
@@ -199,7 +214,7 @@ describe('session server on PostgreSQL, two instances behind one address', () =>
     expect(reopen.mfaExpiresAt).toBe(login.mfaExpiresAt);
 
     offsetMs = 4 * HOUR + 60_000;
-    const over = await refusal(pc2.client.badge('desfire:camille', 'desfire-aes-diversified'));
+    const over = await refusal(pc2.client.badge(await tapProof(pc2.client, badge)));
     expect(over.code).toBe('mfa_required');
     expect(over.message).toMatch(/roaming session over/);
     // Token exchange on the old session is refused too: the window is absolute.
@@ -228,25 +243,26 @@ describe('session server on PostgreSQL, two instances behind one address', () =>
       profession: 'Aide-soignant',
       secret: '7777',
     });
-    await servers[0]!.directory.bindBadge('desfire:jean', jean.id);
-    expect((await refusal(pc.client.badge('desfire:jean', 'desfire-aes-diversified', '0000'))).body.tries_left).toBe(2);
-    expect((await refusal(pc.client.badge('desfire:jean', 'desfire-aes-diversified', '0001'))).body.tries_left).toBe(1);
-    expect((await refusal(pc.client.badge('desfire:jean', 'desfire-aes-diversified', '0002'))).code).toBe(
-      'secret_locked',
-    );
+    const badge = await boundBadge(servers[0]!.directory, jean.id, 'CHU-JEAN');
+    const tap = async () =>
+      String((await refusal(pc.client.badge(await tapProof(pc.client, badge)))).body.login_ticket);
+    let r = await refusal(pc.client.badgeCode(await tap(), '0000'));
+    expect(r.body.tries_left).toBe(2);
+    // A wrong code hands out the ticket of the next try on the same tap.
+    r = await refusal(pc.client.badgeCode(String(r.body.login_ticket), '0001'));
+    expect(r.body.tries_left).toBe(1);
+    r = await refusal(pc.client.badgeCode(String(r.body.login_ticket), '0002'));
+    expect(r.code).toBe('secret_locked');
+    expect(r.body.login_ticket).toBeUndefined();
     // Locked: even the right code is refused until the lock ends.
-    expect((await refusal(pc.client.badge('desfire:jean', 'desfire-aes-diversified', '7777'))).code).toBe(
-      'secret_locked',
-    );
+    expect((await refusal(pc.client.badgeCode(await tap(), '7777'))).code).toBe('secret_locked');
     offsetMs = 16 * 60_000;
-    expect((await pc.client.badge('desfire:jean', 'desfire-aes-diversified', '7777')).claims.acr).toBe(
-      'urn:sillage:loa:mfa',
-    );
+    expect((await pc.client.badgeCode(await tap(), '7777')).claims.acr).toBe('urn:sillage:loa:mfa');
     offsetMs = 0;
 
-    expect(await servers[1]!.directory.revokeBadge('desfire:jean', 'perdu')).toBe(true);
-    expect((await refusal(pc.client.badge('desfire:jean', 'desfire-aes-diversified'))).code).toBe('badge_revoked');
-    expect((await refusal(pc.client.badge('uid:04A1B2C3', 'uid-only'))).code).toBe('uid_only');
+    expect(await servers[1]!.directory.revokeBadge(uidOf(badge), 'perdu')).toBe(true);
+    expect((await refusal(pc.client.badge(await tapProof(pc.client, badge)))).code).toBe('badge_revoked');
+    expect((await refusal(pc.client.badge({ kind: 'uid-only', uid: uidOf(badge) }))).code).toBe('badge_weak');
     // One active badge, one person.
     const other = await servers[0]!.directory.addAccount({
       idNat: '899999000045',
@@ -255,8 +271,12 @@ describe('session server on PostgreSQL, two instances behind one address', () =>
       firstName: 'Y',
       profession: null,
     });
-    await servers[0]!.directory.bindBadge('desfire:shared', jean.id);
-    expect(await servers[0]!.directory.bindBadge('desfire:shared', other.id)).toEqual({ ok: false, reason: 'taken' });
+    const shared = hospitalBadge('CHU-SHARED');
+    await servers[0]!.directory.bindBadge({ uid: uidOf(shared) }, jean.id);
+    expect(await servers[0]!.directory.bindBadge({ uid: uidOf(shared) }, other.id)).toEqual({
+      ok: false,
+      reason: 'taken',
+    });
   });
 
   it('exchanges for an audience-bound DPI token the DPI can introspect; global logout reaches every workstation', async () => {
@@ -270,9 +290,10 @@ describe('session server on PostgreSQL, two instances behind one address', () =>
       profession: 'Infirmière',
       secret: '1357',
     });
-    await servers[0]!.directory.bindBadge('desfire:nina', nina.id);
-    const a = await pc1.client.badge('desfire:nina', 'desfire-aes-diversified', '1357');
-    const b = await pc2.client.badge('desfire:nina', 'desfire-aes-diversified');
+    const badge = await boundBadge(servers[0]!.directory, nina.id, 'CHU-NINA');
+    const first = await refusal(pc1.client.badge(await tapProof(pc1.client, badge)));
+    const a = await pc1.client.badgeCode(String(first.body.login_ticket), '1357');
+    const b = await pc2.client.badge(await tapProof(pc2.client, badge));
     const dpiToken = await pc1.client.exchange(a.accessToken, 'https://dpi.test');
     expect(dpiToken.accessToken).not.toBe(a.accessToken);
     expect((await refusal(pc1.client.exchange(a.accessToken, 'https://not-registered.test'))).code).toBe(
@@ -309,7 +330,7 @@ describe('session server on PostgreSQL, two instances behind one address', () =>
     expect((await refusal(pc2.client.refresh(b.refreshToken!))).code).toBe('invalid_grant');
     expect((await oidc.tokenIntrospection(dpi, dpiToken.accessToken)).active).toBe(false);
     // The next tap asks for the code again.
-    expect((await refusal(pc2.client.badge('desfire:nina', 'desfire-aes-diversified'))).code).toBe('mfa_required');
+    expect((await refusal(pc2.client.badge(await tapProof(pc2.client, badge)))).code).toBe('mfa_required');
   });
 
   it('enrols a new badge right after a CPS login (not after a badge login), imports a CSV, and runs the admin CLI', async () => {
@@ -321,30 +342,32 @@ describe('session server on PostgreSQL, two instances behind one address', () =>
     const card = keyCard(louis.certPem, louis.keyPem);
     await card.verifyPin('1234');
     const t = await ws.client.cardLogin(card, '899999000029');
-    await ws.client.enrolBadge(t.accessToken, 'desfire:louis-new', 'desfire-aes-diversified');
+    const fresh = hospitalBadge('CHU-LOUIS-2');
+    expect(await ws.client.enrolBadge(t.accessToken, await relayOnly(ws.client, fresh), 'CHU-LOUIS-2')).toEqual({
+      uid: uidOf(fresh),
+    });
     // The badge now re-opens Louis's roaming session (started by the CPS login) with a tap.
-    const re = await ws.client.badge('desfire:louis-new', 'desfire-aes-diversified');
+    const re = await ws.client.badge(await tapProof(ws.client, fresh));
     expect(re.claims).toMatchObject({ idnat: '899999000029', acr: 'urn:sillage:loa:reopen' });
     // A badge session cannot enrol another badge (a found badge must not enrol its twin).
-    const e = await refusal(ws.client.enrolBadge(re.accessToken, 'desfire:louis-other', 'desfire-aes-diversified'));
+    const twin = hospitalBadge('CHU-LOUIS-3');
+    const e = await refusal(ws.client.enrolBadge(re.accessToken, await relayOnly(ws.client, twin)));
     expect(e.body.error).toBe('insufficient_user_authentication');
 
-    const csv =
-      'id_nat;ad_login;last_name;first_name;profession;badge_id\n899999000060;pdupont;DUPONT;Paul;Infirmier;desfire:paul\n;;SANSID;Personne;;\n';
+    const paul = hospitalBadge('CHU-PAUL');
+    const csv = `id_nat;ad_login;last_name;first_name;profession;badge_uid;badge_id\n899999000060;pdupont;DUPONT;Paul;Infirmier;${uidOf(paul)};CHU-PAUL\n;;SANSID;Personne;;;\n`;
     const r = await servers[0]!.directory.importCsv(csv);
     expect(r).toEqual({ imported: 1, errors: ['ligne 3 : nom, prénom et id_nat ou ad_login sont requis'] });
-    expect((await servers[0]!.directory.badgeOwner('desfire:paul')) as { account: { lastName: string } }).toMatchObject(
-      { account: { lastName: 'DUPONT' } },
-    );
+    expect(
+      (await servers[0]!.directory.badgeOwner({ uid: uidOf(paul) })) as { account: { lastName: string } },
+    ).toMatchObject({ account: { lastName: 'DUPONT' } });
 
     const { runAdmin } = await import('../../server/src/cli');
     const out: string[] = [];
     const url = ['--database-url', pg.url('sillage')];
-    expect(await runAdmin(['badge', 'revoke', 'desfire:paul', '--reason', 'perdu', ...url], (l) => out.push(l))).toBe(
-      0,
-    );
+    expect(await runAdmin(['badge', 'revoke', uidOf(paul), '--reason', 'perdu', ...url], (l) => out.push(l))).toBe(0);
     expect(await runAdmin(['session', 'end', '--user', 'lbernard', ...url], (l) => out.push(l))).toBe(0);
-    expect((await refusal(ws.client.badge('desfire:louis-new', 'desfire-aes-diversified'))).code).toBe('mfa_required');
+    expect((await refusal(ws.client.badge(await tapProof(ws.client, fresh)))).code).toBe('mfa_required');
     expect(await runAdmin(['audit', '--user', 'pdupont', ...url], (l) => out.push(l))).toBe(0);
     expect(await runAdmin(['audit', 'verify', ...url], (l) => out.push(l))).toBe(0);
     expect(out).toEqual(
@@ -354,8 +377,10 @@ describe('session server on PostgreSQL, two instances behind one address', () =>
         expect.stringMatching(/chaîne d’audit intègre/),
       ]),
     );
-    expect(await runAdmin(['badge', 'bind', 'desfire:x', 'nobody', ...url], (l) => out.push(l))).toBe(1);
+    expect(await runAdmin(['badge', 'bind', 'nobody', '--uid', uidOf(twin), ...url], (l) => out.push(l))).toBe(1);
     expect(out.at(-1)).toBe('erreur : compte inconnu : nobody');
+    expect(await runAdmin(['badge', 'bind', 'lbernard', '--uid', uidOf(twin), ...url], (l) => out.push(l))).toBe(0);
+    expect(out.at(-1)).toBe('badge attribué');
   });
 
   it('accepts a workstation assertion once: presented at the same moment twice to one instance and once to the other', async () => {
@@ -368,13 +393,14 @@ describe('session server on PostgreSQL, two instances behind one address', () =>
       profession: 'Infirmier',
       secret: '1357',
     });
-    await servers[0]!.directory.bindBadge('desfire:replay', acct.id);
-    await ws.client.badge('desfire:replay', 'desfire-aes-diversified', '1357');
+    const badge = await boundBadge(servers[0]!.directory, acct.id, 'CHU-REPLAY');
+    const tap = await refusal(ws.client.badge(await tapProof(ws.client, badge)));
+    await ws.client.badgeCode(String(tap.body.login_ticket), '1357');
+    const proof = await tapProof(ws.client, badge);
     const assertion = await workstationAssertion(ws.creds.key, ws.creds.clientId, servers[0]!.issuer);
     const body = new URLSearchParams({
       grant_type: 'urn:sillage:params:oauth:grant-type:badge',
-      badge_id: 'desfire:replay',
-      badge_proof: 'desfire-aes-diversified',
+      ...badgeTapParams(proof),
       scope: 'openid profile offline_access',
       client_id: ws.creds.clientId,
       client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
