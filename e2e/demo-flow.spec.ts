@@ -75,10 +75,11 @@ test('English UI, diagnostic page and refused UID-only badge', async ({ page, ag
   await page.goto(agent.url);
   await page.getByTestId('lang-toggle').click();
   await expect(page.getByTestId('lock-screen')).toContainText('Tap your badge or insert your CPS card');
+  // A copy of Camille's UID on a bare chip: no application, no key, nothing to prove.
   await page.getByTestId('demo-tap-badge-clone').click();
-  await expect(page.getByTestId('error-message')).toContainText('Insecure badge refused');
+  await expect(page.getByTestId('error-message')).toContainText('Badge not encoded for the hospital');
   await page.getByTestId('diagnostic-toggle').click();
-  await expect(page.getByTestId('diagnostic')).toContainText('auth.refused');
+  await expect(page.getByTestId('diagnostic')).toContainText('badge.refused');
   await page.screenshot({ path: shotPath('08-diagnostic-en') });
 });
 

@@ -2,10 +2,10 @@
 // by their chip UID, and each tap's proof made through the agent's own path (credential read, relay
 // custody): the server checks the card's answer to its own challenge.
 import type { BadgeProof } from '@sillage/protocol';
-import { readBadgeCredential } from '../electron/core/badge/desfire/credential';
+import { readBadge } from '../electron/core/badge/badge-reading';
 import { RelayKeyCustody } from '../electron/core/badge/desfire/relay-custody';
 import type { SessionServerClient } from '../electron/core/oidc/server-client';
-import type { BadgeRead } from '../electron/core/readers/types';
+import type { BadgeRead, ReaderEvent } from '../electron/core/readers/types';
 import { hospitalBadge, TEST_BADGE } from './cards/desfire-card';
 import type { DesfireEmulator } from './cards/desfire-card';
 
@@ -21,12 +21,23 @@ export async function tapProof(client: Client, emu: DesfireEmulator): Promise<Ba
   return (await tapRead(client, emu)).proof;
 }
 
-/** One tap as the badge backend reports it to the session engine. */
-export async function tapRead(client: Client, emu: DesfireEmulator, reader = 'Lecteur de test'): Promise<BadgeRead> {
+/** One tap as a badge backend reports it to the session engine: the badge, or why it gave none. */
+export async function tapEvent(client: Client, emu: DesfireEmulator, reader = 'Lecteur de test'): Promise<ReaderEvent> {
   emu.powerOn();
-  const custody = new RelayKeyCustody(typeof client === 'function' ? client : async () => client);
-  const c = await readBadgeCredential({ transmit: async (a) => emu.process(a) }, [TEST_BADGE.profile], custody);
-  return { reader, cardType: 'DESFire EV3', chipId: c.uid, strength: c.strength, proof: c.proof };
+  const out = await readBadge({ transmit: async (a) => emu.process(a) }, reader, 'DESFire EV3', {
+    profiles: () => [TEST_BADGE.profile],
+    custody: new RelayKeyCustody(typeof client === 'function' ? client : async () => client),
+    allowUidOnly: () => false,
+  });
+  return out.ok
+    ? { type: 'badge-tapped', badge: out.badge }
+    : { type: 'badge-refused', reader, code: out.code, message: out.message };
+}
+
+export async function tapRead(client: Client, emu: DesfireEmulator, reader?: string): Promise<BadgeRead> {
+  const e = await tapEvent(client, emu, reader);
+  if (e.type !== 'badge-tapped') throw new Error(`tap refused: ${e.type === 'badge-refused' ? e.message : e.type}`);
+  return e.badge;
 }
 
 /** A new encoded badge bound to `accountId` by its chip UID (and its number as the label). */

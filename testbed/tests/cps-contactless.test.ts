@@ -13,6 +13,7 @@ import { ServerAuthenticator } from '../../electron/core/auth/server-authenticat
 import { Pkcs11Module } from '../../electron/core/cps/cryptolib';
 import { PcscCpsBackend } from '../../electron/core/cps/pcsc-cps-backend';
 import { lazyClient, registerWorkstation } from '../../electron/core/oidc/server-client';
+import type { SessionServerClient } from '../../electron/core/oidc/server-client';
 import { PcscMonitor } from '../../electron/core/readers/pcsc/monitor';
 import { SessionEngine } from '../../electron/core/session/engine';
 import { systemClock } from '../../electron/core/util/clock';
@@ -22,6 +23,8 @@ import type { SessionServer } from '../../server/src/app';
 import { postgresDb } from '../../server/src/db';
 import type { Db } from '../../server/src/db';
 import { jsonLog } from '../../server/src/log';
+import { boundBadge, tapRead, TEST_DESFIRE_KEYS } from '../badges';
+import type { DesfireEmulator } from '../cards/desfire-card';
 import { startCps3Process } from '../cps3-process';
 import type { Cps3Process } from '../cps3-process';
 import { OPENSC_MODULE, writeOpenscConf } from '../opensc';
@@ -44,6 +47,8 @@ let backend: PcscCpsBackend;
 let engine: SessionEngine;
 const audit = new AuditLog();
 const errors: AgentError[] = [];
+let client: () => Promise<SessionServerClient>;
+let badge: DesfireEmulator;
 
 async function tapCps(until: () => boolean): Promise<void> {
   await card.send('insert', pcscd.ports[0]!);
@@ -72,13 +77,15 @@ beforeAll(async () => {
     port: 0,
     trustAnchorsPem: [pki.root.certPem],
     intermediateCasPem: [pki.ca.certPem],
+    desfireKeys: TEST_DESFIRE_KEYS,
     log: jsonLog(() => {}, 'silent'),
   });
   const a = await server.directory.addAccount({ ...PERSON, adLogin: 'cmartin', secret: '4821' });
-  await server.directory.bindBadge('CHU-000123', a.id);
+  badge = await boundBadge(server.directory, a.id, 'CHU-000123');
   const creds = await registerWorkstation(server.issuer, await server.directory.createEnrolmentToken('PC'), 'PC');
+  client = lazyClient(server.issuer, async () => creds, { allowHttp: true, timeoutMs: 3000 });
   const auth = new ServerAuthenticator({
-    client: lazyClient(server.issuer, async () => creds, { allowHttp: true, timeoutMs: 3000 }),
+    client,
     clock: systemClock,
     pollMs: 60_000,
   });
@@ -111,10 +118,7 @@ describe('contactless CPS: technical key, 1 factor, re-open only', () => {
   });
 
   it('inside the window it re-opens the session of the 2-factor login, without PIN; the same tap again locks', async () => {
-    engine.handleReaderEvent({
-      type: 'badge-tapped',
-      badge: { reader: 'badge', badgeId: 'CHU-000123', proof: 'desfire-aes-diversified', cardType: 'DESFire EV3' },
-    });
+    engine.handleReaderEvent({ type: 'badge-tapped', badge: await tapRead(client, badge) });
     await waitFor(() => engine.getState().kind === 'pin-required', 5000, 'PIN pad');
     expect(await engine.submitPin('4821')).toEqual({ accepted: true });
     const first = engine.getState();

@@ -6,8 +6,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { diversifyAes128 } from '../../electron/core/badge/desfire/crypto';
-import { diversificationInput, readBadgeCredential } from '../../electron/core/badge/desfire/credential';
-import { LocalKeyCustody } from '../../electron/core/badge/desfire/custody';
+import { readBadgeCredential } from '../../electron/core/badge/desfire/credential';
+import { diversificationInput, LocalKeyCustody } from '../../electron/core/badge/desfire/custody';
 import { aidBytes, DesfireCard } from '../../electron/core/badge/desfire/protocol';
 import { runBadgeCli } from '../../electron/core/badge/encode-cli';
 import { loadKeyFile } from '../../electron/core/badge/key-file';
@@ -77,7 +77,8 @@ describe('badge encoding tool (npm run badge)', () => {
     const emu = new DesfireEmulator();
     const r = await cli(['encode', '--number', 'CHU-000123'], emu);
     expect(r.code, r.out.join('\n')).toBe(0);
-    expect(r.out.at(-1)).toMatch(/badge bind CHU-000123/);
+    const uid = emu.uid.toString('hex').toUpperCase();
+    expect(r.out).toContain(`  npm run server:admin -- badge bind LOGIN --uid ${uid} --number CHU-000123`);
     const app = emu.apps.get(AID.toString('hex'))!;
     const div = diversificationInput(emu.uid, AID, PROFILE.systemId);
     expect(app.keys[1]).toEqual(diversifyAes128(Buffer.from(KEYS['F51230/1'], 'hex'), div));
@@ -90,12 +91,13 @@ describe('badge encoding tool (npm run badge)', () => {
 
     const v = await cli(['verify'], emu);
     expect(v.out[0]).toMatch(/Badge authentique — CHU-000123/);
+    // The agent's tap proves the key diversified for this chip's UID: the UID encode printed.
     const c = await readBadgeCredential(
       { transmit: async (a) => emu.process(a) },
       [{ ...PROFILE, mode: 'full' }],
       new LocalKeyCustody(loadKeyFile(path.join(dir, 'keys.json'))),
     );
-    expect(c).toMatchObject({ badgeId: 'CHU-000123', proof: 'desfire-aes-diversified' });
+    expect(c).toMatchObject({ uid, proof: { kind: 'local-key', uid }, strength: 'desfire-aes-diversified' });
 
     // Encoding it again is refused: the application is there.
     const again = await cli(['encode', '--number', 'CHU-000999'], emu);

@@ -2,8 +2,8 @@
 // key is created non-extractable, the server diversifies with the token's AES-CMAC (AN10922's padding
 // bridged with the token's zero-block encryption), checked against the published AN10922/AN10957
 // vectors and against @sillage/protocol's pure function, and a badge is authenticated through the relay
-// end to end (agent custody → server → token); a clone is refused, a legacy-keyed badge passes with its
-// profile only.
+// end to end (agent custody → server → token → the grant's check of the card's answer); a clone is
+// refused, a legacy-keyed badge passes with its profile only.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,8 +11,10 @@ import { execFileSync } from 'node:child_process';
 import pkcs11js from 'pkcs11js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readBadgeCredential } from '../../electron/core/badge/desfire/credential';
+import type { BadgeProfile } from '../../electron/core/badge/desfire/credential';
 import { RelayKeyCustody } from '../../electron/core/badge/desfire/relay-custody';
 import { lazyClient, registerWorkstation } from '../../electron/core/oidc/server-client';
+import type { SessionServerClient } from '../../electron/core/oidc/server-client';
 import { startServer } from '../../server/src/app';
 import type { SessionServer } from '../../server/src/app';
 import { postgresDb } from '../../server/src/db';
@@ -21,7 +23,10 @@ import { hsmKeyLabel, pkcs11RelayKeys } from '../../server/src/desfire-hsm';
 import { diversifyAes128 } from '@sillage/protocol';
 import type { Diversification } from '@sillage/protocol';
 import { jsonLog } from '../../server/src/log';
+import { uidOf } from '../badges';
 import { hospitalBadge, TEST_BADGE } from '../cards/desfire-card';
+import type { DesfireEmulator } from '../cards/desfire-card';
+import { refusal } from '../server-refusal';
 import { startPostgres } from '../postgres';
 import type { PostgresHandle } from '../postgres';
 import { openToken, SOFTHSM_MODULE } from '../softhsm';
@@ -32,7 +37,15 @@ let db: Db;
 let server: SessionServer;
 let keys: ReturnType<typeof pkcs11RelayKeys>;
 let custody: RelayKeyCustody;
+let client: () => Promise<SessionServerClient>;
+let accountId: string;
 const PIN = '4567';
+
+/** The tap's proof, presented in the badge grant: the server checks the card's answer (mfa_required = genuine). */
+async function grantedTap(emu: DesfireEmulator, profile: BadgeProfile = TEST_BADGE.profile) {
+  const c = await readBadgeCredential({ transmit: async (a) => emu.process(a) }, [profile], custody);
+  return refusal((await client()).badge(c.proof));
+}
 
 beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sillage-hsm-'));
@@ -85,7 +98,18 @@ beforeAll(async () => {
     log: jsonLog(() => {}, 'silent'),
   });
   const creds = await registerWorkstation(server.issuer, await server.directory.createEnrolmentToken('PC'), 'PC');
-  custody = new RelayKeyCustody(lazyClient(server.issuer, async () => creds, { allowHttp: true, timeoutMs: 3000 }));
+  client = lazyClient(server.issuer, async () => creds, { allowHttp: true, timeoutMs: 3000 });
+  custody = new RelayKeyCustody(client);
+  accountId = (
+    await server.directory.addAccount({
+      idNat: '899999000011',
+      adLogin: 'cmartin',
+      lastName: 'MARTIN',
+      firstName: 'Camille',
+      profession: 'Infirmière',
+      secret: '4821',
+    })
+  ).id;
 }, 120_000);
 
 afterAll(async () => {
@@ -132,31 +156,31 @@ describe('relay with the master key in a PKCS#11 token', () => {
     expect(() => keys.derive('F51230/2', Buffer.alloc(13, 1), 'an10922')).toThrow(/CKA_ENCRYPT/);
   });
 
-  it('a genuine badge is authenticated through the relay; a clone is refused', async () => {
+  it("a genuine badge's answer to the server's challenge is checked with the token's key; a clone is refused", async () => {
     const genuine = hospitalBadge('CHU-000123');
-    const c = await readBadgeCredential({ transmit: async (a) => genuine.process(a) }, [TEST_BADGE.profile], custody);
-    expect(c).toMatchObject({ badgeId: 'CHU-000123', proof: 'desfire-aes-diversified' });
+    await server.directory.bindBadge({ uid: uidOf(genuine), number: 'CHU-000123' }, accountId);
+    expect(await grantedTap(genuine)).toMatchObject({ code: 'mfa_required', body: { display_name: 'Camille MARTIN' } });
     const clone = hospitalBadge('CHU-000123', { master: Buffer.alloc(16, 0x77), uid: genuine.uid });
     await expect(
       readBadgeCredential({ transmit: async (a) => clone.process(a) }, [TEST_BADGE.profile], custody),
     ).rejects.toMatchObject({ code: 'badge-not-genuine' });
-    const rows = await server.audit.query({ action: 'badge.relay-auth' });
-    expect(rows.map((r) => r.outcome)).toEqual(['ok']);
+    const rows = await server.audit.query({ action: 'reopen.badge' });
+    expect(rows.map((r) => [r.reason, r.details?.key])).toEqual([['mfa_required', 'F51230/1']]);
   });
 
   it('a badge keyed by the legacy unpadded scheme authenticates through the HSM with its profile only', async () => {
     const legacy = hospitalBadge('CHU-000777', { diversification: 'legacy-unpadded' });
+    await server.directory.bindBadge({ uid: uidOf(legacy), number: 'CHU-000777' }, accountId);
     await expect(
       readBadgeCredential({ transmit: async (a) => legacy.process(a) }, [TEST_BADGE.profile], custody),
     ).rejects.toMatchObject({ code: 'badge-not-genuine' });
     legacy.powerOn();
-    const c = await readBadgeCredential(
-      { transmit: async (a) => legacy.process(a) },
-      [{ ...TEST_BADGE.profile, diversification: 'legacy-unpadded' }],
-      custody,
+    expect(await grantedTap(legacy, { ...TEST_BADGE.profile, diversification: 'legacy-unpadded' })).toMatchObject({
+      code: 'mfa_required',
+    });
+    const rows = await server.audit.query({ action: 'reopen.badge' });
+    expect(rows.map((r) => r.details)).toContainEqual(
+      expect.objectContaining({ uid: uidOf(legacy), key: 'F51230/1', diversification: 'legacy-unpadded' }),
     );
-    expect(c.badgeId).toBe('CHU-000777');
-    const rows = (await server.audit.query({ action: 'badge.relay-auth' })) as { details: unknown }[];
-    expect(rows.map((r) => r.details)).toContainEqual({ key: 'F51230/1', diversification: 'legacy-unpadded' });
   });
 });

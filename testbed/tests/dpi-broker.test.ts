@@ -15,7 +15,7 @@ import { AuditLog } from '../../electron/core/audit/audit';
 import { ServerAuthenticator } from '../../electron/core/auth/server-authenticator';
 import { sha256Hex } from '../../electron/core/broker/broker';
 import { lazyClient, registerWorkstation } from '../../electron/core/oidc/server-client';
-import type { BadgeRead } from '../../electron/core/readers/types';
+import type { SessionServerClient } from '../../electron/core/oidc/server-client';
 import type { SessionEngine } from '../../electron/core/session/engine';
 import { systemClock } from '../../electron/core/util/clock';
 import { peerCredentials, peerCredentialsAvailable } from '../../native/peercred';
@@ -24,6 +24,8 @@ import type { SessionServer } from '../../server/src/app';
 import { postgresDb } from '../../server/src/db';
 import type { Db } from '../../server/src/db';
 import { jsonLog } from '../../server/src/log';
+import { boundBadge, tapRead, TEST_DESFIRE_KEYS } from '../badges';
+import type { DesfireEmulator } from '../cards/desfire-card';
 import { waitFor } from '../pcscd';
 import { BrokerClient } from '../reference-dpi';
 import { startPostgres } from '../postgres';
@@ -52,13 +54,11 @@ let httpUrl: string;
 let socketPath: string;
 const opened: string[] = [];
 
-async function tap(badgeId: string) {
-  const badge: BadgeRead = {
-    reader: 'PC-1 lecteur',
-    badgeId,
-    proof: 'desfire-aes-diversified',
-    cardType: 'DESFire EV3',
-  };
+let pc1Client: () => Promise<SessionServerClient>;
+const BADGES: Record<'desfire:A' | 'desfire:B', DesfireEmulator> = {} as never;
+
+async function tap(which: 'desfire:A' | 'desfire:B') {
+  const badge = await tapRead(pc1Client, BADGES[which], 'PC-1 lecteur');
   engine.handleReaderEvent({ type: 'badge-tapped', badge });
   await waitFor(() => !['presented', 'authenticating'].includes(engine.getState().kind), 5000, 'tap handled');
 }
@@ -124,6 +124,7 @@ beforeAll(async () => {
     port: 0,
     trustAnchorsPem: [],
     relyingParties: RP,
+    desfireKeys: TEST_DESFIRE_KEYS,
     log: jsonLog(() => {}, 'silent'),
   });
   const a = await server.directory.addAccount({
@@ -142,11 +143,12 @@ beforeAll(async () => {
     profession: 'Infirmière',
     secret: '1357',
   });
-  await server.directory.bindBadge('desfire:A', a.id);
-  await server.directory.bindBadge('desfire:B', b.id);
+  BADGES['desfire:A'] = await boundBadge(server.directory, a.id, 'CHU-A');
+  BADGES['desfire:B'] = await boundBadge(server.directory, b.id, 'CHU-B');
 
   const creds = await registerWorkstation(server.issuer, await server.directory.createEnrolmentToken('PC-1'), 'PC-1');
   const client = lazyClient(server.issuer, async () => creds, { allowHttp: true, timeoutMs: 3000 });
+  pc1Client = client;
   const auth = new ServerAuthenticator({ client, clock: systemClock, pollMs: 60_000 });
   audit = new AuditLog();
   socketPath = path.join(dir, 'run', 'broker.sock');
@@ -347,11 +349,8 @@ describe('DPI broker', () => {
 
   it('in the agent: the DPI sets the patient, the UI sees it masked and opens the DMP; a user change clears it', async () => {
     const creds = await registerWorkstation(server.issuer, await server.directory.createEnrolmentToken('PC-2'), 'PC-2');
-    const auth = new ServerAuthenticator({
-      client: lazyClient(server.issuer, async () => creds, { allowHttp: true, timeoutMs: 3000 }),
-      clock: systemClock,
-      pollMs: 60_000,
-    });
+    const pc2Client = lazyClient(server.issuer, async () => creds, { allowHttp: true, timeoutMs: 3000 });
+    const auth = new ServerAuthenticator({ client: pc2Client, clock: systemClock, pollMs: 60_000 });
     const urls: string[] = [];
     const sock = path.join(dir, 'run2', 'broker.sock');
     const agent = await createAgent({
@@ -385,12 +384,7 @@ describe('DPI broker', () => {
       expect(await ui('ui.getPolicy')).toMatchObject({ ok: true, result: { dmp: true } });
       agent.engine.handleReaderEvent({
         type: 'badge-tapped',
-        badge: {
-          reader: 'PC-2 lecteur',
-          badgeId: 'desfire:B',
-          proof: 'desfire-aes-diversified',
-          cardType: 'DESFire EV3',
-        },
+        badge: await tapRead(pc2Client, BADGES['desfire:B'], 'PC-2 lecteur'),
       });
       await waitFor(() => agent.getState().kind === 'open', 5000, 'B re-opened on PC-2');
       // No patient yet: a clear refusal, shown by the UI.

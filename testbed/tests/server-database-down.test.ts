@@ -12,6 +12,7 @@ import type { SessionServer } from '../../server/src/app';
 import { postgresDb } from '../../server/src/db';
 import type { Db } from '../../server/src/db';
 import { jsonLog } from '../../server/src/log';
+import { boundBadge, tapProof, TEST_DESFIRE_KEYS } from '../badges';
 import { makeTestPki } from '../pki';
 import { startPostgres } from '../postgres';
 import { refusal } from '../server-refusal';
@@ -32,6 +33,7 @@ beforeAll(async () => {
   server = await startServer({
     db,
     trustAnchorsPem: [pki.root.certPem],
+    desfireKeys: TEST_DESFIRE_KEYS,
     log: jsonLog((l) => logLines.push(JSON.parse(l) as Record<string, unknown>), 'warn'),
   });
 }, 120_000);
@@ -59,16 +61,17 @@ describe('session server, database down and back', () => {
       profession: 'Infirmier',
       secret: '8642',
     });
-    await server.directory.bindBadge('desfire:nuit', acct.id);
-    const login = await client.badge('desfire:nuit', 'desfire-aes-diversified', '8642');
-    expect((await client.badge('desfire:nuit', 'desfire-aes-diversified')).claims.auth_time).toBe(
-      login.claims.auth_time,
-    );
+    const badge = await boundBadge(server.directory, acct.id, 'CHU-NUIT');
+    const first = await refusal(client.badge(await tapProof(client, badge)));
+    const login = await client.badgeCode(String(first.body.login_ticket), '8642');
+    expect((await client.badge(await tapProof(client, badge))).claims.auth_time).toBe(login.claims.auth_time);
+    // A tap's proof made before the outage, presented during it.
+    const proof = await tapProof(client, badge);
 
     pg.kill();
     expect((await fetch(`${server.issuer}/readyz`)).status).toBe(503);
     const t0 = Date.now();
-    const down = await refusal(client.badge('desfire:nuit', 'desfire-aes-diversified'));
+    const down = await refusal(client.badge(proof));
     expect(down.code).toBe('server-unreachable');
     expect(down.message).toMatch(/unavailable \(503\)/);
     expect(Date.now() - t0).toBeLessThan(9000);
@@ -89,7 +92,7 @@ describe('session server, database down and back', () => {
 
     pg.restart();
     expect((await fetch(`${server.issuer}/readyz`)).status).toBe(200);
-    const again = await client.badge('desfire:nuit', 'desfire-aes-diversified');
+    const again = await client.badge(await tapProof(client, badge));
     expect(again.claims).toMatchObject({ acr: 'urn:sillage:loa:reopen', auth_time: login.claims.auth_time });
     const rows = await server.audit.query({ accountId: acct.id });
     expect(rows.filter((r) => r.action === 'reopen.badge' && r.outcome === 'ok')).toHaveLength(2);

@@ -147,14 +147,14 @@ describe('prepared statements', () => {
       firstName: 'Rémi',
       profession: 'Infirmier',
     });
-    await dir.bindBadge('desfire:roll', a.id);
+    await dir.bindBadge({ uid: '04A1B2C3D4E5F6', number: 'CHU-ROLL' }, a.id);
     // Prepare the hot lookups on every connection of the pool (4 at once).
-    await Promise.all(Array.from({ length: 8 }, () => dir.badgeOwner('desfire:roll')));
+    await Promise.all(Array.from({ length: 8 }, () => dir.badgeOwner({ uid: '04A1B2C3D4E5F6' })));
     const other = postgresDb(pg.url('rolling'));
     open.push(other);
     await other.query('ALTER TABLE accounts ADD COLUMN pager text');
     await other.query('ALTER TABLE badges ADD COLUMN label text');
-    const after = await Promise.all(Array.from({ length: 8 }, () => dir.badgeOwner('desfire:roll')));
+    const after = await Promise.all(Array.from({ length: 8 }, () => dir.badgeOwner({ uid: '04A1B2C3D4E5F6' })));
     expect(after.every((o) => 'account' in o && o.account.lastName === 'ROULANT')).toBe(true);
   });
 });

@@ -74,13 +74,18 @@ export function registerBadgeGrant(kit: GrantKit): void {
     });
   };
 
-  /** The badge a tap's proof identifies, or null after refusing the request. */
-  async function provenBadge(ctx: Ctx, proof: BadgeProof): Promise<{ key: BadgeKey; extra?: object } | null> {
+  /**
+   * The badge a tap's proof identifies and its binding, or null after refusing the request. A relay
+   * proof's single-use record and the badge lookup go to the database together.
+   */
+  async function provenBadge(ctx: Ctx, proof: BadgeProof) {
     const ws = ctx.oidc.client!.clientId;
     if (proof.kind === 'desfire') {
       try {
-        const v = await relay.verify(ws, proof);
-        return { key: { uid: v.uid }, extra: { key: v.keyName } };
+        const v = relay.verify(ws, proof);
+        const key = { uid: v.uid };
+        const [o] = await Promise.all([owner(ctx, 'badge.tap', proof.kind, key, v.redeemed), v.redeemed]);
+        return o && { key, owner: o, extra: { key: v.keyName, diversification: v.diversification } };
       } catch (e) {
         if (!(e instanceof RelayError)) throw e;
         await refused(ctx, 'badge.tap', e.code, e.message, { factor: 'badge', reason: `${e.code}: ${e.message}` });
@@ -98,12 +103,18 @@ export function registerBadgeGrant(kit: GrantKit): void {
       );
       return null;
     }
-    return { key };
+    const o = await owner(ctx, 'badge.tap', proof.kind, key);
+    return o && { key, owner: o, extra: {} };
   }
 
-  async function owner(ctx: Ctx, action: string, kind: BadgeProofKind, key: BadgeKey) {
+  /**
+   * The account of a badge, or null after refusing the request. `before`: what must hold before a
+   * refusal may name the badge's state (a replayed proof is refused as a replay, not as unknown).
+   */
+  async function owner(ctx: Ctx, action: string, kind: BadgeProofKind, key: BadgeKey, before?: Promise<void>) {
     const o = await directory.badgeOwner(key);
     if (!('refused' in o)) return o;
+    await before;
     const msg = {
       unknown: 'badge not enrolled: enrol it after a CPS login or ask the helpdesk',
       revoked: 'badge revoked (declared lost): ask the helpdesk for a new one',
@@ -120,12 +131,10 @@ export function registerBadgeGrant(kit: GrantKit): void {
     const ws = ctx.oidc.client!.clientId;
     const badge = await provenBadge(ctx, proof);
     if (!badge) return;
-    const o = await owner(ctx, 'badge.tap', proof.kind, badge.key);
-    if (!o) return;
-    const { account } = o;
+    const { account } = badge.owner;
     const factor = BADGE_AMR[proof.kind];
-    const details = badgeDetails(proof.kind, badge.key, badge.extra as Record<string, unknown>);
-    const session = o.activeSession ? toSession(o.activeSession) : null;
+    const details = badgeDetails(proof.kind, badge.key, badge.extra);
+    const session = badge.owner.activeSession ? toSession(badge.owner.activeSession) : null;
     if (!session) {
       const expired = await sessions.lastExpired(account.id);
       await auditFor(ctx, {
