@@ -49,10 +49,10 @@ export type BadgeTapParams =
   | { [BADGE_PARAM.proof]: 'reader-verified'; [BADGE_PARAM.number]: string };
 
 /** The grant's form for the code step of a first login. */
-export interface BadgeCodeParams {
+export type BadgeCodeParams = {
   [BADGE_PARAM.ticket]: string;
   [BADGE_PARAM.secret]: string;
-}
+};
 
 export function badgeTapParams(p: BadgeProof): BadgeTapParams {
   switch (p.kind) {
