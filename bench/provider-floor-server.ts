@@ -4,6 +4,7 @@
 //   node --import tsx bench/provider-floor-server.ts PORT ISSUER PUBLIC_JWK_JSON
 import http from 'node:http';
 import { pathToFileURL } from 'node:url';
+import { BADGE_GRANT_PARAMS } from '@sillage/protocol';
 import Provider from 'oidc-provider';
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 
@@ -56,7 +57,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href &
     async (ctx) => {
       ctx.body = { access_token: 'floor', token_type: 'Bearer' };
     },
-    ['badge_id', 'badge_proof', 'scope'],
+    [...BADGE_GRANT_PARAMS],
   );
   http.createServer(provider.callback()).listen(Number(port), '127.0.0.1', () => console.log('ready'));
 }

@@ -12,6 +12,7 @@ import { peerCredentials } from '../../native/peercred';
 import { startServer } from '../../server/src/app';
 import { postgresDb } from '../../server/src/db';
 import { jsonLog } from '../../server/src/log';
+import { boundBadge, tapRead, TEST_DESFIRE_KEYS } from '../../testbed/badges';
 import { waitFor } from '../../testbed/pcscd';
 import { startPostgres } from '../../testbed/postgres';
 import { BrokerClient } from '../../testbed/reference-dpi';
@@ -40,6 +41,7 @@ const bench: Benchmark = {
       port: 0,
       trustAnchorsPem: [],
       relyingParties: [{ clientId: 'dpi', clientSecret: 'dpi-bench-secret-0123456789', audiences }],
+      desfireKeys: TEST_DESFIRE_KEYS,
       log: jsonLog(() => {}, 'silent'),
     });
     const creds = await registerWorkstation(
@@ -47,13 +49,14 @@ const bench: Benchmark = {
       await server.directory.createEnrolmentToken('bench'),
       'BENCH',
     );
+    const client = lazyClient(server.issuer, async () => creds, { allowHttp: true });
     // The agent as shipped: its own wiring of the broker to the engine and the server authenticator.
     const agent = await createAgent({
       mode: 'headless',
       demo: false,
       readers: [],
       authenticator: new ServerAuthenticator({
-        client: lazyClient(server.issuer, async () => creds, { allowHttp: true }),
+        client,
         clock: systemClock,
         pollMs: 3_600_000,
       }),
@@ -78,11 +81,8 @@ const bench: Benchmark = {
         profession: 'Infirmier',
         secret: '2468',
       });
-      await server.directory.bindBadge('desfire:bench', a.id);
-      engine.handleReaderEvent({
-        type: 'badge-tapped',
-        badge: { reader: 'bench', badgeId: 'desfire:bench', proof: 'desfire-aes-diversified', cardType: 'DESFire EV3' },
-      });
+      const badge = await boundBadge(server.directory, a.id, 'CHU-BENCH');
+      engine.handleReaderEvent({ type: 'badge-tapped', badge: await tapRead(client, badge, 'bench') });
       await waitFor(() => engine.getState().kind === 'pin-required', 5000, 'PIN pad');
       if (!(await engine.submitPin('2468')).accepted) throw new Error('bench login refused');
       const dpi = await BrokerClient.connect(agent.brokerEndpoints.socket!);

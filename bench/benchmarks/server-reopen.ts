@@ -1,13 +1,16 @@
-// Re-open grant (badge tap within the roaming window) against two session-server processes on one
-// PostgreSQL, the shift-change case: latency at 32 concurrent clients and grants per second at 1, 8 and
-// 32. Floor: the same path's /healthz round trip (transport alone); extra.providerFloor: the same load on
-// oidc-provider alone (client authentication, nothing stored), what no grant on this machine can beat.
+// Re-open by badge tap within the roaming window against two session-server processes on one PostgreSQL,
+// the shift-change case: latency at 32 concurrent clients and re-opens per second at 1, 8 and 32. A
+// re-open is what a tap costs the server: the relay's challenge for the card, then the grant carrying
+// the card's answer, which the server checks (2 requests, each with its own client assertion). Floor:
+// the same path's /healthz round trip (transport alone); extra.providerFloor: the same load on
+// oidc-provider alone (client authentication, nothing stored, 2 requests per tap too), what no re-open
+// on this machine can beat.
 //
 // The 32 "workstations" share this machine's 2 cores with the servers and PostgreSQL, so the load
-// generator is lean: each request is a complete re-open grant (a fresh private_key_jwt assertion
-// signed with the workstation's registered key, the badge parameters), sent over a keep-alive
-// connection, and each answer is checked (tokens present, ID token says re-open with the first
-// login's auth_time). The agent's own client (openid-client over fetch, full response validation) costs
+// generator is lean: each request carries a fresh private_key_jwt assertion signed with the
+// workstation's registered key and goes over a keep-alive connection; the badge is an emulated card
+// answering through the agent's own credential code; each answer is checked (tokens present, ID token
+// says re-open with the first login's auth_time). The agent's own client (openid-client over fetch, full response validation) costs
 // about four times this generator's CPU per request, which here would be taken from the servers; it is
 // measured apart, at 1 client (extra.agentClient), and used for the shift-start 2-factor logins.
 import { spawn } from 'node:child_process';
@@ -18,13 +21,20 @@ import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
+import { badgeTapParams, GRANT, parseRelayBeginResponse } from '@sillage/protocol';
+import type { RelayBeginRequest, RelayBeginResponse, RelayFinishResponse } from '@sillage/protocol';
+import { readBadgeCredential } from '../../electron/core/badge/desfire/credential';
+import { RelayKeyCustody } from '../../electron/core/badge/desfire/relay-custody';
 import { registerWorkstation, SessionServerClient } from '../../electron/core/oidc/server-client';
 import { SoftwareKey } from '../../electron/core/keys/software-key';
 import type { JWK } from 'jose';
 import { postgresDb } from '../../server/src/db';
 import { migrate } from '../../server/src/db';
 import { Directory } from '../../server/src/directory';
+import { tapProof } from '../../testbed/badges';
+import { hospitalBadge, TEST_BADGE } from '../../testbed/cards/desfire-card';
 import { startLoadBalancer } from '../../testbed/lb';
+import { refusal } from '../../testbed/server-refusal';
 import { FLOOR_CLIENT, FLOOR_GRANT } from '../provider-floor-server';
 import { startPostgres } from '../../testbed/postgres';
 import { percentile, quantiles } from '../harness';
@@ -66,8 +76,15 @@ const root = path.resolve(here, '..', '..');
 
 /** Requests each server gets before anything is measured. */
 const WARM_UP = 4000;
-const BADGE_GRANT = 'urn:sillage:params:oauth:grant-type:badge';
 const REOPEN_ACR = 'urn:sillage:loa:reopen';
+
+/** One of the bench's badges; each tap gets a fresh card in the field (same chip, same keys). */
+interface Badge {
+  uid: Buffer;
+  number: string;
+}
+const inField = (b: Badge) => hospitalBadge(b.number, { uid: b.uid });
+const hex = (b: Badge) => b.uid.toString('hex').toUpperCase();
 const b64url = (v: string | Buffer) => Buffer.from(v).toString('base64url');
 
 /** One simulated workstation: its registered key, one keep-alive connection to its instance. */
@@ -101,51 +118,90 @@ class Workstation {
     return `${input}.${b64url(sign('sha256', Buffer.from(input), { key: this.key, dsaEncoding: 'ieee-p1363' }))}`;
   }
 
-  /** One re-open grant; throws unless the server issued re-open tokens tied to the first login. */
-  reopen(badgeId: string): Promise<void> {
-    return this.grant(BADGE_GRANT, badgeId, (status, tokens) => {
-      if (status !== 200 || !tokens.access_token || !tokens.refresh_token || !tokens.id_token)
-        throw new Error(`re-open refused (${status}): ${JSON.stringify(tokens)}`);
-      const claims = JSON.parse(Buffer.from(tokens.id_token.split('.')[1]!, 'base64url').toString()) as {
-        acr?: string;
-        auth_time?: number;
-      };
-      if (claims.acr !== REOPEN_ACR || claims.auth_time !== this.authTimes.get(badgeId))
-        throw new Error(`re-open tokens do not tell a re-open of the first login: ${JSON.stringify(claims)}`);
-    });
+  /** One tap: the relay's challenge, the card's answer, the re-open grant; throws unless re-open tokens. */
+  async reopen(badge: Badge): Promise<void> {
+    const emu = inField(badge);
+    const c = await readBadgeCredential({ transmit: async (a) => emu.process(a) }, [TEST_BADGE.profile], this.custody);
+    const r = await this.post(
+      '/token',
+      'application/x-www-form-urlencoded',
+      new URLSearchParams({
+        grant_type: GRANT.badge,
+        ...badgeTapParams(c.proof),
+        scope: 'openid profile offline_access',
+        client_id: this.creds.clientId,
+        client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+        client_assertion: this.assertion(),
+      }).toString(),
+    );
+    const tokens = r.body as Record<string, string>;
+    if (r.status !== 200 || !tokens.access_token || !tokens.refresh_token || !tokens.id_token)
+      throw new Error(`re-open refused (${r.status}): ${JSON.stringify(tokens)}`);
+    const claims = JSON.parse(Buffer.from(tokens.id_token.split('.')[1]!, 'base64url').toString()) as {
+      acr?: string;
+      auth_time?: number;
+    };
+    if (claims.acr !== REOPEN_ACR || claims.auth_time !== this.authTimes.get(hex(badge)))
+      throw new Error(`re-open tokens do not tell a re-open of the first login: ${JSON.stringify(claims)}`);
   }
 
-  grant(
-    grantType: string,
-    badgeId: string,
-    check: (status: number | undefined, body: Record<string, string>) => void,
-  ): Promise<void> {
-    const body = new URLSearchParams({
-      grant_type: grantType,
-      badge_id: badgeId,
-      badge_proof: 'desfire-aes-diversified',
-      scope: 'openid profile offline_access',
-      client_id: this.creds.clientId,
-      client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
-      client_assertion: this.assertion(),
-    }).toString();
+  /** The agent's relay custody over this generator's connection. */
+  private readonly custody = new RelayKeyCustody(async () => this);
+
+  async relayBegin(req: RelayBeginRequest): Promise<RelayBeginResponse> {
+    const r = await this.post(
+      '/sillage/desfire/auth/begin',
+      'application/json',
+      JSON.stringify({ ...req, client_assertion: this.assertion() }),
+    );
+    const p = parseRelayBeginResponse(r.body);
+    if (r.status !== 200 || !p.ok) throw new Error(`relay challenge refused (${r.status}): ${JSON.stringify(r.body)}`);
+    return p.value;
+  }
+
+  relayFinish(): Promise<RelayFinishResponse> {
+    throw new Error('fixed-UID badges need no session keys');
+  }
+
+  /** oidc-provider alone: a fixed grant, twice per tap like a re-open. */
+  async floorTap(): Promise<void> {
+    for (let i = 0; i < 2; i++) {
+      const r = await this.post(
+        '/token',
+        'application/x-www-form-urlencoded',
+        new URLSearchParams({
+          grant_type: FLOOR_GRANT,
+          scope: 'openid profile offline_access',
+          client_id: this.creds.clientId,
+          client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+          client_assertion: this.assertion(),
+        }).toString(),
+      );
+      if (r.status !== 200 || r.body.access_token !== 'floor')
+        throw new Error(`provider floor refused (${r.status}): ${JSON.stringify(r.body)}`);
+    }
+  }
+
+  private post(path: string, type: string, body: string): Promise<{ status: number; body: Record<string, unknown> }> {
     return new Promise((resolve, reject) => {
       const req = http.request(
         {
           host: '127.0.0.1',
           port: this.port,
-          path: '/token',
+          path,
           method: 'POST',
           agent: this.agent,
-          headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(body) },
+          headers: { 'content-type': type, 'content-length': Buffer.byteLength(body) },
         },
         (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
           res.on('end', () => {
             try {
-              check(res.statusCode, JSON.parse(Buffer.concat(chunks).toString()) as Record<string, string>);
-              resolve();
+              resolve({
+                status: res.statusCode ?? 0,
+                body: JSON.parse(Buffer.concat(chunks).toString()) as Record<string, unknown>,
+              });
             } catch (e) {
               reject(e instanceof Error ? e : new Error(String(e)));
             }
@@ -189,8 +245,8 @@ async function stopChild(c: ChildProcess): Promise<void> {
 }
 
 async function runFor(
-  reopen: (w: number, badge: string) => Promise<unknown>,
-  badges: string[],
+  reopen: (w: number, badge: Badge) => Promise<unknown>,
+  badges: Badge[],
   concurrency: number,
   total: number,
   latencies?: number[],
@@ -213,7 +269,8 @@ async function runFor(
 const bench: Benchmark = {
   name: 'server-reopen',
   unit: 'ms',
-  description: 're-open grant latency at 32 clients and grants/s at 1, 8, 32 (two instances, PostgreSQL)',
+  description:
+    're-open by tap (relay challenge + grant) latency at 32 clients, re-opens/s at 1, 8, 32 (two instances, PostgreSQL)',
   async run() {
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sillage-bench-'));
     const pg = await startPostgres();
@@ -226,6 +283,8 @@ const bench: Benchmark = {
     const { makeTestPki } = await import('../../testbed/pki');
     const pki = makeTestPki(path.join(tmp, 'pki'));
     const children: ChildProcess[] = [];
+    const keysFile = path.join(tmp, 'desfire-keys.json');
+    fs.writeFileSync(keysFile, JSON.stringify({ 'F51230/1': TEST_BADGE.master.toString('hex') }), { mode: 0o600 });
     try {
       // The balancer needs each instance's port before it starts: explicit ports.
       const ports = [0, 0].map(() => 20000 + Math.floor(Math.random() * 20000));
@@ -245,6 +304,8 @@ const bench: Benchmark = {
               issuer,
               '--trust-anchor',
               pki.root.certFile,
+              '--desfire-keys',
+              keysFile,
               '--log-level',
               'warn',
             ],
@@ -256,7 +317,7 @@ const bench: Benchmark = {
       lb.setBackends(ports);
 
       const dir = new Directory(db);
-      const badges: string[] = [];
+      const badges: Badge[] = [];
       for (let i = 0; i < 64; i++) {
         const a = await dir.addAccount({
           idNat: `8999990${String(i).padStart(5, '0')}`,
@@ -266,8 +327,9 @@ const bench: Benchmark = {
           profession: 'Infirmier',
           secret: '2468',
         });
-        await dir.bindBadge(`desfire:bench-${i}`, a.id);
-        badges.push(`desfire:bench-${i}`);
+        const badge = { uid: hospitalBadge(`CHU-BENCH-${i}`).uid, number: `CHU-BENCH-${i}` };
+        await dir.bindBadge({ uid: badge.uid.toString('hex'), number: badge.number }, a.id);
+        badges.push(badge);
       }
       const clients: SessionServerClient[] = [];
       const workstations: Workstation[] = [];
@@ -288,11 +350,11 @@ const bench: Benchmark = {
         );
       }
       // Start of the shift: every badge's 2-factor login (the agent's own client) opens its roaming session.
-      for (const [i, b] of badges.entries())
-        authTimes.set(
-          b,
-          (await clients[i % clients.length]!.badge(b, 'desfire-aes-diversified', '2468')).claims.auth_time!,
-        );
+      for (const [i, b] of badges.entries()) {
+        const client = clients[i % clients.length]!;
+        const tap = await refusal(client.badge(await tapProof(client, inField(b))));
+        authTimes.set(hex(b), (await client.badgeCode(String(tap.body.login_ticket), '2468')).claims.auth_time!);
+      }
 
       const floor: number[] = [];
       for (let i = 0; i < 200; i++) {
@@ -300,8 +362,8 @@ const bench: Benchmark = {
         await (await fetch(`http://127.0.0.1:${ports[i % 2]}/healthz`)).arrayBuffer();
         floor.push(performance.now() - t0);
       }
-      const agentReopen = (w: number, b: string) => clients[w]!.badge(b, 'desfire-aes-diversified');
-      const leanReopen = (w: number, b: string) => workstations[w]!.reopen(b);
+      const agentReopen = async (w: number, b: Badge) => clients[w]!.badge(await tapProof(clients[w]!, inField(b)));
+      const leanReopen = (w: number, b: Badge) => workstations[w]!.reopen(b);
       // Warm-up: a session server runs for days; the JIT's optimised code and the pools are its steady state.
       await runFor(agentReopen, badges, 8, 200);
       await runFor(leanReopen, badges, 32, WARM_UP);
@@ -358,11 +420,7 @@ const bench: Benchmark = {
         { length: 32 },
         (_, i) => new Workstation(floorCreds, issuer, ports[i % ports.length]!),
       );
-      const floorGrant = (w: number, b: string) =>
-        floorStations[w]!.grant(FLOOR_GRANT, b, (status, body) => {
-          if (status !== 200 || body.access_token !== 'floor')
-            throw new Error(`provider floor refused (${status}): ${JSON.stringify(body)}`);
-        });
+      const floorGrant = (w: number) => floorStations[w]!.floorTap();
       await runFor(floorGrant, badges, 32, WARM_UP);
       const floorSamples: number[] = [];
       const floorRate = Math.round(await runFor(floorGrant, badges, 32, 3000, floorSamples));
@@ -373,6 +431,7 @@ const bench: Benchmark = {
         extra: {
           grantsPerSecond,
           instances: 2,
+          requestsPerReopen: 2,
           database: 'postgresql',
           concurrency: 32,
           cpuMsPerGrant,

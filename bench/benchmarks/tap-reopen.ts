@@ -1,8 +1,10 @@
 // Tap → re-opened session with fresh tokens, on the agent as wired by createAgent: a DESFire badge
-// emulated on vpcd, pcscd detection, the PC/SC backend reading the credential with the badge keys held
-// by the session server (relay: two HTTP round trips), the re-open grant on the server (PostgreSQL),
-// the engine opening the session. The floor, per tap and in the same run: pcscd's detection of the
-// insertion plus the raw I/O of the same number of APDUs on that card — what any agent would pay.
+// emulated on vpcd, pcscd detection, the PC/SC backend authenticating the badge with the keys the session
+// server holds (the relay's challenge), the re-open grant carrying the card's answer, checked by the
+// server (PostgreSQL), the engine opening the session. extra.roundTripsPerTap counts the HTTP requests
+// the server received during each tap (its own request log). The floor, per tap and in the same run:
+// pcscd's detection of the insertion plus the raw I/O of the same number of APDUs on that card — what
+// any agent would pay.
 import { createAgent } from '../../electron/core/agent';
 import { ServerAuthenticator } from '../../electron/core/auth/server-authenticator';
 import type { BadgeProfile } from '../../electron/core/badge/desfire/credential';
@@ -41,12 +43,16 @@ const bench: Benchmark = {
     const pg = await startPostgres();
     pg.createDatabase('bench');
     const db = postgresDb(pg.url('bench'));
+    let requests = 0;
     const server = await startServer({
       db,
       port: 0,
       trustAnchorsPem: [],
       desfireKeys: { 'F51230/1': TEST_BADGE.master.toString('hex') },
-      log: jsonLog(() => {}, 'silent'),
+      // One 'request' line per HTTP request the server answers.
+      log: jsonLog((line) => {
+        if ((JSON.parse(line) as { msg?: string }).msg === 'request') requests += 1;
+      }, 'info'),
     });
     const monitor = new PcscMonitor({ createContext: loadPcsc });
     const emu = hospitalBadge('CHU-000123');
@@ -61,7 +67,7 @@ const bench: Benchmark = {
         profession: 'Infirmier',
         secret: '2468',
       });
-      await server.directory.bindBadge('CHU-000123', acc.id);
+      await server.directory.bindBadge({ uid: emu.uid.toString('hex'), number: 'CHU-000123' }, acc.id);
       const creds = await registerWorkstation(
         server.issuer,
         await server.directory.createEnrolmentToken('bench'),
@@ -100,9 +106,13 @@ const bench: Benchmark = {
       const samples: number[] = [];
       const floor: number[] = [];
       const detection: number[] = [];
+      const roundTrips: number[] = [];
       let apdus = 0;
       for (let i = 0; i < TAPS + 5; i++) {
+        // Locking revokes the session's refresh token (one request): done before the tap is timed.
+        const revoked = requests;
         agent.lock('user-lock');
+        await waitFor(() => requests > revoked, 5000, 'refresh token revoked');
         const seen = new Promise<number>((resolve) => monitor.once('card-present', () => resolve(performance.now())));
         const opened = new Promise<number>((resolve, reject) => {
           const off = engine.onState.add((s) => {
@@ -116,6 +126,7 @@ const bench: Benchmark = {
           });
         });
         const before = card.apduCount;
+        const requestsBefore = requests;
         const t0 = performance.now();
         await card.insert(port);
         const tDetect = await seen;
@@ -123,6 +134,7 @@ const bench: Benchmark = {
         const s = engine.getState();
         if (s.kind !== 'open' || s.session.assurance !== 're-open') throw new Error(`tap ${i}: not a re-open`);
         apdus = card.apduCount - before;
+        roundTrips.push(requests - requestsBefore);
         const r0 = performance.now();
         await rawIo(monitor.reader(monitor.list()[0]!.name)!, apdus);
         const io = performance.now() - r0;
@@ -140,6 +152,7 @@ const bench: Benchmark = {
         extra: {
           taps: TAPS,
           apdusPerTap: apdus,
+          roundTripsPerTap: Math.max(...roundTrips),
           detection: q(detection),
           custody: 'server relay',
           grant: 're-open',

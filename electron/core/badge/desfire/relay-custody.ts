@@ -14,7 +14,7 @@ const b = (s: string) => Buffer.from(s, 'base64url');
 export class RelayKeyCustody implements KeyCustody {
   readonly kind = 'server-relay' as const;
 
-  constructor(private readonly client: () => Promise<SessionServerClient>) {}
+  constructor(private readonly client: () => Promise<Pick<SessionServerClient, 'relayBegin' | 'relayFinish'>>) {}
 
   async begin(req: BeginRequest): Promise<{ handle: string; reply: Buffer }> {
     const body: RelayBeginRequest = {
