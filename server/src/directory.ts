@@ -79,6 +79,13 @@ function toAccount(r: Record<string, unknown>): Account {
   };
 }
 
+export interface WorkstationRecord {
+  clientId: string;
+  name: string;
+  jwks: { keys: unknown[] };
+  active: boolean;
+}
+
 export type SecretCheck =
   | { ok: true }
   | { ok: false; reason: 'wrong'; remaining: number }
@@ -354,22 +361,25 @@ export class Directory {
     });
   }
 
-  async workstation(
-    clientId: string,
-  ): Promise<{ clientId: string; name: string; jwks: { keys: unknown[] }; active: boolean } | null> {
-    const { rows } = await this.db.query<Record<string, unknown>>('SELECT * FROM workstations WHERE client_id = $1', [
-      clientId,
-    ]);
-    const r = rows[0];
-    return r
-      ? {
-          clientId: String(r.client_id),
-          name: String(r.name),
-          jwks: r.jwks as { keys: unknown[] },
-          active: r.status === 'active',
-        }
-      : null;
+  /** A registered workstation (the relay authenticates every tap's challenge by it): batched, prepared. */
+  workstation(clientId: string): Promise<WorkstationRecord | null> {
+    return this.workstations.add(clientId);
   }
+
+  private readonly workstations = new Batcher<string, WorkstationRecord | null>(async (ids) => {
+    const { rows } = await this.db.query<Record<string, unknown>>(
+      'SELECT client_id, name, jwks, status FROM workstations WHERE client_id = ANY($1::text[])',
+      [[...new Set(ids)]],
+      { prepare: 'workstation-lookup' },
+    );
+    const byId = new Map(rows.map((r) => [String(r.client_id), r]));
+    return ids.map((id) => {
+      const r = byId.get(id);
+      return r
+        ? { clientId: id, name: String(r.name), jwks: r.jwks as { keys: unknown[] }, active: r.status === 'active' }
+        : null;
+    });
+  });
 
   async revokeWorkstation(clientId: string): Promise<boolean> {
     const { rows } = await this.db.query(
