@@ -90,7 +90,9 @@ describe('relay messages', () => {
       { ...req, uid: b64(6) },
       { ...req, keyNo: 14 },
       { ...req, scheme: 'des' },
-      { ...req, systemId: b64(19) },
+      { ...req, systemId: b64(22) },
+      { ...req, uid: b64(10), systemId: b64(19) },
+      { ...req, diversification: 'an10957' },
       { ...shared, systemId: b64(4) },
       { ...req, encRndB: b64(17) },
     ])
