@@ -368,6 +368,8 @@ describe('weaker proofs: only by policy, labelled for what they are', () => {
     const uid = uidOf(badge);
     const tap = await refusal(at.badge({ kind: 'uid-only', uid }));
     expect(tap.code).toBe('mfa_required');
+    // Its ticket does not turn into a login on an instance whose policy refuses UIDs.
+    expect((await refusal(ws.client.badgeCode(String(tap.body.login_ticket), '4444'))).code).toBe('badge_weak');
     const weak = await at.badgeCode(String(tap.body.login_ticket), '4444');
     expect(weak.claims).toMatchObject({ acr: 'urn:sillage:loa:asserted', amr: ['badge-uid', 'pin'] });
     expect((await at.badge({ kind: 'uid-only', uid })).claims).toMatchObject({

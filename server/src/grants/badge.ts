@@ -88,7 +88,10 @@ export function registerBadgeGrant(kit: GrantKit): void {
         return o && { key, owner: o, extra: { key: v.keyName, diversification: v.diversification } };
       } catch (e) {
         if (!(e instanceof RelayError)) throw e;
-        await refused(ctx, 'badge.tap', e.code, e.message, { factor: 'badge', reason: `${e.code}: ${e.message}` });
+        await refused(ctx, 'badge.tap', e.code, e.message, {
+          factor: BADGE_AMR.desfire,
+          reason: `${e.code}: ${e.message}`,
+        });
         return null;
       }
     }
@@ -195,6 +198,9 @@ export function registerBadgeGrant(kit: GrantKit): void {
       );
     if (t.exp < now().getTime())
       return refused(ctx, 'login.badge', BADGE_ERROR.expired, 'too slow: tap the badge again', about);
+    // Another instance may have issued it under another policy (a configuration being rolled out).
+    if (t.kind !== 'desfire' && !deps.weakBadgeProofs.includes(t.kind))
+      return refused(ctx, 'login.badge', BADGE_ERROR.weakProof, `badge proof "${t.kind}" not accepted here`, about);
     if (!(await once.claim('LoginTicket', t.id, new Date(t.exp + 60_000))))
       return refused(ctx, 'login.badge', BADGE_ERROR.replayed, 'login ticket already used: tap the badge again', about);
     const limited = await directory.codeRateLimited(ws);
