@@ -17,6 +17,7 @@ import { Directory } from '../server/src/directory';
 import { startServer } from '../server/src/app';
 import type { SessionServer } from '../server/src/app';
 import { jsonLog } from '../server/src/log';
+import { uidOf } from '../testbed/badges';
 import { DESFIRE_ATR, hospitalBadge, TEST_BADGE } from '../testbed/cards/desfire-card';
 import type { DesfireEmulator } from '../testbed/cards/desfire-card';
 import { startPcscd } from '../testbed/pcscd';
@@ -51,7 +52,6 @@ let offsetMs = 0;
 const agents: HeadlessAgent[] = [];
 const nurseA = hospitalBadge('CHU-000123');
 const nurseB = hospitalBadge('CHU-000456');
-const uidOf = (emu: DesfireEmulator) => emu.uid.toString('hex').toUpperCase();
 
 async function startSessionServer(): Promise<void> {
   // Same port and database each time: a restart as the agents see it.

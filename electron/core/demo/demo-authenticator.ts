@@ -16,7 +16,6 @@ export interface DemoAuthenticatorOptions {
   mfaWindowMs: number;
   /** Card public keys by idNat (the demo readers publish them). */
   publicKeys: Map<string, Buffer>;
-  allowUidOnly?: boolean;
 }
 
 export class DemoAuthenticator implements Authenticator {
@@ -53,13 +52,14 @@ export class DemoAuthenticator implements Authenticator {
     };
   }
 
-  /** The demo badge a proof names, or why not. */
+  /**
+   * The demo badge a proof names, or why not: only this process's own check of a demo card counts (a
+   * relay proof needs the server that drew its challenge; a UID or a reader's word proves nothing).
+   */
   private badgeOf(badge: BadgeRead): { spec: (typeof DEMO_BADGES)[number] } | { code: 'badge-weak' | 'badge-unknown' } {
     const p = badge.proof;
-    if (p.kind === 'uid-only' && !this.opts.allowUidOnly) return { code: 'badge-weak' };
-    // A relay proof needs the server that issued its challenge; a reader's word is not a demo badge.
-    if (p.kind !== 'local-key' && p.kind !== 'uid-only') return { code: 'badge-weak' };
-    const spec = DEMO_BADGES.find((b) => b.uid === p.uid && b.owner && (b.number !== null || p.kind === 'uid-only'));
+    if (p.kind !== 'local-key') return { code: 'badge-weak' };
+    const spec = DEMO_BADGES.find((b) => b.uid === p.uid && b.owner && b.number !== null);
     return spec ? { spec } : { code: 'badge-unknown' };
   }
 

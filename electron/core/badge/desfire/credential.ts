@@ -93,7 +93,7 @@ export interface BadgeCredential {
 export const isRandomUid = (uid: Buffer) => uid.length === 4 && uid[0] === 0x08;
 
 /** The file holds a printable badge number (padded with zeros) or raw bytes shown in hex. */
-export function badgeIdOf(data: Buffer): string {
+export function badgeNumberOf(data: Buffer): string {
   let end = data.length;
   while (end > 0 && data[end - 1] === 0) end--;
   const body = data.subarray(0, end);
@@ -237,7 +237,7 @@ export async function readBadgeNumber(
       throw e;
     }
     const data = await card.readData(profile.fileNo, profile.offset ?? 0, profile.length, profile.mode);
-    return { number: badgeIdOf(data), uid: ref.uid!.toString('hex').toUpperCase(), apdus: card.apdus };
+    return { number: badgeNumberOf(data), uid: ref.uid!.toString('hex').toUpperCase(), apdus: card.apdus };
   } catch (e) {
     throw refusal(e);
   } finally {

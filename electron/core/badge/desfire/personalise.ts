@@ -4,7 +4,7 @@
 // application already there, PICC settings changed, application keys not the default): a badge in use
 // elsewhere (building access...) is never touched. `dryRun` checks everything and writes nothing.
 import { diversifyAes128 } from './crypto';
-import { badgeIdOf, isRandomUid } from './credential';
+import { badgeNumberOf, isRandomUid } from './credential';
 import type { BadgeProfile } from './credential';
 import { diversificationInput, FixedKeyCustody } from './custody';
 import type { MasterKeyLookup } from './custody';
@@ -129,7 +129,7 @@ export async function encodeBadge(
   return {
     uid: uid.toString('hex').toUpperCase(),
     generation: version.generation,
-    number: badgeIdOf(data),
+    number: badgeNumberOf(data),
     steps,
     dryRun: opts.dryRun,
   };
