@@ -4,7 +4,8 @@
 import type { BadgeProof } from '@sillage/protocol';
 import { readBadge } from '../electron/core/badge/badge-reading';
 import { RelayKeyCustody } from '../electron/core/badge/desfire/relay-custody';
-import type { SessionServerClient } from '../electron/core/oidc/server-client';
+import { ServerError } from '../electron/core/oidc/server-client';
+import type { ServerTokens, SessionServerClient } from '../electron/core/oidc/server-client';
 import type { BadgeRead, ReaderEvent } from '../electron/core/readers/types';
 import { hospitalBadge, TEST_BADGE } from './cards/desfire-card';
 import type { DesfireEmulator } from './cards/desfire-card';
@@ -50,4 +51,14 @@ export async function boundBadge(
   const r = await directory.bindBadge({ uid: uidOf(emu), number }, accountId);
   if (!r.ok) throw new Error(`badge ${number} not bound`);
   return emu;
+}
+
+/** A tap of `emu` on `client`'s workstation: the re-open, or the login with `code` when the server asks it. */
+export async function tapIn(client: SessionServerClient, emu: DesfireEmulator, code: string): Promise<ServerTokens> {
+  try {
+    return await client.badge(await tapProof(client, emu));
+  } catch (e) {
+    if (!(e instanceof ServerError) || e.code !== 'mfa_required') throw e;
+    return client.badgeCode(String(e.body.login_ticket), code);
+  }
 }

@@ -21,6 +21,7 @@ import { jsonLog } from '../../server/src/log';
 import { PGLITE_KEK_FILE, secretsKey } from '../../server/src/options';
 import { kekFromText, newKekText, SecretStore } from '../../server/src/secrets';
 import type { ProviderSecrets } from '../../server/src/secrets';
+import { boundBadge, tapIn, tapProof, TEST_DESFIRE_KEYS } from '../badges';
 import { keyCard } from '../key-card';
 import { startLoadBalancer } from '../lb';
 import type { LoadBalancer } from '../lb';
@@ -55,6 +56,7 @@ async function server(db: Db, opts: Partial<ServerOptions> = {}): Promise<Sessio
     trustAnchorsPem: [pki.root.certPem],
     intermediateCasPem: [pki.ca.certPem],
     relyingParties: [DPI],
+    desfireKeys: TEST_DESFIRE_KEYS,
     log: jsonLog(() => {}, 'silent'),
     ...opts,
   });
@@ -167,9 +169,9 @@ describe('secrets at rest', () => {
       profession: 'Infirmière',
       secret: '1357',
     });
-    await s.directory.bindBadge('desfire:nina-flow', nina.id);
-    const login = await pc1.client.badge('desfire:nina-flow', 'desfire-aes-diversified', '1357');
-    const reopen = await pc2.client.badge('desfire:nina-flow', 'desfire-aes-diversified');
+    const badge = await boundBadge(s.directory, nina.id, 'CHU-NINA-FLOW');
+    const login = await tapIn(pc1.client, badge, '1357');
+    const reopen = await pc2.client.badge(await tapProof(pc2.client, badge));
     const dpi = await pc2.client.exchange(reopen.accessToken, 'https://dpi.test');
     const refreshed = await pc1.client.refresh(login.refreshToken!);
 
@@ -311,7 +313,7 @@ describe('secrets at rest', () => {
     const b = await server(database('rotation'), { issuer, secretsKey: kek, now, keyRefreshMs: 50 });
     lb.setBackends([a.port]);
     const ws = await workstation(a, 'PC-ROTATION', issuer);
-    // Badge logins: their proofs carry no clock of their own (the servers' clock moves ahead below).
+    // Badge taps: the relay's challenges live by the servers' own clock (it moves ahead below).
     const acc = await a.directory.addAccount({
       idNat: '899999000121',
       adLogin: 'tournant',
@@ -320,8 +322,8 @@ describe('secrets at rest', () => {
       profession: 'Infirmier',
       secret: '2468',
     });
-    await a.directory.bindBadge('desfire:rotation', acc.id);
-    const login = () => ws.client.badge('desfire:rotation', 'desfire-aes-diversified', '2468');
+    const badge = await boundBadge(a.directory, acc.id, 'CHU-ROTATION');
+    const login = () => tapIn(ws.client, badge, '2468');
     const kidOf = (jwt: string) => String(decodeProtectedHeader(jwt).kid);
     const first = await login();
     const oldKid = kidOf(first.idToken!);
