@@ -102,7 +102,7 @@ export function normaliseUid(v: unknown): string | null {
 export function normaliseBadgeNumber(v: unknown): string | null {
   if (typeof v !== 'string') return null;
   const s = v.trim();
-  return /^[\x20-\x7e]{1,64}$/.test(s) && s.length > 0 ? s : null;
+  return /^[\x20-\x7e]{1,64}$/.test(s) ? s : null;
 }
 
 /** Sealed handles and tickets are base64url and small. */
