@@ -295,7 +295,8 @@ export async function createAgent(opts: AgentOptions): Promise<Agent> {
     'demo.inventory': () => demo().inventory(),
     'demo.insertCard': ({ cardId, reader }) => (demo().insertCard(cardId, reader), demo().inventory()),
     'demo.removeCard': ({ reader }) => (demo().removeCard(reader), demo().inventory()),
-    'demo.tapBadge': ({ badgeId, reader }) => (demo().tapBadge(badgeId, reader), demo().inventory()),
+    // Answers once the tap reached the engine (the emulated card's exchange, and the relay's, are done).
+    'demo.tapBadge': async ({ badgeId, reader }) => (await demo().tapBadge(badgeId, reader), demo().inventory()),
     'demo.reset': () => {
       demo().reset();
       return demo().inventory();

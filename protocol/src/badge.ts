@@ -19,6 +19,11 @@ export const BADGE_PARAM = {
   /** Code step of a first login: the ticket a refused re-open (mfa_required) handed out. */
   ticket: 'login_ticket',
   secret: 'secret',
+  /**
+   * The workstation's own roaming window, in seconds (OIDC max_age): a session whose 2-factor login is
+   * older is not re-opened there; the code is asked (ticket) as when no session is open.
+   */
+  maxAge: 'max_age',
 } as const;
 
 /** Every parameter the badge grant reads (for the provider's parameter allow-list). */
@@ -134,6 +139,14 @@ export function parseBadgeProof(p: Record<string, unknown>): Parsed<BadgeProof> 
     default:
       return { ok: false, error: `${BADGE_PARAM.proof}: one of desfire, local-key, reader-verified, uid-only` };
   }
+}
+
+/** A tap's max_age in seconds, null when absent; a malformed one is refused. */
+export function parseMaxAge(p: Record<string, unknown>): Parsed<number | null> {
+  const v = p[BADGE_PARAM.maxAge];
+  if (v === undefined) return { ok: true, value: null };
+  if (typeof v !== 'string' || !/^\d{1,9}$/.test(v)) return { ok: false, error: `${BADGE_PARAM.maxAge}: seconds` };
+  return { ok: true, value: Number(v) };
 }
 
 /** The code step's parameters, or null when the request is not one. */

@@ -1,6 +1,7 @@
 // A real session server in the test process, on in-memory PGlite, for the composition tests: demo people
-// (code 1234), their badges, enrolment tokens, and the demo DPI relying party.
-import { DEMO_BADGES, DEMO_PEOPLE, DEMO_PIN } from '../../electron/core/demo/data';
+// (code 1234), their badges (by chip UID, with the demo badges' key), enrolment tokens, and the demo DPI
+// relying party.
+import { DEMO_BADGE_KEYS, DEMO_BADGES, DEMO_PEOPLE, DEMO_PIN } from '../../electron/core/demo/data';
 import { startServer } from '../../server/src/app';
 import type { SessionServer } from '../../server/src/app';
 import { pgliteDb } from '../../server/src/db';
@@ -32,6 +33,8 @@ export async function startTestServer(
       { clientId: TEST_DPI.clientId, clientSecret: TEST_DPI.clientSecret, audiences: [TEST_DPI.audience] },
     ],
     ...(opts.mfaWindowMs ? { mfaWindowMs: opts.mfaWindowMs } : {}),
+    // The demo badges' key: their taps are checked here as real ones.
+    desfireKeys: DEMO_BADGE_KEYS,
     log: jsonLog(() => {}, 'silent'),
   });
   for (const p of DEMO_PEOPLE) {
@@ -40,8 +43,8 @@ export async function startTestServer(
       adLogin: `${p.identity.firstName[0]}${p.identity.lastName}`.toLowerCase(),
     });
     await server.directory.setSecret(acc.id, DEMO_PIN);
-    for (const b of DEMO_BADGES.filter((x) => x.owner === p.identity.idNat))
-      await server.directory.bindBadge(b.id, acc.id);
+    for (const b of DEMO_BADGES.filter((x) => x.owner === p.identity.idNat && x.number !== null))
+      await server.directory.bindBadge({ uid: b.uid, number: b.number }, acc.id);
   }
   return {
     server,

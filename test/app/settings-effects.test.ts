@@ -324,9 +324,12 @@ const EFFECTS: Record<string, () => Promise<void>> = {
       name: 'OMNIKEY 5427',
       status: 'ok',
     });
-    // Its reports are badges: the demo people's directory asks Camille for her code.
-    emit(Buffer.concat([Buffer.from([2, 0]), Buffer.from('badge-camille')]));
-    await waitFor(() => a.agent.getState().kind === 'pin-required', 5000, 'badge from the HID reader');
+    // Its reports are badge taps, proven by the reader only: refused as the server refuses a reader's word
+    // by default (--allow-badge-proof reader-verified).
+    emit(Buffer.concat([Buffer.from([2, 0]), Buffer.from('DEMO-0011'.padEnd(13, '\0'))]));
+    await waitFor(() => a.errors.length > 0, 5000, 'badge from the HID reader');
+    expect(audited(a.agent, 'badge.tapped')).toMatchObject([{ factor: 'reader-verified', reader: 'OMNIKEY 5427' }]);
+    expect(a.errors.map((e) => e.code)).toEqual(['badge-weak']);
   },
 
   async BadgeProfiles() {
@@ -375,7 +378,8 @@ const EFFECTS: Record<string, () => Promise<void>> = {
   async AllowUidOnlyBadges() {
     const strict = await agentWith(DEMO);
     await tapDemo(strict.agent, 'badge-clone');
-    expect(strict.errors.map((e) => e.code)).toEqual(['badge-weak']);
+    // A bare chip with a copied UID: the reader has nothing to send.
+    expect(strict.errors.map((e) => e.code)).toEqual(['badge-not-encoded']);
     const lenient = await agentWith({ ...DEMO, AllowUidOnlyBadges: 1 });
     await tapDemo(lenient.agent, 'badge-clone');
     expect(lenient.agent.getState().kind).toBe('pin-required');

@@ -360,6 +360,30 @@ describe('first login: a ticket for the proven tap, the code against a badge som
   });
 });
 
+describe("a workstation's own roaming window (max_age)", () => {
+  it('a login older than the tap’s max_age is not re-opened there: the code is asked, with a ticket', async () => {
+    const ws = await workstation('PC-SHORT-WINDOW');
+    const { badge } = await person('1212');
+    const login1 = await login(ws, badge, '1212');
+    offsetMs = 20 * MIN;
+    try {
+      const short = await refusal(ws.client.badge(await tapProof(ws.client, badge), 15 * 60));
+      expect(short).toMatchObject({ code: 'mfa_required', body: { login_ticket: expect.any(String) } });
+      expect((await lastAudit(ws, 'reopen.badge'))?.reason).toBe('mfa_window_over');
+      expect((await ws.client.badge(await tapProof(ws.client, badge), 30 * 60)).claims.auth_time).toBe(
+        login1.claims.auth_time,
+      );
+      const bad = await rawGrant(ws, { ...badgeTapParams(await tapProof(ws.client, badge)), max_age: '-1' });
+      expect(bad.body).toMatchObject({ error: 'invalid_request', sillage_error: 'invalid_request' });
+      // The code step after the refused re-open opens a new session on this workstation.
+      const fresh = await ws.client.badgeCode(String(short.body.login_ticket), '1212');
+      expect(fresh.claims.auth_time).toBeGreaterThan(login1.claims.auth_time!);
+    } finally {
+      offsetMs = 0;
+    }
+  });
+});
+
 describe('weaker proofs: only by policy, labelled for what they are', () => {
   it('UID-only, a workstation key, a reader: acr asserted, amr naming whose word it was, never hwk', async () => {
     const ws = await workstation('PC-WEAK');

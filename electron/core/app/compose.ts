@@ -11,6 +11,7 @@ import type { AuditSink } from '../audit/audit';
 import { ServerAuthenticator } from '../auth/server-authenticator';
 import type { DegradedCpsPolicy } from '../auth/server-authenticator';
 import type { Authenticator } from '../auth/types';
+import { RelayKeyCustody } from '../badge/desfire/relay-custody';
 import type { HidHost } from '../badge/hid/transport';
 import type { BrokerApp } from '../broker/broker';
 import type { LocalEndpointOptions } from '../broker/local-endpoint';
@@ -341,8 +342,10 @@ export async function composeAgent(sources: SettingsSources, platform: Platform)
   }
   logger.info('agent starting', { mode: platform.mode, authenticator: plan.authenticator.kind, demo: plan.demo });
   // The demo authenticators (embedded or local) exist only with demo readers: both follow DemoMode.
-  const demoReaders = plan.readers.demo ? new DemoReaders() : null;
+  const demoReaders = plan.readers.demo ? new DemoReaders({ allowUidOnly: plan.allowUidOnly }) : null;
   const auth = await buildAuthenticator(plan, config, platform, audit, demoReaders, clock);
+  // With a session server, demo badges are checked by it as real ones (a demo server holds their key).
+  if (demoReaders && auth.serverClient) demoReaders.badgeCustody = new RelayKeyCustody(auth.serverClient);
   const real = readersFromConfig(config, {
     pcsc: plan.readers.pcsc,
     hid: plan.readers.hid,

@@ -143,7 +143,8 @@ export class ServerAuthenticator implements Authenticator {
   async badgeTapped(badge: BadgeRead): Promise<BadgeOutcome> {
     try {
       const client = await this.opts.client();
-      const t = await client.badge(badge.proof);
+      // The workstation's own window (MfaWindowMinutes) goes with the tap: beyond it the server asks the code.
+      const t = await client.badge(badge.proof, this.maxAgeS());
       return { kind: 'reopened', session: this.remember(t, null, this.credential(badge), ['badge']) };
     } catch (e) {
       if (e instanceof ServerError && e.code === 'mfa_required' && typeof e.body.login_ticket === 'string') {
@@ -228,6 +229,12 @@ export class ServerAuthenticator implements Authenticator {
   }
 
   /** A re-open whose 2-factor login is older than this workstation's window. */
+  /** The workstation's roaming window in whole seconds (the badge grant's max_age), when it has one. */
+  private maxAgeS(): number | undefined {
+    const max = this.opts.maxMfaWindowMs;
+    return max === undefined ? undefined : Math.floor(max / 1000);
+  }
+
   private beyondLocalWindow(t: ServerTokens): boolean {
     const max = this.opts.maxMfaWindowMs;
     if (max === undefined || t.claims.auth_time === undefined) return false;

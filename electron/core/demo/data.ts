@@ -39,8 +39,9 @@ export interface DemoBadgeSpec {
 }
 
 /**
- * The demo badges are emulated DESFire EV3 cards encoded as the encoding tool would, with a master key
- * drawn for the run (DemoReaders) and held by the embedded session server: taps take the real path.
+ * The demo badges are emulated DESFire EV3 cards encoded as the encoding tool would, their read key
+ * diversified from DEMO_BADGE_MASTER; a session server holding that master (the embedded demo server, the
+ * tests') checks a demo tap as a real one.
  */
 export const DEMO_BADGE_PROFILE: BadgeProfile = {
   name: 'démo',
@@ -50,6 +51,17 @@ export const DEMO_BADGE_PROFILE: BadgeProfile = {
   length: 16,
   mode: 'full',
   systemId: '44454D4F',
+};
+
+/**
+ * Published on purpose, as the demo PIN is: demo badges are simulations. Only a session server given this
+ * key accepts them (the embedded demo server; a hospital's server never holds it).
+ */
+export const DEMO_BADGE_MASTER = Buffer.from('D3E70B4D5A1C2F809E6B11C4A7F35E28', 'hex');
+
+/** The session server's `desfireKeys` for the demo badges. */
+export const DEMO_BADGE_KEYS = {
+  [`${DEMO_BADGE_PROFILE.aid}/${DEMO_BADGE_PROFILE.keyNo}`]: DEMO_BADGE_MASTER.toString('hex'),
 };
 
 export const DEMO_BADGES: DemoBadgeSpec[] = [

@@ -16,6 +16,8 @@ export interface DemoAuthenticatorOptions {
   mfaWindowMs: number;
   /** Card public keys by idNat (the demo readers publish them). */
   publicKeys: Map<string, Buffer>;
+  /** AllowUidOnlyBadges: a UID alone names a demo badge (weak: only where the policy says so). */
+  allowUidOnly?: boolean;
 }
 
 export class DemoAuthenticator implements Authenticator {
@@ -53,12 +55,13 @@ export class DemoAuthenticator implements Authenticator {
   }
 
   /**
-   * The demo badge a proof names, or why not: only this process's own check of a demo card counts (a
-   * relay proof needs the server that drew its challenge; a UID or a reader's word proves nothing).
+   * The demo badge a proof names, or why not: this process's own check of a demo card, or a UID where the
+   * policy allows it (a relay proof needs the server that drew its challenge; a reader's word is refused
+   * as a server refuses it by default).
    */
   private badgeOf(badge: BadgeRead): { spec: (typeof DEMO_BADGES)[number] } | { code: 'badge-weak' | 'badge-unknown' } {
     const p = badge.proof;
-    if (p.kind !== 'local-key') return { code: 'badge-weak' };
+    if (p.kind !== 'local-key' && !(p.kind === 'uid-only' && this.opts.allowUidOnly)) return { code: 'badge-weak' };
     const spec = DEMO_BADGES.find((b) => b.uid === p.uid && b.owner && b.number !== null);
     return spec ? { spec } : { code: 'badge-unknown' };
   }

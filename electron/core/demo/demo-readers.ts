@@ -1,8 +1,8 @@
 // Simulated readers for `npm start` and demos: CPS cards with their own PIN and retry counter (3 tries,
 // blocked at 0, reset by a right PIN, as a real card) and badges, driven from the UI demo panel or the CLI.
 // The badges are emulated DESFire cards read through the same path as on a PC/SC reader: their keys are
-// diversified from a master drawn for this run, which the embedded session server holds (relay), or this
-// process with --local-demo. A demo tap proves the card as a real one does, never on the agent's word.
+// diversified from the demo master, which the demo session server holds (relay), or this process for the
+// local demo. A demo tap proves the card as a real one does, never on the agent's word.
 import { randomBytes, sign as cryptoSign } from 'node:crypto';
 import type { DemoInventory, ReaderInfo } from '../../../shared/contract';
 import type {
@@ -19,7 +19,15 @@ import { diversifyAes128 } from '../badge/desfire/crypto';
 import { diversificationInput, LocalKeyCustody } from '../badge/desfire/custody';
 import type { KeyCustody } from '../badge/desfire/custody';
 import { aidBytes } from '../badge/desfire/protocol';
-import { DEMO_BADGE_PROFILE, DEMO_BADGES, DEMO_CARDS, DEMO_PIN, DEMO_READERS, demoPerson } from './data';
+import {
+  DEMO_BADGE_MASTER,
+  DEMO_BADGE_PROFILE,
+  DEMO_BADGES,
+  DEMO_CARDS,
+  DEMO_PIN,
+  DEMO_READERS,
+  demoPerson,
+} from './data';
 import type { DemoBadgeSpec, DemoCardSpec } from './data';
 import { DesfireEmulator } from './desfire-card';
 import type { DemoCardCredential } from './demo-pki';
@@ -123,30 +131,36 @@ class DemoCardHandle implements CardHandle {
 }
 
 /** A demo badge as the encoding tool leaves it: key 1 diversified for its UID, its number in file 1. */
-function encodedDemoBadge(spec: DemoBadgeSpec, master: Buffer): DesfireEmulator {
+function encodedDemoBadge(spec: DemoBadgeSpec): DesfireEmulator {
   const uid = Buffer.from(spec.uid, 'hex');
   const emu = new DesfireEmulator({ uid });
   if (spec.number === null) return emu;
   const aid = aidBytes(DEMO_BADGE_PROFILE.aid);
   const data = Buffer.alloc(DEMO_BADGE_PROFILE.length);
   data.write(spec.number, 'ascii');
-  const key = diversifyAes128(master, diversificationInput(uid, aid, DEMO_BADGE_PROFILE.systemId));
+  const key = diversifyAes128(DEMO_BADGE_MASTER, diversificationInput(uid, aid, DEMO_BADGE_PROFILE.systemId));
   emu.install(aid, { keys: [randomBytes(16), key], files: { 1: { mode: 'full', read: 1, data } } });
   return emu;
 }
 
+export interface DemoReadersOptions {
+  /** AllowUidOnlyBadges: a bare chip (the UID-only copy) is sent as its UID, as a PC/SC reader would. */
+  allowUidOnly?: boolean;
+}
+
 export class DemoReaders implements ReaderBackend {
   readonly name = 'demo';
-  /** Master key of the demo badges' read key ("F51230/1"), drawn for this run. */
-  readonly badgeMasterKey = randomBytes(16);
-  private readonly badges = new Map(DEMO_BADGES.map((b) => [b.id, encodedDemoBadge(b, this.badgeMasterKey)]));
+  private readonly badges = new Map(DEMO_BADGES.map((b) => [b.id, encodedDemoBadge(b)]));
   /**
-   * Who holds the badge keys: this process by default (--local-demo), the session server's relay once
-   * the agent has one (the embedded demo server is given the master key).
+   * Who holds the badge keys: this process by default (local demo), the session server's relay once the
+   * agent has one (a demo session server holds the demo master).
    */
   badgeCustody: KeyCustody = new LocalKeyCustody((aid, keyNo) =>
-    aid.equals(aidBytes(DEMO_BADGE_PROFILE.aid)) && keyNo === DEMO_BADGE_PROFILE.keyNo ? this.badgeMasterKey : null,
+    aid.equals(aidBytes(DEMO_BADGE_PROFILE.aid)) && keyNo === DEMO_BADGE_PROFILE.keyNo ? DEMO_BADGE_MASTER : null,
   );
+
+  constructor(private readonly opts: DemoReadersOptions = {}) {}
+
   private listener: (e: ReaderEvent) => void = () => {};
   /** The demo CA: the embedded demo session server trusts it (and nothing else trusts it). */
   readonly pki = new DemoPki();
@@ -221,11 +235,12 @@ export class DemoReaders implements ReaderBackend {
     this.listener({ type: 'card-removed', reader });
   }
 
-  tapBadge(badgeId: string, reader: string = DEMO_READERS.contactless): void {
+  /** Resolves once the tap's outcome (the badge, or why not) went to the listener. */
+  tapBadge(badgeId: string, reader: string = DEMO_READERS.contactless): Promise<void> {
     const emu = this.badges.get(badgeId);
     if (!emu) throw Object.assign(new Error(`unknown demo badge ${badgeId}`), { code: 'invalid-command' });
     this.checkReader(reader);
-    void this.readBadge(emu, reader);
+    return this.readBadge(emu, reader);
   }
 
   /** The tap as a PC/SC reader makes it: a new field, then the DESFire exchange with the emulated card. */
@@ -234,7 +249,7 @@ export class DemoReaders implements ReaderBackend {
     const out = await readBadge({ transmit: async (apdu) => emu.process(apdu) }, reader, 'DESFire EV3 (démo)', {
       profiles: () => [DEMO_BADGE_PROFILE],
       custody: this.badgeCustody,
-      allowUidOnly: () => false,
+      allowUidOnly: () => this.opts.allowUidOnly ?? false,
     });
     this.listener(
       out.ok

@@ -1,7 +1,8 @@
 // The demo session server of `npm start` / `npm run headless` (DemoMode without ServerUrl): the session
 // server started as a child process on PGlite, seeded with the demo people, trusting only this run's demo
 // CA, with one demo DPI relying party. A separate process keeps the server out of the desktop app (it is
-// never bundled), and the agent talks to it over HTTP exactly as it talks to a hospital's server. The
+// never bundled), and the agent talks to it over HTTP exactly as it talks to a hospital's server. It holds
+// the demo badges' master key (relay custody), so a demo tap is checked by the server as a real one. The
 // child stops when the agent ends, however it ends (exit-with-parent.ts).
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -10,7 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
 import { pathToFileURL } from 'node:url';
-import { DEMO_BADGES, DEMO_PEOPLE, DEMO_PIN } from './data';
+import { DEMO_BADGE_KEYS, DEMO_BADGES, DEMO_PEOPLE, DEMO_PIN } from './data';
 
 export interface EmbeddedServer {
   issuer: string;
@@ -59,11 +60,17 @@ export async function startEmbeddedServer(opts: EmbeddedServerOptions): Promise<
       ...p.identity,
       adLogin: `${p.identity.firstName[0]}${p.identity.lastName}`.toLowerCase(),
       code: DEMO_PIN,
-      badges: DEMO_BADGES.filter((b) => b.owner === p.identity.idNat).map((b) => b.id),
+      badges: DEMO_BADGES.filter((b) => b.owner === p.identity.idNat && b.number !== null).map((b) => ({
+        uid: b.uid,
+        number: b.number,
+      })),
     })),
     enrolmentToken,
   };
   fs.writeFileSync(seedFile, JSON.stringify(seed), { mode: 0o600 });
+  const keysFile = path.join(opts.dataDir, 'demo-badge-keys.json');
+  fs.rmSync(keysFile, { force: true });
+  fs.writeFileSync(keysFile, JSON.stringify(DEMO_BADGE_KEYS), { mode: 0o600 });
   // The demo DPI (testbed/reference-dpi.ts) authenticates to the server with this per-run secret.
   const dpiSecret = randomBytes(24).toString('base64url');
   const secretFile = path.join(opts.dataDir, 'demo-dpi.secret');
@@ -89,13 +96,15 @@ export async function startEmbeddedServer(opts: EmbeddedServerOptions): Promise<
     caFile,
     '--seed',
     seedFile,
+    '--desfire-keys',
+    keysFile,
     '--relying-parties',
     rpFile,
     '--log-level',
     'warn',
     '--mfa-window-minutes',
     String(opts.mfaWindowMinutes),
-    ...(opts.allowUidOnly ? ['--allow-uid-only'] : []),
+    ...(opts.allowUidOnly ? ['--allow-badge-proof', 'uid-only'] : []),
   ];
   const child: ChildProcess = spawn(opts.node, args, {
     cwd: opts.root,

@@ -15,6 +15,7 @@ import {
   GRANT,
   parseBadgeCode,
   parseBadgeProof,
+  parseMaxAge,
 } from '@sillage/protocol';
 import type { BadgeMfaRequired, BadgeProof, BadgeProofKind } from '@sillage/protocol';
 import { RelayError } from '../desfire-relay';
@@ -130,16 +131,19 @@ export function registerBadgeGrant(kit: GrantKit): void {
     return null;
   }
 
-  async function tap(ctx: Ctx, proof: BadgeProof): Promise<void> {
+  async function tap(ctx: Ctx, proof: BadgeProof, maxAgeS: number | null): Promise<void> {
     const ws = ctx.oidc.client!.clientId;
     const badge = await provenBadge(ctx, proof);
     if (!badge) return;
     const { account } = badge.owner;
     const factor = BADGE_AMR[proof.kind];
     const details = badgeDetails(proof.kind, badge.key, badge.extra);
-    const session = badge.owner.activeSession ? toSession(badge.owner.activeSession) : null;
+    const live = badge.owner.activeSession ? toSession(badge.owner.activeSession) : null;
+    // A workstation with a shorter window of its own (max_age) does not re-open an older login.
+    const session =
+      live && (maxAgeS === null || now().getTime() - live.authTime.getTime() < maxAgeS * 1000) ? live : null;
     if (!session) {
-      const expired = await sessions.lastExpired(account.id);
+      const expired = live ?? (await sessions.lastExpired(account.id));
       await auditFor(ctx, {
         action: 'reopen.badge',
         outcome: 'refused',
@@ -263,7 +267,9 @@ export function registerBadgeGrant(kit: GrantKit): void {
           : refused(ctx, 'login.badge', 'invalid_request', step.error);
       const proof = parseBadgeProof(p);
       if (!proof.ok) return refused(ctx, 'badge.tap', 'invalid_request', proof.error);
-      return tap(ctx, proof.value);
+      const maxAge = parseMaxAge(p);
+      if (!maxAge.ok) return refused(ctx, 'badge.tap', 'invalid_request', maxAge.error);
+      return tap(ctx, proof.value, maxAge.value);
     },
     [...BADGE_GRANT_PARAMS],
   );
