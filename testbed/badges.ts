@@ -41,6 +41,9 @@ export async function tapRead(client: Client, emu: DesfireEmulator, reader?: str
   return e.badge;
 }
 
+/** The same badge again (same UID, same keys), for taps in flight together: each card has its own state. */
+export const twinOf = (emu: DesfireEmulator) => hospitalBadge('CHU-TWIN', { uid: emu.uid });
+
 /** A new encoded badge bound to `accountId` by its chip UID (and its number as the label). */
 export async function boundBadge(
   directory: { bindBadge(b: { uid: string; number: string }, accountId: string): Promise<{ ok: boolean }> },

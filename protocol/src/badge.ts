@@ -3,6 +3,7 @@
 // same names and shapes: a renamed field fails to compile on both sides.
 import { isDiversification } from './desfire';
 import type { Diversification } from './desfire';
+import type { SillageError } from './errors';
 
 /** Names of the badge grant's form parameters (urn:sillage:params:oauth:grant-type:badge). */
 export const BADGE_PARAM = {
@@ -178,7 +179,7 @@ export interface BadgeMfaRequired {
   profession: string | null;
 }
 
-/** The `sillage_error` codes of the badge grant and the enrolment. */
+/** The `sillage_error` codes of the badge grant and the enrolment (declared in errors.ts). */
 export const BADGE_ERROR = {
   mfaRequired: 'mfa_required',
   /** The card's answer does not prove the key (clone, forged answer). */
@@ -199,7 +200,9 @@ export const BADGE_ERROR = {
   noSecret: 'no_secret',
   /** Too many wrong codes from this workstation: wait. */
   rateLimited: 'code_rate_limited',
-} as const;
+  taken: 'badge_taken',
+  needsCpsLogin: 'enrolment_needs_cps_login',
+} as const satisfies Record<string, SillageError>;
 
 export type BadgeErrorCode = (typeof BADGE_ERROR)[keyof typeof BADGE_ERROR];
 

@@ -32,7 +32,22 @@ export const SILLAGE_ERRORS = [
   'badge_unknown',
   'badge_revoked',
   'badge_disabled',
-  'uid_only',
+  /** The card's answer to the relay's challenge does not prove the badge's key (clone, forged answer). */
+  'badge_not_genuine',
+  /** A relay challenge or login ticket used twice. */
+  'badge_replayed',
+  /** A relay challenge or login ticket past its few seconds: tap again. */
+  'badge_expired',
+  /** A relay challenge or login ticket handed to another workstation. */
+  'badge_other_workstation',
+  /** A badge proof this server's policy does not accept (a workstation's or reader's word, a UID). */
+  'badge_weak',
+  /** Badge enrolment: the badge is someone else's. */
+  'badge_taken',
+  /** Badge enrolment needs the token of a CPS login made minutes ago on this workstation. */
+  'enrolment_needs_cps_login',
+  /** Too many wrong codes from this workstation: wait. */
+  'code_rate_limited',
   'invalid_assertion',
   'untrusted_certificate',
   'expired_certificate',

@@ -16,6 +16,8 @@ export const TEXT = {
   clientId: { min: 1, max: 128, charset: 'ascii' },
   /** A badge identifier as the agent reads it (printable badge number or hex). */
   badgeId: { min: 1, max: 256, charset: 'ascii' },
+  /** What the server sealed and hands back (a relay challenge, a login ticket), and a card's answer. */
+  sealed: { min: 1, max: 1024, charset: 'ascii' },
   /** A token-exchange audience or resource indicator (an absolute URI). */
   audience: { min: 1, max: 512, charset: 'ascii' },
   enrolmentToken: { min: 1, max: 256, charset: 'ascii' },

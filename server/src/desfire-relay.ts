@@ -10,7 +10,14 @@
 // AES-CMAC and the AN10922 diversification are @sillage/protocol's (the agent derives with the same
 // functions); the relay's steps are checked against NXP's published transcripts in the tests.
 import { createCipheriv, createDecipheriv, randomBytes, timingSafeEqual } from 'node:crypto';
-import { aesCmac, BADGE_ERROR, diversifyAes128, parseRelayBegin, parseRelayFinish } from '@sillage/protocol';
+import {
+  aesCmac,
+  BADGE_ERROR,
+  diversifyAes128,
+  isSillageError,
+  parseRelayBegin,
+  parseRelayFinish,
+} from '@sillage/protocol';
 import type { Diversification, RelayBeginResponse, RelayFinishResponse, SillageError } from '@sillage/protocol';
 import { AssertionRefused } from './assertions';
 import type { WorkstationAssertions } from './assertions';
@@ -64,9 +71,9 @@ export class RelayError extends Error {
     super(message);
   }
 
-  /** The most precise code of this refusal (its `sillage_error`, else its OAuth `error`). */
-  get code(): string {
-    return this.sillageError ?? this.error;
+  /** Its declared `sillage_error`: the precise one, else its `error` when that is one (unknown_key...). */
+  get code(): SillageError | undefined {
+    return this.sillageError ?? (isSillageError(this.error) ? this.error : undefined);
   }
 }
 

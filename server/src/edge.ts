@@ -5,12 +5,16 @@
 import type http from 'node:http';
 import { parse as parseForm } from 'node:querystring';
 import type { TextRule } from '@sillage/protocol';
-import { TEXT, textProblem } from '@sillage/protocol';
+import { BADGE_PARAM, TEXT, textProblem } from '@sillage/protocol';
 
 /** Parameters with a rule of their own; any other one follows TEXT.parameter. */
 const RULES: ReadonlyMap<string, TextRule> = new Map<string, TextRule>([
   ['client_id', TEXT.clientId],
-  ['badge_id', TEXT.badgeId],
+  [BADGE_PARAM.uid, TEXT.badgeId],
+  [BADGE_PARAM.number, TEXT.badgeId],
+  [BADGE_PARAM.challenge, TEXT.sealed],
+  [BADGE_PARAM.response, TEXT.sealed],
+  [BADGE_PARAM.ticket, TEXT.sealed],
   ['audience', TEXT.audience],
   ['resource', TEXT.audience],
   ['enrolment_token', TEXT.enrolmentToken],

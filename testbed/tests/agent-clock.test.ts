@@ -14,12 +14,13 @@ import type { AgentError } from '../../shared/contract';
 import { AuditLog } from '../../electron/core/audit/audit';
 import { ServerAuthenticator } from '../../electron/core/auth/server-authenticator';
 import { lazyClient, registerWorkstation } from '../../electron/core/oidc/server-client';
-import type { BadgeRead } from '../../electron/core/readers/types';
 import { SessionEngine } from '../../electron/core/session/engine';
 import { systemClock } from '../../electron/core/util/clock';
 import { postgresDb } from '../../server/src/db';
 import type { Db } from '../../server/src/db';
 import { Directory } from '../../server/src/directory';
+import { tapEvent, TEST_DESFIRE_KEYS, uidOf } from '../badges';
+import { hospitalBadge } from '../cards/desfire-card';
 import { keyCard } from '../key-card';
 import { waitFor } from '../pcscd';
 import { makeTestPki } from '../pki';
@@ -28,6 +29,7 @@ import { startPostgres } from '../postgres';
 import type { PostgresHandle } from '../postgres';
 
 const HOUR = 3600_000;
+const BADGES = { 'desfire:clock-a': hospitalBadge('CHU-CLOCK-A'), 'desfire:clock-b': hospitalBadge('CHU-CLOCK-B') };
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..');
 let pg: PostgresHandle;
 let db: Db;
@@ -59,14 +61,9 @@ async function pc(name: string) {
   });
   const errors: AgentError[] = [];
   engine.onError.add((e) => errors.push(e));
-  const tap = async (badgeId: string) => {
-    const badge: BadgeRead = {
-      reader: `${name} lecteur`,
-      badgeId,
-      proof: 'desfire-aes-diversified',
-      cardType: 'DESFire EV3',
-    };
-    engine.handleReaderEvent({ type: 'badge-tapped', badge });
+  const tap = async (which: keyof typeof BADGES) => {
+    // The relay's challenge is asked for by this PC (its assertion dated by the server's time).
+    engine.handleReaderEvent(await tapEvent(client, BADGES[which], `${name} lecteur`));
     await waitFor(() => !['presented', 'authenticating'].includes(engine.getState().kind), 5000, 'tap handled');
   };
   return { engine, audit, errors, auth, client, tap };
@@ -109,7 +106,7 @@ beforeAll(async () => {
     '--intermediate',
     file('ca.pem', pki.ca.certPem),
     '--desfire-keys',
-    file('desfire-keys.json', JSON.stringify({ 'F51230/1': '00112233445566778899aabbccddeeff' })),
+    file('desfire-keys.json', JSON.stringify(TEST_DESFIRE_KEYS)),
     '--log-level',
     'error',
   ]);
@@ -129,7 +126,7 @@ beforeAll(async () => {
       profession: 'Infirmier',
       secret: '8642',
     });
-    await directory.bindBadge(badge, a.id);
+    await directory.bindBadge({ uid: uidOf(BADGES[badge]), number: badge }, a.id);
   }
   await directory.addAccount({
     idNat: '899999000210',
@@ -153,10 +150,9 @@ afterAll(async () => {
 });
 
 const relayBegin = {
-  scheme: 'ev2',
+  scheme: 'ev2' as const,
   aid: Buffer.from([0x30, 0x12, 0xf5]).toString('base64url'),
   keyNo: 1,
-  divInput: '',
   encRndB: Buffer.alloc(16, 9).toString('base64url'),
 };
 
@@ -174,7 +170,7 @@ describe('a PC whose clock is off', () => {
     expect(shiftS).toBeGreaterThanOrEqual(29);
     expect(shiftS).toBeLessThanOrEqual(31);
     expect((await ws.client()).clockSkewS).toBeGreaterThanOrEqual(29);
-    expect(await (await ws.client()).desfireRelay('begin', relayBegin)).toMatchObject({ handle: expect.any(String) });
+    expect(await (await ws.client()).relayBegin(relayBegin)).toMatchObject({ handle: expect.any(String) });
     ws.engine.lock('user-lock');
 
     setSkew(-90_000);

@@ -200,12 +200,13 @@ describe('badge proofs: what the server checks itself', () => {
     const ws = await workstation('PC-WORD');
     const { badge } = await person();
     const uid = uidOf(badge);
-    const attempts: [Record<string, string>, string][] = [
+    // [parameters, sillage_error (null: a malformed request, invalid_request says it), the audit action]
+    const attempts: [Record<string, string>, string | null, string][] = [
       // What the badge grant used to take.
-      [{ badge_id: 'CHU-1', badge_proof: 'desfire-aes-diversified' }, 'invalid_request'],
-      [badgeTapParams({ kind: 'uid-only', uid }), 'badge_weak'],
-      [badgeTapParams({ kind: 'local-key', uid }), 'badge_weak'],
-      [badgeTapParams({ kind: 'reader-verified', number: 'CHU-1' }), 'badge_weak'],
+      [{ badge_id: 'CHU-1', badge_proof: 'desfire-aes-diversified' }, null, 'badge.tap'],
+      [badgeTapParams({ kind: 'uid-only', uid }), 'badge_weak', 'badge.tap'],
+      [badgeTapParams({ kind: 'local-key', uid }), 'badge_weak', 'badge.tap'],
+      [badgeTapParams({ kind: 'reader-verified', number: 'CHU-1' }), 'badge_weak', 'badge.tap'],
       // A challenge this server never issued, with any answer.
       [
         badgeTapParams({
@@ -214,21 +215,26 @@ describe('badge proofs: what the server checks itself', () => {
           response: Buffer.alloc(32).toString('base64url'),
         }),
         'badge_not_genuine',
+        'badge.tap',
       ],
-      // Hostile text: NUL bytes, a huge challenge.
-      [{ badge_proof: 'uid-only', badge_uid: `${uid}\u0000` }, 'invalid_request'],
+      // Hostile text: NUL bytes, a huge challenge (refused at the server's edge, before the grant).
+      [{ badge_proof: 'uid-only', badge_uid: `${uid}\u0000` }, null, 'request.refused'],
       [
         { badge_proof: 'desfire', badge_challenge: 'A'.repeat(20_000), badge_response: 'A'.repeat(43) },
-        'invalid_request',
+        null,
+        'request.refused',
       ],
     ];
-    for (const [params, code] of attempts) {
+    for (const [params, code, action] of attempts) {
       const r = await rawGrant(ws, params);
       expect(r.status, JSON.stringify(r.body)).toBe(400);
-      expect(r.body).toMatchObject({ error: code === 'invalid_request' ? 'invalid_request' : 'invalid_grant' });
-      expect(r.body.sillage_error).toBe(code);
+      expect(r.body).toMatchObject({ error: code ? 'invalid_grant' : 'invalid_request' });
+      expect(r.body.sillage_error).toBe(code ?? undefined);
       for (const k of NAMES) expect(r.body).not.toHaveProperty(k);
-      expect((await lastAudit(ws, 'badge.tap'))?.reason).toMatch(new RegExp(`^${code}`));
+      const rows = await servers[1]!.audit.query({ action, limit: 500 });
+      const last =
+        action === 'request.refused' ? rows.at(-1) : rows.filter((x) => x.workstation === ws.creds.clientId).at(-1);
+      expect(last?.reason).toMatch(new RegExp(`^${code ?? 'invalid_request'}`));
     }
   });
 
@@ -330,7 +336,9 @@ describe('first login: a ticket for the proven tap, the code against a badge som
     for (const params of guesses) {
       const r = await rawGrant(ws, params);
       expect(r.status).toBe(400);
-      expect(r.body.sillage_error).toMatch(/^(invalid_request|badge_not_genuine)$/);
+      expect([r.body.error, r.body.sillage_error]).toEqual(
+        expect.arrayContaining([expect.stringMatching(/^(invalid_request|badge_not_genuine)$/)]),
+      );
     }
     const failures = async (id: string) =>
       (await dbs[0]!.query<{ f: number }>('SELECT failed_secrets AS f FROM accounts WHERE id = $1', [id])).rows[0]!.f;
@@ -374,7 +382,7 @@ describe("a workstation's own roaming window (max_age)", () => {
         login1.claims.auth_time,
       );
       const bad = await rawGrant(ws, { ...badgeTapParams(await tapProof(ws.client, badge)), max_age: '-1' });
-      expect(bad.body).toMatchObject({ error: 'invalid_request', sillage_error: 'invalid_request' });
+      expect(bad.body).toMatchObject({ error: 'invalid_request', error_description: expect.stringMatching(/max_age/) });
       // The code step after the refused re-open opens a new session on this workstation.
       const fresh = await ws.client.badgeCode(String(short.body.login_ticket), '1212');
       expect(fresh.claims.auth_time).toBeGreaterThan(login1.claims.auth_time!);

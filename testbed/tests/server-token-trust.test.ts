@@ -19,6 +19,10 @@ import type { Db } from '../../server/src/db';
 import { jsonLog } from '../../server/src/log';
 import { forSillageApi } from '../../server/src/provider';
 import { ROUTES } from '../../server/src/routes';
+import { badgeTapParams } from '@sillage/protocol';
+import { tapIn, tapProof, TEST_DESFIRE_KEYS, twinOf, uidOf } from '../badges';
+import { hospitalBadge } from '../cards/desfire-card';
+import type { DesfireEmulator } from '../cards/desfire-card';
 import { keyCard } from '../key-card';
 import { makeTestPki } from '../pki';
 import type { TestPki } from '../pki';
@@ -33,7 +37,6 @@ const RELAY_BEGIN = {
   scheme: 'ev2',
   aid: Buffer.from([0x30, 0x12, 0xf5]).toString('base64url'),
   keyNo: 1,
-  divInput: '',
   encRndB: Buffer.alloc(16, 7).toString('base64url'),
 };
 
@@ -61,7 +64,8 @@ async function workstation(name: string): Promise<Ws> {
   };
 }
 
-async function nurse(badge: string, secret = '2468') {
+/** A nurse (code 2468) and her badge, bound by its chip UID (and `number`). */
+async function nurse(number: string, secret = '2468'): Promise<DesfireEmulator> {
   seq++;
   const a = await server.directory.addAccount({
     idNat: `8999990${String(70000 + seq).padStart(5, '0')}`,
@@ -71,9 +75,16 @@ async function nurse(badge: string, secret = '2468') {
     profession: 'Infirmier',
     secret,
   });
-  await server.directory.bindBadge(badge, a.id);
-  return a;
+  const badge = hospitalBadge(number);
+  await server.directory.bindBadge({ uid: uidOf(badge), number }, a.id);
+  return badge;
 }
+
+/** A tap's grant parameters, proven by `ws` (what a hand-made token request carries). */
+const tapParams = async (ws: Ws, badge: DesfireEmulator) => ({
+  grant_type: GRANT_BADGE,
+  ...badgeTapParams(await tapProof(ws.client, badge)),
+});
 
 /** A client assertion signed with the attacker's own tooling: any times, any jti. */
 async function assertion(
@@ -141,7 +152,7 @@ beforeAll(async () => {
     trustAnchorsPem: [pki.root.certPem],
     intermediateCasPem: [pki.ca.certPem],
     relyingParties: [DPI],
-    desfireKeys: { 'F51230/1': '00112233445566778899aabbccddeeff' },
+    desfireKeys: TEST_DESFIRE_KEYS,
     log: jsonLog(() => {}, 'silent'),
   });
   issuer = server.issuer;
@@ -177,6 +188,7 @@ describe('tokens are accepted by their audience only', () => {
     const asDpi = { authorization: `Bearer ${dpiToken}` };
 
     // Every route of the table, with what it would need besides a workstation token.
+    const stolen = hospitalBadge('CHU-STOLEN-BY-DPI');
     const bodies: Record<string, unknown> = {
       'POST /sillage/nonce': {},
       'POST /sillage/desfire/auth/begin': RELAY_BEGIN,
@@ -184,7 +196,7 @@ describe('tokens are accepted by their audience only', () => {
       'POST /sillage/workstations': { enrolment_token: 'not-a-token', name: 'PC', jwks: { keys: [] } },
       'GET /sillage/session': null,
       'POST /sillage/session/end': {},
-      'POST /sillage/badges': { badge_id: 'desfire:stolen-by-dpi', badge_proof: 'desfire-aes-diversified' },
+      'POST /sillage/badges': badgeTapParams(await tapProof(ws.client, stolen)),
     };
     expect(Object.keys(bodies).sort()).toEqual(Object.keys(ROUTES).sort());
     const answers: Record<string, number> = {};
@@ -206,7 +218,7 @@ describe('tokens are accepted by their audience only', () => {
     });
     // Nothing happened: the session is live, the badge unknown.
     expect(await ws.client.sessionStatus(login.accessToken)).toMatchObject({ active: true });
-    expect(await server.directory.badgeOwner('desfire:stolen-by-dpi')).toEqual({ refused: 'unknown' });
+    expect(await server.directory.badgeOwner({ uid: uidOf(stolen) })).toEqual({ refused: 'unknown' });
     const refusals = (await server.audit.query({ action: 'token.use', limit: 10 })).filter(
       (r) => r.workstation === ws.creds.clientId,
     );
@@ -227,8 +239,11 @@ describe('tokens are accepted by their audience only', () => {
     // The workstation's own tokens, first and refreshed, work on the same routes.
     const refreshed = await ws.client.refresh(login.refreshToken!);
     expect(await ws.client.sessionStatus(refreshed.accessToken)).toMatchObject({ active: true });
-    await ws.client.enrolBadge(refreshed.accessToken, 'desfire:lea', 'desfire-aes-diversified');
-    expect(await server.directory.badgeOwner('desfire:lea')).toMatchObject({ account: { lastName: 'ROUX' } });
+    const lea = hospitalBadge('CHU-LEA');
+    const proof = await tapProof(ws.client, lea);
+    if (proof.kind !== 'desfire') throw new Error('relay proof expected');
+    await ws.client.enrolBadge(refreshed.accessToken, proof);
+    expect(await server.directory.badgeOwner({ uid: uidOf(lea) })).toMatchObject({ account: { lastName: 'ROUX' } });
     await ws.client.logout(login.accessToken);
     expect(await ws.client.sessionStatus(refreshed.accessToken)).toMatchObject({ active: false });
   });
@@ -246,8 +261,7 @@ describe('tokens are accepted by their audience only', () => {
 
   it("a revoked workstation's live tokens stop at once on /sillage, and introspecting them says inactive (no 500)", async () => {
     const ws = await workstation('PC-REVOKED');
-    await nurse('desfire:revoked-ws');
-    const t = await ws.client.badge('desfire:revoked-ws', 'desfire-aes-diversified', '2468');
+    const t = await tapIn(ws.client, await nurse('CHU-REVOKED-WS'), '2468');
     const dpiToken = (await ws.client.exchange(t.accessToken, 'https://dpi.test')).accessToken;
     expect(await introspect(dpiToken)).toMatchObject({ status: 200, body: { active: true } });
 
@@ -274,9 +288,9 @@ describe('acr, amr and auth_time tell the truth', () => {
   it('after a refresh, in a token exchanged from a 1-factor re-open, in introspection and in discovery', async () => {
     const pc1 = await workstation('PC-CLAIMS-1');
     const pc2 = await workstation('PC-CLAIMS-2');
-    await nurse('desfire:claims');
-    const login = await pc1.client.badge('desfire:claims', 'desfire-aes-diversified', '2468');
-    const reopen = await pc2.client.badge('desfire:claims', 'desfire-aes-diversified');
+    const badge = await nurse('CHU-CLAIMS');
+    const login = await tapIn(pc1.client, badge, '2468');
+    const reopen = await pc2.client.badge(await tapProof(pc2.client, badge));
     const mfa = { acr: 'urn:sillage:loa:mfa', amr: ['hwk', 'pin', 'mfa'], auth_time: login.claims.auth_time };
     const oneFactor = { acr: 'urn:sillage:loa:reopen', amr: ['hwk'], auth_time: login.claims.auth_time };
     expect(login.claims).toMatchObject(mfa);
@@ -322,11 +336,12 @@ describe('acr, amr and auth_time tell the truth', () => {
 describe('workstation assertions', () => {
   it('live 5 minutes at most, at the token endpoint and the relay; refused ones are audited', async () => {
     const ws = await workstation('PC-LIFETIME');
-    await nurse('desfire:lifetime');
+    const badge = await nurse('CHU-LIFETIME');
+    await tapIn(ws.client, badge, '2468');
     const now = Math.floor(Date.now() / 1000);
-    const reopen = { grant_type: GRANT_BADGE, badge_id: 'desfire:lifetime', badge_proof: 'desfire-aes-diversified' };
+    const reopen = await tapParams(ws, badge);
     const threeHours = await assertion(ws.creds, { iat: now, exp: now + 3 * 3600 });
-    expect(await token(ws.creds, threeHours, { ...reopen, secret: '2468' })).toMatchObject({
+    expect(await token(ws.creds, threeHours, reopen)).toMatchObject({
       status: 401,
       body: { error: 'invalid_client' },
     });
@@ -338,26 +353,27 @@ describe('workstation assertions', () => {
     });
     // No iat: the lifetime cannot be known.
     const noIat = await assertion(ws.creds, { iat: null as unknown as number });
-    expect((await token(ws.creds, noIat, { ...reopen, secret: '2468' })).status).toBe(401);
+    expect((await token(ws.creds, noIat, reopen)).status).toBe(401);
     const [refused] = await server.audit.query({ action: 'token.request', limit: 1 });
     expect(refused).toMatchObject({
       outcome: 'refused',
       workstation: ws.creds.clientId,
       reason: expect.stringMatching(/^invalid_client: .*iat and exp/),
     });
-    // Five minutes is fine.
+    // Five minutes is fine (the refused assertions spent nothing: the tap's proof re-opens now).
     const five = await assertion(ws.creds, { iat: now, exp: now + 300 });
-    expect((await token(ws.creds, five, { ...reopen, secret: '2468' })).status).toBe(200);
+    expect((await token(ws.creds, five, reopen)).status).toBe(200);
   });
 
   it('are used once, on either endpoint, and their record outlives them: a replay an hour later is refused', async () => {
     const ws = await workstation('PC-REPLAY-1H');
-    await nurse('desfire:replay-1h');
+    const badge = await nurse('CHU-REPLAY-1H');
+    await tapIn(ws.client, badge, '2468');
     const now = Math.floor(Date.now() / 1000);
     const jti = randomUUID();
     const a = await assertion(ws.creds, { iat: now, exp: now + 300, jti });
-    const login = { grant_type: GRANT_BADGE, badge_id: 'desfire:replay-1h', badge_proof: 'desfire-aes-diversified' };
-    expect((await token(ws.creds, a, { ...login, secret: '2468' })).status).toBe(200);
+    const login = await tapParams(ws, badge);
+    expect((await token(ws.creds, a, login)).status).toBe(200);
     // The record is kept until the assertion's exp plus the accepted skew, and pruning leaves it there.
     await pruneExpired(db);
     const id = createHash('sha256').update(`${ws.creds.clientId}${jti}`).digest('base64url');
@@ -388,7 +404,8 @@ describe('workstation assertions', () => {
 
   it('from a clock 30 s ahead are accepted (token endpoint, relay, CPS card); 5 h ahead refused as clock_skew, audited', async () => {
     const ws = await workstation('PC-SKEW');
-    await nurse('desfire:skew');
+    const skewBadge = await nurse('CHU-SKEW');
+    await tapIn(ws.client, skewBadge, '2468');
     const person = pki.issue({ idNat: '899999000137', lastName: 'PETIT', firstName: 'Hugo', profession: 'Médecin' });
     await server.directory.addAccount({
       idNat: '899999000137',
@@ -412,13 +429,11 @@ describe('workstation assertions', () => {
         .setAudience(issuer)
         .sign(cardKey);
     };
-    const badge = { grant_type: GRANT_BADGE, badge_id: 'desfire:skew', badge_proof: 'desfire-aes-diversified' };
+    const badge = await tapParams(ws, skewBadge);
     const jwtBearer = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 
     // 30 s ahead, nothing corrected: within the accepted skew.
-    expect((await token(ws.creds, await assertion(ws.creds, ahead(30)), { ...badge, secret: '2468' })).status).toBe(
-      200,
-    );
+    expect((await token(ws.creds, await assertion(ws.creds, ahead(30)), badge)).status).toBe(200);
     const relay30 = await json('POST', '/sillage/desfire/auth/begin', {
       ...RELAY_BEGIN,
       client_assertion: await assertion(ws.creds, ahead(30)),
@@ -526,12 +541,19 @@ describe('hostile text', () => {
   async function hostile(ws: Ws, refreshToken: string, accessToken: string) {
     const nul = 'desfire:\u0000evil';
     const a = () => assertion(ws.creds);
-    const badge = { grant_type: GRANT_BADGE, badge_proof: 'desfire-aes-diversified' };
+    const badge = { grant_type: GRANT_BADGE, badge_proof: 'uid-only' };
     return [
-      async () => form('/token', { ...badge, badge_id: 'x', client_id: 'ws-\u0000', client_assertion: await a() }),
-      async () => token(ws.creds, await a(), { ...badge, badge_id: nul }),
-      async () => token(ws.creds, await a(), { ...badge, badge_id: 'B'.repeat(300) }),
-      async () => token(ws.creds, await a(), { ...badge, badge_id: 'desfire:x', secret: '12\u202e34' }),
+      async () => form('/token', { ...badge, badge_uid: 'x', client_id: 'ws-\u0000', client_assertion: await a() }),
+      async () => token(ws.creds, await a(), { ...badge, badge_uid: nul }),
+      async () =>
+        token(ws.creds, await a(), {
+          grant_type: GRANT_BADGE,
+          badge_proof: 'desfire',
+          badge_challenge: 'B'.repeat(2000),
+          badge_response: 'A'.repeat(43),
+        }),
+      async () =>
+        token(ws.creds, await a(), { grant_type: GRANT_BADGE, login_ticket: 'T'.repeat(60), secret: '12\u202e34' }),
       async () =>
         token(ws.creds, await a(), {
           grant_type: GRANT_EXCHANGE,
@@ -546,7 +568,7 @@ describe('hostile text', () => {
       async () =>
         form('/token', {
           ...badge,
-          badge_id: 'x',
+          badge_uid: 'x',
           client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
           client_assertion: await assertion(ws.creds, { iss: 'ws-\u0000' }),
         }),
@@ -562,7 +584,7 @@ describe('hostile text', () => {
         json(
           'POST',
           '/sillage/badges',
-          { badge_id: nul, badge_proof: 'x' },
+          { badge_uid: nul, badge_proof: 'x' },
           { authorization: `Bearer ${accessToken}` },
         ),
       async () =>
@@ -576,8 +598,7 @@ describe('hostile text', () => {
 
   it('gets a clean 4xx for each, never a 500', async () => {
     const ws = await workstation('PC-HOSTILE');
-    await nurse('desfire:hostile');
-    const t = await ws.client.badge('desfire:hostile', 'desfire-aes-diversified', '2468');
+    const t = await tapIn(ws.client, await nurse('CHU-HOSTILE'), '2468');
     const answers = await Promise.all((await hostile(ws, t.refreshToken!, t.accessToken)).map((h) => h()));
     for (const a of answers) {
       expect(a.status).toBeGreaterThanOrEqual(400);
@@ -588,8 +609,8 @@ describe('hostile text', () => {
     expect(answers.filter((a) => a.status === 400).map((a) => a.body.error_description)).toEqual(
       expect.arrayContaining([
         'client_id: printable ASCII only (found U+0000)',
-        'badge_id: printable ASCII only (found U+0000)',
-        'badge_id: longer than 256 characters',
+        'badge_uid: printable ASCII only (found U+0000)',
+        'badge_challenge: longer than 1024 characters',
         'secret: control character U+202E not allowed',
         'audience: printable ASCII only (found U+0000)',
         'refresh_token: control character U+0000 not allowed',
@@ -604,17 +625,14 @@ describe('hostile text', () => {
 
   it('a burst of it amid 36 legitimate re-opens from 6 workstations fails none of them (measured)', async () => {
     const pcs = await Promise.all(Array.from({ length: 6 }, (_, i) => workstation(`PC-BURST-${i}`)));
-    const badges = await Promise.all(
-      pcs.map(async (_, i) => {
-        const id = `desfire:burst-${i}`;
-        await nurse(id);
-        return id;
-      }),
-    );
+    const badges = await Promise.all(pcs.map((_, i) => nurse(`CHU-BURST-${i}`)));
     // Each nurse's shift opens with badge + code; the burst re-opens them by tap on every PC.
-    const first = await Promise.all(pcs.map((pc, i) => pc.client.badge(badges[i]!, 'desfire-aes-diversified', '2468')));
+    const first = await Promise.all(pcs.map((pc, i) => tapIn(pc.client, badges[i]!, '2468')));
     const bad = await hostile(pcs[0]!, first[0]!.refreshToken!, first[0]!.accessToken);
-    const legitimate = pcs.flatMap((pc) => badges.map((b) => () => pc.client.badge(b, 'desfire-aes-diversified')));
+    // Each tap with a card of its own (the same badge tapped on six PCs at once).
+    const legitimate = pcs.flatMap((pc) =>
+      badges.map((b) => async () => pc.client.badge(await tapProof(pc.client, twinOf(b)))),
+    );
     const hostileCalls = Array.from({ length: 36 }, (_, i) => bad[i % bad.length]!);
     // Interleaved, all in flight together: they share the group-committed statements.
     const calls = legitimate.flatMap((l, i) => [l().then(() => 'ok' as const), hostileCalls[i]!()]);
@@ -634,11 +652,11 @@ describe('hostile text', () => {
   });
 
   it('a bad row that gets past the edge fails alone in its group-committed statement (real PostgreSQL)', async () => {
-    const ids = Array.from({ length: 12 }, (_, i) => `desfire:batch-${i}`);
+    const ids = Array.from({ length: 12 }, (_, i) => `CHU-BATCH-${i}`);
     for (const id of ids.slice(0, 4)) await nurse(id);
     const lookups = await Promise.allSettled([
-      ...ids.map((id) => server.directory.badgeOwner(id)),
-      server.directory.badgeOwner('desfire:\u0000'),
+      ...ids.map((id) => server.directory.badgeOwner({ number: id })),
+      server.directory.badgeOwner({ number: 'desfire:\u0000' }),
     ]);
     expect(lookups.slice(0, 4).every((r) => r.status === 'fulfilled' && 'account' in r.value)).toBe(true);
     expect(lookups.slice(4, 12).every((r) => r.status === 'fulfilled' && 'refused' in r.value)).toBe(true);

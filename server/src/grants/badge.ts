@@ -17,7 +17,7 @@ import {
   parseBadgeProof,
   parseMaxAge,
 } from '@sillage/protocol';
-import type { BadgeMfaRequired, BadgeProof, BadgeProofKind } from '@sillage/protocol';
+import type { BadgeMfaRequired, BadgeProof, BadgeProofKind, SillageError } from '@sillage/protocol';
 import { RelayError } from '../desfire-relay';
 import type { Account, BadgeKey } from '../directory';
 import { Sealer } from '../seal';
@@ -59,20 +59,21 @@ export function registerBadgeGrant(kit: GrantKit): void {
       exp: now().getTime() + LOGIN_TICKET_TTL_MS,
     });
 
-  /** A refusal of the badge grant: an OAuth error with its `sillage_error`, after its audit record. */
+  /**
+   * A refusal of the badge grant, after its audit record: an OAuth error, with its `sillage_error` unless
+   * the request itself is malformed (`invalid_request` says it all).
+   */
   const refused = async (
     ctx: Ctx,
     action: string,
-    code: string,
+    code: SillageError | 'invalid_request',
     description: string,
     audit: { accountId?: string; factor?: string; details?: Record<string, unknown>; reason?: string } = {},
     extra: Record<string, unknown> = {},
   ) => {
     await auditFor(ctx, { action, outcome: 'refused', reason: audit.reason ?? code, ...audit });
-    refuse(ctx, 400, code === 'invalid_request' ? 'invalid_request' : 'invalid_grant', description, {
-      sillage_error: code,
-      ...extra,
-    });
+    if (code === 'invalid_request') return refuse(ctx, 400, 'invalid_request', description, extra);
+    refuse(ctx, 400, 'invalid_grant', description, { sillage_error: code, ...extra });
   };
 
   /**
@@ -89,9 +90,10 @@ export function registerBadgeGrant(kit: GrantKit): void {
         return o && { key, owner: o, extra: { key: v.keyName, diversification: v.diversification } };
       } catch (e) {
         if (!(e instanceof RelayError)) throw e;
-        await refused(ctx, 'badge.tap', e.code, e.message, {
+        const code = e.code ?? 'invalid_request';
+        await refused(ctx, 'badge.tap', code, e.message, {
           factor: BADGE_AMR.desfire,
-          reason: `${e.code}: ${e.message}`,
+          reason: `${code}: ${e.message}`,
         });
         return null;
       }

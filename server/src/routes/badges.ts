@@ -3,7 +3,7 @@
 // from a 1-factor re-open (a found badge must not enrol its twin), never on a workstation's word.
 import type Koa from 'koa';
 import { ACR, BADGE_ERROR, BADGE_PARAM, normaliseBadgeNumber, parseBadgeProof } from '@sillage/protocol';
-import type { EnrolmentAnswer } from '@sillage/protocol';
+import type { EnrolmentAnswer, OAuthError, SillageError } from '@sillage/protocol';
 import { RelayError } from '../desfire-relay';
 import type { RouteKit } from './kit';
 import { readJson } from './kit';
@@ -14,8 +14,8 @@ export async function enrolBadge(ctx: Koa.Context, kit: RouteKit): Promise<void>
   const body = await readJson(ctx);
   const refuse = async (
     status: number,
-    error: string,
-    code: string,
+    error: OAuthError | 'conflict',
+    code: SillageError | null,
     description: string,
     who: { accountId?: string | null; workstation?: string | null } = {},
     details?: Record<string, unknown>,
@@ -25,14 +25,14 @@ export async function enrolBadge(ctx: Koa.Context, kit: RouteKit): Promise<void>
       outcome: 'refused',
       accountId: who.accountId ?? null,
       workstation: who.workstation ?? null,
-      reason: `${code}: ${description}`,
+      reason: `${code ?? error}: ${description}`,
       ...(details ? { details } : {}),
     });
     ctx.status = status;
-    ctx.body = { error, error_description: description, sillage_error: code };
+    ctx.body = { error, error_description: description, ...(code && { sillage_error: code }) };
   };
   if (!b || !sessions.isLive(b.session))
-    return refuse(401, 'invalid_token', 'invalid_token', 'a live session token of this workstation is required');
+    return refuse(401, 'invalid_token', null, 'a live session token of this workstation is required');
   const ws = b.at.clientId;
   const who = { accountId: b.session.accountId, workstation: ws };
   // What this token itself proved (not its roaming session: a re-open inherits the session's acr).
@@ -47,28 +47,23 @@ export async function enrolBadge(ctx: Koa.Context, kit: RouteKit): Promise<void>
     return refuse(
       403,
       'insufficient_user_authentication',
-      'enrolment_needs_cps_login',
+      BADGE_ERROR.needsCpsLogin,
       `a badge is enrolled on the workstation of a CPS card + PIN login, within ${Math.round(kit.badgeEnrolmentWindowMs / 60_000)} minutes of it`,
       who,
     );
   const proof = parseBadgeProof(body);
-  if (!proof.ok || proof.value.kind !== 'desfire')
+  if (!proof.ok) return refuse(400, 'invalid_request', null, proof.error, who);
+  if (proof.value.kind !== 'desfire')
     return refuse(
       400,
       'invalid_request',
       BADGE_ERROR.weakProof,
-      proof.ok ? "the badge's relay proof is required (its answer to this server's challenge)" : proof.error,
+      "the badge's relay proof is required (its answer to this server's challenge)",
       who,
     );
   const number = body[BADGE_PARAM.number] === undefined ? null : normaliseBadgeNumber(body[BADGE_PARAM.number]);
   if (body[BADGE_PARAM.number] !== undefined && !number)
-    return refuse(
-      400,
-      'invalid_request',
-      'invalid_request',
-      `${BADGE_PARAM.number}: printable, 64 characters at most`,
-      who,
-    );
+    return refuse(400, 'invalid_request', null, `${BADGE_PARAM.number}: printable, 64 characters at most`, who);
   let uid: string;
   try {
     const v = relay.verify(ws, proof.value);
@@ -76,14 +71,16 @@ export async function enrolBadge(ctx: Koa.Context, kit: RouteKit): Promise<void>
     uid = v.uid;
   } catch (e) {
     if (!(e instanceof RelayError)) throw e;
-    return refuse(e.status === 403 ? 403 : 400, 'invalid_grant', e.code, e.message, who);
+    return e.code
+      ? refuse(e.status === 403 ? 403 : 400, 'invalid_grant', e.code, e.message, who)
+      : refuse(400, 'invalid_request', null, e.message, who);
   }
   const r = await directory.bindBadge({ uid, number }, login.accountId);
   if (!r.ok)
     return refuse(
       409,
       'conflict',
-      r.reason === 'taken' ? 'badge_taken' : 'invalid_request',
+      r.reason === 'taken' ? BADGE_ERROR.taken : null,
       'ce badge appartient déjà à une autre personne / this badge belongs to someone else',
       who,
       { uid },

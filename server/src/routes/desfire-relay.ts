@@ -28,12 +28,13 @@ export async function desfireRelay(ctx: Koa.Context, kit: RouteKit): Promise<voi
   } catch (e) {
     if (!(e instanceof RelayError)) throw e;
     await audit.append({
-      action: finish ? 'badge.relay-auth' : 'badge.challenge',
+      action: 'badge.relay-auth',
       outcome: 'refused',
       workstation: ws,
-      reason: `${e.code}: ${e.message}`,
+      reason: `${e.error}: ${e.message}`,
+      details: { step: finish ? 'finish' : 'begin', ...(e.code && { sillage_error: e.code }) },
     });
     ctx.status = e.status;
-    ctx.body = { error: e.error, error_description: e.message, sillage_error: e.code };
+    ctx.body = { error: e.error, error_description: e.message, ...(e.code && { sillage_error: e.code }) };
   }
 }
