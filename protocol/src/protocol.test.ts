@@ -58,7 +58,11 @@ describe('API answers', () => {
       issuer: 'https://sso',
     });
     expect(answers.registration({ client_id: 7, issuer: 'https://sso' })).toBeNull();
-    expect(answers.enrolment({ enrolled: true })).toEqual({ enrolled: true });
+    expect(answers.enrolment({ enrolled: true, uid: '04A1B2C3D4E5F6' })).toEqual({
+      enrolled: true,
+      uid: '04A1B2C3D4E5F6',
+    });
+    expect(answers.enrolment({ enrolled: true })).toBeNull();
     expect(answers.enrolment({ enrolled: 'true' })).toBeNull();
     expect(answers.logout({ ended: true, workstations: 2 })).toEqual({ ended: true, workstations: 2 });
     expect(answers.logout({ ended: true, workstations: Number.NaN })).toBeNull();
