@@ -14,7 +14,7 @@ import { FUZZ_CASES, fuzz, mutateBytes, Rng } from './harness';
 
 const AID = aidBytes(TEST_BADGE.aid);
 const custody = new LocalKeyCustody((aid, keyNo) => (aid.equals(AID) && keyNo === 1 ? TEST_BADGE.master : null));
-/** APDUs of a read: UID, select, EV2First (2 frames), ReadData. Only the selection carries no proof. */
+/** APDUs of a tap: UID, select, EV2First (2 frames). Only the selection carries no proof. */
 const SELECT = 1;
 const SW = ['9100', '91AF', '91AE', '917E', '919D', '91A0', '91CA', '911E', '9000', '6A82', '6700', '91'];
 
@@ -54,7 +54,7 @@ describe('fuzz: DESFire card answers', () => {
     const report = await fuzz<DesfireCase>({
       name: 'desfire-answers',
       generate: (rng) => ({
-        targets: Array.from({ length: 1 + rng.int(2) }, () => rng.int(6)),
+        targets: Array.from({ length: 1 + rng.int(2) }, () => rng.int(4)),
         seed: rng.next(),
         allowUidOnly: rng.chance(0.2),
       }),
@@ -79,10 +79,11 @@ describe('fuzz: DESFire card answers', () => {
             allowUidOnly: c.allowUidOnly,
           });
           if (!altered.size) genuine++;
-          if (cred.proof === 'uid-only' && c.allowUidOnly) return {};
+          if (cred.proof.kind === 'uid-only' && c.allowUidOnly) return {};
           const proofAltered = [...altered].some((i) => i !== SELECT);
-          if (cred.badgeId !== 'CHU-000123' || proofAltered)
-            return { wrongAccept: `answers ${[...altered]} altered, accepted as ${cred.proof} ${cred.badgeId}` };
+          const uid = badge.uid.toString('hex').toUpperCase();
+          if (cred.proof.kind !== 'local-key' || cred.uid !== uid || proofAltered)
+            return { wrongAccept: `answers ${[...altered]} altered, accepted as ${cred.proof.kind} ${cred.uid}` };
           return {};
         } catch (e) {
           if (e instanceof BadgeRefused || e instanceof DesfireError) return {};

@@ -87,8 +87,8 @@ describe('fuzz: HID reports', () => {
         const keyboard = data0.length !== 8 || !(data0[7]! & 0x80);
         for (const t of taps) {
           if (keyboard) return { wrongAccept: 'badge read with keyboard emulation on' };
-          if (t.badge.proof !== 'uid-only' || !/^prox:([1-9]|[1-5]\d|6[0-4]):[0-9A-F]+$/.test(t.badge.badgeId))
-            return { wrongAccept: `tap ${t.badge.proof} ${t.badge.badgeId}` };
+          if (t.badge.proof.kind !== 'uid-only' || !/^prox:([1-9]|[1-5]\d|6[0-4]):[0-9A-F]+$/.test(t.badge.chipId))
+            return { wrongAccept: `tap ${t.badge.proof.kind} ${t.badge.chipId}` };
         }
         return {};
       },
@@ -131,8 +131,8 @@ describe('fuzz: HID reports', () => {
         );
         read += events.filter((e) => e.type === 'badge-tapped').length;
         for (const e of events)
-          if (e.type === 'badge-tapped' && (e.badge.proof !== 'reader-verified' || !allowed.has(e.badge.badgeId)))
-            return { wrongAccept: `tap ${e.badge.proof} ${JSON.stringify(e.badge.badgeId)}` };
+          if (e.type === 'badge-tapped' && (e.badge.proof.kind !== 'reader-verified' || !allowed.has(e.badge.chipId)))
+            return { wrongAccept: `tap ${e.badge.proof.kind} ${JSON.stringify(e.badge.chipId)}` };
         return {};
       },
     });

@@ -52,7 +52,7 @@ beforeAll(async () => {
     profession: 'Infirmière',
     secret: '4821',
   });
-  await server.directory.bindBadge('CHU-000123', a.id);
+  await server.directory.bindBadge({ uid: '04A1B2C3D4E5F6', number: 'CHU-000123' }, a.id);
   creds = await registerWorkstation(server.issuer, await server.directory.createEnrolmentToken('PC-F'), 'PC-F');
 }, 120_000);
 
@@ -138,10 +138,10 @@ describe('fuzz: session server over HTTP', () => {
         body: (client_assertion) => ({
           client_assertion,
           scheme: 'ev2',
-          aid: 'F51230',
+          aid: Buffer.from('3012F5', 'hex').toString('base64url'),
           keyNo: 1,
-          divInput: '04A1B2C3D4E5F6F51230',
-          encRndB: '00112233445566778899aabbccddeeff',
+          uid: Buffer.from('04A1B2C3D4E5F6', 'hex').toString('base64url'),
+          encRndB: Buffer.from('00112233445566778899aabbccddeeff', 'hex').toString('base64url'),
         }),
       },
       {
@@ -158,7 +158,11 @@ describe('fuzz: session server over HTTP', () => {
       },
       { route: 'GET /sillage/session', body: () => undefined, auth: true },
       { route: 'POST /sillage/session/end', body: () => ({}), auth: true },
-      { route: 'POST /sillage/badges', body: () => ({ badge_id: 'CHU-000999' }), auth: true },
+      {
+        route: 'POST /sillage/badges',
+        body: () => ({ badge_proof: 'desfire', badge_challenge: 'A'.repeat(200), badge_response: 'A'.repeat(43) }),
+        auth: true,
+      },
     ];
     // Fresh assertions signed ahead (jose is async), one per case: most cases start from a valid one.
     const pool = await Promise.all(Array.from({ length: FUZZ_CASES }, () => assertion(server.issuer)));
@@ -191,8 +195,15 @@ describe('fuzz: session server over HTTP', () => {
     const tokenPath = '/token';
     const pool = await Promise.all(Array.from({ length: FUZZ_CASES }, () => assertion(server.issuer)));
     const grants: Record<string, string>[] = [
-      { grant_type: GRANTS.badge, badge_id: 'CHU-999999', badge_proof: 'desfire-aes-diversified', secret: '4821' },
-      { grant_type: GRANTS.badge, badge_id: 'CHU-000123', badge_proof: 'uid-only' },
+      // A relay answer to a challenge this server never drew, a UID, a ticket it never sealed.
+      {
+        grant_type: GRANTS.badge,
+        badge_proof: 'desfire',
+        badge_challenge: 'A'.repeat(200),
+        badge_response: 'A'.repeat(43),
+      },
+      { grant_type: GRANTS.badge, badge_proof: 'uid-only', badge_uid: '04A1B2C3D4E5F6' },
+      { grant_type: GRANTS.badge, login_ticket: 'A'.repeat(200), secret: '4821' },
       { grant_type: GRANTS.jwtBearer, assertion: 'eyJhbGciOiJQUzI1NiJ9.eyJzdWIiOiJ4In0.AAAA' },
       {
         grant_type: GRANTS.exchange,
@@ -231,7 +242,7 @@ describe('fuzz: session server over HTTP', () => {
         const m = rng.chance(0.9) ? mutateHttp(rng, base) : base;
         if (rng.chance(0.6)) {
           const p = new URLSearchParams(base.body.toString());
-          const k = rng.pick([...p.keys(), 'resource', 'audience', 'badge_id', 'grant_type']);
+          const k = rng.pick([...p.keys(), 'resource', 'audience', 'badge_uid', 'grant_type']);
           p.set(k, rng.pick(['', '\0', 'a\0b', '%00', 'x'.repeat(5000), '../', 'null', '{}', p.get(k) + '\0']));
           if (rng.chance(0.2)) p.append(k, 'second');
           m.body = Buffer.from(p.toString());
