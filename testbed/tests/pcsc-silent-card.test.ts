@@ -71,10 +71,8 @@ describe('PC/SC transmit timeout', () => {
     }
     await waitFor(() => !monitor.list().some((r) => r.atr), 5000, 'silent badge gone');
 
-    const next = new VirtualCard({
-      atr: DESFIRE_ATR,
-      handler: hospitalBadge('CHU-000456', { master: TEST_BADGE.master }).handler,
-    });
+    const nextBadge = hospitalBadge('CHU-000456', { master: TEST_BADGE.master });
+    const next = new VirtualCard({ atr: DESFIRE_ATR, handler: nextBadge.handler });
     const from2 = events.length;
     await next.insert(pcscd.ports[0]!);
     await waitFor(
@@ -84,7 +82,7 @@ describe('PC/SC transmit timeout', () => {
     );
     expect(events.slice(from2).find((e) => e.type === 'badge-tapped' || e.type === 'badge-refused')).toMatchObject({
       type: 'badge-tapped',
-      badge: { badgeId: 'CHU-000456' },
+      badge: { chipId: nextBadge.uid.toString('hex').toUpperCase(), strength: 'desfire-aes-diversified' },
     });
     await next.remove();
   }, 40_000);

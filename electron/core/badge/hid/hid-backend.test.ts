@@ -143,7 +143,7 @@ describe('pcProx (feature reports)', () => {
     devs[1]!.card = { data: [0xc3, 0xb2, 0xa1], bits: 24 };
     backend!.pollPcProx(a());
     expect(r.events.filter((e) => e.type === 'badge-tapped')).toMatchObject([
-      { badge: { badgeId: 'prox:24:A1B2C3', proof: 'uid-only' } },
+      { badge: { chipId: 'prox:24:A1B2C3', proof: { kind: 'uid-only', uid: 'prox:24:A1B2C3' } } },
     ]);
     expect(glitches).toBe(1);
   });
