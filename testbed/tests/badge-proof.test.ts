@@ -7,12 +7,10 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { randomUUID } from 'node:crypto';
-import { importJWK, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { badgeTapParams, GRANT } from '@sillage/protocol';
 import type { BadgeProof } from '@sillage/protocol';
-import { registerWorkstation, SessionServerClient } from '../../electron/core/oidc/server-client';
+import { registerWorkstation, SessionServerClient, workstationAssertion } from '../../electron/core/oidc/server-client';
 import type { WorkstationCredentials } from '../../electron/core/oidc/server-client';
 import { startServer } from '../../server/src/app';
 import type { SessionServer } from '../../server/src/app';
@@ -94,16 +92,7 @@ async function login(ws: Ws, badge: DesfireEmulator, code = '2468') {
 
 /** A badge grant with hand-made parameters (what a hostile workstation can send), to one instance. */
 async function rawGrant(ws: Ws, params: Record<string, string>, instance = servers[0]!) {
-  const key = await importJWK(ws.creds.privateJwk, 'ES256');
-  const assertion = await new SignJWT({})
-    .setProtectedHeader({ alg: 'ES256', kid: ws.creds.privateJwk.kid! })
-    .setIssuer(ws.creds.clientId)
-    .setSubject(ws.creds.clientId)
-    .setAudience(servers[0]!.issuer)
-    .setJti(randomUUID())
-    .setIssuedAt()
-    .setExpirationTime('60s')
-    .sign(key);
+  const assertion = await workstationAssertion(ws.creds.key, ws.creds.clientId, servers[0]!.issuer);
   const res = await fetch(`http://127.0.0.1:${instance.port}/token`, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded' },

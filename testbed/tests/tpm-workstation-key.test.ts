@@ -18,11 +18,15 @@ import type { SessionServer } from '../../server/src/app';
 import { postgresDb } from '../../server/src/db';
 import type { Db } from '../../server/src/db';
 import { jsonLog } from '../../server/src/log';
+import type { RelayBeginRequest } from '@sillage/protocol';
+import { boundBadge, tapIn, tapProof, TEST_DESFIRE_KEYS } from '../badges';
+import type { DesfireEmulator } from '../cards/desfire-card';
 import { startPostgres } from '../postgres';
 import type { PostgresHandle } from '../postgres';
 import { startSwtpm } from '../swtpm';
 import type { SwtpmHandle } from '../swtpm';
 
+let badge: DesfireEmulator;
 let pg: PostgresHandle;
 let db: Db;
 let server: SessionServer;
@@ -45,7 +49,13 @@ beforeAll(async () => {
   pg = await startPostgres();
   pg.createDatabase('sillage');
   db = postgresDb(pg.url('sillage'));
-  server = await startServer({ db, port: 0, trustAnchorsPem: [], log: jsonLog(() => {}, 'silent') });
+  server = await startServer({
+    db,
+    port: 0,
+    trustAnchorsPem: [],
+    desfireKeys: TEST_DESFIRE_KEYS,
+    log: jsonLog(() => {}, 'silent'),
+  });
   const acct = await server.directory.addAccount({
     idNat: '899999000111',
     adLogin: 'tpm',
@@ -54,7 +64,7 @@ beforeAll(async () => {
     profession: 'Infirmier',
     secret: '2468',
   });
-  await server.directory.bindBadge('desfire:tpm-badge', acct.id);
+  badge = await boundBadge(server.directory, acct.id, 'CHU-TPM');
 }, 120_000);
 
 afterAll(async () => {
@@ -97,14 +107,17 @@ describe('workstation key in a TPM (swtpm + tpm2-pkcs11)', () => {
       expect(verified.protectedHeader).toEqual({ alg: 'ES256', kid: key.kid });
 
       const client = await SessionServerClient.connect(server.issuer, creds, { allowHttp: true });
-      const login = await client.badge('desfire:tpm-badge', 'desfire-aes-diversified', '2468');
+      // The relay's challenge (signed by the TPM key) and the grants carrying the card's answer.
+      const login = await tapIn(client, badge, '2468');
       expect(login.claims.amr).toContain('mfa');
-      const reopen = await client.badge('desfire:tpm-badge', 'desfire-aes-diversified');
+      const reopen = await client.badge(await tapProof(client, badge));
       expect(reopen.claims.auth_time).toBe(login.claims.auth_time);
       const refreshed = await client.refresh(reopen.refreshToken!);
       expect(refreshed.accessToken).toBeTruthy();
       // A relay call signed by the TPM key gets past the workstation check to the request's own checks.
-      const relay = await client.desfireRelay('begin', { scheme: 'none' }).catch((e: ServerError) => e);
+      const relay = await client
+        .relayBegin({ scheme: 'none' } as unknown as RelayBeginRequest)
+        .catch((e: ServerError) => e);
       expect((relay as ServerError).code).not.toBe('invalid_client');
       expect((relay as ServerError).code).toBe('invalid_request');
     } finally {
@@ -150,7 +163,7 @@ describe('workstation key in a TPM (swtpm + tpm2-pkcs11)', () => {
     try {
       const key = await provider.open(record);
       const client = await SessionServerClient.connect(server.issuer, { clientId, key }, { allowHttp: true });
-      const again = await client.badge('desfire:tpm-badge', 'desfire-aes-diversified', '2468');
+      const again = await tapIn(client, badge, '2468');
       expect(again.claims.acr).toBeTruthy();
       // Concurrent signatures share one PKCS#11 session one at a time.
       const sigs = await Promise.all(Array.from({ length: 4 }, (_, i) => key.sign(Buffer.from(`input ${i}`))));
