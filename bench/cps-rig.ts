@@ -7,7 +7,7 @@ import path from 'node:path';
 import pkcs11js from 'pkcs11js';
 import { AuditLog } from '../electron/core/audit/audit';
 import { Pkcs11Module } from '../electron/core/cps/cryptolib';
-import { PcscCpsBackend } from '../electron/core/cps/pcsc-cps-backend';
+import { PcscCpsBackend } from '../electron/core/readers/pcsc/pcsc-backend';
 import { PcscMonitor } from '../electron/core/readers/pcsc/monitor';
 import { SessionEngine } from '../electron/core/session/engine';
 import { systemClock } from '../electron/core/util/clock';

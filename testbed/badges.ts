@@ -3,7 +3,7 @@
 // custody): the server checks the card's answer to its own challenge.
 import type { BadgeProof } from '@sillage/protocol';
 import { readBadge } from '../electron/core/badge/badge-reading';
-import { RelayKeyCustody } from '../electron/core/badge/desfire/relay-custody';
+import { RelayKeyCustody } from '../electron/core/oidc/relay-custody';
 import { ServerError } from '../electron/core/oidc/server-client';
 import type { ServerTokens, SessionServerClient } from '../electron/core/oidc/server-client';
 import type { BadgeRead, ReaderEvent } from '../electron/core/readers/types';

@@ -5,7 +5,6 @@
 // polling of the reader) is reported apart, from real insertions, because every reader adds its own.
 // The emulator's socket uses TCP_QUICKACK (testbed/quickack), else vpcd's two-segment frames would add a
 // ~40 ms delayed-ACK wait to every APDU and drown the agent's own time.
-import type { BadgeProfile } from '../../electron/core/badge/desfire/credential';
 import { LocalKeyCustody } from '../../electron/core/badge/desfire/custody';
 import { readPcscBadge } from '../../electron/core/badge/pcsc-badge';
 import { PcscMonitor } from '../../electron/core/readers/pcsc/monitor';
@@ -16,6 +15,7 @@ import { VirtualCard } from '../../testbed/vpcd-client';
 import { rawIo } from '../desfire-rig';
 import { percentile } from '../harness';
 import type { Benchmark } from '../harness';
+import type { BadgeProfile } from '../../electron/core/config/badge-profile';
 
 const TAPS = 300;
 const INSERTIONS = 20;

@@ -24,7 +24,7 @@ import path from 'node:path';
 import { badgeTapParams, GRANT, parseRelayBeginResponse } from '@sillage/protocol';
 import type { RelayBeginRequest, RelayBeginResponse, RelayFinishResponse } from '@sillage/protocol';
 import { readBadgeCredential } from '../../electron/core/badge/desfire/credential';
-import { RelayKeyCustody } from '../../electron/core/badge/desfire/relay-custody';
+import { RelayKeyCustody } from '../../electron/core/oidc/relay-custody';
 import { registerWorkstation, SessionServerClient } from '../../electron/core/oidc/server-client';
 import { SoftwareKey } from '../../electron/core/keys/software-key';
 import type { JWK } from 'jose';

@@ -7,9 +7,8 @@
 // any agent would pay.
 import { createAgent } from '../../electron/core/agent';
 import { ServerAuthenticator } from '../../electron/core/auth/server-authenticator';
-import type { BadgeProfile } from '../../electron/core/badge/desfire/credential';
-import { RelayKeyCustody } from '../../electron/core/badge/desfire/relay-custody';
-import { PcscCpsBackend } from '../../electron/core/cps/pcsc-cps-backend';
+import { RelayKeyCustody } from '../../electron/core/oidc/relay-custody';
+import { PcscCpsBackend } from '../../electron/core/readers/pcsc/pcsc-backend';
 import { lazyClient, registerWorkstation } from '../../electron/core/oidc/server-client';
 import { PcscMonitor } from '../../electron/core/readers/pcsc/monitor';
 import { systemClock } from '../../electron/core/util/clock';
@@ -24,6 +23,7 @@ import { VirtualCard } from '../../testbed/vpcd-client';
 import { rawIo } from '../desfire-rig';
 import { percentile } from '../harness';
 import type { Benchmark } from '../harness';
+import type { BadgeProfile } from '../../electron/core/config/badge-profile';
 
 const TAPS = 100;
 const PROFILE: BadgeProfile = TEST_BADGE.profile;

@@ -2,7 +2,7 @@
 // Chromium falls back to basic_text, a fixed password compiled into every copy: a sealed file copied off
 // the PC opens anywhere. Reported as such, so the agent refuses it unless policy allows it (as Signal
 // Desktop does).
-import type { SecretProtection } from '../core/app/secret-store';
+import type { SecretProtection } from '../core/keys/secret-store';
 import type { ShellElectron } from './electron-api';
 
 export type LinuxBackend = ReturnType<ShellElectron['safeStorage']['getSelectedStorageBackend']>;

@@ -1,7 +1,7 @@
 // OS-protected storage for the agent's secrets through Electron's asynchronous safeStorage: DPAPI of the
 // OS account on Windows, the Keychain on macOS, the desktop keyring on Linux (what each OS adds is in its
 // sibling file, secret-store.<platform>.ts). Never a plain file.
-import type { SecretProtection, SecretStore } from '../core/app/secret-store';
+import type { SecretProtection, SecretStore } from '../core/keys/secret-store';
 import type { ShellElectron } from './electron-api';
 import { linuxProtection } from './secret-store.linux';
 

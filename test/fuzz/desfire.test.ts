@@ -7,10 +7,11 @@
 import { describe, expect, it } from 'vitest';
 import { BadgeRefused, readBadgeCredential } from '../../electron/core/badge/desfire/credential';
 import { LocalKeyCustody } from '../../electron/core/badge/desfire/custody';
-import { aidBytes, DesfireError } from '../../electron/core/badge/desfire/protocol';
-import type { ApduTransport } from '../../electron/core/badge/desfire/protocol';
+import { aidBytes } from '../../electron/core/badge/desfire/protocol';
 import { hospitalBadge, TEST_BADGE } from '../../testbed/cards/desfire-card';
 import { FUZZ_CASES, fuzz, mutateBytes, Rng } from './harness';
+import { DesfireError } from '../../electron/core/badge/desfire/errors';
+import type { ApduTransport } from '../../electron/core/readers/types';
 
 const AID = aidBytes(TEST_BADGE.aid);
 const custody = new LocalKeyCustody((aid, keyNo) => (aid.equals(AID) && keyNo === 1 ? TEST_BADGE.master : null));

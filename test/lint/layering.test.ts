@@ -110,4 +110,63 @@ describe('layering rule', () => {
     ).toEqual([]);
     expect(await layeringErrors('protocol/src/x.ts', "import pg from 'pg';\nexport const u = pg;\n")).toHaveLength(1);
   });
+
+  it('orders core one way: a group imports only itself and the groups below it', async () => {
+    // Downward and inside a group: allowed.
+    expect(
+      await layeringErrors(
+        'electron/core/session/x.ts',
+        "import type { Authenticator } from '../auth/types';\nimport { Listeners } from '../util/emitter';\nexport const h: [Authenticator | null, typeof Listeners] = [null, Listeners];\n",
+      ),
+    ).toEqual([]);
+    // Upward: the CPS code may not reach the PC/SC entry point above it, the server client the session engine,
+    // configuration the badge code.
+    expect(
+      await layeringErrors(
+        'electron/core/cps/x.ts',
+        "import type { PcscMonitor } from '../readers/pcsc/monitor';\nexport type M = PcscMonitor;\n",
+      ),
+    ).toEqual([expect.stringContaining('cps sits below readers')]);
+    expect(
+      await layeringErrors(
+        'electron/core/oidc/x.ts',
+        "import { SessionEngine } from '../session/engine';\nexport const e = SessionEngine;\n",
+      ),
+    ).toEqual([expect.stringContaining('server-client sits below session')]);
+    expect(
+      await layeringErrors(
+        'electron/core/config/x.ts',
+        "import { readBadgeCredential } from '../badge/desfire/credential';\nexport const r = readBadgeCredential;\n",
+      ),
+    ).toEqual([expect.stringContaining('config sits below badge')]);
+    // Siblings stay apart; a type-only import counts like any other.
+    expect(
+      await layeringErrors(
+        'electron/core/cps/x.ts',
+        "import type { BadgeReading } from '../badge/badge-reading';\nexport type B = BadgeReading;\n",
+      ),
+    ).toEqual([expect.stringContaining('cps and badge are siblings')]);
+    // A folder outside the order is placed in it on purpose.
+    expect(await layeringErrors('electron/core/misc/x.ts', "import '../util/url';\n")).toEqual([
+      expect.stringContaining('belongs to no group of the core order'),
+    ]);
+  });
+
+  it('fails on an import cycle inside a core group, type-only imports included', async () => {
+    // custody.ts does not import protocol.ts; a custody importing the card protocol closes the loop
+    // protocol.ts -> custody.ts -> protocol.ts.
+    const errors = await layeringErrors(
+      'electron/core/badge/desfire/custody.ts',
+      "import type { DesfireCard } from './protocol';\nexport type C = DesfireCard;\n",
+    );
+    expect(errors).toEqual([
+      expect.stringContaining('an import cycle (badge/desfire/custody.ts -> badge/desfire/protocol.ts'),
+    ]);
+    expect(
+      await layeringErrors(
+        'electron/core/badge/desfire/other.ts',
+        "import type { DesfireCard } from './protocol';\nexport type C = DesfireCard;\n",
+      ),
+    ).toEqual([]);
+  });
 });

@@ -4,7 +4,7 @@
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import { BADGE_GRANT_PARAMS, parseBadgeProof, parseRelayBegin } from '@sillage/protocol';
 import type { BadgeProof, RelayBeginRequest, RelayBeginResponse, RelayFinishRequest } from '@sillage/protocol';
-import { RelayKeyCustody } from '../../electron/core/badge/desfire/relay-custody';
+import { RelayKeyCustody } from '../../electron/core/oidc/relay-custody';
 import type { SessionServerClient } from '../../electron/core/oidc/server-client';
 import type { BadgeRead } from '../../electron/core/readers/types';
 

@@ -11,7 +11,7 @@ import type { AgentError } from '../../shared/contract';
 import { AuditLog } from '../../electron/core/audit/audit';
 import { ServerAuthenticator } from '../../electron/core/auth/server-authenticator';
 import { Pkcs11Module } from '../../electron/core/cps/cryptolib';
-import { PcscCpsBackend } from '../../electron/core/cps/pcsc-cps-backend';
+import { PcscCpsBackend } from '../../electron/core/readers/pcsc/pcsc-backend';
 import { lazyClient, registerWorkstation } from '../../electron/core/oidc/server-client';
 import type { SessionServerClient } from '../../electron/core/oidc/server-client';
 import { PcscMonitor } from '../../electron/core/readers/pcsc/monitor';

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadPcsc } from '../../native/pcsclite';
 import { AuditLog } from '../../electron/core/audit/audit';
 import { Pkcs11Module } from '../../electron/core/cps/cryptolib';
-import { PcscCpsBackend } from '../../electron/core/cps/pcsc-cps-backend';
+import { PcscCpsBackend } from '../../electron/core/readers/pcsc/pcsc-backend';
 import { classifyAtr } from '../../electron/core/readers/pcsc/atr';
 import { PcscMonitor } from '../../electron/core/readers/pcsc/monitor';
 import type { ReaderEvent } from '../../electron/core/readers/types';

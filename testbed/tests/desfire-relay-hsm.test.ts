@@ -11,8 +11,7 @@ import { execFileSync } from 'node:child_process';
 import pkcs11js from 'pkcs11js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readBadgeCredential } from '../../electron/core/badge/desfire/credential';
-import type { BadgeProfile } from '../../electron/core/badge/desfire/credential';
-import { RelayKeyCustody } from '../../electron/core/badge/desfire/relay-custody';
+import { RelayKeyCustody } from '../../electron/core/oidc/relay-custody';
 import { lazyClient, registerWorkstation } from '../../electron/core/oidc/server-client';
 import type { SessionServerClient } from '../../electron/core/oidc/server-client';
 import { startServer } from '../../server/src/app';
@@ -30,6 +29,7 @@ import { refusal } from '../server-refusal';
 import { startPostgres } from '../postgres';
 import type { PostgresHandle } from '../postgres';
 import { openToken, SOFTHSM_MODULE } from '../softhsm';
+import type { BadgeProfile } from '../../electron/core/config/badge-profile';
 
 let dir: string;
 let pg: PostgresHandle;

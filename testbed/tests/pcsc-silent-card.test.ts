@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalKeyCustody } from '../../electron/core/badge/desfire/custody';
 import { aidBytes } from '../../electron/core/badge/desfire/protocol';
-import { PcscCpsBackend } from '../../electron/core/cps/pcsc-cps-backend';
+import { PcscCpsBackend } from '../../electron/core/readers/pcsc/pcsc-backend';
 import type { ReaderEvent } from '../../electron/core/readers/types';
 import { PcscMonitor } from '../../electron/core/readers/pcsc/monitor';
 import { loadPcsc } from '../../native/pcsclite';

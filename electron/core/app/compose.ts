@@ -11,7 +11,7 @@ import type { AuditSink } from '../audit/audit';
 import { ServerAuthenticator } from '../auth/server-authenticator';
 import type { DegradedCpsPolicy } from '../auth/server-authenticator';
 import type { Authenticator } from '../auth/types';
-import { RelayKeyCustody } from '../badge/desfire/relay-custody';
+import { RelayKeyCustody } from '../oidc/relay-custody';
 import type { HidHost } from '../badge/hid/transport';
 import type { BrokerApp } from '../broker/broker';
 import type { LocalEndpointOptions } from '../broker/local-endpoint';
@@ -35,7 +35,7 @@ import { Listeners } from '../util/emitter';
 import { isLoopbackHost } from '../util/url';
 import { planAgent } from './plan';
 import type { AgentPlan, PlatformFacts } from './plan';
-import type { SecretStore } from './secret-store';
+import type { SecretStore } from '../keys/secret-store';
 import type { SupervisorLink } from './supervisor';
 import { probeHardwareKeys } from '../keys/platform-keys';
 import type { HardwareKeys } from '../keys/platform-keys';
@@ -345,11 +345,12 @@ export async function composeAgent(sources: SettingsSources, platform: Platform)
   const demoReaders = plan.readers.demo ? new DemoReaders({ allowUidOnly: plan.allowUidOnly }) : null;
   const auth = await buildAuthenticator(plan, config, platform, audit, demoReaders, clock);
   // With a session server, demo badges are checked by it as real ones (a demo server holds their key).
-  if (demoReaders && auth.serverClient) demoReaders.badgeCustody = new RelayKeyCustody(auth.serverClient);
+  const serverCustody = auth.serverClient ? new RelayKeyCustody(auth.serverClient) : null;
+  if (demoReaders && serverCustody) demoReaders.badgeCustody = serverCustody;
   const real = readersFromConfig(config, {
     pcsc: plan.readers.pcsc,
     hid: plan.readers.hid,
-    serverClient: auth.serverClient,
+    serverCustody,
     ...(platform.pcscReaderFilter ? { readerFilter: platform.pcscReaderFilter } : {}),
     ...(platform.unprotect ? { unprotect: platform.unprotect } : {}),
     ...(platform.hidHost ? { hidHost: platform.hidHost } : {}),

@@ -15,8 +15,8 @@ import { softwareKeys } from '../keys/software-key';
 import type { KeyProvider, KeyRecord, WorkstationKey } from '../keys/workstation-key';
 import { registerWorkstation } from '../oidc/server-client';
 import type { WorkstationCredentials } from '../oidc/server-client';
-import type { SecretStore } from './secret-store';
-import { writeSealed } from './secret-store';
+import type { SecretStore } from '../keys/secret-store';
+import { writeSealed } from '../keys/secret-store';
 
 export interface WorkstationOptions {
   serverUrl: string;

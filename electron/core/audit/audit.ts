@@ -15,7 +15,7 @@ import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypt
 import fs from 'node:fs';
 import path from 'node:path';
 import type { AuditRecord } from '../../../shared/contract';
-import { writeSealed } from '../app/secret-store';
+import { writeSealed } from '../keys/secret-store';
 import type { Clock } from '../util/clock';
 import { systemClock } from '../util/clock';
 

@@ -2,9 +2,10 @@
 // or why not as a typed refusal: the same path for every reader, demo ones included.
 import type { BadgeRead, BadgeRefusalCode } from '../readers/types';
 import { BadgeRefused, readBadgeCredential } from './desfire/credential';
-import type { BadgeCredential, BadgeProfile } from './desfire/credential';
+import type { BadgeCredential } from './desfire/credential';
 import type { KeyCustody } from './desfire/custody';
-import type { ApduTransport } from './desfire/protocol';
+import type { ApduTransport } from '../readers/types';
+import type { BadgeProfile } from '../config/badge-profile';
 
 export interface BadgeReading {
   profiles: () => BadgeProfile[];

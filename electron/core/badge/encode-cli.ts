@@ -6,13 +6,14 @@ import { parseArgs } from 'node:util';
 import { loadPcsc } from '../../../native/pcsclite';
 import type { CardReader } from '../../../native/pcsclite';
 import { loadKeyFile } from './key-file';
-import { badgeProfileProblem, readBadgeNumber, withProfileDefaults } from './desfire/credential';
-import type { BadgeProfile } from './desfire/credential';
+import { readBadgeNumber } from './desfire/credential';
 import { LocalKeyCustody } from './desfire/custody';
 import { encodeBadge } from './desfire/personalise';
 import { DesfireCard } from './desfire/protocol';
-import type { ApduTransport } from './desfire/protocol';
 import { withSharedTransport } from './pcsc-badge';
+import type { ApduTransport } from '../readers/types';
+import { badgeProfileProblem, withProfileDefaults } from '../config/badge-profile';
+import type { BadgeProfile } from '../config/badge-profile';
 
 const HELP = `Usage:
   npm run badge -- encode --profile FILE --keys FILE --number N [--reader NAME] [--dry-run]

@@ -8,8 +8,8 @@
 import type { CardReader } from '../../../native/pcsclite';
 import { readBadge } from './badge-reading';
 import type { BadgeOutcome, BadgeReading } from './badge-reading';
-import { DesfireError } from './desfire/protocol';
-import type { ApduTransport } from './desfire/protocol';
+import { DesfireError } from './desfire/errors';
+import type { ApduTransport } from '../readers/types';
 
 function connect(reader: CardReader): Promise<number> {
   return new Promise((resolve, reject) =>

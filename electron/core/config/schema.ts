@@ -1,8 +1,8 @@
 // The one configuration schema of the agent: every setting, its type, bounds, default, who may set it
 // and its French/English texts. The resolver, the ADMX/ADML templates, the MSI registry fragment and
 // the diagnostics all derive from this list, so a setting cannot exist in one and not the others.
-import { badgeProfileProblem } from '../badge/desfire/credential';
 import { isHttpsOrLoopback } from '../util/url';
+import { badgeProfileProblem } from './badge-profile';
 
 export type SettingType = 'string' | 'integer' | 'boolean' | 'enum' | 'json';
 export type Category = 'server' | 'readers' | 'session' | 'broker' | 'dmp' | 'ui' | 'logs';

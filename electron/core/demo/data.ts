@@ -1,7 +1,7 @@
 // Demo people, cards and badges (fictional). Test cards of the ANS use PIN 1234; so do ours, and the
 // demo badge second factor is the same so a newcomer needs to remember one code.
 import type { BadgeProof, Identity } from '../../../shared/contract';
-import type { BadgeProfile } from '../badge/desfire/credential';
+import type { BadgeProfile } from '../config/badge-profile';
 
 export const DEMO_PIN = '1234';
 

@@ -5,9 +5,9 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { FixedKeyCustody } from '../badge/desfire/custody';
 import { DesfireCard } from '../badge/desfire/protocol';
-import type { ApduTransport } from '../badge/desfire/protocol';
 import { DesfireEmulator, EMU_MAX_COMMAND_FRAME, EMU_MAX_RESPONSE_FRAME } from './desfire-card';
 import { fixedRandom16 } from '../../../testbed/fixed-random';
+import type { ApduTransport } from '../readers/types';
 
 vi.mock('node:crypto', async (orig) => (await import('../../../testbed/fixed-random')).withFixedRandom16(await orig()));
 afterEach(() => {

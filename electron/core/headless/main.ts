@@ -12,7 +12,7 @@ import { flagOverrides, SETTING_FLAGS, SETTING_FLAGS_HELP } from '../app/flags';
 import type { SettingFlagValues } from '../app/flags';
 import { lockOperatingSystem } from '../app/os-lock';
 import { connectSupervisor, RESTARTED_ENV } from '../app/supervisor';
-import { developmentPlainStore } from '../app/secret-store';
+import { developmentPlainStore } from '../keys/secret-store';
 import { confPreferences } from '../config/preferences';
 import { JsonFilePolicySource } from '../config/store';
 import { peerCredentials } from '../../../native/peercred';

@@ -3,11 +3,9 @@
 import type { ConfigStore } from '../config/store';
 import { LocalKeyCustody } from '../badge/desfire/custody';
 import type { KeyCustody } from '../badge/desfire/custody';
-import { RelayKeyCustody } from '../badge/desfire/relay-custody';
 import { hidBackendFromConfig } from '../badge/hid/setup';
 import type { HidHost } from '../badge/hid/transport';
 import { loadKeyFile } from '../badge/key-file';
-import type { SessionServerClient } from '../oidc/server-client';
 import { createPcscBackend } from './pcsc/setup';
 import type { CryptolibStatus } from './pcsc/setup';
 import type { ReaderBackend } from './types';
@@ -22,7 +20,8 @@ export function readersFromConfig(
   opts: {
     pcsc: boolean;
     hid: boolean;
-    serverClient: (() => Promise<SessionServerClient>) | null;
+    /** The session server's relay (oidc/relay-custody.ts) when the agent has a server, for BadgeKeyCustody=server. */
+    serverCustody: KeyCustody | null;
     readerFilter?: (name: string) => boolean;
     unprotect?: (blob: Buffer) => Buffer;
     /** USB-HID enumeration (node-hid by default). */
@@ -39,7 +38,7 @@ export function readersFromConfig(
         custody = new LocalKeyCustody(
           loadKeyFile(config.value<string>('BadgeKeyFile'), opts.unprotect ? { unprotect: opts.unprotect } : {}),
         );
-      else if (opts.serverClient) custody = new RelayKeyCustody(opts.serverClient);
+      else custody = opts.serverCustody;
     } catch (e) {
       // Badges stay unreadable (a clear message at each tap); CPS cards still work.
       opts.warn(`Badges DESFire désactivés / DESFire badges off: ${(e as Error).message}`);

@@ -84,3 +84,9 @@ export interface ReaderBackend {
   readers(): ReaderInfo[];
   stop(): Promise<void>;
 }
+
+/** One ISO 7816 APDU channel to a contactless card (PC/SC, USB-HID, the demo's emulated DESFire). */
+export interface ApduTransport {
+  /** Sends one APDU, resolves with the response data followed by SW1 SW2. */
+  transmit(apdu: Buffer): Promise<Buffer>;
+}

@@ -7,7 +7,7 @@
 // the server takes only where its policy accepts a workstation's word. Relay messages: @sillage/protocol
 // (badge.ts), authenticated as the workstation, handle single-use and valid a few seconds.
 import { randomBytes, randomUUID } from 'node:crypto';
-import type { BadgeProof } from '@sillage/protocol';
+import type { AuthScheme, BadgeProof } from '@sillage/protocol';
 import {
   aesCbcDecrypt,
   aesCbcEncrypt,
@@ -18,9 +18,7 @@ import {
   rotl,
 } from './crypto';
 import type { Diversification } from './crypto';
-import { aidText, DesfireError } from './protocol';
-
-export type AuthScheme = 'ev2' | 'aes';
+import { DesfireError } from './errors';
 
 /** Which key: the application, its key number, and whose chip it is diversified for. */
 export interface KeyRef {
@@ -83,6 +81,9 @@ interface Pending {
   lastBlock: Buffer;
   expires: number;
 }
+
+/** The AID as people write it ("F51230") from its wire form. */
+export const aidText = (aid: Buffer) => Buffer.from(aid).reverse().toString('hex').toUpperCase();
 
 export const keyName = (aid: Buffer, keyNo: number) => `${aidText(aid)}/${keyNo}`;
 

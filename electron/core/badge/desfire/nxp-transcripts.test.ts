@@ -9,8 +9,8 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { LocalKeyCustody } from './custody';
 import { DesfireCard } from './protocol';
-import type { ApduTransport } from './protocol';
 import { fixedRandom16 } from '../../../../testbed/fixed-random';
+import type { ApduTransport } from '../../readers/types';
 
 vi.mock('node:crypto', async (orig) =>
   (await import('../../../../testbed/fixed-random')).withFixedRandom16(await orig()),

@@ -5,11 +5,12 @@
 // elsewhere (building access...) is never touched. `dryRun` checks everything and writes nothing.
 import { diversifyAes128 } from './crypto';
 import { badgeNumberOf, isRandomUid } from './credential';
-import type { BadgeProfile } from './credential';
 import { diversificationInput, FixedKeyCustody } from './custody';
 import type { MasterKeyLookup } from './custody';
 import type { DesfireCard } from './protocol';
-import { aidBytes, DesfireError } from './protocol';
+import { aidBytes } from './protocol';
+import { DesfireError } from './errors';
+import type { BadgeProfile } from '../../config/badge-profile';
 
 export interface EncodeStep {
   what: string;

@@ -5,10 +5,12 @@ import { describe, expect, it } from 'vitest';
 import { DesfireEmulator } from '../../../../testbed/cards/desfire-card';
 import { diversifyAes128 } from './crypto';
 import { diversificationInput, FixedKeyCustody, LocalKeyCustody } from './custody';
-import { BadgeRefused, badgeProfileProblem, readBadgeCredential, readBadgeNumber } from './credential';
-import type { BadgeProfile } from './credential';
-import { aidBytes, DesfireCard, DesfireError } from './protocol';
-import type { ApduTransport } from './protocol';
+import { BadgeRefused, readBadgeCredential, readBadgeNumber } from './credential';
+import { aidBytes, DesfireCard } from './protocol';
+import { DesfireError } from './errors';
+import type { ApduTransport } from '../../readers/types';
+import { badgeProfileProblem } from '../../config/badge-profile';
+import type { BadgeProfile } from '../../config/badge-profile';
 
 const MASTER = Buffer.from('00112233445566778899AABBCCDDEEFF', 'hex');
 const AID = aidBytes('F51230');

@@ -2,7 +2,7 @@
 // mutual authentications (EV2First, legacy AuthenticateAES) and their secure messaging. The two
 // cryptographic steps of an authentication go through a KeyCustody, so the badge key can stay outside
 // this process (server relay); only short-lived session keys are held here, for one card session.
-import { randomBytes } from 'node:crypto';
+import type { AuthScheme } from '@sillage/protocol';
 import {
   aesCbcDecrypt,
   aesCbcEncrypt,
@@ -14,37 +14,10 @@ import {
   truncateMac,
   unpad80,
 } from './crypto';
-import type { AuthScheme, KeyCustody, KeyRef } from './custody';
-
-export interface ApduTransport {
-  /** Sends one APDU, resolves with the response data followed by SW1 SW2. */
-  transmit(apdu: Buffer): Promise<Buffer>;
-}
-
-export type DesfireErrorCode =
-  /** The card left the field or the reader failed mid-exchange. */
-  | 'removed'
-  /** A frame that cannot be a DESFire answer (too short, wrong SW1, wrong length). */
-  | 'malformed'
-  /** The card or our side rejected the mutual authentication: wrong key (a clone) or a tampered answer. */
-  | 'auth-failed'
-  /** A MAC did not verify: tampered or corrupted secure messaging. */
-  | 'integrity'
-  /** The card answered an error status (SW2 in `status`). */
-  | 'status'
-  /** The key custody (session server in relay mode) cannot be reached. */
-  | 'custody-unavailable'
-  | 'unsupported';
-
-export class DesfireError extends Error {
-  constructor(
-    readonly code: DesfireErrorCode,
-    message: string,
-    readonly status?: number,
-  ) {
-    super(message);
-  }
-}
+import type { ApduTransport } from '../../readers/types';
+import { aidText } from './custody';
+import type { KeyCustody, KeyRef } from './custody';
+import { DesfireError } from './errors';
 
 export const ST = {
   OK: 0x00,
@@ -124,9 +97,6 @@ export function aidBytes(aid: string | number): Buffer {
   if (!Number.isInteger(n) || n < 0 || n > 0xffffff) throw new RangeError('AID: 3 bytes');
   return Buffer.from([n & 0xff, (n >> 8) & 0xff, (n >> 16) & 0xff]);
 }
-
-/** The AID as people write it ("F51230") from its wire form. */
-export const aidText = (aid: Buffer) => Buffer.from(aid).reverse().toString('hex').toUpperCase();
 
 const le3 = (n: number) => Buffer.from([n & 0xff, (n >> 8) & 0xff, (n >> 16) & 0xff]);
 
@@ -590,6 +560,3 @@ function zeroPad(data: Buffer): Buffer {
   data.copy(out);
   return out;
 }
-
-/** A fresh 16-byte random (RndA). */
-export const random16 = () => randomBytes(16);

@@ -4,10 +4,10 @@
 // challenge, one for the grant). Only the application's shared key (random-UID badges read their real
 // UID with it) is finished through the relay, for that tap's session keys. Messages: @sillage/protocol.
 import type { BadgeProof, RelayBeginRequest } from '@sillage/protocol';
-import type { SessionServerClient } from '../../oidc/server-client';
-import { ServerError } from '../../oidc/server-client';
-import type { BeginRequest, KeyCustody, KeyRef, SessionKeys } from './custody';
-import { DesfireError } from './protocol';
+import type { SessionServerClient } from './server-client';
+import { ServerError } from './server-client';
+import type { BeginRequest, KeyCustody, KeyRef, SessionKeys } from '../badge/desfire/custody';
+import { DesfireError } from '../badge/desfire/errors';
 
 const b = (s: string) => Buffer.from(s, 'base64url');
 
