@@ -20,6 +20,7 @@ export function keyCard(certPem: string, keyPem: string, pin = '1234'): CardHand
   const card = {
     reader: 'Test reader',
     cardType: 'CPS3',
+    signatureAlgorithm: 'RSA-PKCS1-SHA256' as const,
     signCount: 0,
     readIdentity: async (): Promise<Identity> => ({
       idNat: fields.CN ?? '',

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startSupervisor } from '../../electron/core/app/supervisor';
 import type { Supervisor } from '../../electron/core/app/supervisor';
-import { readAuditFile } from '../../electron/core/audit/audit';
+import { readAuditFile } from '../../testbed/audit-file';
 import { waitFor } from '../../testbed/pcscd';
 import { nextEvent, wsClient } from '../contract/clients';
 

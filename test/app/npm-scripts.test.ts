@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readAuditFile } from '../../electron/core/audit/audit';
+import { readAuditFile } from '../../testbed/audit-file';
 import { waitFor } from '../../testbed/pcscd';
 import { nextEvent, wsClient } from '../contract/clients';
 import { startTestServer } from './session-server';

@@ -7,7 +7,8 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { AuditRecord } from '../../../shared/contract';
 import { ManualClock } from '../util/clock';
-import { AuditLog, RefusalAudit, readAuditFile, sealedAuditKey, verifyAuditFile } from './audit';
+import { readAuditFile } from '../../../testbed/audit-file';
+import { AuditLog, RefusalAudit, sealedAuditKey, verifyAuditFile } from './audit';
 import type { AuditKeyStore } from './audit';
 
 let dir: string;

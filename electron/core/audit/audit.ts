@@ -341,14 +341,6 @@ export function verifyAuditFile(file: string, key?: Buffer): FileCheck {
   return { ok: problems.length === 0, records: scan.records, problems };
 }
 
-export function readAuditFile(file: string): AuditRecord[] {
-  return fs
-    .readFileSync(file, 'utf8')
-    .split('\n')
-    .map(parseRecord)
-    .filter((r): r is AuditRecord => r !== null);
-}
-
 /**
  * A key kept sealed by the platform's secret store (the desktop app: asynchronous safeStorage) in `file`;
  * made on first use, read (and sealed again when the OS rotated its key) before the trail opens.

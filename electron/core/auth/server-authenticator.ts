@@ -8,7 +8,7 @@ import { randomBytes, verify as cryptoVerify, constants, X509Certificate } from 
 import type { AgentErrorCode, Factor, Identity, OpenSession } from '../../../shared/contract';
 import type { ServerErrorCode, ServerTokens, SessionServerClient } from '../oidc/server-client';
 import { ServerError } from '../oidc/server-client';
-import type { BadgeRead, CardHandle, SignatureAlgorithm } from '../readers/types';
+import type { BadgeRead, CardHandle } from '../readers/types';
 import type { Clock, Timer } from '../util/clock';
 import type { Authenticator, AuthOutcome, BadgeOutcome } from './types';
 
@@ -24,12 +24,8 @@ export interface ServerAuthenticatorOptions {
   clock: Clock;
   /** How often an open session checks it was not ended elsewhere (bounded delay of a global logout). */
   pollMs?: number;
-  /** Signature scheme per card (CPS4 signs RSA-PSS). */
-  cardAlgorithm?: (card: CardHandle) => SignatureAlgorithm;
   /** Policy: allow a CPS login checked locally when the server is unreachable; null = never. */
   degradedCps?: DegradedCpsPolicy | null;
-  /** Told when the open session's tokens change (the DPI broker reads them), null when it ends. */
-  onTokens?: (tokens: ServerTokens | null, session: OpenSession | null) => void;
   /**
    * The workstation's own roaming window (MfaWindowMinutes): a session never lasts, and a tap never
    * re-opens, beyond it after the 2-factor login, even when the server's window is longer.
@@ -99,10 +95,9 @@ export class ServerAuthenticator implements Authenticator {
   }
 
   async loginWithCard(card: CardHandle, identity: Identity): Promise<AuthOutcome> {
-    const alg = card.signatureAlgorithm ?? this.opts.cardAlgorithm?.(card) ?? 'RSA-PKCS1-SHA256';
     try {
       const client = await this.opts.client();
-      const t = await client.cardLogin(card, identity.idNat, alg);
+      const t = await client.cardLogin(card, identity.idNat);
       return {
         ok: true,
         session: this.remember(t, identity, { kind: 'cps-card', reader: card.reader, cardType: card.cardType }, [
@@ -112,17 +107,16 @@ export class ServerAuthenticator implements Authenticator {
       };
     } catch (e) {
       if (e instanceof ServerError && e.code === 'server-unreachable' && this.opts.degradedCps)
-        return this.degradedCardLogin(card, identity, alg, this.opts.degradedCps);
+        return this.degradedCardLogin(card, identity, this.opts.degradedCps);
       return refusal(e);
     }
   }
 
   async reopenWithCard(card: CardHandle, identity: Identity): Promise<AuthOutcome> {
-    const alg = card.signatureAlgorithm ?? this.opts.cardAlgorithm?.(card) ?? 'RSA-PKCS1-SHA256';
     try {
       // Same assertion grant as a CPS login: the server tells the technical certificate apart (no smart-card
       // logon EKU) and grants a 1-factor re-open within the roaming window only.
-      const t = await (await this.opts.client()).cardLogin(card, identity.idNat, alg);
+      const t = await (await this.opts.client()).cardLogin(card, identity.idNat);
       if (this.beyondLocalWindow(t))
         return {
           ok: false,
@@ -186,7 +180,6 @@ export class ServerAuthenticator implements Authenticator {
   async endWorkstationSession(session: OpenSession): Promise<void> {
     const t = this.tokens.get(session);
     this.tokens.delete(session);
-    this.opts.onTokens?.(null, null);
     // The roaming session stays valid for the next tap elsewhere; only this PC's tokens are dropped.
     if (t?.refreshToken) {
       const client = await this.opts.client().catch(() => null);
@@ -210,7 +203,6 @@ export class ServerAuthenticator implements Authenticator {
           const next = { ...r, refreshToken: r.refreshToken ?? t.refreshToken, mfaExpiresAt: t.mfaExpiresAt };
           if (stopped) return;
           this.tokens.set(session, next);
-          this.opts.onTokens?.(next, session);
         }
         const st = await client.sessionStatus(this.tokens.get(session)!.accessToken);
         if (!st.active && !stopped) return ended(st.reason);
@@ -271,7 +263,6 @@ export class ServerAuthenticator implements Authenticator {
       openedAt: now,
     };
     this.tokens.set(session, t);
-    this.opts.onTokens?.(t, session);
     return session;
   }
 
@@ -282,9 +273,9 @@ export class ServerAuthenticator implements Authenticator {
   private async degradedCardLogin(
     card: CardHandle,
     identity: Identity,
-    alg: SignatureAlgorithm,
     policy: DegradedCpsPolicy,
   ): Promise<AuthOutcome> {
+    const alg = card.signatureAlgorithm;
     const der = await card.readCertificate();
     if (!der)
       return {

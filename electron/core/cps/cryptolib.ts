@@ -426,7 +426,7 @@ export class Pkcs11Card implements CardHandle {
     const pssAvailable = this.hasMechanism(pkcs11js.CKM_SHA256_RSA_PKCS_PSS);
     if (algorithm === 'RSA-PSS-SHA256' && !pssAvailable)
       throw new CardError('card-unknown', 'this card does not offer RSA-PSS');
-    const pss = algorithm ? algorithm === 'RSA-PSS-SHA256' : this.opts.preferPss && pssAvailable;
+    const pss = (algorithm ?? this.signatureAlgorithm) === 'RSA-PSS-SHA256';
     // PKCS#1 v1.5: the DigestInfo is built here and signed with CKM_RSA_PKCS, the one mechanism CPS3
     // authentication keys sign with (the Cryptolib's cps3 path refuses CKM_SHA256_RSA_PKCS with a key that
     // is not non-repudiation, and OpenSC's iasecc driver has no hash-and-sign for it); same signature.
@@ -451,6 +451,13 @@ export class Pkcs11Card implements CardHandle {
       return Buffer.from(this.p11.C_Sign(s, input, Buffer.alloc(512)));
     });
     return { signature, algorithm: pss ? 'RSA-PSS-SHA256' : 'RSA-PKCS1-SHA256', certificate: this.certificate().der };
+  }
+
+  /** RSA-PSS where the card is asked to prefer it (CPS4) and its module offers it, else PKCS#1 v1.5. */
+  get signatureAlgorithm(): SignatureAlgorithm {
+    return this.opts.preferPss && this.hasMechanism(pkcs11js.CKM_SHA256_RSA_PKCS_PSS)
+      ? 'RSA-PSS-SHA256'
+      : 'RSA-PKCS1-SHA256';
   }
 
   private hasMechanism(m: number): boolean {

@@ -21,21 +21,6 @@ export function redact(v: unknown, depth = 0): unknown {
   );
 }
 
-/** Where logs go: %ProgramData%\Sillage\logs, /var/log/sillage (or the user's state dir when not writable). */
-export function defaultLogDir(fallback: string): string {
-  const dir =
-    process.platform === 'win32'
-      ? path.join(process.env.ProgramData ?? 'C:\\ProgramData', 'Sillage', 'logs')
-      : '/var/log/sillage';
-  try {
-    fs.mkdirSync(dir, { recursive: true });
-    fs.accessSync(dir, fs.constants.W_OK);
-    return dir;
-  } catch {
-    return fallback;
-  }
-}
-
 export class Logger {
   private size = 0;
   private fd: number | null = null;

@@ -412,7 +412,7 @@ export class SessionServerClient {
   async cardLogin(
     card: CardHandle,
     idNat: string,
-    algorithm: SignatureAlgorithm = 'RSA-PKCS1-SHA256',
+    algorithm: SignatureAlgorithm = card.signatureAlgorithm,
     chain: Buffer[] = [],
   ): Promise<ServerTokens> {
     // A retry signs a fresh assertion with the card (the card's PIN session is still open).
@@ -428,7 +428,7 @@ export class SessionServerClient {
   async cardAssertion(
     card: CardHandle,
     idNat: string,
-    algorithm: SignatureAlgorithm = 'RSA-PKCS1-SHA256',
+    algorithm: SignatureAlgorithm = card.signatureAlgorithm,
     chain: Buffer[] = [],
   ): Promise<string> {
     const nonce = await this.nonce();

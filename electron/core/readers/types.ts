@@ -29,8 +29,11 @@ export interface CardSignature {
 export interface CardHandle {
   readonly reader: string;
   readonly cardType: string;
-  /** The scheme the card signs with when it has only one (demo cards: ECDSA); else chosen by policy. */
-  readonly signatureAlgorithm?: SignatureAlgorithm;
+  /**
+   * The scheme the card signs with, its own choice (demo cards: ECDSA; CPS4: RSA-PSS where offered): the JWS
+   * header names it before the card signs.
+   */
+  readonly signatureAlgorithm: SignatureAlgorithm;
   /** Seen contactless: signs with its technical key, no PIN (1 factor, re-open only). */
   readonly contactless?: boolean;
   readIdentity(): Promise<Identity>;

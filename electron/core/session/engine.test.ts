@@ -118,6 +118,7 @@ describe('session engine — CPS card', () => {
     const card: CardHandle = {
       reader: 'Lecteur test',
       cardType: 'CPS3',
+      signatureAlgorithm: 'RSA-PKCS1-SHA256',
       readIdentity: async () => ({
         idNat: '899999000011',
         lastName: 'MARTIN',
