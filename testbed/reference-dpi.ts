@@ -11,6 +11,14 @@
 import net from 'node:net';
 import readline from 'node:readline';
 import * as oidc from 'openid-client';
+import type {
+  BrokerErrorBody,
+  BrokerLine,
+  BrokerMethod,
+  BrokerParams,
+  BrokerResult,
+  ContextEvent,
+} from '../shared/broker-wire';
 
 export class BrokerClient {
   private socket: net.Socket;
@@ -23,14 +31,14 @@ export class BrokerClient {
   /** The agent's challenge, answered by our first line (hello). */
   private nonce: string | null = null;
   private greeted: () => void = () => {};
-  onEvent: (e: { type: string; user: { idNat: string; lastName: string } | null; reason?: string }) => void = () => {};
-  private refusedWith: { code: string; message: string } | null = null;
-  private refusedListener: (e: { code: string; message: string }) => void = () => {};
+  onEvent: (e: ContextEvent) => void = () => {};
+  private refusedWith: BrokerErrorBody | null = null;
+  private refusedListener: (e: BrokerErrorBody) => void = () => {};
   /** Told of the agent's refusal; a listener set after it came (it may come while connecting) hears it at once. */
-  get onRefused(): (e: { code: string; message: string }) => void {
+  get onRefused(): (e: BrokerErrorBody) => void {
     return this.refusedListener;
   }
-  set onRefused(l: (e: { code: string; message: string }) => void) {
+  set onRefused(l: (e: BrokerErrorBody) => void) {
     this.refusedListener = l;
     if (this.refusedWith) l(this.refusedWith);
   }
@@ -43,26 +51,21 @@ export class BrokerClient {
       buf += chunk;
       let i: number;
       while ((i = buf.indexOf('\n')) >= 0) {
-        const msg = JSON.parse(buf.slice(0, i)) as {
-          id?: number | null;
-          result?: unknown;
-          error?: { code: string; message: string };
-          event?: string;
-          data?: never;
-        };
+        const msg = JSON.parse(buf.slice(0, i)) as BrokerLine;
         buf = buf.slice(i + 1);
-        if (msg.event === 'challenge') {
-          this.nonce = (msg as { nonce?: string }).nonce ?? null;
-          this.greeted();
-        } else if (msg.event === 'context') this.onEvent(msg.data!);
-        else if (msg.id == null && msg.error) {
+        if ('event' in msg) {
+          if (msg.event === 'challenge') {
+            this.nonce = msg.nonce;
+            this.greeted();
+          } else this.onEvent(msg.data);
+        } else if ('error' in msg && msg.id === null) {
           this.refusedWith = msg.error;
           this.refusedListener(msg.error);
           this.greeted();
         } else if (typeof msg.id === 'number') {
           const p = this.pending.get(msg.id);
           this.pending.delete(msg.id);
-          if (msg.error) p?.reject(Object.assign(new Error(msg.error.message), { code: msg.error.code }));
+          if ('error' in msg) p?.reject(Object.assign(new Error(msg.error.message), { code: msg.error.code }));
           else p?.resolve(msg.result);
         }
       }
@@ -96,10 +99,10 @@ export class BrokerClient {
     });
   }
 
-  call<T>(method: string, params?: Record<string, unknown>): Promise<T> {
+  call<M extends BrokerMethod>(method: M, params?: BrokerParams<M>): Promise<BrokerResult<M>> {
     if (this.ended) return Promise.reject(Object.assign(this.ended, { code: 'closed' }));
     const id = this.nextId++;
-    return new Promise<T>((resolve, reject) => {
+    return new Promise<BrokerResult<M>>((resolve, reject) => {
       this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
       this.socket.write(JSON.stringify({ id, method, params }) + '\n');
     });
@@ -137,9 +140,7 @@ async function main(): Promise<void> {
     user = e.user?.idNat ?? null;
     out({ kind: 'event', type: e.type, user, reason: e.reason ?? null });
   };
-  const ready = await broker
-    .call<{ app: string }>('hello')
-    .catch((e: Error & { code?: string }) => ({ error: e.code }));
+  const ready = await broker.call('hello').catch((e: Error & { code?: string }) => ({ error: e.code }));
   out({ kind: 'ready', ...ready });
   await broker.call('subscribe').catch(() => {});
   const rl = readline.createInterface({ input: process.stdin });
@@ -147,7 +148,7 @@ async function main(): Promise<void> {
     const [cmd, ...args] = line.trim().split(/\s+/);
     try {
       if (cmd === 'token') {
-        const t = await broker.call<{ access_token: string; expires_at: number }>('getToken', { audience });
+        const t = await broker.call('getToken', { audience });
         // The DPI back end checks the token with the session server before trusting it.
         const intro = await oidc.tokenIntrospection(rp, t.access_token);
         out({
@@ -160,7 +161,7 @@ async function main(): Promise<void> {
           tokenTail: t.access_token.slice(-8),
         });
       } else if (cmd === 'dmp') {
-        const r = await broker.call<{ url: string }>('openDmp', { patient: { ins: args[0], oid: args[1] } });
+        const r = await broker.call('openDmp', { patient: { ins: args[0] ?? '', oid: args[1] ?? '' } });
         out({ kind: 'dmp', url: r.url });
       } else if (cmd === 'quit') {
         break;

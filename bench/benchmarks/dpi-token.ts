@@ -90,14 +90,14 @@ const bench: Benchmark = {
       const cold: number[] = [];
       for (let i = 0; i < COLD; i++) {
         const t0 = performance.now();
-        await dpi.call('getToken', { audience: audiences[i] });
+        await dpi.call('getToken', { audience: audiences[i]! });
         cold.push(performance.now() - t0);
       }
-      await dpi.call('getToken', { audience: audiences[COLD] });
+      await dpi.call('getToken', { audience: audiences[COLD]! });
       const warm: number[] = [];
       for (let i = 0; i < WARM; i++) {
         const t0 = performance.now();
-        await dpi.call('getToken', { audience: audiences[COLD] });
+        await dpi.call('getToken', { audience: audiences[COLD]! });
         warm.push(performance.now() - t0);
       }
       // Floor after the JIT has warmed the socket path (measured first, it exceeded warm getToken).

@@ -517,7 +517,7 @@ const EFFECTS: Record<string, () => Promise<void>> = {
       let refused: string | null = null;
       dpi.onRefused = (e) => (refused = e.code);
       try {
-        return await dpi.call<{ app: string }>('hello').catch(() => ({ refused }));
+        return await dpi.call('hello').catch(() => ({ refused }));
       } finally {
         dpi.close();
       }
@@ -578,7 +578,7 @@ const EFFECTS: Record<string, () => Promise<void>> = {
       const dpi = await BrokerClient.connect(h.agent.brokerEndpoints.socket!);
       try {
         return await dpi
-          .call<{ url: string }>('openDmp', { patient: { ins: GOOD_INS, oid: NIR_OID } })
+          .call('openDmp', { patient: { ins: GOOD_INS, oid: NIR_OID } })
           .then((r) => ({ url: r.url, opened: h.opened }))
           .catch((e: { code: string }) => ({ refused: e.code, opened: h.opened, dmp: h.agent.policy().dmp }));
       } finally {

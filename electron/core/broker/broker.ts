@@ -4,6 +4,7 @@
 // the application (by the OS or by its secret) and then call this class.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { isHttpsOrLoopback } from '../util/url';
+import type { BrokerToken, ContextEvent, Patient } from '../../../shared/broker-wire';
 import type { DmpPatient, Identity, OpenSession, SessionState } from '../../../shared/contract';
 import { RefusalAudit } from '../audit/audit';
 import type { AuditSink } from '../audit/audit';
@@ -66,36 +67,6 @@ export class BrokerError extends Error {
   ) {
     super(message ?? MESSAGES[code as keyof typeof MESSAGES] ?? code);
   }
-}
-
-export interface BrokerToken {
-  access_token: string;
-  token_type: 'Bearer';
-  audience: string;
-  /** Epoch seconds. */
-  expires_at: number;
-}
-
-/** User context event, HL7 CCOW-like: what a DPI needs to follow the person at the keyboard. */
-export interface ContextEvent {
-  type: 'session-opened' | 'user-switched' | 're-opened' | 'locked' | 'logged-out';
-  /** The user now at the keyboard; null when locked or logged out. */
-  user: Identity | null;
-  assurance?: 'mfa' | 're-open';
-  /** Lock or logout reason (Sillage's lock reason codes). */
-  reason?: string;
-  /** Epoch ms. */
-  at: number;
-}
-
-export interface Patient {
-  ins: string;
-  oid: string;
-  lastName?: string;
-  firstName?: string;
-  /** YYYY-MM-DD */
-  birthDate?: string;
-  sex?: 'M' | 'F' | 'I';
 }
 
 /** What the agent's UI may show of the current patient (never the full INS). */

@@ -5,8 +5,7 @@
 // agent first sends a fresh challenge, `{"event":"challenge","nonce"}`, and the client's first line must
 // be `{"id", "method":"hello", "params":{"nonce"}}`, written (the kernel says) by the process that
 // connected, still alive and still running the registered file it ran at accept.
-// Requests: {"id", "method", "params"}; answers {"id", "result"} or {"id", "error": {"code", "message"}};
-// context events {"event": "context", "data"} once subscribed.
+// The lines, methods and answers: shared/broker-wire.ts.
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -14,6 +13,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import type { PeerIdentity } from '../../../native/peercred';
+import { parseBrokerRequest } from '../../../shared/broker-wire';
+import type { BrokerHello, BrokerLine, BrokerMethod, BrokerResult } from '../../../shared/broker-wire';
 import { BrokerError } from './broker';
 import type { BrokerApp, Broker } from './broker';
 
@@ -75,7 +76,7 @@ export class LocalEndpoint {
     this.sockets.add(socket);
     socket.on('close', () => this.sockets.delete(socket));
     socket.on('error', () => socket.destroy());
-    const send = (o: unknown) => {
+    const send = (o: BrokerLine) => {
       if (!socket.destroyed) socket.write(JSON.stringify(o) + '\n');
     };
     const refuse = (who: string) => {
@@ -110,7 +111,7 @@ export class LocalEndpoint {
         this.pending--;
       }
       const nl = first.indexOf(0x0a);
-      const answer = parseLine(first.subarray(0, nl).toString('utf8'));
+      const answer = parseBrokerRequest(first.subarray(0, nl).toString('utf8'));
       if (answer?.method !== 'hello' || answer.params.nonce !== nonce) return refuse(`${who}: challenge not answered`);
       this.serve(socket, app, send, answer.id, first.subarray(nl + 1));
     } finally {
@@ -118,7 +119,13 @@ export class LocalEndpoint {
     }
   }
 
-  private serve(socket: net.Socket, app: BrokerApp, send: (o: unknown) => void, helloId: unknown, rest: Buffer) {
+  private serve(
+    socket: net.Socket,
+    app: BrokerApp,
+    send: (o: BrokerLine) => void,
+    helloId: number | string | null,
+    rest: Buffer,
+  ) {
     send({ id: helloId, result: hello(app) });
     let unsubscribe: (() => void) | null = null;
     socket.on('close', () => unsubscribe?.());
@@ -146,32 +153,28 @@ export class LocalEndpoint {
   private async handle(
     app: BrokerApp,
     line: string,
-    send: (o: unknown) => void,
+    send: (o: BrokerLine) => void,
     setUnsub: (u: () => void) => void,
   ): Promise<void> {
-    const msg = parseLine(line);
+    const msg = parseBrokerRequest(line);
     if (!msg) return send({ id: null, error: { code: 'bad-request', message: 'objet JSON attendu' } });
     const { id, params } = msg;
+    const b = this.opts.broker;
+    // One handler per method of the wire (shared/broker-wire.ts): a method or answer renamed there fails here.
+    const handlers: { [M in BrokerMethod]: () => BrokerResult<M> | Promise<BrokerResult<M>> } = {
+      hello: () => hello(app),
+      context: () => b.context(),
+      subscribe: () => {
+        setUnsub(b.subscribe(app, (e) => send({ event: 'context', data: e })));
+        return b.context();
+      },
+      getToken: () => b.getToken(app, params.audience),
+      setPatient: () => b.setPatient(app, params.patient as never),
+      openDmp: () => b.openDmp(app, params.patient as never),
+    };
     try {
-      const b = this.opts.broker;
-      switch (msg.method) {
-        case 'hello':
-          return send({ id, result: hello(app) });
-        case 'context':
-          return send({ id, result: b.context() });
-        case 'subscribe': {
-          setUnsub(b.subscribe(app, (e) => send({ event: 'context', data: e })));
-          return send({ id, result: b.context() });
-        }
-        case 'getToken':
-          return send({ id, result: await b.getToken(app, params.audience) });
-        case 'setPatient':
-          return send({ id, result: b.setPatient(app, params.patient as never) });
-        case 'openDmp':
-          return send({ id, result: await b.openDmp(app, params.patient as never) });
-        default:
-          throw new BrokerError('bad-request', `méthode inconnue : ${String(msg.method)}`);
-      }
+      if (!msg.method) throw new BrokerError('bad-request', `méthode inconnue : ${String(msg.sent)}`);
+      send({ id, result: await handlers[msg.method]() });
     } catch (e) {
       const err = e instanceof BrokerError ? e : new BrokerError('bad-request');
       send({ id, error: { code: err.code, message: err.message } });
@@ -179,23 +182,4 @@ export class LocalEndpoint {
   }
 }
 
-const hello = (app: BrokerApp) => ({ app: app.id, name: app.name, audiences: app.audiences });
-
-/** One request line: a JSON object, its id (number or string) and params (an object) made safe to read. */
-function parseLine(
-  line: string,
-): { id: number | string | null; method: unknown; params: Record<string, unknown> } | null {
-  let msg: unknown;
-  try {
-    msg = JSON.parse(line);
-  } catch {
-    return null;
-  }
-  if (typeof msg !== 'object' || msg === null || Array.isArray(msg)) return null;
-  const m = msg as { id?: unknown; method?: unknown; params?: unknown };
-  return {
-    id: typeof m.id === 'number' || typeof m.id === 'string' ? m.id : null,
-    method: m.method,
-    params: (typeof m.params === 'object' && m.params !== null ? m.params : {}) as Record<string, unknown>,
-  };
-}
+const hello = (app: BrokerApp): BrokerHello => ({ app: app.id, name: app.name, audiences: app.audiences });
