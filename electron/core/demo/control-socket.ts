@@ -4,17 +4,9 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { isDemoControlCommand } from '../../../shared/demo-control';
+import type { DemoControlAnswer, DemoControlCommand, DemoControlRequest } from '../../../shared/demo-control';
 import type { AgentApi } from '../api/types';
-
-const ALLOWED = new Set([
-  'demo.inventory',
-  'demo.insertCard',
-  'demo.removeCard',
-  'demo.tapBadge',
-  'demo.reset',
-  'session.getState',
-  'readers.list',
-]);
 
 export function defaultControlPath(): string {
   if (process.platform === 'win32') return `\\\\.\\pipe\\sillage-demo-${os.userInfo().username}`;
@@ -43,7 +35,7 @@ export async function startControlSocket(api: AgentApi, socketPath = defaultCont
     let buf = '';
     sock.setEncoding('utf8');
     sock.on('error', () => sock.destroy());
-    const reply = (o: unknown) => void (sock.writable && sock.write(JSON.stringify(o) + '\n'));
+    const reply = (o: DemoControlAnswer) => void (sock.writable && sock.write(JSON.stringify(o) + '\n'));
     sock.on('data', async (chunk) => {
       buf += chunk;
       if (buf.length > 16 * 1024) return sock.destroy();
@@ -59,11 +51,11 @@ export async function startControlSocket(api: AgentApi, socketPath = defaultCont
           reply({ ok: false, error: { code: 'invalid-command', message: 'malformed JSON' } });
           continue;
         }
-        const result =
-          typeof msg.cmd === 'string' && ALLOWED.has(msg.cmd)
-            ? await api.handle(msg.cmd, msg.req, { transport: 'cli' })
-            : { ok: false, error: { code: 'not-allowed', message: 'only demo commands over the demo socket' } };
-        reply(result);
+        reply(
+          isDemoControlCommand(msg.cmd)
+            ? ((await api.handle(msg.cmd, msg.req, { transport: 'cli' })) as DemoControlAnswer)
+            : { ok: false, error: { code: 'not-allowed', message: 'only demo commands over the demo socket' } },
+        );
       }
     });
   });
@@ -93,7 +85,11 @@ function isAlive(p: string): Promise<boolean> {
 }
 
 /** Client side, used by the demo CLI. */
-export function sendControl(cmd: string, req: unknown, socketPath = defaultControlPath()): Promise<unknown> {
+export function sendControl<C extends DemoControlCommand>(
+  cmd: C,
+  req: DemoControlRequest<C>['req'],
+  socketPath = defaultControlPath(),
+): Promise<DemoControlAnswer<C>> {
   return new Promise((resolve, reject) => {
     const s = net.connect(socketPath);
     let buf = '';
@@ -112,9 +108,9 @@ export function sendControl(cmd: string, req: unknown, socketPath = defaultContr
       const nl = buf.indexOf('\n');
       if (nl >= 0) {
         s.end();
-        resolve(JSON.parse(buf.slice(0, nl)));
+        resolve(JSON.parse(buf.slice(0, nl)) as DemoControlAnswer<C>);
       }
     });
-    s.write(JSON.stringify({ cmd, req }) + '\n');
+    s.write(JSON.stringify({ cmd, req } satisfies DemoControlRequest<C>) + '\n');
   });
 }

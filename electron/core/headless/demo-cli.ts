@@ -1,7 +1,8 @@
 // `npm run demo -- <command>`: drive the demo readers of a running agent from a terminal.
 // There is deliberately no PIN command: a PIN typed in argv would end up in shell history and `ps`.
 import { sendControl } from '../demo/control-socket';
-import type { CommandResult, DemoInventory, SessionState } from '../../../shared/contract';
+import type { CommandReq, CommandRes } from '../../../shared/contract';
+import type { DemoControlCommand } from '../../../shared/demo-control';
 
 const HELP = `Usage: npm run demo -- <command>
   status                 session state and demo inventory
@@ -10,13 +11,13 @@ const HELP = `Usage: npm run demo -- <command>
   tap <badgeId>          tap a demo badge
   reset                  remove cards, unblock them`;
 
-async function call<T>(cmd: string, req: unknown = {}): Promise<T> {
-  const r = (await sendControl(cmd, req)) as CommandResult<never>;
+async function call<C extends DemoControlCommand>(cmd: C, req: CommandReq<C>): Promise<CommandRes<C>> {
+  const r = await sendControl(cmd, req);
   if (!r.ok) throw new Error(`${r.error.code}: ${r.error.message}`);
-  return r.result as T;
+  return r.result;
 }
 
-function show(inv: DemoInventory, state: SessionState) {
+function show(inv: CommandRes<'demo.inventory'>, state: CommandRes<'session.getState'>) {
   console.log(
     `État / state: ${state.kind}${state.kind === 'open' ? ` — ${state.session.user.firstName} ${state.session.user.lastName}` : ''}`,
   );
@@ -52,7 +53,7 @@ async function main() {
   }
   // Let the engine settle (identity read, re-open) before printing the state.
   await new Promise((r) => setTimeout(r, 50));
-  show(await call<DemoInventory>('demo.inventory'), await call<SessionState>('session.getState'));
+  show(await call('demo.inventory', {}), await call('session.getState', {}));
 }
 
 main().catch((e) => {
