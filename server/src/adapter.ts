@@ -36,22 +36,26 @@ type Row = [
 
 /** Upserts of concurrent requests (a login's grant, access and refresh tokens, and those of other logins) in one statement. */
 function upsertBatcher(db: Db): Batcher<Row, void> {
-  return new Batcher<Row, void>(async (rows) => {
-    // One statement cannot touch a row twice: the last write of a key wins, as sequential upserts would.
-    const byKey = new Map<string, Row>();
-    for (const r of rows) byKey.set(`${r[0]}\u0000${r[1]}`, r);
-    const params: unknown[] = [];
-    const tuples = [...byKey.values()].map((r) => `(${r.map((v) => `$${params.push(v)}`).join(',')})`);
-    await db.query(
-      `INSERT INTO oidc_payloads (type, id, payload, grant_id, uid, user_code, expires_at, sid) VALUES ${tuples.join(',')}
+  return new Batcher<Row, void>(
+    'token-upsert',
+    async (rows) => {
+      // One statement cannot touch a row twice: the last write of a key wins, as sequential upserts would.
+      const byKey = new Map<string, Row>();
+      for (const r of rows) byKey.set(`${r[0]}\u0000${r[1]}`, r);
+      const params: unknown[] = [];
+      const tuples = [...byKey.values()].map((r) => `(${r.map((v) => `$${params.push(v)}`).join(',')})`);
+      await db.query(
+        `INSERT INTO oidc_payloads (type, id, payload, grant_id, uid, user_code, expires_at, sid) VALUES ${tuples.join(',')}
        ON CONFLICT (type, id) DO UPDATE SET payload = EXCLUDED.payload, grant_id = EXCLUDED.grant_id,
          uid = EXCLUDED.uid, user_code = EXCLUDED.user_code, expires_at = EXCLUDED.expires_at, sid = EXCLUDED.sid`,
-      params,
-      // One prepared statement per batch size (bounded by the batch limit).
-      { prepare: `oidc-upsert-${byKey.size}` },
-    );
-    return rows.map(() => undefined);
-  }, 100);
+        params,
+        // One prepared statement per batch size (bounded by the batch limit).
+        { prepare: `oidc-upsert-${byKey.size}` },
+      );
+      return rows.map(() => undefined);
+    },
+    100,
+  );
 }
 
 export function adapterFactory(db: Db) {
@@ -143,7 +147,7 @@ export function adapterFactory(db: Db) {
  * up fresh on every request (a revocation applies to the next one), concurrent lookups in one statement.
  */
 function workstationClients(db: Db): Batcher<string, AdapterPayload | undefined> {
-  return new Batcher(async (ids) => {
+  return new Batcher('workstation-lookup', async (ids) => {
     const { rows } = await db.query<{ client_id: string; jwks: { keys: unknown[] } }>(
       "SELECT client_id, jwks FROM workstations WHERE client_id = ANY($1::text[]) AND status = 'active'",
       [[...new Set(ids)]],

@@ -25,6 +25,7 @@ import { createProvider, forSillageApi, sillageApi } from './provider';
 import type { RelyingParty } from './provider';
 import { checkpointKeys, keyPlan, SecretStore } from './secrets';
 import type { Kek, KeyPlan } from './secrets';
+import { Metrics, serveMetrics } from './metrics';
 import { Sessions } from './sessions';
 import { SingleUse } from './single-use';
 import { ROUTES } from './routes';
@@ -61,6 +62,8 @@ export interface ServerOptions {
   keyRefreshMs?: number;
   /** How often the audit head gets a signed checkpoint when it moved: every 5 min by default; 0: never. */
   auditCheckpointMs?: number;
+  /** Prometheus metrics on their own listener (off when omitted; port 0 = any free port). */
+  metrics?: { port: number; host?: string };
   now?: () => Date;
   log?: Log;
 }
@@ -73,6 +76,8 @@ export interface SessionServer {
   audit: Audit;
   /** Re-reads the signing keys now, as the periodic refresh does: a rotation or an expiry due applies. */
   refreshKeys(): Promise<void>;
+  /** Port of the metrics listener, when enabled. */
+  metricsPort?: number;
   close(): Promise<void>;
 }
 
@@ -94,6 +99,20 @@ function databaseUnavailable(ctx: Koa.Context): void {
 const HOST_SYNTAX = /^(?:[A-Za-z0-9._~!$&'()*+,;=-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
 const validHost = (h: string) => h.length <= 260 && HOST_SYNTAX.test(h) && URL.canParse(`http://${h}/`);
 
+/** The route of a request as a metrics label: a /sillage route, the token endpoint, or the rest of OIDC. */
+function routeLabel(ctx: Koa.Context): string {
+  const key = `${ctx.method} ${ctx.path}`;
+  if (ROUTES[key]) return key;
+  if (key === 'POST /token') return key;
+  return ctx.path.startsWith('/sillage/') ? 'unknown' : 'oidc';
+}
+
+function grantTypeOf(ctx: Koa.Context): string | undefined {
+  if (ctx.path !== '/token') return undefined;
+  const params = (ctx as unknown as { oidc?: { params?: Record<string, unknown> } }).oidc?.params;
+  return typeof params?.grant_type === 'string' ? params.grant_type : 'unknown';
+}
+
 export async function startServer(opts: ServerOptions): Promise<SessionServer> {
   const log = opts.log ?? jsonLog();
   const now = opts.now ?? (() => new Date());
@@ -111,7 +130,13 @@ export async function startServer(opts: ServerOptions): Promise<SessionServer> {
   // A replaced signing key stays published while the ID tokens it signed live (their TTL, plus clock skew).
   const retainMs = (accessTokenTtlS + 300) * 1000;
   let plan: KeyPlan = keyPlan(secrets, now(), retainMs);
-  const audit = new Audit(db, now, async () => checkpointKeys(secrets, plan));
+  const metrics = opts.metrics ? new Metrics({ db, activeSessions: () => sessions.countActive() }) : null;
+  const audit = new Audit(
+    db,
+    now,
+    async () => checkpointKeys(secrets, plan),
+    metrics ? (e) => metrics.decision(e) : undefined,
+  );
   const nonceKey = Buffer.from(secrets.nonceKey, 'base64url');
   const nonces = new NonceIssuer(nonceKey, 120_000, now);
   const trust = new TrustStore(opts.trustAnchorsPem, opts.intermediateCasPem ?? []);
@@ -263,7 +288,7 @@ export async function startServer(opts: ServerOptions): Promise<SessionServer> {
   };
 
   const middleware: Koa.Middleware = async (ctx, next) => {
-    const started = Date.now();
+    const started = performance.now();
     try {
       // A Host that is no host[:port] (quotes, '<', '%', spaces) makes URL building throw deep inside
       // oidc-provider: refuse it here, as the 400 it is.
@@ -322,8 +347,11 @@ export async function startServer(opts: ServerOptions): Promise<SessionServer> {
       }
       throw e;
     } finally {
-      if (ctx.path !== '/healthz')
-        log.info('request', { method: ctx.method, path: ctx.path, status: ctx.status, ms: Date.now() - started });
+      if (ctx.path !== '/healthz' && ctx.path !== '/readyz') {
+        const ms = performance.now() - started;
+        log.info('request', { method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(ms) });
+        metrics?.request(routeLabel(ctx), grantTypeOf(ctx), ctx.status, ms / 1000);
+      }
     }
   };
 
@@ -389,12 +417,16 @@ export async function startServer(opts: ServerOptions): Promise<SessionServer> {
       }, checkpointEvery)
     : null;
   checkpoints?.unref();
+  const metricsServer = metrics
+    ? await serveMetrics(metrics, opts.metrics!.port, opts.metrics!.host ?? '127.0.0.1', log)
+    : null;
   log.info('session server started', {
     issuer,
     database: db.kind,
     trustAnchors: trust.size,
     secretsSealed: store.sealed,
     signing: [plan.signing.ES256.kid, plan.signing.RS256.kid],
+    ...(metricsServer ? { metricsPort: metricsServer.port } : {}),
   });
 
   return {
@@ -404,11 +436,15 @@ export async function startServer(opts: ServerOptions): Promise<SessionServer> {
     sessions,
     audit,
     refreshKeys,
+    ...(metricsServer ? { metricsPort: metricsServer.port } : {}),
     async close() {
       clearInterval(prune);
       clearInterval(keyRefresh);
       if (checkpoints) clearInterval(checkpoints);
       await checkpointing;
+
+      await metricsServer?.close();
+      metrics?.close();
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));
     },

@@ -81,7 +81,7 @@ export class WorkstationAssertions {
 
   // Concurrent token requests record their assertions in one statement; within a batch the same id twice
   // is a replay too: only its first caller is told "new".
-  private readonly uses = new Batcher<{ id: string; until: number }, boolean>(async (items) => {
+  private readonly uses = new Batcher<{ id: string; until: number }, boolean>('assertion-replay', async (items) => {
     const until = new Map<string, number>();
     for (const i of items) until.set(i.id, Math.max(i.until, until.get(i.id) ?? 0));
     const { rows } = await this.db.query<{ id: string }>(

@@ -195,6 +195,8 @@ export class Audit {
     private readonly now: () => Date = () => new Date(),
     /** The server's checkpoint keys; null where no secrets exist yet. */
     private readonly keys: () => Promise<CheckpointKeys | null> = async () => null,
+    /** Told of each record once it is committed (the metrics endpoint counts decisions). */
+    private readonly recorded?: (e: AuditEntry) => void,
   ) {}
 
   /**
@@ -202,13 +204,15 @@ export class Audit {
    * are committed together by the next one (group commit): one statement for a burst of decisions, the
    * shift-change case, and still one chain in arrival order.
    */
-  private readonly writes = new Batcher<AuditEntry, void>(async (entries) => {
+  private readonly writes = new Batcher<AuditEntry, void>('audit-append', async (entries) => {
     await this.write(entries);
     return entries.map(() => undefined);
   });
 
-  append(e: AuditEntry): Promise<void> {
-    return this.writes.add(withoutNul(e));
+  async append(e: AuditEntry): Promise<void> {
+    const entry = withoutNul(e);
+    await this.writes.add(entry);
+    this.recorded?.(entry);
   }
 
   /** One statement: the database function locks the chain, numbers and links the rows (migration 2). */

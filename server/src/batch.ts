@@ -7,7 +7,11 @@
 // up, it is split in halves and each half run again (a statement is atomic, so nothing of the failed
 // one was applied), until the failing items stand alone and only their callers get the error. With the
 // database down, every caller of the batch gets the error at once (splitting would only wait longer).
+import diagnostics from 'node:diagnostics_channel';
 import { isDatabaseUnavailable } from './db';
+
+/** Every batch sent, as `{ name, size }`: the metrics endpoint's batch-size histogram subscribes. */
+export const batchChannel = diagnostics.channel('sillage:batch');
 
 export class Batcher<I, O> {
   private queue: { item: I; resolve: (o: O) => void; reject: (e: unknown) => void }[] = [];
@@ -15,6 +19,8 @@ export class Batcher<I, O> {
 
   /** `run` answers one output per input, in order; it runs alone (no two runs of one batcher overlap). */
   constructor(
+    /** Names the statement in the batch-size metrics. */
+    private readonly name: string,
     private readonly run: (items: I[]) => Promise<O[]>,
     private readonly maxBatch = 200,
   ) {}
@@ -37,6 +43,7 @@ export class Batcher<I, O> {
 
   /** Runs a batch; on failure, its halves in order (callers keep their order, as one run would). */
   private async settle(batch: Batcher<I, O>['queue']): Promise<void> {
+    if (batchChannel.hasSubscribers) batchChannel.publish({ name: this.name, size: batch.length });
     try {
       const out = await this.run(batch.map((b) => b.item));
       batch.forEach((b, i) => b.resolve(out[i]!));

@@ -20,6 +20,8 @@ export interface Db extends Queryable {
   tx<T>(fn: (q: Queryable) => Promise<T>): Promise<T>;
   close(): Promise<void>;
   readonly kind: 'postgres' | 'pglite';
+  /** Connections of this instance's pool (PostgreSQL only): for the metrics endpoint. */
+  pool?(): { total: number; idle: number; waiting: number; max: number };
 }
 
 /**
@@ -35,6 +37,7 @@ export function postgresDb(connectionString: string, max = 4): Db {
   pool.on('error', () => {});
   return {
     kind: 'postgres',
+    pool: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max }),
     query: async <T>(sql: string, params?: unknown[], opts?: QueryOptions) =>
       (await (opts?.prepare
         ? pool.query({ name: opts.prepare, text: sql, values: params as unknown[] })

@@ -202,7 +202,7 @@ export class Directory {
     return this.owners.add({ key, at });
   }
 
-  private readonly owners = new Batcher<{ key: BadgeKey; at: Date }, BadgeOwner>(async (items) => {
+  private readonly owners = new Batcher<{ key: BadgeKey; at: Date }, BadgeOwner>('badge-owners', async (items) => {
     const at = new Date(Math.max(...items.map((i) => i.at.getTime())));
     const uids = [...new Set(items.flatMap((i) => ('uid' in i.key ? [i.key.uid] : [])))];
     const numbers = [...new Set(items.flatMap((i) => ('number' in i.key ? [i.key.number] : [])))];
@@ -366,7 +366,7 @@ export class Directory {
     return this.workstations.add(clientId);
   }
 
-  private readonly workstations = new Batcher<string, WorkstationRecord | null>(async (ids) => {
+  private readonly workstations = new Batcher<string, WorkstationRecord | null>('relay-workstation-lookup', async (ids) => {
     const { rows } = await this.db.query<Record<string, unknown>>(
       'SELECT client_id, name, jwks, status FROM workstations WHERE client_id = ANY($1::text[])',
       [[...new Set(ids)]],

@@ -70,6 +70,9 @@ const HELP = `Usage: npm run server -- [options]
                            readable by the server's account only (chmod 600)
   --desfire-pkcs11 MODULE  or keep them in a PKCS#11 token (HSM): AES keys labelled "DESFire F51230/1",
   --desfire-token LABEL    in this token; PIN in the SILLAGE_DESFIRE_PIN environment variable
+  --metrics-port N         Prometheus metrics at http://HOST:N/metrics on a listener of their own (off
+                           by default; never expose it through the public balancer)
+  --metrics-host H         address of the metrics listener (default 127.0.0.1)
   --log-level L            info (one line per request) | warn | error
   --seed FILE              JSON accounts/badges/codes and one enrolment token to load at start, then
                            delete (the embedded demo server of npm start)`;
@@ -119,6 +122,9 @@ async function main() {
       pin,
     });
   }
+  const metricsPort = argValue(argv, '--metrics-port');
+  if (metricsPort !== undefined && !/^\d{1,5}$/.test(metricsPort))
+    throw new Error(`--metrics-port must be a port number (got ${metricsPort})`);
   const db = await openDb(argv);
   const checkpointMinutes = Number(argValue(argv, '--audit-checkpoint-minutes') ?? 5);
   if (!(checkpointMinutes >= 1 && checkpointMinutes <= 1440))
@@ -144,6 +150,9 @@ async function main() {
     }),
     ...(desfireKeys ? { desfireKeys } : {}),
     ...(desfireKeyStore ? { desfireKeyStore } : {}),
+    ...(metricsPort !== undefined
+      ? { metrics: { port: Number(metricsPort), host: argValue(argv, '--metrics-host') ?? '127.0.0.1' } }
+      : {}),
     log,
   });
   const seedFile = argValue(argv, '--seed');
@@ -156,6 +165,8 @@ async function main() {
   console.log(
     `Sillage session server: ${server.issuer}/  (discovery: ${server.issuer}/.well-known/openid-configuration)`,
   );
+  if (server.metricsPort !== undefined)
+    console.log(`Metrics: http://${argValue(argv, '--metrics-host') ?? '127.0.0.1'}:${server.metricsPort}/metrics`);
   const stop = async () => {
     await server.close();
     await db.close();

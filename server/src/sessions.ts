@@ -37,6 +37,15 @@ export class Sessions {
     private readonly now: () => Date,
   ) {}
 
+  /** Roaming sessions open now, on every workstation. */
+  async countActive(): Promise<number> {
+    const { rows } = await this.db.query<{ n: string }>(
+      'SELECT count(*) AS n FROM roaming_sessions WHERE ended_at IS NULL AND expires_at > $1',
+      [this.now()],
+    );
+    return Number(rows[0]!.n);
+  }
+
   async create(
     accountId: string,
     amr: string[],

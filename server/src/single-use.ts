@@ -11,7 +11,7 @@ export class SingleUse {
   private readonly claims: Batcher<{ kind: SingleUseKind; id: string; until: Date }, boolean>;
 
   constructor(db: Db) {
-    this.claims = new Batcher(async (items) => {
+    this.claims = new Batcher('single-use', async (items) => {
       const fresh = new Map<string, (typeof items)[number]>();
       for (const i of items) if (!fresh.has(`${i.kind}\u0000${i.id}`)) fresh.set(`${i.kind}\u0000${i.id}`, i);
       const rows = [...fresh.values()];

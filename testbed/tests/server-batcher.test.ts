@@ -8,7 +8,7 @@ describe('Batcher', () => {
   it('sends what queues during a run in the next run, one run at a time, answers in order', async () => {
     const runs: number[][] = [];
     let inFlight = 0;
-    const b = new Batcher<number, number>(async (items) => {
+    const b = new Batcher<number, number>('test', async (items) => {
       inFlight++;
       expect(inFlight).toBe(1);
       runs.push(items);
@@ -30,7 +30,7 @@ describe('Batcher', () => {
   it('rejects the callers of a run that failed with the database down (no retry); the next run is made', async () => {
     let n = 0;
     const runs: string[][] = [];
-    const b = new Batcher<string, string>(async (items) => {
+    const b = new Batcher<string, string>('test', async (items) => {
       runs.push(items);
       if (n++ === 0) {
         await new Promise((r) => setTimeout(r, 5));
@@ -50,7 +50,7 @@ describe('Batcher', () => {
   it('isolates a bad row: its batch is split until only its caller gets the error, the others their answers', async () => {
     const runs: string[][] = [];
     // A statement PostgreSQL refuses as a whole when one row holds a NUL byte (22021).
-    const b = new Batcher<string, string>(async (items) => {
+    const b = new Batcher<string, string>('test', async (items) => {
       runs.push(items);
       if (items.some((i) => i.includes('\u0000')))
         throw Object.assign(new Error('invalid byte sequence for encoding "UTF8": 0x00'), { code: '22021' });
@@ -82,10 +82,14 @@ describe('Batcher', () => {
 
   it('splits a burst larger than the batch limit', async () => {
     const sizes: number[] = [];
-    const b = new Batcher<number, number>(async (items) => {
-      sizes.push(items.length);
-      return items;
-    }, 3);
+    const b = new Batcher<number, number>(
+      'test',
+      async (items) => {
+        sizes.push(items.length);
+        return items;
+      },
+      3,
+    );
     await Promise.all(Array.from({ length: 7 }, (_, i) => b.add(i)));
     expect(sizes).toEqual([3, 3, 1]);
   });
