@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Debian packages Sillage's tests and demos stand on: real PC/SC (pcscd + vpcd virtual readers), PKCS#11
-# modules (SoftHSM2, OpenSC), Chromium for the UI tests, PostgreSQL for the session server, Xvfb, msitools,
+# modules (SoftHSM2, OpenSC), Chromium for the UI tests, PostgreSQL (and PgBouncer in front of it) for the
+# session server, Xvfb, msitools,
 # a software TPM with its PKCS#11 module (swtpm, tpm2-pkcs11) for the workstation key.
 # --if-missing: install only when something is missing (npm test calls it this way); needs root + apt.
 set -euo pipefail
-PKGS=(gcc libc6-dev python3 pcscd libpcsclite-dev vsmartcard-vpcd softhsm2 opensc openssl chromium xvfb postgresql libusb-1.0-0 msitools wixl libxml2-utils swtpm libtpm2-pkcs11-1)
+PKGS=(gcc libc6-dev python3 pcscd libpcsclite-dev vsmartcard-vpcd softhsm2 opensc openssl chromium xvfb postgresql libusb-1.0-0 msitools wixl libxml2-utils swtpm libtpm2-pkcs11-1 pgbouncer)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

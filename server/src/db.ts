@@ -24,24 +24,51 @@ export interface Db extends Queryable {
   pool?(): { total: number; idle: number; waiting: number; max: number };
 }
 
+export interface PostgresOptions {
+  /**
+   * Named (prepared) hot statements; off behind a pooler that moves a client between server connections
+   * without following its statements (PgBouncer before 1.21 in transaction mode). Default on.
+   */
+  preparedStatements?: boolean;
+  /** Told once when named statements are refused and the pool falls back to unnamed ones. */
+  onFallback?: (reason: string) => void;
+}
+
+/** The server connection does not hold what the client prepared on another: a pooler is in between. */
+const PREPARED_LOST = new Set(['26000', '42P05']);
+
 /**
  * `max` connections per instance: 4 by default. The hot statements are group-committed (one in flight
  * per kind), so more connections mostly add idle backends, and on a shared 2-core host 10 cost
  * PostgreSQL ~30% more CPU per re-open than 2-4 did (bench server-reopen).
  */
-export function postgresDb(connectionString: string, max = 4): Db {
+export function postgresDb(connectionString: string, max = 4, opts: PostgresOptions = {}): Db {
   // A database that does not answer fails requests within seconds (the agents wait 10 s) instead of
   // holding them, and every batch queued behind them, until TCP gives up.
   const pool = new pg.Pool({ connectionString, max, connectionTimeoutMillis: 3000, query_timeout: 8000 });
   // An idle client erroring (server restart) must not crash the process; the next query reconnects.
   pool.on('error', () => {});
+  let prepared = opts.preparedStatements ?? true;
+  const unnamed = <T>(sql: string, params?: unknown[]) =>
+    pool.query(sql, params as unknown[]) as unknown as Promise<{ rows: T[] }>;
   return {
     kind: 'postgres',
     pool: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max }),
-    query: async <T>(sql: string, params?: unknown[], opts?: QueryOptions) =>
-      (await (opts?.prepare
-        ? pool.query({ name: opts.prepare, text: sql, values: params as unknown[] })
-        : pool.query(sql, params as unknown[]))) as unknown as { rows: T[] },
+    query: async <T>(sql: string, params?: unknown[], q?: QueryOptions) => {
+      if (!q?.prepare || !prepared) return unnamed<T>(sql, params);
+      try {
+        return (await pool.query({ name: q.prepare, text: sql, values: params as unknown[] })) as unknown as {
+          rows: T[];
+        };
+      } catch (e) {
+        const code = (e as { code?: string }).code;
+        if (!code || !PREPARED_LOST.has(code)) throw e;
+        // Refused at Parse or Bind: nothing ran, the statement is sent again unnamed, and so is every later one.
+        if (prepared) opts.onFallback?.((e as Error).message);
+        prepared = false;
+        return unnamed<T>(sql, params);
+      }
+    },
     async tx(fn) {
       const c = await pool.connect();
       try {

@@ -50,6 +50,9 @@ const HELP = `Usage: npm run server -- [options]
   --database-url URL       PostgreSQL (or DATABASE_URL); default: PGlite in --data-dir
   --db-pool-size N         PostgreSQL connections per instance (or DATABASE_POOL_SIZE; default 4: the hot
                            statements are batched, and fewer busy backends cost the database less CPU)
+  --db-prepared-statements on|off
+                           named (prepared) hot statements (or DATABASE_PREPARED_STATEMENTS; default on);
+                           off behind PgBouncer older than 1.21 in transaction mode (docs/scaling.md)
   --data-dir DIR           PGlite directory (default ~/.local/share/sillage-server)
   --secrets-key-file FILE  key-encryption key sealing the server's signing keys in the database (or
                            SILLAGE_SECRETS_KEY_FILE, or the key itself in SILLAGE_SECRETS_KEY): 32 bytes
@@ -125,7 +128,7 @@ async function main() {
   const metricsPort = argValue(argv, '--metrics-port');
   if (metricsPort !== undefined && !/^\d{1,5}$/.test(metricsPort))
     throw new Error(`--metrics-port must be a port number (got ${metricsPort})`);
-  const db = await openDb(argv);
+  const db = await openDb(argv, log);
   const checkpointMinutes = Number(argValue(argv, '--audit-checkpoint-minutes') ?? 5);
   if (!(checkpointMinutes >= 1 && checkpointMinutes <= 1440))
     throw new Error('--audit-checkpoint-minutes must be a number of minutes from 1 to 1440');

@@ -6,6 +6,7 @@ import type { Db } from './db';
 import { pgliteDb, postgresDb } from './db';
 import { kekFromText, newKekText } from './secrets';
 import type { Kek } from './secrets';
+import type { Log } from './log';
 
 export function argValue(argv: string[], name: string): string | undefined {
   const i = argv.indexOf(name);
@@ -31,14 +32,24 @@ const pgliteDir = (argv: string[]) =>
   argValue(argv, '--data-dir') ?? process.env.SILLAGE_SERVER_DATA ?? defaultDataDir();
 
 /** PostgreSQL when DATABASE_URL / --database-url is given (production), else PGlite in a data directory. */
-export async function openDb(argv: string[]): Promise<Db> {
+export async function openDb(argv: string[], log?: Log): Promise<Db> {
   const url = databaseUrl(argv);
   if (url) {
     const pool = argValue(argv, '--db-pool-size') ?? process.env.DATABASE_POOL_SIZE;
     const n = pool === undefined ? undefined : Number(pool);
     if (n !== undefined && !(Number.isInteger(n) && n >= 1 && n <= 100))
       throw new Error(`--db-pool-size must be a whole number from 1 to 100 (got ${pool})`);
-    return postgresDb(url, n);
+    const prepared = argValue(argv, '--db-prepared-statements') ?? process.env.DATABASE_PREPARED_STATEMENTS ?? 'on';
+    if (prepared !== 'on' && prepared !== 'off')
+      throw new Error(`--db-prepared-statements must be on or off (got ${prepared})`);
+    return postgresDb(url, n, {
+      preparedStatements: prepared === 'on',
+      onFallback: (reason) =>
+        log?.error('named statements refused by the connection pooler: sending them unnamed from now on', {
+          reason,
+          fix: 'PgBouncer >= 1.21 with max_prepared_statements, or --db-prepared-statements off',
+        }),
+    });
   }
   return pgliteDb(pgliteDir(argv));
 }
