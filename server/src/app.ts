@@ -99,6 +99,9 @@ function databaseUnavailable(ctx: Koa.Context): void {
 const HOST_SYNTAX = /^(?:[A-Za-z0-9._~!$&'()*+,;=-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
 const validHost = (h: string) => h.length <= 260 && HOST_SYNTAX.test(h) && URL.canParse(`http://${h}/`);
 
+/** How long a stopping instance waits for the requests under way before cutting them. */
+const DRAIN_MS = 5000;
+
 /** The route of a request as a metrics label: a /sillage route, the token endpoint, or the rest of OIDC. */
 function routeLabel(ctx: Koa.Context): string {
   const key = `${ctx.method} ${ctx.path}`;
@@ -287,8 +290,11 @@ export async function startServer(opts: ServerOptions): Promise<SessionServer> {
     else log.error('server error', fields);
   };
 
+  let closing = false;
   const middleware: Koa.Middleware = async (ctx, next) => {
     const started = performance.now();
+    // Stopping: answer what is under way, on connections that then close (the agents reconnect elsewhere).
+    if (closing) ctx.set('connection', 'close');
     try {
       // A Host that is no host[:port] (quotes, '<', '%', spaces) makes URL building throw deep inside
       // oidc-provider: refuse it here, as the 400 it is.
@@ -442,11 +448,18 @@ export async function startServer(opts: ServerOptions): Promise<SessionServer> {
       clearInterval(keyRefresh);
       if (checkpoints) clearInterval(checkpoints);
       await checkpointing;
-
       await metricsServer?.close();
       metrics?.close();
-      server.closeAllConnections();
-      await new Promise<void>((r) => server.close(() => r()));
+      // No new connection; idle ones close now, requests under way are answered (a rolling restart fails
+      // none of them), and whatever is still open after a few seconds is cut.
+      closing = true;
+      const closed = new Promise<void>((r) => server.close(() => r()));
+      server.closeIdleConnections();
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<'late'>((r) => (timer = setTimeout(() => r('late'), DRAIN_MS)));
+      if ((await Promise.race([closed, late])) === 'late') server.closeAllConnections();
+      clearTimeout(timer);
+      await closed;
     },
   };
 }

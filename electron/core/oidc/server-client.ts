@@ -39,6 +39,7 @@ import * as oidc from 'openid-client';
 import { SoftwareKey } from '../keys/software-key';
 import type { WorkstationKey } from '../keys/workstation-key';
 import type { CardHandle, SignatureAlgorithm } from '../readers/types';
+import { LostAnswer, retryingFetch } from './retry';
 
 export interface WorkstationCredentials {
   clientId: string;
@@ -104,6 +105,8 @@ function refused(body: Record<string, unknown>, fallback: ServerErrorCode, messa
 
 function toServerError(e: unknown): ServerError {
   if (e instanceof ServerError) return e;
+  if (e instanceof LostAnswer || (e as { cause?: unknown }).cause instanceof LostAnswer)
+    return new ServerError('server-unreachable', 'session server answer lost: try again');
   const status =
     e instanceof oidc.ResponseBodyError
       ? e.status
@@ -236,7 +239,10 @@ export interface ClientOptions {
   /** http:// issuers are refused unless allowed (tests and the embedded demo server on loopback). */
   allowHttp?: boolean;
   timeoutMs?: number;
-  /** Transport override (tests and benchmarks route requests to a given server instance). */
+  /**
+   * Transport override (tests and benchmarks route requests to a given server instance). Requests are
+   * sent again over it when an instance fails under them (retry.ts).
+   */
   fetch?: typeof fetch;
 }
 
@@ -287,7 +293,8 @@ export class SessionServerClient {
   ): Promise<SessionServerClient> {
     const timeoutMs = opts.timeoutMs ?? 10_000;
     const time = new ServerClock();
-    const fetchImpl = time.fetch(opts.fetch ?? fetch);
+    // Each attempt teaches the clock; a failing instance's requests are sent again (retry.ts).
+    const fetchImpl = retryingFetch(time.fetch(opts.fetch ?? ((input, init) => fetch(input, init))));
     // private_key_jwt assembled here and signed by the workstation key (openid-client's PrivateKeyJwt
     // needs the key itself), dated by the server's time like openid-client's own checks.
     const auth: oidc.ClientAuth = async (as, client, body) => {

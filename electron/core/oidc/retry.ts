@@ -1,0 +1,76 @@
+// The agent's requests to the session server, sent again when an instance dies under them (a restart, a
+// crash, a balancer moving connections): the same bytes, at most twice more, within the call's time.
+//
+// Sending the same request twice never issues anything twice, because every request the agent sends is a
+// read (discovery, session status), harmless to repeat (a nonce, a logout, a revocation), or carries what
+// the server accepts once: the workstation's client assertion (its jti is recorded by every instance in
+// the shared database), and inside it a relay challenge's answer, a login ticket or a card nonce. If the
+// first attempt was processed and only its answer lost, the repeat is refused (401: assertion already
+// used) and nothing is issued; the user taps again. That case is told as "server unreachable", not as
+// the workstation being refused.
+
+/** Waits before the second and third attempts. */
+export const RETRY_DELAYS_MS = [50, 300];
+
+/** The connection failed or was cut: nothing answered, whether the request got through or not. */
+const NETWORK = /ECONNREFUSED|ECONNRESET|EPIPE|ECONNABORTED|EHOSTUNREACH|UND_ERR_SOCKET|UND_ERR_CLOSED/;
+
+export class LostAnswer extends Error {
+  readonly code = 'SILLAGE_ANSWER_LOST';
+  constructor() {
+    super('the session server processed the request but its answer was lost: try again');
+  }
+}
+
+function networkFailure(e: unknown): 'refused' | 'cut' | null {
+  const err = e as { name?: string; code?: string; cause?: { code?: string; name?: string } } | null;
+  // The caller's deadline: its time is spent, and a slow answer may still be on its way.
+  if (err?.name === 'AbortError' || err?.name === 'TimeoutError') return null;
+  const code = err?.cause?.code ?? err?.code ?? '';
+  if (!NETWORK.test(code)) return null;
+  // Refused at connect: the request never left, the next attempt is its first arrival.
+  return code === 'ECONNREFUSED' ? 'refused' : 'cut';
+}
+
+/** A body that can be sent again as it is (not a stream consumed by the first attempt). */
+function replayable(body: unknown): boolean {
+  return (
+    body === undefined ||
+    body === null ||
+    typeof body === 'string' ||
+    body instanceof URLSearchParams ||
+    body instanceof Uint8Array ||
+    body instanceof ArrayBuffer
+  );
+}
+
+export function retryingFetch(
+  base: typeof fetch,
+  delaysMs: readonly number[] = RETRY_DELAYS_MS,
+  sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms)),
+): typeof fetch {
+  return async (input, init) => {
+    if (input instanceof Request || !replayable(init?.body)) return base(input, init);
+    // Whether an earlier attempt may have been processed (its answer lost or cut).
+    let maybeProcessed = false;
+    for (let attempt = 0; ; attempt++) {
+      const last = attempt >= delaysMs.length || init?.signal?.aborted;
+      try {
+        const res = await base(input, init);
+        if (maybeProcessed && res.status === 401) {
+          await res.body?.cancel();
+          throw new LostAnswer();
+        }
+        // 502/504: the balancer lost the instance mid-request; 503: nothing was done (starting, database down).
+        if (last || ![502, 503, 504].includes(res.status)) return res;
+        await res.body?.cancel();
+        if (res.status !== 503) maybeProcessed = true;
+      } catch (e) {
+        const failure = networkFailure(e);
+        if (last || !failure) throw e;
+        if (failure === 'cut') maybeProcessed = true;
+      }
+      await sleep(delaysMs[attempt]!);
+    }
+  };
+}
