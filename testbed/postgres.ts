@@ -1,7 +1,7 @@
 // A private PostgreSQL cluster for tests: initdb in a temporary directory, pg_ctl on a free port, unix
 // socket in the same directory. As root (CI), the cluster runs as the `postgres` user (initdb refuses
 // root). The tests talk to it over TCP with node-postgres, exactly as the server does in production.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -11,9 +11,9 @@ export interface PostgresHandle {
   url(database?: string): string;
   createDatabase(name: string): void;
   /** Stops the server abruptly (as a crash would), keeping its data: "database down". */
-  kill(): void;
-  /** Starts it again on the same port with the same data. */
-  restart(): void;
+  kill(): Promise<void>;
+  /** Starts it again on the same port with the same data (without blocking: load keeps running meanwhile). */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -49,30 +49,39 @@ export async function startPostgres(): Promise<PostgresHandle> {
     execFileSync('chown', ['postgres:postgres', dir]);
   }
   // runuser keeps the environment minimal and never asks for a password.
-  const run = (cmd: string, args: string[]) => {
+  const command = (cmd: string, args: string[]): [string, string[]] => {
     const full = path.join(bin, cmd);
-    const r = asRoot
-      ? spawnSync('runuser', ['-u', 'postgres', '--', full, ...args], { encoding: 'utf8' })
-      : spawnSync(full, args, { encoding: 'utf8' });
+    return asRoot ? ['runuser', ['-u', 'postgres', '--', full, ...args]] : [full, args];
+  };
+  const runAsync = (cmd: string, args: string[]) =>
+    new Promise<void>((resolve, reject) => {
+      const [file, argv] = command(cmd, args);
+      const child = spawn(file, argv, { stdio: ['ignore', 'ignore', 'pipe'] });
+      let err = '';
+      child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+      child.once('error', reject);
+      child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${cmd} failed: ${err}`))));
+    });
+  const run = (cmd: string, args: string[]) => {
+    const r = spawnSync(...command(cmd, args), { encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`${cmd} failed: ${r.stderr || r.stdout}`);
     return r.stdout;
   };
   run('initdb', ['-D', data, '-A', 'trust', '-U', 'sillage', '-E', 'UTF8', '--no-sync']);
   const port = await freePort();
-  const start = () =>
-    run('pg_ctl', [
-      '-D',
-      data,
-      '-l',
-      path.join(dir, 'log'),
-      '-w',
-      '-t',
-      '30',
-      '-o',
-      `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200`,
-      'start',
-    ]);
-  start();
+  const startArgs = [
+    '-D',
+    data,
+    '-l',
+    path.join(dir, 'log'),
+    '-w',
+    '-t',
+    '30',
+    '-o',
+    `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200`,
+    'start',
+  ];
+  run('pg_ctl', startArgs);
   let running = true;
   const handle: PostgresHandle = {
     url: (db = 'postgres') => `postgres://sillage@127.0.0.1:${port}/${db}`,
@@ -80,12 +89,12 @@ export async function startPostgres(): Promise<PostgresHandle> {
       if (!/^[a-z0-9_]+$/.test(name)) throw new Error('database name');
       run('psql', ['-h', dir, '-p', String(port), '-U', 'sillage', '-d', 'postgres', '-c', `CREATE DATABASE ${name}`]);
     },
-    kill() {
-      run('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']);
+    async kill() {
+      await runAsync('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']);
       running = false;
     },
-    restart() {
-      start();
+    async restart() {
+      await runAsync('pg_ctl', startArgs);
       running = true;
     },
     async stop() {

@@ -1,252 +1,74 @@
-// Re-open by badge tap within the roaming window against two session-server processes on one PostgreSQL,
-// the shift-change case: latency at 32 concurrent clients and re-opens per second at 1, 8 and 32. A
-// re-open is what a tap costs the server: the relay's challenge for the card, then the grant carrying
-// the card's answer, which the server checks (2 requests, each with its own client assertion). Floor:
-// the same path's /healthz round trip (transport alone); extra.providerFloor: the same load on
-// oidc-provider alone (client authentication, nothing stored, 2 requests per tap too), what no re-open
-// on this machine can beat.
+// Re-open grants (badge taps within the roaming window) at a shift change: two session-server processes
+// on one PostgreSQL behind the test balancer, the load generator on the same machine.
 //
-// The 32 "workstations" share this machine's 2 cores with the servers and PostgreSQL, so the load
-// generator is lean: each request carries a fresh private_key_jwt assertion signed with the
-// workstation's registered key and goes over a keep-alive connection; the badge is an emulated card
-// answering through the agent's own credential code; each answer is checked (tokens present, ID token
-// says re-open with the first login's auth_time). The agent's own client (openid-client over fetch, full response validation) costs
-// about four times this generator's CPU per request, which here would be taken from the servers; it is
-// measured apart, at 1 client (extra.agentClient), and used for the shift-start 2-factor logins.
-import { spawn } from 'node:child_process';
+// The figure is open-loop (bench/open-loop.ts): taps arrive at 100, 300, 600 and 1,000 per second (and
+// on while the p99 holds), each timed from its scheduled start, so a slow answer's queue is measured.
+// Samples: the latencies at 300/s. extra.maxRateAtP99: the highest rate whose p99 stays within 15 ms;
+// extra.providerFloor: the same sweep against oidc-provider alone (same client authentication, nothing
+// stored), so that their ratio, not this machine's speed, is the result. extra.closedLoop: the earlier
+// figures (grants/s at 1, 8, 32 clients, CPU and statements per grant). extra.serverHistogram: the
+// instances' own latency histograms over the 300/s run, beside the generator's. extra.failover: at
+// 300/s, one instance killed (SIGKILL) and restarted, then PostgreSQL: what failed, what was issued
+// twice (counted in the audit trail, each tap its own badge), whether the chain verifies, how soon the
+// service resumed once PostgreSQL was back. Floor: a /healthz round trip through the balancer.
+//
+// The generator is lean (a fresh private_key_jwt per request, answers checked: tokens present, the ID
+// token says re-open with the first login's auth_time) and sends through the agent's own retrying
+// transport. The agent's full client (openid-client over fetch, full response validation) costs several
+// times its CPU per request; it is measured apart at 1 client (extra.agentClient).
+import { ACR } from '@sillage/protocol';
 import type { ChildProcess } from 'node:child_process';
-import { createPrivateKey, generateKeyPairSync, randomUUID, sign } from 'node:crypto';
-import type { JsonWebKey, KeyObject } from 'node:crypto';
+import { generateKeyPairSync } from 'node:crypto';
 import fs from 'node:fs';
-import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { badgeTapParams, GRANT, parseRelayBeginResponse } from '@sillage/protocol';
-import type { RelayBeginRequest, RelayBeginResponse, RelayFinishResponse } from '@sillage/protocol';
-import { readBadgeCredential } from '../../electron/core/badge/desfire/credential';
-import { RelayKeyCustody } from '../../electron/core/oidc/relay-custody';
 import { registerWorkstation, SessionServerClient } from '../../electron/core/oidc/server-client';
 import { SoftwareKey } from '../../electron/core/keys/software-key';
+import { retryingFetch } from '../../electron/core/oidc/retry';
 import type { JWK } from 'jose';
-import { postgresDb } from '../../server/src/db';
-import { migrate } from '../../server/src/db';
+import { Audit } from '../../server/src/audit';
+import { migrate, postgresDb } from '../../server/src/db';
 import { Directory } from '../../server/src/directory';
-import { tapProof } from '../../testbed/badges';
-import { hospitalBadge, TEST_BADGE } from '../../testbed/cards/desfire-card';
+import { Sessions } from '../../server/src/sessions';
 import { startLoadBalancer } from '../../testbed/lb';
-import { refusal } from '../../testbed/server-refusal';
-import { FLOOR_CLIENT, FLOOR_GRANT } from '../provider-floor-server';
 import { startPostgres } from '../../testbed/postgres';
 import { percentile, quantiles } from '../harness';
 import type { Benchmark } from '../harness';
-
-/** CPU seconds (user + system) of one process, from /proc (Linux). */
-function procCpuS(pid: number): number {
-  try {
-    // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / 100;
-  } catch {
-    return 0;
-  }
-}
-
-/** CPU seconds so far of the load generator, each server instance and PostgreSQL (all its processes). */
-function cpuSnapshot(serverPids: number[]): { loadGenerator: number; servers: number; postgres: number } {
-  let postgres = 0;
-  for (const d of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      if (fs.readFileSync(`/proc/${d}/comm`, 'utf8').trim() === 'postgres') postgres += procCpuS(Number(d));
-    } catch {
-      /* exited meanwhile */
-    }
-  }
-  const u = process.cpuUsage();
-  return {
-    loadGenerator: (u.user + u.system) / 1e6,
-    servers: serverPids.reduce((s, p) => s + procCpuS(p), 0),
-    postgres,
-  };
-}
+import { maxRateAtP99, openLoop, rateSweep } from '../open-loop';
+import type { RateResult } from '../open-loop';
+import { FLOOR_CLIENT, FLOOR_GRANT } from '../provider-floor-server';
+import {
+  cpuSnapshot,
+  histogram,
+  histogramDelta,
+  histogramQuantile,
+  requestCount,
+  startChild,
+  stopChild,
+  Workstation,
+} from '../server-load';
 
 const here = path.dirname(new URL(import.meta.url).pathname);
 const root = path.resolve(here, '..', '..');
 
-/** Requests each server gets before anything is measured. */
+/** Requests the instances get before anything is measured. */
 const WARM_UP = 4000;
-const REOPEN_ACR = 'urn:sillage:loa:reopen';
+const BADGE_GRANT = 'urn:sillage:params:oauth:grant-type:badge';
+const LADDER = [100, 300, 600, 1000];
+const BEYOND = [1500, 2000, 3000];
+const P99_LIMIT_MS = 15;
+/** Seconds per rate (SILLAGE_BENCH_SECONDS overrides, e.g. 3 for a quick look). */
+const SECONDS = Number(process.env.SILLAGE_BENCH_SECONDS ?? 10);
+const FAILOVER_RATE = 300;
+const FAILOVER_S = 20;
+const r3 = (x: number) => Math.round(x * 1000) / 1000;
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-/** One of the bench's badges; each tap gets a fresh card in the field (same chip, same keys). */
-interface Badge {
-  uid: Buffer;
-  number: string;
-}
-const inField = (b: Badge) => hospitalBadge(b.number, { uid: b.uid });
-const hex = (b: Badge) => b.uid.toString('hex').toUpperCase();
-const b64url = (v: string | Buffer) => Buffer.from(v).toString('base64url');
-
-/** One simulated workstation: its registered key, one keep-alive connection to its instance. */
-class Workstation {
-  private readonly key: KeyObject;
-  private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-  /** auth_time of each badge's roaming session, as its 2-factor login reported it. */
-  constructor(
-    private readonly creds: { clientId: string; privateJwk: JWK },
-    private readonly issuer: string,
-    private readonly port: number,
-    private readonly authTimes = new Map<string, number>(),
-  ) {
-    this.key = createPrivateKey({ key: creds.privateJwk as unknown as JsonWebKey, format: 'jwk' });
-  }
-
-  private assertion(): string {
-    const now = Math.floor(Date.now() / 1000);
-    const header = b64url(JSON.stringify({ alg: 'ES256', kid: this.creds.privateJwk.kid }));
-    const payload = b64url(
-      JSON.stringify({
-        iss: this.creds.clientId,
-        sub: this.creds.clientId,
-        aud: this.issuer,
-        iat: now,
-        exp: now + 60,
-        jti: randomUUID(),
-      }),
-    );
-    const input = `${header}.${payload}`;
-    return `${input}.${b64url(sign('sha256', Buffer.from(input), { key: this.key, dsaEncoding: 'ieee-p1363' }))}`;
-  }
-
-  /** One tap: the relay's challenge, the card's answer, the re-open grant; throws unless re-open tokens. */
-  async reopen(badge: Badge): Promise<void> {
-    const emu = inField(badge);
-    const c = await readBadgeCredential({ transmit: async (a) => emu.process(a) }, [TEST_BADGE.profile], this.custody);
-    const r = await this.post(
-      '/token',
-      'application/x-www-form-urlencoded',
-      new URLSearchParams({
-        grant_type: GRANT.badge,
-        ...badgeTapParams(c.proof),
-        scope: 'openid profile offline_access',
-        client_id: this.creds.clientId,
-        client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
-        client_assertion: this.assertion(),
-      }).toString(),
-    );
-    const tokens = r.body as Record<string, string>;
-    if (r.status !== 200 || !tokens.access_token || !tokens.refresh_token || !tokens.id_token)
-      throw new Error(`re-open refused (${r.status}): ${JSON.stringify(tokens)}`);
-    const claims = JSON.parse(Buffer.from(tokens.id_token.split('.')[1]!, 'base64url').toString()) as {
-      acr?: string;
-      auth_time?: number;
-    };
-    if (claims.acr !== REOPEN_ACR || claims.auth_time !== this.authTimes.get(hex(badge)))
-      throw new Error(`re-open tokens do not tell a re-open of the first login: ${JSON.stringify(claims)}`);
-  }
-
-  /** The agent's relay custody over this generator's connection. */
-  private readonly custody = new RelayKeyCustody(async () => this);
-
-  async relayBegin(req: RelayBeginRequest): Promise<RelayBeginResponse> {
-    const r = await this.post(
-      '/sillage/desfire/auth/begin',
-      'application/json',
-      JSON.stringify({ ...req, client_assertion: this.assertion() }),
-    );
-    const p = parseRelayBeginResponse(r.body);
-    if (r.status !== 200 || !p.ok) throw new Error(`relay challenge refused (${r.status}): ${JSON.stringify(r.body)}`);
-    return p.value;
-  }
-
-  relayFinish(): Promise<RelayFinishResponse> {
-    throw new Error('fixed-UID badges need no session keys');
-  }
-
-  /** oidc-provider alone: a fixed grant, twice per tap like a re-open. */
-  async floorTap(): Promise<void> {
-    for (let i = 0; i < 2; i++) {
-      const r = await this.post(
-        '/token',
-        'application/x-www-form-urlencoded',
-        new URLSearchParams({
-          grant_type: FLOOR_GRANT,
-          scope: 'openid profile offline_access',
-          client_id: this.creds.clientId,
-          client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
-          client_assertion: this.assertion(),
-        }).toString(),
-      );
-      if (r.status !== 200 || r.body.access_token !== 'floor')
-        throw new Error(`provider floor refused (${r.status}): ${JSON.stringify(r.body)}`);
-    }
-  }
-
-  private post(path: string, type: string, body: string): Promise<{ status: number; body: Record<string, unknown> }> {
-    return new Promise((resolve, reject) => {
-      const req = http.request(
-        {
-          host: '127.0.0.1',
-          port: this.port,
-          path,
-          method: 'POST',
-          agent: this.agent,
-          headers: { 'content-type': type, 'content-length': Buffer.byteLength(body) },
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => {
-            try {
-              resolve({
-                status: res.statusCode ?? 0,
-                body: JSON.parse(Buffer.concat(chunks).toString()) as Record<string, unknown>,
-              });
-            } catch (e) {
-              reject(e instanceof Error ? e : new Error(String(e)));
-            }
-          });
-        },
-      );
-      req.on('error', reject);
-      req.end(body);
-    });
-  }
-
-  close(): void {
-    this.agent.destroy();
-  }
-}
-
-/** A child Node process (TypeScript through tsx), resolved once it prints `ready`. */
-async function startChild(args: string[], env: Record<string, string>, ready: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', ...args], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  await new Promise<void>((resolve, reject) => {
-    child.stdout!.on('data', (d: Buffer) => {
-      if (d.toString().includes(ready)) resolve();
-    });
-    child.once('exit', (c) =>
-      reject(new Error(`${path.basename(args.find((a) => a.endsWith('.ts')) ?? 'child')} exited with ${c}`)),
-    );
-  });
-  // Request logs would cost the instances more than the grants: discard them.
-  child.stdout!.resume();
-  return child;
-}
-
-async function stopChild(c: ChildProcess): Promise<void> {
-  if (c.exitCode !== null || c.signalCode !== null) return;
-  const exited = new Promise((r) => c.once('exit', r));
-  c.kill('SIGTERM');
-  await exited;
-}
+/** The generator's transport: keep-alive fetch, requests sent again as the agent does. */
+const transport = retryingFetch((input, init) => fetch(input, init));
 
 async function runFor(
-  reopen: (w: number, badge: Badge) => Promise<unknown>,
-  badges: Badge[],
+  send: (w: number, i: number) => Promise<unknown>,
   concurrency: number,
   total: number,
   latencies?: number[],
@@ -258,7 +80,7 @@ async function runFor(
       while (next < total) {
         const i = next++;
         const t0 = performance.now();
-        await reopen(w, badges[i % badges.length]!);
+        await send(w, i);
         latencies?.push(performance.now() - t0);
       }
     }),
@@ -269,8 +91,7 @@ async function runFor(
 const bench: Benchmark = {
   name: 'server-reopen',
   unit: 'ms',
-  description:
-    're-open by tap (relay challenge + grant) latency at 32 clients, re-opens/s at 1, 8, 32 (two instances, PostgreSQL)',
+  description: `re-open grants at a shift change, open loop at ${LADDER.join('/')} per second (two instances, PostgreSQL), failover`,
   async run() {
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sillage-bench-'));
     const pg = await startPostgres();
@@ -282,42 +103,47 @@ const bench: Benchmark = {
     // Any CA certificate will do as anchor: no card login here.
     const { makeTestPki } = await import('../../testbed/pki');
     const pki = makeTestPki(path.join(tmp, 'pki'));
-    const children: ChildProcess[] = [];
-    const keysFile = path.join(tmp, 'desfire-keys.json');
-    fs.writeFileSync(keysFile, JSON.stringify({ 'F51230/1': TEST_BADGE.master.toString('hex') }), { mode: 0o600 });
-    try {
-      // The balancer needs each instance's port before it starts: explicit ports.
-      const ports = [0, 0].map(() => 20000 + Math.floor(Math.random() * 20000));
-      for (const port of ports) {
-        // SILLAGE_BENCH_PROF=DIR writes a CPU profile of each instance there.
-        const prof = process.env.SILLAGE_BENCH_PROF
-          ? ['--cpu-prof', '--cpu-prof-dir', process.env.SILLAGE_BENCH_PROF]
-          : [];
-        children.push(
-          await startChild(
-            [
-              ...prof,
-              path.join(root, 'server', 'src', 'main.ts'),
-              '--port',
-              String(port),
-              '--issuer',
-              issuer,
-              '--trust-anchor',
-              pki.root.certFile,
-              '--desfire-keys',
-              keysFile,
-              '--log-level',
-              'warn',
-            ],
-            { DATABASE_URL: pg.url('bench') },
-            'Sillage session server:',
-          ),
-        );
+    const free = () => 20000 + Math.floor(Math.random() * 20000);
+    // The balancer needs each instance's port before it starts: explicit ports.
+    const instances = [0, 1].map(() => ({ port: free(), metricsPort: free(), child: null as ChildProcess | null }));
+    const startInstance = async (k: number) => {
+      const inst = instances[k]!;
+      // SILLAGE_BENCH_PROF=DIR writes a CPU profile of each instance there.
+      const prof = process.env.SILLAGE_BENCH_PROF
+        ? ['--cpu-prof', '--cpu-prof-dir', process.env.SILLAGE_BENCH_PROF]
+        : [];
+      inst.child = await startChild(
+        [
+          ...prof,
+          path.join(root, 'server', 'src', 'main.ts'),
+          ...['--port', String(inst.port), '--issuer', issuer, '--trust-anchor', pki.root.certFile],
+          ...['--metrics-port', String(inst.metricsPort), '--log-level', 'warn'],
+        ],
+        { DATABASE_URL: pg.url('bench') },
+        'Sillage session server:',
+      );
+    };
+    /** Until the instances have answered everything sent so far (a timed-out request is still worked on). */
+    const settle = async () => {
+      let last = -1;
+      for (let k = 0; k < 60; k++) {
+        const total = (await scrape()).reduce((sum, t) => sum + requestCount(t), 0);
+        if (total === last) return;
+        last = total;
+        await sleep(500);
       }
-      lb.setBackends(ports);
+    };
+    const scrape = async () =>
+      Promise.all(
+        instances.map(async (i) => (await fetch(`http://127.0.0.1:${i.metricsPort}/metrics`)).text().catch(() => '')),
+      );
+    try {
+      for (const k of [0, 1]) await startInstance(k);
+      lb.setBackends(instances.map((i) => i.port));
 
       const dir = new Directory(db);
-      const badges: Badge[] = [];
+      const sessions = new Sessions(db, 4 * 3600_000, () => new Date());
+      const badges: string[] = [];
       for (let i = 0; i < 64; i++) {
         const a = await dir.addAccount({
           idNat: `8999990${String(i).padStart(5, '0')}`,
@@ -327,63 +153,78 @@ const bench: Benchmark = {
           profession: 'Infirmier',
           secret: '2468',
         });
-        const badge = { uid: hospitalBadge(`CHU-BENCH-${i}`).uid, number: `CHU-BENCH-${i}` };
-        await dir.bindBadge({ uid: badge.uid.toString('hex'), number: badge.number }, a.id);
-        badges.push(badge);
+        await dir.bindBadge(`desfire:bench-${i}`, a.id);
+        badges.push(`desfire:bench-${i}`);
       }
       const clients: SessionServerClient[] = [];
       const workstations: Workstation[] = [];
-      const authTimes = new Map<string, number>();
       for (let i = 0; i < 32; i++) {
         const key = SoftwareKey.generate();
-        const creds = await registerWorkstation(issuer, await dir.createEnrolmentToken(`bench-${i}`), `BENCH-PC-${i}`, {
-          key,
-        });
-        // Half the workstations on each instance, as a balancer would spread them; requests go straight
-        // to the instance so the load generator does not also pay for a balancer in its own process.
-        const port = ports[i % ports.length]!;
-        const direct: typeof fetch = (url, init) =>
-          fetch(String(url instanceof Request ? url.url : url).replace(issuer, `http://127.0.0.1:${port}`), init);
-        clients.push(await SessionServerClient.connect(issuer, creds, { allowHttp: true, fetch: direct }));
-        workstations.push(
-          new Workstation({ clientId: creds.clientId, privateJwk: key.privateJwk }, issuer, port, authTimes),
-        );
+        const token = await dir.createEnrolmentToken(`bench-${i}`);
+        const creds = await registerWorkstation(issuer, token, `BENCH-PC-${i}`, { key });
+        clients.push(await SessionServerClient.connect(issuer, creds, { allowHttp: true }));
+        workstations.push(new Workstation({ clientId: creds.clientId, privateJwk: key.privateJwk }, issuer, transport));
       }
       // Start of the shift: every badge's 2-factor login (the agent's own client) opens its roaming session.
-      for (const [i, b] of badges.entries()) {
-        const client = clients[i % clients.length]!;
-        const tap = await refusal(client.badge(await tapProof(client, inField(b))));
-        authTimes.set(hex(b), (await client.badgeCode(String(tap.body.login_ticket), '2468')).claims.auth_time!);
-      }
+      const authTimes = new Map<string, number>();
+      for (const [i, b] of badges.entries())
+        authTimes.set(
+          b,
+          (await clients[i % clients.length]!.badge(b, 'desfire-aes-diversified', '2468')).claims.auth_time!,
+        );
+      const reopen = (ws: Workstation, badgeId: string, authTime: number) =>
+        ws.token(
+          {
+            grant_type: BADGE_GRANT,
+            badge_id: badgeId,
+            badge_proof: 'desfire-aes-diversified',
+            scope: 'openid profile offline_access',
+          },
+          (status, tokens) => {
+            if (status !== 200 || !tokens.access_token || !tokens.refresh_token || !tokens.id_token)
+              throw new Error(`re-open refused (${status}): ${tokens.sillage_error ?? tokens.error ?? ''}`);
+            const claims = JSON.parse(Buffer.from(tokens.id_token.split('.')[1]!, 'base64url').toString()) as {
+              acr?: string;
+              auth_time?: number;
+            };
+            if (claims.acr !== ACR.reopen || claims.auth_time !== authTime)
+              throw new Error(`re-open tokens do not tell a re-open of the first login: ${JSON.stringify(claims)}`);
+          },
+        );
+      const tap = (i: number) => {
+        const b = badges[i % badges.length]!;
+        return reopen(workstations[i % workstations.length]!, b, authTimes.get(b)!);
+      };
 
       const floor: number[] = [];
       for (let i = 0; i < 200; i++) {
         const t0 = performance.now();
-        await (await fetch(`http://127.0.0.1:${ports[i % 2]}/healthz`)).arrayBuffer();
+        await (await fetch(`${issuer}/healthz`)).arrayBuffer();
         floor.push(performance.now() - t0);
       }
-      const agentReopen = async (w: number, b: Badge) => clients[w]!.badge(await tapProof(clients[w]!, inField(b)));
-      const leanReopen = (w: number, b: Badge) => workstations[w]!.reopen(b);
       // Warm-up: a session server runs for days; the JIT's optimised code and the pools are its steady state.
-      await runFor(agentReopen, badges, 8, 200);
-      await runFor(leanReopen, badges, 32, WARM_UP);
+      const agentReopen = (w: number, i: number) =>
+        clients[w]!.badge(badges[i % badges.length]!, 'desfire-aes-diversified');
+      await runFor(agentReopen, 8, 200);
+      await runFor((_, i) => tap(i), 32, WARM_UP);
       const agentSamples: number[] = [];
-      await runFor(agentReopen, badges, 1, 200, agentSamples);
+      await runFor(agentReopen, 1, 200, agentSamples);
+
+      // Closed loop, as measured before: N clients each waiting for its answer.
       const grantsPerSecond: Record<string, number> = {};
       for (const c of [1, 8])
-        grantsPerSecond[String(c)] = Math.round(await runFor(leanReopen, badges, c, c === 1 ? 300 : 1500));
-      const samples: number[] = [];
-      const pids = children.map((c) => c.pid!);
+        grantsPerSecond[String(c)] = Math.round(await runFor((_, i) => tap(i), c, c === 1 ? 300 : 1500));
+      const closedSamples: number[] = [];
+      const pids = () => instances.map((i) => i.child!.pid!);
       const commits = async () =>
         Number(
           (await db.query<{ n: string }>("SELECT xact_commit AS n FROM pg_stat_database WHERE datname = 'bench'"))
             .rows[0]!.n,
         );
       const commitsBefore = await commits();
-      const before = cpuSnapshot(pids);
-      grantsPerSecond['32'] = Math.round(await runFor(leanReopen, badges, 32, 3000, samples));
-      const after = cpuSnapshot(pids);
-      // Where each grant's CPU goes at 32 clients (the machine has 2 cores for all of it).
+      const before = cpuSnapshot(pids());
+      grantsPerSecond['32'] = Math.round(await runFor((_, i) => tap(i), 32, 3000, closedSamples));
+      const after = cpuSnapshot(pids());
       const cpuMsPerGrant = Object.fromEntries(
         Object.entries(after).map(([k, v]) => [
           k,
@@ -391,22 +232,161 @@ const bench: Benchmark = {
         ]),
       );
       // Backends publish their counters within a second of going idle.
-      await new Promise((r) => setTimeout(r, 1500));
+      await sleep(1500);
       const statementsPerGrant = Math.round(((await commits()) - commitsBefore - 1) / 30) / 100;
-      workstations.forEach((w) => w.close());
-      for (const c of children.splice(0)) await stopChild(c);
+
+      // Open loop.
+      const series = { route: 'POST /token', grant: 'badge', status: '200' };
+      let serverHistogram: Record<string, unknown> = {};
+      let cpuAt300: Record<string, number> = {};
+      const sweep = await rateSweep({
+        ladder: LADDER,
+        extra: BEYOND,
+        limitMs: P99_LIMIT_MS,
+        durationMs: SECONDS * 1000,
+        send: tap,
+        warmUp: settle,
+      });
+      const ours = sweep.results;
+      const at300 = ours.find((r) => r.rate === FAILOVER_RATE)!;
+      const samples = sweep.latenciesByRate.get(FAILOVER_RATE)!;
+      // 300/s once more, alone, with the instances' own histograms of the same grants and where the CPU goes.
+      {
+        await settle();
+        const s0 = await scrape();
+        const c0 = cpuSnapshot(pids());
+        const { latencies, result } = await openLoop({ rate: FAILOVER_RATE, durationMs: SECONDS * 1000, send: tap });
+        const c1 = cpuSnapshot(pids());
+        const s1 = await scrape();
+        const delta = s0
+          .map((t, k) =>
+            histogramDelta(
+              histogram(t, 'sillage_request_duration_seconds', series),
+              histogram(s1[k]!, 'sillage_request_duration_seconds', series),
+            ),
+          )
+          .reduce((acc, h) => {
+            for (const [le, n] of h) acc.set(le, (acc.get(le) ?? 0) + n);
+            return acc;
+          }, new Map<number, number>());
+        const count = delta.get(Infinity) ?? 0;
+        const server = {
+          p50: r3(histogramQuantile(delta, 0.5) * 1000),
+          p99: r3(histogramQuantile(delta, 0.99) * 1000),
+        };
+        const client = { p50: r3(percentile(latencies, 50)), p99: r3(percentile(latencies, 99)) };
+        serverHistogram = {
+          rate: FAILOVER_RATE,
+          serverCount: count,
+          clientCount: result.ok,
+          server,
+          client,
+          // The instances' time is part of what the generator waited for; their counts are the grants it got.
+          consistent: count === result.ok && server.p50 <= client.p50 + 1 && server.p99 <= client.p99 + 1,
+        };
+        cpuAt300 = Object.fromEntries(
+          Object.entries(c1).map(([k, v]) => [k, Math.round(((v - c0[k as keyof typeof c0]) / result.ok) * 1e5) / 100]),
+        );
+      }
+
+      // Failover at 300/s: every tap its own badge, so a tap issued twice shows as two re-open records.
+      const failoverTaps = FAILOVER_RATE * FAILOVER_S + 100;
+      const fresh: { badge: string; authTime: number }[] = [];
+      const creating: Promise<void>[] = [];
+      for (let w = 0; w < 8; w++)
+        creating.push(
+          (async () => {
+            for (let i = w; i < failoverTaps; i += 8) {
+              const a = await dir.addAccount({
+                idNat: `8998${String(i).padStart(8, '0')}`,
+                adLogin: `fo${i}`,
+                lastName: `FO${i}`,
+                firstName: 'Test',
+                profession: 'Infirmier',
+              });
+              await dir.bindBadge(`desfire:fo-${i}`, a.id);
+              const s = await sessions.create(a.id, ['hwk', 'pin', 'mfa'], ACR.mfa, workstations[0]!.creds.clientId);
+              fresh[i] = { badge: `desfire:fo-${i}`, authTime: Math.floor(s.authTime.getTime() / 1000) };
+            }
+          })(),
+        );
+      await Promise.all(creating);
+      await settle();
+      const seqBefore = Number(
+        (await db.query<{ n: string }>('SELECT coalesce(max(seq), 0) AS n FROM audit')).rows[0]!.n,
+      );
+      const killAt = 5000;
+      const restartAt = 10_000;
+      const events: Record<string, number> = {};
+      const t0 = performance.now();
+      const chaos = (async () => {
+        await sleep(killAt);
+        await stopChild(instances[0]!.child!, 'SIGKILL');
+        events.killedAtMs = Math.round(performance.now() - t0);
+        await sleep(restartAt - killAt);
+        await startInstance(0);
+        events.restartedAtMs = Math.round(performance.now() - t0);
+      })();
+      const failoverRun = await openLoop({
+        rate: FAILOVER_RATE,
+        durationMs: FAILOVER_S * 1000,
+        send: (i) => reopen(workstations[i % workstations.length]!, fresh[i]!.badge, fresh[i]!.authTime),
+      });
+      await chaos;
+      const { rows: doubled } = await db.query<{ account_id: string; n: string }>(
+        "SELECT account_id, count(*) AS n FROM audit WHERE seq > $1 AND action = 'reopen.badge' AND outcome = 'ok' GROUP BY account_id HAVING count(*) > 1",
+        [seqBefore],
+      );
+      const issued = Number(
+        (
+          await db.query<{ n: string }>(
+            "SELECT count(*) AS n FROM audit WHERE seq > $1 AND action = 'reopen.badge' AND outcome = 'ok'",
+            [seqBefore],
+          )
+        ).rows[0]!.n,
+      );
+      const chain = await new Audit(db).verify();
+
+      // PostgreSQL killed under the same load and started again: how soon do grants go through again?
+      await settle();
+      const outcomes: { at: number; ok: boolean }[] = [];
+      const pgT0 = performance.now();
+      let pgBackAt = 0;
+      const pgChaos = (async () => {
+        await sleep(4000);
+        await pg.kill();
+        await sleep(3000);
+        await pg.restart();
+        pgBackAt = performance.now() - pgT0;
+      })();
+      const pgRun = await openLoop({
+        rate: FAILOVER_RATE,
+        durationMs: 16_000,
+        send: async (i) => {
+          try {
+            await tap(i);
+            outcomes.push({ at: performance.now() - pgT0, ok: true });
+          } catch (e) {
+            outcomes.push({ at: performance.now() - pgT0, ok: false });
+            throw e;
+          }
+        },
+      });
+      await pgChaos;
+      const firstOkAfter = outcomes.filter((o) => o.ok && o.at >= pgBackAt).map((o) => o.at)[0];
+      const failedAfter = outcomes.filter((o) => !o.ok && o.at >= pgBackAt).map((o) => o.at);
+
+      for (const inst of instances) await stopChild(inst.child!);
 
       // Same machine, same load, oidc-provider alone (client authentication, nothing stored): the part of
       // the latency that is the library and the shared cores, not the grant.
       const floorKey = generateKeyPairSync('ec', { namedCurve: 'P-256' });
       const floorJwk = { ...floorKey.publicKey.export({ format: 'jwk' }), kid: 'floor', alg: 'ES256', use: 'sig' };
-      for (const port of ports)
-        children.push(
-          await startChild(
-            [path.join(root, 'bench', 'provider-floor-server.ts'), String(port), issuer, JSON.stringify(floorJwk)],
-            {},
-            'ready',
-          ),
+      for (const inst of instances)
+        inst.child = await startChild(
+          [path.join(root, 'bench', 'provider-floor-server.ts'), String(inst.port), issuer, JSON.stringify(floorJwk)],
+          {},
+          'ready',
         );
       const floorCreds = {
         clientId: FLOOR_CLIENT,
@@ -416,38 +396,100 @@ const bench: Benchmark = {
           alg: 'ES256',
         },
       };
-      const floorStations = Array.from(
-        { length: 32 },
-        (_, i) => new Workstation(floorCreds, issuer, ports[i % ports.length]!),
-      );
-      const floorGrant = (w: number) => floorStations[w]!.floorTap();
-      await runFor(floorGrant, badges, 32, WARM_UP);
-      const floorSamples: number[] = [];
-      const floorRate = Math.round(await runFor(floorGrant, badges, 32, 3000, floorSamples));
-      floorStations.forEach((w) => w.close());
+      const floorStation = new Workstation(floorCreds, issuer, transport);
+      const floorGrant = (i: number) =>
+        floorStation.token(
+          {
+            grant_type: FLOOR_GRANT,
+            badge_id: badges[i % badges.length]!,
+            badge_proof: 'desfire-aes-diversified',
+            scope: 'openid profile offline_access',
+          },
+          (status, body) => {
+            if (status !== 200 || body.access_token !== 'floor')
+              throw new Error(`provider floor refused (${status}): ${JSON.stringify(body)}`);
+          },
+        );
+      await runFor((_, i) => floorGrant(i), 32, WARM_UP);
+      const floorClosed: number[] = [];
+      const floorClosedRate = Math.round(await runFor((_, i) => floorGrant(i), 32, 3000, floorClosed));
+      const floorSweep = await rateSweep({
+        ladder: LADDER,
+        extra: BEYOND,
+        limitMs: P99_LIMIT_MS,
+        durationMs: SECONDS * 1000,
+        send: floorGrant,
+        // Nothing to ask oidc-provider alone: time for what timed out to be answered.
+        warmUp: () => sleep(2000),
+      });
+      const maxOurs = maxRateAtP99(ours, P99_LIMIT_MS);
+      const maxFloor = maxRateAtP99(floorSweep.results, P99_LIMIT_MS);
+      const brief = (r: RateResult) => ({
+        rate: r.rate,
+        achieved: r.achievedRate,
+        p50: r.p50,
+        p99: r.p99,
+        p999: r.p999,
+        max: r.max,
+        failed: r.failed,
+        ...(r.failed ? { errors: r.errors } : {}),
+      });
       return {
         samples,
         floor,
         extra: {
-          grantsPerSecond,
-          instances: 2,
-          requestsPerReopen: 2,
-          database: 'postgresql',
-          concurrency: 32,
-          cpuMsPerGrant,
-          statementsPerGrant,
-          agentClient: { clients: 1, ...quantiles(agentSamples) },
+          openLoop: { instances: 2, database: 'postgresql', secondsPerRate: SECONDS, rates: ours.map(brief) },
+          p99LimitMs: P99_LIMIT_MS,
+          maxRateAtP99: maxOurs,
           providerFloor: {
+            maxRateAtP99: maxFloor,
+            rates: floorSweep.results.map(brief),
+            closedLoop: {
+              concurrency: 32,
+              requestsPerSecond: floorClosedRate,
+              p50: r3(percentile(floorClosed, 50)),
+              p99: r3(percentile(floorClosed, 99)),
+            },
+          },
+          // The figure: our highest rate within the p99 limit against oidc-provider's own on this machine.
+          ratioToProvider: maxFloor ? r3(maxOurs / maxFloor) : null,
+          at300: { p50: at300.p50, p99: at300.p99, p999: at300.p999, failed: at300.failed, cpuMsPerGrant: cpuAt300 },
+          serverHistogram,
+          closedLoop: {
+            grantsPerSecond,
             concurrency: 32,
-            p50: quantiles(floorSamples).p50,
-            p99: Math.round(percentile(floorSamples, 99) * 1000) / 1000,
-            // Taps (2 requests each) per second, as grantsPerSecond counts re-opens.
-            tapsPerSecond: floorRate,
+            p50: r3(percentile(closedSamples, 50)),
+            p99: r3(percentile(closedSamples, 99)),
+            cpuMsPerGrant,
+            statementsPerGrant,
+          },
+          agentClient: { clients: 1, ...quantiles(agentSamples) },
+          failover: {
+            rate: FAILOVER_RATE,
+            seconds: FAILOVER_S,
+            sent: failoverRun.result.sent,
+            failed: failoverRun.result.failed,
+            failedShare: r3(failoverRun.result.failed / failoverRun.result.sent),
+            errors: failoverRun.result.errors,
+            p99: failoverRun.result.p99,
+            max: failoverRun.result.max,
+            issued,
+            doubled: doubled.length,
+            auditChain: chain.ok ? 'verified' : `broken at ${chain.brokenAt}: ${chain.reason}`,
+            balancerRetries: lb.retried,
+            ...events,
+            postgresRestart: {
+              rate: FAILOVER_RATE,
+              downMs: 3000,
+              failed: pgRun.result.failed,
+              resumedWithinMs: firstOkAfter === undefined ? null : Math.round(firstOkAfter - pgBackAt),
+              failedAfterBackMs: failedAfter.length ? Math.round(failedAfter.at(-1)! - pgBackAt) : 0,
+            },
           },
         },
       };
     } finally {
-      for (const c of children) await stopChild(c);
+      for (const inst of instances) if (inst.child) await stopChild(inst.child);
       await db.close();
       await lb.close();
       await pg.stop();

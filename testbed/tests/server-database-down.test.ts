@@ -68,7 +68,7 @@ describe('session server, database down and back', () => {
     // A tap's proof made before the outage, presented during it.
     const proof = await tapProof(client, badge);
 
-    pg.kill();
+    await pg.kill();
     expect((await fetch(`${server.issuer}/readyz`)).status).toBe(503);
     const t0 = Date.now();
     const down = await refusal(client.badge(proof));
@@ -90,7 +90,7 @@ describe('session server, database down and back', () => {
       ]),
     );
 
-    pg.restart();
+    await pg.restart();
     expect((await fetch(`${server.issuer}/readyz`)).status).toBe(200);
     const again = await client.badge(await tapProof(client, badge));
     expect(again.claims).toMatchObject({ acr: 'urn:sillage:loa:reopen', auth_time: login.claims.auth_time });
