@@ -34,6 +34,18 @@ describe('retryingFetch', () => {
     }
   });
 
+  it('a 503 asking for more than a second (database down) is returned at once: no repeats piling on', async () => {
+    const down = scripted(new Response('{}', { status: 503, headers: { 'retry-after': '5' } }));
+    expect(
+      (await retryingFetch(down.f, [1, 1], down.sleep)('http://s/token', { method: 'POST', body: 'a' })).status,
+    ).toBe(503);
+    expect(down.calls).toHaveLength(1);
+    const starting = scripted(new Response('{}', { status: 503, headers: { 'retry-after': '1' } }), answer(200));
+    expect(
+      (await retryingFetch(starting.f, [1, 1], starting.sleep)('http://s/token', { method: 'POST', body: 'a' })).status,
+    ).toBe(200);
+  });
+
   it('gives up after three attempts with the last failure', async () => {
     const t = scripted(cut('ECONNRESET'), answer(503), answer(503, { error: 'temporarily_unavailable' }));
     const res = await retryingFetch(t.f, [50, 300], t.sleep)('http://s/token', { method: 'POST', body: 'a' });

@@ -32,6 +32,18 @@ function networkFailure(e: unknown): 'refused' | 'cut' | null {
   return code === 'ECONNREFUSED' ? 'refused' : 'cut';
 }
 
+/**
+ * 502/504: the balancer lost its instance mid-request. 503: nothing was done; sent again only when the
+ * server says it is worth it within a second (an instance starting), not when it asks for more (its
+ * database down: repeats would only add load to a struggling service, the user taps again).
+ */
+function worthAnother(res: Response): boolean {
+  if (res.status === 502 || res.status === 504) return true;
+  if (res.status !== 503) return false;
+  const after = res.headers.get('retry-after');
+  return after === null || Number(after) <= 1;
+}
+
 /** A body that can be sent again as it is (not a stream consumed by the first attempt). */
 function replayable(body: unknown): boolean {
   return (
@@ -61,8 +73,7 @@ export function retryingFetch(
           await res.body?.cancel();
           throw new LostAnswer();
         }
-        // 502/504: the balancer lost the instance mid-request; 503: nothing was done (starting, database down).
-        if (last || ![502, 503, 504].includes(res.status)) return res;
+        if (last || !worthAnother(res)) return res;
         await res.body?.cancel();
         if (res.status !== 503) maybeProcessed = true;
       } catch (e) {
