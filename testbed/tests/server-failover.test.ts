@@ -199,7 +199,7 @@ describe('an instance failing under the agents', () => {
       const refused = await servers[0]!.audit.query({ action: 'token.request', limit: 20 });
       expect(refused.map((r) => [r.workstation, r.reason])).toContainEqual([
         client.clientId,
-        'invalid_client: client authentication failed (client assertion tokens must only be used once)',
+        'invalid_client: client authentication failed (client assertion already used (replay))',
       ]);
     }
   });
