@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { freePort } from './ports';
 
 export interface PgBouncerHandle {
   url(database: string): string;
@@ -16,17 +17,6 @@ export interface PgBouncerHandle {
 }
 
 export const PGBOUNCER = '/usr/sbin/pgbouncer';
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function listening(port: number, ms: number): Promise<void> {
   const deadline = Date.now() + ms;

@@ -3,9 +3,9 @@
 // root). The tests talk to it over TCP with node-postgres, exactly as the server does in production.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { freePort } from './ports';
 
 export interface PostgresHandle {
   url(database?: string): string;
@@ -26,17 +26,6 @@ function binDir(): string {
   if (!versions[0])
     throw new Error('PostgreSQL server binaries not found under /usr/lib/postgresql: apt-get install postgresql');
   return path.join(base, versions[0], 'bin');
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 export async function startPostgres(): Promise<PostgresHandle> {

@@ -31,6 +31,7 @@ import { migrate, postgresDb } from '../../server/src/db';
 import { Directory } from '../../server/src/directory';
 import { Sessions } from '../../server/src/sessions';
 import { startLoadBalancer } from '../../testbed/lb';
+import { freePort } from '../../testbed/ports';
 import { startPostgres } from '../../testbed/postgres';
 import { percentile, quantiles } from '../harness';
 import type { Benchmark } from '../harness';
@@ -103,9 +104,9 @@ const bench: Benchmark = {
     // Any CA certificate will do as anchor: no card login here.
     const { makeTestPki } = await import('../../testbed/pki');
     const pki = makeTestPki(path.join(tmp, 'pki'));
-    const free = () => 20000 + Math.floor(Math.random() * 20000);
     // The balancer needs each instance's port before it starts: explicit ports.
-    const instances = [0, 1].map(() => ({ port: free(), metricsPort: free(), child: null as ChildProcess | null }));
+    const instances: { port: number; metricsPort: number; child: ChildProcess | null }[] = [];
+    for (let k = 0; k < 2; k++) instances.push({ port: await freePort(), metricsPort: await freePort(), child: null });
     const startInstance = async (k: number) => {
       const inst = instances[k]!;
       // SILLAGE_BENCH_PROF=DIR writes a CPU profile of each instance there.
