@@ -9,28 +9,47 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { JWK } from 'jose';
 
-/** CPU seconds (user + system) of one process, from /proc (Linux). */
-export function procCpuS(pid: number): number {
+/** /proc/PID/stat fields after the command name (which may hold spaces), or null once the process is gone. */
+function statFields(pid: number | string): string[] | null {
   try {
-    // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / 100;
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   } catch {
-    return 0;
+    return null;
   }
 }
 
-/** CPU seconds so far of the load generator, each server instance and PostgreSQL (all its processes). */
+/** CPU seconds (user + system) of one process, from /proc (Linux): utime and stime, the 12th and 13th. */
+export function procCpuS(pid: number): number {
+  const f = statFields(pid);
+  return f ? (Number(f[11]) + Number(f[12])) / 100 : 0;
+}
+
+/**
+ * CPU seconds so far of the load generator, each server instance and PostgreSQL: every live postgres
+ * process, plus what the postmaster's ended backends used (its children's time, cutime and cstime),
+ * so a backend that exits between two snapshots does not take its CPU away with it.
+ */
 export function cpuSnapshot(serverPids: number[]): { loadGenerator: number; servers: number; postgres: number } {
   let postgres = 0;
   for (const d of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(d)) continue;
     try {
-      if (fs.readFileSync(`/proc/${d}/comm`, 'utf8').trim() === 'postgres') postgres += procCpuS(Number(d));
+      if (fs.readFileSync(`/proc/${d}/comm`, 'utf8').trim() !== 'postgres') continue;
     } catch {
-      /* exited meanwhile */
+      continue;
     }
+    const f = statFields(d);
+    if (!f) continue;
+    postgres += (Number(f[11]) + Number(f[12])) / 100;
+    // The postmaster: its parent is not a postgres process.
+    let parent = '';
+    try {
+      parent = fs.readFileSync(`/proc/${f[1]}/comm`, 'utf8').trim();
+    } catch {
+      /* reparented meanwhile */
+    }
+    if (parent !== 'postgres') postgres += (Number(f[13]) + Number(f[14])) / 100;
   }
   const u = process.cpuUsage();
   return {
