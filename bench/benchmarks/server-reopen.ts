@@ -489,6 +489,10 @@ const bench: Benchmark = {
               resumedWithinMs: Number.isFinite(firstOk) ? Math.round(firstOk - pgBackAt) : null,
               startedAfterBack: afterBack.length,
               failedAfterBack: afterBack.filter((o) => !o.ok).length,
+              // How long after PostgreSQL's return taps still failed (by when they started).
+              lastFailureStartedAfterBackMs: Math.round(
+                Math.max(0, ...afterBack.filter((o) => !o.ok).map((o) => o.started - pgBackAt)),
+              ),
             },
           },
         },
