@@ -105,8 +105,7 @@ const DRAIN_MS = 5000;
 /** The route of a request as a metrics label: a /sillage route, the token endpoint, or the rest of OIDC. */
 function routeLabel(ctx: Koa.Context): string {
   const key = `${ctx.method} ${ctx.path}`;
-  if (ROUTES[key]) return key;
-  if (key === 'POST /token') return key;
+  if (ROUTES[key] || key === 'POST /token') return key;
   return ctx.path.startsWith('/sillage/') ? 'unknown' : 'oidc';
 }
 
