@@ -126,7 +126,7 @@ async function main() {
     });
   }
   const metricsPort = argValue(argv, '--metrics-port');
-  if (metricsPort !== undefined && !/^\d{1,5}$/.test(metricsPort))
+  if (metricsPort !== undefined && !(/^\d{1,5}$/.test(metricsPort) && Number(metricsPort) <= 65535))
     throw new Error(`--metrics-port must be a port number (got ${metricsPort})`);
   const db = await openDb(argv, log);
   const checkpointMinutes = Number(argValue(argv, '--audit-checkpoint-minutes') ?? 5);
