@@ -5,9 +5,9 @@
 // read (discovery, session status), harmless to repeat (a nonce, a logout, a revocation), or carries what
 // the server accepts once: the workstation's client assertion (its jti is recorded by every instance in
 // the shared database), and inside it a relay challenge's answer, a login ticket or a card nonce. If the
-// first attempt was processed and only its answer lost, the repeat is refused (401: assertion already
-// used) and nothing is issued; the user taps again. That case is told as "server unreachable", not as
-// the workstation being refused.
+// first attempt reached an instance that recorded its assertion — and then issued, its answer lost, or
+// died before issuing — the repeat is refused (401: assertion already used): nothing is issued twice, and
+// the user taps again. That case is told as "server unreachable", not as the workstation being refused.
 
 /** Waits before the second and third attempts. */
 export const RETRY_DELAYS_MS = [50, 300];
@@ -18,7 +18,7 @@ const NETWORK = /ECONNREFUSED|ECONNRESET|EPIPE|ECONNABORTED|EHOSTUNREACH|UND_ERR
 export class LostAnswer extends Error {
   readonly code = 'SILLAGE_ANSWER_LOST';
   constructor() {
-    super('the session server processed the request but its answer was lost: try again');
+    super('the session server took the request (its assertion is used) but no answer came back: try again');
   }
 }
 
