@@ -1,6 +1,7 @@
 // What the server-reopen benchmark drives: session-server instances as child processes (kill -9 and
 // restart), a lean workstation (a fresh private_key_jwt per request, sent through the agent's own retrying
-// transport), and the Prometheus histograms the instances publish.
+// transport, the relay's challenge asked as the agent's custody asks it), and the Prometheus histograms the
+// instances publish.
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { createPrivateKey, randomUUID, sign } from 'node:crypto';
@@ -8,6 +9,9 @@ import type { JsonWebKey, KeyObject } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { JWK } from 'jose';
+import { parseRelayBeginResponse } from '@sillage/protocol';
+import type { RelayBeginRequest, RelayBeginResponse, RelayFinishResponse } from '@sillage/protocol';
+import { RelayKeyCustody } from '../electron/core/badge/desfire/relay-custody';
 
 /** /proc/PID/stat fields after the command name (which may hold spaces), or null once the process is gone. */
 function statFields(pid: number | string): string[] | null {
@@ -128,20 +132,46 @@ export class Workstation {
       client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
       client_assertion: this.assertion(),
     }).toString();
-    const res = await this.transport(`${this.issuer}/token`, {
+    const r = await this.post('/token', 'application/x-www-form-urlencoded', body);
+    check(r.status, r.body as Record<string, string>);
+  }
+
+  /** The relay's challenge for a card, as the agent's client asks it (its own client assertion). */
+  async relayBegin(req: RelayBeginRequest): Promise<RelayBeginResponse> {
+    const r = await this.post('/sillage/desfire/auth/begin', 'application/json', {
+      ...req,
+      client_assertion: this.assertion(),
+    });
+    const p = parseRelayBeginResponse(r.body);
+    if (r.status !== 200 || !p.ok)
+      throw new Error(`relay challenge refused (${r.status}): ${String(r.body.sillage_error ?? r.body.error ?? '')}`);
+    return p.value;
+  }
+
+  relayFinish(): Promise<RelayFinishResponse> {
+    throw new Error('badges read by their fixed UID need no session keys');
+  }
+
+  /** The agent's relay custody over this workstation's requests. */
+  readonly custody = new RelayKeyCustody(async () => this);
+
+  private async post(
+    route: string,
+    type: string,
+    body: string | Record<string, unknown>,
+  ): Promise<{ status: number; body: Record<string, unknown> }> {
+    const res = await this.transport(`${this.issuer}${route}`, {
       method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body,
+      headers: { 'content-type': type },
+      body: typeof body === 'string' ? body : JSON.stringify(body),
       signal: AbortSignal.timeout(10_000),
     });
     const text = await res.text();
-    let parsed: Record<string, string>;
     try {
-      parsed = JSON.parse(text) as Record<string, string>;
+      return { status: res.status, body: JSON.parse(text) as Record<string, unknown> };
     } catch {
       throw new Error(`answer ${res.status} is not JSON`);
     }
-    check(res.status, parsed);
   }
 }
 

@@ -67,7 +67,7 @@ const bench: Benchmark = {
         profession: 'Infirmier',
         secret: CODE,
       });
-      await server.directory.bindBadge('CHU-000123', acc.id);
+      await server.directory.bindBadge({ uid: emu.uid.toString('hex'), number: 'CHU-000123' }, acc.id);
       const creds = await registerWorkstation(
         server.issuer,
         await server.directory.createEnrolmentToken('bench'),
