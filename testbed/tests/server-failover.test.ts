@@ -2,7 +2,8 @@
 // request, or stopped for a restart while taps keep coming. The agent's client sends the same request
 // again through the balancer, which moves refused connections to the other instance. Nothing is issued
 // twice for one tap (each account taps once here: never two re-open records for one account), what was
-// processed but unanswered is told as "server unreachable", the audit chain stays one.
+// processed but unanswered is told as "server unreachable" (a badge tap: sent once more newly signed, its
+// single-use challenge deciding), the audit chain stays one.
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -15,6 +16,7 @@ import type { ServerOptions, SessionServer } from '../../server/src/app';
 import { postgresDb } from '../../server/src/db';
 import type { Db } from '../../server/src/db';
 import { jsonLog } from '../../server/src/log';
+import { boundBadge, tapIn, tapProof, TEST_DESFIRE_KEYS } from '../badges';
 import { keyCard } from '../key-card';
 import { startLoadBalancer } from '../lb';
 import type { LoadBalancer } from '../lb';
@@ -39,6 +41,7 @@ const serverOptions = (): ServerOptions => ({
   issuer,
   trustAnchorsPem: [pki.root.certPem],
   intermediateCasPem: [pki.ca.certPem],
+  desfireKeys: TEST_DESFIRE_KEYS,
   log: jsonLog(() => {}, 'silent'),
 });
 
@@ -65,19 +68,36 @@ async function people(n: number, client: SessionServerClient) {
   return out;
 }
 
-async function reopenRecords(accountId: string): Promise<number> {
-  const rows = await servers[0]!.audit.query({ accountId, action: 'reopen.cps', limit: 10 });
+/** Someone whose badge opened a roaming session (code typed), to tap it again: relay challenge, then grant. */
+async function badgeHolder(client: SessionServerClient) {
+  serial++;
+  const account = await servers[0]!.directory.addAccount({
+    idNat: `8999997${String(serial).padStart(5, '0')}`,
+    adLogin: `badge${serial}`,
+    lastName: `BADGE${serial}`,
+    firstName: 'Test',
+    profession: 'Infirmier',
+    secret: '2468',
+  });
+  const emu = await boundBadge(servers[0]!.directory, account.id, `CHU-FAIL-${serial}`);
+  await tapIn(client, emu, '2468');
+  return { account, tap: async () => client.badge(await tapProof(client, emu)) };
+}
+
+async function reopenRecords(accountId: string, action = 'reopen.cps'): Promise<number> {
+  const rows = await servers[0]!.audit.query({ accountId, action, limit: 10 });
   return rows.filter((r) => r.outcome === 'ok').length;
 }
 
 /**
- * A proxy to instance `target` that fails the first token request it carries once armed: `drop` cuts it before the
+ * A proxy to instance `target` that fails the first request to `route` it carries once armed: `drop` cuts it before the
  * instance sees it, `lose-answer` lets the instance process it and cuts the connection as the answer
  * comes back. Everything else passes through.
  */
 async function faulty(
   mode: 'drop' | 'lose-answer',
   target: number,
+  route = 'POST /token',
 ): Promise<{ port: number; arm(): void; fired: () => boolean }> {
   let armed = false;
   let fired = false;
@@ -85,7 +105,7 @@ async function faulty(
     const up = net.connect(target, '127.0.0.1');
     let losing = false;
     c.on('data', (chunk: Buffer) => {
-      if (armed && !fired && chunk.subarray(0, 11).toString() === 'POST /token') {
+      if (armed && !fired && chunk.subarray(0, route.length + 1).toString() === `${route} `) {
         fired = true;
         if (mode === 'drop') {
           up.destroy();
@@ -202,6 +222,34 @@ describe('an instance failing under the agents', () => {
         'invalid_client: client authentication failed (client assertion already used (replay))',
       ]);
     }
+  });
+
+  it("a badge tap's relay challenge taken and its answer lost: asked again, newly signed, and the tap goes through", async () => {
+    const proxy = await faulty('lose-answer', servers[0]!.port, 'POST /sillage/desfire/auth/begin');
+    const client = await workstation('PC-FAIL-3', await balancerTo(proxy.port));
+    const carol = await badgeHolder(client);
+    proxy.arm();
+    const t = await carol.tap();
+    expect(proxy.fired()).toBe(true);
+    expect(t.claims.acr).toBe('urn:sillage:loa:reopen');
+    expect(await reopenRecords(carol.account.id, 'reopen.badge')).toBe(1);
+  });
+
+  it('a badge grant processed and its answer lost: the newly signed repeat finds its challenge used, issued once, tap again', async () => {
+    const proxy = await faulty('lose-answer', servers[0]!.port);
+    const client = await workstation('PC-FAIL-4', await balancerTo(proxy.port));
+    const dave = await badgeHolder(client);
+    proxy.arm();
+    const err = await dave.tap().then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(proxy.fired()).toBe(true);
+    expect(err).toBeInstanceOf(ServerError);
+    expect((err as ServerError).code).toBe('badge_replayed');
+    expect(await reopenRecords(dave.account.id, 'reopen.badge')).toBe(1);
+    const refused = await servers[0]!.audit.query({ accountId: dave.account.id, action: 'reopen.badge', limit: 10 });
+    expect(refused.filter((r) => r.outcome === 'refused').map((r) => r.reason)).toHaveLength(1);
   });
 
   it('stopped and restarted while taps keep coming: every tap answered, once; it serves again after', async () => {

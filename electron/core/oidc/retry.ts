@@ -6,8 +6,11 @@
 // the server accepts once: the workstation's client assertion (its jti is recorded by every instance in
 // the shared database), and inside it a relay challenge's answer, a login ticket or a card nonce. If the
 // first attempt reached an instance that recorded its assertion — and then issued, its answer lost, or
-// died before issuing — the repeat is refused (401: assertion already used): nothing is issued twice, and
-// the user taps again. That case is told as "server unreachable", not as the workstation being refused.
+// died before issuing — the repeat is refused (401: assertion already used): nothing is issued twice. That
+// case is told as "server unreachable" (LostAnswer), not as the workstation being refused. The client then
+// sends a badge tap's requests once more with a newly signed assertion (server-client.ts): their relay
+// challenge or login ticket is what makes them single-use, so that repeat is either their first use or
+// refused as replayed (the user taps again); other requests are told unreachable.
 
 /** Waits before the second and third attempts. */
 export const RETRY_DELAYS_MS = [50, 300];

@@ -77,8 +77,9 @@ export class ServerError extends Error {
     readonly code: ServerErrorCode,
     message: string,
     readonly body: Record<string, unknown> = {},
+    options?: ErrorOptions,
   ) {
-    super(message);
+    super(message, options);
   }
 }
 
@@ -103,10 +104,13 @@ function refused(body: Record<string, unknown>, fallback: ServerErrorCode, messa
   return new ServerError(refusalCode(body) ?? fallback, String(body.error_description ?? message), body);
 }
 
+const lostAnswer = (e: unknown) =>
+  e instanceof LostAnswer || (e as { cause?: unknown } | null)?.cause instanceof LostAnswer;
+
 function toServerError(e: unknown): ServerError {
   if (e instanceof ServerError) return e;
-  if (e instanceof LostAnswer || (e as { cause?: unknown }).cause instanceof LostAnswer)
-    return new ServerError('server-unreachable', 'session server answer lost: try again');
+  if (lostAnswer(e))
+    return new ServerError('server-unreachable', 'session server answer lost: try again', {}, { cause: e });
   const status =
     e instanceof oidc.ResponseBodyError
       ? e.status
@@ -349,7 +353,14 @@ export class SessionServerClient {
    * refused while it stays beyond. A refusal for the assertion's times (the clock jumped since the last
    * answer, which carried the server's time) is retried once, redated.
    */
-  private async signed<T>(login: boolean, call: () => Promise<T>): Promise<T> {
+  /**
+   * `call` signs its own client assertion. `fresh`: once more, newly signed, after a lost answer (retry.ts:
+   * the instance took the assertion and died or lost its answer) — only for requests that carry their own
+   * single-use proof, so that the repeat cannot issue twice: a relay call issues nothing; a badge grant's
+   * relay challenge and a code step's login ticket are accepted once by every instance, so the repeat
+   * either is the first use (the instance died before it) or is refused as `badge_replayed` (tap again).
+   */
+  private async signed<T>(login: boolean, call: () => Promise<T>, fresh = false): Promise<T> {
     if (this.beyondBound()) {
       await this.json('.well-known/openid-configuration', {});
       if (login && this.beyondBound()) throw this.clockSkew();
@@ -358,8 +369,9 @@ export class SessionServerClient {
       return await call();
     } catch (e) {
       const se = toServerError(e);
-      if (se.code !== 'clock_skew') throw se;
-      if (login && this.beyondBound()) throw this.clockSkew();
+      if (se.code === 'clock_skew') {
+        if (login && this.beyondBound()) throw this.clockSkew();
+      } else if (!(fresh && lostAnswer(e))) throw se;
       try {
         return await call();
       } catch (again) {
@@ -383,9 +395,12 @@ export class SessionServerClient {
   }
 
   /** A login or re-open grant (the user is waiting: beyond the clock bound it says so). */
-  private grant(type: string, params: () => Promise<Record<string, string>>): Promise<ServerTokens> {
-    return this.signed(true, async () =>
-      this.tokensOf(await oidc.genericGrantRequest(this.config, type, { ...(await params()), scope: SCOPE })),
+  private grant(type: string, params: () => Promise<Record<string, string>>, fresh = false): Promise<ServerTokens> {
+    return this.signed(
+      true,
+      async () =>
+        this.tokensOf(await oidc.genericGrantRequest(this.config, type, { ...(await params()), scope: SCOPE })),
+      fresh,
     );
   }
 
@@ -468,12 +483,12 @@ export class SessionServerClient {
       ...badgeTapParams(proof),
       ...(maxAgeS !== undefined ? { [BADGE_PARAM.maxAge]: String(maxAgeS) } : {}),
     };
-    return this.grant(GRANT.badge, async () => params);
+    return this.grant(GRANT.badge, async () => params, true);
   }
 
   /** The code step of a first login: the tap's ticket and the code (a wrong one answers a new ticket). */
   badgeCode(ticket: string, secret: string): Promise<ServerTokens> {
-    return this.grant(GRANT.badge, async () => badgeCodeParams(ticket, secret));
+    return this.grant(GRANT.badge, async () => badgeCodeParams(ticket, secret), true);
   }
 
   /** Background: keeps the open session's tokens fresh, whatever the local clock says. */
@@ -533,16 +548,20 @@ export class SessionServerClient {
    * user session exists yet at tap time), dated by the server's time.
    */
   private relay(path: string, body: object): Promise<Record<string, unknown>> {
-    return this.signed(false, async () => {
-      const assertion = await workstationAssertion(this.key, this.clientId, this.issuer, this.time.nowS());
-      const r = await this.json(path, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ ...body, client_assertion: assertion }),
-      });
-      if (r.status !== 200) throw refused(r.body, 'unexpected', `relay refused (${r.status})`);
-      return r.body;
-    });
+    return this.signed(
+      false,
+      async () => {
+        const assertion = await workstationAssertion(this.key, this.clientId, this.issuer, this.time.nowS());
+        const r = await this.json(path, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ ...body, client_assertion: assertion }),
+        });
+        if (r.status !== 200) throw refused(r.body, 'unexpected', `relay refused (${r.status})`);
+        return r.body;
+      },
+      true,
+    );
   }
 
   /**
