@@ -12,6 +12,7 @@ import type { JWK } from 'jose';
 import { parseRelayBeginResponse } from '@sillage/protocol';
 import type { RelayBeginRequest, RelayBeginResponse, RelayFinishResponse } from '@sillage/protocol';
 import { RelayKeyCustody } from '../electron/core/badge/desfire/relay-custody';
+import { LostAnswer } from '../electron/core/oidc/retry';
 
 /** /proc/PID/stat fields after the command name (which may hold spaces), or null once the process is gone. */
 function statFields(pid: number | string): string[] | null {
@@ -126,22 +127,22 @@ export class Workstation {
     params: Record<string, string>,
     check: (status: number, body: Record<string, string>) => void,
   ): Promise<void> {
-    const body = new URLSearchParams({
-      ...params,
-      client_id: this.creds.clientId,
-      client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
-      client_assertion: this.assertion(),
-    }).toString();
+    const body = () =>
+      new URLSearchParams({
+        ...params,
+        client_id: this.creds.clientId,
+        client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+        client_assertion: this.assertion(),
+      }).toString();
     const r = await this.post('/token', 'application/x-www-form-urlencoded', body);
     check(r.status, r.body as Record<string, string>);
   }
 
   /** The relay's challenge for a card, as the agent's client asks it (its own client assertion). */
   async relayBegin(req: RelayBeginRequest): Promise<RelayBeginResponse> {
-    const r = await this.post('/sillage/desfire/auth/begin', 'application/json', {
-      ...req,
-      client_assertion: this.assertion(),
-    });
+    const r = await this.post('/sillage/desfire/auth/begin', 'application/json', () =>
+      JSON.stringify({ ...req, client_assertion: this.assertion() }),
+    );
     const p = parseRelayBeginResponse(r.body);
     if (r.status !== 200 || !p.ok)
       throw new Error(`relay challenge refused (${r.status}): ${String(r.body.sillage_error ?? r.body.error ?? '')}`);
@@ -155,16 +156,25 @@ export class Workstation {
   /** The agent's relay custody over this workstation's requests. */
   readonly custody = new RelayKeyCustody(async () => this);
 
+  /**
+   * As the agent's client sends a tap's requests: once more, newly signed, after a lost answer (their
+   * challenge keeps them single-use).
+   */
   private async post(
     route: string,
     type: string,
-    body: string | Record<string, unknown>,
+    body: () => string,
   ): Promise<{ status: number; body: Record<string, unknown> }> {
-    const res = await this.transport(`${this.issuer}${route}`, {
-      method: 'POST',
-      headers: { 'content-type': type },
-      body: typeof body === 'string' ? body : JSON.stringify(body),
-      signal: AbortSignal.timeout(10_000),
+    const send = () =>
+      this.transport(`${this.issuer}${route}`, {
+        method: 'POST',
+        headers: { 'content-type': type },
+        body: body(),
+        signal: AbortSignal.timeout(10_000),
+      });
+    const res = await send().catch((e: unknown) => {
+      if (e instanceof LostAnswer) return send();
+      throw e;
     });
     const text = await res.text();
     try {
