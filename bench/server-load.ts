@@ -11,7 +11,7 @@ import path from 'node:path';
 import type { JWK } from 'jose';
 import { parseRelayBeginResponse } from '@sillage/protocol';
 import type { RelayBeginRequest, RelayBeginResponse, RelayFinishResponse } from '@sillage/protocol';
-import { RelayKeyCustody } from '../electron/core/badge/desfire/relay-custody';
+import { RelayKeyCustody } from '../electron/core/oidc/relay-custody';
 import { LostAnswer } from '../electron/core/oidc/retry';
 
 /** /proc/PID/stat fields after the command name (which may hold spaces), or null once the process is gone. */

@@ -10,9 +10,9 @@
 // session is ended on the server, so each tap is a first login again.
 import { createAgent } from '../../electron/core/agent';
 import { ServerAuthenticator } from '../../electron/core/auth/server-authenticator';
-import type { BadgeProfile } from '../../electron/core/badge/desfire/credential';
-import { RelayKeyCustody } from '../../electron/core/badge/desfire/relay-custody';
-import { PcscCpsBackend } from '../../electron/core/cps/pcsc-cps-backend';
+import type { BadgeProfile } from '../../electron/core/config/badge-profile';
+import { RelayKeyCustody } from '../../electron/core/oidc/relay-custody';
+import { PcscCpsBackend } from '../../electron/core/readers/pcsc/pcsc-backend';
 import { lazyClient, registerWorkstation } from '../../electron/core/oidc/server-client';
 import { PcscMonitor } from '../../electron/core/readers/pcsc/monitor';
 import { systemClock } from '../../electron/core/util/clock';
