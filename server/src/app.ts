@@ -21,6 +21,7 @@ import type { Log } from './log';
 import { DesfireRelay, relayKeysFrom } from './desfire-relay';
 import type { RelayKeys } from './desfire-relay';
 import { checkForm, EdgeRefusal, FORM_LIMIT, paramsProblem, readBody, replayable } from './edge';
+import { DEFAULT_LOGIN_TICKET_SECONDS, loginTicketSeconds } from './grants/badge';
 import { createProvider, forSillageApi, sillageApi } from './provider';
 import type { RelyingParty } from './provider';
 import { checkpointKeys, keyPlan, SecretStore } from './secrets';
@@ -49,6 +50,11 @@ export interface ServerOptions {
    * `reader-verified` (readers that check badges with their own keys), `uid-only`. None by default.
    */
   weakBadgeProofs?: WeakBadgeProofKind[];
+  /**
+   * How long the code step of a first login may come after the badge tap (its login ticket's lifetime), in
+   * seconds: 30 to 600, default 120.
+   */
+  loginTicketSeconds?: number;
   /** How long after a CPS login its workstation may enrol a badge for that person (default 5 min). */
   badgeEnrolmentWindowMs?: number;
   /** DESFire master keys held for the badge relay, "AID/keyNo" → hex (server custody). */
@@ -116,6 +122,7 @@ function grantTypeOf(ctx: Koa.Context): string | undefined {
 }
 
 export async function startServer(opts: ServerOptions): Promise<SessionServer> {
+  const ticketSeconds = loginTicketSeconds(opts.loginTicketSeconds ?? DEFAULT_LOGIN_TICKET_SECONDS);
   const log = opts.log ?? jsonLog();
   const now = opts.now ?? (() => new Date());
   const db = opts.db;
@@ -185,6 +192,7 @@ export async function startServer(opts: ServerOptions): Promise<SessionServer> {
     once,
     serverSecret: nonceKey,
     accessTokenTtlS,
+    loginTicketSeconds: ticketSeconds,
     assertions,
   };
 

@@ -5,6 +5,7 @@ import { WEAK_BADGE_PROOFS } from '@sillage/protocol';
 import type { WeakBadgeProofKind } from '@sillage/protocol';
 import { pkcs11RelayKeys } from './desfire-hsm';
 import { startServer } from './app';
+import { loginTicketSeconds } from './grants/badge';
 import { jsonLog } from './log';
 import { argValue, argValues, openDb, secretsKey } from './options';
 import type { RelyingParty } from './provider';
@@ -66,6 +67,8 @@ const HELP = `Usage: npm run server -- [options]
   --mfa-window-minutes N   roaming MFA window (default 240)
   --clock-skew-seconds N   how far a workstation's clock may be from this server's (default 120, at most
                            900); the agents follow it and say "Horloge du poste décalée" beyond it
+  --login-ticket-seconds N how long the code may be typed after a badge tap at a first login (default 120,
+                           30 to 600); past it the agent asks for a new tap
   --allow-badge-proof KIND accept a badge proof this server cannot check itself (repeatable; none by
                            default): local-key (keys on the workstation), reader-verified (readers that
                            check badges with their own keys), uid-only (copyable). Labelled in acr/amr.
@@ -128,6 +131,9 @@ async function main() {
   const metricsPort = argValue(argv, '--metrics-port');
   if (metricsPort !== undefined && !(/^\d{1,5}$/.test(metricsPort) && Number(metricsPort) <= 65535))
     throw new Error(`--metrics-port must be a port number (got ${metricsPort})`);
+  const ticketText = argValue(argv, '--login-ticket-seconds');
+  // Checked before any database is opened.
+  const ticketSeconds = ticketText === undefined ? undefined : loginTicketSeconds(Number(ticketText));
   const db = await openDb(argv, log);
   const checkpointMinutes = Number(argValue(argv, '--audit-checkpoint-minutes') ?? 5);
   if (!(checkpointMinutes >= 1 && checkpointMinutes <= 1440))
@@ -143,6 +149,7 @@ async function main() {
     intermediateCasPem: readPems(argValues(argv, '--intermediate')),
     relyingParties,
     mfaWindowMs: Number(argValue(argv, '--mfa-window-minutes') ?? 240) * 60_000,
+    ...(ticketSeconds !== undefined ? { loginTicketSeconds: ticketSeconds } : {}),
     ...(argValue(argv, '--clock-skew-seconds') !== undefined
       ? { clockSkewS: Number(argValue(argv, '--clock-skew-seconds')) }
       : {}),

@@ -53,6 +53,8 @@ export interface ProviderDeps {
   /** The server-wide secret (shared by every instance) that seals what the server hands out. */
   serverSecret: Buffer;
   accessTokenTtlS: number;
+  /** How long a badge tap's login ticket waits for the code (seconds). */
+  loginTicketSeconds: number;
   /** Workstations' client assertions: lifetime, clock skew, single use. */
   assertions: WorkstationAssertions;
 }

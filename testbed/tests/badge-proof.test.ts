@@ -4,6 +4,7 @@
 // challenge or ticket, a lockout or a name display without the badge, an enrolment from a re-open — each
 // is refused with an OAuth error carrying `sillage_error`, and audited. Proofs the server cannot check
 // are labelled so in acr/amr where policy accepts them, never `hwk`.
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -33,9 +34,10 @@ import { refusal } from '../server-refusal';
 const MIN = 60_000;
 let pg: PostgresHandle;
 const dbs: Db[] = [];
-/** Two instances behind the balancer (default policy), and one accepting weaker proofs. */
+/** Two instances behind the balancer (default policy), one accepting weaker proofs, one with 30 s tickets. */
 const servers: SessionServer[] = [];
 let lenient: SessionServer;
+let brisk: SessionServer;
 let lb: LoadBalancer;
 let pki: TestPki;
 let dir: string;
@@ -137,22 +139,24 @@ beforeAll(async () => {
     },
     log: jsonLog(() => {}, 'silent'),
   };
-  for (let i = 0; i < 3; i++) {
+  for (let i = 0; i < 4; i++) {
     const db = postgresDb(pg.url('sillage'));
     dbs.push(db);
     const s = await startServer({
       db,
       ...common,
       ...(i === 2 ? { weakBadgeProofs: ['local-key', 'reader-verified', 'uid-only'] as const } : {}),
+      ...(i === 3 ? { loginTicketSeconds: 30 } : {}),
     } as Parameters<typeof startServer>[0]);
     if (i < 2) servers.push(s);
-    else lenient = s;
+    else if (i === 2) lenient = s;
+    else brisk = s;
   }
   lb.setBackends(servers.map((s) => s.port));
 }, 120_000);
 
 afterAll(async () => {
-  for (const s of [...servers, lenient]) await s?.close();
+  for (const s of [...servers, lenient, brisk]) await s?.close();
   for (const d of dbs) await d.close();
   await lb?.close();
   await pg?.stop();
@@ -311,6 +315,37 @@ describe('first login: a ticket for the proven tap, the code against a badge som
     ]);
     const t = await refusal(ws.client.badge(await tapProof(ws.client, badge)));
     expect((await ws.client.badgeCode(String(t.body.login_ticket), '1357')).claims.acr).toBe('urn:sillage:loa:mfa');
+  });
+
+  it('the ticket lives as long as --login-ticket-seconds says, bounded to 30 s – 10 min', async () => {
+    const ws = await workstation('PC-BRISK');
+    const at = await ws.at(brisk);
+    const { badge } = await person('2525');
+    const ticketAfter = async (ms: number) => {
+      const t = await refusal(at.badge(await tapProof(at, badge)));
+      offsetMs = ms;
+      return String(t.body.login_ticket);
+    };
+    try {
+      expect((await refusal(at.badgeCode(await ticketAfter(31_000), '2525'))).code).toBe('badge_expired');
+      offsetMs = 0;
+      expect((await at.badgeCode(await ticketAfter(29_000), '2525')).claims.acr).toBe('urn:sillage:loa:mfa');
+    } finally {
+      offsetMs = 0;
+    }
+    for (const loginTicketSeconds of [29, 601, 45.5])
+      await expect(startServer({ db: dbs[0]!, trustAnchorsPem: [], loginTicketSeconds })).rejects.toThrow(
+        /--login-ticket-seconds.*30 to 600/,
+      );
+    // The command line says so before opening any database.
+    const cli = spawnSync(
+      path.resolve('node_modules/.bin/tsx'),
+      ['server/src/main.ts', '--data-dir', path.join(dir, 'never'), '--login-ticket-seconds', '5'],
+      { encoding: 'utf8' },
+    );
+    expect(cli.status).toBe(1);
+    expect(cli.stderr).toMatch(/--login-ticket-seconds must be a whole number of seconds from 30 to 600 \(got 5\)/);
+    expect(fs.existsSync(path.join(dir, 'never'))).toBe(false);
   });
 
   it("without the badge no one is locked out; one workstation's wrong codes are limited whoever's badges", async () => {

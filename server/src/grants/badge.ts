@@ -25,8 +25,15 @@ import { toSession } from '../sessions';
 import type { Ctx, GrantKit } from './kit';
 import { refuse } from './kit';
 
-/** How long the PIN pad may wait for the code after a tap. */
-export const LOGIN_TICKET_TTL_MS = 120_000;
+/** How long the PIN pad may wait for the code after a tap (`--login-ticket-seconds`): 2 minutes by default. */
+export const DEFAULT_LOGIN_TICKET_SECONDS = 120;
+
+/** A login ticket lifetime, checked: long enough to type a code in gloves, short enough to be a tap's. */
+export function loginTicketSeconds(n: number): number {
+  if (!(Number.isInteger(n) && n >= 30 && n <= 600))
+    throw new Error(`--login-ticket-seconds must be a whole number of seconds from 30 to 600 (got ${n})`);
+  return n;
+}
 
 interface LoginTicket {
   id: string;
@@ -56,7 +63,7 @@ export function registerBadgeGrant(kit: GrantKit): void {
       account: account.id,
       key,
       kind,
-      exp: now().getTime() + LOGIN_TICKET_TTL_MS,
+      exp: now().getTime() + deps.loginTicketSeconds * 1000,
     });
 
   /**
