@@ -20,7 +20,7 @@ import { jsonLog } from './log';
 import type { Log } from './log';
 import { DesfireRelay, relayKeysFrom } from './desfire-relay';
 import type { RelayKeys } from './desfire-relay';
-import { checkForm, EdgeRefusal, FORM_LIMIT, paramsProblem, readBody, replayable } from './edge';
+import { checkForm, claimedClient, EdgeRefusal, FORM_LIMIT, paramsProblem, readBody, replayable } from './edge';
 import { DEFAULT_LOGIN_TICKET_SECONDS, loginTicketSeconds } from './grants/badge';
 import { createProvider, forSillageApi, sillageApi } from './provider';
 import type { RelyingParty } from './provider';
@@ -29,6 +29,8 @@ import type { Kek, KeyPlan } from './secrets';
 import { Metrics, serveMetrics } from './metrics';
 import { Sessions } from './sessions';
 import { SingleUse } from './single-use';
+import { RefusalAudit, refusalSource } from './refusals';
+import type { RefusalLimits } from './refusals';
 import { ROUTES } from './routes';
 import type { RouteKit } from './routes';
 
@@ -66,6 +68,11 @@ export interface ServerOptions {
   secretsKey?: Kek | null;
   /** How often each instance re-reads the signing keys (a rotation, an expiry): every 30 s by default. */
   keyRefreshMs?: number;
+  /**
+   * How many refusals of unauthenticated requests are recorded in full before they are only counted
+   * (default: per minute, 10 per action and source, 200 in all, 100 sources per action).
+   */
+  refusalLimits?: RefusalLimits;
   /** How often the audit head gets a signed checkpoint when it moved: every 5 min by default; 0: never. */
   auditCheckpointMs?: number;
   /** Prometheus metrics on their own listener (off when omitted; port 0 = any free port). */
@@ -196,14 +203,21 @@ export async function startServer(opts: ServerOptions): Promise<SessionServer> {
     assertions,
   };
 
-  /** A refusal's audit record; when the database holding the audit is down, the log keeps it. */
-  async function auditRefusal(entry: AuditEntry): Promise<void> {
+  /** An audit record of a refusal; when the database holding the audit is down, the log keeps it. */
+  async function appendRefusal(entry: AuditEntry): Promise<void> {
     try {
       await audit.append(entry);
     } catch (e) {
       log.error('audit unavailable: refusal recorded in this log', { ...entry, err: (e as Error).message });
     }
   }
+  const refusals = new RefusalAudit(appendRefusal, now, opts.refusalLimits);
+  /**
+   * The refusal of a request nobody authenticated: recorded in full a few times per window and source
+   * (`client`: the client it names, else the address it came from), then counted.
+   */
+  const auditRefusal = (ctx: Koa.Context, client: string | null | undefined, entry: AuditEntry) =>
+    refusals.record(refusalSource(client, ctx.req.socket.remoteAddress), entry);
 
   /**
    * The roaming session behind a workstation's access token for the Sillage API, or null: unknown,
@@ -222,7 +236,7 @@ export async function startServer(opts: ServerOptions): Promise<SessionServer> {
         ? 'workstation_revoked'
         : null;
     if (refused) {
-      await auditRefusal({
+      await auditRefusal(ctx, at.clientId, {
         action: 'token.use',
         outcome: 'refused',
         accountId: at.accountId,
@@ -256,7 +270,7 @@ export async function startServer(opts: ServerOptions): Promise<SessionServer> {
       const detail = (state.refusal as { error_detail?: string } | undefined)?.error_detail;
       const oc = (ctx as unknown as { oidc?: { client?: { clientId: string }; params?: Record<string, unknown> } })
         .oidc;
-      await auditRefusal({
+      await auditRefusal(ctx, oc?.client?.clientId ?? claimedClient(oc?.params ?? {}), {
         action: 'token.request',
         outcome: 'refused',
         workstation: oc?.client?.clientId ?? null,
@@ -280,6 +294,7 @@ export async function startServer(opts: ServerOptions): Promise<SessionServer> {
     issuer,
     log,
     bearer,
+    auditRefusal,
     now,
     badgeEnrolmentWindowMs: opts.badgeEnrolmentWindowMs ?? 5 * 60_000,
   };
@@ -340,7 +355,7 @@ export async function startServer(opts: ServerOptions): Promise<SessionServer> {
       if (e instanceof EdgeRefusal) {
         ctx.status = e.status;
         ctx.body = { error: 'invalid_request', error_description: e.message };
-        await auditRefusal({
+        await auditRefusal(ctx, e.claimedClient ?? claimedClient(ctx.query), {
           action: 'request.refused',
           outcome: 'refused',
           reason: `invalid_request: ${e.message}`,
@@ -467,6 +482,8 @@ export async function startServer(opts: ServerOptions): Promise<SessionServer> {
       if ((await Promise.race([closed, late])) === 'late') server.closeAllConnections();
       clearTimeout(timer);
       await closed;
+      // The counts of refusals not recorded one by one.
+      await refusals.close();
     },
   };
 }

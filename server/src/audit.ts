@@ -31,15 +31,22 @@ export interface AuditRow extends Required<Omit<AuditEntry, 'details'>> {
 
 export const GENESIS = '0'.repeat(64);
 
+/** Longest text a record keeps of one field: refusals quote what callers sent, and callers may be hostile. */
+export const MAX_FIELD = 1000;
+
 /**
- * PostgreSQL stores no NUL character (text or jsonb): a refusal quoting hostile input (a claimed
- * client_id, a badge id) keeps it visible as U+2400 instead of failing the batch it is written with.
+ * What a record may hold: PostgreSQL stores no NUL character (text or jsonb), so a refusal quoting
+ * hostile input (a claimed client_id, a badge id) keeps it visible as U+2400 instead of failing the batch
+ * it is written with; and no text longer than MAX_FIELD (the rest is counted, not kept).
  */
-function withoutNul<T>(v: T): T {
-  if (typeof v === 'string') return v.replaceAll('\u0000', '\u2400') as T;
-  if (Array.isArray(v)) return v.map(withoutNul) as T;
+function storable<T>(v: T): T {
+  if (typeof v === 'string') {
+    const s = v.replaceAll('\u0000', '\u2400');
+    return (s.length <= MAX_FIELD ? s : `${s.slice(0, MAX_FIELD)}… (+${s.length - MAX_FIELD})`) as T;
+  }
+  if (Array.isArray(v)) return v.map(storable) as T;
   if (v && typeof v === 'object')
-    return Object.fromEntries(Object.entries(v).map(([k, x]) => [withoutNul(k), withoutNul(x)])) as T;
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [storable(k), storable(x)])) as T;
   return v;
 }
 
@@ -210,7 +217,7 @@ export class Audit {
   });
 
   async append(e: AuditEntry): Promise<void> {
-    const entry = withoutNul(e);
+    const entry = storable(e);
     await this.writes.add(entry);
     this.recorded?.(entry);
   }

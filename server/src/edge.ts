@@ -4,6 +4,7 @@
 // would fail the group-committed statement it shares with other workstations' requests.
 import type http from 'node:http';
 import { parse as parseForm } from 'node:querystring';
+import { decodeJwt } from 'jose';
 import type { TextRule } from '@sillage/protocol';
 import { BADGE_PARAM, TEXT, textProblem } from '@sillage/protocol';
 
@@ -31,9 +32,26 @@ export class EdgeRefusal extends Error {
   constructor(
     readonly status: 400 | 413,
     message: string,
+    /** The client_id the refused request names, when that one is well-formed (the refusal's source). */
+    readonly claimedClient: string | null = null,
   ) {
     super(message);
   }
+}
+
+/**
+ * The client a request names (not authenticated): its client_id, else its client assertion's issuer,
+ * when that is a well-formed client id; else null.
+ */
+export function claimedClient(params: Record<string, unknown>): string | null {
+  let v = params.client_id;
+  if (v === undefined && typeof params.client_assertion === 'string')
+    try {
+      v = decodeJwt(params.client_assertion).iss;
+    } catch {
+      v = undefined;
+    }
+  return typeof v === 'string' && !textProblem(v, TEXT.clientId) ? v : null;
 }
 
 /** The first parameter (a query string or form, values possibly repeated) breaking its rule, or null. */
@@ -90,8 +108,9 @@ export async function readBody(req: http.IncomingMessage, limit: number): Promis
 
 /** Checks a form body (oidc-provider's endpoints) and refuses the request when a parameter breaks its rule. */
 export function checkForm(body: Buffer): void {
-  const problem = paramsProblem(parseForm(body.toString('utf8')));
-  if (problem) throw new EdgeRefusal(400, problem);
+  const params = parseForm(body.toString('utf8'));
+  const problem = paramsProblem(params);
+  if (problem) throw new EdgeRefusal(400, problem, claimedClient(params));
 }
 
 /**

@@ -9,7 +9,7 @@ import type { RouteKit } from './kit';
 import { readJson } from './kit';
 
 export async function enrolBadge(ctx: Koa.Context, kit: RouteKit): Promise<void> {
-  const { directory, sessions, audit, bearer, relay, now } = kit;
+  const { directory, sessions, audit, auditRefusal, bearer, relay, now } = kit;
   const b = await bearer(ctx);
   const body = await readJson(ctx);
   const refuse = async (
@@ -20,14 +20,16 @@ export async function enrolBadge(ctx: Koa.Context, kit: RouteKit): Promise<void>
     who: { accountId?: string | null; workstation?: string | null } = {},
     details?: Record<string, unknown>,
   ) => {
-    await audit.append({
+    const entry = {
       action: 'badge.enrol',
       outcome: 'refused',
       accountId: who.accountId ?? null,
       workstation: who.workstation ?? null,
       reason: `${code ?? error}: ${description}`,
       ...(details ? { details } : {}),
-    });
+    } as const;
+    // Without a token of this server, the caller is nobody: its address's share of refusals.
+    await (who.workstation ? audit.append(entry) : auditRefusal(ctx, null, entry));
     ctx.status = status;
     ctx.body = { error, error_description: description, ...(code && { sillage_error: code }) };
   };

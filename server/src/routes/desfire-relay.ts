@@ -2,6 +2,7 @@
 // shared key, for random-UID badges), each call authenticated by a workstation assertion.
 import type Koa from 'koa';
 import { RelayError } from '../desfire-relay';
+import { claimedClient } from '../edge';
 import type { RouteKit } from './kit';
 import { readJson } from './kit';
 
@@ -27,13 +28,15 @@ export async function desfireRelay(ctx: Koa.Context, kit: RouteKit): Promise<voi
     ctx.body = r.keys;
   } catch (e) {
     if (!(e instanceof RelayError)) throw e;
-    await audit.append({
+    const entry = {
       action: 'badge.relay-auth',
       outcome: 'refused',
       workstation: ws,
       reason: `${e.error}: ${e.message}`,
       details: { step: finish ? 'finish' : 'begin', ...(e.code && { sillage_error: e.code }) },
-    });
+    } as const;
+    // A workstation's refusal in full; an unauthenticated caller's as the share of the client it names.
+    await (ws ? audit.append(entry) : kit.auditRefusal(ctx, claimedClient(body), entry));
     ctx.status = e.status;
     ctx.body = { error: e.error, error_description: e.message, ...(e.code && { sillage_error: e.code }) };
   }

@@ -1,7 +1,7 @@
 // What the session server's own routes (/sillage/*) work with, and their JSON body reader.
 import type Koa from 'koa';
 import type { AccessToken } from 'oidc-provider';
-import type { Audit } from '../audit';
+import type { Audit, AuditEntry } from '../audit';
 import type { NonceIssuer } from '../cps';
 import type { Db } from '../db';
 import type { DesfireRelay } from '../desfire-relay';
@@ -21,6 +21,11 @@ export interface RouteKit {
   log: Log;
   /** The roaming session behind a workstation access token, or null (unknown, revoked, expired). */
   bearer(ctx: Koa.Context): Promise<{ at: AccessToken; session: RoamingSession } | null>;
+  /**
+   * Audits the refusal of a request nobody authenticated, per source (`client`: the one it names, else
+   * its address): a few in full per window, the rest counted.
+   */
+  auditRefusal(ctx: Koa.Context, client: string | null | undefined, entry: AuditEntry): Promise<void>;
   now: () => Date;
   /** How long after a CPS login its workstation may enrol a badge for that person. */
   badgeEnrolmentWindowMs: number;

@@ -44,11 +44,12 @@ export function workstationKey(k: unknown): { key: Record<string, string> } | { 
 }
 
 export async function registerWorkstation(ctx: Koa.Context, kit: RouteKit): Promise<void> {
-  const { directory, audit, issuer } = kit;
+  const { directory, audit, issuer, auditRefusal } = kit;
   const b = await readJson(ctx);
   const jwks = b.jwks as { keys?: unknown[] } | undefined;
+  // Nobody is authenticated before the enrolment token is spent: refusals are their address's share.
   const refuse = async (error: 'invalid_request' | 'access_denied', why: string) => {
-    await audit.append({
+    await auditRefusal(ctx, null, {
       action: 'workstation.register',
       outcome: 'refused',
       reason: why,
