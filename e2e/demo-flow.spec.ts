@@ -97,3 +97,31 @@ test('headless agent stops cleanly on SIGTERM within 2 s', async () => {
   expect(Date.now() - t0).toBeLessThan(2000);
   expect(agent.output()).toContain('Sillage stopped (SIGTERM)');
 });
+
+test('a UID-only badge allowed by policy: the banner and the diagnostic say the server did not check it', async ({
+  page,
+}) => {
+  const agent = await startHeadless([], { policy: { AllowUidOnlyBadges: true } });
+  try {
+    await page.goto(agent.url);
+    // A copy of Camille's UID on a bare chip: the demo session server takes it on trust, and says so.
+    await page.getByTestId('demo-tap-badge-clone').click();
+    await expect(page.getByTestId('pin-pad')).toContainText('Code de session');
+    await page.keyboard.type('1234');
+    await page.getByTestId('pin-submit').click();
+    await expect(page.getByTestId('banner-assurance')).toHaveText(
+      'Badge non vérifié par le serveur : numéro de puce seul',
+    );
+    await expect(page.getByTestId('session-banner')).not.toContainText('Authentification forte');
+    await page.screenshot({ path: shotPath('09-uid-only-banner') });
+    await page.getByTestId('lang-toggle').click();
+    await expect(page.getByTestId('banner-assurance')).toHaveText('Badge not checked by the server: chip number only');
+    await page.getByTestId('diagnostic-toggle').click();
+    await expect(page.getByTestId('diag-session')).toHaveText(
+      'Badge not checked by the server: chip number only (badge + session-code)',
+    );
+  } finally {
+    agent.proc.kill('SIGTERM');
+    await new Promise((r) => agent.proc.once('exit', r));
+  }
+});

@@ -6,7 +6,7 @@
 // Lines: the agent's first is `{"event":"challenge","nonce"}`; the client's first must be a `hello` carrying
 // that nonce. Requests `{"id","method","params"}`; answers `{"id","result"}` or `{"id","error":{"code","message"}}`;
 // `{"event":"context","data"}` once subscribed. A refusal before the greeting has `"id": null`.
-import type { DmpPatient, Identity } from './contract';
+import type { Assurance, DmpPatient, Identity } from './contract';
 
 export interface BrokerToken {
   access_token: string;
@@ -21,7 +21,7 @@ export interface ContextEvent {
   type: 'session-opened' | 'user-switched' | 're-opened' | 'locked' | 'logged-out';
   /** The user now at the keyboard; null when locked or logged out. */
   user: Identity | null;
-  assurance?: 'mfa' | 're-open';
+  assurance?: Assurance;
   /** Lock or logout reason (Sillage's lock reason codes). */
   reason?: string;
   /** Epoch ms. */

@@ -50,12 +50,26 @@ export type LockReason =
 /** `card-contactless`: a CPS's technical key over contactless, without PIN (1 factor, re-open only). */
 export type Factor = 'card' | 'badge' | 'pin' | 'session-code' | 'card-contactless';
 
+export type Assurance = 'mfa' | 're-open' | 'asserted';
+
+/**
+ * Badge proofs only the workstation checked (the session server's `amr`): its chip UID alone
+ * (`badge-uid`), the agent's own keys (`badge-ws`), a reader that checks keys itself (`badge-reader`).
+ */
+export type UnverifiedBadgeProof = 'uid-only' | 'local-key' | 'reader-verified';
+
 export interface OpenSession {
   user: Identity;
   credential: CredentialSummary;
   factors: Factor[];
-  /** 2 factors at first login of the shift, 1 for a re-open by tap inside the roaming window. */
-  assurance: 'mfa' | 're-open';
+  /**
+   * What the session server proved: `mfa`, 2 factors at first login of the shift; `re-open`, 1 factor
+   * inside the roaming window such a login opened; `asserted`, a badge proof the server could not check
+   * itself (allowed by its policy; `unverifiedBadge` says whose word it took), 1 factor or 2.
+   */
+  assurance: Assurance;
+  /** With `asserted`: the badge's proof the server took on trust. */
+  unverifiedBadge?: UnverifiedBadgeProof;
   /** Epoch ms of the 2-factor login that started the roaming window. */
   authTime: number;
   /** Epoch ms at which the roaming MFA window ends. */
@@ -159,6 +173,8 @@ export interface DiagnosticsReport {
   lockedSettings?: string[];
   /** Policy values refused at the last reload, naming the setting. */
   configProblems?: string[];
+  /** The open session's assurance (what the session server proved), when one is open. */
+  session?: { assurance: Assurance; unverifiedBadge?: UnverifiedBadgeProof; factors: Factor[] };
   /** Why nothing can open on this workstation (see UiPolicy.notConfigured). */
   notConfigured?: NotConfigured;
   /** The CPS Cryptolib as found (PC/SC readers configured): path, version, or what is wrong with it. */

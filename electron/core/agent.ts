@@ -234,6 +234,7 @@ export async function createAgent(opts: AgentOptions): Promise<Agent> {
     platform: `${process.platform}-${process.arch} node ${process.versions.node}`,
     readers: readers(),
     state: engine.getState().kind,
+    ...sessionAssurance(engine.getState()),
     lastErrors: engine.lastErrors(),
     audit: audit.recent(30),
     ...(cfg
@@ -365,3 +366,10 @@ const refuseEverything: Authenticator = {
   loginWithBadge: async () => ({ ok: false, code: 'auth-refused', reason: 'workstation not configured' }),
   endWorkstationSession: async () => {},
 };
+
+/** The open session's assurance, for the diagnostic. */
+function sessionAssurance(s: SessionState): Pick<DiagnosticsReport, 'session'> {
+  if (s.kind !== 'open') return {};
+  const { assurance, unverifiedBadge, factors } = s.session;
+  return { session: { assurance, ...(unverifiedBadge ? { unverifiedBadge } : {}), factors } };
+}

@@ -9,7 +9,7 @@ import type {
   SessionState,
   UiPolicy,
 } from '../../shared/contract';
-import { errorKey, formatLeft, reasonKey, secondFactorKey, t } from './i18n';
+import { assuranceKey, errorKey, formatLeft, reasonKey, secondFactorKey, t } from './i18n';
 import type { MsgKey } from './i18n';
 import { NotConfigured } from './NotConfigured';
 import type { ConnectionState, UiClient } from './transport';
@@ -379,7 +379,12 @@ function Banner(props: {
   const left = session.mfaExpiresAt - now;
   return (
     <section className="card banner" data-testid="session-banner">
-      <p className="assurance">{session.assurance === 'mfa' ? tr('assurance_mfa') : tr('assurance_reopen')}</p>
+      <p
+        className={session.assurance === 'asserted' ? 'assurance warning' : 'assurance'}
+        data-testid="banner-assurance"
+      >
+        {tr(assuranceKey(session))}
+      </p>
       <h1 data-testid="banner-name">
         {session.user.firstName} {session.user.lastName}
       </h1>
@@ -528,6 +533,14 @@ function Diagnostic({ client, tr }: { client: UiClient; tr: T }) {
         </dd>
         <dt>{tr('diagState')}</dt>
         <dd>{report.state}</dd>
+        {report.session && (
+          <>
+            <dt>{tr('diagSession')}</dt>
+            <dd data-testid="diag-session">
+              {tr(assuranceKey(report.session))} ({report.session.factors.join(' + ')})
+            </dd>
+          </>
+        )}
         <dt>{tr('diagReaders')}</dt>
         <dd data-testid="diag-readers">
           {report.readers

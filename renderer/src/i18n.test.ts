@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { AgentErrorCode, LockReason } from '../../shared/contract';
-import { catalogs, errorKey, formatLeft, reasonKey, t } from './i18n';
+import { assuranceKey, catalogs, errorKey, formatLeft, reasonKey, t } from './i18n';
 
 const CODES: AgentErrorCode[] = [
   'pin-wrong',
@@ -57,6 +57,23 @@ describe('i18n', () => {
     expect(t('fr', 'err_pin_wrong', { triesLeft: 1 })).toBe('Code PIN incorrect — 1 essai restant');
     expect(t('fr', 'err_card_blocked')).toBe('Carte bloquée : contactez le support, code PUK requis');
     expect(t('fr', errorKey('clock-skew'))).toBe("Horloge du poste décalée : contactez l'informatique");
+  });
+
+  it('names what the server proved of a session, an unchecked badge proof by whose word it was', () => {
+    expect(t('fr', assuranceKey({ assurance: 'mfa' }))).toBe('Authentification forte (2 facteurs)');
+    expect(t('fr', assuranceKey({ assurance: 're-open' }))).toBe('Réouverture par badge');
+    expect(t('fr', assuranceKey({ assurance: 'asserted', unverifiedBadge: 'uid-only' }))).toBe(
+      'Badge non vérifié par le serveur : numéro de puce seul',
+    );
+    expect(t('en', assuranceKey({ assurance: 'asserted', unverifiedBadge: 'local-key' }))).toBe(
+      'Badge checked by this PC, not by the server',
+    );
+    expect(t('en', assuranceKey({ assurance: 'asserted', unverifiedBadge: 'reader-verified' }))).toBe(
+      'Badge checked by the reader, not by the server',
+    );
+    expect(t('fr', assuranceKey({ assurance: 'asserted' }))).toBe(
+      'Session ouverte par un badge non vérifié par le serveur',
+    );
   });
 
   it('formats the MFA time left', () => {

@@ -1,6 +1,13 @@
 // French first, English second. `en` must have every key of `fr` (checked by the type below), and every
 // agent error code has a message that says what to do next.
-import type { AgentErrorCode, Lang, LockReason, SecondFactor } from '../../shared/contract';
+import type {
+  AgentErrorCode,
+  Assurance,
+  Lang,
+  LockReason,
+  SecondFactor,
+  UnverifiedBadgeProof,
+} from '../../shared/contract';
 
 type Params = Record<string, string | number>;
 type Msg = string | ((p: Params) => string);
@@ -40,6 +47,12 @@ const fr = {
           : 'Ouverture du DMP impossible : reconnectez-vous (carte + code) ou contactez le support',
   assurance_mfa: 'Authentification forte (2 facteurs)',
   assurance_reopen: 'Réouverture par badge',
+  // A badge proof the session server could not check (its policy allowed it): whose word it took.
+  assurance_asserted: 'Session ouverte par un badge non vérifié par le serveur',
+  assurance_asserted_uid_only: 'Badge non vérifié par le serveur : numéro de puce seul',
+  assurance_asserted_local_key: 'Badge vérifié par ce poste, non par le serveur',
+  assurance_asserted_reader_verified: 'Badge vérifié par le lecteur, non par le serveur',
+  diagSession: 'Session ouverte',
   lock: 'Verrouiller',
   switchUser: "Changer d'utilisateur",
   diagnostic: 'Diagnostic',
@@ -157,6 +170,11 @@ const en: { [K in MsgKey]: Msg } = {
           : 'Cannot open the DMP: log in again (card + code) or call the helpdesk',
   assurance_mfa: 'Strong authentication (2 factors)',
   assurance_reopen: 'Re-opened by badge',
+  assurance_asserted: 'Session opened by a badge the server did not check',
+  assurance_asserted_uid_only: 'Badge not checked by the server: chip number only',
+  assurance_asserted_local_key: 'Badge checked by this PC, not by the server',
+  assurance_asserted_reader_verified: 'Badge checked by the reader, not by the server',
+  diagSession: 'Open session',
   lock: 'Lock',
   switchUser: 'Switch user',
   diagnostic: 'Diagnostics',
@@ -246,6 +264,15 @@ export function t(lang: Lang, key: MsgKey, params: Params = {}): string {
 export const reasonKey = (r: LockReason) => `reason_${r.replace(/-/g, '_')}` as MsgKey;
 export const errorKey = (c: AgentErrorCode) => `err_${c.replace(/-/g, '_')}` as MsgKey;
 export const secondFactorKey = (f: SecondFactor) => `secondFactor_${f.replace(/-/g, '_')}` as MsgKey;
+/** What the session server proved of the open session (an unchecked badge proof says whose word it took). */
+export const assuranceKey = (s: { assurance: Assurance; unverifiedBadge?: UnverifiedBadgeProof }) =>
+  (s.assurance === 'mfa'
+    ? 'assurance_mfa'
+    : s.assurance === 're-open'
+      ? 'assurance_reopen'
+      : s.unverifiedBadge
+        ? `assurance_asserted_${s.unverifiedBadge.replace(/-/g, '_')}`
+        : 'assurance_asserted') as MsgKey;
 
 /** "3 h 59" / "12 min" — time left in the MFA window, rounded down to the minute. */
 export function formatLeft(ms: number, lang: Lang): string {

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { badgeTapParams, GRANT } from '@sillage/protocol';
 import type { BadgeProof } from '@sillage/protocol';
+import { assuranceOf } from '../../electron/core/auth/server-authenticator';
 import { registerWorkstation, SessionServerClient, workstationAssertion } from '../../electron/core/oidc/server-client';
 import type { WorkstationCredentials } from '../../electron/core/oidc/server-client';
 import { startServer } from '../../server/src/app';
@@ -432,13 +433,20 @@ describe('weaker proofs: only by policy, labelled for what they are', () => {
       acr: 'urn:sillage:loa:asserted',
       amr: ['badge-uid'],
     });
-    expect((await at.badge({ kind: 'local-key', uid })).claims.amr).toEqual(['badge-ws']);
-    expect((await at.badge({ kind: 'reader-verified', number: `CHU-${people}` })).claims.amr).toEqual(['badge-reader']);
+    const byWs = (await at.badge({ kind: 'local-key', uid })).claims;
+    expect(byWs.amr).toEqual(['badge-ws']);
+    const byReader = (await at.badge({ kind: 'reader-verified', number: `CHU-${people}` })).claims;
+    expect(byReader.amr).toEqual(['badge-reader']);
     // A proof the server checked, in a window a weak login opened: still not a re-open of an MFA session.
-    expect((await at.badge(await tapProof(at, badge))).claims).toMatchObject({
-      acr: 'urn:sillage:loa:asserted',
-      amr: ['hwk'],
-    });
+    const checked = (await at.badge(await tapProof(at, badge))).claims;
+    expect(checked).toMatchObject({ acr: 'urn:sillage:loa:asserted', amr: ['hwk'] });
+    // What the agent's banner and diagnostic show of these sessions.
+    expect([weak.claims, byWs, byReader, checked].map(assuranceOf)).toEqual([
+      { assurance: 'asserted', unverifiedBadge: 'uid-only' },
+      { assurance: 'asserted', unverifiedBadge: 'local-key' },
+      { assurance: 'asserted', unverifiedBadge: 'reader-verified' },
+      { assurance: 'asserted' },
+    ]);
     const rows = (await lenient.audit.query({ accountId: account.id })).map((r) => r.factor);
     expect(rows).toContain('badge-uid+pin');
     expect(rows.filter((f) => f === 'hwk' || f === 'hwk+pin')).toEqual(['hwk']);

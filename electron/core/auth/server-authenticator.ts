@@ -2,10 +2,10 @@
 // JWT-bearer login, badge + code login, badge re-open within the roaming window, status polling so a
 // global logout reaches this PC, and (when policy allows) a degraded CPS login checked locally while
 // the server is unreachable. Tokens live in memory only, for as long as the workstation session.
-import { ACR } from '@sillage/protocol';
+import { ACR, BADGE_AMR } from '@sillage/protocol';
 import type { BadgeMfaRequired } from '@sillage/protocol';
 import { randomBytes, verify as cryptoVerify, constants, X509Certificate } from 'node:crypto';
-import type { AgentErrorCode, Factor, Identity, OpenSession } from '../../../shared/contract';
+import type { AgentErrorCode, Factor, Identity, OpenSession, UnverifiedBadgeProof } from '../../../shared/contract';
 import type { ServerErrorCode, ServerTokens, SessionServerClient } from '../oidc/server-client';
 import { ServerError } from '../oidc/server-client';
 import type { BadgeRead, CardHandle } from '../readers/types';
@@ -254,7 +254,7 @@ export class ServerAuthenticator implements Authenticator {
       },
       credential,
       factors,
-      assurance: c.acr === ACR.mfa ? 'mfa' : 're-open',
+      ...assuranceOf(c),
       authTime: (c.auth_time ?? Math.floor(now / 1000)) * 1000,
       mfaExpiresAt: Math.min(
         (t.mfaExpiresAt ?? Math.floor(now / 1000)) * 1000,
@@ -327,4 +327,14 @@ export class ServerAuthenticator implements Authenticator {
       },
     };
   }
+}
+
+const UNVERIFIED: readonly UnverifiedBadgeProof[] = ['uid-only', 'local-key', 'reader-verified'];
+
+/** What the server's claims say it proved; with `asserted`, the badge proof it took on trust (its `amr`). */
+export function assuranceOf(c: { acr?: string; amr?: string[] }): Pick<OpenSession, 'assurance' | 'unverifiedBadge'> {
+  if (c.acr === ACR.mfa) return { assurance: 'mfa' };
+  if (c.acr !== ACR.asserted) return { assurance: 're-open' };
+  const proof = UNVERIFIED.find((k) => c.amr?.includes(BADGE_AMR[k]));
+  return { assurance: 'asserted', ...(proof ? { unverifiedBadge: proof } : {}) };
 }

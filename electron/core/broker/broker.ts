@@ -162,7 +162,7 @@ export class Broker {
     const at = this.deps.clock.now();
     if (s.kind === 'open')
       return {
-        type: s.session.assurance === 're-open' ? 're-opened' : 'session-opened',
+        type: s.session.factors.length < 2 ? 're-opened' : 'session-opened',
         user: s.session.user,
         assurance: s.session.assurance,
         at,
@@ -359,7 +359,7 @@ export class Broker {
       this.lastUser = user;
       const assurance = s.session.assurance;
       if (switched) return { type: 'user-switched', user, assurance, at };
-      return { type: assurance === 're-open' ? 're-opened' : 'session-opened', user, assurance, at };
+      return { type: s.session.factors.length < 2 ? 're-opened' : 'session-opened', user, assurance, at };
     }
     const reason = s.kind === 'locked' ? s.reason : 'startup';
     if (TERMINAL.has(reason)) this.lastUser = null;

@@ -85,7 +85,7 @@ export class DemoAuthenticator implements Authenticator {
           user: person.identity,
           credential: this.credential(badge),
           factors: ['badge'],
-          assurance: 're-open',
+          ...this.assurance(badge, 're-open'),
           authTime: window.authTime,
           mfaExpiresAt: window.expiresAt,
           openedAt: now,
@@ -126,12 +126,22 @@ export class DemoAuthenticator implements Authenticator {
     this.badgeFailures.delete(owner);
     return {
       ok: true,
-      session: this.startMfa(demoPerson(owner)!.identity, this.credential(badge), ['badge', 'pin']),
+      session: {
+        ...this.startMfa(demoPerson(owner)!.identity, this.credential(badge), ['badge', 'pin']),
+        ...this.assurance(badge, 'mfa'),
+      },
     };
   }
 
   async endWorkstationSession(): Promise<void> {
     // Roaming sessions outlive the workstation session on purpose: the next tap elsewhere re-opens.
+  }
+
+  /** As a session server says it: a UID alone (allowed by policy) is a proof it took on trust. */
+  private assurance(badge: BadgeRead, checked: 'mfa' | 're-open'): Pick<OpenSession, 'assurance' | 'unverifiedBadge'> {
+    return badge.proof.kind === 'uid-only'
+      ? { assurance: 'asserted', unverifiedBadge: 'uid-only' }
+      : { assurance: checked };
   }
 
   private credential(badge: BadgeRead) {

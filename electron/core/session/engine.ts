@@ -419,11 +419,18 @@ export class SessionEngine {
   // ── internals ────────────────────────────────────────────────────────────────────────────────
 
   private open(session: OpenSession): void {
-    this.audit(session.assurance === 'mfa' ? 'session.opened' : 'session.reopened', 'success', {
+    // One factor re-opens the roaming session; two open it (`asserted` ones say which proof nobody checked).
+    this.audit(session.factors.length < 2 ? 'session.reopened' : 'session.opened', 'success', {
       idNat: session.user.idNat,
       factor: session.factors.join('+'),
       reader: session.credential.reader,
-      ...(session.degraded ? { reason: 'degraded: session server unreachable, card checked locally (policy)' } : {}),
+      ...(session.degraded
+        ? { reason: 'degraded: session server unreachable, card checked locally (policy)' }
+        : session.assurance === 'asserted'
+          ? {
+              reason: `asserted: ${session.unverifiedBadge ? `badge proof ${session.unverifiedBadge}` : "the roaming session's badge proof"} not checked by the server (policy)`,
+            }
+          : {}),
     });
     const ep = this.set({ kind: 'open', session });
     this.armInactivity();
