@@ -125,3 +125,41 @@ test('a UID-only badge allowed by policy: the banner and the diagnostic say the 
     await new Promise((r) => agent.proc.once('exit', r));
   }
 });
+
+test('after a CPS login, "Associer un badge" binds the next badge tapped, which then re-opens the session', async ({
+  page,
+  agent,
+}) => {
+  await page.goto(agent.url);
+  await page.getByTestId('demo-insert-cps-camille').click();
+  await expect(page.getByTestId('pin-pad')).toBeVisible();
+  await page.keyboard.type('1234');
+  await page.keyboard.press('Enter');
+  await expect(page.getByTestId('banner-name')).toHaveText('Camille MARTIN');
+  await page.getByTestId('banner-enrol').click();
+  await expect(page.getByTestId('enrol-status')).toHaveText('Présentez votre nouveau badge sur le lecteur');
+  await page.screenshot({ path: shotPath('10-enrol-present') });
+  // A DESFire badge nobody has yet: the demo session server checks its answer to its own challenge.
+  await page.getByTestId('demo-tap-badge-inconnu').click();
+  await expect(page.getByTestId('enrol-status')).toHaveText('Badge associé : badgez-le pour rouvrir votre session');
+  await expect(page.getByTestId('banner-name')).toHaveText('Camille MARTIN');
+  await page.screenshot({ path: shotPath('11-enrol-bound') });
+  // Louis's badge is his: refused, Camille's session stays open.
+  await page.getByTestId('banner-enrol').click();
+  await page.getByTestId('demo-tap-badge-louis').click();
+  await expect(page.getByTestId('enrol-status')).toContainText("Ce badge appartient déjà à quelqu'un d'autre");
+  await expect(page.getByTestId('banner-name')).toHaveText('Camille MARTIN');
+  // In English, then cancelled.
+  await page.getByTestId('lang-toggle').click();
+  await page.getByTestId('banner-enrol').click();
+  await expect(page.getByTestId('enrol-status')).toHaveText('Present your new badge on the reader');
+  await page.getByTestId('enrol-cancel').click();
+  await expect(page.getByTestId('banner-enrol')).toHaveText('Add a badge');
+  // The card out, the new badge re-opens her session with a tap.
+  await page.getByTestId('demo-remove-card').click();
+  await expect(page.getByTestId('lock-screen')).toBeVisible();
+  await page.getByTestId('demo-tap-badge-inconnu').click();
+  await expect(page.getByTestId('banner-assurance')).toHaveText('Re-opened by badge');
+  await expect(page.getByTestId('banner-name')).toHaveText('Camille MARTIN');
+  await expect(page.getByTestId('banner-enrol')).toHaveCount(0);
+});

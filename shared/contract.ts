@@ -96,8 +96,22 @@ export type SessionState =
       pinLength: number | null;
     }
   | { kind: 'authenticating'; credential: CredentialSummary; identity: Identity | null }
-  | { kind: 'open'; session: OpenSession }
+  | { kind: 'open'; session: OpenSession; enrolment?: BadgeEnrolment }
   | { kind: 'card-blocked'; credential: CredentialSummary; identity: Identity | null };
+
+/**
+ * Binding a new badge to the person of the open session, offered right after a CPS card + PIN login on
+ * this workstation: the next badge tap here, while `waiting`, is sent to the server with its own proof.
+ */
+export type BadgeEnrolment =
+  | { status: 'offered' }
+  /** Epoch ms until which the next tap enrols (then back to `offered`). */
+  | { status: 'waiting'; until: number }
+  /** A badge was tapped: the server checks its proof. */
+  | { status: 'checking' }
+  | { status: 'bound' }
+  /** `badge-taken`: someone else's badge; `enrolment-too-late`: log in with the card again. */
+  | { status: 'refused'; code: AgentErrorCode };
 
 export type SessionStateKind = SessionState['kind'];
 
@@ -136,6 +150,10 @@ export type AgentErrorCode =
   | 'badge-not-encoded'
   /** The tap's proof is no longer usable (the code came too late, or it was already used): tap again. */
   | 'badge-tap-again'
+  /** The badge presented for enrolment is already someone else's. */
+  | 'badge-taken'
+  /** A badge is enrolled only minutes after a CPS card + PIN login on this workstation: log in again. */
+  | 'enrolment-too-late'
   | 'auth-refused'
   | 'server-unreachable'
   /** This PC's clock is further from the session server's than it accepts: IT must set it right. */
@@ -277,6 +295,8 @@ export interface Commands {
   'session.cancel': { req: Empty; res: SessionState };
   'session.lock': { req: Empty; res: SessionState };
   'session.switchUser': { req: Empty; res: SessionState };
+  /** Waits for the next badge tap to bind it to the open session's person (see BadgeEnrolment). */
+  'session.enrolBadge': { req: Empty; res: SessionState };
   'readers.list': { req: Empty; res: ReaderInfo[] };
   'diagnostics.get': { req: Empty; res: DiagnosticsReport };
   /** One-click export for the helpdesk: report, masked configuration, server reachability, log tail. */

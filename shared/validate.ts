@@ -27,6 +27,7 @@ const CHECKS: { [K in CommandName]: Check } = {
   'session.cancel': none,
   'session.lock': none,
   'session.switchUser': none,
+  'session.enrolBadge': none,
   'readers.list': none,
   'diagnostics.get': none,
   'diagnostics.export': none,

@@ -251,6 +251,7 @@ export async function createAgent(opts: AgentOptions): Promise<Agent> {
     'session.cancel': () => engine.cancel(),
     'session.lock': () => engine.lock('user-lock'),
     'session.switchUser': () => engine.switchUser(),
+    'session.enrolBadge': () => engine.enrolBadge(),
     'readers.list': () => readers(),
     'diagnostics.export': async () => {
       const report = diagnostics();

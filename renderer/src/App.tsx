@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
 import type {
   AgentError,
+  BadgeEnrolment,
   DemoInventory,
   DiagnosticsReport,
   DmpPatient,
@@ -226,6 +227,7 @@ function Screen(props: {
       return (
         <Banner
           session={state.session}
+          enrolment={state.enrolment}
           client={client}
           tr={tr}
           lang={lang}
@@ -363,6 +365,7 @@ const ENDING_SOON_MS = 15 * 60_000;
 
 function Banner(props: {
   session: Extract<SessionState, { kind: 'open' }>['session'];
+  enrolment: BadgeEnrolment | undefined;
   client: UiClient;
   tr: T;
   lang: Lang;
@@ -370,7 +373,7 @@ function Banner(props: {
   patient: DmpPatient | null;
   error: AgentError | null;
 }) {
-  const { session, client, tr, lang, call, patient, error } = props;
+  const { session, enrolment, client, tr, lang, call, patient, error } = props;
   const [now, setNow] = useState(Date.now());
   useEffect(() => {
     const id = setInterval(() => setNow(Date.now()), 30_000);
@@ -410,6 +413,7 @@ function Banner(props: {
         </button>
       )}
       {error?.code === 'dmp-refused' && <ErrorLine error={error} tr={tr} />}
+      {enrolment && <Enrolment enrolment={enrolment} client={client} tr={tr} call={call} />}
       <div className="row">
         <button
           className="btn primary big"
@@ -427,6 +431,54 @@ function Banner(props: {
         </button>
       </div>
     </section>
+  );
+}
+
+/** "Associer un badge" after a CPS login: the next tap binds the new badge; the result says what next. */
+function Enrolment(props: {
+  enrolment: BadgeEnrolment;
+  client: UiClient;
+  tr: T;
+  call: (fn: () => Promise<unknown>) => Promise<void>;
+}) {
+  const { enrolment, client, tr, call } = props;
+  if (enrolment.status === 'waiting' || enrolment.status === 'checking')
+    return (
+      <div className="enrol">
+        <p className="message info" role="status" data-testid="enrol-status">
+          {tr(enrolment.status === 'waiting' ? 'enrolPresent' : 'enrolChecking')}
+        </p>
+        {enrolment.status === 'waiting' && (
+          <button
+            className="btn big"
+            onClick={() => void call(() => client.invoke('session.cancel', {}))}
+            data-testid="enrol-cancel"
+          >
+            {tr('pinCancel')}
+          </button>
+        )}
+      </div>
+    );
+  return (
+    <div className="enrol">
+      {enrolment.status === 'bound' && (
+        <p className="message info" role="status" data-testid="enrol-status">
+          {tr('enrolBound')}
+        </p>
+      )}
+      {enrolment.status === 'refused' && (
+        <p className="message error" role="alert" data-testid="enrol-status">
+          {tr(errorKey(enrolment.code))}
+        </p>
+      )}
+      <button
+        className="btn big wide"
+        onClick={() => void call(() => client.invoke('session.enrolBadge', {}))}
+        data-testid="banner-enrol"
+      >
+        {tr(enrolment.status === 'bound' ? 'enrolAnother' : 'enrolBadge')}
+      </button>
+    </div>
   );
 }
 

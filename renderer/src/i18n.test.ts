@@ -16,6 +16,8 @@ const CODES: AgentErrorCode[] = [
   'badge-unreadable',
   'badge-not-encoded',
   'badge-tap-again',
+  'badge-taken',
+  'enrolment-too-late',
   'auth-refused',
   'server-unreachable',
   'clock-skew',

@@ -90,6 +90,11 @@ for (const t of transports) {
         code: 'invalid-command',
       });
       await expect(client.invoke('session.submitPin', { pin: '1234' })).rejects.toMatchObject({ code: 'not-allowed' });
+      // A badge is enrolled from an open CPS session only; the command takes no field.
+      await expect(client.invoke('session.enrolBadge', {})).rejects.toMatchObject({ code: 'not-allowed' });
+      await expect(client.invoke('session.enrolBadge', { uid: '04A1' } as never)).rejects.toMatchObject({
+        code: 'invalid-command',
+      });
       await expect(client.invoke('demo.insertCard', { cardId: 'no-such-card' })).rejects.toBeInstanceOf(ContractError);
       const rejected = agent.audit.recent(100).filter((r) => r.action === 'command.rejected');
       expect(rejected.length).toBeGreaterThanOrEqual(3);

@@ -136,6 +136,7 @@ describe('fuzz: agent listeners', () => {
       { cmd: 'diagnostics.get', req: {} },
       { cmd: 'session.submitPin', req: { pin: '0000' } },
       { cmd: 'session.cancel', req: {} },
+      { cmd: 'session.enrolBadge', req: {} },
       { cmd: 'demo.inventory', req: {} },
       { cmd: 'demo.tapBadge', req: { badgeId: 'badge-camille' } },
       { cmd: 'demo.insertCard', req: { cardId: 'cps-camille' } },

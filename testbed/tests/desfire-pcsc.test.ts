@@ -4,6 +4,9 @@
 // badge it is. A genuine badge gets to the code pad and, with the code, a session; a clone, a forged
 // answer, a truncated frame and a badge pulled mid-authentication each end in a clear error, nothing
 // opened, and an audit record; a random-UID badge proves the key of its real UID.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AgentError } from '../../shared/contract';
 import { AuditLog } from '../../electron/core/audit/audit';
@@ -25,6 +28,9 @@ import { postgresDb } from '../../server/src/db';
 import type { Db } from '../../server/src/db';
 import { jsonLog } from '../../server/src/log';
 import { DESFIRE_ATR, DesfireEmulator, hospitalBadge, TEST_BADGE } from '../cards/desfire-card';
+import { keyCard } from '../key-card';
+import { makeTestPki } from '../pki';
+import type { TestPki } from '../pki';
 import { startPcscd, waitFor } from '../pcscd';
 import type { PcscdHandle } from '../pcscd';
 import { startPostgres } from '../postgres';
@@ -63,6 +69,8 @@ const switchable: KeyCustody = {
 let profiles: BadgeProfile[] = [PROFILE];
 let accountId: string;
 let requests = 0;
+let pki: TestPki;
+let dir: string;
 
 function encodedBadge(number: string, master = MASTER, uid?: Buffer): DesfireEmulator {
   return hospitalBadge(number, { master, ...(uid ? { uid } : {}) });
@@ -88,10 +96,14 @@ beforeAll(async () => {
   pg = await startPostgres();
   pg.createDatabase('sillage');
   db = postgresDb(pg.url('sillage'));
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sillage-desfire-'));
+  pki = makeTestPki(path.join(dir, 'pki'));
   server = await startServer({
     db,
     port: 0,
-    trustAnchorsPem: [],
+    // Camille's CPS card, for the badge enrolment that follows a card + PIN login.
+    trustAnchorsPem: [pki.root.certPem],
+    intermediateCasPem: [pki.ca.certPem],
     desfireKeys: { 'F51230/1': MASTER.toString('hex'), 'F51230/2': UID_KEY.toString('hex') },
     log: jsonLog(() => {}, 'silent'),
   });
@@ -135,6 +147,7 @@ afterAll(async () => {
   await db?.close();
   await pg?.stop();
   await pcscd?.stop();
+  if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
 
 /** A random-UID badge: anticollision shows 08xxxxxx, GetCardUID (after the shared key 2) the real UID. */
@@ -330,5 +343,97 @@ describe('server custody: the session server holds the badge keys (relay)', () =
       error: 'invalid_client',
       error_description: 'client_assertion replayed',
     });
+  });
+});
+
+describe('badge self-enrolment: after a CPS card + PIN login, the next tap on this workstation', () => {
+  it('binds a new badge by its own proof, refuses someone else’s, and the new badge then re-opens the session', async () => {
+    const louis = await server.directory.addAccount({
+      idNat: '899999000029',
+      adLogin: 'lbernard',
+      lastName: 'BERNARD',
+      firstName: 'Louis',
+      profession: 'Médecin',
+      secret: '1357',
+    });
+    const LOUIS_UID = Buffer.from('04B0B0B0000029', 'hex');
+    await server.directory.bindBadge({ uid: LOUIS_UID.toString('hex'), number: 'CHU-000456' }, louis.id);
+    const NEW_UID = Buffer.from('04E7E7E7000011', 'hex');
+    const fresh = encodedBadge('CHU-000789', MASTER, NEW_UID);
+    expect(await server.directory.badgeOwner({ uid: NEW_UID.toString('hex').toUpperCase() })).toEqual({
+      refused: 'unknown',
+    });
+    const camille = pki.issue({
+      idNat: '899999000011',
+      lastName: 'MARTIN',
+      firstName: 'Camille',
+      profession: 'Infirmière',
+    });
+    const card = keyCard(camille.certPem, camille.keyPem);
+    const enrolment = () => {
+      const st = engine.getState();
+      return st.kind === 'open' ? (st.enrolment?.status ?? 'none') : st.kind;
+    };
+    try {
+      engine.handleReaderEvent({ type: 'card-inserted', card });
+      await waitFor(() => engine.getState().kind === 'pin-required', 5000, 'CPS PIN pad');
+      expect(await engine.submitPin('1234')).toEqual({ accepted: true });
+      expect(engine.getState()).toMatchObject({
+        kind: 'open',
+        session: { assurance: 'mfa' },
+        enrolment: { status: 'offered' },
+      });
+
+      // "Associer un badge", then the new badge through pcscd + vpcd: the server checks its relay proof.
+      expect(engine.enrolBadge()).toMatchObject({ kind: 'open', enrolment: { status: 'waiting' } });
+      await tap(fresh.handler, () => ['bound', 'refused'].includes(enrolment()));
+      expect(engine.getState()).toMatchObject({
+        kind: 'open',
+        session: { user: { lastName: 'MARTIN' } },
+        enrolment: { status: 'bound' },
+      });
+      expect(await server.directory.badgeOwner({ uid: NEW_UID.toString('hex').toUpperCase() })).toMatchObject({
+        account: { id: accountId },
+      });
+      expect((await server.audit.query({ action: 'badge.enrol' })).at(-1)).toMatchObject({
+        outcome: 'ok',
+        accountId,
+      });
+      expect(audited('badge.enrolled').at(-1)).toMatchObject({ outcome: 'success', idNat: '899999000011' });
+
+      // Louis's badge: someone else's. Camille's session stays open, the screen says why.
+      engine.enrolBadge();
+      await tap(encodedBadge('CHU-000456', MASTER, LOUIS_UID).handler, () =>
+        ['bound', 'refused'].includes(enrolment()),
+      );
+      expect(engine.getState()).toMatchObject({
+        kind: 'open',
+        session: { user: { lastName: 'MARTIN' } },
+        enrolment: { status: 'refused', code: 'badge-taken' },
+      });
+      expect(audited('badge.enrol').at(-1)).toMatchObject({
+        outcome: 'failure',
+        reason: expect.stringMatching(/^badge-taken/),
+      });
+      expect(await server.directory.badgeOwner({ uid: LOUIS_UID.toString('hex').toUpperCase() })).toMatchObject({
+        account: { id: louis.id },
+      });
+
+      // Cancelled: back to the offer.
+      engine.enrolBadge();
+      expect(engine.cancel()).toMatchObject({ kind: 'open', enrolment: { status: 'offered' } });
+
+      // The card out, the new badge re-opens Camille's roaming session with a tap (1 factor): no enrolment.
+      engine.handleReaderEvent({ type: 'card-removed', reader: card.reader });
+      expect(engine.getState()).toMatchObject({ kind: 'locked', reason: 'card-removed' });
+      await tap(fresh.handler, () => engine.getState().kind === 'open');
+      const st = engine.getState();
+      expect(st).toMatchObject({ kind: 'open', session: { assurance: 're-open', user: { lastName: 'MARTIN' } } });
+      expect(st.kind === 'open' && st.enrolment).toBeUndefined();
+      expect(() => engine.enrolBadge()).toThrow(/no badge enrolment/);
+    } finally {
+      engine.lock('user-lock');
+      await server.sessions.endAllForAccount(accountId, 'test');
+    }
   });
 });

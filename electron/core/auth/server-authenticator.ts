@@ -63,6 +63,10 @@ const mapCode = (e: ServerError): AgentErrorCode => {
       return 'mfa-required';
     case 'clock_skew':
       return 'clock-skew';
+    case 'badge_taken':
+      return 'badge-taken';
+    case 'enrolment_needs_cps_login':
+      return 'enrolment-too-late';
     default:
       return 'auth-refused';
   }
@@ -174,6 +178,20 @@ export class ServerAuthenticator implements Authenticator {
       const r = refusal(e);
       const next = e instanceof ServerError ? e.body.login_ticket : undefined;
       return typeof next === 'string' ? { ...r, ticket: next } : r;
+    }
+  }
+
+  async enrolBadge(session: OpenSession, badge: BadgeRead): Promise<{ ok: true } | (AuthOutcome & { ok: false })> {
+    const t = this.tokens.get(session);
+    if (!t) return { ok: false, code: 'enrolment-too-late', reason: 'no server session on this workstation' };
+    // Only the server's own check of the badge binds it: never a UID, a reader's or this PC's word.
+    if (badge.proof.kind !== 'desfire')
+      return { ok: false, code: 'badge-weak', reason: `${badge.proof.kind} proof: the server cannot check it` };
+    try {
+      await (await this.opts.client()).enrolBadge(t.accessToken, badge.proof);
+      return { ok: true };
+    } catch (e) {
+      return refusal(e);
     }
   }
 

@@ -39,6 +39,14 @@ export interface Authenticator {
   reopenWithCard?(card: CardHandle, identity: Identity): Promise<AuthOutcome>;
   /** Badge + PIN / session code (checked by the server, never by the workstation), for the tap's ticket. */
   loginWithBadge(badge: BadgeRead, ticket: string, secret: string): Promise<AuthOutcome>;
+  /**
+   * Binds the tapped badge to the person of `session` (a CPS card + PIN login on this workstation minutes
+   * ago), with the badge's own proof.
+   */
+  enrolBadge?(
+    session: OpenSession,
+    badge: BadgeRead,
+  ): Promise<{ ok: true } | { ok: false; code: AgentErrorCode; reason: string }>;
   /** The workstation session ended (lock, switch); the roaming session stays valid elsewhere. */
   endWorkstationSession(session: OpenSession): Promise<void>;
   /**

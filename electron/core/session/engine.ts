@@ -21,6 +21,8 @@ import type { Clock, Timer } from '../util/clock';
 import { Listeners } from '../util/emitter';
 
 export const CPS_PIN_LENGTH = 4;
+/** How long the open session waits for the badge to enrol after "Associer un badge". */
+export const ENROL_WAIT_MS = 60_000;
 
 export interface EngineOptions {
   authenticator: Authenticator;
@@ -60,6 +62,7 @@ export class SessionEngine {
   private inactivity: Timer | null = null;
   private mfaEnd: Timer | null = null;
   private unwatch: (() => void) | null = null;
+  private enrolWait: Timer | null = null;
   private errors: AgentError[] = [];
 
   constructor(private readonly opts: EngineOptions) {}
@@ -172,6 +175,7 @@ export class SessionEngine {
     // badge another chip is, only the server's answer says.
     if (this.bounced(`badge:${badge.chipId}`)) return;
     this.audit('badge.tapped', 'info', { reader: badge.reader, factor: badge.strength });
+    if (this.state.kind === 'open' && this.state.enrolment?.status === 'waiting') return this.enrol(this.state, badge);
 
     if (this.state.kind === 'open' && this.current.kind === 'badge' && this.current.badge.chipId === badge.chipId) {
       this.lock('tap-out');
@@ -379,7 +383,53 @@ export class SessionEngine {
     return { accepted: true };
   }
 
+  /** "Associer un badge": the next tap on this workstation, within ENROL_WAIT_MS, is bound to this person. */
+  enrolBadge(): SessionState {
+    const st = this.state;
+    if (st.kind !== 'open' || !st.enrolment || st.enrolment.status === 'checking')
+      throw new EngineError('not-allowed', 'no badge enrolment for this session');
+    this.audit('badge.enrol', 'info', { idNat: st.session.user.idNat, reason: 'waiting for the badge' });
+    this.enrolWait?.cancel();
+    this.enrolWait = this.opts.clock.setTimer(ENROL_WAIT_MS, () => {
+      const now = this.state;
+      if (now.kind !== 'open' || now.session !== st.session || now.enrolment?.status !== 'waiting') return;
+      this.audit('badge.enrol', 'info', { idNat: st.session.user.idNat, reason: 'no badge presented' });
+      this.set({ ...now, enrolment: { status: 'offered' } });
+    });
+    this.set({ ...st, enrolment: { status: 'waiting', until: this.opts.clock.now() + ENROL_WAIT_MS } });
+    return this.state;
+  }
+
+  private async enrol(st: Extract<SessionState, { kind: 'open' }>, badge: BadgeRead): Promise<void> {
+    this.enrolWait?.cancel();
+    this.enrolWait = null;
+    const fields = { idNat: st.session.user.idNat, reader: badge.reader, factor: badge.strength };
+    const ep = this.set({ ...st, enrolment: { status: 'checking' } });
+    let r: Awaited<ReturnType<NonNullable<Authenticator['enrolBadge']>>>;
+    try {
+      r = await this.opts.authenticator.enrolBadge!(st.session, badge);
+    } catch (err) {
+      r = { ok: false, code: errorCode(err, 'server-unreachable'), reason: 'badge enrolment failed' };
+    }
+    if (ep !== this.epoch) return;
+    if (r.ok) {
+      this.audit('badge.enrolled', 'success', fields);
+      this.set({ ...st, enrolment: { status: 'bound' } });
+      return;
+    }
+    this.audit('badge.enrol', 'failure', { ...fields, reason: `${r.code}: ${r.reason}` });
+    this.set({ ...st, enrolment: { status: 'refused', code: r.code } });
+    this.error(r.code);
+  }
+
   cancel(): SessionState {
+    if (this.state.kind === 'open' && this.state.enrolment?.status === 'waiting') {
+      this.enrolWait?.cancel();
+      this.enrolWait = null;
+      this.audit('badge.enrol', 'info', { idNat: this.state.session.user.idNat, reason: 'cancelled' });
+      this.set({ ...this.state, enrolment: { status: 'offered' } });
+      return this.state;
+    }
     if (this.state.kind === 'pin-required' || this.state.kind === 'presented' || this.state.kind === 'card-blocked') {
       this.audit('session.cancelled', 'info', {});
       this.lock('cancelled');
@@ -406,6 +456,8 @@ export class SessionEngine {
     this.mfaEnd = null;
     this.unwatch?.();
     this.unwatch = null;
+    this.enrolWait?.cancel();
+    this.enrolWait = null;
     if (this.current.kind === 'card') void this.current.card.release().catch(() => {});
     this.current = { kind: 'none' };
     if (session) {
@@ -432,15 +484,24 @@ export class SessionEngine {
             }
           : {}),
     });
-    const ep = this.set({ kind: 'open', session });
+    // A badge is enrolled on the strength of a CPS card + PIN login checked by the server, never a re-open.
+    const enrols =
+      !!this.opts.authenticator.enrolBadge &&
+      session.credential.kind === 'cps-card' &&
+      session.factors.includes('pin') &&
+      session.assurance === 'mfa' &&
+      !session.degraded;
+    this.set({ kind: 'open', session, ...(enrols ? { enrolment: { status: 'offered' as const } } : {}) });
+    // Still this session (the enrolment steps change the state, not the session).
+    const current = () => this.state.kind === 'open' && this.state.session === session;
     this.armInactivity();
     // The roaming window is absolute: the workstation session ends with it (the UI warned before).
     this.mfaEnd = this.opts.clock.setTimer(Math.max(0, session.mfaExpiresAt - this.opts.clock.now()), () => {
-      if (ep === this.epoch && this.state.kind === 'open') this.lock('mfa-expired');
+      if (current()) this.lock('mfa-expired');
     });
     this.unwatch =
       this.opts.authenticator.watchSession?.(session, (why) => {
-        if (ep !== this.epoch || this.state.kind !== 'open') return;
+        if (!current()) return;
         this.audit('session.revoked', 'info', { idNat: session.user.idNat, reason: why });
         this.lock('session-revoked');
       }) ?? null;
@@ -512,6 +573,8 @@ const KNOWN_CODES = new Set<AgentErrorCode>([
   'badge-unreadable',
   'badge-not-encoded',
   'badge-tap-again',
+  'badge-taken',
+  'enrolment-too-late',
 ]);
 
 /** Map an exception from a backend to an error code, never exposing its message (could hold data). */
