@@ -2,6 +2,7 @@
 // checks and pure computations only; no I/O, no process state. Both sides import it, so a renamed field
 // fails to compile on both.
 export * from './api';
+export * from './audit-chain';
 export * from './desfire';
 export * from './errors';
 export * from './grants';

@@ -27,6 +27,8 @@ export const TEXT = {
   keyId: { min: 1, max: 128, charset: 'ascii' },
   /** A JWT's `jti`: long enough to be unique, short enough to index. */
   jti: { min: 16, max: 200, charset: 'ascii' },
+  /** The agent's audit chain head with a grant (`SEQ:HASH`, audit-chain.ts). */
+  auditHead: { min: 1, max: 81, charset: 'ascii' },
   /** Any other request parameter: whatever fits in a request body, printable. */
   parameter: { min: 0, max: 57_344, charset: 'text' },
 } as const satisfies Record<string, TextRule>;

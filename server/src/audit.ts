@@ -6,6 +6,8 @@
 import { createHash } from 'node:crypto';
 import { CompactSign, compactVerify, decodeProtectedHeader, importJWK } from 'jose';
 import type { JWK } from 'jose';
+import { parseAuditHead } from '@sillage/protocol';
+import type { RecordedHead } from '@sillage/protocol';
 import { Batcher } from './batch';
 import type { Db } from './db';
 
@@ -258,6 +260,20 @@ export class Audit {
     const sql = `SELECT * FROM audit ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY seq DESC LIMIT $${params.push(filter.limit ?? 100)}`;
     const { rows } = await this.db.query<Record<string, unknown>>(sql, params);
     return rows.map(toRow).reverse();
+  }
+
+  /** The heads of its own audit chain a workstation sent with its grants (provider.ts), in order. */
+  async agentHeads(workstation: string): Promise<RecordedHead[]> {
+    const { rows } = await this.db.query<{ seq: string; at: Date | string; head: unknown }>(
+      "SELECT seq, at, details->'agent_audit' AS head FROM audit WHERE workstation = $1 AND details->'agent_audit' IS NOT NULL ORDER BY seq",
+      [workstation],
+    );
+    return rows.flatMap((r) => {
+      const h = r.head as { seq?: unknown; hash?: unknown } | null;
+      const head = h && typeof h === 'object' ? parseAuditHead(`${String(h.seq)}:${String(h.hash)}`) : null;
+      const at = r.at instanceof Date ? r.at.toISOString() : new Date(String(r.at)).toISOString();
+      return head ? [{ ...head, at, serverSeq: Number(r.seq) }] : [];
+    });
   }
 
   /** Rows from..to (inclusive), in order. */

@@ -2,6 +2,8 @@
 // (DATABASE_URL or --data-dir). Secrets (session codes) are read from standard input, never from argv.
 import fs from 'node:fs';
 import { calculateJwkThumbprint } from 'jose';
+import { compareWithServerHeads, parseAuditLine } from '@sillage/protocol';
+import type { AuditChainRecord } from '@sillage/protocol';
 import type { JWK } from 'jose';
 import { Audit } from './audit';
 import type { CheckpointKeys } from './audit';
@@ -31,6 +33,9 @@ const HELP = `Usage: npm run server:admin -- <command> [--database-url URL | --d
   audit export --out FILE [--from SEQ] [--to SEQ] [--since DATE] [--until DATE]
                                     (a slice with the signed checkpoints to verify it offline)
   audit verify-export FILE [--jwks FILE]   (no database needed; --jwks: trust only these keys)
+  audit verify-agent FILE --workstation CLIENT_ID
+                                    (a workstation's audit.jsonl against the chain heads it sent with its
+                                     logins and re-opens: a cut tail, a rolled-back or rewritten file)
   db migrate                        (applies the schema migrations: run it as the owner role)
   keys list                         (signing keys: state, dates, RFC 7638 thumbprints)
   keys rotate [--publish-delay-minutes N]  (new signing keys, published now, signing after N min, default 60)
@@ -274,6 +279,37 @@ export async function runAdmin(argv: string[], out: (s: string) => void = consol
         await audit.append({ ...admin, action: 'admin.keys.rewrap', outcome: 'ok', details: { kek: next.id } });
         out(
           `secrets scellés sous la nouvelle clé ${next.id} : redémarrez chaque instance avec --secrets-key-file ${file}`,
+        );
+        return 0;
+      }
+      case 'audit verify-agent': {
+        const ws = argValue(rest, '--workstation');
+        const file = rest[0];
+        if (!ws || !file || file.startsWith('--'))
+          throw new Error('usage : audit verify-agent FICHIER --workstation CLIENT_ID');
+        const lines = fs.readFileSync(file, 'utf8').split('\n');
+        const records = lines.map(parseAuditLine).filter((r): r is AuditChainRecord => r !== null);
+        const unreadable = lines.filter((l) => l.trim() && !parseAuditLine(l)).length;
+        const heads = await audit.agentHeads(ws);
+        const problems = [
+          ...(unreadable ? [`${unreadable} unreadable line(s)`] : []),
+          ...compareWithServerHeads(records, heads),
+        ];
+        await audit.append({
+          ...admin,
+          action: 'admin.audit.verify-agent',
+          outcome: problems.length ? 'error' : 'ok',
+          reason: problems[0] ?? null,
+          details: { of: ws, records: records.length, heads: heads.length },
+        });
+        if (problems.length) {
+          out(`journal du poste ${ws} NON VÉRIFIÉ :`);
+          for (const p of problems) out(`  ${p}`);
+          return 1;
+        }
+        const last = heads.at(-1);
+        out(
+          `journal du poste ${ws} vérifié : ${records.length} enregistrement(s), ${heads.length} tête(s) relevée(s) par le serveur${last ? ` (dernière : #${last.seq} le ${last.at})` : " : aucune, rien n'est ancré"}`,
         );
         return 0;
       }

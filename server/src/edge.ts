@@ -6,7 +6,7 @@ import type http from 'node:http';
 import { parse as parseForm } from 'node:querystring';
 import { decodeJwt } from 'jose';
 import type { TextRule } from '@sillage/protocol';
-import { BADGE_PARAM, TEXT, textProblem } from '@sillage/protocol';
+import { AUDIT_HEAD_PARAM, BADGE_PARAM, TEXT, textProblem } from '@sillage/protocol';
 
 /** Parameters with a rule of their own; any other one follows TEXT.parameter. */
 const RULES: ReadonlyMap<string, TextRule> = new Map<string, TextRule>([
@@ -20,6 +20,7 @@ const RULES: ReadonlyMap<string, TextRule> = new Map<string, TextRule>([
   ['resource', TEXT.audience],
   ['enrolment_token', TEXT.enrolmentToken],
   ['name', TEXT.workstationName],
+  [AUDIT_HEAD_PARAM, TEXT.auditHead],
 ]);
 const ruleOf = (name: string) => RULES.get(name) ?? TEXT.parameter;
 /** A parameter's name or a JSON key. */

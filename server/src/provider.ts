@@ -5,7 +5,7 @@
 //     window (re-open, 1 factor; auth_time stays the 2-factor login).
 //   - Token exchange (RFC 8693) to audience-bound tokens for the DPI and other relying parties.
 //   - Refresh and revocation as oidc-provider implements them.
-import { ACR, CLOCK_SKEW_METADATA, GRANT } from '@sillage/protocol';
+import { ACR, AUDIT_HEAD_PARAM, CLOCK_SKEW_METADATA, GRANT, parseAuditHead } from '@sillage/protocol';
 import Provider, { errors } from 'oidc-provider';
 import type { Configuration } from 'oidc-provider';
 import type { JWK } from 'jose';
@@ -216,9 +216,16 @@ export function createProvider(deps: ProviderDeps, keys: ProviderKeys) {
   const provider = new Provider(deps.issuer, configuration);
   provider.proxy = true;
 
+  // A grant's record also keeps where the workstation's own audit chain stood (`audit verify-agent`).
   const auditFor = (ctx: Ctx, e: Omit<AuditEntry, 'workstation'>) => {
     (ctx.state as { audited?: boolean }).audited = true;
-    return audit.append({ ...e, workstation: ctx.oidc.client?.clientId ?? null });
+    const sent = (ctx.oidc.params as Record<string, unknown> | undefined)?.[AUDIT_HEAD_PARAM];
+    const head = sent === undefined ? undefined : (parseAuditHead(sent) ?? 'malformed');
+    return audit.append({
+      ...e,
+      workstation: ctx.oidc.client?.clientId ?? null,
+      ...(head ? { details: { ...e.details, agent_audit: head } } : {}),
+    });
   };
 
   const resourceServer = (audience: string) => new provider.ResourceServer(audience, resourceServerInfo(audience));

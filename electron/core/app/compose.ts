@@ -193,7 +193,11 @@ async function buildAuthenticator(
     audit,
   });
   const credentials = ws.credentials;
-  const serverClient = lazyClient(url, credentials, { allowHttp: isLoopbackHost(new URL(url).hostname) });
+  const serverClient = lazyClient(url, credentials, {
+    allowHttp: isLoopbackHost(new URL(url).hostname),
+    // The server keeps where this workstation's audit chain stood with each grant (a rollback shows there).
+    auditHead: () => audit.head?.() ?? null,
+  });
   const degradedCps = plan.degradedCps
     ? degradedPolicy(plan.degradedCps.trustAnchorsFile, plan.mfaWindowMs, audit)
     : null;

@@ -9,9 +9,13 @@
 // - a file rewritten with recomputed hashes: with a key kept outside the file (`AuditKeyStore`, the
 //   OS-protected storage), the head beside the file and checkpoint records in it carry an HMAC of the
 //   chain head that nobody without the key can recompute.
+// - a cut tail with an older copy of the file and its head put back: each login and re-open grant carries
+//   the chain head to the session server, which keeps it in its own audit (`audit verify-agent` there).
 // A torn last line (power cut mid-append) is cut off at the next start, keeping the valid prefix, and
 // the recovery is recorded. What the agent finds wrong at start is recorded too (`audit.damaged`).
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { AUDIT_GENESIS as GENESIS, auditChainHash as chainHash, parseAuditLine } from '@sillage/protocol';
+import type { AuditHead } from '@sillage/protocol';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { AuditRecord } from '../../../shared/contract';
@@ -24,6 +28,8 @@ export type AuditEntry = Omit<AuditRecord, 'seq' | 'at' | 'hash'>;
 export interface AuditSink {
   record(entry: AuditEntry): AuditRecord;
   recent(limit?: number): AuditRecord[];
+  /** The chain's head (the last record), which each grant carries to the session server. */
+  head?(): AuditHead | null;
 }
 
 /** The checkpoint key: kept outside the audit file (OS-protected storage), created on first use. */
@@ -31,27 +37,11 @@ export interface AuditKeyStore {
   key(): Buffer;
 }
 
-const GENESIS = '0'.repeat(64);
 export const CHECKPOINT_ACTION = 'audit.checkpoint';
 /** A checkpoint record every so many records (and one at each start). */
 const CHECKPOINT_EVERY = 64;
 /** Field lengths: reasons often quote what a caller sent (an Origin, an executable path). */
 const MAX_LEN = { action: 64, reason: 400, idNat: 64, factor: 64, reader: 160 } as const;
-
-function chainHash(prev: string, body: Omit<AuditRecord, 'hash'>): string {
-  // Canonical form: fixed key order, so the hash does not depend on object construction order.
-  const canonical = JSON.stringify([
-    body.seq,
-    body.at,
-    body.action,
-    body.outcome,
-    body.reason ?? null,
-    body.idNat ?? null,
-    body.factor ?? null,
-    body.reader ?? null,
-  ]);
-  return createHash('sha256').update(prev).update(canonical).digest('hex');
-}
 
 /** HMAC of a chain head (the hash of record `seq`), the value checkpoints and the head file carry. */
 function headMac(key: Buffer, seq: number, hash: string): string {
@@ -158,6 +148,10 @@ export class AuditLog implements AuditSink {
     return this.ring.slice(-limit);
   }
 
+  head(): AuditHead | null {
+    return this.seq ? { seq: this.seq, hash: this.prev } : null;
+  }
+
   private write(entry: AuditEntry): AuditRecord {
     const body: Omit<AuditRecord, 'hash'> = { seq: this.seq + 1, at: this.clock.now(), ...entry };
     body.action = clip(body.action, MAX_LEN.action)!;
@@ -224,25 +218,9 @@ function checkHead(head: HeadFile, scan: FileScan | null, key: Buffer | null): s
   return out;
 }
 
-export type ChainCheck = { ok: true; records: number } | { ok: false; records: number; brokenAt: number; why: string };
-
-/** Verify a chain of records (from a file or memory); a slice from the middle trusts its first link. */
-export function verifyAuditChain(records: AuditRecord[]): ChainCheck {
-  let prev = records[0] && records[0].seq === 1 ? GENESIS : null;
-  for (const [i, rec] of records.entries()) {
-    const { hash, ...body } = rec;
-    if (prev === null)
-      prev = hash; // a chain read from the middle: trust its first link
-    else {
-      if (i > 0 && rec.seq !== records[i - 1]!.seq + 1)
-        return { ok: false, records: records.length, brokenAt: rec.seq, why: 'missing record' };
-      if (chainHash(prev, body) !== hash)
-        return { ok: false, records: records.length, brokenAt: rec.seq, why: 'hash mismatch' };
-      prev = hash;
-    }
-  }
-  return { ok: true, records: records.length };
-}
+// Shared with the session server, which holds a file against the heads it recorded (audit verify-agent).
+export { verifyAuditChain } from '@sillage/protocol';
+export type { ChainCheck } from '@sillage/protocol';
 
 interface FileScan {
   last: { seq: number; hash: string } | null;
@@ -257,14 +235,7 @@ interface FileScan {
   endsWithoutNewline: boolean;
 }
 
-function parseRecord(line: string): AuditRecord | null {
-  try {
-    const r = JSON.parse(line) as AuditRecord;
-    return r && typeof r === 'object' && Number.isInteger(r.seq) && typeof r.hash === 'string' ? r : null;
-  } catch {
-    return null;
-  }
-}
+const parseRecord = (line: string) => parseAuditLine(line) as AuditRecord | null;
 
 function scanAuditFile(file: string, key: Buffer | null): FileScan {
   const buf = fs.readFileSync(file);

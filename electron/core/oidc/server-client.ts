@@ -9,6 +9,7 @@
 // reason nobody can act on.
 import {
   answers,
+  AUDIT_HEAD_PARAM,
   BADGE_ENROL_PATH,
   BADGE_PARAM,
   badgeCodeParams,
@@ -16,6 +17,7 @@ import {
   badgeTapParams,
   CLOCK_SKEW_METADATA,
   DEFAULT_CLOCK_SKEW_S,
+  formatAuditHead,
   GRANT,
   parseRelayBeginResponse,
   parseRelayFinishResponse,
@@ -25,6 +27,7 @@ import {
   textProblem,
 } from '@sillage/protocol';
 import type {
+  AuditHead,
   BadgeProof,
   OAuthError,
   RelayBeginRequest,
@@ -248,6 +251,8 @@ export interface ClientOptions {
    * sent again over it when an instance fails under them (retry.ts).
    */
   fetch?: typeof fetch;
+  /** The workstation audit chain's head, sent with each login and re-open grant (the server records it). */
+  auditHead?: () => AuditHead | null;
 }
 
 const SCOPE = 'openid profile offline_access';
@@ -263,6 +268,7 @@ export class SessionServerClient {
     private readonly fetchImpl: typeof fetch,
     private readonly time: ServerClock,
     private readonly key: WorkstationKey,
+    private readonly auditHead: ClientOptions['auditHead'],
   ) {}
 
   /**
@@ -329,7 +335,7 @@ export class SessionServerClient {
         offsetS === 0
           ? discovered
           : setUp(new oidc.Configuration(server, creds.clientId, { ...metadata, [oidc.clockSkew]: offsetS }, auth));
-      return new SessionServerClient(configFor, creds.clientId, timeoutMs, fetchImpl, time, creds.key);
+      return new SessionServerClient(configFor, creds.clientId, timeoutMs, fetchImpl, time, creds.key, opts.auditHead);
     } catch (e) {
       throw toServerError(e);
     }
@@ -398,8 +404,13 @@ export class SessionServerClient {
   private grant(type: string, params: () => Promise<Record<string, string>>, fresh = false): Promise<ServerTokens> {
     return this.signed(
       true,
-      async () =>
-        this.tokensOf(await oidc.genericGrantRequest(this.config, type, { ...(await params()), scope: SCOPE })),
+      async () => {
+        const head = this.auditHead?.();
+        const extra: Record<string, string> = head ? { [AUDIT_HEAD_PARAM]: formatAuditHead(head) } : {};
+        return this.tokensOf(
+          await oidc.genericGrantRequest(this.config, type, { ...(await params()), ...extra, scope: SCOPE }),
+        );
+      },
       fresh,
     );
   }

@@ -11,6 +11,7 @@ import {
   ACR,
   BADGE_AMR,
   BADGE_ERROR,
+  AUDIT_HEAD_PARAM,
   BADGE_GRANT_PARAMS,
   GRANT,
   parseBadgeCode,
@@ -280,6 +281,6 @@ export function registerBadgeGrant(kit: GrantKit): void {
       if (!maxAge.ok) return refused(ctx, 'badge.tap', 'invalid_request', maxAge.error);
       return tap(ctx, proof.value, maxAge.value);
     },
-    [...BADGE_GRANT_PARAMS],
+    [...BADGE_GRANT_PARAMS, AUDIT_HEAD_PARAM],
   );
 }

@@ -1,7 +1,7 @@
 // CPS card login (RFC 7523 JWT bearer): an assertion signed by the card's key, its x5c chain checked
 // against the trust anchors, a server nonce used once. The authentication key (after the PIN) is 2
 // factors; the contactless technical key (no PIN) re-opens a live roaming session only.
-import { ACR, GRANT } from '@sillage/protocol';
+import { ACR, AUDIT_HEAD_PARAM, GRANT } from '@sillage/protocol';
 import { ProofError, verifyCardAssertion } from '../cps';
 import type { GrantKit } from './kit';
 import { refuse } from './kit';
@@ -104,6 +104,6 @@ export function registerCpsCardGrant(kit: GrantKit): void {
       });
       return issue(ctx, account, session, { amr: ['hwk'], acr: ACR.reopen, gty: GRANT.jwtBearer }, audited);
     },
-    ['assertion', 'scope'],
+    ['assertion', 'scope', AUDIT_HEAD_PARAM],
   );
 }
