@@ -1,6 +1,7 @@
 // The records of an audit trail file as tests read them back (the agent itself only appends and verifies);
 // a line that is no record (a torn tail) is skipped.
 import fs from 'node:fs';
+import { parseAuditLine } from '@sillage/protocol';
 import type { AuditRecord } from '../shared/contract';
 
 export function readAuditFile(file: string): AuditRecord[] {
@@ -8,11 +9,7 @@ export function readAuditFile(file: string): AuditRecord[] {
     .readFileSync(file, 'utf8')
     .split('\n')
     .flatMap((line) => {
-      try {
-        const r = JSON.parse(line) as AuditRecord;
-        return r && typeof r === 'object' && Number.isInteger(r.seq) ? [r] : [];
-      } catch {
-        return [];
-      }
+      const r = parseAuditLine(line);
+      return r ? [r as AuditRecord] : [];
     });
 }
