@@ -211,7 +211,9 @@ export async function startServer(opts: ServerOptions): Promise<SessionServer> {
       log.error('audit unavailable: refusal recorded in this log', { ...entry, err: (e as Error).message });
     }
   }
-  const refusals = new RefusalAudit(appendRefusal, now, opts.refusalLimits);
+  const refusals = new RefusalAudit(appendRefusal, now, opts.refusalLimits, {
+    ...(metrics ? { counted: (e: AuditEntry) => metrics.decision(e) } : {}),
+  });
   /**
    * The refusal of a request nobody authenticated: recorded in full a few times per window and source
    * (`client`: the client it names, else the address it came from), then counted.

@@ -131,6 +131,8 @@ export class Metrics {
 
   /** One audit record committed: counted by what it decided. */
   decision(e: AuditEntry): void {
+    // The count record of refusals not recorded one by one (refusals.ts): each was counted here already.
+    if (typeof e.details?.count === 'number' && e.outcome === 'refused') return;
     const action = label(e.action);
     this.decisions.inc({ action, outcome: e.outcome });
     const kind = /^(login|reopen)\./.exec(e.action)?.[1];

@@ -46,15 +46,21 @@ export class RefusalAudit {
   private recorded = 0;
   private start: number;
   private readonly sweep: NodeJS.Timeout;
+  private readonly monotonic: () => number;
 
   constructor(
     private readonly append: (e: AuditEntry) => Promise<void>,
     private readonly now: () => Date,
     private readonly limits: RefusalLimits = DEFAULT_REFUSAL_LIMITS,
-    /** Monotonic milliseconds: windows do not follow a wall clock set back or forth. */
-    private readonly monotonic: () => number = () => performance.now(),
+    private readonly hooks: {
+      /** Monotonic milliseconds: windows do not follow a wall clock set back or forth. */
+      monotonic?: () => number;
+      /** Each refusal counted without a record of its own (the metrics still count it). */
+      counted?: (e: AuditEntry) => void;
+    } = {},
   ) {
-    this.start = monotonic();
+    this.monotonic = hooks.monotonic ?? (() => performance.now());
+    this.start = this.monotonic();
     this.sweep = setInterval(
       () => {
         if (this.monotonic() - this.start >= this.limits.windowMs) void this.endWindow();
@@ -87,7 +93,10 @@ export class RefusalAudit {
     if (full) {
       t.recorded++;
       this.recorded++;
-    } else t.counted++;
+    } else {
+      t.counted++;
+      this.hooks.counted?.(entry);
+    }
     await Promise.all([ended, full ? this.append({ ...entry, details: { ...entry.details, source } }) : null]);
   }
 

@@ -1,7 +1,7 @@
 // A flood of refused requests does not grow the server's audit without bound: 2,000 requests nobody
 // authenticated, each with a 4 KB value, against the server on PostgreSQL, add a bounded number of rows and
 // bytes; every refusal is still counted (recorded in full, or in the count record of its source), the chain
-// verifies, and a legitimate workstation registers amid it. The window logic itself runs on a fake clock.
+// verifies, the metrics count them all, and a legitimate workstation registers amid it. The window logic itself runs on a fake clock.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -40,6 +40,7 @@ beforeAll(async () => {
     trustAnchorsPem: [pki.root.certPem],
     relyingParties: [],
     refusalLimits: LIMITS,
+    metrics: { port: 0 },
     log: jsonLog(() => {}, 'silent'),
   });
   issuer = server.issuer;
@@ -103,6 +104,17 @@ describe('a flood of 2,000 refused requests with 4 KB values', () => {
     const token = await server.directory.createEnrolmentToken('Pavillon F');
     const ws = await registerWorkstation(issuer, token, 'PC-LEGIT', { key: SoftwareKey.generate() });
 
+    // The metrics count every refusal, recorded in full or only counted.
+    const metrics = await (await fetch(`http://127.0.0.1:${server.metricsPort!}/metrics`)).text();
+    const refusalsOf = (action: string) =>
+      metrics
+        .split('\n')
+        .filter((l) => l.startsWith(`sillage_refusals_total{action="${action}",`))
+        .reduce((n, l) => n + Number(l.split(' ').at(-1)), 0);
+    expect(Object.fromEntries(kinds.map(([a]) => [a, refusalsOf(a)]))).toEqual(
+      Object.fromEntries(kinds.map(([a]) => [a, per])),
+    );
+
     // The counts of the window are written when it ends, here when the server stops.
     await server.close();
     const { rows } = await db.query<{ action: string; outcome: string; details: Record<string, unknown>; n: number }>(
@@ -147,7 +159,7 @@ describe('the refusal windows (fake monotonic clock)', () => {
       async (e) => void written.push(e),
       () => new Date(Date.UTC(2026, 0, 1) + t),
       limits,
-      () => t,
+      { monotonic: () => t },
     );
     return { written, r, at: (ms: number) => (t = ms) };
   };
