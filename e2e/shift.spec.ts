@@ -22,8 +22,9 @@ import { DESFIRE_ATR, hospitalBadge, TEST_BADGE } from '../testbed/cards/desfire
 import type { DesfireEmulator } from '../testbed/cards/desfire-card';
 import { startPcscd } from '../testbed/pcscd';
 import type { PcscdHandle } from '../testbed/pcscd';
-import { startPostgres } from '../testbed/postgres';
 import type { PostgresHandle } from '../testbed/postgres';
+import { STAFF, startDatabase } from '../testbed/stack';
+import type { DatabaseStack } from '../testbed/stack';
 import { VirtualCard } from '../testbed/vpcd-client';
 import { expect, shotPath, startHeadless, test } from './fixtures';
 import type { HeadlessAgent } from './fixtures';
@@ -42,6 +43,7 @@ async function freePort(): Promise<number> {
 }
 
 let pcscd: PcscdHandle;
+let base: DatabaseStack;
 let pg: PostgresHandle;
 let db: Db;
 let port: number;
@@ -101,28 +103,13 @@ function agentAudit(
 test.beforeAll(async () => {
   test.setTimeout(120_000);
   pcscd = await startPcscd();
-  pg = await startPostgres();
-  pg.createDatabase('sillage');
-  db = postgresDb(pg.url('sillage'));
+  base = await startDatabase();
+  ({ pg, db } = base);
   serverDb = postgresDb(pg.url('sillage'));
   await migrate(db);
   const directory = new Directory(db);
-  const a = await directory.addAccount({
-    idNat: '899999000011',
-    adLogin: 'cmartin',
-    lastName: 'MARTIN',
-    firstName: 'Camille',
-    profession: 'Infirmière',
-    secret: '4821',
-  });
-  const b = await directory.addAccount({
-    idNat: '899999000052',
-    adLogin: 'nlefevre',
-    lastName: 'LEFEVRE',
-    firstName: 'Nina',
-    profession: 'Infirmière',
-    secret: '1357',
-  });
+  const a = await directory.addAccount(STAFF.camille);
+  const b = await directory.addAccount(STAFF.nina);
   await directory.bindBadge({ uid: uidOf(nurseA), number: 'CHU-000123' }, a.id);
   await directory.bindBadge({ uid: uidOf(nurseB), number: 'CHU-000456' }, b.id);
   port = await freePort();
@@ -145,8 +132,7 @@ test.afterAll(async () => {
   }
   await stopSessionServer();
   await serverDb?.close();
-  await db?.close();
-  await pg?.stop();
+  await base?.close();
   await pcscd?.stop();
 });
 

@@ -6,17 +6,13 @@
 import { randomUUID } from 'node:crypto';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { registerWorkstation, workstationAssertion } from '../../electron/core/oidc/server-client';
+import { workstationAssertion } from '../../electron/core/oidc/server-client';
 import type { WorkstationCredentials } from '../../electron/core/oidc/server-client';
-import { startServer } from '../../server/src/app';
 import type { SessionServer } from '../../server/src/app';
-import { postgresDb } from '../../server/src/db';
-import type { Db } from '../../server/src/db';
-import { jsonLog } from '../../server/src/log';
-import { startPostgres } from '../../testbed/postgres';
-import type { PostgresHandle } from '../../testbed/postgres';
 import { FUZZ_CASES, fuzz, httpBytes, mutateHttp } from './harness';
 import type { HttpCase, Rng, Verdict } from './harness';
+import { enrolWorkstation, STAFF, startServerStack } from '../../testbed/stack';
+import type { ServerStack } from '../../testbed/stack';
 
 const GRANTS = {
   badge: 'urn:sillage:params:oauth:grant-type:badge',
@@ -25,41 +21,25 @@ const GRANTS = {
 };
 const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 
-let pg: PostgresHandle;
-let db: Db;
+let stack: ServerStack;
 let server: SessionServer;
 let creds: WorkstationCredentials;
 let port: number;
 
 beforeAll(async () => {
-  pg = await startPostgres();
-  pg.createDatabase('sillage');
-  db = postgresDb(pg.url('sillage'));
-  server = await startServer({
-    db,
-    port: 0,
-    trustAnchorsPem: [],
+  stack = await startServerStack({
     relyingParties: [{ clientId: 'dpi', clientSecret: 'dpi-secret-for-tests', audiences: ['https://dpi.test'] }],
     desfireKeys: { 'F51230/1': '00112233445566778899aabbccddeeff' },
-    log: jsonLog(() => {}, 'silent'),
   });
+  server = stack.server;
   port = new URL(server.issuer).port ? Number(new URL(server.issuer).port) : 80;
-  const a = await server.directory.addAccount({
-    idNat: '899999000011',
-    adLogin: 'cmartin',
-    lastName: 'MARTIN',
-    firstName: 'Camille',
-    profession: 'Infirmière',
-    secret: '4821',
-  });
+  const a = await server.directory.addAccount(STAFF.camille);
   await server.directory.bindBadge({ uid: '04A1B2C3D4E5F6', number: 'CHU-000123' }, a.id);
-  creds = await registerWorkstation(server.issuer, await server.directory.createEnrolmentToken('PC-F'), 'PC-F');
+  ({ creds } = await enrolWorkstation(server, 'PC-F'));
 }, 120_000);
 
 afterAll(async () => {
-  await server?.close();
-  await db?.close();
-  await pg?.stop();
+  await stack?.close();
 });
 
 /** A fresh private_key_jwt of the registered workstation, for the token endpoint or the relay. */

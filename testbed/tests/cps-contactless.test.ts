@@ -9,21 +9,14 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AgentError } from '../../shared/contract';
 import { AuditLog } from '../../electron/core/audit/audit';
-import { ServerAuthenticator } from '../../electron/core/auth/server-authenticator';
 import { Pkcs11Module } from '../../electron/core/cps/cryptolib';
 import { PcscCpsBackend } from '../../electron/core/readers/pcsc/pcsc-backend';
-import { lazyClient, registerWorkstation } from '../../electron/core/oidc/server-client';
 import type { SessionServerClient } from '../../electron/core/oidc/server-client';
 import { PcscMonitor } from '../../electron/core/readers/pcsc/monitor';
-import { SessionEngine } from '../../electron/core/session/engine';
-import { systemClock } from '../../electron/core/util/clock';
+import type { SessionEngine } from '../../electron/core/session/engine';
 import { loadPcsc } from '../../native/pcsclite';
-import { startServer } from '../../server/src/app';
 import type { SessionServer } from '../../server/src/app';
-import { postgresDb } from '../../server/src/db';
-import type { Db } from '../../server/src/db';
-import { jsonLog } from '../../server/src/log';
-import { boundBadge, tapRead, TEST_DESFIRE_KEYS } from '../badges';
+import { boundBadge, tapRead } from '../badges';
 import type { DesfireEmulator } from '../cards/desfire-card';
 import { startCps3Process } from '../cps3-process';
 import type { Cps3Process } from '../cps3-process';
@@ -31,14 +24,13 @@ import { OPENSC_MODULE, writeOpenscConf } from '../opensc';
 import { startPcscd, waitFor } from '../pcscd';
 import type { PcscdHandle } from '../pcscd';
 import { makeTestPki } from '../pki';
-import { startPostgres } from '../postgres';
-import type { PostgresHandle } from '../postgres';
+import { enrolWorkstation, serverEngine, startServerStack } from '../stack';
+import type { ServerStack } from '../stack';
 
 const R0 = 'Virtual PCD 00 00';
 const PERSON = { idNat: '899999000011', lastName: 'MARTIN', firstName: 'Camille', profession: 'Infirmière' };
+let stack: ServerStack;
 let pcscd: PcscdHandle;
-let pg: PostgresHandle;
-let db: Db;
 let server: SessionServer;
 let dir: string;
 let mod: Pkcs11Module;
@@ -69,27 +61,15 @@ beforeAll(async () => {
   pcscd = await startPcscd();
   process.env.PCSCLITE_CSOCK_NAME = pcscd.env.PCSCLITE_CSOCK_NAME;
   mod = new Pkcs11Module(OPENSC_MODULE!);
-  pg = await startPostgres();
-  pg.createDatabase('sillage');
-  db = postgresDb(pg.url('sillage'));
-  server = await startServer({
-    db,
-    port: 0,
+  stack = await startServerStack({
     trustAnchorsPem: [pki.root.certPem],
     intermediateCasPem: [pki.ca.certPem],
-    desfireKeys: TEST_DESFIRE_KEYS,
-    log: jsonLog(() => {}, 'silent'),
   });
+  server = stack.server;
   const a = await server.directory.addAccount({ ...PERSON, adLogin: 'cmartin', secret: '4821' });
   badge = await boundBadge(server.directory, a.id, 'CHU-000123');
-  const creds = await registerWorkstation(server.issuer, await server.directory.createEnrolmentToken('PC'), 'PC');
-  client = lazyClient(server.issuer, async () => creds, { allowHttp: true, timeoutMs: 3000 });
-  const auth = new ServerAuthenticator({
-    client,
-    clock: systemClock,
-    pollMs: 60_000,
-  });
-  engine = new SessionEngine({ authenticator: auth, audit, clock: systemClock, inactivityMs: 0, tapDebounceMs: 0 });
+  client = (await enrolWorkstation(server, 'PC')).client;
+  engine = serverEngine(client, audit);
   engine.onError.add((e) => errors.push(e));
   backend = new PcscCpsBackend({ monitor: new PcscMonitor({ createContext: loadPcsc }), module: () => mod });
   await backend.start((e) => engine.handleReaderEvent(e));
@@ -100,9 +80,7 @@ afterAll(async () => {
   await card?.stop();
   await backend?.stop();
   mod?.close();
-  await server?.close();
-  await db?.close();
-  await pg?.stop();
+  await stack?.close();
   await pcscd?.stop();
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });

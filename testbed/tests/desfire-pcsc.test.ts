@@ -10,31 +10,25 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AgentError } from '../../shared/contract';
 import { AuditLog } from '../../electron/core/audit/audit';
-import { ServerAuthenticator } from '../../electron/core/auth/server-authenticator';
 import { diversificationInput, LocalKeyCustody } from '../../electron/core/badge/desfire/custody';
 import type { KeyCustody } from '../../electron/core/badge/desfire/custody';
 import { diversifyAes128 } from '../../electron/core/badge/desfire/crypto';
 import { RelayKeyCustody } from '../../electron/core/oidc/relay-custody';
 import { aidBytes } from '../../electron/core/badge/desfire/protocol';
 import { PcscCpsBackend } from '../../electron/core/readers/pcsc/pcsc-backend';
-import { lazyClient, registerWorkstation, workstationAssertion } from '../../electron/core/oidc/server-client';
+import { workstationAssertion } from '../../electron/core/oidc/server-client';
 import { PcscMonitor } from '../../electron/core/readers/pcsc/monitor';
-import { SessionEngine } from '../../electron/core/session/engine';
-import { systemClock } from '../../electron/core/util/clock';
+import type { SessionEngine } from '../../electron/core/session/engine';
 import { loadPcsc } from '../../native/pcsclite';
-import { startServer } from '../../server/src/app';
 import type { SessionServer } from '../../server/src/app';
-import { postgresDb } from '../../server/src/db';
-import type { Db } from '../../server/src/db';
-import { jsonLog } from '../../server/src/log';
 import { DESFIRE_ATR, DesfireEmulator, hospitalBadge, TEST_BADGE } from '../cards/desfire-card';
 import { keyCard } from '../key-card';
 import { makeTestPki } from '../pki';
 import type { TestPki } from '../pki';
 import { startPcscd, waitFor } from '../pcscd';
 import type { PcscdHandle } from '../pcscd';
-import { startPostgres } from '../postgres';
-import type { PostgresHandle } from '../postgres';
+import { enrolWorkstation, serverEngine, STAFF, startServerStack } from '../stack';
+import type { ServerStack } from '../stack';
 import { VirtualCard } from '../vpcd-client';
 import type { ApduHandler } from '../vpcd-client';
 import type { BadgeProfile } from '../../electron/core/config/badge-profile';
@@ -46,8 +40,7 @@ const PROFILE: BadgeProfile = TEST_BADGE.profile;
 const RANDOM_UID_REAL = Buffer.from('04C0FFEE123456', 'hex');
 
 let pcscd: PcscdHandle;
-let pg: PostgresHandle;
-let db: Db;
+let stack: ServerStack;
 let server: SessionServer;
 let monitor: PcscMonitor;
 let backend: PcscCpsBackend;
@@ -93,43 +86,29 @@ const audited = (action: string) => audit.recent(200).filter((r) => r.action ===
 beforeAll(async () => {
   pcscd = await startPcscd();
   process.env.PCSCLITE_CSOCK_NAME = pcscd.env.PCSCLITE_CSOCK_NAME;
-  pg = await startPostgres();
-  pg.createDatabase('sillage');
-  db = postgresDb(pg.url('sillage'));
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sillage-desfire-'));
   pki = makeTestPki(path.join(dir, 'pki'));
-  server = await startServer({
-    db,
-    port: 0,
+  stack = await startServerStack({
     // Camille's CPS card, for the badge enrolment that follows a card + PIN login.
     trustAnchorsPem: [pki.root.certPem],
     intermediateCasPem: [pki.ca.certPem],
     desfireKeys: { 'F51230/1': MASTER.toString('hex'), 'F51230/2': UID_KEY.toString('hex') },
-    log: jsonLog(() => {}, 'silent'),
   });
-  const a = await server.directory.addAccount({
-    idNat: '899999000011',
-    adLogin: 'cmartin',
-    lastName: 'MARTIN',
-    firstName: 'Camille',
-    profession: 'Infirmière',
-    secret: '4821',
-  });
+  server = stack.server;
+  const a = await server.directory.addAccount(STAFF.camille);
   accountId = a.id;
   await server.directory.bindBadge({ uid: UID.toString('hex'), number: 'CHU-000123' }, a.id);
   await server.directory.bindBadge({ uid: RANDOM_UID_REAL.toString('hex') }, a.id);
-  const creds = await registerWorkstation(server.issuer, await server.directory.createEnrolmentToken('PC-B1'), 'PC-B1');
   // Every HTTP request the agent makes to the server goes through here (a tap's round trips are counted).
   const counting: typeof fetch = (input, init) => {
     requests += 1;
     return fetch(input, init);
   };
-  const client = lazyClient(server.issuer, async () => creds, { allowHttp: true, timeoutMs: 3000, fetch: counting });
+  const { client } = await enrolWorkstation(server, 'PC-B1', { fetch: counting });
   await client();
   relay = new RelayKeyCustody(client);
   custody = relay;
-  const auth = new ServerAuthenticator({ client, clock: systemClock, pollMs: 60_000 });
-  engine = new SessionEngine({ authenticator: auth, audit, clock: systemClock, inactivityMs: 0, tapDebounceMs: 0 });
+  engine = serverEngine(client, audit);
   engine.onError.add((e) => errors.push(e));
   monitor = new PcscMonitor({ createContext: loadPcsc });
   backend = new PcscCpsBackend({
@@ -143,9 +122,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await backend?.stop();
-  await server?.close();
-  await db?.close();
-  await pg?.stop();
+  await stack?.close();
   await pcscd?.stop();
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
@@ -305,11 +282,9 @@ describe('DESFire badge through pcscd + vpcd + the session server (relay)', () =
 
 describe('server custody: the session server holds the badge keys (relay)', () => {
   it('a revoked workstation gets no relay: the tap says the key server refused, nothing opens', async () => {
-    const creds = await registerWorkstation(server.issuer, await server.directory.createEnrolmentToken('PC-X'), 'PC-X');
+    const { creds, client } = await enrolWorkstation(server, 'PC-X');
     await server.directory.revokeWorkstation(creds.clientId);
-    const revoked = new RelayKeyCustody(
-      lazyClient(server.issuer, async () => creds, { allowHttp: true, timeoutMs: 3000 }),
-    );
+    const revoked = new RelayKeyCustody(client);
     await expect(
       revoked.begin({
         scheme: 'ev2',
@@ -320,7 +295,7 @@ describe('server custody: the session server holds the badge keys (relay)', () =
   });
 
   it('a relay call is signed by the workstation and single-use: a replayed assertion is refused', async () => {
-    const creds = await registerWorkstation(server.issuer, await server.directory.createEnrolmentToken('PC-R'), 'PC-R');
+    const { creds } = await enrolWorkstation(server, 'PC-R');
     const assertion = await workstationAssertion(creds.key, creds.clientId, server.issuer);
     const body = {
       client_assertion: assertion,

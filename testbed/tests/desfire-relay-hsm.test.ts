@@ -12,28 +12,22 @@ import pkcs11js from 'pkcs11js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readBadgeCredential } from '../../electron/core/badge/desfire/credential';
 import { RelayKeyCustody } from '../../electron/core/oidc/relay-custody';
-import { lazyClient, registerWorkstation } from '../../electron/core/oidc/server-client';
 import type { SessionServerClient } from '../../electron/core/oidc/server-client';
-import { startServer } from '../../server/src/app';
 import type { SessionServer } from '../../server/src/app';
-import { postgresDb } from '../../server/src/db';
-import type { Db } from '../../server/src/db';
 import { hsmKeyLabel, pkcs11RelayKeys } from '../../server/src/desfire-hsm';
 import { diversifyAes128 } from '@sillage/protocol';
 import type { Diversification } from '@sillage/protocol';
-import { jsonLog } from '../../server/src/log';
 import { uidOf } from '../badges';
 import { hospitalBadge, TEST_BADGE } from '../cards/desfire-card';
 import type { DesfireEmulator } from '../cards/desfire-card';
 import { refusal } from '../server-refusal';
-import { startPostgres } from '../postgres';
-import type { PostgresHandle } from '../postgres';
 import { openToken, SOFTHSM_MODULE } from '../softhsm';
 import type { BadgeProfile } from '../../electron/core/config/badge-profile';
+import { enrolWorkstation, STAFF, startServerStack } from '../stack';
+import type { ServerStack } from '../stack';
 
+let stack: ServerStack;
 let dir: string;
-let pg: PostgresHandle;
-let db: Db;
 let server: SessionServer;
 let keys: ReturnType<typeof pkcs11RelayKeys>;
 let custody: RelayKeyCustody;
@@ -87,35 +81,15 @@ beforeAll(async () => {
   p11.C_Finalize();
 
   keys = pkcs11RelayKeys({ module: SOFTHSM_MODULE, tokenLabel: 'Sillage DESFire', pin: PIN });
-  pg = await startPostgres();
-  pg.createDatabase('sillage');
-  db = postgresDb(pg.url('sillage'));
-  server = await startServer({
-    db,
-    port: 0,
-    trustAnchorsPem: [],
-    desfireKeyStore: keys,
-    log: jsonLog(() => {}, 'silent'),
-  });
-  const creds = await registerWorkstation(server.issuer, await server.directory.createEnrolmentToken('PC'), 'PC');
-  client = lazyClient(server.issuer, async () => creds, { allowHttp: true, timeoutMs: 3000 });
+  stack = await startServerStack({ desfireKeyStore: keys });
+  server = stack.server;
+  client = (await enrolWorkstation(server, 'PC')).client;
   custody = new RelayKeyCustody(client);
-  accountId = (
-    await server.directory.addAccount({
-      idNat: '899999000011',
-      adLogin: 'cmartin',
-      lastName: 'MARTIN',
-      firstName: 'Camille',
-      profession: 'Infirmière',
-      secret: '4821',
-    })
-  ).id;
+  accountId = (await server.directory.addAccount(STAFF.camille)).id;
 }, 120_000);
 
 afterAll(async () => {
-  await server?.close();
-  await db?.close();
-  await pg?.stop();
+  await stack?.close();
   keys?.close();
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });

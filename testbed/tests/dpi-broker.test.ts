@@ -14,22 +14,17 @@ import type { Agent } from '../../electron/core/agent';
 import { AuditLog } from '../../electron/core/audit/audit';
 import { ServerAuthenticator } from '../../electron/core/auth/server-authenticator';
 import { sha256Hex } from '../../electron/core/broker/broker';
-import { lazyClient, registerWorkstation } from '../../electron/core/oidc/server-client';
 import type { SessionServerClient } from '../../electron/core/oidc/server-client';
 import type { SessionEngine } from '../../electron/core/session/engine';
 import { systemClock } from '../../electron/core/util/clock';
 import { peerCredentials, peerCredentialsAvailable } from '../../native/peercred';
-import { startServer } from '../../server/src/app';
 import type { SessionServer } from '../../server/src/app';
-import { postgresDb } from '../../server/src/db';
-import type { Db } from '../../server/src/db';
-import { jsonLog } from '../../server/src/log';
-import { boundBadge, tapRead, TEST_DESFIRE_KEYS } from '../badges';
+import { boundBadge, tapRead } from '../badges';
 import type { DesfireEmulator } from '../cards/desfire-card';
 import { waitFor } from '../pcscd';
 import { BrokerClient } from '../reference-dpi';
-import { startPostgres } from '../postgres';
-import type { PostgresHandle } from '../postgres';
+import { enrolWorkstation, STAFF, startServerStack } from '../stack';
+import type { ServerStack } from '../stack';
 
 const ROOT = path.resolve(__dirname, '../..');
 const DPI_AUD = 'https://dpi.reference.test';
@@ -43,8 +38,7 @@ const DMP_TEMPLATE = 'https://dmp.example.test/ps/contexte?ins={ins}&oid={oid}';
 const NIR_OID = '1.2.250.1.213.1.4.8';
 const GOOD_INS = '184127645108946';
 
-let pg: PostgresHandle;
-let db: Db;
+let stack: ServerStack;
 let server: SessionServer;
 let dir: string;
 let engine: SessionEngine;
@@ -116,38 +110,14 @@ function referenceDpi() {
 beforeAll(async () => {
   expect(peerCredentialsAvailable(), 'peer-credentials addon built by scripts/build-native.mjs').toBe(true);
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sillage-broker-'));
-  pg = await startPostgres();
-  pg.createDatabase('sillage');
-  db = postgresDb(pg.url('sillage'));
-  server = await startServer({
-    db,
-    port: 0,
-    trustAnchorsPem: [],
-    relyingParties: RP,
-    desfireKeys: TEST_DESFIRE_KEYS,
-    log: jsonLog(() => {}, 'silent'),
-  });
-  const a = await server.directory.addAccount({
-    idNat: '899999000011',
-    adLogin: 'cmartin',
-    lastName: 'MARTIN',
-    firstName: 'Camille',
-    profession: 'Infirmière',
-    secret: '4821',
-  });
-  const b = await server.directory.addAccount({
-    idNat: '899999000052',
-    adLogin: 'nlefevre',
-    lastName: 'LEFEVRE',
-    firstName: 'Nina',
-    profession: 'Infirmière',
-    secret: '1357',
-  });
+  stack = await startServerStack({ relyingParties: RP });
+  server = stack.server;
+  const a = await server.directory.addAccount(STAFF.camille);
+  const b = await server.directory.addAccount(STAFF.nina);
   BADGES['desfire:A'] = await boundBadge(server.directory, a.id, 'CHU-A');
   BADGES['desfire:B'] = await boundBadge(server.directory, b.id, 'CHU-B');
 
-  const creds = await registerWorkstation(server.issuer, await server.directory.createEnrolmentToken('PC-1'), 'PC-1');
-  const client = lazyClient(server.issuer, async () => creds, { allowHttp: true, timeoutMs: 3000 });
+  const { client } = await enrolWorkstation(server, 'PC-1');
   pc1Client = client;
   const auth = new ServerAuthenticator({ client, clock: systemClock, pollMs: 60_000 });
   audit = new AuditLog();
@@ -191,9 +161,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await agent?.stop();
-  await server?.close();
-  await db?.close();
-  await pg?.stop();
+  await stack?.close();
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
 
@@ -348,8 +316,7 @@ describe('DPI broker', () => {
   });
 
   it('in the agent: the DPI sets the patient, the UI sees it masked and opens the DMP; a user change clears it', async () => {
-    const creds = await registerWorkstation(server.issuer, await server.directory.createEnrolmentToken('PC-2'), 'PC-2');
-    const pc2Client = lazyClient(server.issuer, async () => creds, { allowHttp: true, timeoutMs: 3000 });
+    const { client: pc2Client } = await enrolWorkstation(server, 'PC-2');
     const auth = new ServerAuthenticator({ client: pc2Client, clock: systemClock, pollMs: 60_000 });
     const urls: string[] = [];
     const sock = path.join(dir, 'run2', 'broker.sock');

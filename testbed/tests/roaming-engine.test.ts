@@ -8,12 +8,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AgentError } from '../../shared/contract';
 import { AuditLog } from '../../electron/core/audit/audit';
 import { ServerAuthenticator } from '../../electron/core/auth/server-authenticator';
-import { lazyClient, registerWorkstation } from '../../electron/core/oidc/server-client';
 import { SessionEngine } from '../../electron/core/session/engine';
 import { systemClock } from '../../electron/core/util/clock';
 import { startServer } from '../../server/src/app';
 import type { SessionServer } from '../../server/src/app';
-import { postgresDb } from '../../server/src/db';
 import type { Db } from '../../server/src/db';
 import { jsonLog } from '../../server/src/log';
 import { boundBadge, tapEvent, TEST_DESFIRE_KEYS } from '../badges';
@@ -22,11 +20,11 @@ import { keyCard } from '../key-card';
 import { makeTestPki } from '../pki';
 import type { TestPki } from '../pki';
 import { waitFor } from '../pcscd';
-import { startPostgres } from '../postgres';
-import type { PostgresHandle } from '../postgres';
+import { enrolWorkstation, STAFF, startDatabase } from '../stack';
+import type { DatabaseStack } from '../stack';
 
 const HOUR = 3600_000;
-let pg: PostgresHandle;
+let base: DatabaseStack;
 let db: Db;
 let server: SessionServer | null = null;
 let port = 0;
@@ -50,9 +48,7 @@ async function start() {
 }
 
 async function pc(name: string, extra: Partial<ConstructorParameters<typeof ServerAuthenticator>[0]> = {}) {
-  const token = await server!.directory.createEnrolmentToken(name);
-  const creds = await registerWorkstation(server!.issuer, token, name);
-  const client = lazyClient(server!.issuer, async () => creds, { allowHttp: true, timeoutMs: 3000 });
+  const { client } = await enrolWorkstation(server!, name);
   const auth = new ServerAuthenticator({
     client,
     clock: systemClock,
@@ -80,41 +76,19 @@ async function pc(name: string, extra: Partial<ConstructorParameters<typeof Serv
 beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sillage-roaming-'));
   pki = makeTestPki(path.join(dir, 'pki'));
-  pg = await startPostgres();
-  pg.createDatabase('sillage');
-  db = postgresDb(pg.url('sillage'));
+  base = await startDatabase();
+  db = base.db;
   await start();
-  const a = await server!.directory.addAccount({
-    idNat: '899999000011',
-    adLogin: 'cmartin',
-    lastName: 'MARTIN',
-    firstName: 'Camille',
-    profession: 'Infirmière',
-    secret: '4821',
-  });
-  const b = await server!.directory.addAccount({
-    idNat: '899999000052',
-    adLogin: 'nlefevre',
-    lastName: 'LEFEVRE',
-    firstName: 'Nina',
-    profession: 'Infirmière',
-    secret: '1357',
-  });
+  const a = await server!.directory.addAccount(STAFF.camille);
+  const b = await server!.directory.addAccount(STAFF.nina);
   BADGES['desfire:A'] = await boundBadge(server!.directory, a.id, 'CHU-A');
   BADGES['desfire:B'] = await boundBadge(server!.directory, b.id, 'CHU-B');
-  await server!.directory.addAccount({
-    idNat: '899999000029',
-    adLogin: 'lbernard',
-    lastName: 'BERNARD',
-    firstName: 'Louis',
-    profession: 'Médecin',
-  });
+  await server!.directory.addAccount(STAFF.louis);
 }, 120_000);
 
 afterAll(async () => {
   await server?.close();
-  await db?.close();
-  await pg?.stop();
+  await base?.close();
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
 

@@ -7,19 +7,17 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerWorkstation, SessionServerClient } from '../../electron/core/oidc/server-client';
-import { startServer } from '../../server/src/app';
 import type { SessionServer } from '../../server/src/app';
-import { postgresDb } from '../../server/src/db';
-import type { Db } from '../../server/src/db';
 import { jsonLog } from '../../server/src/log';
-import { boundBadge, tapProof, TEST_DESFIRE_KEYS } from '../badges';
+import { boundBadge, tapProof } from '../badges';
 import { makeTestPki } from '../pki';
-import { startPostgres } from '../postgres';
 import { refusal } from '../server-refusal';
 import type { PostgresHandle } from '../postgres';
+import { startServerStack } from '../stack';
+import type { ServerStack } from '../stack';
 
+let stack: ServerStack;
 let pg: PostgresHandle;
-let db: Db;
 let server: SessionServer;
 let dir: string;
 const logLines: Record<string, unknown>[] = [];
@@ -27,21 +25,15 @@ const logLines: Record<string, unknown>[] = [];
 beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sillage-dbdown-'));
   const pki = makeTestPki(path.join(dir, 'pki'));
-  pg = await startPostgres();
-  pg.createDatabase('sillage');
-  db = postgresDb(pg.url('sillage'));
-  server = await startServer({
-    db,
+  stack = await startServerStack({
     trustAnchorsPem: [pki.root.certPem],
-    desfireKeys: TEST_DESFIRE_KEYS,
     log: jsonLog((l) => logLines.push(JSON.parse(l) as Record<string, unknown>), 'warn'),
   });
+  ({ pg, server } = stack);
 }, 120_000);
 
 afterAll(async () => {
-  await server?.close();
-  await db?.close();
-  await pg?.stop();
+  await stack?.close();
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
 

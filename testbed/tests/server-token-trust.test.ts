@@ -12,22 +12,19 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { registerWorkstation, SessionServerClient } from '../../electron/core/oidc/server-client';
 import { SoftwareKey } from '../../electron/core/keys/software-key';
 import { pruneExpired } from '../../server/src/adapter';
-import { startServer } from '../../server/src/app';
 import type { SessionServer } from '../../server/src/app';
-import { postgresDb } from '../../server/src/db';
 import type { Db } from '../../server/src/db';
-import { jsonLog } from '../../server/src/log';
 import { forSillageApi } from '../../server/src/provider';
 import { ROUTES } from '../../server/src/routes';
 import { badgeTapParams } from '@sillage/protocol';
-import { tapIn, tapProof, TEST_DESFIRE_KEYS, twinOf, uidOf } from '../badges';
+import { tapIn, tapProof, twinOf, uidOf } from '../badges';
 import { hospitalBadge } from '../cards/desfire-card';
 import type { DesfireEmulator } from '../cards/desfire-card';
 import { keyCard } from '../key-card';
 import { makeTestPki } from '../pki';
 import type { TestPki } from '../pki';
-import { startPostgres } from '../postgres';
-import type { PostgresHandle } from '../postgres';
+import { startServerStack } from '../stack';
+import type { ServerStack } from '../stack';
 
 const DPI = { clientId: 'dpi-trust', clientSecret: 'dpi-secret-for-tests-only', audiences: ['https://dpi.test'] };
 const GRANT_BADGE = 'urn:sillage:params:oauth:grant-type:badge';
@@ -40,7 +37,7 @@ const RELAY_BEGIN = {
   encRndB: Buffer.alloc(16, 7).toString('base64url'),
 };
 
-let pg: PostgresHandle;
+let stack: ServerStack;
 let db: Db;
 let server: SessionServer;
 let pki: TestPki;
@@ -144,17 +141,12 @@ const introspect = (t: string) => form('/token/introspection', { token: t }, dpi
 beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sillage-trust-'));
   pki = makeTestPki(path.join(dir, 'pki'));
-  pg = await startPostgres();
-  pg.createDatabase('sillage');
-  db = postgresDb(pg.url('sillage'));
-  server = await startServer({
-    db,
+  stack = await startServerStack({
     trustAnchorsPem: [pki.root.certPem],
     intermediateCasPem: [pki.ca.certPem],
     relyingParties: [DPI],
-    desfireKeys: TEST_DESFIRE_KEYS,
-    log: jsonLog(() => {}, 'silent'),
   });
+  ({ db, server } = stack);
   issuer = server.issuer;
 }, 120_000);
 
@@ -163,9 +155,7 @@ afterEach(() => {
 });
 
 afterAll(async () => {
-  await server?.close();
-  await db?.close();
-  await pg?.stop();
+  await stack?.close();
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
 

@@ -7,29 +7,27 @@ import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerWorkstation, SessionServerClient, workstationAssertion } from '../../electron/core/oidc/server-client';
 import type { WorkstationCredentials } from '../../electron/core/oidc/server-client';
-import { startServer } from '../../server/src/app';
 import type { SessionServer } from '../../server/src/app';
-import { postgresDb } from '../../server/src/db';
 import type { Db } from '../../server/src/db';
-import { jsonLog } from '../../server/src/log';
 import { badgeTapParams } from '@sillage/protocol';
-import { boundBadge, tapProof, TEST_DESFIRE_KEYS, uidOf } from '../badges';
+import { boundBadge, tapProof, uidOf } from '../badges';
 import { hospitalBadge } from '../cards/desfire-card';
 import type { DesfireEmulator } from '../cards/desfire-card';
 import { keyCard } from '../key-card';
-import { startLoadBalancer } from '../lb';
 import type { LoadBalancer } from '../lb';
 import { makeTestPki } from '../pki';
 import type { TestPki } from '../pki';
-import { startPostgres } from '../postgres';
+import { STAFF, startCluster } from '../stack';
+import type { ClusterStack } from '../stack';
 import { tamper } from '../tamper';
 import { refusal } from '../server-refusal';
 import type { PostgresHandle } from '../postgres';
 
 const HOUR = 3600_000;
 let pg: PostgresHandle;
-const dbs: Db[] = [];
-const servers: SessionServer[] = [];
+let cluster: ClusterStack;
+let dbs: Db[];
+let servers: SessionServer[];
 let lb: LoadBalancer;
 let pki: TestPki;
 let otherPki: TestPki;
@@ -48,35 +46,18 @@ beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sillage-server-'));
   pki = makeTestPki(path.join(dir, 'pki'));
   otherPki = makeTestPki(path.join(dir, 'other-pki'));
-  pg = await startPostgres();
-  pg.createDatabase('sillage');
-  lb = await startLoadBalancer();
-  const issuer = `http://127.0.0.1:${lb.port}`;
-  for (let i = 0; i < 2; i++) {
-    const db = postgresDb(pg.url('sillage'));
-    dbs.push(db);
-    servers.push(
-      await startServer({
-        db,
-        issuer,
-        trustAnchorsPem: [pki.root.certPem],
-        intermediateCasPem: [pki.ca.certPem],
-        relyingParties: [DPI],
-        desfireKeys: TEST_DESFIRE_KEYS,
-        now,
-        directoryPolicy: { maxSecretFailures: 3, lockoutMs: 15 * 60_000 },
-        log: jsonLog(() => {}, 'silent'),
-      }),
-    );
-  }
-  lb.setBackends(servers.map((s) => s.port));
+  cluster = await startCluster(2, {
+    trustAnchorsPem: [pki.root.certPem],
+    intermediateCasPem: [pki.ca.certPem],
+    relyingParties: [DPI],
+    now,
+    directoryPolicy: { maxSecretFailures: 3, lockoutMs: 15 * 60_000 },
+  });
+  ({ pg, lb, servers, dbs } = cluster);
 }, 120_000);
 
 afterAll(async () => {
-  for (const s of servers) await s.close();
-  for (const d of dbs) await d.close();
-  await lb?.close();
-  await pg?.stop();
+  await cluster?.close();
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
 
@@ -91,13 +72,7 @@ describe('session server on PostgreSQL, two instances behind one address', () =>
   it('logs in with a CPS card: MFA tokens with honest claims, refreshable, verified by openid-client', async () => {
     const ws = await workstation('PC-URG-01');
     const louis = pki.issue({ idNat: '899999000029', lastName: 'BERNARD', firstName: 'Louis', profession: 'Médecin' });
-    await servers[1]!.directory.addAccount({
-      idNat: '899999000029',
-      adLogin: 'lbernard',
-      lastName: 'BERNARD',
-      firstName: 'Louis',
-      profession: 'Médecin',
-    });
+    await servers[1]!.directory.addAccount(STAFF.louis);
     const card = keyCard(louis.certPem, louis.keyPem);
     expect(await card.verifyPin('1234')).toEqual({ ok: true });
     const before = Math.floor(Date.now() / 1000);
@@ -183,14 +158,7 @@ describe('session server on PostgreSQL, two instances behind one address', () =>
   it('badge + code opens a 4-hour roaming session; a tap elsewhere re-opens with the first auth_time; after 4 h the code is asked again', async () => {
     const pc1 = await workstation('PC-CARDIO-01');
     const pc2 = await workstation('PC-CARDIO-02');
-    const camille = await servers[0]!.directory.addAccount({
-      idNat: '899999000011',
-      adLogin: 'cmartin',
-      lastName: 'MARTIN',
-      firstName: 'Camille',
-      profession: 'Infirmière',
-      secret: '4821',
-    });
+    const camille = await servers[0]!.directory.addAccount(STAFF.camille);
     const badge = hospitalBadge('CHU-CAMILLE');
     expect(await servers[0]!.directory.bindBadge({ uid: uidOf(badge), number: 'CHU-CAMILLE' }, camille.id)).toEqual({
       ok: true,
@@ -282,14 +250,7 @@ describe('session server on PostgreSQL, two instances behind one address', () =>
   it('exchanges for an audience-bound DPI token the DPI can introspect; global logout reaches every workstation', async () => {
     const pc1 = await workstation('PC-REA-01');
     const pc2 = await workstation('PC-REA-02');
-    const nina = await servers[0]!.directory.addAccount({
-      idNat: '899999000052',
-      adLogin: 'nlefevre',
-      lastName: 'LEFEVRE',
-      firstName: 'Nina',
-      profession: 'Infirmière',
-      secret: '1357',
-    });
+    const nina = await servers[0]!.directory.addAccount(STAFF.nina);
     const badge = await boundBadge(servers[0]!.directory, nina.id, 'CHU-NINA');
     const first = await refusal(pc1.client.badge(await tapProof(pc1.client, badge)));
     const a = await pc1.client.badgeCode(String(first.body.login_ticket), '1357');

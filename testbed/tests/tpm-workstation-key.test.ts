@@ -13,22 +13,17 @@ import { Pkcs11KeyProvider, TPM2_PKCS11_PATHS } from '../../electron/core/keys/p
 import type { KeyRecord } from '../../electron/core/keys/workstation-key';
 import { registerWorkstation, SessionServerClient, workstationAssertion } from '../../electron/core/oidc/server-client';
 import type { ServerError } from '../../electron/core/oidc/server-client';
-import { startServer } from '../../server/src/app';
 import type { SessionServer } from '../../server/src/app';
-import { postgresDb } from '../../server/src/db';
-import type { Db } from '../../server/src/db';
-import { jsonLog } from '../../server/src/log';
 import type { RelayBeginRequest } from '@sillage/protocol';
-import { boundBadge, tapIn, tapProof, TEST_DESFIRE_KEYS } from '../badges';
+import { boundBadge, tapIn, tapProof } from '../badges';
 import type { DesfireEmulator } from '../cards/desfire-card';
-import { startPostgres } from '../postgres';
-import type { PostgresHandle } from '../postgres';
+import { startServerStack } from '../stack';
+import type { ServerStack } from '../stack';
 import { startSwtpm } from '../swtpm';
 import type { SwtpmHandle } from '../swtpm';
 
+let stack: ServerStack;
 let badge: DesfireEmulator;
-let pg: PostgresHandle;
-let db: Db;
 let server: SessionServer;
 let tpm: SwtpmHandle;
 let dir: string;
@@ -46,16 +41,8 @@ beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sillage-tpm-key-'));
   store = path.join(dir, 'tpm2-pkcs11');
   tpm = await startSwtpm();
-  pg = await startPostgres();
-  pg.createDatabase('sillage');
-  db = postgresDb(pg.url('sillage'));
-  server = await startServer({
-    db,
-    port: 0,
-    trustAnchorsPem: [],
-    desfireKeys: TEST_DESFIRE_KEYS,
-    log: jsonLog(() => {}, 'silent'),
-  });
+  stack = await startServerStack();
+  server = stack.server;
   const acct = await server.directory.addAccount({
     idNat: '899999000111',
     adLogin: 'tpm',
@@ -68,9 +55,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  await server?.close();
-  await db?.close();
-  await pg?.stop();
+  await stack?.close();
   await tpm?.stop();
   delete process.env.TPM2_PKCS11_TCTI;
   fs.rmSync(dir, { recursive: true, force: true });
