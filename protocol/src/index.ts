@@ -8,3 +8,4 @@ export * from './errors';
 export * from './grants';
 export * from './badge';
 export * from './text';
+export * from './x509';

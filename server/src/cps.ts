@@ -3,6 +3,7 @@
 // the test PKI in tests), validity at `now`, key usage, signature, audience, lifetime, single use.
 import { createHmac, randomBytes, timingSafeEqual, X509Certificate } from 'node:crypto';
 import { compactVerify, decodeProtectedHeader } from 'jose';
+import { parseSubject } from '@sillage/protocol';
 import type { SillageError } from '@sillage/protocol';
 
 export class ProofError extends Error {
@@ -29,18 +30,6 @@ export interface CpsSubject {
 }
 
 const SMARTCARD_LOGON = '1.3.6.1.4.1.311.20.2.2';
-
-function subjectFields(subject: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  // One RDN per line; a multi-valued RDN (CN+SN+GN on CPS cards) is printed "SN=x + GN=y + CN=z".
-  for (const line of subject.split('\n')) {
-    for (const ava of line.split(' + ')) {
-      const i = ava.indexOf('=');
-      if (i > 0) out[ava.slice(0, i).trim()] = ava.slice(i + 1).trim();
-    }
-  }
-  return out;
-}
 
 /**
  * Whether keyUsage (2.5.29.15) allows digitalSignature. Node exposes extended key usages but not this
@@ -122,7 +111,7 @@ export class TrustStore {
   }
 
   subjectOf(leaf: X509Certificate): CpsSubject {
-    const s = subjectFields(leaf.subject);
+    const s = parseSubject(leaf.subject);
     if (!s.CN) throw new ProofError('invalid_assertion', 'certificate without CN (idNat)');
     if (leaf.ca) throw new ProofError('invalid_assertion', 'a CA certificate cannot authenticate a person');
     if (allowsDigitalSignature(leaf.raw) === false)

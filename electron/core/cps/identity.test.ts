@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { classifyAtr } from '../readers/pcsc/atr';
 import { pinStatusFromFlags } from './cryptolib';
-import { idNatKind, parseSubject } from './identity';
+import { idNatKind } from './identity';
 
 const h = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 
@@ -26,16 +26,6 @@ describe('CPS identity', () => {
     expect(idNatKind('0751234567')).toBe('adeli');
     expect(idNatKind('3760021832/000000018')).toBe('structure');
     expect(idNatKind('12')).toBe('other');
-  });
-
-  it('parses a multi-valued subject as Node prints it', () => {
-    expect(parseSubject('C=FR\nCN=899999000011\nSN=MARTIN\nGN=Camille\ntitle=Infirmière')).toEqual({
-      C: 'FR',
-      CN: '899999000011',
-      SN: 'MARTIN',
-      GN: 'Camille',
-      title: 'Infirmière',
-    });
   });
 
   it('reads tries left from PKCS#11 token flags', () => {

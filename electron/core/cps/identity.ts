@@ -3,6 +3,7 @@
 // idNat forms: "8" + 11-digit RPPS; "0"… ADELI (9 digits after the kind digit); structure cards
 // (CPE/CPA) carry "<structure id>/<card holder id>" (e.g. 3760021832/000000018).
 import { X509Certificate } from 'node:crypto';
+import { parseSubject } from '@sillage/protocol';
 import type { Identity } from '../../../shared/contract';
 
 export type IdNatKind = 'rpps' | 'adeli' | 'structure' | 'other';
@@ -22,19 +23,6 @@ export function idNatKind(idNat: string): IdNatKind {
   if (/^8\d{11}$/.test(idNat)) return 'rpps';
   if (/^0\d{9}$/.test(idNat)) return 'adeli';
   return 'other';
-}
-
-/** Parse a subject as Node prints it (one "key=value" per line, multi-valued RDNs split too). */
-export function parseSubject(subject: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  // One RDN per line; a multi-valued RDN (CN+SN+GN on CPS cards) is printed "SN=x + GN=y + CN=z".
-  for (const line of subject.split('\n')) {
-    for (const ava of line.split(' + ')) {
-      const i = ava.indexOf('=');
-      if (i > 0) out[ava.slice(0, i).trim()] = ava.slice(i + 1).trim();
-    }
-  }
-  return out;
 }
 
 export class CertificateError extends Error {
