@@ -30,7 +30,7 @@ import type { TestPki } from '../pki';
 import { startPostgres } from '../postgres';
 import type { PostgresHandle } from '../postgres';
 import { refusal } from '../server-refusal';
-import { tamper } from '../tamper';
+import { canonicalJson, tamper } from '../tamper';
 
 const ROOT = path.resolve(__dirname, '../..');
 const DPI = { clientId: 'dpi-reference', clientSecret: 'dpi-secret-for-tests-only', audiences: ['https://dpi.test'] };
@@ -546,21 +546,12 @@ describe('the audit table defends itself', () => {
       .filter((l) => l.startsWith('{"record"'))
       .map((l) => (JSON.parse(l) as { record: Record<string, unknown> }).record);
     const h = createHash;
-    const canonical = (v: unknown): string =>
-      v === null || typeof v !== 'object'
-        ? JSON.stringify(v ?? null)
-        : Array.isArray(v)
-          ? `[${v.map(canonical).join(',')}]`
-          : `{${Object.keys(v)
-              .sort()
-              .map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`)
-              .join(',')}}`;
     let prev = rows[0]!.prevHash as string;
     for (const r of rows) {
       if (r.seq === 5) r.accountId = 'acc-X';
       const { at, action, outcome, accountId, workstation, factor, reason, details } = r;
       const content = h('sha256')
-        .update(canonical({ at, action, outcome, accountId, workstation, factor, reason, details }))
+        .update(canonicalJson({ at, action, outcome, accountId, workstation, factor, reason, details }))
         .digest('hex');
       r.prevHash = prev;
       r.hash = h('sha256').update(`${prev}:${r.seq}:${content}`).digest('hex');

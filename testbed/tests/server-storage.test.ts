@@ -9,7 +9,7 @@ import { migrate, postgresDb, splitStatements } from '../../server/src/db';
 import { Directory } from '../../server/src/directory';
 import type { Db } from '../../server/src/db';
 import { startPostgres } from '../postgres';
-import { tamper } from '../tamper';
+import { canonicalJson, tamper } from '../tamper';
 import type { PostgresHandle } from '../postgres';
 
 let pg: PostgresHandle;
@@ -64,15 +64,6 @@ describe('audit chain', () => {
     const db = database('upgraded');
     await migrate(db, 1);
     // Two rows as the server wrote them before migration 2 (rule 1: everything hashed in one canonical JSON).
-    const canonical = (v: unknown): string =>
-      v === null || typeof v !== 'object'
-        ? JSON.stringify(v ?? null)
-        : Array.isArray(v)
-          ? `[${v.map(canonical).join(',')}]`
-          : `{${Object.keys(v)
-              .sort()
-              .map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`)
-              .join(',')}}`;
     let prevHash = '0'.repeat(64);
     for (const [seq, action] of [
       [1, 'login.cps'],
@@ -90,7 +81,7 @@ describe('audit chain', () => {
         details: { session: 's1' },
         prevHash,
       };
-      const hash = createHash('sha256').update(canonical(row)).digest('hex');
+      const hash = createHash('sha256').update(canonicalJson(row)).digest('hex');
       await db.query(
         'INSERT INTO audit (seq, at, action, outcome, account_id, workstation, factor, reason, details, prev_hash, hash) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)',
         [
