@@ -8,18 +8,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerWorkstation, SessionServerClient } from '../../electron/core/oidc/server-client';
 import { startServer } from '../../server/src/app';
 import type { SessionServer } from '../../server/src/app';
-import { postgresDb } from '../../server/src/db';
 import type { Db } from '../../server/src/db';
 import { jsonLog } from '../../server/src/log';
 import { label } from '../../server/src/metrics';
 import { keyCard } from '../key-card';
 import { makeTestPki } from '../pki';
 import type { TestPki } from '../pki';
-import { startPostgres } from '../postgres';
-import type { PostgresHandle } from '../postgres';
 import { refusal } from '../server-refusal';
+import { startServerStack } from '../stack';
+import type { ServerStack } from '../stack';
 
-let pg: PostgresHandle;
+let stack: ServerStack;
 let db: Db;
 let server: SessionServer;
 let pki: TestPki;
@@ -43,22 +42,16 @@ const scrape = async (port = server.metricsPort!) => (await fetch(`http://127.0.
 beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sillage-metrics-'));
   pki = makeTestPki(path.join(dir, 'pki'));
-  pg = await startPostgres();
-  pg.createDatabase('sillage');
-  db = postgresDb(pg.url('sillage'));
-  server = await startServer({
-    db,
+  stack = await startServerStack({
     trustAnchorsPem: [pki.root.certPem],
     intermediateCasPem: [pki.ca.certPem],
     metrics: { port: 0 },
-    log: jsonLog(() => {}, 'silent'),
   });
+  ({ db, server } = stack);
 }, 120_000);
 
 afterAll(async () => {
-  await server?.close();
-  await db?.close();
-  await pg?.stop();
+  await stack?.close();
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
 
