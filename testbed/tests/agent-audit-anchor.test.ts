@@ -11,40 +11,28 @@ import { auditChainHash } from '@sillage/protocol';
 import type { AuditChainRecord } from '@sillage/protocol';
 import { AuditLog, verifyAuditFile } from '../../electron/core/audit/audit';
 import { registerWorkstation, SessionServerClient } from '../../electron/core/oidc/server-client';
-import { startServer } from '../../server/src/app';
 import type { SessionServer } from '../../server/src/app';
 import { runAdmin } from '../../server/src/cli';
-import { postgresDb } from '../../server/src/db';
-import type { Db } from '../../server/src/db';
-import { jsonLog } from '../../server/src/log';
 import { readAuditFile } from '../audit-file';
-import { boundBadge, tapIn, TEST_DESFIRE_KEYS } from '../badges';
-import { startPostgres } from '../postgres';
+import { boundBadge, tapIn } from '../badges';
 import type { PostgresHandle } from '../postgres';
+import { STAFF, startServerStack } from '../stack';
+import type { ServerStack } from '../stack';
 
+let stack: ServerStack;
 let pg: PostgresHandle;
-let db: Db;
 let server: SessionServer;
 let dir: string;
 const KEY = Buffer.alloc(32, 0x5c);
 
 beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sillage-anchor-'));
-  pg = await startPostgres();
-  pg.createDatabase('sillage');
-  db = postgresDb(pg.url('sillage'));
-  server = await startServer({
-    db,
-    trustAnchorsPem: [],
-    desfireKeys: TEST_DESFIRE_KEYS,
-    log: jsonLog(() => {}, 'silent'),
-  });
+  stack = await startServerStack();
+  ({ pg, server } = stack);
 }, 120_000);
 
 afterAll(async () => {
-  await server?.close();
-  await db?.close();
-  await pg?.stop();
+  await stack?.close();
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
 
@@ -75,14 +63,7 @@ describe("the agent's audit chain, anchored at the session server", () => {
       allowHttp: true,
       auditHead: () => log.head(),
     });
-    const nurse = await server.directory.addAccount({
-      idNat: '899999000011',
-      adLogin: 'cmartin',
-      lastName: 'MARTIN',
-      firstName: 'Camille',
-      profession: 'Infirmière',
-      secret: '4821',
-    });
+    const nurse = await server.directory.addAccount(STAFF.camille);
     const badge = await boundBadge(server.directory, nurse.id, 'CHU-ANCRE');
 
     // A shift: badge + code, the PC's records between grants, a re-open later.

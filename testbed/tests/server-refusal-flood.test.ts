@@ -8,19 +8,16 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SoftwareKey } from '../../electron/core/keys/software-key';
 import { registerWorkstation } from '../../electron/core/oidc/server-client';
-import { startServer } from '../../server/src/app';
 import type { SessionServer } from '../../server/src/app';
 import { MAX_FIELD } from '../../server/src/audit';
 import type { AuditEntry } from '../../server/src/audit';
-import { postgresDb } from '../../server/src/db';
 import type { Db } from '../../server/src/db';
-import { jsonLog } from '../../server/src/log';
 import { DEFAULT_REFUSAL_LIMITS, OTHER_SOURCES, RefusalAudit } from '../../server/src/refusals';
 import { makeTestPki } from '../pki';
-import { startPostgres } from '../postgres';
-import type { PostgresHandle } from '../postgres';
+import { startServerStack } from '../stack';
+import type { ServerStack } from '../stack';
 
-let pg: PostgresHandle;
+let stack: ServerStack;
 let db: Db;
 let server: SessionServer;
 let dir: string;
@@ -32,24 +29,18 @@ const LIMITS = { ...DEFAULT_REFUSAL_LIMITS, windowMs: 3_600_000 };
 beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sillage-flood-'));
   const pki = makeTestPki(path.join(dir, 'pki'));
-  pg = await startPostgres();
-  pg.createDatabase('sillage');
-  db = postgresDb(pg.url('sillage'));
-  server = await startServer({
-    db,
+  stack = await startServerStack({
     trustAnchorsPem: [pki.root.certPem],
     relyingParties: [],
     refusalLimits: LIMITS,
     metrics: { port: 0 },
-    log: jsonLog(() => {}, 'silent'),
   });
+  ({ db, server } = stack);
   issuer = server.issuer;
 }, 120_000);
 
 afterAll(async () => {
-  await server?.close();
-  await db?.close();
-  await pg?.stop();
+  await stack?.close();
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
 
