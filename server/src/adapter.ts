@@ -1,7 +1,7 @@
 // oidc-provider storage on PostgreSQL: tokens, grants and replay records in one table, workstations
 // (the clients) from the directory. Nothing is kept in process memory, so instances are interchangeable.
 import { createHash } from 'node:crypto';
-import type { Adapter, AdapterPayload } from 'oidc-provider';
+import type { Adapter, AdapterConstructor, AdapterPayload } from 'oidc-provider';
 import { TEXT, textProblem } from '@sillage/protocol';
 import { Batcher } from './batch';
 import type { Db } from './db';
@@ -58,7 +58,7 @@ function upsertBatcher(db: Db): Batcher<Row, void> {
   );
 }
 
-export function adapterFactory(db: Db) {
+export function adapterFactory(db: Db): AdapterConstructor {
   const upserts = upsertBatcher(db);
   const clients = workstationClients(db);
   return class PgAdapter implements Adapter {
