@@ -55,7 +55,7 @@ export async function runAdmin(argv: string[], out: (s: string) => void = consol
   }
   // Offline: the RSSI's copy needs nothing but itself.
   if (area === 'audit' && cmd === 'verify-export') return verifyExportFile(rest, out);
-  const db = await openDb(argv);
+  const db = await openDb(argv, 'admin');
   try {
     await migrate(db);
     const dir = new Directory(db);

@@ -1,6 +1,8 @@
 // Storage: one small interface over node-postgres (production, tests) and PGlite (the embedded default
 // of `npm start` and demos). Same SQL on both; migrations are plain numbered SQL.
 import pg from 'pg';
+import { lockDataDir } from './pglite-lock';
+import type { DataDirHolder } from './pglite-lock';
 
 export interface QueryOptions {
   /**
@@ -101,10 +103,15 @@ export function isDatabaseUnavailable(e: unknown): boolean {
   );
 }
 
-export async function pgliteDb(dataDir?: string): Promise<Db> {
+/** PGlite in dataDir (held by this process alone, see pglite-lock.ts), or in memory without one. */
+export async function pgliteDb(dataDir?: string, holder: DataDirHolder = 'server'): Promise<Db> {
   const { PGlite } = await import('@electric-sql/pglite');
+  const release = dataDir ? lockDataDir(dataDir, holder) : () => {};
   const db = new PGlite(dataDir);
-  await db.waitReady;
+  await db.waitReady.catch((e: unknown) => {
+    release();
+    throw e;
+  });
   return {
     kind: 'pglite',
     query: async <T>(sql: string, params?: unknown[]) => ({ rows: (await db.query<T>(sql, params)).rows }),
@@ -112,7 +119,13 @@ export async function pgliteDb(dataDir?: string): Promise<Db> {
       db.transaction((t) =>
         fn({ query: async <T>(s: string, p?: unknown[]) => ({ rows: (await t.query<T>(s, p)).rows }) }),
       ),
-    close: () => db.close(),
+    close: async () => {
+      try {
+        await db.close();
+      } finally {
+        release();
+      }
+    },
   };
 }
 

@@ -45,7 +45,7 @@ async function applySeed(server: SessionServer, seed: Seed) {
 }
 
 const HELP = `Usage: npm run server -- [options]
-  --port N                 listening port (default 7443; 0 = any)
+  --port N                 listening port (default 7443, or SILLAGE_SERVER_PORT; 0 = any)
   --host H                 listening address (default 127.0.0.1)
   --issuer URL             public URL when behind a reverse proxy (TLS terminates there)
   --database-url URL       PostgreSQL (or DATABASE_URL); default: PGlite in --data-dir
@@ -54,7 +54,8 @@ const HELP = `Usage: npm run server -- [options]
   --db-prepared-statements on|off
                            named (prepared) hot statements (or DATABASE_PREPARED_STATEMENTS; default on);
                            off behind PgBouncer older than 1.21 in transaction mode (docs/scaling.md)
-  --data-dir DIR           PGlite directory (default ~/.local/share/sillage-server)
+  --data-dir DIR           PGlite directory (or SILLAGE_SERVER_DATA; default ~/.local/share/sillage-server,
+                           created if missing); one process at a time: stop the server to run server:admin
   --secrets-key-file FILE  key-encryption key sealing the server's signing keys in the database (or
                            SILLAGE_SECRETS_KEY_FILE, or the key itself in SILLAGE_SECRETS_KEY): 32 bytes
                            as 64 hex digits or base64, file readable by the server's account only; PGlite
@@ -83,11 +84,29 @@ const HELP = `Usage: npm run server -- [options]
   --seed FILE              JSON accounts/badges/codes and one enrolment token to load at start, then
                            delete (the embedded demo server of npm start)`;
 
+/** The first word of the line that is not an option of HELP (a typo would otherwise start on defaults). */
+function unknownWord(argv: string[]): string | null {
+  const flags = new Set(['--help', '--allow-uid-only']);
+  const withValue = new Set([...HELP.matchAll(/^\s+(--[a-z0-9-]+) [A-Z]/gm)].map((m) => m[1]!));
+  for (let i = 0; i < argv.length; i++) {
+    const name = argv[i]!.split('=')[0]!;
+    if (flags.has(name)) continue;
+    if (!withValue.has(name)) return argv[i]!;
+    if (!argv[i]!.includes('=')) i++;
+  }
+  return null;
+}
+
 async function main() {
   const argv = process.argv.slice(2);
-  if (argv.includes('--help')) {
+  if (argv.includes('--help') || argv[0] === 'help' || argv.includes('-h')) {
     console.log(HELP);
     return;
+  }
+  const unknown = unknownWord(argv);
+  if (unknown !== null) {
+    console.error(`option inconnue / unknown option: ${unknown}\n\n${HELP}`);
+    process.exit(2);
   }
   const level = (argValue(argv, '--log-level') ?? 'info') as 'info' | 'warn' | 'error';
   const log = jsonLog(undefined, level);
@@ -134,7 +153,7 @@ async function main() {
   const ticketText = argValue(argv, '--login-ticket-seconds');
   // Checked before any database is opened.
   const ticketSeconds = ticketText === undefined ? undefined : loginTicketSeconds(Number(ticketText));
-  const db = await openDb(argv, log);
+  const db = await openDb(argv, 'server', log);
   const checkpointMinutes = Number(argValue(argv, '--audit-checkpoint-minutes') ?? 5);
   if (!(checkpointMinutes >= 1 && checkpointMinutes <= 1440))
     throw new Error('--audit-checkpoint-minutes must be a number of minutes from 1 to 1440');
@@ -177,14 +196,19 @@ async function main() {
   );
   if (server.metricsPort !== undefined)
     console.log(`Metrics: http://${argValue(argv, '--metrics-host') ?? '127.0.0.1'}:${server.metricsPort}/metrics`);
+  // Ctrl-C reaches every process of the terminal's group, and npm and tsx relay it again: the second
+  // signal must not kill the process before the database is closed (and its PGlite directory released).
+  let stopping = false;
   const stop = async () => {
+    if (stopping) return;
+    stopping = true;
     await server.close();
     await db.close();
     desfireKeyStore?.close();
     process.exit(0);
   };
-  process.once('SIGTERM', () => void stop());
-  process.once('SIGINT', () => void stop());
+  process.on('SIGTERM', () => void stop());
+  process.on('SIGINT', () => void stop());
 }
 
 main().catch((e: unknown) => {

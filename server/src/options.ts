@@ -7,6 +7,7 @@ import { pgliteDb, postgresDb } from './db';
 import { kekFromText, newKekText } from './secrets';
 import type { Kek } from './secrets';
 import type { Log } from './log';
+import type { DataDirHolder } from './pglite-lock';
 
 export function argValue(argv: string[], name: string): string | undefined {
   const i = argv.indexOf(name);
@@ -32,7 +33,7 @@ const pgliteDir = (argv: string[]) =>
   argValue(argv, '--data-dir') ?? process.env.SILLAGE_SERVER_DATA ?? defaultDataDir();
 
 /** PostgreSQL when DATABASE_URL / --database-url is given (production), else PGlite in a data directory. */
-export async function openDb(argv: string[], log?: Log): Promise<Db> {
+export async function openDb(argv: string[], holder: DataDirHolder, log?: Log): Promise<Db> {
   const url = databaseUrl(argv);
   if (url) {
     const pool = argValue(argv, '--db-pool-size') ?? process.env.DATABASE_POOL_SIZE;
@@ -51,7 +52,7 @@ export async function openDb(argv: string[], log?: Log): Promise<Db> {
         }),
     });
   }
-  return pgliteDb(pgliteDir(argv));
+  return pgliteDb(pgliteDir(argv), holder);
 }
 
 /** Where PGlite keeps the key-encryption key it makes for itself (inside its data directory). */

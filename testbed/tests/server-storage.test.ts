@@ -1,11 +1,16 @@
 // The session server's storage on a real PostgreSQL: appends from two instances at once stay one
 // gap-free audit chain, a database upgraded from hash rule 1 still verifies end to end, an edited row of
 // either rule is found, and the prepared hot statements survive a schema change made by another
-// instance (a rolling upgrade).
+// instance (a rolling upgrade). A PGlite directory is held by one process at a time.
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Audit } from '../../server/src/audit';
-import { migrate, postgresDb, splitStatements } from '../../server/src/db';
+import { migrate, pgliteDb, postgresDb, splitStatements } from '../../server/src/db';
+import { DataDirInUse, LOCK_FILE } from '../../server/src/pglite-lock';
 import { Directory } from '../../server/src/directory';
 import type { Db } from '../../server/src/db';
 import { startPostgres } from '../postgres';
@@ -148,4 +153,38 @@ describe('prepared statements', () => {
     const after = await Promise.all(Array.from({ length: 8 }, () => dir.badgeOwner({ uid: '04A1B2C3D4E5F6' })));
     expect(after.every((o) => 'account' in o && o.account.lastName === 'ROULANT')).toBe(true);
   });
+});
+
+describe('PGlite directory', () => {
+  it('is held by one process at a time: a second opener is refused, a dead holder’s lock is taken over', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sillage-pglite-'));
+    const data = path.join(dir, 'db');
+    try {
+      const first = await pgliteDb(data, 'server');
+      await migrate(first);
+      const refused = await pgliteDb(data, 'admin').then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(refused).toBeInstanceOf(DataDirInUse);
+      expect((refused as Error).message).toMatch(/^base utilisée par un serveur en marche \(PID \d+ sur /);
+      await first.close();
+      expect(fs.existsSync(path.join(data, LOCK_FILE))).toBe(false);
+
+      // A holder killed without closing (kill -9, power cut) leaves its lock: a gone PID does not hold it.
+      const gone = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']).stdout.toString();
+      fs.writeFileSync(
+        path.join(data, LOCK_FILE),
+        JSON.stringify({ pid: Number(gone), host: os.hostname(), holder: 'server', since: 'x' }),
+      );
+      const second = await pgliteDb(data, 'admin');
+      expect(JSON.parse(fs.readFileSync(path.join(data, LOCK_FILE), 'utf8'))).toMatchObject({
+        pid: process.pid,
+        holder: 'admin',
+      });
+      await second.close();
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 90_000);
 });
