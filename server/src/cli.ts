@@ -1,5 +1,6 @@
 // `npm run server:admin -- <command>`: enrolment and directory administration, straight on the database
-// (DATABASE_URL or --data-dir). Secrets (session codes) are read from standard input, never from argv.
+// (DATABASE_URL or --data-dir). Secrets (session codes) are typed at a prompt or read from standard input,
+// never from argv.
 import fs from 'node:fs';
 import { calculateJwkThumbprint } from 'jose';
 import { compareWithServerHeads, parseAuditLine } from '@sillage/protocol';
@@ -9,21 +10,23 @@ import { Audit } from './audit';
 import type { CheckpointKeys } from './audit';
 import { exportSlice, verifySlice } from './audit-export';
 import { migrate } from './db';
+import type { Db } from './db';
 import { Directory } from './directory';
-import { argValue, kekFromFile, openDb, secretsKey } from './options';
+import { argValue, defaultDataDir, kekFromFile, openDb, secretsKey } from './options';
 import { checkpointKeys, keyPlan, SecretStore } from './secrets';
 import { Sessions } from './sessions';
 
 const HELP = `Usage: npm run server:admin -- <command> [--database-url URL | --data-dir DIR] [--secrets-key-file FILE]
   account add --idnat ID --login LOGIN --last NOM --first PRENOM [--profession P]
   account list
-  account set-code LOGIN            (reads the code from standard input)
+  account set-code LOGIN            (asks for the code; or reads it from standard input)
   account import FILE.csv           (id_nat;ad_login;last_name;first_name;profession;badge_uid;badge_id)
   badge bind LOGIN --uid UID [--number N]
                                     (UID: the chip UID that "npm run badge -- encode" prints; N: the number on it)
   badge bind LOGIN --number N       (badges read by readers that check them themselves: reader-verified)
   badge revoke UID|NUMBER [--reason TEXT]
-  workstation token LABEL           (one-time enrolment token for the MSI / policy)
+  enrolment-token LABEL             one-time enrolment token for one PC, valid 7 days (MSI / policy)
+                                    (also: workstation token LABEL)
   workstation revoke CLIENT_ID
   session list
   session end --user LOGIN          (admin termination: every workstation of that user locks)
@@ -39,23 +42,138 @@ const HELP = `Usage: npm run server:admin -- <command> [--database-url URL | --d
   db migrate                        (applies the schema migrations: run it as the owner role)
   keys list                         (signing keys: state, dates, RFC 7638 thumbprints)
   keys rotate [--publish-delay-minutes N]  (new signing keys, published now, signing after N min, default 60)
-  keys rewrap --new-key-file FILE   (seals the secrets under a new key-encryption key; restart the servers with it)`;
+  keys rewrap --new-key-file FILE   (seals the secrets under a new key-encryption key; restart the servers with it)
+  help
 
-async function readStdin(): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const c of process.stdin) chunks.push(c as Buffer);
-  return Buffer.concat(chunks).toString('utf8').trim();
+Database: PostgreSQL with --database-url (or DATABASE_URL): these commands run beside the running
+servers. Otherwise PGlite in --data-dir (or SILLAGE_SERVER_DATA; default ${defaultDataDir()}), which
+serves one process at a time: run them while the server is stopped.`;
+
+/** Options followed by a value, wherever they stand on the line; the other words name the command. */
+const VALUE_OPTIONS = new Set([
+  '--database-url',
+  '--data-dir',
+  '--db-pool-size',
+  '--idnat',
+  '--login',
+  '--last',
+  '--first',
+  '--profession',
+  '--reason',
+  '--uid',
+  '--number',
+  '--user',
+  '--limit',
+  '--checkpoints',
+  '--out',
+  '--from',
+  '--to',
+  '--since',
+  '--until',
+  '--jwks',
+  '--workstation',
+  '--publish-delay-minutes',
+  '--new-key-file',
+  '--secrets-key-file',
+]);
+
+const COMMANDS = new Set([
+  'account add',
+  'account list',
+  'account set-code',
+  'account import',
+  'badge bind',
+  'badge revoke',
+  'workstation token',
+  'workstation revoke',
+  'session list',
+  'session end',
+  'audit verify',
+  'audit checkpoint',
+  'audit export',
+  'audit verify-export',
+  'audit verify-agent',
+  'db migrate',
+  'keys list',
+  'keys rotate',
+  'keys rewrap',
+]);
+
+function words(argv: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (VALUE_OPTIONS.has(a)) i++;
+    else if (!a.startsWith('-')) out.push(a);
+  }
+  return out;
+}
+
+/** The command the words name and its positional arguments, or null when there is no such command. */
+function command(w: string[]): { name: string; args: string[] } | null {
+  const [a = '', b = '', ...rest] = w;
+  if (a === 'enrolment-token') return { name: 'workstation token', args: w.slice(1) };
+  if (a === 'audit' && !b) return { name: 'audit', args: [] };
+  const name = `${a} ${b}`;
+  return COMMANDS.has(name) ? { name, args: rest } : null;
+}
+
+/** A code typed at a terminal (not echoed), or standard input when it is a pipe or a file. */
+async function readSecret(prompt: string): Promise<string> {
+  const stdin = process.stdin;
+  if (!stdin.isTTY) {
+    const chunks: Buffer[] = [];
+    for await (const c of stdin) chunks.push(c as Buffer);
+    return Buffer.concat(chunks).toString('utf8').trim();
+  }
+  process.stderr.write(prompt);
+  stdin.setRawMode(true);
+  stdin.setEncoding('utf8');
+  stdin.resume();
+  return new Promise((resolve, reject) => {
+    let typed = '';
+    const finish = (err?: Error) => {
+      stdin.off('data', onData);
+      stdin.setRawMode(false);
+      stdin.pause();
+      process.stderr.write('\n');
+      if (err) reject(err);
+      else resolve(typed.trim());
+    };
+    const onData = (chunk: string) => {
+      for (const ch of chunk) {
+        if (ch === '\r' || ch === '\n' || ch === '\u0004') return finish();
+        if (ch === '\u0003') return finish(new Error('saisie interrompue'));
+        typed = ch === '\u007f' || ch === '\b' ? typed.slice(0, -1) : typed + ch;
+      }
+    };
+    stdin.on('data', onData);
+  });
 }
 
 export async function runAdmin(argv: string[], out: (s: string) => void = console.log): Promise<number> {
-  const [area, cmd, ...rest] = argv;
-  if (!area || area === '--help') {
+  const w = words(argv);
+  const asked = w[0] === 'help' || argv.includes('--help') || argv.includes('-h');
+  if (asked || w.length === 0) {
     out(HELP);
-    return area ? 0 : 2;
+    return asked ? 0 : 2;
   }
+  const cmd = command(w);
+  if (!cmd) {
+    out(`commande inconnue / unknown command : ${w.join(' ')}\n`);
+    out(HELP);
+    return 2;
+  }
+  const rest = cmd.args;
   // Offline: the RSSI's copy needs nothing but itself.
-  if (area === 'audit' && cmd === 'verify-export') return verifyExportFile(rest, out);
-  const db = await openDb(argv, 'admin');
+  if (cmd.name === 'audit verify-export') return verifyExportFile(rest[0] ?? '', argValue(argv, '--jwks'), out);
+  let db: Db;
+  try {
+    db = await openDb(argv, 'admin');
+  } catch (e) {
+    out(`erreur : ${(e as Error).message}`);
+    return 1;
+  }
   try {
     await migrate(db);
     const dir = new Directory(db);
@@ -73,16 +191,18 @@ export async function runAdmin(argv: string[], out: (s: string) => void = consol
       return a;
     };
     const admin = { workstation: 'admin-cli' };
-    switch (`${area} ${cmd ?? ''}`.trim()) {
+    switch (cmd.name) {
       case 'account add': {
+        const lastName = argValue(argv, '--last') ?? '';
+        const firstName = argValue(argv, '--first') ?? '';
+        if (!lastName || !firstName) throw new Error('--last et --first sont requis');
         const a = await dir.addAccount({
-          idNat: argValue(rest, '--idnat') ?? null,
-          adLogin: argValue(rest, '--login') ?? null,
-          lastName: argValue(rest, '--last') ?? '',
-          firstName: argValue(rest, '--first') ?? '',
-          profession: argValue(rest, '--profession') ?? null,
+          idNat: argValue(argv, '--idnat') ?? null,
+          adLogin: argValue(argv, '--login') ?? null,
+          lastName,
+          firstName,
+          profession: argValue(argv, '--profession') ?? null,
         });
-        if (!a.lastName || !a.firstName) throw new Error('--last et --first sont requis');
         await audit.append({ ...admin, action: 'admin.account.add', outcome: 'ok', accountId: a.id });
         out(`compte ${a.id} (${a.firstName} ${a.lastName})`);
         return 0;
@@ -93,7 +213,7 @@ export async function runAdmin(argv: string[], out: (s: string) => void = consol
         return 0;
       case 'account set-code': {
         const a = await who(rest[0] ?? '');
-        const code = await readStdin();
+        const code = await readSecret(`Code de session de ${a.adLogin ?? a.id} (4 à 8 chiffres, non affiché) : `);
         if (!/^\d{4,8}$/.test(code)) throw new Error('le code doit avoir 4 à 8 chiffres (lu sur l’entrée standard)');
         await dir.setSecret(a.id, code);
         await audit.append({ ...admin, action: 'admin.account.set-code', outcome: 'ok', accountId: a.id });
@@ -114,7 +234,7 @@ export async function runAdmin(argv: string[], out: (s: string) => void = consol
       }
       case 'badge bind': {
         const a = await who(rest[0] ?? '');
-        const badge = { uid: argValue(rest, '--uid') ?? null, number: argValue(rest, '--number') ?? null };
+        const badge = { uid: argValue(argv, '--uid') ?? null, number: argValue(argv, '--number') ?? null };
         if (!badge.uid && !badge.number) throw new Error('--uid ou --number est requis');
         const r = await dir.bindBadge(badge, a.id);
         await audit.append({
@@ -134,7 +254,7 @@ export async function runAdmin(argv: string[], out: (s: string) => void = consol
         return r.ok ? 0 : 1;
       }
       case 'badge revoke': {
-        const ok = await dir.revokeBadge(rest[0] ?? '', argValue(rest, '--reason') ?? 'perdu');
+        const ok = await dir.revokeBadge(rest[0] ?? '', argValue(argv, '--reason') ?? 'perdu');
         await audit.append({
           ...admin,
           action: 'admin.badge.revoke',
@@ -171,7 +291,7 @@ export async function runAdmin(argv: string[], out: (s: string) => void = consol
           out(`${s.id}\t${s.accountId}\t${s.authTime.toISOString()}\t${s.expiresAt.toISOString()}\t${s.amr.join(',')}`);
         return 0;
       case 'session end': {
-        const a = await who(argValue(rest, '--user') ?? '');
+        const a = await who(argValue(argv, '--user') ?? '');
         const n = await sessions.endAllForAccount(a.id, 'admin-termination');
         await audit.append({
           ...admin,
@@ -184,11 +304,11 @@ export async function runAdmin(argv: string[], out: (s: string) => void = consol
         return 0;
       }
       case 'audit verify': {
-        const file = argValue(rest, '--checkpoints');
+        const file = argValue(argv, '--checkpoints');
         const v = await audit.verify(file ? checkpointLines(fs.readFileSync(file, 'utf8')) : []);
         out(
           v.ok
-            ? `chaîne d’audit intègre (${v.rows} enregistrements)`
+            ? `chaîne d’audit intègre : ${v.rows} enregistrement${v.rows > 1 ? 's' : ''}`
             : `chaîne d’audit ROMPUE à l’enregistrement ${v.brokenAt} : ${v.reason}`,
         );
         return v.ok ? 0 : 1;
@@ -199,16 +319,16 @@ export async function runAdmin(argv: string[], out: (s: string) => void = consol
         return 0;
       }
       case 'audit export': {
-        const file = argValue(rest, '--out');
+        const file = argValue(argv, '--out');
         if (!file) throw new Error('--out FICHIER est requis');
         const num = (name: string) => {
-          const v = argValue(rest, name);
+          const v = argValue(argv, name);
           if (v === undefined) return undefined;
           if (!/^\d+$/.test(v)) throw new Error(`${name} attend un numéro d’enregistrement`);
           return Number(v);
         };
         const date = (name: string) => {
-          const v = argValue(rest, name);
+          const v = argValue(argv, name);
           if (v === undefined) return undefined;
           const d = new Date(v);
           if (Number.isNaN(d.getTime())) throw new Error(`${name} attend une date (AAAA-MM-JJ ou ISO 8601)`);
@@ -254,7 +374,7 @@ export async function runAdmin(argv: string[], out: (s: string) => void = consol
         return 0;
       }
       case 'keys rotate': {
-        const minutes = Number(argValue(rest, '--publish-delay-minutes') ?? 60);
+        const minutes = Number(argValue(argv, '--publish-delay-minutes') ?? 60);
         // Relying parties cache the JWKS and instances re-read keys every 30 s: a key must be seen first.
         if (!(Number.isFinite(minutes) && minutes >= 5 && minutes <= 10080))
           throw new Error('--publish-delay-minutes attend un nombre de minutes de 5 à 10080');
@@ -272,7 +392,7 @@ export async function runAdmin(argv: string[], out: (s: string) => void = consol
         return 0;
       }
       case 'keys rewrap': {
-        const file = argValue(rest, '--new-key-file');
+        const file = argValue(argv, '--new-key-file');
         if (!file) throw new Error('--new-key-file FICHIER est requis');
         const next = kekFromFile(file);
         await secrets().rewrap(next);
@@ -283,7 +403,7 @@ export async function runAdmin(argv: string[], out: (s: string) => void = consol
         return 0;
       }
       case 'audit verify-agent': {
-        const ws = argValue(rest, '--workstation');
+        const ws = argValue(argv, '--workstation');
         const file = rest[0];
         if (!ws || !file || file.startsWith('--'))
           throw new Error('usage : audit verify-agent FICHIER --workstation CLIENT_ID');
@@ -313,12 +433,7 @@ export async function runAdmin(argv: string[], out: (s: string) => void = consol
         );
         return 0;
       }
-      case 'audit':
-      default: {
-        if (area !== 'audit') {
-          out(HELP);
-          return 2;
-        }
+      case 'audit': {
         const user = argValue(argv, '--user');
         const rows = await audit.query({
           ...(user ? { accountId: (await who(user)).id } : {}),
@@ -331,6 +446,7 @@ export async function runAdmin(argv: string[], out: (s: string) => void = consol
         return 0;
       }
     }
+    return 2;
   } catch (e) {
     out(`erreur : ${(e as Error).message}`);
     return 1;
@@ -353,11 +469,10 @@ function checkpointLines(text: string): string[] {
     .filter(Boolean);
 }
 
-async function verifyExportFile(rest: string[], out: (s: string) => void): Promise<number> {
+async function verifyExportFile(file: string, jwks: string | undefined, out: (s: string) => void): Promise<number> {
   try {
-    const jwks = argValue(rest, '--jwks');
     const trusted = jwks ? (JSON.parse(fs.readFileSync(jwks, 'utf8')) as { keys: JWK[] }).keys : undefined;
-    const v = await verifySlice(fs.readFileSync(rest[0] ?? '', 'utf8'), trusted);
+    const v = await verifySlice(fs.readFileSync(file, 'utf8'), trusted);
     if (!v.ok) {
       out(`export NON VÉRIFIÉ : ${v.reason}`);
       return 1;

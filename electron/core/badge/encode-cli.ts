@@ -4,8 +4,8 @@
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { loadPcsc } from '../../../native/pcsclite';
-import type { CardReader } from '../../../native/pcsclite';
-import { loadKeyFile } from './key-file';
+import type { CardReader, PCSCLite } from '../../../native/pcsclite';
+import { KeyFileError, loadKeyFile } from './key-file';
 import { readBadgeNumber } from './desfire/credential';
 import { LocalKeyCustody } from './desfire/custody';
 import { encodeBadge } from './desfire/personalise';
@@ -32,12 +32,51 @@ const HELP = `Usage:
 
 type Out = (line: string) => void;
 
+/** A refusal the tool explains in a full sentence (no stack trace): what is wrong and what to do. */
+class CliError extends Error {}
+
+function openPcsc(): PCSCLite {
+  try {
+    return loadPcsc();
+  } catch (e) {
+    throw new CliError(
+      `service PC/SC indisponible (${(e as Error).message}) : démarrez-le (Linux : sudo systemctl start pcscd ; ` +
+        'Windows : service « Carte à puce »), branchez le lecteur, puis réessayez. / PC/SC service not available: start pcscd.',
+    );
+  }
+}
+
+function readProfile(file: string): BadgeProfile {
+  let raw: string;
+  try {
+    raw = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new CliError(`profil de badge illisible (${file}) : ${code === 'ENOENT' ? 'fichier introuvable' : code}`);
+  }
+  let o: unknown;
+  try {
+    o = JSON.parse(raw);
+  } catch {
+    throw new CliError(`profil de badge ${file} : JSON invalide — attendu un objet comme ${PROFILE_EXAMPLE}`);
+  }
+  const problem =
+    o && typeof o === 'object' && !Array.isArray(o)
+      ? badgeProfileProblem(o as Record<string, unknown>)
+      : 'un objet JSON est attendu (un seul profil, pas une liste)';
+  if (problem) throw new CliError(`profil de badge ${file} refusé : ${problem} — exemple : ${PROFILE_EXAMPLE}`);
+  return withProfileDefaults(o as Partial<BadgeProfile>);
+}
+
+const PROFILE_EXAMPLE =
+  '{"name": "chu", "aid": "F51230", "keyNo": 1, "fileNo": 1, "length": 16, "mode": "full", "systemId": "434855"}';
+
 async function withCard<T>(
   readerName: string | undefined,
   waitMs: number,
   fn: (t: ApduTransport) => Promise<T>,
 ): Promise<T> {
-  const ctx = loadPcsc();
+  const ctx = openPcsc();
   ctx.on('error', () => {});
   try {
     const reader = await new Promise<CardReader>((resolve, reject) => {
@@ -68,53 +107,62 @@ async function withCard<T>(
   }
 }
 
+const COMMANDS = ['encode', 'verify', 'readers'];
+
 export async function runBadgeCli(argv: string[], out: Out = console.log): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      profile: { type: 'string' },
-      keys: { type: 'string' },
-      number: { type: 'string' },
-      reader: { type: 'string' },
-      'dry-run': { type: 'boolean', default: false },
-      'wait-ms': { type: 'string', default: '15000' },
-      help: { type: 'boolean', default: false },
-    },
-  });
-  const cmd = positionals[0];
-  if (values.help || !cmd) {
-    out(HELP);
-    return cmd ? 0 : 2;
-  }
-  if (cmd === 'readers') {
-    const ctx = loadPcsc();
-    ctx.on('error', () => {});
-    await new Promise((r) => setTimeout(r, 500));
-    for (const name of Object.keys(ctx.readers)) out(name);
-    ctx.close();
-    return 0;
-  }
-  if (!values.profile || !values.keys) {
-    out('--profile et --keys sont requis');
-    return 2;
-  }
-  const raw: unknown = JSON.parse(fs.readFileSync(values.profile, 'utf8'));
-  const problem =
-    raw && typeof raw === 'object' && !Array.isArray(raw)
-      ? badgeProfileProblem(raw as Record<string, unknown>)
-      : 'objet JSON attendu';
-  if (problem) {
-    out(`${values.profile} : ${problem}`);
-    return 2;
-  }
-  const profile = withProfileDefaults(raw as Partial<BadgeProfile>);
-  const waitMs = Number(values['wait-ms']);
+  let parsed;
   try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        profile: { type: 'string' },
+        keys: { type: 'string' },
+        number: { type: 'string' },
+        reader: { type: 'string' },
+        'dry-run': { type: 'boolean', default: false },
+        'wait-ms': { type: 'string', default: '15000' },
+        help: { type: 'boolean', default: false },
+      },
+    });
+  } catch (e) {
+    out(`option refusée / bad option : ${(e as Error).message.split('. ')[0]}\n`);
+    out(HELP);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  const cmd = positionals[0];
+  if (values.help || !cmd || cmd === 'help') {
+    out(HELP);
+    return cmd || values.help ? 0 : 2;
+  }
+  if (!COMMANDS.includes(cmd)) {
+    out(`commande inconnue / unknown command : ${cmd}\n`);
+    out(HELP);
+    return 2;
+  }
+  try {
+    if (cmd === 'readers') {
+      const ctx = openPcsc();
+      ctx.on('error', () => {});
+      await new Promise((r) => setTimeout(r, 500));
+      const names = Object.keys(ctx.readers);
+      ctx.close();
+      if (!names.length) out('aucun lecteur PC/SC : branchez un lecteur (pcscd le voit aussitôt) / no PC/SC reader');
+      for (const name of names) out(name);
+      return 0;
+    }
+    if (!values.profile || !values.keys) {
+      out('--profile et --keys sont requis / --profile and --keys are required\n');
+      out(HELP);
+      return 2;
+    }
+    const profile = readProfile(values.profile);
+    const waitMs = Number(values['wait-ms']);
     const keys = loadKeyFile(values.keys);
     if (cmd === 'encode') {
       if (!values.number) {
-        out('--number est requis');
+        out('--number est requis / --number is required');
         return 2;
       }
       const r = await withCard(values.reader, waitMs, (t) =>
@@ -130,15 +178,13 @@ export async function runBadgeCli(argv: string[], out: Out = console.log): Promi
       }
       return 0;
     }
-    if (cmd === 'verify') {
-      const c = await withCard(values.reader, waitMs, (t) => readBadgeNumber(t, profile, new LocalKeyCustody(keys)));
-      out(`Badge authentique — ${c.number} (UID ${c.uid}, clé diversifiée, ${c.apdus} APDU)`);
-      return 0;
-    }
-    out(`commande inconnue : ${cmd}\n${HELP}`);
-    return 2;
+    const c = await withCard(values.reader, waitMs, (t) => readBadgeNumber(t, profile, new LocalKeyCustody(keys)));
+    out(`Badge authentique — ${c.number} (UID ${c.uid}, clé diversifiée, ${c.apdus} APDU)`);
+    return 0;
   } catch (e) {
-    out(`Refusé : ${(e as Error).message}`);
+    out(
+      e instanceof CliError || e instanceof KeyFileError ? `Erreur : ${e.message}` : `Refusé : ${(e as Error).message}`,
+    );
     return 1;
   }
 }
