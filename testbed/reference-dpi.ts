@@ -5,9 +5,10 @@
 //    session server (its OIDC provider) who the token is for, by introspection with its own
 //    relying-party credentials;
 //  - opens the DMP for a patient.
-// Run as a process: `node --import tsx testbed/reference-dpi.ts --socket PATH --issuer URL
-// --client-id ID --audience AUD` with the client secret in REF_DPI_CLIENT_SECRET. It reads commands
-// on stdin (`token`, `dmp <ins> <oid>`, `quit`) and prints one JSON line per result or event.
+// Run as a process: `node --import tsx testbed/reference-dpi.ts [--socket PATH] --issuer URL
+// --client-id ID --audience AUD` with the client secret in REF_DPI_CLIENT_SECRET (the socket defaults
+// to the agent's, as a DPI finds it). It reads commands on stdin (`token`, `dmp <ins> <oid>`, `quit`)
+// and prints one JSON line per result or event.
 import net from 'node:net';
 import readline from 'node:readline';
 import * as oidc from 'openid-client';
@@ -19,6 +20,7 @@ import type {
   BrokerResult,
   ContextEvent,
 } from '../shared/broker-wire';
+import { defaultSocketPath } from '../electron/core/broker/local-endpoint';
 
 export class BrokerClient {
   private socket: net.Socket;
@@ -133,7 +135,10 @@ async function main(): Promise<void> {
       execute: issuer.protocol === 'http:' ? [oidc.allowInsecureRequests] : [],
     },
   );
-  const broker = await BrokerClient.connect(arg('--socket'), (e) => out({ kind: 'refused', ...e }));
+  const broker = await BrokerClient.connect(
+    process.argv.includes('--socket') ? arg('--socket') : defaultSocketPath(),
+    (e) => out({ kind: 'refused', ...e }),
+  );
   let user: string | null = null;
   broker.onEvent = (e) => {
     // Switch or hide the DPI's user as the workstation does.
