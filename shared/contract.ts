@@ -35,7 +35,10 @@ export interface CredentialSummary {
 export type LockReason =
   | 'startup'
   | 'user-lock'
+  /** The card of an open session was removed. */
   | 'card-removed'
+  /** A card was removed before any session opened (PIN pad, blocked card): nothing was locked. */
+  | 'card-removed-before-login'
   | 'tap-out'
   | 'switch-user'
   | 'inactivity'

@@ -301,6 +301,7 @@ export async function createAgent(opts: AgentOptions): Promise<Agent> {
     'demo.tapBadge': async ({ badgeId, reader }) => (await demo().tapBadge(badgeId, reader), demo().inventory()),
     'demo.reset': () => {
       demo().reset();
+      engine.restart();
       return demo().inventory();
     },
   };

@@ -144,8 +144,35 @@ describe('session engine — CPS card', () => {
     env.engine.handleReaderEvent({ type: 'card-removed', reader: 'Lecteur test' });
     release();
     expect(await pending).toEqual({ accepted: false });
-    expect(env.engine.getState()).toEqual({ kind: 'locked', reason: 'card-removed' });
+    expect(env.engine.getState()).toEqual({ kind: 'locked', reason: 'card-removed-before-login' });
     expect(env.states.some((s) => s.kind === 'open')).toBe(false);
+  });
+
+  it('says a card removed at the PIN pad locked nothing (no session was open)', async () => {
+    env.readers.insertCard('cps-camille');
+    await settle();
+    expect(kind(env)).toBe('pin-required');
+    env.readers.removeCard();
+    expect(env.engine.getState()).toEqual({ kind: 'locked', reason: 'card-removed-before-login' });
+    expect(actions(env)).toContain('card.removed');
+    expect(actions(env)).not.toContain('session.locked');
+  });
+
+  it('restart (the demo reset) locks an open session and leaves no message of before', async () => {
+    env.readers.insertCard('cps-camille');
+    await settle();
+    await env.engine.submitPin(DEMO_PIN);
+    expect(kind(env)).toBe('open');
+    env.readers.removeCard();
+    expect(env.engine.getState()).toEqual({ kind: 'locked', reason: 'card-removed' });
+    expect(env.engine.restart()).toEqual({ kind: 'locked', reason: 'startup' });
+
+    // Camille's badge re-opens her roaming session: a session open on a badge, no card to remove.
+    env.readers.tapBadge('badge-camille');
+    await settle();
+    expect(kind(env)).toBe('open');
+    expect(env.engine.restart()).toEqual({ kind: 'locked', reason: 'startup' });
+    expect(actions(env).filter((a) => a === 'session.locked')).toHaveLength(2);
   });
 });
 

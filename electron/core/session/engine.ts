@@ -163,10 +163,11 @@ export class SessionEngine {
     if (card) void card.release().catch(() => {});
     if (this.current.kind === 'card' && this.current.card.reader === reader) {
       const idNat = this.current.identity?.idNat;
-      const wasLocked = this.state.kind === 'locked';
+      const was = this.state.kind;
       this.current = { kind: 'none' };
       this.audit('card.removed', 'info', { reader, idNat });
-      if (!wasLocked) this.lock('card-removed');
+      // "Session verrouillée : carte retirée" only when a session was open; before, nothing was locked.
+      if (was !== 'locked') this.lock(was === 'open' ? 'card-removed' : 'card-removed-before-login');
     }
   }
 
@@ -434,6 +435,14 @@ export class SessionEngine {
       this.audit('session.cancelled', 'info', {});
       this.lock('cancelled');
     }
+    return this.state;
+  }
+
+  /** Back to the first screen (the demo's reset): an open session locks, no message of before stays. */
+  restart(): SessionState {
+    this.lock('startup');
+    if (this.state.kind === 'locked' && this.state.reason !== 'startup')
+      this.set({ kind: 'locked', reason: 'startup' });
     return this.state;
   }
 
