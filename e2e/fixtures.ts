@@ -21,6 +21,10 @@ export interface HeadlessOptions {
   env?: Record<string, string>;
 }
 
+// Agents of this worker: stopped when it exits, even those whose test timed out before it could.
+const started = new Set<ChildProcess>();
+process.once('exit', () => started.forEach((p) => p.kill('SIGTERM')));
+
 export async function startHeadless(
   args: string[] = [],
   opts: HeadlessOptions = {},
@@ -49,11 +53,17 @@ export async function startHeadless(
       env: { ...process.env, ...(opts.env ?? {}) },
     },
   );
+  started.add(proc);
+  proc.once('exit', () => started.delete(proc));
   let out = '';
   proc.stdout!.on('data', (d) => (out += d));
   proc.stderr!.on('data', (d) => (out += d));
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`headless agent did not print its URL:\n${out}`)), 60_000);
+    // A start that never prints its URL must not leave the agent (and its embedded server) behind.
+    const timer = setTimeout(() => {
+      proc.kill('SIGTERM');
+      reject(new Error(`headless agent did not print its URL within 60 s:\n${out}`));
+    }, 60_000);
     const check = () => {
       const m = URL_RE.exec(out);
       if (m) {
