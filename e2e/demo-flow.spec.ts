@@ -21,7 +21,7 @@ test('demo CPS: wrong PIN, right PIN, banner, removal', async ({ page, agent }) 
   for (const d of '0000') await page.getByTestId(`pin-key-${d}`).click();
   await page.getByTestId('pin-submit').click();
   await expect(page.getByTestId('pin-message')).toContainText('2 essais restants');
-  await expect(page.getByTestId('pin-dots')).not.toContainText('●');
+  await expect(page.getByTestId('pin-dots').locator('.filled')).toHaveCount(0);
   await page.screenshot({ path: shotPath('03-wrong-pin') });
 
   // Physical keyboard this time.
@@ -29,7 +29,7 @@ test('demo CPS: wrong PIN, right PIN, banner, removal', async ({ page, agent }) 
   await page.keyboard.press('Enter');
   await expect(page.getByTestId('session-banner')).toBeVisible();
   await expect(page.getByTestId('banner-name')).toHaveText('Camille MARTIN');
-  await expect(page.getByTestId('banner-mfa')).toContainText(/Session MFA : [34] h/);
+  await expect(page.getByTestId('banner-mfa')).toContainText(/Authentification forte valable encore [34] h/);
   await page.screenshot({ path: shotPath('04-session-banner') });
 
   await page.getByTestId('demo-remove-card').click();
@@ -83,9 +83,18 @@ test('English UI, diagnostic page and refused UID-only badge', async ({ page, ag
   await page.screenshot({ path: shotPath('08-diagnostic-en') });
 });
 
-test('a page without the launch secret gets no agent connection', async ({ page, agent }) => {
-  await page.goto(agent.url.replace(/#k=.*/, ''));
-  await expect(page.getByTestId('conn-banner')).toContainText('Accès refusé');
+test('a page without the launch secret, or with a wrong one, shows the refusal alone', async ({ page, agent }) => {
+  for (const url of [agent.url.replace(/#k=.*/, ''), agent.url.replace(/#k=.*/, '#k=not-this-agents-secret')]) {
+    await page.goto('about:blank');
+    await page.goto(url);
+    await expect(page.getByTestId('conn-refused')).toContainText('Accès refusé');
+    await expect(page.getByTestId('conn-refused')).toContainText('#k=');
+    // Nothing of the agent behind it: no lock screen it did not send, no demo panel, no reader state.
+    await expect(page.getByTestId('lock-screen')).toHaveCount(0);
+    await expect(page.getByTestId('demo-panel')).toHaveCount(0);
+    await expect(page.getByTestId('reader-status')).toHaveCount(0);
+    await expect(page.getByTestId('diagnostic-toggle')).toHaveCount(0);
+  }
 });
 
 test('headless agent stops cleanly on SIGTERM within 2 s', async () => {

@@ -1,6 +1,26 @@
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { AgentErrorCode, LockReason } from '../../shared/contract';
-import { assuranceKey, catalogs, errorKey, formatLeft, reasonKey, t } from './i18n';
+import type { AgentErrorCode, LockReason, SessionStateKind } from '../../shared/contract';
+import {
+  assuranceKey,
+  auditLabel,
+  catalogs,
+  errorKey,
+  formatLeft,
+  formatTime,
+  modeKey,
+  outcomeKey,
+  padErrorKey,
+  readerStateKey,
+  reasonKey,
+  stateKey,
+  t,
+  transportKey,
+} from './i18n';
+
+const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..');
 
 const CODES: AgentErrorCode[] = [
   'pin-wrong',
@@ -32,6 +52,7 @@ const REASONS: LockReason[] = [
   'startup',
   'user-lock',
   'card-removed',
+  'card-removed-before-login',
   'tap-out',
   'switch-user',
   'inactivity',
@@ -52,6 +73,62 @@ describe('i18n', () => {
       for (const c of CODES) expect(t(lang, errorKey(c), { triesLeft: 2, length: 4 })).toMatch(/\w/);
       for (const r of REASONS.filter((x) => x !== 'startup')) expect(t(lang, reasonKey(r))).toMatch(/\w/);
     }
+  });
+
+  it('names every state, mode, reader status, transport and outcome of the diagnostic page, in both languages', () => {
+    const kinds: SessionStateKind[] = ['locked', 'presented', 'pin-required', 'authenticating', 'open', 'card-blocked'];
+    for (const lang of ['fr', 'en'] as const) {
+      for (const k of [
+        ...kinds.map(stateKey),
+        modeKey('electron'),
+        modeKey('headless'),
+        ...(['ok', 'unavailable', 'error'] as const).map(readerStateKey),
+        ...(['demo', 'pcsc', 'hid'] as const).map(transportKey),
+        outcomeKey('success'),
+        outcomeKey('failure'),
+      ])
+        expect(t(lang, k), `${lang} ${k}`).toMatch(/\w/);
+    }
+  });
+
+  it('puts every audit action the agent records into words (the code stays beside them)', () => {
+    const files = execFileSync('git', ['ls-files', 'electron/core'], { cwd: root, encoding: 'utf8' })
+      .split('\n')
+      .filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts'));
+    const actions = new Set<string>();
+    for (const f of files) {
+      const src = fs.readFileSync(path.join(root, f), 'utf8');
+      for (const m of src.matchAll(/(?:action: |this\.audit\(|\? )'([a-z]+\.[a-z.-]+)'/g)) actions.add(m[1]!);
+    }
+    expect(actions.size).toBeGreaterThan(20);
+    for (const a of actions) {
+      expect(auditLabel(a, 'fr'), a).toMatch(/\w/);
+      expect(auditLabel(a, 'en'), a).toMatch(/\w/);
+    }
+  });
+
+  it('says a wrong session code is a wrong session code, not a wrong PIN', () => {
+    expect(t('fr', padErrorKey('pin-wrong', 'session-code'), { triesLeft: 4 })).toBe(
+      'Code de session incorrect — 4 essais restants',
+    );
+    expect(t('fr', padErrorKey('pin-wrong', 'session-code'))).toBe('Code de session incorrect : réessayez');
+    expect(t('fr', padErrorKey('pin-wrong', 'card-pin'), { triesLeft: 2 })).toBe(
+      'Code PIN incorrect — 2 essais restants',
+    );
+    expect(t('en', padErrorKey('pin-wrong', 'session-code'))).toBe('Wrong session code: try again');
+  });
+
+  it('has no jargon acronym for the nurse, in either language', () => {
+    for (const [k, m] of [...Object.entries(catalogs.fr), ...Object.entries(catalogs.en)]) {
+      const text = typeof m === 'function' ? m({ left: '3 h 59', n: 2, triesLeft: 2, reason: 'x', name: 'X' }) : m;
+      expect(text, k).not.toMatch(/\bMFA\b/);
+    }
+  });
+
+  it('gives clock times in the agent’s language, 24 h, whatever the browser’s locale', () => {
+    const at = new Date(2026, 0, 5, 15, 4, 9).getTime();
+    expect(formatTime(at, 'fr')).toBe('15:04:09');
+    expect(formatTime(at, 'en')).toBe('15:04:09');
   });
 
   it('says tries left in French with the right plural', () => {

@@ -3,9 +3,14 @@
 import type {
   AgentErrorCode,
   Assurance,
+  AuditRecord,
+  DiagnosticsReport,
   Lang,
   LockReason,
+  ReaderInfo,
+  ReaderStatus,
   SecondFactor,
+  SessionStateKind,
   UnverifiedBadgeProof,
 } from '../../shared/contract';
 
@@ -18,7 +23,6 @@ const fr = {
   lockSubtitle: 'Poste partagé — votre session vous suit de poste en poste pendant 4 heures',
   reading: 'Lecture de la carte…',
   verifying: 'Vérification…',
-  pinFor: (p: Params) => `${p.name}`,
   secondFactor_card_pin: 'Code PIN de la carte CPS',
   secondFactor_badge_pin: 'Code PIN',
   secondFactor_session_code: 'Code de session',
@@ -28,14 +32,13 @@ const fr = {
   pinCancel: 'Annuler',
   pinSubmit: 'Valider',
   triesLeft: (p: Params) => (Number(p.n) === 1 ? '1 essai restant' : `${p.n} essais restants`),
-  pinWrong: (p: Params) => `Code PIN incorrect — ${Number(p.n) === 1 ? '1 essai restant' : `${p.n} essais restants`}`,
   lastTryWarning: 'Attention : au prochain échec la carte sera bloquée',
   blockedTitle: 'Carte bloquée : contactez le support, code PUK requis',
   blockedHint: 'Retirez votre carte. Le support informatique débloque la carte avec son code de déblocage.',
-  bannerMfa: (p: Params) => `Session MFA : ${p.left} restantes`,
-  bannerExpired: 'Fenêtre MFA terminée : le prochain badgeage demandera le code',
+  bannerMfa: (p: Params) => `Authentification forte valable encore ${p.left}`,
+  bannerExpired: 'Authentification forte terminée : le prochain badgeage demandera votre code',
   bannerEndingSoon: (p: Params) =>
-    `Votre session forte se termine dans ${p.left} : au prochain badgeage après, votre code sera demandé`,
+    `Votre authentification forte se termine dans ${p.left} : au badgeage suivant, votre code sera demandé`,
   openDmp: (p: Params) => `Ouvrir le DMP — ${p.name}`,
   err_dmp_refused: (p: Params) =>
     p.reason === 'no-patient'
@@ -58,8 +61,9 @@ const fr = {
   enrolPresent: 'Présentez votre nouveau badge sur le lecteur',
   enrolChecking: 'Vérification du badge…',
   enrolBound: 'Badge associé : badgez-le pour rouvrir votre session',
-  lock: 'Verrouiller',
-  switchUser: "Changer d'utilisateur",
+  lock: 'Verrouiller le poste',
+  lockHint:
+    'Votre session reste ouverte : badgez ici ou sur un autre poste pour la retrouver. Un collègue prend le poste en badgeant.',
   diagnostic: 'Diagnostic',
   back: 'Retour',
   export: 'Exporter',
@@ -67,15 +71,19 @@ const fr = {
   readerNone: 'Aucun lecteur détecté — branchez un lecteur',
   readerUnavailable: 'Lecteur indisponible — vérifiez son câble',
   connLost: 'Agent injoignable — reconnexion…',
-  connUnauthorized: 'Accès refusé : relancez Sillage et utilisez le lien affiché',
+  connecting: 'Connexion à l’agent Sillage…',
+  refusedTitle: 'Accès refusé',
+  refusedHint:
+    'Ce lien n’ouvre pas cet agent : ouvrez le lien complet affiché au démarrage de Sillage (il se termine par #k=…).',
   reason_startup: '',
   reason_user_lock: 'Session verrouillée',
   reason_card_removed: 'Session verrouillée : carte retirée',
+  reason_card_removed_before_login: 'Carte retirée avant la connexion : aucune session n’a été ouverte',
   reason_tap_out: 'Session verrouillée par badgeage',
   reason_switch_user: "Changement d'utilisateur",
   reason_inactivity: 'Session verrouillée après inactivité',
   reason_os_lock: 'Session verrouillée par le système',
-  reason_mfa_expired: 'Fenêtre MFA terminée',
+  reason_mfa_expired: 'Authentification forte terminée : badgez, votre code vous sera demandé',
   reason_auth_failed: 'Authentification refusée',
   reason_cancelled: 'Saisie annulée — retirez votre carte ou badgez à nouveau',
   reason_session_revoked: 'Session fermée sur tous les postes (déconnexion globale ou support)',
@@ -83,6 +91,10 @@ const fr = {
     p.triesLeft !== undefined
       ? `Code PIN incorrect — ${Number(p.triesLeft) === 1 ? '1 essai restant' : `${p.triesLeft} essais restants`}`
       : 'Code incorrect : réessayez',
+  err_code_wrong: (p: Params) =>
+    p.triesLeft !== undefined
+      ? `Code de session incorrect — ${Number(p.triesLeft) === 1 ? '1 essai restant' : `${p.triesLeft} essais restants`}`
+      : 'Code de session incorrect : réessayez',
   err_pin_format: (p: Params) => `Le code PIN compte ${p.length ?? 4} chiffres`,
   err_card_blocked: 'Carte bloquée : contactez le support, code PUK requis',
   err_card_removed: 'Carte retirée pendant la vérification : réinsérez-la',
@@ -120,6 +132,8 @@ const fr = {
   demoReset: 'Réinitialiser',
   demoBlocked: 'bloquée',
   demoTries: (p: Params) => `${p.n} essai(s)`,
+  demoShow: 'Afficher le panneau démo',
+  demoHide: 'Masquer le panneau démo',
   diagTitle: 'Diagnostic',
   diagVersion: 'Version',
   diagMode: 'Mode',
@@ -139,6 +153,25 @@ const fr = {
   keyNone: 'aucune : poste non enregistré',
   noTpm: 'pas de TPM',
   sealedBy: 'scellé par',
+  mode_electron: 'Application',
+  mode_headless: 'Sans fenêtre (développement et démonstration)',
+  modeDemo: 'démo',
+  state_locked: 'Poste verrouillé',
+  state_presented: 'Carte ou badge présenté',
+  state_pin_required: 'Code attendu',
+  state_authenticating: 'Vérification en cours',
+  state_open: 'Session ouverte',
+  state_card_blocked: 'Carte bloquée',
+  readerState_ok: 'prêt',
+  readerState_unavailable: 'indisponible',
+  readerState_error: 'en erreur',
+  transport_demo: 'simulé',
+  transport_pcsc: 'PC/SC',
+  transport_hid: 'USB-HID',
+  cardPresent: 'carte présente',
+  outcome_success: 'réussi',
+  outcome_failure: 'échec',
+  outcome_info: '',
 } satisfies Record<string, Msg>;
 
 export type MsgKey = keyof typeof fr;
@@ -149,7 +182,6 @@ const en: { [K in MsgKey]: Msg } = {
   lockSubtitle: 'Shared workstation — your session follows you from PC to PC for 4 hours',
   reading: 'Reading the card…',
   verifying: 'Checking…',
-  pinFor: (p) => `${p.name}`,
   secondFactor_card_pin: 'CPS card PIN',
   secondFactor_badge_pin: 'PIN',
   secondFactor_session_code: 'Session code',
@@ -159,13 +191,13 @@ const en: { [K in MsgKey]: Msg } = {
   pinCancel: 'Cancel',
   pinSubmit: 'OK',
   triesLeft: (p) => (Number(p.n) === 1 ? '1 try left' : `${p.n} tries left`),
-  pinWrong: (p) => `Wrong PIN — ${Number(p.n) === 1 ? '1 try left' : `${p.n} tries left`}`,
   lastTryWarning: 'Careful: one more failure blocks the card',
   blockedTitle: 'Card blocked: call the helpdesk, PUK code required',
   blockedHint: 'Remove your card. The IT helpdesk unblocks it with its unblock code.',
-  bannerMfa: (p) => `MFA session: ${p.left} left`,
-  bannerExpired: 'MFA window over: your next tap will ask for the code',
-  bannerEndingSoon: (p) => `Your strong session ends in ${p.left}: after that, your next tap will ask for your code`,
+  bannerMfa: (p) => `Strong authentication valid for ${p.left} more`,
+  bannerExpired: 'Strong authentication over: your next tap will ask for your code',
+  bannerEndingSoon: (p) =>
+    `Your strong authentication ends in ${p.left}: after that, your next tap will ask for your code`,
   openDmp: (p) => `Open the DMP — ${p.name}`,
   err_dmp_refused: (p) =>
     p.reason === 'no-patient'
@@ -187,8 +219,9 @@ const en: { [K in MsgKey]: Msg } = {
   enrolPresent: 'Present your new badge on the reader',
   enrolChecking: 'Checking the badge…',
   enrolBound: 'Badge added: tap it to re-open your session',
-  lock: 'Lock',
-  switchUser: 'Switch user',
+  lock: 'Lock this PC',
+  lockHint:
+    'Your session stays open: tap here or on another PC to get back to it. A colleague takes the PC by tapping in.',
   diagnostic: 'Diagnostics',
   back: 'Back',
   export: 'Export',
@@ -196,15 +229,19 @@ const en: { [K in MsgKey]: Msg } = {
   readerNone: 'No reader found — plug a reader in',
   readerUnavailable: 'Reader unavailable — check its cable',
   connLost: 'Agent unreachable — reconnecting…',
-  connUnauthorized: 'Access refused: restart Sillage and use the link it prints',
+  connecting: 'Connecting to the Sillage agent…',
+  refusedTitle: 'Access refused',
+  refusedHint:
+    'This link does not open this agent: open the full link Sillage prints when it starts (it ends with #k=…).',
   reason_startup: '',
   reason_user_lock: 'Session locked',
   reason_card_removed: 'Session locked: card removed',
+  reason_card_removed_before_login: 'Card removed before the login: no session was opened',
   reason_tap_out: 'Session locked by a badge tap',
   reason_switch_user: 'User switch',
   reason_inactivity: 'Session locked after inactivity',
   reason_os_lock: 'Session locked by the system',
-  reason_mfa_expired: 'MFA window over',
+  reason_mfa_expired: 'Strong authentication over: tap your badge, your code will be asked',
   reason_auth_failed: 'Authentication refused',
   reason_cancelled: 'Cancelled — remove your card or tap again',
   reason_session_revoked: 'Session ended on every workstation (global logout or helpdesk)',
@@ -212,6 +249,10 @@ const en: { [K in MsgKey]: Msg } = {
     p.triesLeft !== undefined
       ? `Wrong PIN — ${Number(p.triesLeft) === 1 ? '1 try left' : `${p.triesLeft} tries left`}`
       : 'Wrong code: try again',
+  err_code_wrong: (p) =>
+    p.triesLeft !== undefined
+      ? `Wrong session code — ${Number(p.triesLeft) === 1 ? '1 try left' : `${p.triesLeft} tries left`}`
+      : 'Wrong session code: try again',
   err_pin_format: (p) => `The PIN has ${p.length ?? 4} digits`,
   err_card_blocked: 'Card blocked: call the helpdesk, PUK code required',
   err_card_removed: 'Card removed during the check: insert it again',
@@ -247,6 +288,8 @@ const en: { [K in MsgKey]: Msg } = {
   demoReset: 'Reset',
   demoBlocked: 'blocked',
   demoTries: (p) => `${p.n} try(ies)`,
+  demoShow: 'Show the demo panel',
+  demoHide: 'Hide the demo panel',
   diagTitle: 'Diagnostics',
   diagVersion: 'Version',
   diagMode: 'Mode',
@@ -266,6 +309,25 @@ const en: { [K in MsgKey]: Msg } = {
   keyNone: 'none: workstation not registered',
   noTpm: 'no TPM',
   sealedBy: 'sealed by',
+  mode_electron: 'Application',
+  mode_headless: 'Windowless (development and demos)',
+  modeDemo: 'demo',
+  state_locked: 'PC locked',
+  state_presented: 'Card or badge presented',
+  state_pin_required: 'Code expected',
+  state_authenticating: 'Checking',
+  state_open: 'Session open',
+  state_card_blocked: 'Card blocked',
+  readerState_ok: 'ready',
+  readerState_unavailable: 'unavailable',
+  readerState_error: 'in error',
+  transport_demo: 'simulated',
+  transport_pcsc: 'PC/SC',
+  transport_hid: 'USB-HID',
+  cardPresent: 'card present',
+  outcome_success: 'succeeded',
+  outcome_failure: 'failed',
+  outcome_info: '',
 };
 
 export const catalogs: Record<Lang, { [K in MsgKey]: Msg }> = { fr, en };
@@ -275,9 +337,15 @@ export function t(lang: Lang, key: MsgKey, params: Params = {}): string {
   return typeof m === 'function' ? m(params) : m;
 }
 
-export const reasonKey = (r: LockReason) => `reason_${r.replace(/-/g, '_')}` as MsgKey;
-export const errorKey = (c: AgentErrorCode) => `err_${c.replace(/-/g, '_')}` as MsgKey;
-export const secondFactorKey = (f: SecondFactor) => `secondFactor_${f.replace(/-/g, '_')}` as MsgKey;
+const keyOf = (prefix: string, v: string) => `${prefix}_${v.replace(/-/g, '_')}` as MsgKey;
+export const reasonKey = (r: LockReason) => keyOf('reason', r);
+export const errorKey = (c: AgentErrorCode) => keyOf('err', c);
+export const secondFactorKey = (f: SecondFactor) => keyOf('secondFactor', f);
+export const stateKey = (s: SessionStateKind) => keyOf('state', s);
+export const modeKey = (m: DiagnosticsReport['mode']) => keyOf('mode', m);
+export const readerStateKey = (s: ReaderStatus) => keyOf('readerState', s);
+export const transportKey = (t: ReaderInfo['transport']) => keyOf('transport', t);
+export const outcomeKey = (o: AuditRecord['outcome']) => keyOf('outcome', o);
 /** What the session server proved of the open session (an unchecked badge proof says whose word it took). */
 export const assuranceKey = (s: { assurance: Assurance; unverifiedBadge?: UnverifiedBadgeProof }) =>
   (s.assurance === 'mfa'
@@ -285,8 +353,62 @@ export const assuranceKey = (s: { assurance: Assurance; unverifiedBadge?: Unveri
     : s.assurance === 're-open'
       ? 'assurance_reopen'
       : s.unverifiedBadge
-        ? `assurance_asserted_${s.unverifiedBadge.replace(/-/g, '_')}`
+        ? keyOf('assurance_asserted', s.unverifiedBadge)
         : 'assurance_asserted') as MsgKey;
+
+/** The message of an error on the pad: a wrong session code is not a wrong PIN (the nurse has both). */
+export function padErrorKey(code: AgentErrorCode, factor: SecondFactor): MsgKey {
+  return code === 'pin-wrong' && factor === 'session-code' ? 'err_code_wrong' : errorKey(code);
+}
+
+/** Clock times in the configured language (24 h), not the browser's locale. */
+export function formatTime(at: number, lang: Lang): string {
+  return new Intl.DateTimeFormat(lang === 'fr' ? 'fr-FR' : 'en-GB', {
+    hour: '2-digit',
+    minute: '2-digit',
+    second: '2-digit',
+  }).format(at);
+}
+
+/** What an audit action means, in words; the action itself stays beside it as the code. */
+const AUDIT: Record<string, [fr: string, en: string]> = {
+  'agent.started': ['Agent démarré', 'Agent started'],
+  'agent.stopped': ['Agent arrêté', 'Agent stopped'],
+  'audit.chain-restarted': ['Journal d’audit recommencé', 'Audit trail restarted'],
+  'auth.refused': ['Authentification refusée', 'Authentication refused'],
+  'badge.refused': ['Badge refusé', 'Badge refused'],
+  'badge.tapped': ['Badge présenté', 'Badge tapped'],
+  'broker.connect': ['Application connectée au courtier', 'Application connected to the broker'],
+  'broker.subscribe': ['Application abonnée au contexte', 'Application subscribed to the context'],
+  'broker.token': ['Jeton remis à une application', 'Token handed to an application'],
+  'card.blocked': ['Carte bloquée', 'Card blocked'],
+  'card.identity-read': ['Identité de la carte lue', 'Card identity read'],
+  'card.inserted': ['Carte insérée', 'Card inserted'],
+  'card.removed': ['Carte retirée', 'Card removed'],
+  'card.unknown': ['Carte non reconnue', 'Card not recognised'],
+  'command.failed': ['Action en échec', 'Action failed'],
+  'command.rejected': ['Action refusée', 'Action rejected'],
+  'config.changed': ['Réglage modifié', 'Setting changed'],
+  'config.rejected': ['Réglage refusé', 'Setting refused'],
+  'cps.contactless': ['Carte CPS sans contact', 'Contactless CPS card'],
+  'diagnostics.exported': ['Diagnostic exporté', 'Diagnostics exported'],
+  'dmp.open': ['DMP ouvert', 'DMP opened'],
+  'dmp.patient': ['Patient du DPI', 'EHR patient'],
+  'headless.refused': ['Connexion à l’interface refusée', 'Connection to the UI refused'],
+  'pin.verified': ['Code PIN vérifié', 'PIN verified'],
+  'pin.wrong': ['Code erroné', 'Wrong code'],
+  'reader.error': ['Erreur de lecteur', 'Reader error'],
+  'session.cancelled': ['Saisie annulée', 'Entry cancelled'],
+  'session.locked': ['Session verrouillée', 'Session locked'],
+  'session.opened': ['Session ouverte', 'Session opened'],
+  'session.reopened': ['Session rouverte', 'Session re-opened'],
+  'session.revoked': ['Session fermée par le serveur', 'Session ended by the server'],
+};
+
+export function auditLabel(action: string, lang: Lang): string | null {
+  const l = AUDIT[action];
+  return l ? l[lang === 'fr' ? 0 : 1] : null;
+}
 
 /** "3 h 59" / "12 min" — time left in the MFA window, rounded down to the minute. */
 export function formatLeft(ms: number, lang: Lang): string {

@@ -1,7 +1,7 @@
 // Full-screen notice of a workstation that lacks a setting it cannot work without (no session server
 // configured, or a refused value): nothing can open, the nurse is told to call IT, IT finds the setting's
 // name and the refusal here and in the diagnostic page (the top bar's button stays).
-import type { Lang, NotConfigured as NotConfiguredInfo } from '../../shared/contract';
+import type { Lang, NotConfigured as NotConfiguredInfo } from '../../../shared/contract';
 
 const TEXT: Record<Lang, { title: (s: string) => string; body: string; problem: string; diagnostic: string }> = {
   fr: {

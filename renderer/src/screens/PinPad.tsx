@@ -1,0 +1,122 @@
+import { useCallback, useEffect, useRef, useState } from 'react';
+import type { AgentError, SessionState } from '../../../shared/contract';
+import { padErrorKey, secondFactorKey } from '../i18n';
+import type { UiClient } from '../transport';
+import { ErrorLine } from '../ui/ErrorLine';
+import type { Call, T } from '../ui/types';
+
+type PinState = Extract<SessionState, { kind: 'pin-required' }>;
+
+export function PinPad(props: { state: PinState; client: UiClient; tr: T; error: AgentError | null; call: Call }) {
+  const { state, client, tr, error, call } = props;
+  // The PIN lives in this component's state only, is sent once and cleared at once.
+  const [pin, setPin] = useState('');
+  const [busy, setBusy] = useState(false);
+  const maxLen = state.pinLength ?? 12;
+  const complete = state.pinLength ? pin.length === state.pinLength : pin.length >= 4;
+  const padRef = useRef<HTMLDivElement>(null);
+
+  const submit = useCallback(
+    async (value: string) => {
+      if (busy) return;
+      setBusy(true);
+      setPin('');
+      await call(() => client.invoke('session.submitPin', { pin: value }));
+      setBusy(false);
+    },
+    [busy, call, client],
+  );
+
+  const press = useCallback(
+    (d: string) => {
+      if (busy) return;
+      setPin((p) => (p.length < maxLen ? p + d : p));
+    },
+    [busy, maxLen],
+  );
+
+  useEffect(() => {
+    padRef.current?.focus();
+  }, []);
+
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => {
+      if (/^[0-9]$/.test(e.key)) press(e.key);
+      else if (e.key === 'Backspace') setPin((p) => p.slice(0, -1));
+      else if (e.key === 'Escape') void call(() => client.invoke('session.cancel', {}));
+      else if (e.key === 'Enter' && complete) void submit(pin);
+      else return;
+      e.preventDefault();
+    };
+    window.addEventListener('keydown', onKey);
+    return () => window.removeEventListener('keydown', onKey);
+  }, [press, submit, complete, pin, call, client]);
+
+  const name = state.identity
+    ? `${state.identity.firstName} ${state.identity.lastName} — ${state.identity.profession}`
+    : null;
+  // The card blocks at its last try; a session code only locks the account for a while (its own message).
+  const lastTry = state.secondFactor === 'card-pin' && state.triesLeft === 1;
+  return (
+    <section className="card pin" data-testid="pin-pad" aria-label={tr('pinPadLabel')} ref={padRef} tabIndex={-1}>
+      {name && (
+        <p className="who" data-testid="pin-identity">
+          {name}
+        </p>
+      )}
+      <h1>{tr(secondFactorKey(state.secondFactor))}</h1>
+      <div
+        className="dots"
+        role="img"
+        aria-label={tr('pinDigits', { typed: pin.length, total: state.pinLength ?? '…' })}
+        data-testid="pin-dots"
+      >
+        {Array.from({ length: state.pinLength ?? Math.max(4, pin.length) }, (_, i) => (
+          <span key={i} className={i < pin.length ? 'dot filled' : 'dot'} />
+        ))}
+      </div>
+      {/* A slot of fixed height: a message appearing never moves the keys under the finger. */}
+      <div className="pin-message" data-testid="pin-message">
+        {error ? (
+          <ErrorLine error={error} tr={tr} msgKey={padErrorKey(error.code, state.secondFactor)} />
+        ) : state.triesLeft !== null && state.triesLeft < 3 ? (
+          <p className="message warn">{tr('triesLeft', { n: state.triesLeft })}</p>
+        ) : null}
+        {lastTry && <p className="message warn strong">{tr('lastTryWarning')}</p>}
+      </div>
+      <div className="keys">
+        {['1', '2', '3', '4', '5', '6', '7', '8', '9'].map((d) => (
+          <button key={d} className="key" onClick={() => press(d)} data-testid={`pin-key-${d}`} disabled={busy}>
+            {d}
+          </button>
+        ))}
+        <button
+          className="key action"
+          onClick={() => setPin((p) => p.slice(0, -1))}
+          data-testid="pin-erase"
+          disabled={busy}
+        >
+          {tr('pinErase')}
+        </button>
+        <button className="key" onClick={() => press('0')} data-testid="pin-key-0" disabled={busy}>
+          0
+        </button>
+        <button
+          className="key action primary"
+          onClick={() => void submit(pin)}
+          disabled={!complete || busy}
+          data-testid="pin-submit"
+        >
+          {tr('pinSubmit')}
+        </button>
+      </div>
+      <button
+        className="btn ghost wide"
+        onClick={() => void call(() => client.invoke('session.cancel', {}))}
+        data-testid="pin-cancel"
+      >
+        {tr('pinCancel')}
+      </button>
+    </section>
+  );
+}
