@@ -147,7 +147,9 @@ async function main(): Promise<void> {
   };
   const ready = await broker.call('hello').catch((e: Error & { code?: string }) => ({ error: e.code }));
   out({ kind: 'ready', ...ready });
-  await broker.call('subscribe').catch(() => {});
+  // The answer is the context of the moment (a DPI started after the login shows that user), then events.
+  const current = await broker.call('subscribe').catch(() => null);
+  if (current) broker.onEvent(current);
   const rl = readline.createInterface({ input: process.stdin });
   for await (const line of rl) {
     const [cmd, ...args] = line.trim().split(/\s+/);
@@ -184,8 +186,12 @@ async function main(): Promise<void> {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  main().catch((e: unknown) => {
-    process.stdout.write(JSON.stringify({ kind: 'fatal', message: (e as Error).message }) + '\n');
-    process.exit(1);
-  });
+  // `quit` ends the program, though its standard input (a terminal) stays open.
+  main().then(
+    () => process.exit(0),
+    (e: unknown) => {
+      process.stdout.write(JSON.stringify({ kind: 'fatal', message: (e as Error).message }) + '\n');
+      process.exit(1);
+    },
+  );
 }
