@@ -50,9 +50,22 @@ export interface Running {
   stop(): Promise<void>;
 }
 
+// Process groups still running when this process ends (a test that timed out): stopped with it.
+const groups = new Set<number>();
+process.once('exit', () => {
+  for (const g of groups)
+    try {
+      process.kill(-g, 'SIGTERM');
+    } catch {
+      // already gone
+    }
+});
+
 /** Starts a long-running command line (a server, the agent) in its own process group. */
 export function startLine(account: Account, line: string): Running {
   const child = spawn('bash', ['-c', line], { cwd: ROOT, env: account.env, detached: true });
+  groups.add(child.pid!);
+  child.once('exit', () => groups.delete(child.pid!));
   let out = '';
   const waiters = new Set<() => void>();
   const feed = (d: Buffer) => {
