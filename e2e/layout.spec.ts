@@ -15,7 +15,7 @@ const SIZES = [
 test.use({ locale: 'en-US' });
 
 /** Arrows, technical symbols, geometric shapes, dingbats, emoji: drawn as SVG instead. */
-const SYMBOLS = /[\u2190-\u2bff\u{1f000}-\u{1faff}\ufe0f]/u;
+const SYMBOLS = /[\u2190-\u2bff\u{1f000}-\u{1faff}]|\ufe0f/u;
 
 async function setDemoPanel(page: Page, open: boolean) {
   const toggle = page.getByTestId('demo-toggle');
