@@ -12,7 +12,7 @@ import { exportSlice, verifySlice } from './audit-export';
 import { migrate } from './db';
 import type { Db } from './db';
 import { Directory } from './directory';
-import { argValue, defaultDataDir, kekFromFile, openDb, secretsKey } from './options';
+import { argValue, defaultDataDir, kekFromFile, openDb, secretsKey, splitArgs } from './options';
 import { checkpointKeys, keyPlan, SecretStore } from './secrets';
 import { Sessions } from './sessions';
 
@@ -49,34 +49,6 @@ Database: PostgreSQL with --database-url (or DATABASE_URL): these commands run b
 servers. Otherwise PGlite in --data-dir (or SILLAGE_SERVER_DATA; default ${defaultDataDir()}), which
 serves one process at a time: run them while the server is stopped.`;
 
-/** Options followed by a value, wherever they stand on the line; the other words name the command. */
-const VALUE_OPTIONS = new Set([
-  '--database-url',
-  '--data-dir',
-  '--db-pool-size',
-  '--idnat',
-  '--login',
-  '--last',
-  '--first',
-  '--profession',
-  '--reason',
-  '--uid',
-  '--number',
-  '--user',
-  '--limit',
-  '--checkpoints',
-  '--out',
-  '--from',
-  '--to',
-  '--since',
-  '--until',
-  '--jwks',
-  '--workstation',
-  '--publish-delay-minutes',
-  '--new-key-file',
-  '--secrets-key-file',
-]);
-
 const COMMANDS = new Set([
   'account add',
   'account list',
@@ -98,16 +70,6 @@ const COMMANDS = new Set([
   'keys rotate',
   'keys rewrap',
 ]);
-
-function words(argv: string[]): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (VALUE_OPTIONS.has(a)) i++;
-    else if (!a.startsWith('-')) out.push(a);
-  }
-  return out;
-}
 
 /** The command the words name and its positional arguments, or null when there is no such command. */
 function command(w: string[]): { name: string; args: string[] } | null {
@@ -152,11 +114,16 @@ async function readSecret(prompt: string): Promise<string> {
 }
 
 export async function runAdmin(argv: string[], out: (s: string) => void = console.log): Promise<number> {
-  const w = words(argv);
+  const { words: w, unknown } = splitArgs(argv, HELP);
   const asked = w[0] === 'help' || argv.includes('--help') || argv.includes('-h');
   if (asked || w.length === 0) {
     out(HELP);
     return asked ? 0 : 2;
+  }
+  if (unknown) {
+    out(`option inconnue / unknown option : ${unknown}\n`);
+    out(HELP);
+    return 2;
   }
   const cmd = command(w);
   if (!cmd) {

@@ -7,7 +7,7 @@ import { pkcs11RelayKeys } from './desfire-hsm';
 import { startServer } from './app';
 import { loginTicketSeconds } from './grants/badge';
 import { jsonLog } from './log';
-import { argValue, argValues, openDb, secretsKey } from './options';
+import { argValue, argValues, openDb, secretsKey, splitArgs } from './options';
 import type { RelyingParty } from './provider';
 import type { SessionServer } from './app';
 
@@ -84,28 +84,15 @@ const HELP = `Usage: npm run server -- [options]
   --seed FILE              JSON accounts/badges/codes and one enrolment token to load at start, then
                            delete (the embedded demo server of npm start)`;
 
-/** The first word of the line that is not an option of HELP (a typo would otherwise start on defaults). */
-function unknownWord(argv: string[]): string | null {
-  const flags = new Set(['--help', '--allow-uid-only']);
-  const withValue = new Set([...HELP.matchAll(/^\s+(--[a-z0-9-]+) [A-Z]/gm)].map((m) => m[1]!));
-  for (let i = 0; i < argv.length; i++) {
-    const name = argv[i]!.split('=')[0]!;
-    if (flags.has(name)) continue;
-    if (!withValue.has(name)) return argv[i]!;
-    if (!argv[i]!.includes('=')) i++;
-  }
-  return null;
-}
-
 async function main() {
   const argv = process.argv.slice(2);
   if (argv.includes('--help') || argv[0] === 'help' || argv.includes('-h')) {
     console.log(HELP);
     return;
   }
-  const unknown = unknownWord(argv);
-  if (unknown !== null) {
-    console.error(`option inconnue / unknown option: ${unknown}\n\n${HELP}`);
+  const { words, unknown } = splitArgs(argv, HELP);
+  if (unknown !== null || words.length) {
+    console.error(`option inconnue / unknown option: ${unknown ?? words[0]}\n\n${HELP}`);
     process.exit(2);
   }
   const level = (argValue(argv, '--log-level') ?? 'info') as 'info' | 'warn' | 'error';

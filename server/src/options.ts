@@ -25,6 +25,31 @@ export function argValues(argv: string[], name: string): string[] {
   return out;
 }
 
+/**
+ * Splits a command line by its usage text: `--name VALUE` there takes a value, a bare `--name` is a flag
+ * (`--help` and `-h` always are). The other words are returned in order; the first option the usage does
+ * not name is `unknown` — a typo such as `--data-dirr` would otherwise run on the default database.
+ */
+export function splitArgs(argv: string[], usage: string): { words: string[]; unknown: string | null } {
+  const values = new Set([...usage.matchAll(/(--[a-z0-9-]+) [A-Z]/g)].map((m) => m[1]!));
+  const flags = new Set([
+    '--help',
+    '-h',
+    ...[...usage.matchAll(/(--[a-z0-9-]+)(?![a-z0-9-]| [A-Z])/g)].map((m) => m[1]!),
+  ]);
+  const words: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const name = a.split('=')[0]!;
+    if (values.has(name)) {
+      if (!a.includes('=')) i++;
+    } else if (flags.has(name)) continue;
+    else if (a.startsWith('-')) return { words, unknown: a };
+    else words.push(a);
+  }
+  return { words, unknown: null };
+}
+
 export const defaultDataDir = () =>
   path.join(process.env.XDG_DATA_HOME ?? path.join(os.homedir(), '.local', 'share'), 'sillage-server');
 

@@ -86,12 +86,18 @@ describe('documented admin commands', () => {
     expect(fs.existsSync(path.join(ROOT, 'audit.jsonl'))).toBe(false);
   }, 180_000);
 
-  it('an unknown command says it is unknown, then gives the usage', async () => {
-    const r = await runLine(account(), 'npm run server:admin -- enrolement-token "Pavillon B"');
+  it('an unknown command or option says it is unknown, then gives the usage, and touches no database', async () => {
+    const acc = account();
+    const r = await runLine(acc, 'npm run server:admin -- enrolement-token "Pavillon B"');
     expect(r.code).toBe(2);
     expect(r.out).toMatch(/commande inconnue \/ unknown command : enrolement-token Pavillon B\n/);
     expect(r.out).toMatch(/Usage: npm run server:admin/);
     expect(r.out).not.toMatch(STACK_TRACE);
+    // A mistyped --data-dir would otherwise administer the default database.
+    const typo = await runLine(acc, `npm run server:admin -- account list --dat-dir ${acc.home}/db`);
+    expect(typo.code).toBe(2);
+    expect(typo.out).toMatch(/option inconnue \/ unknown option : --dat-dir\n/);
+    expect(fs.existsSync(path.join(acc.home, '.local'))).toBe(false);
   }, 60_000);
 });
 
