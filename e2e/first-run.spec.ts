@@ -1,6 +1,7 @@
 // The IT guide's "first run on one machine", step by step as a newcomer types it: the command lines are
 // read out of docs/it-guide.md and run through bash on a fresh account (its own HOME, no XDG folders);
-// the nurse's part (tap Camille's badge in the demo panel, type her code) happens in Chromium. The test
+// the nurse's part (tap Camille's badge in the demo panel, type her code; after the agent's restart, the
+// tap alone) happens in Chromium. The test
 // changes two things only, both a reader's own: the token the directory step printed goes where the
 // guide writes <jeton>, and the server listens on a free port instead of 7443 (several suites share
 // this machine), which the later lines name.
@@ -26,7 +27,7 @@ test('a fresh clone follows the IT guide: directory, server, enrolled agent, a n
 }) => {
   test.setTimeout(420_000);
   const steps = docCommands('docs/it-guide.md').filter((c) => c.section === SECTION && c.kind === 'block');
-  expect(steps.length, 'the guide gives its first run').toBeGreaterThanOrEqual(8);
+  expect(steps.length, 'the guide gives its first run').toBeGreaterThanOrEqual(9);
   const port = await freePort();
   const account = freshAccount({ SILLAGE_SERVER_PORT: String(port) });
   let token: string | null = null;
@@ -45,7 +46,7 @@ test('a fresh clone follows the IT guide: directory, server, enrolled agent, a n
       const cmd = line(step.text);
       const where = `docs/it-guide.md:${step.line}: ${step.text}`;
       if (/^npm run server:admin -- audit verify/.test(cmd)) {
-        // "The audit of the server then verifies (server stopped)."
+        // "Once the agent and the server are stopped (Ctrl-C)."
         for (const r of running.reverse()) await r.stop();
         running.length = 0;
         server = null;
@@ -56,22 +57,33 @@ test('a fresh clone follows the IT guide: directory, server, enrolled agent, a n
         const m = await server.waitFor(/Sillage session server: (http:\/\/127\.0\.0\.1:\d+)\//);
         expect(m[1], where).toBe(`http://127.0.0.1:${port}`);
       } else if (/ npm run headless -- /.test(cmd)) {
+        // "Stop it (Ctrl-C) and start it with the same line."
+        const again = agent !== null;
+        if (agent) {
+          await agent.stop();
+          running.splice(running.indexOf(agent), 1);
+        }
         agent = startLine(account, cmd);
         running.push(agent);
         const url = (await agent.waitFor(/(http:\/\/127\.0\.0\.1:\d+\/#k=[A-Za-z0-9_-]+)/, 180_000))[1]!;
         await agent.waitFor(/Courtier DPI \/ DPI broker: /);
+        // Registered once, with the token; the second start reuses the key it kept.
         expect(agent.output(), where).not.toMatch(/not registered|non enregistré/i);
-        // The nurse, as the guide says: Badger Camille's badge, type 1234, Valider.
         await page.goto(url);
         await expect(page.getByTestId('lock-screen')).toBeVisible();
         await page.getByTestId('demo-tap-badge-camille').click();
-        await expect(page.getByTestId('pin-pad')).toContainText('Code de session');
-        await expect(page.getByTestId('pin-identity')).toContainText('Camille MARTIN');
-        for (const d of '1234') await page.getByTestId(`pin-key-${d}`).click();
-        await page.getByTestId('pin-submit').click();
-        await expect(page.getByTestId('session-banner')).toContainText('Authentification forte');
+        if (!again) {
+          // The nurse, as the guide says: Badger Camille's badge, type 1234, Valider.
+          await expect(page.getByTestId('pin-pad')).toContainText('Code de session');
+          await expect(page.getByTestId('pin-identity')).toContainText('Camille MARTIN');
+          for (const d of '1234') await page.getByTestId(`pin-key-${d}`).click();
+          await page.getByTestId('pin-submit').click();
+          await expect(page.getByTestId('session-banner')).toContainText('Authentification forte');
+        } else {
+          await expect(page.getByTestId('session-banner')).toContainText('Réouverture par badge');
+        }
         await expect(page.getByTestId('banner-name')).toHaveText('Camille MARTIN');
-        await page.screenshot({ path: shotPath('first-run-session') });
+        await page.screenshot({ path: shotPath(again ? 'first-run-reopen-after-restart' : 'first-run-session') });
       } else if (/testbed\/reference-dpi\.ts/.test(cmd)) {
         const dpi = startLine(account, cmd);
         running.push(dpi);
