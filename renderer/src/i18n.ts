@@ -372,6 +372,9 @@ export function formatTime(at: number, lang: Lang): string {
 
 /** What an audit action means, in words; the action itself stays beside it as the code. */
 const AUDIT: Record<string, [fr: string, en: string]> = {
+  'agent.not-configured': ['Poste non configuré', 'Workstation not configured'],
+  'agent.restart': ['Agent relancé avec ses nouveaux réglages', 'Agent restarted with its new settings'],
+  'agent.restarted': ['Agent redémarré après son arrêt', 'Agent restarted after it stopped'],
   'agent.started': ['Agent démarré', 'Agent started'],
   'agent.stopped': ['Agent arrêté', 'Agent stopped'],
   'audit.chain-restarted': ['Journal d’audit recommencé', 'Audit trail restarted'],
@@ -389,20 +392,24 @@ const AUDIT: Record<string, [fr: string, en: string]> = {
   'command.failed': ['Action en échec', 'Action failed'],
   'command.rejected': ['Action refusée', 'Action rejected'],
   'config.changed': ['Réglage modifié', 'Setting changed'],
+  'config.migrated': ['Préférences reprises', 'Preferences carried over'],
   'config.rejected': ['Réglage refusé', 'Setting refused'],
   'cps.contactless': ['Carte CPS sans contact', 'Contactless CPS card'],
   'diagnostics.exported': ['Diagnostic exporté', 'Diagnostics exported'],
   'dmp.open': ['DMP ouvert', 'DMP opened'],
   'dmp.patient': ['Patient du DPI', 'EHR patient'],
   'headless.refused': ['Connexion à l’interface refusée', 'Connection to the UI refused'],
+  'os.locked': ['Session du système verrouillée', 'System session locked'],
   'pin.verified': ['Code PIN vérifié', 'PIN verified'],
   'pin.wrong': ['Code erroné', 'Wrong code'],
   'reader.error': ['Erreur de lecteur', 'Reader error'],
+  'readers.config': ['Configuration des lecteurs', 'Reader configuration'],
   'session.cancelled': ['Saisie annulée', 'Entry cancelled'],
   'session.locked': ['Session verrouillée', 'Session locked'],
   'session.opened': ['Session ouverte', 'Session opened'],
   'session.reopened': ['Session rouverte', 'Session re-opened'],
   'session.revoked': ['Session fermée par le serveur', 'Session ended by the server'],
+  'workstation.registered': ['Poste enregistré auprès du serveur', 'Workstation registered with the server'],
 };
 
 export function auditLabel(action: string, lang: Lang): string | null {
