@@ -145,10 +145,12 @@ test('every screen fits 1024×768 and 1280×800, demo panel open or folded, and 
 
   // A card blocked at the pad, then removed: no session was open, nothing "locked".
   await page.getByTestId('demo-insert-cps-louis').click();
-  for (let i = 0; i < 3; i++) {
+  for (const after of ['2 essais restants', '1 essai restant', null]) {
     await expect(page.getByTestId('pin-pad')).toBeVisible();
     await page.keyboard.type('9999');
     await page.keyboard.press('Enter');
+    // The card's answer before the next try (keys typed while it checks are not a PIN).
+    if (after) await expect(page.getByTestId('pin-message')).toContainText(after);
   }
   await expect(page.getByTestId('card-blocked')).toBeVisible();
   await fits(page, 'card-blocked', ['card-blocked']);
