@@ -98,7 +98,8 @@ describe('i18n', () => {
     const actions = new Set<string>();
     for (const f of files) {
       const src = fs.readFileSync(path.join(root, f), 'utf8');
-      for (const m of src.matchAll(/(?:action: |this\.audit\(|\? )'([a-z]+\.[a-z.-]+)'/g)) actions.add(m[1]!);
+      for (const m of src.matchAll(/(?:action: |this\.audit\(|\? |_ACTION = )'([a-z]+\.[a-z.-]+)'/g))
+        actions.add(m[1]!);
     }
     expect(actions.size).toBeGreaterThan(20);
     for (const a of actions) {

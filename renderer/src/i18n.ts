@@ -378,6 +378,9 @@ const AUDIT: Record<string, [fr: string, en: string]> = {
   'agent.started': ['Agent démarré', 'Agent started'],
   'agent.stopped': ['Agent arrêté', 'Agent stopped'],
   'audit.chain-restarted': ['Journal d’audit recommencé', 'Audit trail restarted'],
+  'audit.checkpoint': ['Point de contrôle du journal', 'Audit trail checkpoint'],
+  'audit.damaged': ['Journal d’audit altéré', 'Audit trail damaged'],
+  'audit.recovered': ['Journal d’audit réparé à son démarrage', 'Audit trail repaired at start'],
   'auth.refused': ['Authentification refusée', 'Authentication refused'],
   'badge.refused': ['Badge refusé', 'Badge refused'],
   'badge.tapped': ['Badge présenté', 'Badge tapped'],
@@ -409,6 +412,14 @@ const AUDIT: Record<string, [fr: string, en: string]> = {
   'session.opened': ['Session ouverte', 'Session opened'],
   'session.reopened': ['Session rouverte', 'Session re-opened'],
   'session.revoked': ['Session fermée par le serveur', 'Session ended by the server'],
+  'workstation.key-lost': [
+    'Clé du poste perdue (TPM effacé ou remplacé)',
+    'Workstation key lost (TPM cleared or replaced)',
+  ],
+  'workstation.key-refused': [
+    'Clé logicielle du poste refusée par la stratégie',
+    'Software workstation key refused by policy',
+  ],
   'workstation.registered': ['Poste enregistré auprès du serveur', 'Workstation registered with the server'],
 };
 

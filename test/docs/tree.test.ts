@@ -85,7 +85,7 @@ describe('the documentation matches the tree', () => {
     const pkgs = /^PKGS=\(([^)]*)\)/m.exec(read('scripts/setup-system.sh'))![1]!.split(/\s+/).filter(Boolean);
     const readme = read('README.md');
     const list =
-      /installs the Debian packages it needs when run as\s+root on Debian \(([^)]*?) — `scripts\/setup-system\.sh`\)/s.exec(
+      /installs the Debian packages it needs when run as\s+root on Debian \(([^)]*?)\s+—\s+`scripts\/setup-system\.sh`\)/s.exec(
         readme,
       );
     expect(list, 'README: the Debian package list').not.toBeNull();
