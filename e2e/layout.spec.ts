@@ -161,7 +161,7 @@ test('every screen fits 1024×768 and 1280×800, demo panel open or folded, and 
 
   // A refused badge: the reason and what to do, then a reset leaves neither behind.
   await page.getByTestId('demo-tap-badge-clone').click();
-  await expect(page.getByTestId('error-message')).toContainText('Badge non sécurisé refusé');
+  await expect(page.getByTestId('error-message')).toContainText("Badge non encodé pour l'établissement");
   await fits(page, 'locked-refused-badge', ['lock-screen', 'lock-reason', 'error-message']);
   await page.getByTestId('demo-reset').click();
   await expect(page.getByTestId('lock-reason')).toHaveCount(0);

@@ -93,8 +93,14 @@ export function Diagnostic({ client, tr, lang }: { client: UiClient; tr: T; lang
                   : report.workstation.key === 'software'
                     ? 'keySoftware'
                     : 'keyNone',
-              )}{' '}
-              <Code>{report.workstation.keyStore}</Code>
+              )}
+              {/* A software key's store is what the words already say; a TPM's names its provider. */}
+              {report.workstation.key !== 'software' && (
+                <>
+                  {' '}
+                  <Code>{report.workstation.keyStore}</Code>
+                </>
+              )}
               {report.workstation.tpm ? ` · ${tr('noTpm')} : ${report.workstation.tpm}` : ''}
               {` · ${tr('sealedBy')} `}
               <Code>{report.workstation.secretStorage}</Code>
