@@ -26,16 +26,17 @@ export function argValues(argv: string[], name: string): string[] {
 }
 
 /**
- * Splits a command line by its usage text: `--name VALUE` there takes a value, a bare `--name` is a flag
- * (`--help` and `-h` always are). The other words are returned in order; the first option the usage does
- * not name is `unknown` — a typo such as `--data-dirr` would otherwise run on the default database.
+ * Splits a command line by its usage text: `--name VALUE` (or `--name on|off`) there takes a value, a bare
+ * `--name` is a flag (`--help` and `-h` always are). The other words are returned in order; the first option
+ * the usage does not name is `unknown` — a typo such as `--data-dirr` would otherwise run on the default
+ * database.
  */
 export function splitArgs(argv: string[], usage: string): { words: string[]; unknown: string | null } {
-  const values = new Set([...usage.matchAll(/(--[a-z0-9-]+) [A-Z]/g)].map((m) => m[1]!));
+  const values = new Set([...usage.matchAll(/(--[a-z0-9-]+) (?:[A-Z]|[a-z]+\|)/g)].map((m) => m[1]!));
   const flags = new Set([
     '--help',
     '-h',
-    ...[...usage.matchAll(/(--[a-z0-9-]+)(?![a-z0-9-]| [A-Z])/g)].map((m) => m[1]!),
+    ...[...usage.matchAll(/(--[a-z0-9-]+)(?![a-z0-9-]| [A-Z]| [a-z]+\|)/g)].map((m) => m[1]!),
   ]);
   const words: string[] = [];
   for (let i = 0; i < argv.length; i++) {

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { allDocs, docCommands, ROOT } from './markdown';
 import type { DocCommand } from './markdown';
+import { splitArgs } from '../../server/src/options';
 import { freshAccount, runLine, STACK_TRACE, startLine } from './run';
 import type { Account } from './run';
 
@@ -109,6 +110,12 @@ describe('documented server commands', () => {
     const help = await runLine(acc, 'npm run server -- --help');
     expect(help.code).toBe(0);
     expect(help.out).toMatch(/--data-dir DIR/);
+    // Every option the usage gives with a value (`--port N`, `--db-prepared-statements on|off`) takes it.
+    const usage = help.out.slice(help.out.indexOf('Usage:'));
+    const valued = [...usage.matchAll(/^ {2}(--[a-z0-9-]+) (\S+)/gm)];
+    expect(valued.map((m) => m[1])).toEqual(expect.arrayContaining(['--port', '--db-prepared-statements']));
+    for (const [, name, placeholder] of valued)
+      expect(splitArgs([name!, placeholder!.split('|')[0]!], usage), name).toEqual({ words: [], unknown: null });
     const typo = await runLine(acc, 'npm run server -- --data-dirr /tmp/x');
     expect(typo.code).toBe(2);
     expect(typo.out).toMatch(/option inconnue \/ unknown option: --data-dirr/);
