@@ -5,22 +5,13 @@
 // changes two things only, both a reader's own: the token the directory step printed goes where the
 // guide writes <jeton>, and the server listens on a free port instead of 7443 (several suites share
 // this machine), which the later lines name.
-import net from 'node:net';
 import { docCommands } from '../test/docs/markdown';
 import { freshAccount, runLine, STACK_TRACE, startLine } from '../test/docs/run';
 import type { Running } from '../test/docs/run';
+import { freePort } from '../testbed/ports';
 import { test, expect, shotPath } from './fixtures';
 
 const SECTION = 'Premier essai sur une machine / A first run on one machine';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 test('a fresh clone follows the IT guide: directory, server, enrolled agent, a nurse logs in, the DPI gets her token', async ({
   page,
