@@ -382,6 +382,8 @@ const AUDIT: Record<string, [fr: string, en: string]> = {
   'audit.damaged': ['Journal d’audit altéré', 'Audit trail damaged'],
   'audit.recovered': ['Journal d’audit réparé à son démarrage', 'Audit trail repaired at start'],
   'auth.refused': ['Authentification refusée', 'Authentication refused'],
+  'badge.enrol': ['Association de badge', 'Badge enrolment'],
+  'badge.enrolled': ['Badge associé', 'Badge enrolled'],
   'badge.refused': ['Badge refusé', 'Badge refused'],
   'badge.tapped': ['Badge présenté', 'Badge tapped'],
   'broker.connect': ['Application connectée au courtier', 'Application connected to the broker'],
