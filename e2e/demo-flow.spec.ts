@@ -122,6 +122,7 @@ test('a UID-only badge allowed by policy: the banner and the diagnostic say the 
       'Badge non vérifié par le serveur : numéro de puce seul',
     );
     await expect(page.getByTestId('session-banner')).not.toContainText('Authentification forte');
+    await expect(page.getByTestId('banner-mfa')).toContainText(/^Réouverture par badge possible encore [34] h/);
     await page.screenshot({ path: shotPath('09-uid-only-banner') });
     await page.getByTestId('lang-toggle').click();
     await expect(page.getByTestId('banner-assurance')).toHaveText('Badge not checked by the server: chip number only');

@@ -39,6 +39,10 @@ const fr = {
   bannerExpired: 'Authentification forte terminée : le prochain badgeage demandera votre code',
   bannerEndingSoon: (p: Params) =>
     `Votre authentification forte se termine dans ${p.left} : au badgeage suivant, votre code sera demandé`,
+  bannerWindow: (p: Params) => `Réouverture par badge possible encore ${p.left}`,
+  bannerWindowExpired: 'Réouverture par badge terminée : le prochain badgeage demandera votre code',
+  bannerWindowEndingSoon: (p: Params) =>
+    `La réouverture par badge se termine dans ${p.left} : au badgeage suivant, votre code sera demandé`,
   openDmp: (p: Params) => `Ouvrir le DMP — ${p.name}`,
   err_dmp_refused: (p: Params) =>
     p.reason === 'no-patient'
@@ -198,6 +202,10 @@ const en: { [K in MsgKey]: Msg } = {
   bannerExpired: 'Strong authentication over: your next tap will ask for your code',
   bannerEndingSoon: (p) =>
     `Your strong authentication ends in ${p.left}: after that, your next tap will ask for your code`,
+  bannerWindow: (p) => `Re-opening by badge possible for ${p.left} more`,
+  bannerWindowExpired: 'Re-opening by badge over: your next tap will ask for your code',
+  bannerWindowEndingSoon: (p) =>
+    `Re-opening by badge ends in ${p.left}: after that, your next tap will ask for your code`,
   openDmp: (p) => `Open the DMP — ${p.name}`,
   err_dmp_refused: (p) =>
     p.reason === 'no-patient'

@@ -8,6 +8,10 @@ import type { Call, T } from '../ui/types';
 // The strong session's end is announced this long before, so nobody is surprised by the code prompt.
 const ENDING_SOON_MS = 15 * 60_000;
 
+// The roaming window's words: a session resting on a badge the server took on trust is not called strong.
+const WINDOW_STRONG = { open: 'bannerMfa', soon: 'bannerEndingSoon', over: 'bannerExpired' } as const;
+const WINDOW_ASSERTED = { open: 'bannerWindow', soon: 'bannerWindowEndingSoon', over: 'bannerWindowExpired' } as const;
+
 /**
  * The open session. One way off the PC: lock it. The session stays open on the server, so the same
  * person gets it back by a tap here or elsewhere, and a colleague takes the PC by tapping in (the
@@ -32,12 +36,11 @@ export function SessionBanner(props: {
   }, []);
   const left = session.mfaExpiresAt - now;
   const soon = left > 0 && left <= ENDING_SOON_MS;
+  const asserted = session.assurance === 'asserted';
+  const words = asserted ? WINDOW_ASSERTED : WINDOW_STRONG;
   return (
     <section className="card banner" data-testid="session-banner">
-      <p
-        className={session.assurance === 'asserted' ? 'assurance warning' : 'assurance'}
-        data-testid="banner-assurance"
-      >
+      <p className={asserted ? 'assurance warning' : 'assurance'} data-testid="banner-assurance">
         {tr(assuranceKey(session))}
       </p>
       <h1 data-testid="banner-name">
@@ -45,11 +48,7 @@ export function SessionBanner(props: {
       </h1>
       <p className="profession">{session.user.profession}</p>
       <p className={soon ? 'mfa-left warning' : 'mfa-left'} data-testid="banner-mfa" role={soon ? 'alert' : undefined}>
-        {left <= 0
-          ? tr('bannerExpired')
-          : soon
-            ? tr('bannerEndingSoon', { left: formatLeft(left, lang) })
-            : tr('bannerMfa', { left: formatLeft(left, lang) })}
+        {tr(left <= 0 ? words.over : soon ? words.soon : words.open, { left: formatLeft(left, lang) })}
       </p>
       {patient && (
         <button
