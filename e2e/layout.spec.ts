@@ -65,6 +65,8 @@ async function fits(page: Page, name: string, controls: string[]) {
   await setDemoPanel(page, true);
 }
 
+const SESSION = ['session-banner', 'banner-mfa', 'banner-enrol', 'banner-lock', 'banner-lock-hint'];
+
 const PAD = [
   'pin-pad',
   'pin-dots',
@@ -107,12 +109,14 @@ test('every screen fits 1024×768 and 1280×800, demo panel open or folded, and 
   await expect(page.getByTestId('banner-lock')).toHaveText('Verrouiller le poste');
   await expect(page.getByTestId('banner-lock-hint')).toContainText('Un collègue prend le poste en badgeant');
   await expect(page.getByTestId('banner-switch')).toHaveCount(0);
-  await fits(page, 'session', ['session-banner', 'banner-mfa', 'banner-lock', 'banner-lock-hint']);
+  await expect(page.getByTestId('banner-enrol')).toHaveText('Associer un badge');
+  await fits(page, 'session', SESSION);
 
   // The diagnostic page: French first, the codes beside, times in the agent's language (24 h).
   await page.getByTestId('diagnostic-toggle').click();
   await expect(page.getByTestId('diag-state')).toContainText('Session ouverte');
   await expect(page.getByTestId('diag-state').locator('code')).toHaveText('open');
+  await expect(page.getByTestId('diag-session')).toHaveText('Authentification forte (2 facteurs) (card + pin)');
   await expect(page.getByTestId('diag-readers')).toContainText(
     'Lecteur démo CPS (contact) : prêt, simulé, carte présente',
   );
@@ -127,23 +131,27 @@ test('every screen fits 1024×768 and 1280×800, demo panel open or folded, and 
   await fits(page, 'diagnostic', ['diagnostic', 'diag-state', 'diagnostic-export']);
   await page.getByTestId('diagnostic-toggle').click();
 
+  // A new badge bound from the session: waiting for it, bound, someone else's; the session stays beside.
+  await page.getByTestId('banner-enrol').click();
+  await expect(page.getByTestId('enrol-status')).toHaveText('Présentez votre nouveau badge sur le lecteur');
+  await fits(page, 'enrol-waiting', ['session-banner', 'banner-lock', 'enrol-status', 'enrol-cancel']);
+  await page.getByTestId('demo-tap-badge-inconnu').click();
+  await expect(page.getByTestId('enrol-status')).toHaveText('Badge associé : badgez-le pour rouvrir votre session');
+  await expect(page.getByTestId('banner-enrol')).toHaveText('Associer un autre badge');
+  await fits(page, 'enrol-bound', [...SESSION, 'enrol-status']);
+  await page.getByTestId('banner-enrol').click();
+  await expect(page.getByTestId('enrol-cancel')).toBeVisible();
+  await page.getByTestId('demo-tap-badge-louis').click();
+  await expect(page.getByTestId('enrol-status')).toContainText("Ce badge appartient déjà à quelqu'un d'autre");
+  await fits(page, 'enrol-refused', [...SESSION, 'enrol-status']);
+
   // The card of an open session removed: that session locked.
   await page.getByTestId('demo-remove-card').click();
   await expect(page.getByTestId('lock-reason')).toHaveText('Session verrouillée : carte retirée');
   await fits(page, 'locked-card-removed', ['lock-screen', 'lock-reason']);
 
-  // Badge + session code: a wrong code is a wrong session code, not a wrong PIN.
-  await page.getByTestId('demo-tap-badge-louis').click();
-  await expect(page.getByTestId('pin-pad')).toContainText('Code de session');
-  await page.keyboard.type('9999');
-  await page.keyboard.press('Enter');
-  await expect(page.getByTestId('error-message')).toContainText('Code de session incorrect');
-  await expect(page.getByTestId('pin-message')).not.toContainText('Code PIN');
-  await fits(page, 'pin-session-code-wrong', PAD);
-  await page.getByTestId('pin-cancel').click();
-  await expect(page.getByTestId('lock-reason')).toContainText('Saisie annulée');
-
-  // A card blocked at the pad, then removed: no session was open, nothing "locked".
+  // A card blocked at the pad, then removed: no session was open, nothing "locked". Louis's card comes
+  // between his badge tapped for enrolment and his tap below, which would else be one tap (debounce).
   await page.getByTestId('demo-insert-cps-louis').click();
   for (const after of ['2 essais restants', '1 essai restant', null]) {
     await expect(page.getByTestId('pin-pad')).toBeVisible();
@@ -158,6 +166,17 @@ test('every screen fits 1024×768 and 1280×800, demo panel open or folded, and 
   await expect(page.getByTestId('lock-reason')).toHaveText(
     'Carte retirée avant la connexion : aucune session n’a été ouverte',
   );
+
+  // Badge + session code: a wrong code is a wrong session code, not a wrong PIN.
+  await page.getByTestId('demo-tap-badge-louis').click();
+  await expect(page.getByTestId('pin-pad')).toContainText('Code de session');
+  await page.keyboard.type('9999');
+  await page.keyboard.press('Enter');
+  await expect(page.getByTestId('error-message')).toContainText('Code de session incorrect');
+  await expect(page.getByTestId('pin-message')).not.toContainText('Code PIN');
+  await fits(page, 'pin-session-code-wrong', PAD);
+  await page.getByTestId('pin-cancel').click();
+  await expect(page.getByTestId('lock-reason')).toContainText('Saisie annulée');
 
   // A refused badge: the reason and what to do, then a reset leaves neither behind.
   await page.getByTestId('demo-tap-badge-clone').click();
