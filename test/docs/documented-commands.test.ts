@@ -57,6 +57,7 @@ describe('documented admin commands', () => {
     expect(lines).toContain('npm run server:admin -- help');
     expect(lines).toContain('npm run server:admin -- enrolment-token "Pavillon B"');
     expect(lines).toContain('npm run server:admin -- audit verify');
+    expect(lines).toContain('npm run server:admin -- audit verify-agent audit.jsonl --workstation CLIENT_ID');
   });
 
   it('every `npm run server:admin` line of the docs runs as written on a fresh account', async () => {
@@ -81,6 +82,8 @@ describe('documented admin commands', () => {
         expect(r.out, what).toMatch(/^[A-Za-z0-9_-]{32}$/m);
       }
       if (/audit verify$/.test(line)) expect(r.out, what).toMatch(/chaîne d’audit intègre : \d+ enregistrements?/);
+      // Recognised with its --workstation: it goes as far as reading the file the line names.
+      if (/audit verify-agent/.test(line)) expect(r.out, what).toMatch(/^erreur : .*audit\.jsonl/m);
     }
     // The fresh account's default PGlite directory, created with its parents; nothing written beside.
     expect(fs.existsSync(path.join(acc.home, '.local', 'share', 'sillage-server', 'PG_VERSION'))).toBe(true);
@@ -113,7 +116,9 @@ describe('documented server commands', () => {
     // Every option the usage gives with a value (`--port N`, `--db-prepared-statements on|off`) takes it.
     const usage = help.out.slice(help.out.indexOf('Usage:'));
     const valued = [...usage.matchAll(/^ {2}(--[a-z0-9-]+) (\S+)/gm)];
-    expect(valued.map((m) => m[1])).toEqual(expect.arrayContaining(['--port', '--db-prepared-statements']));
+    expect(valued.map((m) => m[1])).toEqual(
+      expect.arrayContaining(['--port', '--db-prepared-statements', '--login-ticket-seconds']),
+    );
     for (const [, name, placeholder] of valued)
       expect(splitArgs([name!, placeholder!.split('|')[0]!], usage), name).toEqual({ words: [], unknown: null });
     const typo = await runLine(acc, 'npm run server -- --data-dirr /tmp/x');
