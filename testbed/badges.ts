@@ -2,11 +2,11 @@
 // by their chip UID, and each tap's proof made through the agent's own path (credential read, relay
 // custody): the server checks the card's answer to its own challenge.
 import type { BadgeProof } from '@sillage/protocol';
-import { readBadge } from '../electron/core/badge/badge-reading';
+import { readBadge } from '../electron/core/devices/badge/badge-reading';
 import { RelayKeyCustody } from '../electron/core/oidc/relay-custody';
 import { ServerError } from '../electron/core/oidc/server-client';
 import type { ServerTokens, SessionServerClient } from '../electron/core/oidc/server-client';
-import type { BadgeRead, ReaderEvent } from '../electron/core/readers/types';
+import type { BadgeRead, ReaderEvent } from '../electron/core/devices/types';
 import { hospitalBadge, TEST_BADGE } from './cards/desfire-card';
 import type { DesfireEmulator } from './cards/desfire-card';
 

@@ -7,7 +7,7 @@ import type {
   PinResult,
   PinStatus,
   SignatureAlgorithm,
-} from '../electron/core/readers/types';
+} from '../electron/core/devices/types';
 import type { Identity } from '../shared/contract';
 
 export function keyCard(certPem: string, keyPem: string, pin = '1234'): CardHandle & { signCount: number } {

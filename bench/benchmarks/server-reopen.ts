@@ -26,7 +26,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { readBadgeCredential } from '../../electron/core/badge/desfire/credential';
+import { readBadgeCredential } from '../../electron/core/devices/badge/desfire/credential';
 import { registerWorkstation, SessionServerClient } from '../../electron/core/oidc/server-client';
 import { SoftwareKey } from '../../electron/core/keys/software-key';
 import { retryingFetch } from '../../electron/core/oidc/retry';

@@ -27,7 +27,7 @@ import { LocalEndpoint } from './broker/local-endpoint';
 import type { LocalEndpointOptions } from './broker/local-endpoint';
 import { DemoAuthenticator } from './demo/demo-authenticator';
 import { DemoReaders } from './demo/demo-readers';
-import type { ReaderBackend, ReaderEvent } from './readers/types';
+import type { ReaderBackend, ReaderEvent } from './devices/types';
 import type { ConfigStore } from './config/store';
 import type { Logger } from './logs/logger';
 import { redact } from './logs/logger';

@@ -14,7 +14,7 @@ import { developmentPlainStore } from '../../electron/core/keys/secret-store';
 import type { SecretStore } from '../../electron/core/keys/secret-store';
 import { safeStorageStore } from '../../electron/shell/secret-store';
 import { startSwtpm } from '../../testbed/swtpm';
-import type { HidDevice, HidHost } from '../../electron/core/badge/hid/transport';
+import type { HidDevice, HidHost } from '../../electron/core/devices/badge/hid/transport';
 import { sha256Hex } from '../../electron/core/broker/broker';
 import { confPreferences } from '../../electron/core/config/preferences';
 import { SCHEMA } from '../../electron/core/config/schema';

@@ -5,13 +5,13 @@
 // credential; nothing may end in an untyped exception. (The application selection carries no proof: an
 // altered status that still reads as success leads to the same mutual authentication.)
 import { describe, expect, it } from 'vitest';
-import { BadgeRefused, readBadgeCredential } from '../../electron/core/badge/desfire/credential';
-import { LocalKeyCustody } from '../../electron/core/badge/desfire/custody';
-import { aidBytes } from '../../electron/core/badge/desfire/protocol';
+import { BadgeRefused, readBadgeCredential } from '../../electron/core/devices/badge/desfire/credential';
+import { LocalKeyCustody } from '../../electron/core/devices/badge/desfire/custody';
+import { aidBytes } from '../../electron/core/devices/badge/desfire/protocol';
 import { hospitalBadge, TEST_BADGE } from '../../testbed/cards/desfire-card';
 import { FUZZ_CASES, fuzz, mutateBytes, Rng } from './harness';
-import { DesfireError } from '../../electron/core/badge/desfire/errors';
-import type { ApduTransport } from '../../electron/core/readers/types';
+import { DesfireError } from '../../electron/core/devices/badge/desfire/errors';
+import type { ApduTransport } from '../../electron/core/devices/types';
 
 const AID = aidBytes(TEST_BADGE.aid);
 const custody = new LocalKeyCustody((aid, keyNo) => (aid.equals(AID) && keyNo === 1 ? TEST_BADGE.master : null));

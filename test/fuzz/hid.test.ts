@@ -4,10 +4,10 @@
 // (pcProx: UID-only, never with keyboard emulation on; custom report: only its own report ID, only a
 // printable payload, exactly the configured bytes).
 import { describe, expect, it } from 'vitest';
-import { HidBackend } from '../../electron/core/badge/hid/hid-backend';
-import type { HidReaderProfile } from '../../electron/core/badge/hid/hid-backend';
-import type { HidDevice, HidHost } from '../../electron/core/badge/hid/transport';
-import type { ReaderEvent } from '../../electron/core/readers/types';
+import { HidBackend } from '../../electron/core/devices/badge/hid/hid-backend';
+import type { HidReaderProfile } from '../../electron/core/devices/badge/hid/hid-backend';
+import type { HidDevice, HidHost } from '../../electron/core/devices/badge/hid/transport';
+import type { ReaderEvent } from '../../electron/core/devices/types';
 import { FUZZ_CASES, fuzz, mutateBytes } from './harness';
 import type { Rng } from './harness';
 

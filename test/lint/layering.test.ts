@@ -123,8 +123,8 @@ describe('layering rule', () => {
     // configuration the badge code.
     expect(
       await layeringErrors(
-        'electron/core/cps/x.ts',
-        "import type { PcscMonitor } from '../readers/pcsc/monitor';\nexport type M = PcscMonitor;\n",
+        'electron/core/devices/cps/x.ts',
+        "import type { PcscMonitor } from '../pcsc-monitor';\nexport type M = PcscMonitor;\n",
       ),
     ).toEqual([expect.stringContaining('cps sits below readers')]);
     expect(
@@ -136,13 +136,13 @@ describe('layering rule', () => {
     expect(
       await layeringErrors(
         'electron/core/config/x.ts',
-        "import { readBadgeCredential } from '../badge/desfire/credential';\nexport const r = readBadgeCredential;\n",
+        "import { readBadgeCredential } from '../devices/badge/desfire/credential';\nexport const r = readBadgeCredential;\n",
       ),
     ).toEqual([expect.stringContaining('config sits below badge')]);
     // Siblings stay apart; a type-only import counts like any other.
     expect(
       await layeringErrors(
-        'electron/core/cps/x.ts',
+        'electron/core/devices/cps/x.ts',
         "import type { BadgeReading } from '../badge/badge-reading';\nexport type B = BadgeReading;\n",
       ),
     ).toEqual([expect.stringContaining('cps and badge are siblings')]);
@@ -156,15 +156,15 @@ describe('layering rule', () => {
     // custody.ts does not import protocol.ts; a custody importing the card protocol closes the loop
     // protocol.ts -> custody.ts -> protocol.ts.
     const errors = await layeringErrors(
-      'electron/core/badge/desfire/custody.ts',
+      'electron/core/devices/badge/desfire/custody.ts',
       "import type { DesfireCard } from './protocol';\nexport type C = DesfireCard;\n",
     );
     expect(errors).toEqual([
-      expect.stringContaining('an import cycle (badge/desfire/custody.ts -> badge/desfire/protocol.ts'),
+      expect.stringContaining('an import cycle (devices/badge/desfire/custody.ts -> devices/badge/desfire/protocol.ts'),
     ]);
     expect(
       await layeringErrors(
-        'electron/core/badge/desfire/other.ts',
+        'electron/core/devices/badge/desfire/other.ts',
         "import type { DesfireCard } from './protocol';\nexport type C = DesfireCard;\n",
       ),
     ).toEqual([]);

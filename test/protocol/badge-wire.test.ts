@@ -6,7 +6,7 @@ import { BADGE_GRANT_PARAMS, parseBadgeProof, parseRelayBegin } from '@sillage/p
 import type { BadgeProof, RelayBeginRequest, RelayBeginResponse, RelayFinishRequest } from '@sillage/protocol';
 import { RelayKeyCustody } from '../../electron/core/oidc/relay-custody';
 import type { SessionServerClient } from '../../electron/core/oidc/server-client';
-import type { BadgeRead } from '../../electron/core/readers/types';
+import type { BadgeRead } from '../../electron/core/devices/types';
 
 describe('badge wire, agent side against the server side', () => {
   it('the agent’s client and reader events carry the protocol’s types', () => {

@@ -1,7 +1,7 @@
 // The hospital's encoded badge of the test bed: the DESFire emulator with the application as the encoding
 // tool leaves it (key 1 diversified per badge, the badge number in file 1).
-import { diversifyAes128 } from '../../electron/core/badge/desfire/crypto';
-import type { Diversification } from '../../electron/core/badge/desfire/crypto';
+import { diversifyAes128 } from '../../electron/core/devices/badge/desfire/crypto';
+import type { Diversification } from '../../electron/core/devices/badge/desfire/crypto';
 import { DesfireEmulator } from '../../electron/core/demo/desfire-card';
 import type { EmuMode } from '../../electron/core/demo/desfire-card';
 

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import pkcs11js from 'pkcs11js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readBadgeCredential } from '../../electron/core/badge/desfire/credential';
+import { readBadgeCredential } from '../../electron/core/devices/badge/desfire/credential';
 import { RelayKeyCustody } from '../../electron/core/oidc/relay-custody';
 import type { SessionServerClient } from '../../electron/core/oidc/server-client';
 import type { SessionServer } from '../../server/src/app';

@@ -3,11 +3,11 @@
 // after its transmit timeout with a clear refusal while the card is still there, and the reader serves
 // the next badge once that one has gone.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LocalKeyCustody } from '../../electron/core/badge/desfire/custody';
-import { aidBytes } from '../../electron/core/badge/desfire/protocol';
-import { PcscCpsBackend } from '../../electron/core/readers/pcsc/pcsc-backend';
-import type { ReaderEvent } from '../../electron/core/readers/types';
-import { PcscMonitor } from '../../electron/core/readers/pcsc/monitor';
+import { LocalKeyCustody } from '../../electron/core/devices/badge/desfire/custody';
+import { aidBytes } from '../../electron/core/devices/badge/desfire/protocol';
+import { PcscCpsBackend } from '../../electron/core/devices/pcsc';
+import type { ReaderEvent } from '../../electron/core/devices/types';
+import { PcscMonitor } from '../../electron/core/devices/pcsc-monitor';
 import { loadPcsc } from '../../native/pcsclite';
 import { DESFIRE_ATR, hospitalBadge, TEST_BADGE } from '../cards/desfire-card';
 import { startPcscd, waitFor } from '../pcscd';

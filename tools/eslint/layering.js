@@ -63,10 +63,10 @@ export const CORE_ORDER = [
   { audit: ['audit/'] },
   { config: ['config/'] },
   // What every device backend speaks: card handles, reader events, APDU transport, ATR classes.
-  { 'device-types': ['readers/types.ts', 'readers/pcsc/atr.ts'] },
-  { cps: ['cps/'], badge: ['badge/'] },
+  { 'device-types': ['devices/types.ts', 'devices/atr.ts'] },
+  { cps: ['devices/cps/'], badge: ['devices/badge/'] },
   // The PC/SC entry point (sees a card, tells CPS from DESFire, hands off) and the backends from settings.
-  { readers: ['readers/'] },
+  { readers: ['devices/'] },
   { 'server-client': ['oidc/'] },
   { auth: ['auth/'] },
   { session: ['session/'] },

@@ -8,7 +8,7 @@ import { randomBytes, verify as cryptoVerify, constants, X509Certificate } from 
 import type { AgentErrorCode, Factor, Identity, OpenSession, UnverifiedBadgeProof } from '../../../shared/contract';
 import type { ServerErrorCode, ServerTokens, SessionServerClient } from '../oidc/server-client';
 import { ServerError } from '../oidc/server-client';
-import type { BadgeRead, CardHandle } from '../readers/types';
+import type { BadgeRead, CardHandle } from '../devices/types';
 import type { Clock, Timer } from '../util/clock';
 import type { Authenticator, AuthOutcome, BadgeOutcome } from './types';
 

@@ -1,7 +1,7 @@
 // The authentication step of the session engine. The demo implementation decides locally; the server
 // authenticator does it over OIDC (card JWT-bearer assertion, badge grants, re-open).
 import type { AgentErrorCode, Identity, OpenSession, SecondFactor } from '../../../shared/contract';
-import type { BadgeRead, CardHandle } from '../readers/types';
+import type { BadgeRead, CardHandle } from '../devices/types';
 
 export type AuthOutcome =
   | { ok: true; session: OpenSession }

@@ -5,7 +5,7 @@
 import { randomBytes, verify as cryptoVerify } from 'node:crypto';
 import type { Identity, OpenSession } from '../../../shared/contract';
 import type { Authenticator, AuthOutcome, BadgeOutcome } from '../auth/types';
-import type { BadgeRead, CardHandle } from '../readers/types';
+import type { BadgeRead, CardHandle } from '../devices/types';
 import type { Clock } from '../util/clock';
 import { DEMO_BADGES, DEMO_PIN, demoPerson } from './data';
 

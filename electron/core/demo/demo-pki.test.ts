@@ -1,6 +1,6 @@
 import { X509Certificate } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { parseCpsCertificate } from '../cps/identity';
+import { parseCpsCertificate } from '../devices/cps/identity';
 import { DemoPki } from './demo-pki';
 
 describe('demo PKI', () => {

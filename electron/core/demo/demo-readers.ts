@@ -13,12 +13,12 @@ import type {
   ReaderBackend,
   SignatureAlgorithm,
   ReaderEvent,
-} from '../readers/types';
-import { readBadge } from '../badge/badge-reading';
-import { diversifyAes128 } from '../badge/desfire/crypto';
-import { diversificationInput, LocalKeyCustody } from '../badge/desfire/custody';
-import type { KeyCustody } from '../badge/desfire/custody';
-import { aidBytes } from '../badge/desfire/protocol';
+} from '../devices/types';
+import { readBadge } from '../devices/badge/badge-reading';
+import { diversifyAes128 } from '../devices/badge/desfire/crypto';
+import { diversificationInput, LocalKeyCustody } from '../devices/badge/desfire/custody';
+import type { KeyCustody } from '../devices/badge/desfire/custody';
+import { aidBytes } from '../devices/badge/desfire/protocol';
 import {
   DEMO_BADGE_MASTER,
   DEMO_BADGE_PROFILE,

@@ -3,11 +3,11 @@
 // encrypted, a random-UID card hiding its UID from GetVersion, factory PICC settings, frame sizes and
 // AdditionalFrame chaining both ways. The reader side is the agent's own protocol code.
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { FixedKeyCustody } from '../badge/desfire/custody';
-import { DesfireCard } from '../badge/desfire/protocol';
+import { FixedKeyCustody } from '../devices/badge/desfire/custody';
+import { DesfireCard } from '../devices/badge/desfire/protocol';
 import { DesfireEmulator, EMU_MAX_COMMAND_FRAME, EMU_MAX_RESPONSE_FRAME } from './desfire-card';
 import { fixedRandom16 } from '../../../testbed/fixed-random';
-import type { ApduTransport } from '../readers/types';
+import type { ApduTransport } from '../devices/types';
 
 vi.mock('node:crypto', async (orig) => (await import('../../../testbed/fixed-random')).withFixedRandom16(await orig()));
 afterEach(() => {

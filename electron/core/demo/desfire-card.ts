@@ -23,7 +23,7 @@ import {
   rotl,
   truncateMac,
   unpad80,
-} from '../badge/desfire/crypto';
+} from '../devices/badge/desfire/crypto';
 
 /** Answers one command APDU (the vpcd test bed and the demo readers plug cards in this way). */
 export type ApduHandler = (apdu: Buffer) => Buffer | Promise<Buffer>;

@@ -6,8 +6,8 @@
 import type { BadgeProof, RelayBeginRequest } from '@sillage/protocol';
 import type { SessionServerClient } from './server-client';
 import { ServerError } from './server-client';
-import type { BeginRequest, KeyCustody, KeyRef, SessionKeys } from '../badge/desfire/custody';
-import { DesfireError } from '../badge/desfire/errors';
+import type { BeginRequest, KeyCustody, KeyRef, SessionKeys } from '../devices/badge/desfire/custody';
+import { DesfireError } from '../devices/badge/desfire/errors';
 
 const b = (s: string) => Buffer.from(s, 'base64url');
 

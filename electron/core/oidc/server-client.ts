@@ -41,7 +41,7 @@ import { randomUUID } from 'node:crypto';
 import * as oidc from 'openid-client';
 import { SoftwareKey } from '../keys/software-key';
 import type { WorkstationKey } from '../keys/workstation-key';
-import type { CardHandle, SignatureAlgorithm } from '../readers/types';
+import type { CardHandle, SignatureAlgorithm } from '../devices/types';
 import { LostAnswer, retryingFetch } from './retry';
 
 export interface WorkstationCredentials {

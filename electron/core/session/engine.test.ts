@@ -4,7 +4,7 @@ import { AuditLog, verifyAuditChain } from '../audit/audit';
 import { DemoAuthenticator } from '../demo/demo-authenticator';
 import { DemoReaders } from '../demo/demo-readers';
 import { DEMO_PIN, DEMO_READERS } from '../demo/data';
-import type { CardHandle, CardSignature, PinResult } from '../readers/types';
+import type { CardHandle, CardSignature, PinResult } from '../devices/types';
 import { ManualClock } from '../util/clock';
 import { SessionEngine } from './engine';
 

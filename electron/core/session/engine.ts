@@ -16,7 +16,7 @@ import type {
 } from '../../../shared/contract';
 import type { AuditSink } from '../audit/audit';
 import type { Authenticator, AuthOutcome } from '../auth/types';
-import type { BadgeRead, CardHandle, ReaderEvent } from '../readers/types';
+import type { BadgeRead, CardHandle, ReaderEvent } from '../devices/types';
 import type { Clock, Timer } from '../util/clock';
 import { Listeners } from '../util/emitter';
 

@@ -1,18 +1,18 @@
 // Readers backend for CPS cards: PC/SC presence and ATR (PcscMonitor), classification, then PKCS#11
 // (Cryptolib) for identity, PIN and proof. Contactless DESFire badges seen here are left to the badge
 // backend; unknown cards are reported so the user hears "carte non reconnue".
-import type { ReaderInfo } from '../../../../shared/contract';
-import type { PcscMonitor } from './monitor';
+import type { ReaderInfo } from '../../../shared/contract';
+import type { PcscMonitor } from './pcsc-monitor';
 import { cardTypeLabel, classifyAtr, isCps } from './atr';
 import type { CardClass } from './atr';
-import type { CardHandle, ReaderBackend, ReaderEvent } from '../types';
-import { objectLabels } from '../../cps/cryptolib';
-import type { CardOptions, Pkcs11Module, SlotInfo } from '../../cps/cryptolib';
-import { HOLDER_PIN_REFERENCE, readPinStatus } from '../../cps/retry-counter';
-import type { CardPinStatus } from '../../cps/retry-counter';
-import { lookAlike } from '../../cps/slot-names';
-import { readPcscBadge, withSharedTransport } from '../../badge/pcsc-badge';
-import type { BadgeReading } from '../../badge/badge-reading';
+import type { CardHandle, ReaderBackend, ReaderEvent } from './types';
+import { objectLabels } from './cps/cryptolib';
+import type { CardOptions, Pkcs11Module, SlotInfo } from './cps/cryptolib';
+import { HOLDER_PIN_REFERENCE, readPinStatus } from './cps/retry-counter';
+import type { CardPinStatus } from './cps/retry-counter';
+import { lookAlike } from './cps/slot-names';
+import { readPcscBadge, withSharedTransport } from './badge/pcsc-badge';
+import type { BadgeReading } from './badge/badge-reading';
 
 const isCpsType = (label: string) => label.startsWith('CPS');
 

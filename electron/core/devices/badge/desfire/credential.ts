@@ -6,12 +6,12 @@
 // UID key and read their real UID (GetCardUID), because the diversification needs it. The encoding tool's
 // check (readBadgeNumber) also reads the badge number from the credential file.
 import type { BadgeProof as WireProof } from '@sillage/protocol';
-import type { BadgeProof } from '../../../../shared/contract';
-import type { BadgeProfile } from '../../config/badge-profile';
+import type { BadgeProof } from '../../../../../shared/contract';
+import type { BadgeProfile } from '../../../config/badge-profile';
 import type { KeyCustody, KeyRef } from './custody';
 import { aidBytes, DesfireCard } from './protocol';
 import { DesfireError } from './errors';
-import type { ApduTransport } from '../../readers/types';
+import type { ApduTransport } from '../../types';
 
 export interface BadgeCredential {
   /** The chip's UID (hex): the real one for random-UID badges, what the agent knows the badge by. */

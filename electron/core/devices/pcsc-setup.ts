@@ -1,14 +1,14 @@
 // The PC/SC backend as configured: CPS cards through the Cryptolib found at the configured path (or the
 // ANS standard one), DESFire badges through the configured profiles and key custody. Also what the
 // diagnostic page shows about them (Cryptolib path and version, or why it is missing).
-import type { ConfigStore } from '../../config/store';
-import type { KeyCustody } from '../../badge/desfire/custody';
-import { findCryptolib, Pkcs11Module } from '../../cps/cryptolib';
-import { PcscCpsBackend } from './pcsc-backend';
-import { loadPcsc } from '../../../../native/pcsclite';
-import { PcscMonitor } from './monitor';
-import { withProfileDefaults } from '../../config/badge-profile';
-import type { BadgeProfile } from '../../config/badge-profile';
+import type { ConfigStore } from '../config/store';
+import type { KeyCustody } from './badge/desfire/custody';
+import { findCryptolib, Pkcs11Module } from './cps/cryptolib';
+import { PcscCpsBackend } from './pcsc';
+import { loadPcsc } from '../../../native/pcsclite';
+import { PcscMonitor } from './pcsc-monitor';
+import { withProfileDefaults } from '../config/badge-profile';
+import type { BadgeProfile } from '../config/badge-profile';
 
 export interface CryptolibStatus {
   path: string | null;

@@ -9,8 +9,8 @@
 // Hotplug: enumeration every few seconds (hidapi has no hotplug events); pcProx needs polling by design.
 // A transport glitch (a failed exchange, the device's error event, an open that fails) does not end the
 // reader: it is closed and opened again as at plug-in, with a backoff (as PC/SC contexts are).
-import type { ReaderInfo } from '../../../../shared/contract';
-import type { ReaderBackend, ReaderEvent } from '../../readers/types';
+import type { ReaderInfo } from '../../../../../shared/contract';
+import type { ReaderBackend, ReaderEvent } from '../../types';
 import type { HidDevice, HidDeviceInfo, HidHost } from './transport';
 import { isKeyboardInterface } from './transport';
 

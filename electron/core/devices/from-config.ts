@@ -1,13 +1,13 @@
 // Real reader backends as the configuration asks: PC/SC (CPS through the Cryptolib, DESFire badges with
 // the configured key custody) and USB-HID badge readers. Shared by the Electron shell and headless mode.
 import type { ConfigStore } from '../config/store';
-import { LocalKeyCustody } from '../badge/desfire/custody';
-import type { KeyCustody } from '../badge/desfire/custody';
-import { hidBackendFromConfig } from '../badge/hid/setup';
-import type { HidHost } from '../badge/hid/transport';
-import { loadKeyFile } from '../badge/key-file';
-import { createPcscBackend } from './pcsc/setup';
-import type { CryptolibStatus } from './pcsc/setup';
+import { LocalKeyCustody } from './badge/desfire/custody';
+import type { KeyCustody } from './badge/desfire/custody';
+import { hidBackendFromConfig } from './badge/hid/setup';
+import type { HidHost } from './badge/hid/transport';
+import { loadKeyFile } from './badge/key-file';
+import { createPcscBackend } from './pcsc-setup';
+import type { CryptolibStatus } from './pcsc-setup';
 import type { ReaderBackend } from './types';
 
 export interface ReadersFromConfig {

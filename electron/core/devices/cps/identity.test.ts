@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { classifyAtr } from '../readers/pcsc/atr';
+import { classifyAtr } from '../atr';
 import { pinStatusFromFlags } from './cryptolib';
 import { idNatKind } from './identity';
 

@@ -14,7 +14,7 @@ import {
   truncateMac,
   unpad80,
 } from './crypto';
-import type { ApduTransport } from '../../readers/types';
+import type { ApduTransport } from '../../types';
 import { aidText } from './custody';
 import type { KeyCustody, KeyRef } from './custody';
 import { DesfireError } from './errors';

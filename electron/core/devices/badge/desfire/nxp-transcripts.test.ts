@@ -9,11 +9,11 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { LocalKeyCustody } from './custody';
 import { DesfireCard } from './protocol';
-import { fixedRandom16 } from '../../../../testbed/fixed-random';
-import type { ApduTransport } from '../../readers/types';
+import { fixedRandom16 } from '../../../../../testbed/fixed-random';
+import type { ApduTransport } from '../../types';
 
 vi.mock('node:crypto', async (orig) =>
-  (await import('../../../../testbed/fixed-random')).withFixedRandom16(await orig()),
+  (await import('../../../../../testbed/fixed-random')).withFixedRandom16(await orig()),
 );
 
 const h = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');

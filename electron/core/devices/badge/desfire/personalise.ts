@@ -10,7 +10,7 @@ import type { MasterKeyLookup } from './custody';
 import type { DesfireCard } from './protocol';
 import { aidBytes } from './protocol';
 import { DesfireError } from './errors';
-import type { BadgeProfile } from '../../config/badge-profile';
+import type { BadgeProfile } from '../../../config/badge-profile';
 
 export interface EncodeStep {
   what: string;

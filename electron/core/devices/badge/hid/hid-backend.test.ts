@@ -2,7 +2,7 @@
 // describe (micolous/pcprox protocol.md), a "custom report" reader emitting vendor input reports, and
 // keyboard-wedge readers. The real node-hid host is loaded and enumerated too (no HID device here).
 import { afterEach, describe, expect, it } from 'vitest';
-import type { ReaderEvent } from '../../readers/types';
+import type { ReaderEvent } from '../../types';
 import { HidBackend, pcproxCardId } from './hid-backend';
 import type { HidReaderProfile } from './hid-backend';
 import { nodeHidHost } from './transport';

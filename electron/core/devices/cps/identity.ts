@@ -4,7 +4,7 @@
 // (CPE/CPA) carry "<structure id>/<card holder id>" (e.g. 3760021832/000000018).
 import { X509Certificate } from 'node:crypto';
 import { parseSubject } from '@sillage/protocol';
-import type { Identity } from '../../../shared/contract';
+import type { Identity } from '../../../../shared/contract';
 
 export type IdNatKind = 'rpps' | 'adeli' | 'structure' | 'other';
 

@@ -7,8 +7,8 @@
 // No polling while readers are present: pcsclite blocks in SCardGetStatusChange. With no reader at all,
 // a new context is tried every few seconds (unref'd timer), which is what brings readers back.
 import { EventEmitter } from 'node:events';
-import type { CardReader, PCSCLite } from '../../../../native/pcsclite';
-import type { ReaderStatus } from '../../../../shared/contract';
+import type { CardReader, PCSCLite } from '../../../native/pcsclite';
+import type { ReaderStatus } from '../../../shared/contract';
 
 export interface PcscReaderState {
   name: string;

@@ -1,5 +1,5 @@
 // The HID badge readers named by the ReaderProfiles setting (kind "hid"), on node-hid.
-import type { ConfigStore } from '../../config/store';
+import type { ConfigStore } from '../../../config/store';
 import { HidBackend } from './hid-backend';
 import type { HidReaderProfile } from './hid-backend';
 import { nodeHidHost } from './transport';

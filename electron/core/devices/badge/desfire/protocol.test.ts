@@ -2,15 +2,15 @@
 // testbed/tests/desfire-pcsc.test.ts). What matters here: both authentications, every communication
 // mode, and that a wrong key, a flipped byte or a short frame each end in a typed error.
 import { describe, expect, it } from 'vitest';
-import { DesfireEmulator } from '../../../../testbed/cards/desfire-card';
+import { DesfireEmulator } from '../../../../../testbed/cards/desfire-card';
 import { diversifyAes128 } from './crypto';
 import { diversificationInput, FixedKeyCustody, LocalKeyCustody } from './custody';
 import { BadgeRefused, readBadgeCredential, readBadgeNumber } from './credential';
 import { aidBytes, DesfireCard } from './protocol';
 import { DesfireError } from './errors';
-import type { ApduTransport } from '../../readers/types';
-import { badgeProfileProblem } from '../../config/badge-profile';
-import type { BadgeProfile } from '../../config/badge-profile';
+import type { ApduTransport } from '../../types';
+import { badgeProfileProblem } from '../../../config/badge-profile';
+import type { BadgeProfile } from '../../../config/badge-profile';
 
 const MASTER = Buffer.from('00112233445566778899AABBCCDDEEFF', 'hex');
 const AID = aidBytes('F51230');

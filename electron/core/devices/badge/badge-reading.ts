@@ -1,11 +1,11 @@
 // One tap on any DESFire transport (a PC/SC reader, a demo reader's emulated card) → the badge's proof,
 // or why not as a typed refusal: the same path for every reader, demo ones included.
-import type { BadgeRead, BadgeRefusalCode } from '../readers/types';
+import type { BadgeRead, BadgeRefusalCode } from '../types';
 import { BadgeRefused, readBadgeCredential } from './desfire/credential';
 import type { BadgeCredential } from './desfire/credential';
 import type { KeyCustody } from './desfire/custody';
-import type { ApduTransport } from '../readers/types';
-import type { BadgeProfile } from '../config/badge-profile';
+import type { ApduTransport } from '../types';
+import type { BadgeProfile } from '../../config/badge-profile';
 
 export interface BadgeReading {
   profiles: () => BadgeProfile[];

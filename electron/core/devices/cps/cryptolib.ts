@@ -3,8 +3,8 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import pkcs11js from 'pkcs11js';
-import type { Identity } from '../../../shared/contract';
-import type { CardHandle, CardSignature, PinResult, PinStatus, SignatureAlgorithm } from '../readers/types';
+import type { Identity } from '../../../../shared/contract';
+import type { CardHandle, CardSignature, PinResult, PinStatus, SignatureAlgorithm } from '../types';
 import { CertificateError, checkValidity, parseCpsCertificate } from './identity';
 import type { CpsCertificateInfo } from './identity';
 import type { CardPinStatus } from './retry-counter';

@@ -5,11 +5,11 @@
 // pcscd and in pcsclite (its worker thread and the reader's lock) until it leaves: each APDU gets a
 // bounded time, the read then fails as any lost badge, and nothing more is queued on that reader (no
 // disconnect, no new connection) until the held exchange ends.
-import type { CardReader } from '../../../native/pcsclite';
+import type { CardReader } from '../../../../native/pcsclite';
 import { readBadge } from './badge-reading';
 import type { BadgeOutcome, BadgeReading } from './badge-reading';
 import { DesfireError } from './desfire/errors';
-import type { ApduTransport } from '../readers/types';
+import type { ApduTransport } from '../types';
 
 function connect(reader: CardReader): Promise<number> {
   return new Promise((resolve, reject) =>
