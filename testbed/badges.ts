@@ -2,7 +2,7 @@
 // by their chip UID, and each tap's proof made through the agent's own path (credential read, relay
 // custody): the server checks the card's answer to its own challenge.
 import type { BadgeProof } from '@sillage/protocol';
-import { readBadge } from '../electron/core/devices/badge/badge-reading';
+import { readBadge } from '../electron/core/devices/badge/desfire/credential';
 import { RelayKeyCustody } from '../electron/core/oidc/relay-custody';
 import { ServerError } from '../electron/core/oidc/server-client';
 import type { ServerTokens, SessionServerClient } from '../electron/core/oidc/server-client';

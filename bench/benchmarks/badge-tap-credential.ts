@@ -6,8 +6,7 @@
 // The emulator's socket uses TCP_QUICKACK (testbed/quickack), else vpcd's two-segment frames would add a
 // ~40 ms delayed-ACK wait to every APDU and drown the agent's own time.
 import { LocalKeyCustody } from '../../electron/core/devices/badge/desfire/custody';
-import { readPcscBadge } from '../../electron/core/devices/badge/pcsc-badge';
-import { PcscMonitor } from '../../electron/core/devices/pcsc-monitor';
+import { readPcscBadge, PcscMonitor } from '../../electron/core/devices/pcsc';
 import { loadPcsc } from '../../native/pcsclite';
 import { DESFIRE_ATR, hospitalBadge, TEST_BADGE } from '../../testbed/cards/desfire-card';
 import { startPcscd, waitFor } from '../../testbed/pcscd';

@@ -8,9 +8,8 @@
 import { createAgent } from '../../electron/core/agent';
 import { ServerAuthenticator } from '../../electron/core/auth/server-authenticator';
 import { RelayKeyCustody } from '../../electron/core/oidc/relay-custody';
-import { PcscCpsBackend } from '../../electron/core/devices/pcsc';
+import { PcscCpsBackend, PcscMonitor } from '../../electron/core/devices/pcsc';
 import { lazyClient, registerWorkstation } from '../../electron/core/oidc/server-client';
-import { PcscMonitor } from '../../electron/core/devices/pcsc-monitor';
 import { systemClock } from '../../electron/core/util/clock';
 import { loadPcsc } from '../../native/pcsclite';
 import { startServer } from '../../server/src/app';

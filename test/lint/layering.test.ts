@@ -124,7 +124,7 @@ describe('layering rule', () => {
     expect(
       await layeringErrors(
         'electron/core/devices/cps/x.ts',
-        "import type { PcscMonitor } from '../pcsc-monitor';\nexport type M = PcscMonitor;\n",
+        "import type { PcscMonitor } from '../pcsc';\nexport type M = PcscMonitor;\n",
       ),
     ).toEqual([expect.stringContaining('cps sits below readers')]);
     expect(
@@ -143,7 +143,7 @@ describe('layering rule', () => {
     expect(
       await layeringErrors(
         'electron/core/devices/cps/x.ts',
-        "import type { BadgeReading } from '../badge/badge-reading';\nexport type B = BadgeReading;\n",
+        "import type { BadgeReading } from '../badge/desfire/credential';\nexport type B = BadgeReading;\n",
       ),
     ).toEqual([expect.stringContaining('cps and badge are siblings')]);
     // A folder outside the order is placed in it on purpose.

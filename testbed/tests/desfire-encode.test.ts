@@ -9,7 +9,7 @@ import { diversifyAes128 } from '../../electron/core/devices/badge/desfire/crypt
 import { readBadgeCredential } from '../../electron/core/devices/badge/desfire/credential';
 import { diversificationInput, LocalKeyCustody } from '../../electron/core/devices/badge/desfire/custody';
 import { aidBytes, DesfireCard } from '../../electron/core/devices/badge/desfire/protocol';
-import { runBadgeCli } from '../../electron/core/devices/badge/encode-cli';
+import { runBadgeCli } from '../../electron/core/devices/badge-encode-cli';
 import { loadKeyFile } from '../../electron/core/devices/badge/key-file';
 import { DESFIRE_ATR, DesfireEmulator } from '../cards/desfire-card';
 import { startPcscd } from '../pcscd';

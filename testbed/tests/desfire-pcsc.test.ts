@@ -15,9 +15,8 @@ import type { KeyCustody } from '../../electron/core/devices/badge/desfire/custo
 import { diversifyAes128 } from '../../electron/core/devices/badge/desfire/crypto';
 import { RelayKeyCustody } from '../../electron/core/oidc/relay-custody';
 import { aidBytes } from '../../electron/core/devices/badge/desfire/protocol';
-import { PcscCpsBackend } from '../../electron/core/devices/pcsc';
+import { PcscCpsBackend, PcscMonitor } from '../../electron/core/devices/pcsc';
 import { workstationAssertion } from '../../electron/core/oidc/server-client';
-import { PcscMonitor } from '../../electron/core/devices/pcsc-monitor';
 import type { SessionEngine } from '../../electron/core/session/engine';
 import { loadPcsc } from '../../native/pcsclite';
 import type { SessionServer } from '../../server/src/app';

@@ -5,9 +5,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalKeyCustody } from '../../electron/core/devices/badge/desfire/custody';
 import { aidBytes } from '../../electron/core/devices/badge/desfire/protocol';
-import { PcscCpsBackend } from '../../electron/core/devices/pcsc';
+import { PcscCpsBackend, PcscMonitor } from '../../electron/core/devices/pcsc';
 import type { ReaderEvent } from '../../electron/core/devices/types';
-import { PcscMonitor } from '../../electron/core/devices/pcsc-monitor';
 import { loadPcsc } from '../../native/pcsclite';
 import { DESFIRE_ATR, hospitalBadge, TEST_BADGE } from '../cards/desfire-card';
 import { startPcscd, waitFor } from '../pcscd';

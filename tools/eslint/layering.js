@@ -63,7 +63,7 @@ export const CORE_ORDER = [
   { audit: ['audit/'] },
   { config: ['config/'] },
   // What every device backend speaks: card handles, reader events, APDU transport, ATR classes.
-  { 'device-types': ['devices/types.ts', 'devices/atr.ts'] },
+  { 'device-types': ['devices/types.ts'] },
   { cps: ['devices/cps/'], badge: ['devices/badge/'] },
   // The PC/SC entry point (sees a card, tells CPS from DESFire, hands off) and the backends from settings.
   { readers: ['devices/'] },

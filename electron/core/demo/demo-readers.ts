@@ -14,7 +14,7 @@ import type {
   SignatureAlgorithm,
   ReaderEvent,
 } from '../devices/types';
-import { readBadge } from '../devices/badge/badge-reading';
+import { readBadge } from '../devices/badge/desfire/credential';
 import { diversifyAes128 } from '../devices/badge/desfire/crypto';
 import { diversificationInput, LocalKeyCustody } from '../devices/badge/desfire/custody';
 import type { KeyCustody } from '../devices/badge/desfire/custody';

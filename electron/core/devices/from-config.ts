@@ -1,13 +1,20 @@
-// Real reader backends as the configuration asks: PC/SC (CPS through the Cryptolib, DESFire badges with
-// the configured key custody) and USB-HID badge readers. Shared by the Electron shell and headless mode.
+// Real reader backends as the configuration asks: PC/SC (CPS through the Cryptolib found at the configured
+// path or the ANS standard one, DESFire badges through the configured profiles and key custody) and the
+// USB-HID badge readers named by ReaderProfiles. Shared by the Electron shell and headless mode. Also what
+// the diagnostic page shows about the Cryptolib (path and version, or why it is missing).
 import type { ConfigStore } from '../config/store';
+import { withProfileDefaults } from '../config/badge-profile';
+import type { BadgeProfile } from '../config/badge-profile';
+import { loadPcsc } from '../../../native/pcsclite';
 import { LocalKeyCustody } from './badge/desfire/custody';
 import type { KeyCustody } from './badge/desfire/custody';
-import { hidBackendFromConfig } from './badge/hid/setup';
+import { HidBackend } from './badge/hid/hid-backend';
+import type { HidReaderProfile } from './badge/hid/hid-backend';
+import { nodeHidHost } from './badge/hid/transport';
 import type { HidHost } from './badge/hid/transport';
 import { loadKeyFile } from './badge/key-file';
-import { createPcscBackend } from './pcsc-setup';
-import type { CryptolibStatus } from './pcsc-setup';
+import { findCryptolib, Pkcs11Module } from './cps/cryptolib';
+import { PcscCpsBackend, PcscMonitor } from './pcsc';
 import type { ReaderBackend } from './types';
 
 export interface ReadersFromConfig {
@@ -53,4 +60,107 @@ export function readersFromConfig(
   }
   if (opts.hid) readers.push(hidBackendFromConfig(config, opts.hidHost));
   return { readers, cryptolib };
+}
+
+export interface CryptolibStatus {
+  path: string | null;
+  version: string | null;
+  description: string | null;
+  /** Null: not established from the module's version; each CPS4 is tried and what happens is reported. */
+  supportsCps4: boolean | null;
+  problem: string | null;
+}
+
+export interface PcscSetup {
+  backend: PcscCpsBackend;
+  cryptolib(): CryptolibStatus;
+}
+
+function createPcscBackend(opts: {
+  config: ConfigStore;
+  custody: KeyCustody | null;
+  readerFilter?: (name: string) => boolean;
+}): PcscSetup {
+  let mod: Pkcs11Module | null = null;
+  let status: CryptolibStatus = {
+    path: null,
+    version: null,
+    description: null,
+    supportsCps4: null,
+    problem: 'pas encore chargée (aucune carte CPS vue)',
+  };
+  const load = (): Pkcs11Module | null => {
+    if (mod) return mod;
+    const found = findCryptolib(opts.config.value<string>('CryptolibPath') || undefined);
+    if ('code' in found) {
+      status = {
+        ...status,
+        problem:
+          found.code === 'missing'
+            ? `Cryptolib CPS introuvable (cherchée : ${found.searched.join(', ')}) : installez-la depuis le site de l'ANS`
+            : found.message,
+      };
+      return null;
+    }
+    try {
+      mod = new Pkcs11Module(found.path);
+    } catch (e) {
+      status = { ...status, path: found.path, problem: `Cryptolib CPS non chargeable : ${(e as Error).message}` };
+      return null;
+    }
+    const { version: v, packageVersion, supportsCps4 } = mod.info;
+    status = {
+      path: found.path,
+      version: `${v.major}.${v.minor}${packageVersion ? ` (Cryptolib CPS ${packageVersion})` : ''}`,
+      description: mod.info.description,
+      supportsCps4,
+      problem:
+        supportsCps4 === false
+          ? `module ${v.major}.${v.minor} (Cryptolib CPS ${packageVersion ?? 'antérieure à 5.2'}) : ne lit pas les CPS4, installez la 5.2 ou plus récente`
+          : null,
+    };
+    return mod;
+  };
+  const monitor = new PcscMonitor({
+    createContext: loadPcsc,
+    ...(opts.readerFilter ? { readerFilter: opts.readerFilter } : {}),
+  });
+  const custody = opts.custody;
+  const backend = new PcscCpsBackend({
+    monitor,
+    module: load,
+    ...(custody
+      ? {
+          badges: {
+            profiles: () => opts.config.value<Partial<BadgeProfile>[]>('BadgeProfiles').map(withProfileDefaults),
+            custody,
+            allowUidOnly: () => opts.config.value<boolean>('AllowUidOnlyBadges'),
+          },
+        }
+      : {}),
+  });
+  // Before the first card, the diagnostic already says which Cryptolib would load, or that none is there.
+  const preview = (): CryptolibStatus => {
+    const found = findCryptolib(opts.config.value<string>('CryptolibPath') || undefined);
+    return 'code' in found
+      ? {
+          ...status,
+          problem:
+            found.code === 'missing'
+              ? `Cryptolib CPS introuvable (cherchée : ${found.searched.join(', ')}) : installez-la depuis le site de l'ANS`
+              : found.message,
+        }
+      : { ...status, path: found.path };
+  };
+  return { backend, cryptolib: () => (mod ? { ...status } : preview()) };
+}
+
+/** The HID badge readers named by the ReaderProfiles setting (kind "hid"), on node-hid. */
+function hidBackendFromConfig(config: ConfigStore, host: HidHost = nodeHidHost()): HidBackend {
+  const profiles = () =>
+    config
+      .value<Record<string, unknown>[]>('ReaderProfiles')
+      .filter((p) => p.kind === 'hid')
+      .map((p) => ({ ...p, kind: p.driver }) as unknown as HidReaderProfile);
+  return new HidBackend({ host, profiles });
 }

@@ -3,6 +3,9 @@
 import type { BadgeProof as WireProof } from '@sillage/protocol';
 import type { BadgeProof, Identity, ReaderInfo } from '../../../shared/contract';
 
+/** What a card is, from its ATR (pcsc.ts tells): CPS cards go to PKCS#11, DESFire badges to the badge reading. */
+export type CardClass = 'cps3-contact' | 'cps3-contactless' | 'cps4' | 'desfire' | 'other-contactless' | 'unknown';
+
 export type PinResult =
   | { ok: true }
   | { ok: false; reason: 'wrong'; triesLeft: number | null }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { classifyAtr } from '../atr';
+import { classifyAtr } from '../pcsc';
 import { pinStatusFromFlags } from './cryptolib';
 import { idNatKind } from './identity';
 

@@ -3,8 +3,7 @@
 // after a wrong PIN would show a fresh card's tries. ISO 7816-4 VERIFY without data asks the card for the
 // status of a PIN without presenting one and without touching the counter: 63Cx = x tries left, 6983 =
 // blocked, 9000 = already verified in this card session (the counter is then at its maximum).
-import type { CardClass } from '../atr';
-import type { ApduTransport } from '../types';
+import type { ApduTransport, CardClass } from '../types';
 
 /**
  * The holder PIN's reference per card: the CPS3's IAS-ECC CHV 1, global to the card (OpenSC's iasecc driver

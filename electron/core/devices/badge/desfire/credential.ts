@@ -4,14 +4,15 @@
 // right UID and the wrong key, yields nothing the server accepts. Tap path, fixed-UID badges: UID, select,
 // authenticate (2 frames) = 4 APDUs. Random-UID badges first authenticate with the application's shared
 // UID key and read their real UID (GetCardUID), because the diversification needs it. The encoding tool's
-// check (readBadgeNumber) also reads the badge number from the credential file.
+// check (readBadgeNumber) also reads the badge number from the credential file. Every DESFire transport
+// (a PC/SC reader, a demo reader's emulated card) reads a tap through readBadge: one path, demo included.
 import type { BadgeProof as WireProof } from '@sillage/protocol';
 import type { BadgeProof } from '../../../../../shared/contract';
 import type { BadgeProfile } from '../../../config/badge-profile';
 import type { KeyCustody, KeyRef } from './custody';
 import { aidBytes, DesfireCard } from './protocol';
 import { DesfireError } from './errors';
-import type { ApduTransport } from '../../types';
+import type { ApduTransport, BadgeRead, BadgeRefusalCode } from '../../types';
 
 export interface BadgeCredential {
   /** The chip's UID (hex): the real one for random-UID badges, what the agent knows the badge by. */
@@ -149,6 +150,46 @@ export async function readBadgeCredential(
   } catch (e) {
     card.reset();
     throw refusal(e);
+  }
+}
+
+export interface BadgeReading {
+  profiles: () => BadgeProfile[];
+  custody: KeyCustody;
+  allowUidOnly: () => boolean;
+  /** Per APDU on a PC/SC reader (default TRANSMIT_TIMEOUT_MS). */
+  transmitTimeoutMs?: number;
+}
+
+export type BadgeOutcome =
+  { ok: true; badge: BadgeRead; credential: BadgeCredential } | { ok: false; code: BadgeRefusalCode; message: string };
+
+const CODES: Record<BadgeRefused['code'], BadgeRefusalCode> = {
+  'badge-not-genuine': 'badge-not-genuine',
+  'badge-no-profile': 'badge-not-encoded',
+  'custody-unavailable': 'server-unreachable',
+  'badge-read-failed': 'badge-unreadable',
+};
+
+/** One tap on any DESFire transport → the badge's proof, or why not as a typed refusal. */
+export async function readBadge(
+  t: ApduTransport,
+  reader: string,
+  cardType: string,
+  how: BadgeReading,
+): Promise<BadgeOutcome> {
+  try {
+    const credential = await readBadgeCredential(t, how.profiles(), how.custody, {
+      allowUidOnly: how.allowUidOnly(),
+    });
+    return {
+      ok: true,
+      credential,
+      badge: { reader, cardType, chipId: credential.uid, strength: credential.strength, proof: credential.proof },
+    };
+  } catch (e) {
+    if (e instanceof BadgeRefused) return { ok: false, code: CODES[e.code], message: e.message };
+    return { ok: false, code: 'badge-unreadable', message: (e as Error).message };
   }
 }
 

@@ -3,17 +3,17 @@
 // the command line: argv is visible to every user of the machine) and are never printed.
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
-import { loadPcsc } from '../../../../native/pcsclite';
-import type { CardReader, PCSCLite } from '../../../../native/pcsclite';
-import { KeyFileError, loadKeyFile } from './key-file';
-import { readBadgeNumber } from './desfire/credential';
-import { LocalKeyCustody } from './desfire/custody';
-import { encodeBadge } from './desfire/personalise';
-import { DesfireCard } from './desfire/protocol';
-import { withSharedTransport } from './pcsc-badge';
-import type { ApduTransport } from '../types';
-import { badgeProfileProblem, withProfileDefaults } from '../../config/badge-profile';
-import type { BadgeProfile } from '../../config/badge-profile';
+import { loadPcsc } from '../../../native/pcsclite';
+import type { CardReader, PCSCLite } from '../../../native/pcsclite';
+import { KeyFileError, loadKeyFile } from './badge/key-file';
+import { readBadgeNumber } from './badge/desfire/credential';
+import { LocalKeyCustody } from './badge/desfire/custody';
+import { encodeBadge } from './badge/desfire/personalise';
+import { DesfireCard } from './badge/desfire/protocol';
+import { withSharedTransport } from './pcsc';
+import type { ApduTransport } from './types';
+import { badgeProfileProblem, withProfileDefaults } from '../config/badge-profile';
+import type { BadgeProfile } from '../config/badge-profile';
 
 const HELP = `Usage:
   npm run badge -- encode --profile FILE --keys FILE --number N [--reader NAME] [--dry-run]
