@@ -1,4 +1,4 @@
-// The DPI broker as a DPI speaks it: the agent's local socket (electron/core/broker/local-endpoint.ts),
+// The DPI broker as a DPI speaks it: the agent's local socket (electron/core/broker/broker.ts),
 // newline-delimited JSON, and the loopback HTTP endpoint's bodies. One declaration of the methods, their
 // parameters, answers and events, imported by the agent and by the reference DPI (testbed/reference-dpi.ts),
 // so a renamed field fails to compile on both ends.

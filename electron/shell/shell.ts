@@ -12,7 +12,7 @@ import { overridesFromArgv } from '../core/app/flags';
 import { lockOperatingSystem } from '../core/app/os-lock';
 import { connectSupervisor, RESTARTED_ENV, startSupervisor, SUPERVISOR_ENV } from '../core/app/supervisor';
 import type { Supervisor, SupervisorLink } from '../core/app/supervisor';
-import { defaultSocketPath } from '../core/broker/local-endpoint';
+import { defaultSocketPath } from '../core/broker/broker';
 import { loadPolicyWatcher, ManagedPolicySource } from '../core/config/managed-source';
 import type { CreateWatcher } from '../core/config/managed-source';
 import { KeyValuePreferences } from '../core/config/preferences';
