@@ -126,7 +126,7 @@ describe('layering rule', () => {
         'electron/core/devices/cps/x.ts',
         "import type { PcscMonitor } from '../pcsc';\nexport type M = PcscMonitor;\n",
       ),
-    ).toEqual([expect.stringContaining('cps sits below readers')]);
+    ).toEqual([expect.stringContaining('cps sits below devices')]);
     expect(
       await layeringErrors(
         'electron/core/oidc/x.ts',
@@ -139,6 +139,20 @@ describe('layering rule', () => {
         "import { readBadgeCredential } from '../devices/badge/desfire/credential';\nexport const r = readBadgeCredential;\n",
       ),
     ).toEqual([expect.stringContaining('config sits below badge')]);
+    // Inside devices/: the badge code may not reach back to the PC/SC entry point that hands it the card,
+    // nor the device types to anything above them.
+    expect(
+      await layeringErrors(
+        'electron/core/devices/badge/x.ts',
+        "import { withSharedTransport } from '../pcsc';\nexport const w = withSharedTransport;\n",
+      ),
+    ).toEqual([expect.stringContaining('badge sits below devices')]);
+    expect(
+      await layeringErrors(
+        'electron/core/devices/types.ts',
+        "import type { BadgeOutcome } from './badge/desfire/credential';\nexport type O = BadgeOutcome;\n",
+      ),
+    ).toEqual([expect.stringContaining('device-types sits below badge')]);
     // Siblings stay apart; a type-only import counts like any other.
     expect(
       await layeringErrors(
@@ -161,6 +175,16 @@ describe('layering rule', () => {
     );
     expect(errors).toEqual([
       expect.stringContaining('an import cycle (devices/badge/desfire/custody.ts -> devices/badge/desfire/protocol.ts'),
+    ]);
+    // The same inside the devices group: the backends from settings build the PC/SC entry point, which may
+    // not import them back.
+    expect(
+      await layeringErrors(
+        'electron/core/devices/pcsc.ts',
+        "import type { ReadersFromConfig } from './from-config';\nexport type R = ReadersFromConfig;\n",
+      ),
+    ).toEqual([
+      expect.stringContaining('an import cycle (devices/pcsc.ts -> devices/from-config.ts -> devices/pcsc.ts)'),
     ]);
     expect(
       await layeringErrors(

@@ -62,11 +62,12 @@ export const CORE_ORDER = [
   { keys: ['keys/'] },
   { audit: ['audit/'] },
   { config: ['config/'] },
-  // What every device backend speaks: card handles, reader events, APDU transport, ATR classes.
+  // devices/: what every device backend speaks (card handles, reader events, APDU transport, card classes),
+  // then the CPS and badge code, then the PC/SC entry point above them (sees a card, tells CPS from DESFire
+  // by its ATR, hands off), the backends from settings and the badge encoding tool.
   { 'device-types': ['devices/types.ts'] },
   { cps: ['devices/cps/'], badge: ['devices/badge/'] },
-  // The PC/SC entry point (sees a card, tells CPS from DESFire, hands off) and the backends from settings.
-  { readers: ['devices/'] },
+  { devices: ['devices/'] },
   { 'server-client': ['oidc/'] },
   { auth: ['auth/'] },
   { session: ['session/'] },
