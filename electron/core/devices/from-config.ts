@@ -71,7 +71,7 @@ export interface CryptolibStatus {
   problem: string | null;
 }
 
-export interface PcscSetup {
+interface PcscSetup {
   backend: PcscCpsBackend;
   cryptolib(): CryptolibStatus;
 }
@@ -89,17 +89,21 @@ function createPcscBackend(opts: {
     supportsCps4: null,
     problem: 'pas encore chargée (aucune carte CPS vue)',
   };
+  const find = (): { path: string } | { problem: string } => {
+    const found = findCryptolib(opts.config.value<string>('CryptolibPath') || undefined);
+    if (!('code' in found)) return found;
+    return {
+      problem:
+        found.code === 'missing'
+          ? `Cryptolib CPS introuvable (cherchée : ${found.searched.join(', ')}) : installez-la depuis le site de l'ANS`
+          : found.message,
+    };
+  };
   const load = (): Pkcs11Module | null => {
     if (mod) return mod;
-    const found = findCryptolib(opts.config.value<string>('CryptolibPath') || undefined);
-    if ('code' in found) {
-      status = {
-        ...status,
-        problem:
-          found.code === 'missing'
-            ? `Cryptolib CPS introuvable (cherchée : ${found.searched.join(', ')}) : installez-la depuis le site de l'ANS`
-            : found.message,
-      };
+    const found = find();
+    if ('problem' in found) {
+      status = { ...status, problem: found.problem };
       return null;
     }
     try {
@@ -141,16 +145,8 @@ function createPcscBackend(opts: {
   });
   // Before the first card, the diagnostic already says which Cryptolib would load, or that none is there.
   const preview = (): CryptolibStatus => {
-    const found = findCryptolib(opts.config.value<string>('CryptolibPath') || undefined);
-    return 'code' in found
-      ? {
-          ...status,
-          problem:
-            found.code === 'missing'
-              ? `Cryptolib CPS introuvable (cherchée : ${found.searched.join(', ')}) : installez-la depuis le site de l'ANS`
-              : found.message,
-        }
-      : { ...status, path: found.path };
+    const found = find();
+    return 'problem' in found ? { ...status, problem: found.problem } : { ...status, path: found.path };
   };
   return { backend, cryptolib: () => (mod ? { ...status } : preview()) };
 }

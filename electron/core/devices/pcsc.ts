@@ -454,7 +454,7 @@ function connect(reader: CardReader): Promise<number> {
 }
 
 /** How long one APDU may take before the card counts as gone (DESFire answers in milliseconds). */
-export const TRANSMIT_TIMEOUT_MS = 2000;
+const TRANSMIT_TIMEOUT_MS = 2000;
 
 /** Per reader: an exchange still held by a card that stopped answering; settles when it ends. */
 const held = new WeakMap<CardReader, Promise<void>>();

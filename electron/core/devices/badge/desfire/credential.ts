@@ -157,7 +157,7 @@ export interface BadgeReading {
   profiles: () => BadgeProfile[];
   custody: KeyCustody;
   allowUidOnly: () => boolean;
-  /** Per APDU on a PC/SC reader (default TRANSMIT_TIMEOUT_MS). */
+  /** Per APDU on a PC/SC reader (default: TRANSMIT_TIMEOUT_MS in devices/pcsc.ts). */
   transmitTimeoutMs?: number;
 }
 
