@@ -20,7 +20,7 @@ import type {
   BrokerResult,
   ContextEvent,
 } from '../shared/broker-wire';
-import { defaultSocketPath } from '../electron/core/broker/local-endpoint';
+import { defaultSocketPath } from '../electron/core/broker/broker';
 
 export class BrokerClient {
   private socket: net.Socket;
