@@ -12,17 +12,13 @@ import { DESFIRE_ATR, hospitalBadge, TEST_BADGE } from '../../testbed/cards/desf
 import { startPcscd, waitFor } from '../../testbed/pcscd';
 import { VirtualCard } from '../../testbed/vpcd-client';
 import { rawIo } from '../desfire-rig';
-import { percentile } from '../harness';
+import { quantiles } from '../harness';
 import type { Benchmark } from '../harness';
 import type { BadgeProfile } from '../../electron/core/config/badge-profile';
 
 const TAPS = 300;
 const INSERTIONS = 20;
 const PROFILE: BadgeProfile = TEST_BADGE.profile;
-const q = (xs: number[]) => ({
-  p50: Math.round(percentile(xs, 50) * 1000) / 1000,
-  p95: Math.round(percentile(xs, 95) * 1000) / 1000,
-});
 
 const bench: Benchmark = {
   name: 'badge-tap-credential',
@@ -82,7 +78,7 @@ const bench: Benchmark = {
         extra: {
           apdusPerTap,
           taps: TAPS,
-          detection: q(detection),
+          detection: quantiles(detection),
           auth: 'EV2First',
           key: 'AN10922 diversified AES-128',
           transport: 'pcscd + vsmartcard-vpcd',

@@ -16,15 +16,11 @@ import { boundBadge, tapRead, TEST_DESFIRE_KEYS } from '../../testbed/badges';
 import { waitFor } from '../../testbed/pcscd';
 import { startPostgres } from '../../testbed/postgres';
 import { BrokerClient } from '../../testbed/reference-dpi';
-import { percentile } from '../harness';
+import { quantiles } from '../harness';
 import type { Benchmark } from '../harness';
 
 const COLD = 300;
 const WARM = 2000;
-const stats = (xs: number[]) => ({
-  p50: Math.round(percentile(xs, 50) * 1000) / 1000,
-  p95: Math.round(percentile(xs, 95) * 1000) / 1000,
-});
 
 const bench: Benchmark = {
   name: 'dpi-token',
@@ -112,8 +108,8 @@ const bench: Benchmark = {
         samples: cold,
         floor,
         extra: {
-          cold: stats(cold),
-          warm: stats(warm),
+          cold: quantiles(cold),
+          warm: quantiles(warm),
           coldSamples: COLD,
           warmSamples: WARM,
           database: 'postgresql',

@@ -5,31 +5,13 @@
 // the server received during each tap (its own request log). The floor, per tap and in the same run:
 // pcscd's detection of the insertion plus the raw I/O of the same number of APDUs on that card — what
 // any agent would pay.
-import { createAgent } from '../../electron/core/agent';
-import { ServerAuthenticator } from '../../electron/core/auth/server-authenticator';
-import { RelayKeyCustody } from '../../electron/core/oidc/relay-custody';
-import { PcscCpsBackend, PcscMonitor } from '../../electron/core/devices/pcsc';
-import { lazyClient, registerWorkstation } from '../../electron/core/oidc/server-client';
-import { systemClock } from '../../electron/core/util/clock';
-import { loadPcsc } from '../../native/pcsclite';
-import { startServer } from '../../server/src/app';
-import { postgresDb } from '../../server/src/db';
 import { jsonLog } from '../../server/src/log';
-import { DESFIRE_ATR, hospitalBadge, TEST_BADGE } from '../../testbed/cards/desfire-card';
-import { startPcscd, waitFor } from '../../testbed/pcscd';
-import { startPostgres } from '../../testbed/postgres';
-import { VirtualCard } from '../../testbed/vpcd-client';
-import { rawIo } from '../desfire-rig';
-import { percentile } from '../harness';
+import { waitFor } from '../../testbed/pcscd';
+import { rawIo, startBadgeAgent } from '../desfire-rig';
+import { quantiles } from '../harness';
 import type { Benchmark } from '../harness';
-import type { BadgeProfile } from '../../electron/core/config/badge-profile';
 
 const TAPS = 100;
-const PROFILE: BadgeProfile = TEST_BADGE.profile;
-const q = (xs: number[]) => ({
-  p50: Math.round(percentile(xs, 50) * 1000) / 1000,
-  p95: Math.round(percentile(xs, 95) * 1000) / 1000,
-});
 
 const bench: Benchmark = {
   name: 'tap-reopen',
@@ -37,59 +19,16 @@ const bench: Benchmark = {
   description:
     'badge tap → re-opened session with fresh tokens (pcscd/vpcd, server key relay, re-open grant on PostgreSQL)',
   async run() {
-    const pcscd = await startPcscd();
-    process.env.PCSCLITE_CSOCK_NAME = pcscd.env.PCSCLITE_CSOCK_NAME;
-    const pg = await startPostgres();
-    pg.createDatabase('bench');
-    const db = postgresDb(pg.url('bench'));
     let requests = 0;
-    const server = await startServer({
-      db,
-      port: 0,
-      trustAnchorsPem: [],
-      desfireKeys: { 'F51230/1': TEST_BADGE.master.toString('hex') },
+    const rig = await startBadgeAgent({
+      secret: '2468',
       // One 'request' line per HTTP request the server answers.
       log: jsonLog((line) => {
         if ((JSON.parse(line) as { msg?: string }).msg === 'request') requests += 1;
       }, 'info'),
     });
-    const monitor = new PcscMonitor({ createContext: loadPcsc });
-    const emu = hospitalBadge('CHU-000123');
-    const card = new VirtualCard({ atr: DESFIRE_ATR, handler: emu.handler });
-    let agent: Awaited<ReturnType<typeof createAgent>> | null = null;
+    const { agent, engine, monitor, card, port, present } = rig;
     try {
-      const acc = await server.directory.addAccount({
-        idNat: '899999000011',
-        adLogin: 'bench',
-        lastName: 'BENCH',
-        firstName: 'Test',
-        profession: 'Infirmier',
-        secret: '2468',
-      });
-      await server.directory.bindBadge({ uid: emu.uid.toString('hex'), number: 'CHU-000123' }, acc.id);
-      const creds = await registerWorkstation(
-        server.issuer,
-        await server.directory.createEnrolmentToken('bench'),
-        'BENCH',
-      );
-      const client = lazyClient(server.issuer, async () => creds, { allowHttp: true });
-      const backend = new PcscCpsBackend({
-        monitor,
-        module: () => null,
-        badges: { profiles: () => [PROFILE], custody: new RelayKeyCustody(client), allowUidOnly: () => false },
-      });
-      agent = await createAgent({
-        mode: 'headless',
-        demo: false,
-        readers: [backend],
-        authenticator: new ServerAuthenticator({ client, clock: systemClock, pollMs: 3_600_000 }),
-        inactivityMs: 0,
-        tapDebounceMs: 0,
-      });
-      const engine = agent.engine;
-      await waitFor(() => monitor.list().length >= 1, 5000, 'readers');
-      const port = pcscd.ports[0]!;
-      const present = () => monitor.list().some((r) => r.atr);
       const tapOnce = async () => {
         await card.insert(port);
         await waitFor(() => engine.getState().kind !== 'locked' || false, 10_000, 'tap seen');
@@ -152,19 +91,14 @@ const bench: Benchmark = {
           taps: TAPS,
           apdusPerTap: apdus,
           roundTripsPerTap: Math.max(...roundTrips),
-          detection: q(detection),
+          detection: quantiles(detection),
           custody: 'server relay',
           grant: 're-open',
           database: 'postgresql',
         },
       };
     } finally {
-      await agent?.stop();
-      await card.remove();
-      await server.close();
-      await db.close();
-      await pg.stop();
-      await pcscd.stop();
+      await rig.close();
     }
   },
 };
