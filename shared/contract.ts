@@ -4,6 +4,8 @@
 // Grouped by area, as in Bitwarden's typed per-area IPC: `session.*`, `readers.*`, `diagnostics.*`,
 // `demo.*`, `ui.*`.
 
+import type { AgentErrorCode } from './errors';
+
 export const CONTRACT_VERSION = 1;
 
 export type Lang = 'fr' | 'en';
@@ -131,46 +133,8 @@ export interface ReaderInfo {
   problem?: string;
 }
 
-/**
- * Error codes the UI turns into a localized message telling the user what to do next.
- * Codes are stable; the agent never sends free text that could carry a secret.
- */
-export type AgentErrorCode =
-  | 'pin-wrong'
-  | 'pin-format'
-  | 'card-blocked'
-  | 'card-removed'
-  | 'card-unknown'
-  | 'card-expired'
-  | 'badge-unknown'
-  | 'badge-weak'
-  | 'badge-revoked'
-  /** The badge failed the DESFire mutual authentication (a clone, a wrong key, tampered answers). */
-  | 'badge-not-genuine'
-  /** The tap was cut short or garbled (badge moved away, bad frame): tap again. */
-  | 'badge-unreadable'
-  /** No configured application on the badge (and UID-only badges are not allowed). */
-  | 'badge-not-encoded'
-  /** The tap's proof is no longer usable (the code came too late, or it was already used): tap again. */
-  | 'badge-tap-again'
-  /** The badge presented for enrolment is already someone else's. */
-  | 'badge-taken'
-  /** A badge is enrolled only minutes after a CPS card + PIN login on this workstation: log in again. */
-  | 'enrolment-too-late'
-  | 'auth-refused'
-  | 'server-unreachable'
-  /** This PC's clock is further from the session server's than it accepts: IT must set it right. */
-  | 'clock-skew'
-  /** Too many wrong session codes: locked until `params.until` (HH:MM). */
-  | 'code-locked'
-  /** The roaming MFA window is over: the next login needs both factors again. */
-  | 'mfa-required'
-  /** The DMP could not be opened: `params.reason` says why (no patient, not configured, INS...). */
-  | 'dmp-refused'
-  | 'reader-error'
-  | 'invalid-command'
-  | 'not-allowed'
-  | 'internal';
+/** Error codes cross the contract from the one catalog, `errors.ts`. */
+export type { AgentErrorCode } from './errors';
 
 export interface AgentError {
   code: AgentErrorCode;

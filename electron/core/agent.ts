@@ -13,6 +13,7 @@ import type {
   SessionState,
   UiPolicy,
 } from '../../shared/contract';
+import { ContractError } from '../../shared/errors';
 import { Dispatcher } from './api/dispatcher';
 import type { Handlers } from './api/dispatcher';
 import type { AgentApi } from './api/types';
@@ -29,7 +30,7 @@ import type { ReaderBackend, ReaderEvent } from './devices/types';
 import type { ConfigStore } from './config/store';
 import type { Logger } from './logs/logger';
 import { redact } from './logs/logger';
-import { EngineError, SessionEngine } from './session/engine';
+import { SessionEngine } from './session/engine';
 import type { Clock } from './util/clock';
 import { systemClock } from './util/clock';
 import { VERSION } from './version';
@@ -200,6 +201,7 @@ export async function createAgent(opts: AgentOptions): Promise<Agent> {
     authenticator,
     audit,
     clock,
+    ...(opts.logger ? { logger: opts.logger } : {}),
     // Read at each use: a policy change applies to the next lock timer and the next tap.
     get inactivityMs() {
       return opts.inactivityMs ?? (cfg ? cfg.value<number>('InactivityLockMinutes') * 60_000 : DEFAULT_INACTIVITY_MS);
@@ -221,7 +223,7 @@ export async function createAgent(opts: AgentOptions): Promise<Agent> {
   let policy: UiPolicy = uiPolicyFromConfig();
   const readers = () => backends.flatMap((b) => b.readers());
   const demo = () => {
-    if (!demoReaders) throw Object.assign(new Error('not in demo mode'), { code: 'invalid-command' });
+    if (!demoReaders) throw new ContractError('invalid-command', 'not in demo mode');
     return demoReaders;
   };
 
@@ -269,7 +271,7 @@ export async function createAgent(opts: AgentOptions): Promise<Agent> {
       if (cfg) {
         // A user preference, unless the hospital fixed the language by policy.
         const r = cfg.setPreference('Language', lang);
-        if (!r.ok) throw new EngineError('not-allowed', r.message);
+        if (!r.ok) throw new ContractError('not-allowed', r.message);
         return policy;
       }
       policy = { ...policy, lang };
@@ -289,7 +291,7 @@ export async function createAgent(opts: AgentOptions): Promise<Agent> {
         const reason = e instanceof BrokerError ? e.code : 'internal';
         const err = { code: 'dmp-refused' as const, params: { reason }, at: clock.now() };
         dispatcher.emit('agent.error', err);
-        throw new EngineError('dmp-refused', e instanceof BrokerError ? e.message : 'DMP');
+        throw new ContractError('dmp-refused', e instanceof BrokerError ? e.message : 'DMP');
       }
     },
     'demo.inventory': () => demo().inventory(),

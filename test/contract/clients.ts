@@ -3,13 +3,15 @@ import WebSocket from 'ws';
 import type { AgentClient, AnyEvent, CommandName, CommandReq, CommandRes, WsServerFrame } from '../../shared/contract';
 import { CONTRACT_VERSION } from '../../shared/contract';
 import type { AgentApi } from '../../electron/core/api/types';
+import { ContractError } from '../../shared/errors';
 
-export class ContractError extends Error {
+/** The headless server closed the socket before its welcome (wrong secret, no hello): its close code. */
+export class SocketClosed extends Error {
   constructor(
-    readonly code: string,
-    message: string,
+    readonly code: number,
+    reason: string,
   ) {
-    super(message);
+    super(reason);
   }
 }
 
@@ -36,7 +38,7 @@ export async function wsClient(
   let nextId = 1;
   await new Promise<void>((resolve, reject) => {
     ws.once('error', reject);
-    ws.once('close', (code, reason) => reject(new ContractError(String(code), reason.toString())));
+    ws.once('close', (code, reason) => reject(new SocketClosed(code, reason.toString())));
     ws.once('open', () => ws.send(JSON.stringify({ type: 'hello', secret, version: CONTRACT_VERSION })));
     ws.once('message', (d) => {
       const f = JSON.parse(d.toString()) as WsServerFrame;

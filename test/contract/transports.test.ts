@@ -11,7 +11,8 @@ import { createAgent } from '../../electron/core/agent';
 import type { Agent } from '../../electron/core/agent';
 import { startHeadlessServer } from '../../electron/core/headless/server';
 import type { HeadlessServer } from '../../electron/core/headless/server';
-import { ContractError, inprocClient, nextEvent, wsClient } from './clients';
+import { ContractError } from '../../shared/errors';
+import { inprocClient, nextEvent, wsClient } from './clients';
 
 type Transport = { name: string; open(agent: Agent): Promise<AgentClient & { close(): void }>; done(): Promise<void> };
 
@@ -95,7 +96,9 @@ for (const t of transports) {
       await expect(client.invoke('session.enrolBadge', { uid: '04A1' } as never)).rejects.toMatchObject({
         code: 'invalid-command',
       });
-      await expect(client.invoke('demo.insertCard', { cardId: 'no-such-card' })).rejects.toBeInstanceOf(ContractError);
+      const unknown = client.invoke('demo.insertCard', { cardId: 'no-such-card' });
+      await expect(unknown).rejects.toBeInstanceOf(ContractError);
+      await expect(unknown).rejects.toMatchObject({ code: 'invalid-command' });
       const rejected = agent.audit.recent(100).filter((r) => r.action === 'command.rejected');
       expect(rejected.length).toBeGreaterThanOrEqual(3);
       // Hashes are random hex and may contain "1234" by chance: look at the recorded fields only.
@@ -134,7 +137,7 @@ describe('headless WebSocket security', () => {
 
   it('closes a socket that gives the wrong secret, and audits it', async () => {
     await expect(wsClient(`ws://127.0.0.1:${server.port}/agent`, 'wrong-secret')).rejects.toMatchObject({
-      code: '4401',
+      code: 4401,
     });
     expect(
       agent.audit

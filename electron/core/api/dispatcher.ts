@@ -9,9 +9,9 @@ import type {
   CommandResult,
   Commands,
 } from '../../../shared/contract';
+import { ContractError } from '../../../shared/errors';
 import { isDemoCommand, validateCommand } from '../../../shared/validate';
 import type { AuditSink } from '../audit/audit';
-import { EngineError } from '../session/engine';
 import { Listeners } from '../util/emitter';
 import type { AgentApi, CallerInfo } from './types';
 
@@ -59,9 +59,7 @@ export class Dispatcher implements AgentApi {
       const handler = this.opts.handlers[v.cmd] as (r: unknown) => Promise<unknown> | unknown;
       return { ok: true, result: (await handler(v.req)) as Commands[CommandName]['res'] };
     } catch (err) {
-      const code = (err as { code?: unknown })?.code;
-      if (err instanceof EngineError) return fail(err.code, err.message);
-      if (code === 'invalid-command') return fail('invalid-command', 'unknown demo item or reader');
+      if (err instanceof ContractError) return fail(err.code, err.message);
       // Internal errors are audited by kind only: their messages may carry data we must not leak.
       this.opts.audit.record({
         action: 'command.failed',

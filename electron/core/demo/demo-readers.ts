@@ -5,6 +5,7 @@
 // local demo. A demo tap proves the card as a real one does, never on the agent's word.
 import { randomBytes, sign as cryptoSign } from 'node:crypto';
 import type { DemoInventory, ReaderInfo } from '../../../shared/contract';
+import { ContractError } from '../../../shared/errors';
 import type {
   CardHandle,
   CardSignature,
@@ -109,8 +110,8 @@ class DemoCardHandle implements CardHandle {
   async sign(challenge: Buffer, algorithm?: SignatureAlgorithm): Promise<CardSignature> {
     this.assertPresent();
     if (algorithm && algorithm !== 'ECDSA-P256-SHA256')
-      throw new Error(`demo card signs with ECDSA P-256 only, not ${algorithm}`);
-    if (!this.loggedIn) throw new Error('card not logged in');
+      throw new ContractError('card-unknown', `demo card signs with ECDSA P-256 only, not ${algorithm}`);
+    if (!this.loggedIn) throw new ContractError('reader-error', 'card not logged in');
     const { privateKey, certificate } = this.card.credential();
     return {
       // r||s (IEEE P1363), the form a JWS ES256 signature takes.
@@ -126,7 +127,7 @@ class DemoCardHandle implements CardHandle {
   }
 
   private assertPresent() {
-    if (!this.present) throw Object.assign(new Error('card removed'), { code: 'card-removed' });
+    if (!this.present) throw new ContractError('card-removed', 'card removed');
   }
 }
 
@@ -213,7 +214,7 @@ export class DemoReaders implements ReaderBackend {
 
   insertCard(cardId: string, reader: string = DEMO_READERS.contact): void {
     const card = this.cards.get(cardId);
-    if (!card) throw Object.assign(new Error(`unknown demo card ${cardId}`), { code: 'invalid-command' });
+    if (!card) throw new ContractError('invalid-command', `unknown demo card ${cardId}`);
     this.checkReader(reader);
     if (this.slots.has(reader)) this.removeCard(reader);
     const handle = new DemoCardHandle(reader, card);
@@ -238,7 +239,7 @@ export class DemoReaders implements ReaderBackend {
   /** Resolves once the tap's outcome (the badge, or why not) went to the listener. */
   tapBadge(badgeId: string, reader: string = DEMO_READERS.contactless): Promise<void> {
     const emu = this.badges.get(badgeId);
-    if (!emu) throw Object.assign(new Error(`unknown demo badge ${badgeId}`), { code: 'invalid-command' });
+    if (!emu) throw new ContractError('invalid-command', `unknown demo badge ${badgeId}`);
     this.checkReader(reader);
     return this.readBadge(emu, reader);
   }
@@ -265,7 +266,7 @@ export class DemoReaders implements ReaderBackend {
 
   private checkReader(reader: string) {
     if (!Object.values(DEMO_READERS).includes(reader as never)) {
-      throw Object.assign(new Error(`unknown demo reader ${reader}`), { code: 'invalid-command' });
+      throw new ContractError('invalid-command', `unknown demo reader ${reader}`);
     }
   }
 }

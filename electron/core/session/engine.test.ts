@@ -1,5 +1,6 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { AgentError, SessionState } from '../../../shared/contract';
+import { AGENT_ERROR_CODES, ContractError } from '../../../shared/errors';
 import { AuditLog, verifyAuditChain } from '../audit/audit';
 import { DemoAuthenticator } from '../demo/demo-authenticator';
 import { DemoReaders } from '../demo/demo-readers';
@@ -13,7 +14,7 @@ const HOUR = 3_600_000;
 /** Wait until the async reader → engine steps have settled. */
 const settle = () => new Promise((r) => setTimeout(r, 5));
 
-function setup(opts: { inactivityMs?: number } = {}) {
+function setup(opts: { inactivityMs?: number; logged?: string[] } = {}) {
   const clock = new ManualClock();
   const audit = new AuditLog({ clock });
   const readers = new DemoReaders();
@@ -24,6 +25,7 @@ function setup(opts: { inactivityMs?: number } = {}) {
     clock,
     inactivityMs: opts.inactivityMs ?? 0,
     tapDebounceMs: 1000,
+    logger: { error: (msg, f) => opts.logged?.push(`${msg} ${JSON.stringify(f)}`) },
   });
   const states: SessionState[] = [];
   const errors: AgentError[] = [];
@@ -130,7 +132,7 @@ describe('session engine — CPS card', () => {
       verifyPin: async (): Promise<PinResult> => ({ ok: true }),
       sign: async (): Promise<CardSignature> => {
         await gate;
-        if (!present) throw Object.assign(new Error('CKR_DEVICE_REMOVED'), { code: 'card-removed' });
+        if (!present) throw new ContractError('card-removed', 'card removed');
         return { signature: Buffer.alloc(64), algorithm: 'x' };
       },
       release: async () => {},
@@ -310,5 +312,45 @@ describe('session engine — locks and audit', () => {
   it('uses the contactless reader for badges and the contact reader for cards', () => {
     const env = setup();
     expect(env.readers.readers().map((r) => r.name)).toEqual([DEMO_READERS.contact, DEMO_READERS.contactless]);
+  });
+});
+
+describe('session engine — errors cross the contract by their code', () => {
+  /** A CPS card whose identity read fails with `failure`. */
+  const failing = (failure: unknown): CardHandle => ({
+    reader: 'Lecteur test',
+    cardType: 'CPS3',
+    signatureAlgorithm: 'RSA-PKCS1-SHA256',
+    readIdentity: () => Promise.reject(failure),
+    readCertificate: async () => null,
+    pinStatus: async () => ({ triesLeft: 3, blocked: false }),
+    verifyPin: async (): Promise<PinResult> => ({ ok: true }),
+    sign: () => Promise.reject(new Error('not in this test')),
+    release: async () => {},
+  });
+
+  it('passes a backend’s ContractError on by its code, for every code of the catalog', async () => {
+    for (const code of AGENT_ERROR_CODES) {
+      const env = setup();
+      env.engine.handleReaderEvent({ type: 'card-inserted', card: failing(new ContractError(code, 'card said no')) });
+      await settle();
+      expect(
+        env.errors.map((e) => e.code),
+        code,
+      ).toEqual([code]);
+      expect(env.engine.getState()).toEqual({ kind: 'locked', reason: 'auth-failed' });
+    }
+  });
+
+  it('never takes a code from an arbitrary exception: it is `internal`, and logged', async () => {
+    const logged: string[] = [];
+    const env = setup({ logged });
+    const lookalike = Object.assign(new TypeError('slot vanished'), { code: 'card-blocked' });
+    env.engine.handleReaderEvent({ type: 'card-inserted', card: failing(lookalike) });
+    await settle();
+    expect(env.errors.map((e) => e.code)).toEqual(['internal']);
+    expect(logged).toHaveLength(1);
+    expect(logged[0]).toMatch(/card read failed unexpectedly.*TypeError.*slot vanished/);
+    expect(env.audit.recent(50).find((r) => r.action === 'auth.refused')?.reason).toMatch(/^internal: /);
   });
 });

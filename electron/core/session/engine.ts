@@ -14,9 +14,11 @@ import type {
   OpenSession,
   SessionState,
 } from '../../../shared/contract';
+import { ContractError } from '../../../shared/errors';
 import type { AuditSink } from '../audit/audit';
 import type { Authenticator, AuthOutcome } from '../auth/types';
 import type { BadgeRead, CardHandle, ReaderEvent } from '../devices/types';
+import type { Logger } from '../logs/logger';
 import type { Clock, Timer } from '../util/clock';
 import { Listeners } from '../util/emitter';
 
@@ -32,15 +34,8 @@ export interface EngineOptions {
   inactivityMs: number;
   /** A second read of the same badge within this delay is the same tap (bouncing readers, double taps). */
   tapDebounceMs: number;
-}
-
-export class EngineError extends Error {
-  constructor(
-    readonly code: AgentErrorCode,
-    message: string,
-  ) {
-    super(message);
-  }
+  /** Where an exception no boundary mapped to a code is written (the user reads `internal`). */
+  logger?: Pick<Logger, 'error'>;
 }
 
 type Current =
@@ -153,7 +148,7 @@ export class SessionEngine {
       });
     } catch (err) {
       if (ep !== this.epoch) return;
-      this.failAndLock(errorCode(err, 'card-unknown'), 'card read failed', { reader: card.reader });
+      this.failAndLock(this.codeOf(err, 'card read'), 'card read failed', { reader: card.reader });
     }
   }
 
@@ -208,7 +203,7 @@ export class SessionEngine {
       });
     } catch (err) {
       if (ep !== this.epoch) return;
-      this.failAndLock(errorCode(err, 'server-unreachable'), 'badge check failed', { reader: badge.reader });
+      this.failAndLock(this.codeOf(err, 'badge check'), 'badge check failed', { reader: badge.reader });
     }
   }
 
@@ -232,7 +227,7 @@ export class SessionEngine {
       identity = await card.readIdentity();
     } catch (err) {
       this.audit('cps.contactless', 'failure', { reader: card.reader, reason: 'identity unreadable' });
-      this.error(errorCode(err, 'card-unknown'), { reader: card.reader });
+      this.error(this.codeOf(err, 'contactless card read'), { reader: card.reader });
       return;
     }
     if (this.bounced(`cps:${identity.idNat}`)) return;
@@ -266,7 +261,7 @@ export class SessionEngine {
       );
     } catch (err) {
       if (ep !== this.epoch) return;
-      this.failAndLock(errorCode(err, 'server-unreachable'), 'contactless CPS check failed', {
+      this.failAndLock(this.codeOf(err, 'contactless CPS check'), 'contactless CPS check failed', {
         idNat: identity.idNat,
         reader: card.reader,
       });
@@ -295,7 +290,7 @@ export class SessionEngine {
   /** The PIN (or session code) lives only for this call. */
   async submitPin(pin: string): Promise<{ accepted: boolean }> {
     const st = this.state;
-    if (st.kind !== 'pin-required') throw new EngineError('not-allowed', 'no PIN is expected now');
+    if (st.kind !== 'pin-required') throw new ContractError('not-allowed', 'no PIN is expected now');
     if (st.pinLength !== null && (pin.length !== st.pinLength || !/^[0-9]+$/.test(pin))) {
       this.error('pin-format', { length: st.pinLength });
       return { accepted: false };
@@ -305,10 +300,12 @@ export class SessionEngine {
     try {
       if (cur.kind === 'card') return await this.cardPin(cur.card, st, pin, ep);
       if (cur.kind === 'badge') return await this.badgePin(cur, st, pin, ep);
-      throw new EngineError('internal', 'PIN without a credential');
+      throw new ContractError('internal', 'PIN without a credential');
     } catch (err) {
       if (ep === this.epoch) {
-        this.failAndLock(errorCode(err, 'internal'), 'authentication step failed', { idNat: st.identity?.idNat });
+        this.failAndLock(this.codeOf(err, 'authentication step'), 'authentication step failed', {
+          idNat: st.identity?.idNat,
+        });
       }
       return { accepted: false };
     }
@@ -354,7 +351,7 @@ export class SessionEngine {
     ep: number,
   ): Promise<{ accepted: boolean }> {
     const badge = cur.badge;
-    if (!cur.ticket) throw new EngineError('badge-tap-again', 'no login ticket for this tap');
+    if (!cur.ticket) throw new ContractError('badge-tap-again', 'no login ticket for this tap');
     const outcome = await this.opts.authenticator.loginWithBadge(badge, cur.ticket, pin);
     if (ep !== this.epoch) return { accepted: false };
     // A ticket serves one try: the next one needs the ticket the refusal handed out.
@@ -388,7 +385,7 @@ export class SessionEngine {
   enrolBadge(): SessionState {
     const st = this.state;
     if (st.kind !== 'open' || !st.enrolment || st.enrolment.status === 'checking')
-      throw new EngineError('not-allowed', 'no badge enrolment for this session');
+      throw new ContractError('not-allowed', 'no badge enrolment for this session');
     this.audit('badge.enrol', 'info', { idNat: st.session.user.idNat, reason: 'waiting for the badge' });
     this.enrolWait?.cancel();
     this.enrolWait = this.opts.clock.setTimer(ENROL_WAIT_MS, () => {
@@ -410,7 +407,7 @@ export class SessionEngine {
     try {
       r = await this.opts.authenticator.enrolBadge!(st.session, badge);
     } catch (err) {
-      r = { ok: false, code: errorCode(err, 'server-unreachable'), reason: 'badge enrolment failed' };
+      r = { ok: false, code: this.codeOf(err, 'badge enrolment'), reason: 'badge enrolment failed' };
     }
     if (ep !== this.epoch) return;
     if (r.ok) {
@@ -537,6 +534,20 @@ export class SessionEngine {
     this.set({ kind: 'locked', reason: 'auth-failed' });
   }
 
+  /**
+   * The engine → contract boundary: a backend reports a failure as a ContractError (the card, the
+   * authenticator's refusals); any other exception is a fault of ours, logged and shown as `internal`,
+   * never as its text (it could hold data).
+   */
+  private codeOf(err: unknown, what: string): AgentErrorCode {
+    if (err instanceof ContractError) return err.code;
+    this.opts.logger?.error(`session engine: ${what} failed unexpectedly`, {
+      error: (err as Error | null)?.name ?? typeof err,
+      message: (err as Error | null)?.message ?? String(err),
+    });
+    return 'internal';
+  }
+
   private set(state: SessionState): number {
     this.epoch += 1;
     this.state = state;
@@ -566,28 +577,3 @@ export class SessionEngine {
 }
 
 type PinState = Extract<SessionState, { kind: 'pin-required' }>;
-
-const KNOWN_CODES = new Set<AgentErrorCode>([
-  'card-removed',
-  'card-blocked',
-  'card-expired',
-  'card-unknown',
-  'server-unreachable',
-  'auth-refused',
-  'reader-error',
-  'badge-unknown',
-  'badge-weak',
-  'badge-revoked',
-  'badge-not-genuine',
-  'badge-unreadable',
-  'badge-not-encoded',
-  'badge-tap-again',
-  'badge-taken',
-  'enrolment-too-late',
-]);
-
-/** Map an exception from a backend to an error code, never exposing its message (could hold data). */
-function errorCode(err: unknown, fallback: AgentErrorCode): AgentErrorCode {
-  const code = err instanceof EngineError ? err.code : (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && KNOWN_CODES.has(code as AgentErrorCode) ? (code as AgentErrorCode) : fallback;
-}

@@ -4,8 +4,9 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import pkcs11js from 'pkcs11js';
 import type { Identity } from '../../../../shared/contract';
+import { ContractError } from '../../../../shared/errors';
 import type { CardHandle, CardSignature, PinResult, PinStatus, SignatureAlgorithm } from '../types';
-import { CertificateError, checkValidity, parseCpsCertificate } from './identity';
+import { checkValidity, parseCpsCertificate } from './identity';
 import type { CpsCertificateInfo } from './identity';
 import type { CardPinStatus } from './retry-counter';
 import { describesReader } from './slot-names';
@@ -140,16 +141,6 @@ const ERR = {
 
 const errName = (e: unknown) => (e as Error)?.message ?? '';
 const isErr = (e: unknown, names: string[]) => names.some((n) => errName(e).startsWith(n));
-
-/** A card error as the session engine understands it (its `code` is an AgentErrorCode). */
-export class CardError extends Error {
-  constructor(
-    readonly code: 'card-removed' | 'card-unknown' | 'card-expired' | 'card-blocked' | 'reader-error',
-    message: string,
-  ) {
-    super(message);
-  }
-}
 
 export class Pkcs11Module {
   private readonly p11 = new pkcs11js.PKCS11();
@@ -290,7 +281,10 @@ export class Pkcs11Card implements CardHandle {
     return this.session;
   }
 
-  /** Map PKCS#11 failures of a removed card to `card-removed`; anything else to a reader error. */
+  /**
+   * The card → engine boundary of PKCS#11 calls: a removed card's failures are `card-removed`, the
+   * card's own refusals (no key, an unusable certificate) pass as they are, anything else is a reader error.
+   */
   private guard<T>(fn: () => T): T {
     try {
       return fn();
@@ -298,10 +292,10 @@ export class Pkcs11Card implements CardHandle {
       if (isErr(e, ERR.removed)) {
         this.session = null;
         this.loggedIn = false;
-        throw new CardError('card-removed', 'card removed');
+        throw new ContractError('card-removed', 'card removed');
       }
-      if (e instanceof CardError || e instanceof CertificateError) throw e;
-      throw new CardError('reader-error', errName(e).split(':')[0] || 'PKCS#11 error');
+      if (e instanceof ContractError) throw e;
+      throw new ContractError('reader-error', errName(e).split(':')[0] || 'PKCS#11 error');
     }
   }
 
@@ -332,7 +326,7 @@ export class Pkcs11Card implements CardHandle {
     if (this.cert) return this.cert;
     const h = this.find(pkcs11js.CKO_CERTIFICATE, this.label('cert'));
     if (!h)
-      throw new CardError(
+      throw new ContractError(
         'card-unknown',
         this.contactless ? 'no CPS technical certificate on the card' : 'no CPS authentication certificate on the card',
       );
@@ -408,24 +402,24 @@ export class Pkcs11Card implements CardHandle {
         if (after?.blocked) return { ok: false, reason: 'blocked' };
         return { ok: false, reason: 'wrong', triesLeft: after?.triesLeft ?? null };
       }
-      throw new CardError('reader-error', errName(e).split(':')[0] || 'login failed');
+      throw new ContractError('reader-error', errName(e).split(':')[0] || 'login failed');
     }
   }
 
   async sign(challenge: Buffer, algorithm?: SignatureAlgorithm): Promise<CardSignature> {
     // The technical key is the one usable without PIN (that is what makes it 1 factor).
-    if (!this.loggedIn && !this.contactless) throw new CardError('reader-error', 'card not logged in');
+    if (!this.loggedIn && !this.contactless) throw new ContractError('reader-error', 'card not logged in');
     const key = this.find(pkcs11js.CKO_PRIVATE_KEY, this.label('key'));
     if (!key)
-      throw new CardError(
+      throw new ContractError(
         'card-unknown',
         this.contactless ? 'no CPS technical key (contactless)' : 'no CPS authentication key',
       );
     const s = this.open();
-    if (algorithm === 'ECDSA-P256-SHA256') throw new CardError('card-unknown', 'CPS keys are RSA');
+    if (algorithm === 'ECDSA-P256-SHA256') throw new ContractError('card-unknown', 'CPS keys are RSA');
     const pssAvailable = this.hasMechanism(pkcs11js.CKM_SHA256_RSA_PKCS_PSS);
     if (algorithm === 'RSA-PSS-SHA256' && !pssAvailable)
-      throw new CardError('card-unknown', 'this card does not offer RSA-PSS');
+      throw new ContractError('card-unknown', 'this card does not offer RSA-PSS');
     const pss = (algorithm ?? this.signatureAlgorithm) === 'RSA-PSS-SHA256';
     // PKCS#1 v1.5: the DigestInfo is built here and signed with CKM_RSA_PKCS, the one mechanism CPS3
     // authentication keys sign with (the Cryptolib's cps3 path refuses CKM_SHA256_RSA_PKCS with a key that

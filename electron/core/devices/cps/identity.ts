@@ -5,6 +5,7 @@
 import { X509Certificate } from 'node:crypto';
 import { parseSubject } from '@sillage/protocol';
 import type { Identity } from '../../../../shared/contract';
+import { ContractError } from '../../../../shared/errors';
 
 export type IdNatKind = 'rpps' | 'adeli' | 'structure' | 'other';
 
@@ -25,20 +26,11 @@ export function idNatKind(idNat: string): IdNatKind {
   return 'other';
 }
 
-export class CertificateError extends Error {
-  constructor(
-    readonly code: 'card-expired' | 'card-unknown',
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
 export function parseCpsCertificate(der: Buffer): CpsCertificateInfo {
   const cert = new X509Certificate(der);
   const s = parseSubject(cert.subject);
   const idNat = s.CN;
-  if (!idNat) throw new CertificateError('card-unknown', 'certificate without CN (idNat)');
+  if (!idNat) throw new ContractError('card-unknown', 'certificate without CN (idNat)');
   const upn = /othername:\s*UPN:([^,\s]+)/i.exec(cert.subjectAltName ?? '')?.[1] ?? null;
   return {
     identity: { idNat, lastName: s.SN ?? '', firstName: s.GN ?? '', profession: s.title ?? '' },
@@ -53,6 +45,6 @@ export function parseCpsCertificate(der: Buffer): CpsCertificateInfo {
 
 /** Expired or not yet valid: the card cannot be used for a login (clear message, no PIN asked). */
 export function checkValidity(info: CpsCertificateInfo, now: number): void {
-  if (now < info.notBefore.getTime()) throw new CertificateError('card-expired', 'certificate not yet valid');
-  if (now > info.notAfter.getTime()) throw new CertificateError('card-expired', 'certificate expired');
+  if (now < info.notBefore.getTime()) throw new ContractError('card-expired', 'certificate not yet valid');
+  if (now > info.notAfter.getTime()) throw new ContractError('card-expired', 'certificate expired');
 }
