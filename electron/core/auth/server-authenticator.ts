@@ -5,9 +5,11 @@
 import { ACR, BADGE_AMR } from '@sillage/protocol';
 import type { BadgeMfaRequired } from '@sillage/protocol';
 import { randomBytes, verify as cryptoVerify, constants, X509Certificate } from 'node:crypto';
-import type { AgentErrorCode, Factor, Identity, OpenSession, UnverifiedBadgeProof } from '../../../shared/contract';
+import type { Factor, Identity, OpenSession, UnverifiedBadgeProof } from '../../../shared/contract';
+import { ContractError } from '../../../shared/errors';
 import type { ServerErrorCode, ServerTokens, SessionServerClient } from '../oidc/server-client';
 import { ServerError } from '../oidc/server-client';
+import { agentCodeOf } from '../oidc/server-codes';
 import type { BadgeRead, CardHandle } from '../devices/types';
 import type { Clock, Timer } from '../util/clock';
 import type { Authenticator, AuthOutcome, BadgeOutcome } from './types';
@@ -36,45 +38,14 @@ export interface ServerAuthenticatorOptions {
 /** Failures of a poll or refresh that say nothing about the session itself. */
 const TRANSIENT = new Set<ServerErrorCode>(['server-unreachable', 'clock_skew']);
 
-const mapCode = (e: ServerError): AgentErrorCode => {
-  switch (e.code) {
-    case 'server-unreachable':
-      return 'server-unreachable';
-    case 'secret_wrong':
-      return 'pin-wrong';
-    case 'secret_locked':
-      return 'code-locked';
-    case 'badge_unknown':
-      return 'badge-unknown';
-    case 'badge_revoked':
-      return 'badge-revoked';
-    case 'badge_weak':
-      return 'badge-weak';
-    case 'badge_not_genuine':
-      return 'badge-not-genuine';
-    case 'badge_expired':
-    case 'badge_replayed':
-      return 'badge-tap-again';
-    case 'code_rate_limited':
-      return 'code-locked';
-    case 'expired_certificate':
-      return 'card-expired';
-    case 'mfa_required':
-      return 'mfa-required';
-    case 'clock_skew':
-      return 'clock-skew';
-    case 'badge_taken':
-      return 'badge-taken';
-    case 'enrolment_needs_cps_login':
-      return 'enrolment-too-late';
-    default:
-      return 'auth-refused';
-  }
-};
-
+/**
+ * A failed call as the engine's outcome: the server's refusal by its code (server-codes.ts), the card's own
+ * failure (removed while signing) as it is; anything else the server's unknown refusal.
+ */
 function refusal(e: unknown): AuthOutcome & { ok: false } {
+  if (e instanceof ContractError) return { ok: false, code: e.code, reason: e.message };
   const se = e instanceof ServerError ? e : new ServerError('unexpected', (e as Error)?.message ?? String(e));
-  const code = mapCode(se);
+  const code = agentCodeOf(se.code);
   const params: Record<string, string | number> = {};
   if (typeof se.body.tries_left === 'number') params.triesLeft = se.body.tries_left;
   if (typeof se.body.locked_until === 'string') {

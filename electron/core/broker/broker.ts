@@ -23,6 +23,8 @@ import type {
 } from '../../../shared/broker-wire';
 import type { DmpPatient, Identity, OpenSession, SessionState } from '../../../shared/contract';
 import { RefusalAudit } from '../audit/audit';
+import { ServerError } from '../oidc/server-client';
+import { agentCodeOf } from '../oidc/server-codes';
 import type { AuditSink } from '../audit/audit';
 import type { Clock } from '../util/clock';
 import { Listeners } from '../util/emitter';
@@ -104,7 +106,7 @@ export interface BrokerDeps {
   onState(listener: (s: SessionState) => void): () => void;
   /** The open session's own tokens (memory only), null for a degraded session. */
   tokensOf(session: OpenSession): { accessToken: string } | null;
-  /** RFC 8693 at the session server. */
+  /** RFC 8693 at the session server; fails with its ServerError. */
   exchange(accessToken: string, audience: string): Promise<{ accessToken: string; expiresAt: number }>;
   audit: AuditSink;
   clock: Clock;
@@ -209,7 +211,8 @@ export class Broker {
     try {
       r = await this.deps.exchange(own.accessToken, audience);
     } catch (e) {
-      const unreachable = (e as { code?: string })?.code === 'server-unreachable';
+      // The session server down (or its key store): the DPI may try again; anything else is its refusal.
+      const unreachable = e instanceof ServerError && agentCodeOf(e.code) === 'server-unreachable';
       throw this.refuse(
         app,
         'broker.token',

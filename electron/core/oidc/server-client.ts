@@ -29,12 +29,10 @@ import {
 import type {
   AuditHead,
   BadgeProof,
-  OAuthError,
   RelayBeginRequest,
   RelayBeginResponse,
   RelayFinishRequest,
   RelayFinishResponse,
-  SillageError,
   TextRule,
 } from '@sillage/protocol';
 import { randomUUID } from 'node:crypto';
@@ -43,6 +41,7 @@ import { SoftwareKey } from '../keys/software-key';
 import type { WorkstationKey } from '../keys/workstation-key';
 import type { CardHandle, SignatureAlgorithm } from '../devices/types';
 import { LostAnswer, retryingFetch } from './retry';
+import type { ServerErrorCode } from './server-codes';
 
 export interface WorkstationCredentials {
   clientId: string;
@@ -72,8 +71,7 @@ export interface ServerTokens {
   mfaExpiresAt: number | undefined;
 }
 
-/** A refusal of the session server (its declared codes), or what happened on the way to it. */
-export type ServerErrorCode = SillageError | OAuthError | 'server-unreachable' | 'unexpected';
+export type { ServerErrorCode };
 
 export class ServerError extends Error {
   constructor(
