@@ -12,6 +12,7 @@ import type { BadgeProfile } from '../../../config/badge-profile';
 import type { KeyCustody, KeyRef } from './custody';
 import { aidBytes, DesfireCard } from './protocol';
 import { DesfireError } from './errors';
+import type { DesfireErrorCode } from './errors';
 import type { ApduTransport, BadgeRead, BadgeRefusalCode } from '../../types';
 
 export interface BadgeCredential {
@@ -37,9 +38,17 @@ export function badgeNumberOf(data: Buffer): string {
   return body.toString('hex').toUpperCase();
 }
 
+/** Why a tap gave no proof: the badge failed its authentication, a read that failed, no known application. */
+export const TAP_REFUSALS = [
+  'badge-not-genuine',
+  'badge-read-failed',
+  'badge-no-profile',
+  'custody-unavailable',
+] as const;
+
 export class BadgeRefused extends Error {
   constructor(
-    readonly code: 'badge-not-genuine' | 'badge-read-failed' | 'badge-no-profile' | 'custody-unavailable',
+    readonly code: (typeof TAP_REFUSALS)[number],
     message: string,
     override readonly cause?: DesfireError,
   ) {
@@ -92,17 +101,24 @@ const notGenuine = (ref: KeyRef, e: DesfireError) =>
     e,
   );
 
+/**
+ * The card → tap boundary: every way a DESFire exchange fails, as the reason the tap gave no proof. Only a
+ * failed mutual authentication says the badge is not genuine; a server that keeps the keys out of reach
+ * is the server's fault; the rest is a tap to try again.
+ */
+const DESFIRE_REFUSAL: Record<DesfireErrorCode, BadgeRefused['code']> = {
+  'auth-failed': 'badge-not-genuine',
+  'custody-unavailable': 'custody-unavailable',
+  removed: 'badge-read-failed',
+  malformed: 'badge-read-failed',
+  integrity: 'badge-read-failed',
+  status: 'badge-read-failed',
+  unsupported: 'badge-read-failed',
+};
+
 function refusal(e: unknown): unknown {
   if (e instanceof BadgeRefused || !(e instanceof DesfireError)) return e;
-  return new BadgeRefused(
-    e.code === 'auth-failed'
-      ? 'badge-not-genuine'
-      : e.code === 'custody-unavailable'
-        ? 'custody-unavailable'
-        : 'badge-read-failed',
-    e.message,
-    e,
-  );
+  return new BadgeRefused(DESFIRE_REFUSAL[e.code], e.message, e);
 }
 
 /**
@@ -171,6 +187,16 @@ const CODES: Record<BadgeRefused['code'], BadgeRefusalCode> = {
   'badge-read-failed': 'badge-unreadable',
 };
 
+/**
+ * The tap → engine boundary: why a tap gave no proof (a refusal, a DESFire failure), as the contract's
+ * code the user reads; any other exception is a tap to try again.
+ */
+export function tapRefusal(e: unknown): { code: BadgeRefusalCode; message: string } {
+  const r = refusal(e);
+  if (r instanceof BadgeRefused) return { code: CODES[r.code], message: r.message };
+  return { code: 'badge-unreadable', message: (e as Error)?.message ?? String(e) };
+}
+
 /** One tap on any DESFire transport → the badge's proof, or why not as a typed refusal. */
 export async function readBadge(
   t: ApduTransport,
@@ -188,8 +214,7 @@ export async function readBadge(
       badge: { reader, cardType, chipId: credential.uid, strength: credential.strength, proof: credential.proof },
     };
   } catch (e) {
-    if (e instanceof BadgeRefused) return { ok: false, code: CODES[e.code], message: e.message };
-    return { ok: false, code: 'badge-unreadable', message: (e as Error).message };
+    return { ok: false, ...tapRefusal(e) };
   }
 }
 

@@ -1,18 +1,21 @@
 // What goes wrong in a DESFire exchange, as the card protocol, the key custody and the tap's reading report it.
-export type DesfireErrorCode =
+export const DESFIRE_ERRORS = [
   /** The card left the field or the reader failed mid-exchange. */
-  | 'removed'
+  'removed',
   /** A frame that cannot be a DESFire answer (too short, wrong SW1, wrong length). */
-  | 'malformed'
+  'malformed',
   /** The card or our side rejected the mutual authentication: wrong key (a clone) or a tampered answer. */
-  | 'auth-failed'
+  'auth-failed',
   /** A MAC did not verify: tampered or corrupted secure messaging. */
-  | 'integrity'
+  'integrity',
   /** The card answered an error status (SW2 in `status`). */
-  | 'status'
+  'status',
   /** The key custody (session server in relay mode) cannot be reached. */
-  | 'custody-unavailable'
-  | 'unsupported';
+  'custody-unavailable',
+  'unsupported',
+] as const;
+
+export type DesfireErrorCode = (typeof DESFIRE_ERRORS)[number];
 
 export class DesfireError extends Error {
   constructor(

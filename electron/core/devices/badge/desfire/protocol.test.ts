@@ -5,9 +5,10 @@ import { describe, expect, it } from 'vitest';
 import { DesfireEmulator } from '../../../../../testbed/cards/desfire-card';
 import { diversifyAes128 } from './crypto';
 import { diversificationInput, FixedKeyCustody, LocalKeyCustody } from './custody';
-import { BadgeRefused, readBadgeCredential, readBadgeNumber } from './credential';
+import { BadgeRefused, readBadgeCredential, readBadgeNumber, TAP_REFUSALS, tapRefusal } from './credential';
 import { aidBytes, DesfireCard } from './protocol';
-import { DesfireError } from './errors';
+import { DESFIRE_ERRORS, DesfireError } from './errors';
+import { isAgentErrorCode } from '../../../../../shared/errors';
 import type { ApduTransport } from '../../types';
 import { badgeProfileProblem } from '../../../config/badge-profile';
 import type { BadgeProfile } from '../../../config/badge-profile';
@@ -247,5 +248,28 @@ describe('DESFire tap and credential read (in process)', () => {
     await card.authenticate('ev2', 1, k, { aid: AID, keyNo: 1, uid: null, systemId: Buffer.alloc(0) });
     expect((await card.readData(1, 0, 16, 'full')).toString()).toBe('0123456789ABCDEF');
     expect(await card.getCardUid()).toEqual(emu.uid);
+  });
+});
+
+describe('a failed tap → the code the user reads', () => {
+  it('maps every DESFire failure kind to a catalog code; only a failed authentication says "not genuine"', () => {
+    for (const kind of DESFIRE_ERRORS) {
+      const r = tapRefusal(new DesfireError(kind, `échec ${kind}`, 0xae));
+      expect(isAgentErrorCode(r.code), kind).toBe(true);
+      expect(r.code === 'badge-not-genuine', kind).toBe(kind === 'auth-failed');
+      expect(r.code === 'server-unreachable', kind).toBe(kind === 'custody-unavailable');
+      expect(r.message).toBe(`échec ${kind}`);
+    }
+  });
+
+  it('maps every refusal of the tap, and leaves any other failure a tap to try again', () => {
+    const codes = Object.fromEntries(TAP_REFUSALS.map((c) => [c, tapRefusal(new BadgeRefused(c, c)).code]));
+    expect(codes).toEqual({
+      'badge-not-genuine': 'badge-not-genuine',
+      'badge-read-failed': 'badge-unreadable',
+      'badge-no-profile': 'badge-not-encoded',
+      'custody-unavailable': 'server-unreachable',
+    });
+    expect(tapRefusal(new TypeError('reader gone')).code).toBe('badge-unreadable');
   });
 });
