@@ -313,6 +313,7 @@ export interface AgentClient {
 
 /** The bridge the Electron preload exposes on `window.sillage` (contextBridge). */
 export interface PreloadBridge {
+  /** Resolves with the command's result (`CommandResult`), a refusal included: errors are data here. */
   invoke(cmd: string, req: unknown): Promise<unknown>;
   onEvent(listener: (event: string, payload: unknown) => void): () => void;
 }

@@ -5,15 +5,9 @@ import { IPC_COMMAND_CHANNEL, IPC_EVENT_CHANNEL } from '../../shared/contract';
 import type { PreloadBridge } from '../../shared/contract';
 
 const bridge: PreloadBridge = {
-  async invoke(cmd, req) {
-    const r = (await ipcRenderer.invoke(IPC_COMMAND_CHANNEL, cmd, req)) as {
-      ok: boolean;
-      result?: unknown;
-      error?: { code: string; message: string };
-    };
-    if (!r.ok) throw Object.assign(new Error(r.error?.message ?? 'error'), { code: r.error?.code ?? 'internal' });
-    return r.result;
-  },
+  // The command's result as it came: an Error crossing the context bridge keeps only its message, so a
+  // refusal travels as data and the page's transport turns it into its ContractError.
+  invoke: (cmd, req) => ipcRenderer.invoke(IPC_COMMAND_CHANNEL, cmd, req),
   onEvent(listener) {
     // The raw IPC event (with its sender) never reaches the page.
     const wrapped = (_e: IpcRendererEvent, event: string, payload: unknown) => listener(event, payload);

@@ -10,6 +10,7 @@ import type {
   SessionState,
   UiPolicy,
 } from '../../shared/contract';
+import { ContractError } from '../../shared/errors';
 import { t } from './i18n';
 import { CardBlocked } from './screens/CardBlocked';
 import { Connecting, Refused } from './screens/Connection';
@@ -101,8 +102,8 @@ export function App({ client }: { client: UiClient }) {
     try {
       await fn();
     } catch (e) {
-      const code = (e as { code?: string }).code ?? 'internal';
-      setError({ code: code as AgentError['code'], at: Date.now() });
+      // The transports reject with the command's ContractError; anything else is the page's own fault.
+      setError({ code: e instanceof ContractError ? e.code : 'internal', at: Date.now() });
     }
   }, []);
 

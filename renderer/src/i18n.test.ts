@@ -2,7 +2,9 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { AgentErrorCode, LockReason, SessionStateKind } from '../../shared/contract';
+import type { LockReason, SessionStateKind } from '../../shared/contract';
+import { AGENT_ERROR_CODES } from '../../shared/errors';
+import { ERROR_MESSAGES } from './error-messages';
 import {
   assuranceKey,
   auditLabel,
@@ -22,32 +24,6 @@ import {
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..');
 
-const CODES: AgentErrorCode[] = [
-  'pin-wrong',
-  'pin-format',
-  'card-blocked',
-  'card-removed',
-  'card-unknown',
-  'card-expired',
-  'badge-unknown',
-  'badge-weak',
-  'badge-revoked',
-  'badge-not-genuine',
-  'badge-unreadable',
-  'badge-not-encoded',
-  'badge-tap-again',
-  'badge-taken',
-  'enrolment-too-late',
-  'auth-refused',
-  'server-unreachable',
-  'clock-skew',
-  'code-locked',
-  'mfa-required',
-  'reader-error',
-  'invalid-command',
-  'not-allowed',
-  'internal',
-];
 const REASONS: LockReason[] = [
   'startup',
   'user-lock',
@@ -70,7 +46,7 @@ describe('i18n', () => {
 
   it('has a message for every agent error code and lock reason, in both languages', () => {
     for (const lang of ['fr', 'en'] as const) {
-      for (const c of CODES) expect(t(lang, errorKey(c), { triesLeft: 2, length: 4 })).toMatch(/\w/);
+      for (const c of AGENT_ERROR_CODES) expect(t(lang, errorKey(c), { triesLeft: 2, length: 4 })).toMatch(/\w/);
       for (const r of REASONS.filter((x) => x !== 'startup')) expect(t(lang, reasonKey(r))).toMatch(/\w/);
     }
   });
@@ -120,7 +96,11 @@ describe('i18n', () => {
   });
 
   it('has no jargon acronym for the nurse, in either language', () => {
-    for (const [k, m] of [...Object.entries(catalogs.fr), ...Object.entries(catalogs.en)]) {
+    const errors = Object.entries(ERROR_MESSAGES).flatMap(([c, m]) => [
+      [`${c} fr`, m.fr] as const,
+      [`${c} en`, m.en] as const,
+    ]);
+    for (const [k, m] of [...Object.entries(catalogs.fr), ...Object.entries(catalogs.en), ...errors]) {
       const text = typeof m === 'function' ? m({ left: '3 h 59', n: 2, triesLeft: 2, reason: 'x', name: 'X' }) : m;
       expect(text, k).not.toMatch(/\bMFA\b/);
     }
@@ -133,9 +113,9 @@ describe('i18n', () => {
   });
 
   it('says tries left in French with the right plural', () => {
-    expect(t('fr', 'err_pin_wrong', { triesLeft: 2 })).toBe('Code PIN incorrect — 2 essais restants');
-    expect(t('fr', 'err_pin_wrong', { triesLeft: 1 })).toBe('Code PIN incorrect — 1 essai restant');
-    expect(t('fr', 'err_card_blocked')).toBe('Carte bloquée : contactez le support, code PUK requis');
+    expect(t('fr', errorKey('pin-wrong'), { triesLeft: 2 })).toBe('Code PIN incorrect — 2 essais restants');
+    expect(t('fr', errorKey('pin-wrong'), { triesLeft: 1 })).toBe('Code PIN incorrect — 1 essai restant');
+    expect(t('fr', errorKey('card-blocked'))).toBe('Carte bloquée : contactez le support, code PUK requis');
     expect(t('fr', errorKey('clock-skew'))).toBe("Horloge du poste décalée : contactez l'informatique");
   });
 

@@ -1,5 +1,5 @@
-// French first, English second. `en` must have every key of `fr` (checked by the type below), and every
-// agent error code has a message that says what to do next.
+// French first, English second. `en` must have every key of `fr` (checked by the type below); the agent's
+// error codes have their messages in error-messages.ts, reached here by `errorKey`.
 import type {
   AgentErrorCode,
   Assurance,
@@ -14,8 +14,8 @@ import type {
   UnverifiedBadgeProof,
 } from '../../shared/contract';
 
-type Params = Record<string, string | number>;
-type Msg = string | ((p: Params) => string);
+import { errorMessage } from './error-messages';
+import type { Msg, Params } from './error-messages';
 
 const fr = {
   appName: 'Sillage',
@@ -44,14 +44,6 @@ const fr = {
   bannerWindowEndingSoon: (p: Params) =>
     `La réouverture par badge se termine dans ${p.left} : au badgeage suivant, votre code sera demandé`,
   openDmp: (p: Params) => `Ouvrir le DMP — ${p.name}`,
-  err_dmp_refused: (p: Params) =>
-    p.reason === 'no-patient'
-      ? "Aucun patient ouvert dans le DPI : ouvrez d'abord le dossier du patient"
-      : p.reason === 'dmp-not-configured'
-        ? "Accès DMP non configuré sur ce poste : contactez l'informatique"
-        : p.reason === 'server-unreachable'
-          ? 'Serveur de sessions injoignable : réessayez dans un instant'
-          : 'Ouverture du DMP impossible : reconnectez-vous (carte + code) ou contactez le support',
   assurance_mfa: 'Authentification forte (2 facteurs)',
   assurance_reopen: 'Réouverture par badge',
   // A badge proof the session server could not check (its policy allowed it): whose word it took.
@@ -91,42 +83,10 @@ const fr = {
   reason_auth_failed: 'Authentification refusée',
   reason_cancelled: 'Saisie annulée — retirez votre carte ou badgez à nouveau',
   reason_session_revoked: 'Session fermée sur tous les postes (déconnexion globale ou support)',
-  err_pin_wrong: (p: Params) =>
-    p.triesLeft !== undefined
-      ? `Code PIN incorrect — ${Number(p.triesLeft) === 1 ? '1 essai restant' : `${p.triesLeft} essais restants`}`
-      : 'Code incorrect : réessayez',
-  err_code_wrong: (p: Params) =>
+  sessionCodeWrong: (p: Params) =>
     p.triesLeft !== undefined
       ? `Code de session incorrect — ${Number(p.triesLeft) === 1 ? '1 essai restant' : `${p.triesLeft} essais restants`}`
       : 'Code de session incorrect : réessayez',
-  err_pin_format: (p: Params) => `Le code PIN compte ${p.length ?? 4} chiffres`,
-  err_card_blocked: 'Carte bloquée : contactez le support, code PUK requis',
-  err_card_removed: 'Carte retirée pendant la vérification : réinsérez-la',
-  err_card_unknown: "Carte non reconnue : utilisez votre carte CPS ou votre badge de l'établissement",
-  err_card_expired: 'Certificat de la carte expiré : demandez une nouvelle carte CPS',
-  err_badge_unknown: "Badge non enrôlé : connectez-vous une fois avec votre carte CPS pour l'enrôler",
-  err_badge_weak: 'Badge non sécurisé refusé : demandez un badge à jour au support',
-  err_badge_revoked: 'Badge révoqué : contactez le support',
-  err_badge_not_genuine: 'Badge non authentique refusé (signalé au support) : utilisez votre carte CPS',
-  err_badge_unreadable: 'Badge mal lu : posez-le à plat sur le lecteur et attendez le bip',
-  err_badge_not_encoded: "Badge non encodé pour l'établissement : faites-le encoder par le support",
-  err_badge_tap_again: 'Temps écoulé : badgez à nouveau puis tapez votre code',
-  err_badge_taken: "Ce badge appartient déjà à quelqu'un d'autre : présentez un badge neuf ou contactez l'informatique",
-  err_enrolment_too_late: 'Trop tard pour associer un badge : reconnectez-vous avec votre carte CPS et son code',
-  err_auth_refused: 'Authentification refusée : réessayez ou contactez le support',
-  err_server_unreachable:
-    'Serveur de sessions injoignable : réessayez dans un instant (les sessions ouvertes restent ouvertes)',
-  err_clock_skew: "Horloge du poste décalée : contactez l'informatique",
-  err_code_locked: (p: Params) =>
-    `Trop de codes erronés : réessayez après ${p.until ?? 'quelques minutes'} ou contactez le support`,
-  err_mfa_required: (p: Params) =>
-    p.credential === 'cps'
-      ? 'Session de la journée terminée : insérez votre carte CPS dans le lecteur et saisissez votre code'
-      : 'Votre session de la journée est terminée : saisissez à nouveau votre code',
-  err_reader_error: 'Problème de lecteur : rebranchez-le puis réessayez',
-  err_invalid_command: 'Action impossible : rechargez la page',
-  err_not_allowed: "Action impossible dans l'état actuel",
-  err_internal: 'Erreur interne : contactez le support (Diagnostic → Exporter)',
   demoTitle: 'Mode démo',
   demoCards: 'Cartes CPS simulées (PIN 1234)',
   demoBadges: 'Badges simulés',
@@ -178,9 +138,12 @@ const fr = {
   outcome_info: '',
 } satisfies Record<string, Msg>;
 
-export type MsgKey = keyof typeof fr;
+type TextKey = keyof typeof fr;
+/** An agent error's message (error-messages.ts). */
+type ErrorKey = `err:${AgentErrorCode}`;
+export type MsgKey = TextKey | ErrorKey;
 
-const en: { [K in MsgKey]: Msg } = {
+const en: { [K in TextKey]: Msg } = {
   appName: 'Sillage',
   lockTitle: 'Tap your badge or insert your CPS card',
   lockSubtitle: 'Shared workstation — your session follows you from PC to PC for 4 hours',
@@ -207,14 +170,6 @@ const en: { [K in MsgKey]: Msg } = {
   bannerWindowEndingSoon: (p) =>
     `Re-opening by badge ends in ${p.left}: after that, your next tap will ask for your code`,
   openDmp: (p) => `Open the DMP — ${p.name}`,
-  err_dmp_refused: (p) =>
-    p.reason === 'no-patient'
-      ? "No patient open in the EHR: open the patient's record first"
-      : p.reason === 'dmp-not-configured'
-        ? 'DMP access not configured on this PC: call IT'
-        : p.reason === 'server-unreachable'
-          ? 'Session server unreachable: try again in a moment'
-          : 'Cannot open the DMP: log in again (card + code) or call the helpdesk',
   assurance_mfa: 'Strong authentication (2 factors)',
   assurance_reopen: 'Re-opened by badge',
   assurance_asserted: 'Session opened by a badge the server did not check',
@@ -253,40 +208,10 @@ const en: { [K in MsgKey]: Msg } = {
   reason_auth_failed: 'Authentication refused',
   reason_cancelled: 'Cancelled — remove your card or tap again',
   reason_session_revoked: 'Session ended on every workstation (global logout or helpdesk)',
-  err_pin_wrong: (p) =>
-    p.triesLeft !== undefined
-      ? `Wrong PIN — ${Number(p.triesLeft) === 1 ? '1 try left' : `${p.triesLeft} tries left`}`
-      : 'Wrong code: try again',
-  err_code_wrong: (p) =>
+  sessionCodeWrong: (p) =>
     p.triesLeft !== undefined
       ? `Wrong session code — ${Number(p.triesLeft) === 1 ? '1 try left' : `${p.triesLeft} tries left`}`
       : 'Wrong session code: try again',
-  err_pin_format: (p) => `The PIN has ${p.length ?? 4} digits`,
-  err_card_blocked: 'Card blocked: call the helpdesk, PUK code required',
-  err_card_removed: 'Card removed during the check: insert it again',
-  err_card_unknown: 'Card not recognised: use your CPS card or your hospital badge',
-  err_card_expired: 'Card certificate expired: ask for a new CPS card',
-  err_badge_unknown: 'Badge not enrolled: log in once with your CPS card to enrol it',
-  err_badge_weak: 'Insecure badge refused: ask the helpdesk for an up-to-date badge',
-  err_badge_revoked: 'Badge revoked: call the helpdesk',
-  err_badge_not_genuine: 'Badge not genuine, refused (reported to the helpdesk): use your CPS card',
-  err_badge_unreadable: 'Badge misread: hold it flat on the reader until the beep',
-  err_badge_not_encoded: 'Badge not encoded for the hospital: have the helpdesk encode it',
-  err_badge_tap_again: 'Time is up: tap your badge again, then type your code',
-  err_badge_taken: 'This badge already belongs to someone else: present a new badge or call IT',
-  err_enrolment_too_late: 'Too late to add a badge: log in again with your CPS card and its PIN',
-  err_auth_refused: 'Authentication refused: try again or call the helpdesk',
-  err_server_unreachable: 'Session server unreachable: try again in a moment (open sessions stay open)',
-  err_clock_skew: "This PC's clock is wrong: call IT",
-  err_code_locked: (p) => `Too many wrong codes: try again after ${p.until ?? 'a few minutes'} or call the helpdesk`,
-  err_mfa_required: (p) =>
-    p.credential === 'cps'
-      ? 'Your session for the day is over: insert your CPS card in the reader and type your PIN'
-      : 'Your session for the day is over: type your code again',
-  err_reader_error: 'Reader problem: plug it in again and retry',
-  err_invalid_command: 'Action not possible: reload the page',
-  err_not_allowed: 'Action not possible right now',
-  err_internal: 'Internal error: call the helpdesk (Diagnostics → Export)',
   demoTitle: 'Demo mode',
   demoCards: 'Simulated CPS cards (PIN 1234)',
   demoBadges: 'Simulated badges',
@@ -338,16 +263,19 @@ const en: { [K in MsgKey]: Msg } = {
   outcome_info: '',
 };
 
-export const catalogs: Record<Lang, { [K in MsgKey]: Msg }> = { fr, en };
+export const catalogs: Record<Lang, { [K in TextKey]: Msg }> = { fr, en };
+
+const isErrorKey = (key: MsgKey): key is ErrorKey => key.startsWith('err:');
 
 export function t(lang: Lang, key: MsgKey, params: Params = {}): string {
+  if (isErrorKey(key)) return errorMessage(key.slice('err:'.length) as AgentErrorCode, lang, params);
   const m = catalogs[lang][key] ?? catalogs.fr[key];
   return typeof m === 'function' ? m(params) : m;
 }
 
 const keyOf = (prefix: string, v: string) => `${prefix}_${v.replace(/-/g, '_')}` as MsgKey;
 export const reasonKey = (r: LockReason) => keyOf('reason', r);
-export const errorKey = (c: AgentErrorCode) => keyOf('err', c);
+export const errorKey = (c: AgentErrorCode): ErrorKey => `err:${c}`;
 export const secondFactorKey = (f: SecondFactor) => keyOf('secondFactor', f);
 export const stateKey = (s: SessionStateKind) => keyOf('state', s);
 export const modeKey = (m: DiagnosticsReport['mode']) => keyOf('mode', m);
@@ -366,7 +294,7 @@ export const assuranceKey = (s: { assurance: Assurance; unverifiedBadge?: Unveri
 
 /** The message of an error on the pad: a wrong session code is not a wrong PIN (the nurse has both). */
 export function padErrorKey(code: AgentErrorCode, factor: SecondFactor): MsgKey {
-  return code === 'pin-wrong' && factor === 'session-code' ? 'err_code_wrong' : errorKey(code);
+  return code === 'pin-wrong' && factor === 'session-code' ? 'sessionCodeWrong' : errorKey(code);
 }
 
 /** Clock times in the configured language (24 h), not the browser's locale. */

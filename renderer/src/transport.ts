@@ -10,14 +10,16 @@ import type {
   PreloadBridge,
   WsServerFrame,
 } from '../../shared/contract';
+import { ContractError, isAgentErrorCode } from '../../shared/errors';
 
-export class AgentCallError extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
+/**
+ * A command's refusal, whichever transport carried it, as the error the screens catch: a code outside the
+ * catalog (an agent of another version) is `internal`, never a sentence made up from it.
+ */
+export function refusalOf(error: unknown): ContractError {
+  const e = (error ?? {}) as { code?: unknown; message?: unknown };
+  const message = typeof e.message === 'string' ? e.message : 'refused';
+  return new ContractError(isAgentErrorCode(e.code) ? e.code : 'internal', message);
 }
 
 declare global {
@@ -35,7 +37,9 @@ export interface UiClient extends AgentClient {
 function bridgeClient(bridge: PreloadBridge): UiClient {
   return {
     async invoke<K extends CommandName>(cmd: K, req: CommandReq<K>) {
-      return (await bridge.invoke(cmd, req)) as CommandRes<K>;
+      const r = (await bridge.invoke(cmd, req)) as { ok?: boolean; result?: unknown; error?: unknown } | null;
+      if (!r?.ok) throw refusalOf(r?.error);
+      return r.result as CommandRes<K>;
     },
     onEvent: (l) => bridge.onEvent((event, payload) => l({ event, payload } as AnyEvent)),
     onConnection(l) {
@@ -89,12 +93,12 @@ export function wsClient(url: string, secret: string, WS: typeof WebSocket = Web
         const p = pending.get(f.id);
         pending.delete(f.id);
         if (f.ok) p?.resolve(f.result);
-        else p?.reject(new AgentCallError(f.error.code, f.error.message));
+        else p?.reject(refusalOf(f.error));
       }
     };
     sock.onclose = (ev) => {
       ready = false;
-      for (const p of pending.values()) p.reject(new AgentCallError('server-unreachable', 'agent connection lost'));
+      for (const p of pending.values()) p.reject(new ContractError('server-unreachable', 'agent connection lost'));
       pending.clear();
       if (ev.code === 4401) return setState('unauthorized');
       setState('closed');
@@ -106,7 +110,7 @@ export function wsClient(url: string, secret: string, WS: typeof WebSocket = Web
 
   return {
     invoke<K extends CommandName>(cmd: K, req: CommandReq<K>): Promise<CommandRes<K>> {
-      if (!ws || !ready) return Promise.reject(new AgentCallError('server-unreachable', 'agent not connected'));
+      if (!ws || !ready) return Promise.reject(new ContractError('server-unreachable', 'agent not connected'));
       const id = nextId++;
       const sock = ws;
       return new Promise((resolve, reject) => {
