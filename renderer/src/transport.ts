@@ -34,7 +34,8 @@ export interface UiClient extends AgentClient {
   onConnection(listener: (s: ConnectionState) => void): () => void;
 }
 
-function bridgeClient(bridge: PreloadBridge): UiClient {
+/** The client over the Electron preload's bridge (window.sillage). */
+export function bridgeClient(bridge: PreloadBridge): UiClient {
   return {
     async invoke<K extends CommandName>(cmd: K, req: CommandReq<K>) {
       const r = (await bridge.invoke(cmd, req)) as { ok?: boolean; result?: unknown; error?: unknown } | null;

@@ -7,6 +7,8 @@ import { createAgent } from '../../electron/core/agent';
 import type { Agent } from '../../electron/core/agent';
 import { RENDERER_URL } from '../../electron/shell/app-scheme';
 import { createIpcBridge } from '../../electron/shell/ipc';
+import { bridgeClient } from '../../renderer/src/transport';
+import { ContractError } from '../../shared/errors';
 
 type Handler = (e: IpcMainInvokeEvent, ...args: unknown[]) => Promise<unknown>;
 const RENDERER = RENDERER_URL;
@@ -78,5 +80,18 @@ describe('Electron IPC bridge', () => {
     };
     expect(r.ok).toBe(false);
     expect(r.error.code).toBe('invalid-command');
+  });
+
+  it('brings a refusal to the page by its code: the preload hands the result over as data', async () => {
+    // What window.sillage does in the app: the IPC result, structured-cloned as the context bridge does.
+    const page = bridgeClient({
+      invoke: async (cmd, req) => structuredClone(await handler(event(7, win.mainFrame), cmd, req)),
+      onEvent: () => () => {},
+    });
+    expect(await page.invoke('session.getState', {})).toMatchObject({ kind: expect.any(String) });
+    await agent.api.handle('session.lock', {}, { transport: 'inproc' });
+    const refused = page.invoke('session.submitPin', { pin: '1234' });
+    await expect(refused).rejects.toBeInstanceOf(ContractError);
+    await expect(refused).rejects.toMatchObject({ code: 'not-allowed' });
   });
 });
