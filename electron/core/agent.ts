@@ -288,7 +288,13 @@ export async function createAgent(opts: AgentOptions): Promise<Agent> {
         if (!broker) throw new BrokerError('dmp-not-configured');
         return await broker.openCurrentDmp();
       } catch (e) {
+        // The broker → contract boundary: its refusal code says why; anything else is ours, logged.
         const reason = e instanceof BrokerError ? e.code : 'internal';
+        if (!(e instanceof BrokerError))
+          opts.logger?.error('DMP opening failed unexpectedly', {
+            error: (e as Error | null)?.name ?? typeof e,
+            message: (e as Error | null)?.message ?? String(e),
+          });
         const err = { code: 'dmp-refused' as const, params: { reason }, at: clock.now() };
         dispatcher.emit('agent.error', err);
         throw new ContractError('dmp-refused', e instanceof BrokerError ? e.message : 'DMP');
