@@ -29,7 +29,7 @@ import { DemoReaders } from './demo/demo-readers';
 import type { ReaderBackend, ReaderEvent } from './devices/types';
 import type { ConfigStore } from './config/store';
 import type { Logger } from './logs/logger';
-import { redact } from './logs/logger';
+import { exceptionFields, redact } from './logs/logger';
 import { SessionEngine } from './session/engine';
 import type { Clock } from './util/clock';
 import { systemClock } from './util/clock';
@@ -290,11 +290,7 @@ export async function createAgent(opts: AgentOptions): Promise<Agent> {
       } catch (e) {
         // The broker → contract boundary: its refusal code says why; anything else is ours, logged.
         const reason = e instanceof BrokerError ? e.code : 'internal';
-        if (!(e instanceof BrokerError))
-          opts.logger?.error('DMP opening failed unexpectedly', {
-            error: (e as Error | null)?.name ?? typeof e,
-            message: (e as Error | null)?.message ?? String(e),
-          });
+        if (!(e instanceof BrokerError)) opts.logger?.error('DMP opening failed unexpectedly', exceptionFields(e));
         const err = { code: 'dmp-refused' as const, params: { reason }, at: clock.now() };
         dispatcher.emit('agent.error', err);
         throw new ContractError('dmp-refused', e instanceof BrokerError ? e.message : 'DMP');

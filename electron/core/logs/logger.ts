@@ -21,6 +21,12 @@ export function redact(v: unknown, depth = 0): unknown {
   );
 }
 
+/** An exception no boundary mapped, as log fields: its kind and its text (the log redacts it as any field). */
+export function exceptionFields(e: unknown): { error: string; message: string } {
+  const err = e as Error | null | undefined;
+  return { error: err?.name ?? typeof e, message: err?.message ?? String(e) };
+}
+
 export class Logger {
   private size = 0;
   private fd: number | null = null;

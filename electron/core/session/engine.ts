@@ -18,6 +18,7 @@ import { ContractError } from '../../../shared/errors';
 import type { AuditSink } from '../audit/audit';
 import type { Authenticator, AuthOutcome } from '../auth/types';
 import type { BadgeRead, CardHandle, ReaderEvent } from '../devices/types';
+import { exceptionFields } from '../logs/logger';
 import type { Logger } from '../logs/logger';
 import type { Clock, Timer } from '../util/clock';
 import { Listeners } from '../util/emitter';
@@ -541,10 +542,7 @@ export class SessionEngine {
    */
   private codeOf(err: unknown, what: string): AgentErrorCode {
     if (err instanceof ContractError) return err.code;
-    this.opts.logger?.error(`session engine: ${what} failed unexpectedly`, {
-      error: (err as Error | null)?.name ?? typeof err,
-      message: (err as Error | null)?.message ?? String(err),
-    });
+    this.opts.logger?.error(`session engine: ${what} failed unexpectedly`, exceptionFields(err));
     return 'internal';
   }
 
