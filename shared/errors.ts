@@ -31,6 +31,8 @@ export const AGENT_ERROR_CODES = [
   /** The session server refused, for a reason the user cannot act on more precisely. */
   'auth-refused',
   'server-unreachable',
+  /** The UI lost its connection to the agent (the UI's transports say so; the agent restarts or reconnects). */
+  'agent-unreachable',
   /** This PC's clock is further from the session server's than it accepts: IT must set it right. */
   'clock-skew',
   /** Too many wrong session codes: locked until `params.until` (HH:MM). */

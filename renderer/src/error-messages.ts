@@ -84,6 +84,10 @@ export const ERROR_MESSAGES: ErrorMessages = {
     fr: 'Serveur de sessions injoignable : réessayez dans un instant (les sessions ouvertes restent ouvertes)',
     en: 'Session server unreachable: try again in a moment (open sessions stay open)',
   },
+  'agent-unreachable': {
+    fr: 'Agent Sillage injoignable : patientez quelques secondes, la connexion revient seule',
+    en: 'Sillage agent unreachable: wait a few seconds, the connection comes back by itself',
+  },
   'clock-skew': {
     fr: "Horloge du poste décalée : contactez l'informatique",
     en: "This PC's clock is wrong: call IT",

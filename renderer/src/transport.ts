@@ -99,7 +99,7 @@ export function wsClient(url: string, secret: string, WS: typeof WebSocket = Web
     };
     sock.onclose = (ev) => {
       ready = false;
-      for (const p of pending.values()) p.reject(new ContractError('server-unreachable', 'agent connection lost'));
+      for (const p of pending.values()) p.reject(new ContractError('agent-unreachable', 'agent connection lost'));
       pending.clear();
       if (ev.code === 4401) return setState('unauthorized');
       setState('closed');
@@ -111,7 +111,7 @@ export function wsClient(url: string, secret: string, WS: typeof WebSocket = Web
 
   return {
     invoke<K extends CommandName>(cmd: K, req: CommandReq<K>): Promise<CommandRes<K>> {
-      if (!ws || !ready) return Promise.reject(new ContractError('server-unreachable', 'agent not connected'));
+      if (!ws || !ready) return Promise.reject(new ContractError('agent-unreachable', 'agent not connected'));
       const id = nextId++;
       const sock = ws;
       return new Promise((resolve, reject) => {
