@@ -1,6 +1,7 @@
 import { constants, createHash, generateKeyPairSync, privateEncrypt, verify } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { cps4Support, sha256DigestInfo } from './cryptolib';
+import { isAgentErrorCode } from '../../../../shared/errors';
+import { cardCodeOf, cps4Support, PKCS11_FAILURES, sha256DigestInfo } from './cryptolib';
 import { pinStatusFromStatusWord } from './retry-counter';
 import { describesReader, lookAlike, slotDescriptionsFor } from './slot-names';
 
@@ -100,5 +101,19 @@ describe('PKCS#1 v1.5 through CKM_RSA_PKCS', () => {
     expect(di.subarray(-32)).toEqual(createHash('sha256').update(data).digest());
     const sig = privateEncrypt({ key: privateKey, padding: constants.RSA_PKCS1_PADDING }, di);
     expect(verify('sha256', data, publicKey, sig)).toBe(true);
+  });
+});
+
+describe('a PKCS#11 failure → the code the user reads', () => {
+  it('maps every failure name the agent knows, by its kind, and any other to a reader error', () => {
+    const expected = { removed: 'card-removed', locked: 'card-blocked', wrong: 'pin-wrong' } as const;
+    expect(Object.keys(PKCS11_FAILURES).sort()).toEqual(Object.keys(expected).sort());
+    for (const [kind, names] of Object.entries(PKCS11_FAILURES))
+      for (const name of names)
+        expect(cardCodeOf(new Error(`${name}: C_Sign`)), name).toBe(expected[kind as keyof typeof expected]);
+    for (const other of ['CKR_GENERAL_ERROR: C_Sign', 'CKR_FUNCTION_FAILED', '', 'card said CKR_DEVICE_REMOVED'])
+      expect(cardCodeOf(new Error(other)), other).toBe('reader-error');
+    expect(cardCodeOf(null)).toBe('reader-error');
+    for (const kind of Object.values(expected)) expect(isAgentErrorCode(kind)).toBe(true);
   });
 });

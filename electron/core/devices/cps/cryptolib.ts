@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import pkcs11js from 'pkcs11js';
 import type { Identity } from '../../../../shared/contract';
 import { ContractError } from '../../../../shared/errors';
+import type { AgentErrorCode } from '../../../../shared/errors';
 import type { CardHandle, CardSignature, PinResult, PinStatus, SignatureAlgorithm } from '../types';
 import { checkValidity, parseCpsCertificate } from './identity';
 import type { CpsCertificateInfo } from './identity';
@@ -126,7 +127,7 @@ export interface CardOptions {
   keyKind?: 'auth' | 'tech';
 }
 
-const ERR = {
+export const PKCS11_FAILURES = {
   removed: [
     'CKR_DEVICE_REMOVED',
     'CKR_TOKEN_NOT_PRESENT',
@@ -141,6 +142,22 @@ const ERR = {
 
 const errName = (e: unknown) => (e as Error)?.message ?? '';
 const isErr = (e: unknown, names: string[]) => names.some((n) => errName(e).startsWith(n));
+
+/** What a PKCS#11 failure says of the card, by its CKR_ name: removed, PIN locked, PIN wrong, or another. */
+type Pkcs11Failure = keyof typeof PKCS11_FAILURES | 'other';
+const pkcs11Failure = (e: unknown): Pkcs11Failure =>
+  (Object.keys(PKCS11_FAILURES) as (keyof typeof PKCS11_FAILURES)[]).find((k) => isErr(e, PKCS11_FAILURES[k])) ??
+  'other';
+
+/** The card → engine boundary: each PKCS#11 failure kind as the contract's code the user reads. */
+const CARD_CODE: Record<Pkcs11Failure, AgentErrorCode> = {
+  removed: 'card-removed',
+  locked: 'card-blocked',
+  wrong: 'pin-wrong',
+  other: 'reader-error',
+};
+
+export const cardCodeOf = (e: unknown): AgentErrorCode => CARD_CODE[pkcs11Failure(e)];
 
 export class Pkcs11Module {
   private readonly p11 = new pkcs11js.PKCS11();
@@ -281,21 +298,18 @@ export class Pkcs11Card implements CardHandle {
     return this.session;
   }
 
-  /**
-   * The card → engine boundary of PKCS#11 calls: a removed card's failures are `card-removed`, the
-   * card's own refusals (no key, an unusable certificate) pass as they are, anything else is a reader error.
-   */
+  /** PKCS#11 calls: the card's own refusals (no key, an unusable certificate) pass, a module's failure by its kind. */
   private guard<T>(fn: () => T): T {
     try {
       return fn();
     } catch (e) {
-      if (isErr(e, ERR.removed)) {
+      if (e instanceof ContractError) throw e;
+      const code = cardCodeOf(e);
+      if (code === 'card-removed') {
         this.session = null;
         this.loggedIn = false;
-        throw new ContractError('card-removed', 'card removed');
       }
-      if (e instanceof ContractError) throw e;
-      throw new ContractError('reader-error', errName(e).split(':')[0] || 'PKCS#11 error');
+      throw new ContractError(code, errName(e).split(':')[0] || 'PKCS#11 error');
     }
   }
 
@@ -390,19 +404,20 @@ export class Pkcs11Card implements CardHandle {
         this.loggedIn = true;
         return { ok: true };
       }
-      if (isErr(e, ERR.locked)) return { ok: false, reason: 'blocked' };
-      if (isErr(e, ERR.removed)) {
+      const kind = pkcs11Failure(e);
+      if (kind === 'locked') return { ok: false, reason: 'blocked' };
+      if (kind === 'removed') {
         this.session = null;
         return { ok: false, reason: 'removed' };
       }
-      if (isErr(e, ERR.wrong)) {
+      if (kind === 'wrong') {
         // A wrong PIN *is* COUNT_LOW by the PKCS#11 definition ("an incorrect PIN has been entered at
         // least once since the last successful authentication"), even where a module forgets to set it.
         const after = await this.status(pkcs11js.CKF_USER_PIN_COUNT_LOW).catch(() => null);
         if (after?.blocked) return { ok: false, reason: 'blocked' };
         return { ok: false, reason: 'wrong', triesLeft: after?.triesLeft ?? null };
       }
-      throw new ContractError('reader-error', errName(e).split(':')[0] || 'login failed');
+      throw new ContractError(cardCodeOf(e), errName(e).split(':')[0] || 'login failed');
     }
   }
 
