@@ -74,7 +74,7 @@ export const CORE_ORDER = [
   { broker: ['broker/'] },
   { api: ['api/'] },
   { demo: ['demo/'] },
-  { agent: ['agent.ts'] },
+  { agent: ['agent.ts', 'agent/'] },
   { app: ['app/'] },
   { headless: ['headless/'] },
 ];
