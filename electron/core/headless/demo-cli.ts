@@ -18,13 +18,14 @@ async function call<C extends DemoControlCommand>(cmd: C, req: CommandReq<C>): P
 }
 
 function show(inv: CommandRes<'demo.inventory'>, state: CommandRes<'session.getState'>) {
-  console.log(
-    `État / state: ${state.kind}${state.kind === 'open' ? ` — ${state.session.user.firstName} ${state.session.user.lastName}` : ''}`,
-  );
-  for (const c of inv.cards)
+  const who = state.kind === 'open' ? ` — ${state.session.user.firstName} ${state.session.user.lastName}` : '';
+  console.log(`État / state: ${state.kind}${who}`);
+  for (const c of inv.cards) {
+    const inserted = c.inserted ? '[insérée]' : '         ';
     console.log(
-      `  carte ${c.id.padEnd(14)} ${c.inserted ? '[insérée]' : '         '} essais ${c.triesLeft}${c.blocked ? ' BLOQUÉE' : ''}  ${c.label}`,
+      `  carte ${c.id.padEnd(14)} ${inserted} essais ${c.triesLeft}${c.blocked ? ' BLOQUÉE' : ''}  ${c.label}`,
     );
+  }
   for (const b of inv.badges) console.log(`  badge ${b.id.padEnd(14)} ${b.proof.padEnd(24)} ${b.label}`);
 }
 

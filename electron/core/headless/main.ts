@@ -112,33 +112,43 @@ export function headlessSettings(values: HeadlessValues, dataDir: string): Setti
 }
 
 function announce(agent: ComposedAgent, server: HeadlessServer, control: ControlServer | null): void {
+  const { socket, http } = agent.brokerEndpoints;
   if (agent.embedded) {
     const d = agent.embedded.demoDpi;
     console.log(`Serveur de sessions embarqué / embedded session server (PGlite): ${agent.embedded.issuer}/`);
-    if (agent.brokerEndpoints.socket)
+    if (socket)
       console.log(
-        `DPI de démonstration / demo DPI: REF_DPI_CLIENT_SECRET="$(cat ${d.secretFile})" node --import tsx testbed/reference-dpi.ts --socket ${agent.brokerEndpoints.socket} --issuer ${agent.embedded.issuer} --client-id ${d.clientId} --audience ${d.audience}`,
+        `DPI de démonstration / demo DPI: REF_DPI_CLIENT_SECRET="$(cat ${d.secretFile})" ` +
+          `node --import tsx testbed/reference-dpi.ts --socket ${socket} --issuer ${agent.embedded.issuer} ` +
+          `--client-id ${d.clientId} --audience ${d.audience}`,
       );
   }
   if (agent.plan.authenticator.kind === 'not-configured')
     console.error('Poste non configuré / workstation not configured: give --server URL, or run with --demo.');
   console.log(`Sillage (headless${agent.plan.demo ? ', démo' : ''}) — ouvrez / open: ${server.launchUrl}`);
-  if (agent.brokerEndpoints.socket)
-    console.log(
-      `Courtier DPI / DPI broker: ${agent.brokerEndpoints.socket}${agent.brokerEndpoints.http ? ` and ${agent.brokerEndpoints.http}` : ''}`,
-    );
+  if (socket) console.log(`Courtier DPI / DPI broker: ${socket}${http ? ` and ${http}` : ''}`);
   if (control) console.log(`Démo en ligne de commande / demo CLI: npm run demo -- help`);
 }
 
-async function main() {
-  if (process.versions.electron) usage('Headless mode is not available in the packaged application.');
+interface HeadlessArgs {
+  values: HeadlessValues;
+  port: number;
+  uiDir: string;
+  dataDir: string;
+}
+
+/** The command line, checked: flags, UI port, built UI, state directory (made, 0700); null: help printed. */
+function checkedArgs(argv: string[]): HeadlessArgs | null {
   let values: HeadlessValues;
   try {
-    values = parseHeadlessArgs(process.argv.slice(2));
+    values = parseHeadlessArgs(argv);
   } catch (e) {
     usage(`${(e as Error).message}\n\n${HELP}`);
   }
-  if (values.help) return console.log(HELP);
+  if (values.help) {
+    console.log(HELP);
+    return null;
+  }
   if (values['no-demo'] && !values.pcsc && !values.hid)
     usage('No readers: use --demo (simulated), --pcsc (PC/SC readers) or --hid (USB-HID readers).');
   const port = Number(values.port);
@@ -151,27 +161,29 @@ async function main() {
     values['data-dir'] ??
     path.join(process.env.XDG_STATE_HOME || path.join(os.homedir(), '.local', 'state'), 'sillage');
   fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  return { values, port, uiDir, dataDir };
+}
 
-  const agent = await composeAgent(headlessSettings(values, dataDir), {
-    ...headlessPlatform(values, dataDir),
-    ...supervised(),
-  });
-  const server = await startHeadlessServer({ api: agent.api, audit: agent.audit, uiDir, port });
-  let control: ControlServer | null = null;
-  if (agent.plan.readers.demo && !values['no-control']) {
-    try {
-      control = await startControlSocket(agent.api);
-    } catch (e) {
-      console.error(`Demo CLI socket not opened: ${(e as Error).message}`);
-    }
+/** The demo CLI's socket (npm run demo), with demo readers only; a failure to open it stops nothing. */
+async function demoControl(agent: ComposedAgent, values: HeadlessValues): Promise<ControlServer | null> {
+  if (!agent.plan.readers.demo || values['no-control']) return null;
+  try {
+    return await startControlSocket(agent.api);
+  } catch (e) {
+    console.error(`Demo CLI socket not opened: ${(e as Error).message}`);
+    return null;
   }
-  announce(agent, server, control);
+}
+
+/** Restarts under a supervisor when the agent needs it, and stops on the signals a terminal or service sends. */
+function runUntilStopped(agent: ComposedAgent, server: HeadlessServer, control: ControlServer | null): void {
+  const closeAll = () => Promise.allSettled([server.close(), control?.close(), agent.close()]);
   // Under a supervisor a new composition is started for us; alone, the developer restarts (printed by the agent).
   agent.restartNeeded.add((reason) => {
     if (!agent.supervisor) return;
     void agent.supervisor
       .restart(reason)
-      .then(() => Promise.allSettled([server.close(), control?.close(), agent.close()]))
+      .then(closeAll)
       .finally(() => process.exit(0));
   });
 
@@ -183,11 +195,26 @@ async function main() {
     setTimeout(() => process.exit(0), 1500).unref();
     // A stop asked for (Ctrl-C, SIGTERM): the supervisor, if any, must not restart us.
     await agent.supervisor?.stopping(signal);
-    await Promise.allSettled([server.close(), control?.close(), agent.close()]);
+    await closeAll();
     console.log(`Sillage stopped (${signal}).`);
     process.exit(0);
   };
   for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(signal, () => void stop(signal));
+}
+
+async function main() {
+  if (process.versions.electron) usage('Headless mode is not available in the packaged application.');
+  const args = checkedArgs(process.argv.slice(2));
+  if (!args) return;
+  const { values, port, uiDir, dataDir } = args;
+  const agent = await composeAgent(headlessSettings(values, dataDir), {
+    ...headlessPlatform(values, dataDir),
+    ...supervised(),
+  });
+  const server = await startHeadlessServer({ api: agent.api, audit: agent.audit, uiDir, port });
+  const control = await demoControl(agent, values);
+  announce(agent, server, control);
+  runUntilStopped(agent, server, control);
 }
 
 if (import.meta.url === `file://${process.argv[1]}`)
