@@ -7,9 +7,11 @@ import { pkcs11RelayKeys } from './desfire-hsm';
 import { startServer } from './app';
 import { loginTicketSeconds } from './grants/badge';
 import { jsonLog } from './log';
+import type { Log } from './log';
 import { argValue, argValues, openDb, secretsKey, splitArgs } from './options';
 import type { RelyingParty } from './provider';
-import type { SessionServer } from './app';
+import type { ServerOptions, SessionServer } from './app';
+import type { Db } from './db';
 
 interface Seed {
   accounts: {
@@ -84,37 +86,25 @@ const HELP = `Usage: npm run server -- [options]
   --seed FILE              JSON accounts/badges/codes and one enrolment token to load at start, then
                            delete (the embedded demo server of npm start)`;
 
-async function main() {
-  const argv = process.argv.slice(2);
-  if (argv.includes('--help') || argv[0] === 'help' || argv.includes('-h')) {
-    console.log(HELP);
-    return;
-  }
-  const { words, unknown } = splitArgs(argv, HELP);
-  if (unknown !== null || words.length) {
-    console.error(`option inconnue / unknown option: ${unknown ?? words[0]}\n\n${HELP}`);
-    process.exit(2);
-  }
-  const level = (argValue(argv, '--log-level') ?? 'info') as 'info' | 'warn' | 'error';
-  const log = jsonLog(undefined, level);
-  const readPems = (files: string[]) => files.map((f) => fs.readFileSync(f, 'utf8'));
-  const rpFile = argValue(argv, '--relying-parties');
-  const relyingParties: RelyingParty[] = rpFile
-    ? (
-        JSON.parse(fs.readFileSync(rpFile, 'utf8')) as {
-          clientId: string;
-          clientSecretEnv: string;
-          audiences: string[];
-        }[]
-      ).map((r) => {
-        const secret = process.env[r.clientSecretEnv];
-        if (!secret)
-          throw new Error(`relying party ${r.clientId}: environment variable ${r.clientSecretEnv} is not set`);
-        return { clientId: r.clientId, clientSecret: secret, audiences: r.audiences };
-      })
-    : [];
-  const anchors = readPems(argValues(argv, '--trust-anchor'));
-  if (!anchors.length) log.warn('no --trust-anchor: CPS card logins will be refused (untrusted certificate)');
+/** The relying parties of a --relying-parties file, their secrets from the environment variables it names. */
+function relyingPartiesFrom(file: string | undefined): RelyingParty[] {
+  if (!file) return [];
+  const listed = JSON.parse(fs.readFileSync(file, 'utf8')) as {
+    clientId: string;
+    clientSecretEnv: string;
+    audiences: string[];
+  }[];
+  return listed.map((r) => {
+    const secret = process.env[r.clientSecretEnv];
+    if (!secret) throw new Error(`relying party ${r.clientId}: environment variable ${r.clientSecretEnv} is not set`);
+    return { clientId: r.clientId, clientSecret: secret, audiences: r.audiences };
+  });
+}
+
+/** The DESFire master keys of the relay: a file of the server's account only, or a PKCS#11 token. */
+function desfireKeysFrom(argv: string[]): Pick<ServerOptions, 'desfireKeys'> & {
+  desfireKeyStore?: ReturnType<typeof pkcs11RelayKeys>;
+} {
   const keysFile = argValue(argv, '--desfire-keys');
   let desfireKeys: Record<string, string> | undefined;
   if (keysFile) {
@@ -134,17 +124,31 @@ async function main() {
       pin,
     });
   }
+  return { ...(desfireKeys ? { desfireKeys } : {}), ...(desfireKeyStore ? { desfireKeyStore } : {}) };
+}
+
+const readPems = (files: string[]) => files.map((f) => fs.readFileSync(f, 'utf8'));
+
+/** What the command line gives, checked before any database is opened. */
+function checkedOptions(argv: string[], log: Log) {
+  const relyingParties = relyingPartiesFrom(argValue(argv, '--relying-parties'));
+  const anchors = readPems(argValues(argv, '--trust-anchor'));
+  if (!anchors.length) log.warn('no --trust-anchor: CPS card logins will be refused (untrusted certificate)');
+  const keys = desfireKeysFrom(argv);
   const metricsPort = argValue(argv, '--metrics-port');
   if (metricsPort !== undefined && !(/^\d{1,5}$/.test(metricsPort) && Number(metricsPort) <= 65535))
     throw new Error(`--metrics-port must be a port number (got ${metricsPort})`);
   const ticketText = argValue(argv, '--login-ticket-seconds');
-  // Checked before any database is opened.
   const ticketSeconds = ticketText === undefined ? undefined : loginTicketSeconds(Number(ticketText));
-  const db = await openDb(argv, 'server', log);
+  return { relyingParties, anchors, keys, metricsPort, ticketSeconds };
+}
+
+function serverOptions(argv: string[], db: Db, checked: ReturnType<typeof checkedOptions>, log: Log): ServerOptions {
+  const { relyingParties, anchors, keys, metricsPort, ticketSeconds } = checked;
   const checkpointMinutes = Number(argValue(argv, '--audit-checkpoint-minutes') ?? 5);
   if (!(checkpointMinutes >= 1 && checkpointMinutes <= 1440))
     throw new Error('--audit-checkpoint-minutes must be a number of minutes from 1 to 1440');
-  const server = await startServer({
+  return {
     db,
     secretsKey: secretsKey(argv),
     auditCheckpointMs: checkpointMinutes * 60_000,
@@ -164,20 +168,39 @@ async function main() {
         throw new Error(`--allow-badge-proof ${k}: one of ${WEAK_BADGE_PROOFS.join(', ')}`);
       return k as WeakBadgeProofKind;
     }),
-    ...(desfireKeys ? { desfireKeys } : {}),
-    ...(desfireKeyStore ? { desfireKeyStore } : {}),
+    ...keys,
     ...(metricsPort !== undefined
       ? { metrics: { port: Number(metricsPort), host: argValue(argv, '--metrics-host') ?? '127.0.0.1' } }
       : {}),
     log,
-  });
-  const seedFile = argValue(argv, '--seed');
-  if (seedFile) {
-    const seed = JSON.parse(fs.readFileSync(seedFile, 'utf8')) as Seed;
-    // The seed holds a one-time enrolment token: it does not outlive its use.
-    fs.rmSync(seedFile, { force: true });
-    await applySeed(server, seed);
+  };
+}
+
+/** The --seed file, loaded then deleted: it holds a one-time enrolment token, which does not outlive its use. */
+async function seedFrom(file: string | undefined, server: SessionServer): Promise<void> {
+  if (!file) return;
+  const seed = JSON.parse(fs.readFileSync(file, 'utf8')) as Seed;
+  fs.rmSync(file, { force: true });
+  await applySeed(server, seed);
+}
+
+async function main() {
+  const argv = process.argv.slice(2);
+  if (argv.includes('--help') || argv[0] === 'help' || argv.includes('-h')) {
+    console.log(HELP);
+    return;
   }
+  const { words, unknown } = splitArgs(argv, HELP);
+  if (unknown !== null || words.length) {
+    console.error(`option inconnue / unknown option: ${unknown ?? words[0]}\n\n${HELP}`);
+    process.exit(2);
+  }
+  const level = (argValue(argv, '--log-level') ?? 'info') as 'info' | 'warn' | 'error';
+  const log = jsonLog(undefined, level);
+  const checked = checkedOptions(argv, log);
+  const db = await openDb(argv, 'server', log);
+  const server = await startServer(serverOptions(argv, db, checked, log));
+  await seedFrom(argValue(argv, '--seed'), server);
   console.log(
     `Sillage session server: ${server.issuer}/  (discovery: ${server.issuer}/.well-known/openid-configuration)`,
   );
@@ -191,7 +214,7 @@ async function main() {
     stopping = true;
     await server.close();
     await db.close();
-    desfireKeyStore?.close();
+    checked.keys.desfireKeyStore?.close();
     process.exit(0);
   };
   process.on('SIGTERM', () => void stop());
