@@ -86,32 +86,79 @@ export interface ProviderKeys {
   nonces: NonceIssuer;
 }
 
-export function createProvider(deps: ProviderDeps, keys: ProviderKeys) {
-  const { db, directory, sessions, audit, log } = deps;
-  const { nonces } = keys;
-  const audiences = new Map<string, RelyingParty>();
-  for (const rp of deps.relyingParties) for (const a of rp.audiences) audiences.set(a, rp);
-  const api = sillageApi(deps.issuer);
-  if (audiences.has(api)) throw new Error(`relying party audience ${api} is the session server's own API`);
-  const resourceServerInfo = (audience: string) => ({
-    scope: 'openid profile',
-    audience,
-    accessTokenFormat: 'opaque' as const,
-    accessTokenTTL: deps.accessTokenTtlS,
-  });
+const resourceServerInfo = (audience: string, accessTokenTtlS: number) => ({
+  scope: 'openid profile',
+  audience,
+  accessTokenFormat: 'opaque' as const,
+  accessTokenTTL: accessTokenTtlS,
+});
 
-  const accountClaims = (a: Account) => ({
-    sub: a.id,
-    family_name: a.lastName,
-    given_name: a.firstName,
-    name: `${a.firstName} ${a.lastName}`,
-    preferred_username: a.adLogin ?? a.idNat ?? a.id,
-    idnat: a.idNat,
-    profession: a.profession,
-  });
+const accountClaims = (a: Account) => ({
+  sub: a.id,
+  family_name: a.lastName,
+  given_name: a.firstName,
+  name: `${a.firstName} ${a.lastName}`,
+  preferred_username: a.adLogin ?? a.idNat ?? a.id,
+  idnat: a.idNat,
+  profession: a.profession,
+});
 
-  const configuration: Configuration = {
-    adapter: adapterFactory(db),
+/** oidc-provider's features: introspection and revocation for their owners, audiences, no browser flow. */
+function features(
+  deps: ProviderDeps,
+  api: string,
+  audiences: ReadonlyMap<string, RelyingParty>,
+  provider: () => Provider,
+): Configuration['features'] {
+  return {
+    devInteractions: { enabled: false },
+    introspection: {
+      enabled: true,
+      // A relying party may introspect the tokens minted for its audiences; a workstation its own. A
+      // revoked workstation's tokens are inactive, whoever asks.
+      allowedPolicy: async (_ctx, client, token) => {
+        if (!token.clientId || !(await provider().Client.find(token.clientId))) return false;
+        if (token.clientId === client.clientId) return true;
+        const rp = deps.relyingParties.find((r) => r.clientId === client.clientId);
+        const aud = (token as unknown as { aud?: string | string[] }).aud;
+        const auds = Array.isArray(aud) ? aud : aud ? [aud] : [];
+        return !!rp && auds.some((a) => rp.audiences.includes(a));
+      },
+    },
+    // Only the workstation a token was issued to may revoke it (a relying party must not end a user's session).
+    revocation: { enabled: true, allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId },
+    resourceIndicators: {
+      enabled: true,
+      defaultResource: () => undefined as unknown as string,
+      // A refresh keeps the token's audience: a workstation's refreshed token is for the Sillage API.
+      useGrantedResource: () => true,
+      getResourceServerInfo: (_ctx, resource) => {
+        // The Sillage API is for workstations only (a relying party has no grant to ask with).
+        if (resource !== api && !audiences.has(resource))
+          throw new errors.InvalidTarget(`audience ${resource} is not a registered relying party`);
+        return resourceServerInfo(resource, deps.accessTokenTtlS);
+      },
+    },
+    // Sessions live on the workstations and in roaming_sessions, never in a browser: no authorization
+    // or logout pages, no userinfo (a workstation's token is for the Sillage API, a DPI's for the DPI),
+    // no pushed requests, no DPoP (the Sillage API takes bearer tokens only).
+    rpInitiatedLogout: { enabled: false },
+    userinfo: { enabled: false },
+    pushedAuthorizationRequests: { enabled: false },
+    dPoP: { enabled: false },
+  };
+}
+
+/** The provider's configuration: storage, keys, clients, claims, features, lifetimes, accounts. */
+function configuration(
+  deps: ProviderDeps,
+  keys: ProviderKeys,
+  api: string,
+  audiences: ReadonlyMap<string, RelyingParty>,
+  provider: () => Provider,
+): Configuration {
+  return {
+    adapter: adapterFactory(deps.db),
     jwks: { keys: keys.jwks } as Configuration['jwks'],
     cookies: { keys: keys.cookieKeys },
     clients: deps.relyingParties.map((rp) => ({
@@ -143,43 +190,7 @@ export function createProvider(deps: ProviderDeps, keys: ProviderKeys) {
         ? { sid: rt.sid, acr: rt.acr, amr: rt.amr, auth_time: rt.authTime }
         : undefined;
     },
-    features: {
-      devInteractions: { enabled: false },
-      introspection: {
-        enabled: true,
-        // A relying party may introspect the tokens minted for its audiences; a workstation its own. A
-        // revoked workstation's tokens are inactive, whoever asks.
-        allowedPolicy: async (_ctx, client, token) => {
-          if (!token.clientId || !(await provider.Client.find(token.clientId))) return false;
-          if (token.clientId === client.clientId) return true;
-          const rp = deps.relyingParties.find((r) => r.clientId === client.clientId);
-          const aud = (token as unknown as { aud?: string | string[] }).aud;
-          const auds = Array.isArray(aud) ? aud : aud ? [aud] : [];
-          return !!rp && auds.some((a) => rp.audiences.includes(a));
-        },
-      },
-      // Only the workstation a token was issued to may revoke it (a relying party must not end a user's session).
-      revocation: { enabled: true, allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId },
-      resourceIndicators: {
-        enabled: true,
-        defaultResource: () => undefined as unknown as string,
-        // A refresh keeps the token's audience: a workstation's refreshed token is for the Sillage API.
-        useGrantedResource: () => true,
-        getResourceServerInfo: (_ctx, resource) => {
-          // The Sillage API is for workstations only (a relying party has no grant to ask with).
-          if (resource !== api && !audiences.has(resource))
-            throw new errors.InvalidTarget(`audience ${resource} is not a registered relying party`);
-          return resourceServerInfo(resource);
-        },
-      },
-      // Sessions live on the workstations and in roaming_sessions, never in a browser: no authorization
-      // or logout pages, no userinfo (a workstation's token is for the Sillage API, a DPI's for the DPI),
-      // no pushed requests, no DPoP (the Sillage API takes bearer tokens only).
-      rpInitiatedLogout: { enabled: false },
-      userinfo: { enabled: false },
-      pushedAuthorizationRequests: { enabled: false },
-      dPoP: { enabled: false },
-    },
+    features: features(deps, api, audiences, provider),
     clientAuthMethods: ['private_key_jwt', 'client_secret_basic'],
     // Ward PCs drift: a workstation's assertions are accepted this far from the server's clock (oidc-provider
     // checks exp and nbf with it, WorkstationAssertions iat and the lifetime, and records single use).
@@ -197,13 +208,13 @@ export function createProvider(deps: ProviderDeps, keys: ProviderKeys) {
     ttl: {
       AccessToken: deps.accessTokenTtlS,
       IdToken: deps.accessTokenTtlS,
-      Grant: Math.ceil(sessions.windowMs / 1000),
-      RefreshToken: Math.ceil(sessions.windowMs / 1000),
+      Grant: Math.ceil(deps.sessions.windowMs / 1000),
+      RefreshToken: Math.ceil(deps.sessions.windowMs / 1000),
     },
     rotateRefreshToken: false,
     issueRefreshToken: async () => true,
     findAccount: async (_ctx, sub) => {
-      const a = await directory.account(sub);
+      const a = await deps.directory.account(sub);
       if (!a || a.disabled) return undefined;
       return { accountId: a.id, claims: () => accountClaims(a) };
     },
@@ -212,8 +223,19 @@ export function createProvider(deps: ProviderDeps, keys: ProviderKeys) {
       ctx.body = out;
     },
   };
+}
 
-  const provider = new Provider(deps.issuer, configuration);
+export function createProvider(deps: ProviderDeps, keys: ProviderKeys) {
+  const { audit, log } = deps;
+  const { nonces } = keys;
+  const audiences = new Map<string, RelyingParty>();
+  for (const rp of deps.relyingParties) for (const a of rp.audiences) audiences.set(a, rp);
+  const api = sillageApi(deps.issuer);
+  if (audiences.has(api)) throw new Error(`relying party audience ${api} is the session server's own API`);
+  const provider: Provider = new Provider(
+    deps.issuer,
+    configuration(deps, keys, api, audiences, () => provider),
+  );
   provider.proxy = true;
 
   // A grant's record also keeps where the workstation's own audit chain stood (`audit verify-agent`).
@@ -228,7 +250,8 @@ export function createProvider(deps: ProviderDeps, keys: ProviderKeys) {
     });
   };
 
-  const resourceServer = (audience: string) => new provider.ResourceServer(audience, resourceServerInfo(audience));
+  const resourceServer = (audience: string) =>
+    new provider.ResourceServer(audience, resourceServerInfo(audience, deps.accessTokenTtlS));
   const issue = tokenIssuer(provider, deps, { api, accountClaims, resourceServer });
   const kit: GrantKit = { provider, deps, nonces, audiences, api, resourceServer, accountClaims, auditFor, issue };
   registerCpsCardGrant(kit);
