@@ -322,9 +322,8 @@ function watchStructure(agent: Agent, config: ConfigStore, platform: Platform, a
   return restart;
 }
 
-export async function composeAgent(sources: SettingsSources, platform: Platform): Promise<ComposedAgent> {
-  const clock = platform.clock ?? systemClock;
-  // One audit trail (one hash chain) for the configuration and the agent.
+/** The audit trail (one hash chain for the configuration and the agent), the settings, the log and the plan. */
+async function openSettingsAndPlan(sources: SettingsSources, platform: Platform, clock: Clock) {
   const audit = new AuditLog({
     clock,
     file: path.join(platform.dataDir, 'audit.jsonl'),
@@ -344,13 +343,18 @@ export async function composeAgent(sources: SettingsSources, platform: Platform)
     platform.warn?.(p);
   }
   logger.info('agent starting', { mode: platform.mode, authenticator: plan.authenticator.kind, demo: plan.demo });
-  // The demo authenticators (embedded or local) exist only with demo readers: both follow DemoMode.
-  const demoReaders = plan.readers.demo ? new DemoReaders({ allowUidOnly: plan.allowUidOnly }) : null;
-  const auth = await buildAuthenticator(plan, config, platform, audit, demoReaders, clock);
-  // With a session server, demo badges are checked by it as real ones (a demo server holds their key).
-  const serverCustody = auth.serverClient ? new RelayKeyCustody(auth.serverClient) : null;
-  if (demoReaders && serverCustody) demoReaders.badgeCustody = serverCustody;
-  const real = readersFromConfig(config, {
+  return { audit, config, logger, plan };
+}
+
+/** The real readers the plan names, from their settings; their configuration problems are audited. */
+function realReaders(
+  plan: AgentPlan,
+  config: ConfigStore,
+  platform: Platform,
+  audit: AuditSink,
+  serverCustody: RelayKeyCustody | null,
+) {
+  return readersFromConfig(config, {
     pcsc: plan.readers.pcsc,
     hid: plan.readers.hid,
     serverCustody,
@@ -362,6 +366,26 @@ export async function composeAgent(sources: SettingsSources, platform: Platform)
       platform.warn?.(m);
     },
   });
+}
+
+/** The supervisor (LockMode = os, fail-closed) is told whether a session is open and which lock mode applies. */
+function tellSupervisor(link: SupervisorLink, agent: Agent, config: ConfigStore): void {
+  const tell = () => link.state(agent.getState().kind === 'open', config.value<LockMode>('LockMode'));
+  tell();
+  agent.engine.onState.add(tell);
+  config.changed.add(tell);
+}
+
+export async function composeAgent(sources: SettingsSources, platform: Platform): Promise<ComposedAgent> {
+  const clock = platform.clock ?? systemClock;
+  const { audit, config, logger, plan } = await openSettingsAndPlan(sources, platform, clock);
+  // The demo authenticators (embedded or local) exist only with demo readers: both follow DemoMode.
+  const demoReaders = plan.readers.demo ? new DemoReaders({ allowUidOnly: plan.allowUidOnly }) : null;
+  const auth = await buildAuthenticator(plan, config, platform, audit, demoReaders, clock);
+  // With a session server, demo badges are checked by it as real ones (a demo server holds their key).
+  const serverCustody = auth.serverClient ? new RelayKeyCustody(auth.serverClient) : null;
+  if (demoReaders && serverCustody) demoReaders.badgeCustody = serverCustody;
+  const real = realReaders(plan, config, platform, audit, serverCustody);
   const a = plan.authenticator;
   if (a.kind === 'not-configured')
     audit.record({
@@ -404,12 +428,7 @@ export async function composeAgent(sources: SettingsSources, platform: Platform)
       reason: `${platform.restartedAfter}: started locked`,
     });
   const link = platform.supervisor;
-  if (link) {
-    const tell = () => link.state(agent.getState().kind === 'open', config.value<LockMode>('LockMode'));
-    tell();
-    agent.engine.onState.add(tell);
-    config.changed.add(tell);
-  }
+  if (link) tellSupervisor(link, agent, config);
   const restartNeeded = watchStructure(agent, config, platform, audit);
   return {
     ...agent,

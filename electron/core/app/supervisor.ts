@@ -60,21 +60,15 @@ function channelPath(): string {
   return path.join(dir, `${id}.sock`);
 }
 
-export async function startSupervisor(opts: SupervisorOptions): Promise<Supervisor> {
-  const now = opts.now ?? Date.now;
-  const token = randomBytes(24).toString('base64url');
-  const socketPath = channelPath();
-  let child: ChildProcess | null = null;
-  let report: { open: boolean; lockMode: LockMode } = { open: false, lockMode: 'overlay' };
-  let stopping: string | null = null;
-  let restarting: string | null = null;
-  let shuttingDown = false;
-  let crashes: number[] = [];
-  let backoff = opts.backoffMs ?? 1000;
-  const startListeners: ((pid: number, reason: string | null) => void)[] = [];
-  let resolveDone: (code: number) => void = () => {};
-  const done = new Promise<number>((r) => (resolveDone = r));
-
+/**
+ * The supervisor's end of the channel: JSON lines, the first one the hello with the per-launch token (only
+ * the agent this supervisor started knows it); anything else, or a malformed line, closes the connection.
+ */
+async function listenForReports(
+  socketPath: string,
+  token: string,
+  onReport: (msg: Exclude<AgentReport, { type: 'hello' }>) => void,
+): Promise<net.Server> {
   const server = net.createServer((socket) => {
     let trusted = false;
     let buf = '';
@@ -94,13 +88,9 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
           return socket.destroy();
         }
         if (!trusted) {
-          // Only the agent this supervisor started knows the per-launch token.
           if (msg.type !== 'hello' || msg.token !== token) return socket.destroy();
           trusted = true;
-        } else if (msg.type === 'state')
-          report = { open: msg.open === true, lockMode: msg.lockMode === 'os' ? 'os' : 'overlay' };
-        else if (msg.type === 'stopping') stopping = String(msg.reason);
-        else if (msg.type === 'restart') restarting = String(msg.reason);
+        } else if (msg.type !== 'hello') onReport(msg);
       }
     });
   });
@@ -108,6 +98,29 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(socketPath, () => resolve());
+  });
+  return server;
+}
+
+export async function startSupervisor(opts: SupervisorOptions): Promise<Supervisor> {
+  const now = opts.now ?? Date.now;
+  const token = randomBytes(24).toString('base64url');
+  const socketPath = channelPath();
+  let child: ChildProcess | null = null;
+  let report: { open: boolean; lockMode: LockMode } = { open: false, lockMode: 'overlay' };
+  let stopping: string | null = null;
+  let restarting: string | null = null;
+  let shuttingDown = false;
+  let crashes: number[] = [];
+  let backoff = opts.backoffMs ?? 1000;
+  const startListeners: ((pid: number, reason: string | null) => void)[] = [];
+  let resolveDone: (code: number) => void = () => {};
+  const done = new Promise<number>((r) => (resolveDone = r));
+
+  const server = await listenForReports(socketPath, token, (msg) => {
+    if (msg.type === 'state') report = { open: msg.open === true, lockMode: msg.lockMode === 'os' ? 'os' : 'overlay' };
+    else if (msg.type === 'stopping') stopping = String(msg.reason);
+    else if (msg.type === 'restart') restarting = String(msg.reason);
   });
 
   const lockOs = (why: string) =>

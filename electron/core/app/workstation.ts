@@ -51,6 +51,72 @@ interface StoredRecord {
   privateJwk?: JWK;
 }
 
+const providerOf = (opts: WorkstationOptions, record: KeyRecord): KeyProvider => {
+  if (record.kind === 'software') return softwareKeys;
+  if (!opts.hardware.ok) throw new Error(`TPM key recorded but no TPM now: ${opts.hardware.reason}`);
+  return opts.hardware.provider;
+};
+
+/**
+ * The sealed record's protection (shown in the status), refused when it is basic_text and the policy does
+ * not allow it.
+ */
+async function checkProtection(opts: WorkstationOptions, status: WorkstationStatus): Promise<void> {
+  const p = await opts.store.protection();
+  status.secretStorage = `${opts.store.kind} — ${p.detail}`;
+  if (!p.available) throw new Error(`no protected storage for the workstation key (${p.detail})`);
+  if (p.level === 'basic-text' && !opts.allowBasicText)
+    throw new Error(
+      'stockage basic_text refusé (mot de passe fixe : le fichier scellé se lirait ailleurs) — installez un ' +
+        'trousseau (gnome-keyring, KWallet) ou autorisez AllowBasicTextSecretStorage / ' +
+        'basic_text secret storage refused',
+    );
+}
+
+/** The credentials sealed on an earlier registration with this server, or null: register again. */
+async function storedCredentials(opts: WorkstationOptions): Promise<WorkstationCredentials | null> {
+  if (!opts.file || !fs.existsSync(opts.file)) return null;
+  let record: KeyRecord;
+  let clientId: string;
+  try {
+    const { plain, reseal } = await opts.store.open(fs.readFileSync(opts.file));
+    const c = JSON.parse(plain) as StoredRecord;
+    if (c.issuer !== opts.serverUrl) return null;
+    record = c.key ?? { kind: 'software', privateJwk: c.privateJwk! };
+    clientId = c.clientId;
+    if (reseal) writeSealed(opts.file, await opts.store.seal(plain));
+  } catch {
+    // Sealed by another OS account or machine, or damaged: register again.
+    return null;
+  }
+  if (record.kind === 'software' && !opts.allowSoftwareKey) {
+    opts.audit.record({
+      action: 'workstation.key-refused',
+      outcome: 'failure',
+      reason: 'clé logicielle enregistrée refusée par AllowSoftwareWorkstationKey : nouvel enregistrement',
+    });
+    return null;
+  }
+  try {
+    const key = await providerOf(opts, record).open(record);
+    return { clientId, key };
+  } catch (e) {
+    // The TPM was cleared or replaced: the key is gone with it.
+    opts.audit.record({ action: 'workstation.key-lost', outcome: 'failure', reason: (e as Error).message });
+    return null;
+  }
+}
+
+/** Where a new workstation key is made: the TPM, else software keys when the policy allows them. */
+function newKey(opts: WorkstationOptions): KeyProvider {
+  if (opts.hardware.ok) return opts.hardware.provider;
+  if (opts.allowSoftwareKey) return softwareKeys;
+  throw new Error(
+    `pas de TPM (${opts.hardware.reason}) et clé logicielle refusée par AllowSoftwareWorkstationKey / ` +
+      'no TPM and software keys refused',
+  );
+}
+
 export function workstation(opts: WorkstationOptions): Workstation {
   let pending: Promise<WorkstationCredentials> | null = null;
   const status: WorkstationStatus = {
@@ -68,79 +134,26 @@ export function workstation(opts: WorkstationOptions): Workstation {
     status.problem = null;
     return c;
   };
-  const providerOf = (record: KeyRecord): KeyProvider => {
-    if (record.kind === 'software') return softwareKeys;
-    if (!opts.hardware.ok) throw new Error(`TPM key recorded but no TPM now: ${opts.hardware.reason}`);
-    return opts.hardware.provider;
-  };
-  /** The sealed record's protection, refused when it is basic_text and the policy does not allow it. */
-  const protection = async () => {
-    const p = await opts.store.protection();
-    status.secretStorage = `${opts.store.kind} — ${p.detail}`;
-    if (!p.available) throw new Error(`no protected storage for the workstation key (${p.detail})`);
-    if (p.level === 'basic-text' && !opts.allowBasicText)
-      throw new Error(
-        `stockage basic_text refusé (mot de passe fixe : le fichier scellé se lirait ailleurs) — installez un trousseau (gnome-keyring, KWallet) ou autorisez AllowBasicTextSecretStorage / basic_text secret storage refused`,
-      );
-  };
-  const stored = async (): Promise<WorkstationCredentials | null> => {
-    if (!opts.file || !fs.existsSync(opts.file)) return null;
-    let record: KeyRecord;
-    let clientId: string;
-    try {
-      const { plain, reseal } = await opts.store.open(fs.readFileSync(opts.file));
-      const c = JSON.parse(plain) as StoredRecord;
-      if (c.issuer !== opts.serverUrl) return null;
-      record = c.key ?? { kind: 'software', privateJwk: c.privateJwk! };
-      clientId = c.clientId;
-      if (reseal) writeSealed(opts.file, await opts.store.seal(plain));
-    } catch {
-      // Sealed by another OS account or machine, or damaged: register again.
-      return null;
-    }
-    if (record.kind === 'software' && !opts.allowSoftwareKey) {
-      opts.audit.record({
-        action: 'workstation.key-refused',
-        outcome: 'failure',
-        reason: 'clé logicielle enregistrée refusée par AllowSoftwareWorkstationKey : nouvel enregistrement',
-      });
-      return null;
-    }
-    try {
-      const key = await providerOf(record).open(record);
-      return { clientId, key };
-    } catch (e) {
-      // The TPM was cleared or replaced: the key is gone with it.
-      opts.audit.record({ action: 'workstation.key-lost', outcome: 'failure', reason: (e as Error).message });
-      return null;
-    }
-  };
-  const newKey = (): KeyProvider => {
-    if (opts.hardware.ok) return opts.hardware.provider;
-    if (opts.allowSoftwareKey) return softwareKeys;
-    throw new Error(
-      `pas de TPM (${opts.hardware.reason}) et clé logicielle refusée par AllowSoftwareWorkstationKey / no TPM and software keys refused`,
-    );
-  };
   const load = async (): Promise<WorkstationCredentials> => {
     try {
-      if (opts.file) await protection();
-      const known = await stored();
+      if (opts.file) await checkProtection(opts, status);
+      const known = await storedCredentials(opts);
       if (known) return done(known);
       const token = opts.enrolmentToken();
       if (!token)
         throw new Error('workstation not registered: the EnrolmentToken policy (MSI ENROLMENT_TOKEN) is empty');
-      const { key, record } = await newKey().create();
+      const { key, record } = await newKey(opts).create();
       const creds = await registerWorkstation(opts.serverUrl, token, opts.name, { key });
       if (opts.file)
         writeSealed(
           opts.file,
           await opts.store.seal(JSON.stringify({ issuer: opts.serverUrl, clientId: creds.clientId, key: record })),
         );
+      const sealedBy = opts.file ? opts.store.kind : 'memory';
       opts.audit.record({
         action: 'workstation.registered',
         outcome: 'success',
-        reason: `${opts.serverUrl} as ${creds.clientId} (key: ${key.kind} — ${storeOf(key)}; sealed by: ${opts.file ? opts.store.kind : 'memory'})`,
+        reason: `${opts.serverUrl} as ${creds.clientId} (key: ${key.kind} — ${storeOf(key)}; sealed by: ${sealedBy})`,
       });
       return done(creds);
     } catch (e) {
