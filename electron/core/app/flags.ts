@@ -18,14 +18,16 @@ export const SETTING_FLAGS = {
   set: { type: 'string', multiple: true },
 } as const;
 
-export const SETTING_FLAGS_HELP = `  --demo / --no-demo       DemoMode: simulated CPS cards and badges (on by default in a development run)
-  --server URL             ServerUrl: a session server (enrolment token in the SILLAGE_ENROLMENT_TOKEN
-                           environment variable, used once: the workstation keeps its key in its state dir)
-  --mfa-window-minutes N   MfaWindowMinutes
-  --broker-apps FILE       BrokerApplications, from a JSON file
-  --broker-http-port N     BrokerHttpPort (0: no HTTP endpoint)
-  --dmp-url-template T     DmpUrlTemplate, placeholders {ins} {insNumber} {insKey} {oid} {idNat}
-  --set KEY=VALUE          any setting of the schema but a secret (repeatable), e.g. --set LockMode=os`;
+export const SETTING_FLAGS_HELP = [
+  '  --demo / --no-demo       DemoMode: simulated CPS cards and badges (on by default in a development run)',
+  '  --server URL             ServerUrl: a session server (enrolment token in the SILLAGE_ENROLMENT_TOKEN',
+  '                           environment variable, used once: the workstation keeps its key in its state dir)',
+  '  --mfa-window-minutes N   MfaWindowMinutes',
+  '  --broker-apps FILE       BrokerApplications, from a JSON file',
+  '  --broker-http-port N     BrokerHttpPort (0: no HTTP endpoint)',
+  '  --dmp-url-template T     DmpUrlTemplate, placeholders {ins} {insNumber} {insKey} {oid} {idNat}',
+  '  --set KEY=VALUE          any setting of the schema but a secret (repeatable), e.g. --set LockMode=os',
+].join('\n');
 
 export type SettingFlagValues = {
   demo?: boolean;

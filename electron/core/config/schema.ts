@@ -91,11 +91,16 @@ export const SCHEMA: readonly SettingDef[] = [
     msiProperty: 'SERVER_URL',
     fr: {
       label: 'Adresse du serveur de sessions',
-      help: 'URL HTTPS du serveur de sessions Sillage (ex. https://sso.hopital.fr). Vide ou invalide : le poste affiche « Poste non configuré » et n’ouvre rien (en mode démonstration seulement : serveur de démonstration local).',
+      help:
+        'URL HTTPS du serveur de sessions Sillage (ex. https://sso.hopital.fr). Vide ou invalide : le poste ' +
+        'affiche « Poste non configuré » et n’ouvre rien (en mode démonstration seulement : serveur de ' +
+        'démonstration local).',
     },
     en: {
       label: 'Session server URL',
-      help: 'HTTPS URL of the Sillage session server (e.g. https://sso.hospital.example). Empty or invalid: the PC shows "Workstation not configured" and opens nothing (in demo mode only: a local demo server).',
+      help:
+        'HTTPS URL of the Sillage session server (e.g. https://sso.hospital.example). Empty or invalid: the PC ' +
+        'shows "Workstation not configured" and opens nothing (in demo mode only: a local demo server).',
     },
   },
   {
@@ -105,11 +110,15 @@ export const SCHEMA: readonly SettingDef[] = [
     category: 'server',
     fr: {
       label: 'Mode démonstration',
-      help: 'Lecteurs simulés (cartes CPS et badges fictifs, code 1234) et, sans adresse de serveur, un serveur de démonstration local. Jamais sur un poste de soins : désactivé par défaut.',
+      help:
+        'Lecteurs simulés (cartes CPS et badges fictifs, code 1234) et, sans adresse de serveur, un serveur de ' +
+        'démonstration local. Jamais sur un poste de soins : désactivé par défaut.',
     },
     en: {
       label: 'Demo mode',
-      help: 'Simulated readers (fake CPS cards and badges, code 1234) and, without a server URL, a local demo server. Never on a ward PC: off by default.',
+      help:
+        'Simulated readers (fake CPS cards and badges, code 1234) and, without a server URL, a local demo server. ' +
+        'Never on a ward PC: off by default.',
     },
   },
   {
@@ -125,7 +134,9 @@ export const SCHEMA: readonly SettingDef[] = [
     msiProperty: 'ENROLMENT_TOKEN',
     fr: {
       label: "Jeton d'enrôlement du poste",
-      help: "Jeton à usage unique délivré par `server:admin -- enrolment-token` : le poste s'enregistre une fois auprès du serveur.",
+      help:
+        "Jeton à usage unique délivré par `server:admin -- enrolment-token` : le poste s'enregistre une fois " +
+        'auprès du serveur.',
     },
     en: {
       label: 'Workstation enrolment token',
@@ -152,11 +163,19 @@ export const SCHEMA: readonly SettingDef[] = [
     check: arrayOf('profils de lecteurs', readerProfile),
     fr: {
       label: 'Profils de lecteurs',
-      help: 'Liste JSON : [{"name","kind":"hid","vendorId","productId","driver":"pcprox"|"custom-report","reportId","offset","length","encoding"}]. Les lecteurs PC/SC sont reconnus sans profil.',
+      help:
+        'Liste JSON : ' +
+        '[{"name","kind":"hid","vendorId","productId","driver":"pcprox"|"custom-report",' +
+        '"reportId","offset","length","encoding"}]. ' +
+        'Les lecteurs PC/SC sont reconnus sans profil.',
     },
     en: {
       label: 'Reader profiles',
-      help: 'JSON list: [{"name","kind":"hid","vendorId","productId","driver":"pcprox"|"custom-report","reportId","offset","length","encoding"}]. PC/SC readers need no profile.',
+      help:
+        'JSON list: ' +
+        '[{"name","kind":"hid","vendorId","productId","driver":"pcprox"|"custom-report",' +
+        '"reportId","offset","length","encoding"}]. ' +
+        'PC/SC readers need no profile.',
     },
   },
   {
@@ -167,11 +186,19 @@ export const SCHEMA: readonly SettingDef[] = [
     check: arrayOf('profils de badges', badgeProfileProblem),
     fr: {
       label: 'Profils de badges DESFire',
-      help: 'Liste JSON : [{"name","aid","keyNo","fileNo","length","mode":"mac"|"full","auth","systemId","uidKeyNo","diversification":"an10922"|"legacy-unpadded"}] — application, clé diversifiée (AN10922) et fichier lus après authentification mutuelle.',
+      help:
+        'Liste JSON : ' +
+        '[{"name","aid","keyNo","fileNo","length","mode":"mac"|"full","auth","systemId","uidKeyNo",' +
+        '"diversification":"an10922"|"legacy-unpadded"}] ' +
+        '— application, clé diversifiée (AN10922) et fichier lus après authentification mutuelle.',
     },
     en: {
       label: 'DESFire badge profiles',
-      help: 'JSON list: [{"name","aid","keyNo","fileNo","length","mode":"mac"|"full","auth","systemId","uidKeyNo","diversification":"an10922"|"legacy-unpadded"}] — application, diversified key (AN10922) and file read after mutual authentication.',
+      help:
+        'JSON list: ' +
+        '[{"name","aid","keyNo","fileNo","length","mode":"mac"|"full","auth","systemId","uidKeyNo",' +
+        '"diversification":"an10922"|"legacy-unpadded"}] ' +
+        '— application, diversified key (AN10922) and file read after mutual authentication.',
     },
   },
   {
@@ -182,11 +209,15 @@ export const SCHEMA: readonly SettingDef[] = [
     category: 'readers',
     fr: {
       label: 'Garde des clés des badges',
-      help: 'server : le serveur de sessions détient les clés DESFire (recommandé) ; local : clé maîtresse dans le fichier protégé du poste.',
+      help:
+        'server : le serveur de sessions détient les clés DESFire (recommandé) ; local : clé maîtresse dans le ' +
+        'fichier protégé du poste.',
     },
     en: {
       label: 'Badge key custody',
-      help: 'server: the session server holds the DESFire keys (recommended); local: master key in the workstation’s protected file.',
+      help:
+        'server: the session server holds the DESFire keys (recommended); local: master key in the workstation’s ' +
+        'protected file.',
     },
   },
   {
@@ -197,7 +228,9 @@ export const SCHEMA: readonly SettingDef[] = [
     check: absolutePath,
     fr: {
       label: 'Fichier des clés des badges (garde locale)',
-      help: 'Fichier protégé par le système (DPAPI machine sous Windows ; 0600 sous Linux) : {"F51230/1": "clé AES hex"}.',
+      help:
+        'Fichier protégé par le système (DPAPI machine sous Windows ; 0600 sous Linux) : {"F51230/1": "clé AES ' +
+        'hex"}.',
     },
     en: {
       label: 'Badge key file (local custody)',
@@ -211,11 +244,17 @@ export const SCHEMA: readonly SettingDef[] = [
     category: 'server',
     fr: {
       label: 'Accepter une clé de poste logicielle sans TPM',
-      help: 'La clé du poste est créée dans le TPM quand il y en a un (elle ne peut pas en sortir). Sans TPM, une clé logicielle scellée par le système est utilisée, sauf si ce réglage est désactivé : le poste refuse alors de s’enregistrer et le diagnostic le dit.',
+      help:
+        'La clé du poste est créée dans le TPM quand il y en a un (elle ne peut pas en sortir). Sans TPM, une clé ' +
+        'logicielle scellée par le système est utilisée, sauf si ce réglage est désactivé : le poste refuse alors ' +
+        'de s’enregistrer et le diagnostic le dit.',
     },
     en: {
       label: 'Accept a software workstation key without a TPM',
-      help: 'The workstation key is made in the TPM when there is one (it cannot leave it). Without a TPM a software key sealed by the OS is used, unless this is off: the PC then refuses to register and the diagnostic says so.',
+      help:
+        'The workstation key is made in the TPM when there is one (it cannot leave it). Without a TPM a software ' +
+        'key sealed by the OS is used, unless this is off: the PC then refuses to register and the diagnostic says ' +
+        'so.',
     },
   },
   {
@@ -225,11 +264,17 @@ export const SCHEMA: readonly SettingDef[] = [
     category: 'server',
     fr: {
       label: 'Accepter le stockage basic_text de Linux',
-      help: 'Sans trousseau (gnome-keyring, KWallet), Linux scelle les secrets du poste avec un mot de passe fixe (basic_text) : quiconque copie le fichier peut l’ouvrir. Refusé par défaut : le poste ne s’enregistre pas et le diagnostic le dit.',
+      help:
+        'Sans trousseau (gnome-keyring, KWallet), Linux scelle les secrets du poste avec un mot de passe fixe ' +
+        '(basic_text) : quiconque copie le fichier peut l’ouvrir. Refusé par défaut : le poste ne s’enregistre pas ' +
+        'et le diagnostic le dit.',
     },
     en: {
       label: "Accept Linux's basic_text secret storage",
-      help: 'Without a keyring (gnome-keyring, KWallet) Linux seals the PC’s secrets with a fixed password (basic_text): anyone who copies the file can open it. Refused by default: the PC does not register and the diagnostic says so.',
+      help:
+        'Without a keyring (gnome-keyring, KWallet) Linux seals the PC’s secrets with a fixed password ' +
+        '(basic_text): anyone who copies the file can open it. Refused by default: the PC does not register and ' +
+        'the diagnostic says so.',
     },
   },
   {
@@ -252,11 +297,15 @@ export const SCHEMA: readonly SettingDef[] = [
     category: 'session',
     fr: {
       label: 'Durée de la session forte (minutes)',
-      help: 'Fenêtre pendant laquelle un badgeage rouvre la session sans code. 240 = 4 heures. Le poste n’accepte jamais une fenêtre plus longue que celle-ci, même si le serveur de sessions en accorde une plus longue.',
+      help:
+        'Fenêtre pendant laquelle un badgeage rouvre la session sans code. 240 = 4 heures. Le poste n’accepte ' +
+        'jamais une fenêtre plus longue que celle-ci, même si le serveur de sessions en accorde une plus longue.',
     },
     en: {
       label: 'Strong session duration (minutes)',
-      help: 'Window in which a tap re-opens the session without a code. 240 = 4 hours. The PC never honours a longer window, even when the session server grants one.',
+      help:
+        'Window in which a tap re-opens the session without a code. 240 = 4 hours. The PC never honours a longer ' +
+        'window, even when the session server grants one.',
     },
   },
   {
@@ -301,11 +350,15 @@ export const SCHEMA: readonly SettingDef[] = [
     category: 'session',
     fr: {
       label: 'Connexion CPS en mode dégradé',
-      help: 'Serveur injoignable : autoriser carte + code vérifiés sur le poste contre CpsTrustAnchorsFile (session marquée « dégradée », sans accès DPI, limitée à MfaWindowMinutes).',
+      help:
+        'Serveur injoignable : autoriser carte + code vérifiés sur le poste contre CpsTrustAnchorsFile (session ' +
+        'marquée « dégradée », sans accès DPI, limitée à MfaWindowMinutes).',
     },
     en: {
       label: 'Degraded CPS login',
-      help: 'Server unreachable: allow card + PIN checked on the PC against CpsTrustAnchorsFile (session marked degraded, no EHR access, at most MfaWindowMinutes).',
+      help:
+        'Server unreachable: allow card + PIN checked on the PC against CpsTrustAnchorsFile (session marked ' +
+        'degraded, no EHR access, at most MfaWindowMinutes).',
     },
   },
   {
@@ -316,11 +369,15 @@ export const SCHEMA: readonly SettingDef[] = [
     check: absolutePath,
     fr: {
       label: 'Autorités de confiance des cartes CPS (mode dégradé)',
-      help: 'Fichier PEM des racines et AC IGC-Santé contre lesquelles le poste vérifie lui-même le certificat d’une carte CPS en mode dégradé. Requis par DegradedCpsLogin.',
+      help:
+        'Fichier PEM des racines et AC IGC-Santé contre lesquelles le poste vérifie lui-même le certificat d’une ' +
+        'carte CPS en mode dégradé. Requis par DegradedCpsLogin.',
     },
     en: {
       label: 'CPS card trust anchors (degraded mode)',
-      help: 'PEM file of the IGC-Santé roots and CAs the PC checks a CPS card certificate against by itself in degraded mode. Required by DegradedCpsLogin.',
+      help:
+        'PEM file of the IGC-Santé roots and CAs the PC checks a CPS card certificate against by itself in ' +
+        'degraded mode. Required by DegradedCpsLogin.',
     },
   },
   {

@@ -21,19 +21,36 @@ const SUPPORTED = 'SUPPORTED_Sillage_0_1';
 /** Windows policy class: settings a user may also choose are "Both" (HKCU allowed), others machine-only. */
 const policyClass = (s: SettingDef) => (s.userSettable ? 'Both' : 'Machine');
 
+const elements = (inner: string) => `      <elements>\n${inner}      </elements>\n`;
+
 function element(s: SettingDef): string {
   switch (s.type) {
     case 'boolean':
       return '';
-    case 'integer':
-      return `      <elements>\n        <decimal id="${s.key}" valueName="${s.key}" minValue="${s.min ?? 0}" maxValue="${s.max ?? 2147483647}" />\n      </elements>\n`;
-    case 'enum':
-      return `      <elements>\n        <enum id="${s.key}" valueName="${s.key}">\n${s.values!.map((v) => `          <item displayName="$(string.${s.key}_${v})"><value><string>${esc(v)}</string></value></item>\n`).join('')}        </enum>\n      </elements>\n`;
+    case 'integer': {
+      const range = `minValue="${s.min ?? 0}" maxValue="${s.max ?? 2147483647}"`;
+      return elements(`        <decimal id="${s.key}" valueName="${s.key}" ${range} />\n`);
+    }
+    case 'enum': {
+      const item = (v: string) =>
+        `          <item displayName="$(string.${s.key}_${v})"><value><string>${esc(v)}</string></value></item>\n`;
+      const items = s.values!.map(item).join('');
+      return elements(`        <enum id="${s.key}" valueName="${s.key}">\n${items}        </enum>\n`);
+    }
     case 'string':
     case 'json':
-      return `      <elements>\n        <text id="${s.key}" valueName="${s.key}" maxLength="4096" />\n      </elements>\n`;
+      return elements(`        <text id="${s.key}" valueName="${s.key}" maxLength="4096" />\n`);
   }
 }
+
+/** The namespaces and revisions of both the ADMX and the ADML root elements. */
+const POLICY_XMLNS =
+  'xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" ' +
+  'revision="1.0" schemaVersion="1.0" xmlns="http://schemas.microsoft.com/GroupPolicy/2006/07/PolicyDefinitions"';
+
+const category = (c: Category) =>
+  `    <category name="Sillage_${c}" displayName="$(string.Category_${c})">\n` +
+  '      <parentCategory ref="Sillage" />\n    </category>\n';
 
 export function admx(): string {
   const policies = SCHEMA.map((s) => {
@@ -41,13 +58,19 @@ export function admx(): string {
     const presentation = bool ? '' : ` presentation="$(presentation.${s.key})"`;
     const valueName = bool ? ` valueName="${s.key}"` : '';
     const enabled = bool
-      ? '      <enabledValue><decimal value="1" /></enabledValue>\n      <disabledValue><decimal value="0" /></disabledValue>\n'
+      ? '      <enabledValue><decimal value="1" /></enabledValue>\n' +
+        '      <disabledValue><decimal value="0" /></disabledValue>\n'
       : '';
-    return `    <policy name="${s.key}" class="${policyClass(s)}" displayName="$(string.${s.key})" explainText="$(string.${s.key}_Explain)"${presentation} key="${esc(POLICY_KEY)}"${valueName}>\n      <parentCategory ref="Sillage_${s.category}" />\n      <supportedOn ref="${SUPPORTED}" />\n${enabled}${element(s)}    </policy>\n`;
+    const names = `name="${s.key}" class="${policyClass(s)}" displayName="$(string.${s.key})"`;
+    const explain = `explainText="$(string.${s.key}_Explain)"${presentation} key="${esc(POLICY_KEY)}"${valueName}`;
+    return (
+      `    <policy ${names} ${explain}>\n      <parentCategory ref="Sillage_${s.category}" />\n` +
+      `      <supportedOn ref="${SUPPORTED}" />\n${enabled}${element(s)}    </policy>\n`
+    );
   }).join('');
   return `<?xml version="1.0" encoding="utf-8"?>
 <!-- Generated from electron/core/config/schema.ts by npm run gen:policy. Do not edit. -->
-<policyDefinitions xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" revision="1.0" schemaVersion="1.0" xmlns="http://schemas.microsoft.com/GroupPolicy/2006/07/PolicyDefinitions">
+<policyDefinitions ${POLICY_XMLNS}>
   <policyNamespaces>
     <target prefix="sillage" namespace="${ADMX_NAMESPACE}" />
     <using prefix="windows" namespace="Microsoft.Policies.Windows" />
@@ -60,7 +83,7 @@ export function admx(): string {
   </supportedOn>
   <categories>
     <category name="Sillage" displayName="$(string.Sillage)" />
-${CATEGORIES.map((c) => `    <category name="Sillage_${c}" displayName="$(string.Category_${c})">\n      <parentCategory ref="Sillage" />\n    </category>\n`).join('')}  </categories>
+${CATEGORIES.map(category).join('')}  </categories>
   <policies>
 ${policies}  </policies>
 </policyDefinitions>
@@ -83,8 +106,10 @@ export function adml(lang: 'fr' | 'en'): string {
         : `Default: ${dflt === '' ? '(empty)' : dflt}.`;
     const lockNote =
       lang === 'fr'
-        ? 'Une valeur fixée par stratégie apparaît verrouillée dans Sillage ; une valeur invalide est refusée et la précédente reste en vigueur.'
-        : 'A value set by policy shows as locked in Sillage; an invalid value is refused and the previous one stays in force.';
+        ? 'Une valeur fixée par stratégie apparaît verrouillée dans Sillage ; une valeur invalide est refusée et ' +
+          'la précédente reste en vigueur.'
+        : 'A value set by policy shows as locked in Sillage; an invalid value is refused and the previous one ' +
+          'stays in force.';
     strings.push([s.key, t.label], [`${s.key}_Explain`, `${t.help}\n\n${defaultNote}\n${lockNote}`]);
     if (s.type === 'enum') for (const v of s.values!) strings.push([`${s.key}_${v}`, v]);
     if (s.type === 'boolean') continue;
@@ -92,13 +117,14 @@ export function adml(lang: 'fr' | 'en'): string {
       s.type === 'integer'
         ? `<decimalTextBox refId="${s.key}" defaultValue="${s.default as number}">${esc(t.label)}</decimalTextBox>`
         : s.type === 'enum'
-          ? `<dropdownList refId="${s.key}" noSort="true" defaultItem="${s.values!.indexOf(s.default as string)}">${esc(t.label)}</dropdownList>`
+          ? `<dropdownList refId="${s.key}" noSort="true" defaultItem="${s.values!.indexOf(s.default as string)}">` +
+            `${esc(t.label)}</dropdownList>`
           : `<textBox refId="${s.key}"><label>${esc(t.label)}</label></textBox>`;
     presentations.push(`      <presentation id="${s.key}">\n        ${control}\n      </presentation>\n`);
   }
   return `<?xml version="1.0" encoding="utf-8"?>
 <!-- Generated from electron/core/config/schema.ts by npm run gen:policy. Do not edit. -->
-<policyDefinitionResources xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" revision="1.0" schemaVersion="1.0" xmlns="http://schemas.microsoft.com/GroupPolicy/2006/07/PolicyDefinitions">
+<policyDefinitionResources ${POLICY_XMLNS}>
   <displayName>Sillage</displayName>
   <description>${lang === 'fr' ? 'Stratégies de l’agent Sillage' : 'Sillage agent policies'}</description>
   <resources>
@@ -114,7 +140,9 @@ ${presentations.join('')}    </presentationTable>
 /** Stable component GUIDs (MSI needs the same GUID for the same component across versions). */
 function guid(name: string): string {
   const h = createHash('sha1').update(`sillage-msi:${name}`).digest('hex');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${((parseInt(h[16]!, 16) & 0x3) | 0x8).toString(16)}${h.slice(17, 20)}-${h.slice(20, 32)}`.toUpperCase();
+  const variant = ((parseInt(h[16]!, 16) & 0x3) | 0x8).toString(16);
+  const parts = [h.slice(0, 8), h.slice(8, 12), `5${h.slice(13, 16)}`, `${variant}${h.slice(17, 20)}`, h.slice(20, 32)];
+  return parts.join('-').toUpperCase();
 }
 
 export const UPGRADE_CODE = '6F1C2A47-8E0B-4C53-9A3E-2B7D4F51C9E8';
@@ -131,27 +159,26 @@ export function wixMachineConfigElements(dialect: 'wix3' | 'wixl' = 'wix3', appD
   // 'wixl' dialect drops them so the registry table can be built and read back on Linux.
   const full = dialect === 'wix3';
   const props = SCHEMA.filter((s) => s.msiProperty);
-  const components = props
-    .map(
-      (s) => `      <Component Id="Policy${s.key}" Guid="${guid(s.key)}">
-${
-  full
-    ? `        <Condition>${s.msiProperty}</Condition>
-`
-    : ''
-}        <RegistryValue Root="HKLM" Key="${esc(POLICY_KEY)}" Name="${s.key}" Type="string" Value="[${s.msiProperty}]" KeyPath="yes" />
-      </Component>
-`,
-    )
+  const component = (s: SettingDef) =>
+    `      <Component Id="Policy${s.key}" Guid="${guid(s.key)}">\n` +
+    (full ? `        <Condition>${s.msiProperty}</Condition>\n` : '') +
+    `        <RegistryValue Root="HKLM" Key="${esc(POLICY_KEY)}" Name="${s.key}" Type="string" ` +
+    `Value="[${s.msiProperty}]" KeyPath="yes" />\n` +
+    '      </Component>\n';
+  const components = props.map(component).join('');
+  const properties = props
+    .map((s) => `    <Property Id="${s.msiProperty}"${full ? ' Secure="yes"' : ''} />\n`)
     .join('');
   const hidden = props.filter((s) => s.secret).map((s) => s.msiProperty);
+  const runAtLogon =
+    '        <RegistryValue Root="HKLM" Key="SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Run" Name="Sillage" ' +
+    `Type="string" Value="&quot;[${appDir}]Sillage.exe&quot; --hidden" KeyPath="yes" />\n`;
   return `    <!-- sillage machine configuration: begin (generated from electron/core/config/schema.ts) -->
-${props.map((s) => `    <Property Id="${s.msiProperty}"${full ? ' Secure="yes"' : ''} />\n`).join('')}    <!-- Never written to msiexec logs. -->
+${properties}    <!-- Never written to msiexec logs. -->
     <Property Id="MsiHiddenProperties" Value="${hidden.join(';')}" />
     <DirectoryRef Id="TARGETDIR">
 ${components}      <Component Id="RunAtLogon" Guid="${guid('RunAtLogon')}">
-        <RegistryValue Root="HKLM" Key="SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Run" Name="Sillage" Type="string" Value="&quot;[${appDir}]Sillage.exe&quot; --hidden" KeyPath="yes" />
-      </Component>
+${runAtLogon}      </Component>
     </DirectoryRef>
     <Feature Id="MachineConfiguration" Level="1">
 ${props.map((s) => `      <ComponentRef Id="Policy${s.key}" />\n`).join('')}      <ComponentRef Id="RunAtLogon" />
@@ -163,10 +190,13 @@ ${props.map((s) => `      <ComponentRef Id="Policy${s.key}" />\n`).join('')}    
 /** The same elements in a product of their own, built alone with wixl so the registry table can be checked. */
 export function wixPolicyFragment(version: string, dialect: 'wix3' | 'wixl' = 'wix3'): string {
   const full = dialect === 'wix3';
+  const product =
+    `Id="*" Name="Sillage (configuration machine)" Language="1036" Version="${version}" ` +
+    `Manufacturer="Sillage" UpgradeCode="${UPGRADE_CODE}"`;
   return `<?xml version="1.0" encoding="utf-8"?>
 <!-- Generated from electron/core/config/schema.ts by npm run gen:policy. Do not edit. -->
 <Wix xmlns="http://schemas.microsoft.com/wix/2006/wi">
-  <Product Id="*" Name="Sillage (configuration machine)" Language="1036" Version="${version}" Manufacturer="Sillage" UpgradeCode="${UPGRADE_CODE}">
+  <Product ${product}>
     <Package InstallerVersion="500" Compressed="yes" InstallScope="perMachine"${full ? ' Platform="x64"' : ''} />
     <Directory Id="TARGETDIR" Name="SourceDir">
       <Directory Id="ProgramFiles64Folder">
