@@ -12,7 +12,8 @@ export const APP_HOST = 'sillage';
 export const RENDERER_URL = `${APP_SCHEME}://${APP_HOST}/index.html`;
 
 export const CSP =
-  "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+  "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src " +
+  "'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 /**
  * Registered before `ready`: standard (an origin, relative URLs), a secure context, and CORS-mode loads

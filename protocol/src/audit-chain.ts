@@ -104,7 +104,8 @@ export function compareWithServerHeads(records: readonly AuditChainRecord[], hea
   if (beyond.length) {
     const furthest = beyond.reduce((a, b) => (b.seq > a.seq ? b : a));
     problems.push(
-      `records #${last + 1} to #${furthest.seq} missing: the server saw record #${furthest.seq} at ${furthest.at} (its record #${furthest.serverSeq}); tail cut or file rolled back`,
+      `records #${last + 1} to #${furthest.seq} missing: the server saw record #${furthest.seq} at ` +
+        `${furthest.at} (its record #${furthest.serverSeq}); tail cut or file rolled back`,
     );
   }
   for (const h of heads)

@@ -59,7 +59,8 @@ const fr = {
   enrolBound: 'Badge associé : badgez-le pour rouvrir votre session',
   lock: 'Verrouiller le poste',
   lockHint:
-    'Votre session reste ouverte : badgez ici ou sur un autre poste pour la retrouver. Un collègue prend le poste en badgeant.',
+    'Votre session reste ouverte : badgez ici ou sur un autre poste pour la retrouver. Un collègue prend le ' +
+    'poste en badgeant.',
   diagnostic: 'Diagnostic',
   back: 'Retour',
   export: 'Exporter',
@@ -85,7 +86,8 @@ const fr = {
   reason_session_revoked: 'Session fermée sur tous les postes (déconnexion globale ou support)',
   sessionCodeWrong: (p: Params) =>
     p.triesLeft !== undefined
-      ? `Code de session incorrect — ${Number(p.triesLeft) === 1 ? '1 essai restant' : `${p.triesLeft} essais restants`}`
+      ? `Code de session incorrect — ` +
+        `${Number(p.triesLeft) === 1 ? '1 essai restant' : `${p.triesLeft} essais restants`}`
       : 'Code de session incorrect : réessayez',
   demoTitle: 'Mode démo',
   demoCards: 'Cartes CPS simulées (PIN 1234)',

@@ -34,7 +34,10 @@ type Row = [
   sid: string | null,
 ];
 
-/** Upserts of concurrent requests (a login's grant, access and refresh tokens, and those of other logins) in one statement. */
+/**
+ * Upserts of concurrent requests (a login's grant, access and refresh tokens, and those of other logins) in
+ * one statement.
+ */
 function upsertBatcher(db: Db): Batcher<Row, void> {
   return new Batcher<Row, void>(
     'token-upsert',
@@ -45,7 +48,8 @@ function upsertBatcher(db: Db): Batcher<Row, void> {
       const params: unknown[] = [];
       const tuples = [...byKey.values()].map((r) => `(${r.map((v) => `$${params.push(v)}`).join(',')})`);
       await db.query(
-        `INSERT INTO oidc_payloads (type, id, payload, grant_id, uid, user_code, expires_at, sid) VALUES ${tuples.join(',')}
+        `INSERT INTO oidc_payloads (type, id, payload, grant_id, uid, user_code, expires_at, sid)
+       VALUES ${tuples.join(',')}
        ON CONFLICT (type, id) DO UPDATE SET payload = EXCLUDED.payload, grant_id = EXCLUDED.grant_id,
          uid = EXCLUDED.uid, user_code = EXCLUDED.user_code, expires_at = EXCLUDED.expires_at, sid = EXCLUDED.sid`,
         params,
@@ -99,7 +103,8 @@ export function adapterFactory(db: Db): AdapterConstructor {
       // instances both accept the same assertion.
       if (this.name === 'ReplayDetection') return undefined;
       const { rows } = await db.query<{ payload: AdapterPayload; consumed_at: Date | null }>(
-        'SELECT payload, consumed_at FROM oidc_payloads WHERE type = $1 AND id = $2 AND (expires_at IS NULL OR expires_at > now())',
+        'SELECT payload, consumed_at FROM oidc_payloads WHERE type = $1 AND id = $2 AND (expires_at IS NULL OR ' +
+          'expires_at > now())',
         [this.name, this.key(id)],
         { prepare: 'oidc-find' },
       );

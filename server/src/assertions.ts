@@ -52,7 +52,10 @@ export class WorkstationAssertions {
     private readonly wallMs: () => number = Date.now,
   ) {}
 
-  /** iat, nbf and exp against this server's clock within the skew, the lifetime bound, a jti; throws AssertionRefused. */
+  /**
+   * iat, nbf and exp against this server's clock within the skew, the lifetime bound, a jti; throws
+   * AssertionRefused.
+   */
   checkClaims(c: { iat?: unknown; exp?: unknown; nbf?: unknown; jti?: unknown }): void {
     const now = Math.floor(this.wallMs() / 1000);
     const { iat, exp, nbf } = c;

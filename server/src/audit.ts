@@ -193,7 +193,9 @@ export function checkAgainst(rows: AuditRow[], checkpoints: Checkpoint[], chainE
     return {
       ok: false,
       brokenAt: chainEnd + 1,
-      reason: `records ${chainEnd + 1} to ${furthest.seq} are missing: the checkpoint signed at ${furthest.at} covers record ${furthest.seq}, the chain ends at ${chainEnd}`,
+      reason:
+        `records ${chainEnd + 1} to ${furthest.seq} are missing: the checkpoint signed at ${furthest.at} covers ` +
+        `record ${furthest.seq}, the chain ends at ${chainEnd}`,
     };
   return null;
 }
@@ -257,7 +259,9 @@ export class Audit {
     const params: unknown[] = [];
     if (filter.accountId) where.push(`account_id = $${params.push(filter.accountId)}`);
     if (filter.action) where.push(`action = $${params.push(filter.action)}`);
-    const sql = `SELECT * FROM audit ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY seq DESC LIMIT $${params.push(filter.limit ?? 100)}`;
+    const sql =
+      `SELECT * FROM audit ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY seq DESC LIMIT ` +
+      `$${params.push(filter.limit ?? 100)}`;
     const { rows } = await this.db.query<Record<string, unknown>>(sql, params);
     return rows.map(toRow).reverse();
   }
@@ -265,7 +269,8 @@ export class Audit {
   /** The heads of its own audit chain a workstation sent with its grants (provider.ts), in order. */
   async agentHeads(workstation: string): Promise<RecordedHead[]> {
     const { rows } = await this.db.query<{ seq: string; at: Date | string; head: unknown }>(
-      "SELECT seq, at, details->'agent_audit' AS head FROM audit WHERE workstation = $1 AND details->'agent_audit' IS NOT NULL ORDER BY seq",
+      "SELECT seq, at, details->'agent_audit' AS head FROM audit WHERE workstation = $1 AND " +
+        "details->'agent_audit' IS NOT NULL ORDER BY seq",
       [workstation],
     );
     return rows.flatMap((r) => {

@@ -98,9 +98,14 @@ export function isDatabaseUnavailable(e: unknown): boolean {
   // Connection refused/reset/timed out; SQLSTATE class 08 (connection exception), 57P01-03 (shutdown).
   if (err.code && /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND|EPIPE|08\w{3}|57P0[123])$/.test(err.code))
     return true;
-  return /Connection terminated|timeout exceeded when trying to connect|Query read timeout|Client has encountered a connection error/i.test(
-    err.message ?? '',
-  );
+  const lost = [
+    'Connection terminated',
+    'timeout exceeded when trying to connect',
+    'Query read timeout',
+    'Client has encountered a connection error',
+  ];
+  const message = (err.message ?? '').toLowerCase();
+  return lost.some((m) => message.includes(m.toLowerCase()));
 }
 
 /** PGlite in dataDir (held by this process alone, see pglite-lock.ts), or in memory without one. */
@@ -244,9 +249,10 @@ const MIGRATIONS: string[] = [
     FOR e IN SELECT value FROM jsonb_array_elements(entries) LOOP
       last_seq := last_seq + 1;
       h := encode(sha256(convert_to(last_hash || ':' || last_seq::text || ':' || (e->>'content_hash'), 'UTF8')), 'hex');
-      INSERT INTO audit (seq, at, action, outcome, account_id, workstation, factor, reason, details, prev_hash, hash, hash_v)
-      VALUES (last_seq, (e->>'at')::timestamptz, e->>'action', e->>'outcome', e->>'account_id', e->>'workstation', e->>'factor',
-              e->>'reason', NULLIF(e->'details', 'null'::jsonb), last_hash, h, 2);
+      INSERT INTO audit
+        (seq, at, action, outcome, account_id, workstation, factor, reason, details, prev_hash, hash, hash_v)
+      VALUES (last_seq, (e->>'at')::timestamptz, e->>'action', e->>'outcome', e->>'account_id', e->>'workstation',
+              e->>'factor', e->>'reason', NULLIF(e->'details', 'null'::jsonb), last_hash, h, 2);
       last_hash := h;
     END LOOP;
   END
@@ -268,7 +274,8 @@ const MIGRATIONS: string[] = [
   CREATE INDEX audit_checkpoints_seq ON audit_checkpoints (seq);
   CREATE FUNCTION sillage_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
   BEGIN
-    RAISE EXCEPTION 'the % table is append-only: % refused', TG_TABLE_NAME, TG_OP USING ERRCODE = 'insufficient_privilege';
+    RAISE EXCEPTION 'the % table is append-only: % refused', TG_TABLE_NAME, TG_OP
+      USING ERRCODE = 'insufficient_privilege';
   END
   $$;
   CREATE TRIGGER audit_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON audit
@@ -333,7 +340,8 @@ export async function migrate(db: Db, upTo = MIGRATIONS.length): Promise<number>
       } catch (e) {
         if ((e as { code?: string }).code === '42501')
           throw new Error(
-            `the database schema is at version ${current}, this server needs ${target}, and its role may not change it: run npm run server:admin -- db migrate as the owner role (${(e as Error).message})`,
+            `the database schema is at version ${current}, this server needs ${target}, and its role may not ` +
+              `change it: run npm run server:admin -- db migrate as the owner role (${(e as Error).message})`,
           );
         throw e;
       }

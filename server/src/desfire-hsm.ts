@@ -56,7 +56,8 @@ export function pkcs11RelayKeys(opts: HsmKeyOptions): RelayKeys & { close(): voi
           return Buffer.from(p11.C_Encrypt(session, Buffer.alloc(16), Buffer.alloc(16)));
         } catch (e) {
           throw new Error(
-            `${hsmKeyLabel(name)}: AN10922 needs the key to allow CKM_AES_ECB encryption (CKA_ENCRYPT) for its subkeys: ${(e as Error).message}`,
+            `${hsmKeyLabel(name)}: AN10922 needs the key to allow CKM_AES_ECB encryption (CKA_ENCRYPT) for its ` +
+              `subkeys: ${(e as Error).message}`,
           );
         }
       });

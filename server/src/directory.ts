@@ -210,8 +210,11 @@ export class Directory {
     // "revoked"). Columns are listed: a prepared statement must keep its result shape when a later
     // migration adds one (and the code's hash has nothing to do on the tap path).
     const { rows } = await this.db.query<Record<string, unknown>>(
-      `SELECT b.chip_uid, b.badge_id AS bound_badge_id, b.status, a.id, a.id_nat, a.ad_login, a.last_name, a.first_name, a.profession, a.disabled,
-         (SELECT row_to_json(s) FROM roaming_sessions s WHERE s.account_id = a.id AND s.ended_at IS NULL AND s.expires_at > $3 ORDER BY s.auth_time DESC LIMIT 1) AS active_session
+      `SELECT b.chip_uid, b.badge_id AS bound_badge_id, b.status,
+         a.id, a.id_nat, a.ad_login, a.last_name, a.first_name, a.profession, a.disabled,
+         (SELECT row_to_json(s) FROM roaming_sessions s
+           WHERE s.account_id = a.id AND s.ended_at IS NULL AND s.expires_at > $3
+           ORDER BY s.auth_time DESC LIMIT 1) AS active_session
        FROM badges b JOIN accounts a ON a.id = b.account_id
        WHERE b.chip_uid = ANY($1::text[]) OR b.badge_id = ANY($2::text[])
        ORDER BY (b.status = 'active') DESC, b.enrolled_at DESC`,
@@ -275,8 +278,12 @@ export class Directory {
     }
     // Counted atomically so two instances cannot both grant the last try.
     const { rows: upd } = await this.db.query<{ failed_secrets: number }>(
-      `UPDATE accounts SET failed_secrets = CASE WHEN locked_until IS NOT NULL AND locked_until <= $2 THEN 1 ELSE failed_secrets + 1 END,
-         locked_until = CASE WHEN (CASE WHEN locked_until IS NOT NULL AND locked_until <= $2 THEN 1 ELSE failed_secrets + 1 END) >= $3 THEN $4::timestamptz ELSE NULL END
+      `UPDATE accounts
+         SET failed_secrets =
+           CASE WHEN locked_until IS NOT NULL AND locked_until <= $2 THEN 1 ELSE failed_secrets + 1 END,
+         locked_until = CASE
+           WHEN (CASE WHEN locked_until IS NOT NULL AND locked_until <= $2 THEN 1 ELSE failed_secrets + 1 END) >= $3
+           THEN $4::timestamptz ELSE NULL END
        WHERE id = $1 RETURNING failed_secrets`,
       [accountId, now, this.policy.maxSecretFailures, new Date(now.getTime() + this.policy.lockoutMs)],
     );
@@ -347,7 +354,8 @@ export class Directory {
   ): Promise<{ clientId: string } | { refused: string }> {
     return this.db.tx(async (q) => {
       const { rows } = await q.query<{ label: string }>(
-        'UPDATE enrolment_tokens SET used_at = $2, used_by = $3 WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2 RETURNING label',
+        'UPDATE enrolment_tokens SET used_at = $2, used_by = $3 WHERE token_hash = $1 AND used_at IS NULL AND ' +
+          'expires_at > $2 RETURNING label',
         [sha256(token), this.now(), name],
       );
       if (!rows[0]) return { refused: 'enrolment token unknown, expired or already used' };
@@ -386,7 +394,8 @@ export class Directory {
 
   async revokeWorkstation(clientId: string): Promise<boolean> {
     const { rows } = await this.db.query(
-      "UPDATE workstations SET status = 'revoked', revoked_at = $2 WHERE client_id = $1 AND status = 'active' RETURNING client_id",
+      "UPDATE workstations SET status = 'revoked', revoked_at = $2 WHERE client_id = $1 AND status = 'active' " +
+        'RETURNING client_id',
       [clientId, this.now()],
     );
     return rows.length > 0;

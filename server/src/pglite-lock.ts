@@ -26,8 +26,8 @@ export class DataDirInUse extends Error {
     const server = owner?.holder !== 'admin';
     super(
       [
-        `${server ? 'base utilisée par un serveur en marche' : 'base utilisée par une autre commande d’administration'} ` +
-          `${owner ? `(PID ${owner.pid} sur ${owner.host}, depuis ${owner.since}) ` : ''}: ${dir}`,
+        (server ? 'base utilisée par un serveur en marche' : 'base utilisée par une autre commande d’administration') +
+          ` ${owner ? `(PID ${owner.pid} sur ${owner.host}, depuis ${owner.since}) ` : ''}: ${dir}`,
         `  PGlite ne sert qu’un processus à la fois : arrêtez-le, lancez cette commande, puis redémarrez-le ;`,
         `  sur PostgreSQL (--database-url), l’administration se fait serveur en marche.`,
         `  Si aucun processus Sillage ne tourne plus, supprimez ${path.join(dir, LOCK_FILE)}.`,

@@ -17,7 +17,8 @@ export interface Kek {
 }
 
 const KEK_HINT =
-  'start with --secrets-key-file FILE (or SILLAGE_SECRETS_KEY_FILE, or SILLAGE_SECRETS_KEY) holding the key-encryption key they were sealed with';
+  'start with --secrets-key-file FILE (or SILLAGE_SECRETS_KEY_FILE, or SILLAGE_SECRETS_KEY) holding the ' +
+  'key-encryption key they were sealed with';
 
 /** A KEK written as 64 hexadecimal digits or as the base64 (or base64url) of 32 bytes. */
 export function kekFromText(text: string, where: string): Kek {

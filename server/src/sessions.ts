@@ -55,7 +55,8 @@ export class Sessions {
   ): Promise<RoamingSession> {
     const authTime = this.now();
     const { rows } = await q.query(
-      'INSERT INTO roaming_sessions (id, account_id, auth_time, expires_at, amr, acr, first_workstation) VALUES ($1,$2,$3,$4,$5,$6,$7) RETURNING *',
+      'INSERT INTO roaming_sessions (id, account_id, auth_time, expires_at, amr, acr, first_workstation) VALUES ' +
+        '($1,$2,$3,$4,$5,$6,$7) RETURNING *',
       [
         randomUUID(),
         accountId,
@@ -72,7 +73,8 @@ export class Sessions {
   /** The account's newest roaming session still inside its window, if any. */
   async active(accountId: string): Promise<RoamingSession | null> {
     const { rows } = await this.db.query(
-      'SELECT * FROM roaming_sessions WHERE account_id = $1 AND ended_at IS NULL AND expires_at > $2 ORDER BY auth_time DESC LIMIT 1',
+      'SELECT * FROM roaming_sessions WHERE account_id = $1 AND ended_at IS NULL AND expires_at > $2 ORDER BY ' +
+        'auth_time DESC LIMIT 1',
       [accountId, this.now()],
     );
     return rows[0] ? toSession(rows[0]) : null;

@@ -255,7 +255,8 @@ export class Cps3Card {
     const prkey = (label: string, id: number, usage: number[], ref: number, authId?: number) =>
       seq(
         obj(label, authId !== undefined ? [PRIVATE] : [], authId),
-        seq(octets(Buffer.from([id])), bits(...usage), bool(true), bits(0, 2, 3), int(ref)), // sensitive, alwaysSensitive, neverExtractable
+        // Key flags: sensitive, alwaysSensitive, neverExtractable.
+        seq(octets(Buffer.from([id])), bits(...usage), bool(true), bits(0, 2, 3), int(ref)),
         tlv(0xa1, seq(p15path('3F000001'), int(2048))),
       );
     const cert = (label: string, id: number, fid: number) =>

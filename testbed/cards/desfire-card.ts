@@ -17,7 +17,8 @@ export const TEST_BADGE = {
 
 /**
  * A badge as the encoding tool leaves it: the application with key 1 diversified (AN10922, or the
- * legacy unpadded scheme of badges encoded before it) from `master` for this badge's UID, file 1 holding `number`, readable after authentication with key 1.
+ * legacy unpadded scheme of badges encoded before it) from `master` for this badge's UID, file 1 holding
+ * `number`, readable after authentication with key 1.
  */
 export function hospitalBadge(
   number: string,

@@ -106,7 +106,9 @@ export class AuditLog implements AuditSink {
         recovered.push({
           action: 'audit.recovered',
           outcome: 'info',
-          reason: `torn last record removed (${scan.torn.bytes} bytes, sha256 ${scan.torn.sha256.slice(0, 16)}) after #${scan.last?.seq ?? 0}`,
+          reason:
+            `torn last record removed (${scan.torn.bytes} bytes, sha256 ${scan.torn.sha256.slice(0, 16)}) after ` +
+            `#${scan.last?.seq ?? 0}`,
         });
       }
       if (scan.last) {
@@ -378,7 +380,9 @@ export class RefusalAudit {
     this.audit.record({
       action: s.sample.action,
       outcome: 'failure',
-      reason: `${s.suppressed} more refusals (${key}) within ${Math.round(this.windowMs / 1000)} s, not recorded one by one`,
+      reason:
+        `${s.suppressed} more refusals (${key}) within ${Math.round(this.windowMs / 1000)} s, ` +
+        'not recorded one by one',
     });
   }
 }

@@ -61,13 +61,16 @@ export type BrokerErrorCode =
 
 const MESSAGES: Record<Exclude<BrokerErrorCode, InsError>, string> = {
   'not-registered':
-    'Application non enregistrée auprès de Sillage : demandez à l’informatique de l’ajouter à la stratégie « Applications autorisées ».',
+    'Application non enregistrée auprès de Sillage : demandez à l’informatique de l’ajouter à la stratégie « ' +
+    'Applications autorisées ».',
   'audience-not-allowed':
-    'Cette application n’est pas autorisée à demander un jeton pour ce destinataire (stratégie « Applications autorisées »).',
+    'Cette application n’est pas autorisée à demander un jeton pour ce destinataire (stratégie « Applications ' +
+    'autorisées »).',
   locked: 'Poste verrouillé : le soignant doit d’abord badger ou insérer sa carte CPS.',
   'mfa-expired': 'La session forte de 4 heures est terminée : le soignant doit se réauthentifier (carte + code).',
   'no-server-session':
-    'Session ouverte en mode dégradé (serveur de sessions injoignable) : aucun jeton ne peut être délivré pour l’instant.',
+    'Session ouverte en mode dégradé (serveur de sessions injoignable) : aucun jeton ne peut être délivré pour ' +
+    'l’instant.',
   'server-unreachable':
     'Serveur de sessions injoignable : réessayez dans un instant ; si cela dure, contactez le support.',
   'exchange-refused': 'Le serveur de sessions a refusé le jeton pour ce destinataire.',

@@ -23,7 +23,8 @@ describe('INS check', () => {
     expect(checkIns('184127645108947', INS_OID.NIR)).toMatchObject({ ok: false, error: 'ins-key' });
     expect(checkIns('18412764510894', INS_OID.NIR)).toMatchObject({ ok: false, error: 'ins-format' });
     expect(checkIns('984127645108946', INS_OID.NIR)).toMatchObject({ ok: false, error: 'ins-format' });
-    expect(checkIns(withKey('1841376451089'), INS_OID.NIR)).toMatchObject({ ok: false, error: 'ins-format' }); // month 13
+    // Month 13.
+    expect(checkIns(withKey('1841376451089'), INS_OID.NIR)).toMatchObject({ ok: false, error: 'ins-format' });
     expect(checkIns('184127645108946', '1.2.3')).toMatchObject({ ok: false, error: 'ins-oid' });
     expect(checkIns(184127645108946, INS_OID.NIR).error).toBe('ins-format');
     expect(checkIns('184127645108947', INS_OID.NIR).message).toMatch(/clé de contrôle/);

@@ -17,7 +17,8 @@ export interface InsCheck {
 
 const MESSAGES: Record<InsError, string> = {
   'ins-format':
-    'INS invalide : 15 caractères attendus (13 chiffres, 2A/2B pour la Corse, puis la clé de 2 chiffres). Vérifiez le numéro de l’identité du patient.',
+    'INS invalide : 15 caractères attendus (13 chiffres, 2A/2B pour la Corse, puis la clé de 2 chiffres). ' +
+    'Vérifiez le numéro de l’identité du patient.',
   'ins-key':
     'INS invalide : la clé de contrôle ne correspond pas au numéro. Vérifiez le numéro de l’identité du patient.',
   'ins-oid': 'INS invalide : l’OID doit être celui du NIR (1.2.250.1.213.1.4.8) ou du NIA (1.2.250.1.213.1.4.10).',

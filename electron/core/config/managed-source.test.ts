@@ -28,7 +28,7 @@ describe('managed policy source (registry / macOS managed preferences)', () => {
     expect(p.BadgeProfiles).toEqual({ type: 'string' });
   });
 
-  it('watches the Sillage policy key on Windows; values flow into the store, validated, locked, and removals restore defaults', async () => {
+  it('watches the Windows policy key: values reach the store checked, locked; removals restore defaults', async () => {
     const w = fakeWatcher();
     const src = new ManagedPolicySource(w.create, 'win32');
     const started = src.start(5000);

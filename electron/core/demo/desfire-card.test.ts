@@ -34,7 +34,7 @@ function wire(emu: DesfireEmulator): ApduTransport & { log: [string, string][] }
 }
 
 describe('DESFire emulator', () => {
-  it('answers NXP’s AN12196 transcript: EV2First key 3, EV2NonFirst key 0 (TI and CmdCtr kept), ChangeKey', async () => {
+  it('answers NXP’s AN12196 transcript: EV2First key 3, EV2NonFirst key 0 (TI, CmdCtr kept), ChangeKey', async () => {
     // The card's randoms as NXP prints them (Table 19: RndB, TI; Table 23: RndB); the reader's RndA too.
     const cardRandom = [h('91517975190DCEA6104948EFA3085C1B'), h('7614281A'), h('6924E8D09722659A2E7DEC68E66312B8')];
     const emu = new DesfireEmulator({ random: (n) => (cardRandom.length ? cardRandom.shift()! : Buffer.alloc(n)) });
@@ -124,7 +124,7 @@ describe('DESFire emulator', () => {
     expect(H(emu.uid)).not.toBe(H(Buffer.alloc(7)));
   });
 
-  it('factory PICC level: 2K3DES zero master key, key settings 0F 01; AES authentication on it is refused', async () => {
+  it('factory PICC level: 2K3DES zero master key, key settings 0F 01; AES authentication there refused', async () => {
     const emu = new DesfireEmulator();
     const card = new DesfireCard(wire(emu));
     await card.selectApplication(Buffer.alloc(3));
@@ -136,7 +136,7 @@ describe('DESFire emulator', () => {
     });
   });
 
-  it('frames: commands of at most 54 data bytes, answers of at most 59, longer ones chained with 0xAF both ways', async () => {
+  it('frames: commands carry at most 54 data bytes, answers 59; longer ones chain with 0xAF both ways', async () => {
     for (const [generation, scheme, mode] of [
       ['EV3', 'ev2', 'full'],
       ['EV3', 'ev2', 'mac'],

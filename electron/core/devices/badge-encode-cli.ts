@@ -41,7 +41,8 @@ function openPcsc(): PCSCLite {
   } catch (e) {
     throw new CliError(
       `service PC/SC indisponible (${(e as Error).message}) : démarrez-le (Linux : sudo systemctl start pcscd ; ` +
-        'Windows : service « Carte à puce »), branchez le lecteur, puis réessayez. / PC/SC service not available: start pcscd.',
+        'Windows : service « Carte à puce »), branchez le lecteur, puis réessayez. / PC/SC service not ' +
+        'available: start pcscd.',
     );
   }
 }

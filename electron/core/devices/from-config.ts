@@ -120,7 +120,8 @@ function createPcscBackend(opts: {
       supportsCps4,
       problem:
         supportsCps4 === false
-          ? `module ${v.major}.${v.minor} (Cryptolib CPS ${packageVersion ?? 'antérieure à 5.2'}) : ne lit pas les CPS4, installez la 5.2 ou plus récente`
+          ? `module ${v.major}.${v.minor} (Cryptolib CPS ${packageVersion ?? 'antérieure à 5.2'}) : ne lit pas les ` +
+            `CPS4, installez la 5.2 ou plus récente`
           : null,
     };
     return mod;

@@ -323,7 +323,9 @@ export class PcscCpsBackend implements ReaderBackend {
       this.listener({
         type: 'reader-error',
         reader,
-        message: `Cryptolib module ${v.major}.${v.minor} (package ${packageVersion ?? 'before 5.2'}) reads no CPS4: install Cryptolib CPS 5.2 or newer`,
+        message:
+          `Cryptolib module ${v.major}.${v.minor} (package ${packageVersion ?? 'before 5.2'}) reads no CPS4: ` +
+          `install Cryptolib CPS 5.2 or newer`,
       });
       return;
     }
@@ -345,7 +347,8 @@ export class PcscCpsBackend implements ReaderBackend {
     if (!slot) {
       const message =
         cls === 'cps4' && supportsCps4 === null
-          ? `no PKCS#11 token for this CPS4: "${mod.info.description}" ${v.major}.${v.minor} may not read CPS4 (Cryptolib CPS 5.2 or newer does)`
+          ? `no PKCS#11 token for this CPS4: "${mod.info.description}" ${v.major}.${v.minor} may not read CPS4 ` +
+            `(Cryptolib CPS 5.2 or newer does)`
           : 'no PKCS#11 token for this reader';
       this.listener({ type: 'reader-error', reader, message });
       return;

@@ -77,7 +77,9 @@ export class Pkcs11KeyProvider implements KeyProvider {
     if (!module || !fs.existsSync(module))
       return {
         ok: false,
-        reason: `module PKCS#11 du TPM absent (${module ?? TPM2_PKCS11_PATHS[0]}) / TPM PKCS#11 module missing (libtpm2-pkcs11-1)`,
+        reason:
+          `module PKCS#11 du TPM absent (${module ?? TPM2_PKCS11_PATHS[0]}) / TPM PKCS#11 module missing ` +
+          `(libtpm2-pkcs11-1)`,
       };
     fs.mkdirSync(opts.storeDir, { recursive: true, mode: 0o700 });
     // tpm2-pkcs11 reads its store location from the environment when it initialises. The TSS library's
@@ -96,7 +98,8 @@ export class Pkcs11KeyProvider implements KeyProvider {
     try {
       if (p11.C_GetSlotList(true).length === 0) throw new Error('no slot');
       const info = p11.C_GetInfo();
-      const description = `TPM 2.0 — ${info.libraryDescription.trim()} ${info.libraryVersion.major}.${info.libraryVersion.minor}`;
+      const { major, minor } = info.libraryVersion;
+      const description = `TPM 2.0 — ${info.libraryDescription.trim()} ${major}.${minor}`;
       return { ok: true, provider: new Pkcs11KeyProvider(p11, module, description) };
     } catch (e) {
       releaseModule(module);

@@ -82,7 +82,7 @@ describe('retryingFetch', () => {
     expect(other.calls).toHaveLength(1);
   });
 
-  it('a refusal of the repeat after a cut is the lost answer of a processed request, not a refused workstation', async () => {
+  it('a refused repeat after a cut is the lost answer of a processed request, not a refused workstation', async () => {
     // Cut after sending: the server may have used the assertion; the repeat is refused as a replay.
     const lost = scripted(cut('ECONNRESET'), answer(401, { error: 'invalid_client' }));
     await expect(

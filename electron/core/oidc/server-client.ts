@@ -347,7 +347,8 @@ export class SessionServerClient {
     const s = this.time.skewS;
     return new ServerError(
       'clock_skew',
-      `workstation clock ${Math.abs(s)} s ${s > 0 ? 'ahead of' : 'behind'} the session server (at most ${this.clockSkewBoundS} s)`,
+      `workstation clock ${Math.abs(s)} s ${s > 0 ? 'ahead of' : 'behind'} the session server (at most ` +
+        `${this.clockSkewBoundS} s)`,
     );
   }
 

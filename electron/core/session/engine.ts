@@ -479,6 +479,9 @@ export class SessionEngine {
 
   private open(session: OpenSession): void {
     // One factor re-opens the roaming session; two open it (`asserted` ones say which proof nobody checked).
+    const unchecked = session.unverifiedBadge
+      ? `badge proof ${session.unverifiedBadge}`
+      : "the roaming session's badge proof";
     this.audit(session.factors.length < 2 ? 'session.reopened' : 'session.opened', 'success', {
       idNat: session.user.idNat,
       factor: session.factors.join('+'),
@@ -487,7 +490,7 @@ export class SessionEngine {
         ? { reason: 'degraded: session server unreachable, card checked locally (policy)' }
         : session.assurance === 'asserted'
           ? {
-              reason: `asserted: ${session.unverifiedBadge ? `badge proof ${session.unverifiedBadge}` : "the roaming session's badge proof"} not checked by the server (policy)`,
+              reason: `asserted: ${unchecked} not checked by the server (policy)`,
             }
           : {}),
     });

@@ -6,13 +6,17 @@ import type { Lang, NotConfigured as NotConfiguredInfo } from '../../../shared/c
 const TEXT: Record<Lang, { title: (s: string) => string; body: string; problem: string; diagnostic: string }> = {
   fr: {
     title: (s) => `Poste non configuré : contactez l'informatique (${s})`,
-    body: "Ce poste n'a pas d'adresse de serveur de sessions valide : aucune connexion n'est possible. L'informatique doit renseigner le réglage ci-dessus (stratégie de groupe ou installation MSI).",
+    body:
+      "Ce poste n'a pas d'adresse de serveur de sessions valide : aucune connexion n'est possible. L'informatique " +
+      'doit renseigner le réglage ci-dessus (stratégie de groupe ou installation MSI).',
     problem: 'Valeur refusée',
     diagnostic: 'Le bouton « Diagnostic » en haut de l’écran donne le détail à l’informatique.',
   },
   en: {
     title: (s) => `Workstation not configured: contact IT (${s})`,
-    body: 'This PC has no valid session server address: nobody can log in. IT must set the setting above (Group Policy or MSI install).',
+    body:
+      'This PC has no valid session server address: nobody can log in. IT must set the setting above (Group Policy ' +
+      'or MSI install).',
     problem: 'Value refused',
     diagnostic: 'The "Diagnostic" button at the top of the screen gives IT the details.',
   },

@@ -50,7 +50,8 @@ export async function enrolBadge(ctx: Koa.Context, kit: RouteKit): Promise<void>
       403,
       'insufficient_user_authentication',
       BADGE_ERROR.needsCpsLogin,
-      `a badge is enrolled on the workstation of a CPS card + PIN login, within ${Math.round(kit.badgeEnrolmentWindowMs / 60_000)} minutes of it`,
+      `a badge is enrolled on the workstation of a CPS card + PIN login, within ` +
+        `${Math.round(kit.badgeEnrolmentWindowMs / 60_000)} minutes of it`,
       who,
     );
   const proof = parseBadgeProof(body);

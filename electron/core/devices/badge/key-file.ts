@@ -24,7 +24,8 @@ export function loadKeyFile(
   if (platform === 'win32') {
     if (!opts.unprotect)
       throw new KeyFileError(
-        'fichier des clés des badges : déchiffrement DPAPI indisponible ici, utilisez la garde serveur (BadgeKeyCustody = server)',
+        'fichier des clés des badges : déchiffrement DPAPI indisponible ici, utilisez la garde serveur ' +
+          '(BadgeKeyCustody = server)',
       );
     raw = opts.unprotect(raw);
   } else {

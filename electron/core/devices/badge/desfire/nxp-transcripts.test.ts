@@ -59,7 +59,7 @@ afterEach(() => {
 });
 
 describe('AN12196 transcripts through the agent', () => {
-  it('Table 14 EV2First (key 0), Table 17 WriteData full (159 bytes, sent in frames), Table 18 ChangeFileSettings', async () => {
+  it('Tables 14, 17, 18: EV2First (key 0), WriteData full (159 bytes, in frames), ChangeFileSettings', async () => {
     fixedRandom16.push(h('13C5DB8A5930439FC3DEF9A4C675360F'));
     const t = transcript([
       ['9071000002000000', 'A04C124213C186F22399D33AC2A3021591AF'],
@@ -94,7 +94,7 @@ describe('AN12196 transcripts through the agent', () => {
     expect(Math.max(...t.frames)).toBeLessThanOrEqual(54);
   });
 
-  it('Tables 19, 21-23, 25-26: EV2First key 3, two writes, EV2NonFirst key 0 (TI and counter kept), ChangeKey with CRC32', async () => {
+  it('Tables 19, 21-23, 25-26: EV2First key 3, 2 writes, EV2NonFirst key 0 (TI, counter kept), ChangeKey', async () => {
     fixedRandom16.push(h('B98F4C50CF1C2E084FD150E33992B048'), h('60BE759EDA560250AC57CDDC11743CF6'));
     const t = transcript([
       ['9071000002030000', 'B875CEB0E66A6C5CD00898DC371F92D191AF'],

@@ -1,6 +1,7 @@
 // Personalisation of a blank DESFire EV2/EV3 card with the hospital's application: diversified AES keys
-// (AN10922, one per badge; the profile's `diversification`, the spec unless it names the legacy scheme), the credential file holding the badge number, readable only after mutual
-// authentication with the read key. It refuses any card that is not blank with factory defaults (an
+// (AN10922, one per badge; the profile's `diversification`, the spec unless it names the legacy scheme),
+// the credential file holding the badge number, readable only after mutual authentication with the read
+// key. It refuses any card that is not blank with factory defaults (an
 // application already there, PICC settings changed, application keys not the default): a badge in use
 // elsewhere (building access...) is never touched. `dryRun` checks everything and writes nothing.
 import { diversifyAes128 } from './crypto';
@@ -55,7 +56,8 @@ export async function encodeBadge(
   const uidMaster = profile.uidKeyNo !== undefined ? keys(aid, profile.uidKeyNo) : null;
   if (!master0 || !readMaster || (profile.uidKeyNo !== undefined && !uidMaster))
     throw new EncodeRefused(
-      `fichier des clés incomplet : clés ${profile.aid}/0 et ${profile.aid}/${profile.keyNo}${profile.uidKeyNo !== undefined ? ` et /${profile.uidKeyNo}` : ''} nécessaires`,
+      `fichier des clés incomplet : clés ${profile.aid}/0 et ${profile.aid}/${profile.keyNo}` +
+        `${profile.uidKeyNo !== undefined ? ` et /${profile.uidKeyNo}` : ''} nécessaires`,
     );
   if (profile.keyNo === 0)
     throw new EncodeRefused('la clé de lecture doit être distincte de la clé maîtresse de l’application (keyNo ≥ 1)');
@@ -100,7 +102,8 @@ export async function encodeBadge(
     }
   }
   await step(
-    `créer le fichier ${profile.fileNo} (${profile.length} octets, ${profile.mode}, lecture par la clé ${profile.keyNo})`,
+    `créer le fichier ${profile.fileNo} (${profile.length} octets, ${profile.mode}, lecture par la clé ` +
+      `${profile.keyNo})`,
     () =>
       card.createStdDataFile(
         profile.fileNo,

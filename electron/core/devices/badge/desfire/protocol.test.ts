@@ -97,7 +97,7 @@ describe('DESFire tap and credential read (in process)', () => {
     });
   }
 
-  it('a badge keyed with the spec’s AN10922 key authenticates; a legacy-keyed badge only with its profile', async () => {
+  it('a badge keyed with the spec’s AN10922 key authenticates; a legacy-keyed one only with its profile', async () => {
     // Sillage's own layout: UID (7) || AID (3) || system id (3) = 13 bytes, where the two schemes differ.
     const short = profile({ systemId: '434855' });
     const spec = badge({ sys: '434855' });
@@ -186,7 +186,7 @@ describe('DESFire tap and credential read (in process)', () => {
     expect(e.cause.code).toBe('malformed');
   });
 
-  it('a random-UID badge proves the key of its real UID, read through GetCardUID with the application UID key', async () => {
+  it('a random-UID badge proves its real UID’s key, read through GetCardUID with the application UID key', async () => {
     const emu = badge({ randomUid: true });
     const t = transport(emu);
     const c = await readBadgeCredential(t, [profile({ uidKeyNo: 2 })], custody());

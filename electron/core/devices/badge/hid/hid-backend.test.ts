@@ -196,7 +196,7 @@ describe('pcProx (feature reports)', () => {
 });
 
 describe('custom report readers (reader-verified DESFire file)', () => {
-  it('reads the configured bytes of the configured report; ignores other reports; empty report = card gone', async () => {
+  it('reads the configured bytes of the configured report; ignores others; empty report = card gone', async () => {
     const dev = new FakeCustom();
     const r = run(
       host(

@@ -180,7 +180,8 @@ export class HidBackend implements ReaderBackend {
       if (ifaces.some(isKeyboardInterface))
         return this.fail(
           a,
-          "lecteur en mode clavier (émulation clavier) : configurez-le en mode « custom report » / HID vendeur avec l'outil du fabricant ; Sillage ne lit jamais un badge tapé au clavier",
+          'lecteur en mode clavier (émulation clavier) : configurez-le en mode « custom report » / HID vendeur ' +
+            "avec l'outil du fabricant ; Sillage ne lit jamais un badge tapé au clavier",
         );
       return this.fail(a, 'lecteur sans interface HID vendeur : profil de lecteur à vérifier');
     }
@@ -189,7 +190,8 @@ export class HidBackend implements ReaderBackend {
     } catch (e) {
       return this.fail(
         a,
-        `ouverture du lecteur HID impossible (${(e as Error).message}) : droits d'accès (règle udev) ou lecteur utilisé par un autre logiciel`,
+        `ouverture du lecteur HID impossible (${(e as Error).message}) : droits d'accès (règle udev) ou lecteur ` +
+          `utilisé par un autre logiciel`,
         true,
       );
     }
@@ -210,7 +212,8 @@ export class HidBackend implements ReaderBackend {
       if (!(page0[7]! & PCPROX.HALT_KB_SEND_BIT)) {
         return this.fail(
           a,
-          "lecteur pcProx en mode clavier : désactivez l'émission clavier (option « Halt KB Send » de pcProx Configuration Utility) puis rebranchez-le",
+          "lecteur pcProx en mode clavier : désactivez l'émission clavier (option « Halt KB Send » de pcProx " +
+            'Configuration Utility) puis rebranchez-le',
         );
       }
     } catch (e) {
