@@ -1,16 +1,7 @@
-// The agent's UI: what the agent says (state, readers, policy, errors) and which screen shows it. Each
-// screen is its own file in screens/; the pieces they share are in ui/.
+// The agent's UI: what the agent says (state, readers, policy, errors; ui/use-agent.ts) and which screen
+// shows it. Each screen is its own file in screens/; the pieces they share are in ui/.
 import { useCallback, useEffect, useState } from 'react';
-import type {
-  AgentError,
-  DemoInventory,
-  DmpPatient,
-  Lang,
-  ReaderInfo,
-  SessionState,
-  UiPolicy,
-} from '../../shared/contract';
-import { ContractError } from '../../shared/errors';
+import type { AgentError, DmpPatient, Lang, SessionState } from '../../shared/contract';
 import { t } from './i18n';
 import { CardBlocked } from './screens/CardBlocked';
 import { Connecting, Refused } from './screens/Connection';
@@ -20,92 +11,21 @@ import { NotConfigured } from './screens/NotConfigured';
 import { PinPad } from './screens/PinPad';
 import { Progress } from './screens/Progress';
 import { SessionBanner } from './screens/SessionBanner';
-import type { ConnectionState, UiClient } from './transport';
+import type { UiClient } from './transport';
 import { DemoPanel } from './ui/DemoPanel';
-import { LockIcon } from './ui/icons';
-import { ReaderStatus } from './ui/ReaderStatus';
+import { TopBar } from './ui/TopBar';
 import type { Call, T } from './ui/types';
+import { useActivityPings, useAgent } from './ui/use-agent';
 
 export function App({ client }: { client: UiClient }) {
-  // null until the agent has said where it stands: no screen is shown that it did not send.
-  const [state, setState] = useState<SessionState | null>(null);
-  const [policy, setPolicy] = useState<UiPolicy>({ allowQuit: false, demo: false, lang: 'fr' });
-  const [readers, setReaders] = useState<ReaderInfo[] | null>(null);
-  const [inventory, setInventory] = useState<DemoInventory | null>(null);
-  const [error, setError] = useState<AgentError | null>(null);
-  const [patient, setPatient] = useState<DmpPatient | null>(null);
-  const [conn, setConn] = useState<ConnectionState>('connecting');
+  const { state, policy, readers, inventory, error, patient, conn, call } = useAgent(client);
   const [page, setPage] = useState<'main' | 'diagnostic'>(location.hash === '#diagnostic' ? 'diagnostic' : 'main');
   const lang: Lang = policy.lang;
   const tr: T = useCallback((k, p) => t(lang, k, p), [lang]);
-
-  const refresh = useCallback(async () => {
-    const [s, p, r] = await Promise.all([
-      client.invoke('session.getState', {}),
-      client.invoke('ui.getPolicy', {}),
-      client.invoke('readers.list', {}),
-    ]);
-    setState(s);
-    setPolicy(p);
-    setReaders(r);
-    if (p.demo) setInventory(await client.invoke('demo.inventory', {}));
-    if (p.dmp) setPatient(await client.invoke('dmp.getPatient', {}));
-  }, [client]);
-
-  useEffect(() => {
-    const offConn = client.onConnection((c) => {
-      setConn(c);
-      if (c === 'open') void refresh().catch(() => {});
-    });
-    const offEv = client.onEvent((e) => {
-      if (e.event === 'session.state') {
-        setState(e.payload);
-        // A new step clears a stale message, except the one explaining this very state.
-        const s = e.payload;
-        if (s.kind === 'open' || s.kind === 'presented' || (s.kind === 'locked' && s.reason === 'startup'))
-          setError(null);
-      } else if (e.event === 'agent.error') setError(e.payload);
-      else if (e.event === 'readers.changed') setReaders(e.payload);
-      else if (e.event === 'ui.policy') setPolicy(e.payload);
-      else if (e.event === 'demo.inventory') setInventory(e.payload);
-      else if (e.event === 'dmp.patient') setPatient(e.payload);
-    });
-    return () => {
-      offConn();
-      offEv();
-    };
-  }, [client, refresh]);
-
   useEffect(() => {
     document.documentElement.lang = lang;
   }, [lang]);
-
-  // Activity for the inactivity lock, at most every 20 s.
-  useEffect(() => {
-    let last = 0;
-    const ping = () => {
-      const now = Date.now();
-      if (now - last > 20_000) {
-        last = now;
-        void client.invoke('ui.activity', {}).catch(() => {});
-      }
-    };
-    window.addEventListener('pointerdown', ping);
-    window.addEventListener('keydown', ping);
-    return () => {
-      window.removeEventListener('pointerdown', ping);
-      window.removeEventListener('keydown', ping);
-    };
-  }, [client]);
-
-  const call: Call = useCallback(async (fn) => {
-    try {
-      await fn();
-    } catch (e) {
-      // The transports reject with the command's ContractError; anything else is the page's own fault.
-      setError({ code: e instanceof ContractError ? e.code : 'internal', at: Date.now() });
-    }
-  }, []);
+  useActivityPings(client);
 
   if (conn === 'unauthorized')
     return (
@@ -123,38 +43,16 @@ export function App({ client }: { client: UiClient }) {
 
   return (
     <div className="app">
-      <header className="topbar">
-        <span className="brand">{tr('appName')}</span>
-        {!policy.notConfigured && <ReaderStatus readers={readers} tr={tr} />}
-        <div className="topbar-actions">
-          <button
-            className="btn ghost"
-            onClick={() => setPage(page === 'main' ? 'diagnostic' : 'main')}
-            data-testid="diagnostic-toggle"
-          >
-            {page === 'main' ? tr('diagnostic') : tr('back')}
-          </button>
-          {policy.locked?.includes('Language') ? (
-            // Fixed by the hospital's policy: shown, not changeable.
-            <span
-              className="btn ghost locked"
-              data-testid="lang-locked"
-              title={tr('lockedByPolicy')}
-              aria-disabled="true"
-            >
-              <LockIcon size={18} /> {tr('lockedByPolicy')}
-            </span>
-          ) : (
-            <button
-              className="btn ghost"
-              data-testid="lang-toggle"
-              onClick={() => void call(() => client.invoke('ui.setLanguage', { lang: lang === 'fr' ? 'en' : 'fr' }))}
-            >
-              {tr('language')}
-            </button>
-          )}
-        </div>
-      </header>
+      <TopBar
+        client={client}
+        policy={policy}
+        readers={readers}
+        lang={lang}
+        page={page}
+        togglePage={() => setPage(page === 'main' ? 'diagnostic' : 'main')}
+        tr={tr}
+        call={call}
+      />
       {conn !== 'open' && state && (
         <div className="conn-banner" role="status" data-testid="conn-banner">
           {tr('connLost')}

@@ -17,6 +17,46 @@ import type { T } from '../ui/types';
 /** A raw code for the helpdesk, beside the words for everyone. */
 const Code = ({ children }: { children: string }) => <code className="raw">{children}</code>;
 
+/** The workstation's key: where it lives (TPM or software), what seals it, what went wrong. */
+function WorkstationKey({ ws, tr }: { ws: NonNullable<DiagnosticsReport['workstation']>; tr: T }) {
+  return (
+    <>
+      {tr(ws.key === 'tpm' ? 'keyTpm' : ws.key === 'software' ? 'keySoftware' : 'keyNone')}
+      {/* A software key's store is what the words already say; a TPM's names its provider. */}
+      {ws.key !== 'software' && (
+        <>
+          {' '}
+          <Code>{ws.keyStore}</Code>
+        </>
+      )}
+      {ws.tpm ? ` · ${tr('noTpm')} : ${ws.tpm}` : ''}
+      {` · ${tr('sealedBy')} `}
+      <Code>{ws.secretStorage}</Code>
+      {ws.problem ? ` — ${ws.problem}` : ''}
+    </>
+  );
+}
+
+/** The last audit records, newest first, in words with their raw action and reason. */
+function AuditList({ records, tr, lang }: { records: DiagnosticsReport['audit']; tr: T; lang: Lang }) {
+  return (
+    <ol className="audit" data-testid="diag-audit">
+      {records
+        .slice(-12)
+        .reverse()
+        .map((r) => {
+          const outcome = tr(outcomeKey(r.outcome));
+          return (
+            <li key={r.seq}>
+              {formatTime(r.at, lang)} {auditLabel(r.action, lang) ?? r.action}
+              {outcome ? ` — ${outcome}` : ''} <Code>{r.reason ? `${r.action} · ${r.reason}` : r.action}</Code>
+            </li>
+          );
+        })}
+    </ol>
+  );
+}
+
 export function Diagnostic({ client, tr, lang }: { client: UiClient; tr: T; lang: Lang }) {
   const [report, setReport] = useState<DiagnosticsReport | null>(null);
   useEffect(() => {
@@ -87,24 +127,7 @@ export function Diagnostic({ client, tr, lang }: { client: UiClient; tr: T; lang
           <>
             <dt>{tr('diagWorkstationKey')}</dt>
             <dd data-testid="diag-workstation-key">
-              {tr(
-                report.workstation.key === 'tpm'
-                  ? 'keyTpm'
-                  : report.workstation.key === 'software'
-                    ? 'keySoftware'
-                    : 'keyNone',
-              )}
-              {/* A software key's store is what the words already say; a TPM's names its provider. */}
-              {report.workstation.key !== 'software' && (
-                <>
-                  {' '}
-                  <Code>{report.workstation.keyStore}</Code>
-                </>
-              )}
-              {report.workstation.tpm ? ` · ${tr('noTpm')} : ${report.workstation.tpm}` : ''}
-              {` · ${tr('sealedBy')} `}
-              <Code>{report.workstation.secretStorage}</Code>
-              {report.workstation.problem ? ` — ${report.workstation.problem}` : ''}
+              <WorkstationKey ws={report.workstation} tr={tr} />
             </dd>
           </>
         )}
@@ -119,20 +142,7 @@ export function Diagnostic({ client, tr, lang }: { client: UiClient; tr: T; lang
         )}
       </dl>
       <h2>{tr('diagAudit')}</h2>
-      <ol className="audit" data-testid="diag-audit">
-        {report.audit
-          .slice(-12)
-          .reverse()
-          .map((r) => {
-            const outcome = tr(outcomeKey(r.outcome));
-            return (
-              <li key={r.seq}>
-                {formatTime(r.at, lang)} {auditLabel(r.action, lang) ?? r.action}
-                {outcome ? ` — ${outcome}` : ''} <Code>{r.reason ? `${r.action} · ${r.reason}` : r.action}</Code>
-              </li>
-            );
-          })}
-      </ol>
+      <AuditList records={report.audit} tr={tr} lang={lang} />
       <button className="btn primary big" onClick={() => void exportIt()} data-testid="diagnostic-export">
         {tr('export')}
       </button>

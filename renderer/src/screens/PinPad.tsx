@@ -7,6 +7,57 @@ import type { Call, T } from '../ui/types';
 
 type PinState = Extract<SessionState, { kind: 'pin-required' }>;
 
+/** A slot of fixed height: a message appearing never moves the keys under the finger. */
+function PinMessage({ state, error, tr }: { state: PinState; error: AgentError | null; tr: T }) {
+  // The card blocks at its last try; a session code only locks the account for a while (its own message).
+  const lastTry = state.secondFactor === 'card-pin' && state.triesLeft === 1;
+  return (
+    <div className="pin-message" data-testid="pin-message">
+      {error ? (
+        <ErrorLine error={error} tr={tr} msgKey={padErrorKey(error.code, state.secondFactor)} />
+      ) : state.triesLeft !== null && state.triesLeft < 3 ? (
+        <p className="message warn">{tr('triesLeft', { n: state.triesLeft })}</p>
+      ) : null}
+      {lastTry && <p className="message warn strong">{tr('lastTryWarning')}</p>}
+    </div>
+  );
+}
+
+/** The digits, erase and submit: large keys that stay where they are. */
+function Keys(props: {
+  press(d: string): void;
+  erase(): void;
+  submit(): void;
+  complete: boolean;
+  busy: boolean;
+  tr: T;
+}) {
+  const { press, busy, tr } = props;
+  return (
+    <div className="keys">
+      {['1', '2', '3', '4', '5', '6', '7', '8', '9'].map((d) => (
+        <button key={d} className="key" onClick={() => press(d)} data-testid={`pin-key-${d}`} disabled={busy}>
+          {d}
+        </button>
+      ))}
+      <button className="key action" onClick={props.erase} data-testid="pin-erase" disabled={busy}>
+        {tr('pinErase')}
+      </button>
+      <button className="key" onClick={() => press('0')} data-testid="pin-key-0" disabled={busy}>
+        0
+      </button>
+      <button
+        className="key action primary"
+        onClick={props.submit}
+        disabled={!props.complete || busy}
+        data-testid="pin-submit"
+      >
+        {tr('pinSubmit')}
+      </button>
+    </div>
+  );
+}
+
 export function PinPad(props: { state: PinState; client: UiClient; tr: T; error: AgentError | null; call: Call }) {
   const { state, client, tr, error, call } = props;
   // The PIN lives in this component's state only, is sent once and cleared at once.
@@ -55,8 +106,6 @@ export function PinPad(props: { state: PinState; client: UiClient; tr: T; error:
   const name = state.identity
     ? `${state.identity.firstName} ${state.identity.lastName} — ${state.identity.profession}`
     : null;
-  // The card blocks at its last try; a session code only locks the account for a while (its own message).
-  const lastTry = state.secondFactor === 'card-pin' && state.triesLeft === 1;
   return (
     <section className="card pin" data-testid="pin-pad" aria-label={tr('pinPadLabel')} ref={padRef} tabIndex={-1}>
       {name && (
@@ -75,41 +124,15 @@ export function PinPad(props: { state: PinState; client: UiClient; tr: T; error:
           <span key={i} className={i < pin.length ? 'dot filled' : 'dot'} />
         ))}
       </div>
-      {/* A slot of fixed height: a message appearing never moves the keys under the finger. */}
-      <div className="pin-message" data-testid="pin-message">
-        {error ? (
-          <ErrorLine error={error} tr={tr} msgKey={padErrorKey(error.code, state.secondFactor)} />
-        ) : state.triesLeft !== null && state.triesLeft < 3 ? (
-          <p className="message warn">{tr('triesLeft', { n: state.triesLeft })}</p>
-        ) : null}
-        {lastTry && <p className="message warn strong">{tr('lastTryWarning')}</p>}
-      </div>
-      <div className="keys">
-        {['1', '2', '3', '4', '5', '6', '7', '8', '9'].map((d) => (
-          <button key={d} className="key" onClick={() => press(d)} data-testid={`pin-key-${d}`} disabled={busy}>
-            {d}
-          </button>
-        ))}
-        <button
-          className="key action"
-          onClick={() => setPin((p) => p.slice(0, -1))}
-          data-testid="pin-erase"
-          disabled={busy}
-        >
-          {tr('pinErase')}
-        </button>
-        <button className="key" onClick={() => press('0')} data-testid="pin-key-0" disabled={busy}>
-          0
-        </button>
-        <button
-          className="key action primary"
-          onClick={() => void submit(pin)}
-          disabled={!complete || busy}
-          data-testid="pin-submit"
-        >
-          {tr('pinSubmit')}
-        </button>
-      </div>
+      <PinMessage state={state} error={error} tr={tr} />
+      <Keys
+        press={press}
+        erase={() => setPin((p) => p.slice(0, -1))}
+        submit={() => void submit(pin)}
+        complete={complete}
+        busy={busy}
+        tr={tr}
+      />
       <button
         className="btn ghost wide"
         onClick={() => void call(() => client.invoke('session.cancel', {}))}
