@@ -3,66 +3,88 @@
 // re-open proved (acr, amr, auth_time): a token exchanged after a 1-factor re-open says so.
 import { ACR, GRANT } from '@sillage/protocol';
 import { forSillageApi } from '../provider';
-import type { GrantKit } from './kit';
+import type { Ctx, GrantKit } from './kit';
 import { refuse } from './kit';
 
+const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
+
+/**
+ * The workstation's own access token for the Sillage API, its live roaming session and the audience
+ * asked for, or null after refusing the request.
+ */
+async function exchangeable(kit: GrantKit, ctx: Ctx) {
+  const { provider, audiences, api, auditFor } = kit;
+  const { sessions } = kit.deps;
+  const p = ctx.oidc.params as Record<string, string | undefined>;
+  const client = ctx.oidc.client!;
+  if (p.subject_token_type !== ACCESS_TOKEN_TYPE) {
+    refuse(ctx, 400, 'invalid_request', 'subject_token_type must be an access token');
+    return null;
+  }
+  if (p.requested_token_type && p.requested_token_type !== ACCESS_TOKEN_TYPE) {
+    refuse(ctx, 400, 'invalid_request', 'only access tokens can be requested');
+    return null;
+  }
+  const audience = p.audience ?? p.resource;
+  if (!audience || !audiences.has(audience)) {
+    await auditFor(ctx, {
+      action: 'token.exchange',
+      outcome: 'refused',
+      reason: 'invalid_target',
+      details: { audience: audience ?? null },
+    });
+    refuse(ctx, 400, 'invalid_target', `audience ${audience ?? '(none)'} is not a registered relying party`);
+    return null;
+  }
+  const subject = p.subject_token ? await provider.AccessToken.find(p.subject_token) : undefined;
+  // Only the workstation's own token is exchanged: a DPI token is not exchanged again.
+  if (!subject || subject.clientId !== client.clientId || subject.isExpired || !forSillageApi(subject, api)) {
+    await auditFor(ctx, {
+      action: 'token.exchange',
+      outcome: 'refused',
+      reason: 'invalid_subject_token',
+      details: { audience },
+    });
+    refuse(
+      ctx,
+      400,
+      'invalid_grant',
+      'subject token unknown, expired, revoked, not issued to this workstation or not for the Sillage API',
+    );
+    return null;
+  }
+  const session = subject.sid ? await sessions.get(subject.sid) : null;
+  if (!session || !sessions.isLive(session)) {
+    await auditFor(ctx, {
+      action: 'token.exchange',
+      outcome: 'refused',
+      accountId: subject.accountId,
+      reason: 'mfa_window_over',
+      details: { audience },
+    });
+    refuse(ctx, 400, 'invalid_grant', 'roaming session over', { sillage_error: 'mfa_required' });
+    return null;
+  }
+  return { subject, session, audience };
+}
+
 export function registerTokenExchangeGrant(kit: GrantKit): void {
-  const { provider, deps, audiences, api, resourceServer, auditFor } = kit;
-  const { directory, sessions, now } = kit.deps;
+  const { provider, deps, resourceServer, auditFor } = kit;
+  const { directory, now } = kit.deps;
   provider.registerGrantType(
     GRANT.tokenExchange,
     async (ctx) => {
-      const p = ctx.oidc.params as Record<string, string | undefined>;
-      const client = ctx.oidc.client!;
-      if (p.subject_token_type !== 'urn:ietf:params:oauth:token-type:access_token')
-        return refuse(ctx, 400, 'invalid_request', 'subject_token_type must be an access token');
-      if (p.requested_token_type && p.requested_token_type !== 'urn:ietf:params:oauth:token-type:access_token')
-        return refuse(ctx, 400, 'invalid_request', 'only access tokens can be requested');
-      const audience = p.audience ?? p.resource;
-      if (!audience || !audiences.has(audience)) {
-        await auditFor(ctx, {
-          action: 'token.exchange',
-          outcome: 'refused',
-          reason: 'invalid_target',
-          details: { audience: audience ?? null },
-        });
-        return refuse(ctx, 400, 'invalid_target', `audience ${audience ?? '(none)'} is not a registered relying party`);
-      }
-      const subject = p.subject_token ? await provider.AccessToken.find(p.subject_token) : undefined;
-      // Only the workstation's own token is exchanged: a DPI token is not exchanged again.
-      if (!subject || subject.clientId !== client.clientId || subject.isExpired || !forSillageApi(subject, api)) {
-        await auditFor(ctx, {
-          action: 'token.exchange',
-          outcome: 'refused',
-          reason: 'invalid_subject_token',
-          details: { audience },
-        });
-        return refuse(
-          ctx,
-          400,
-          'invalid_grant',
-          'subject token unknown, expired, revoked, not issued to this workstation or not for the Sillage API',
-        );
-      }
+      const ok = await exchangeable(kit, ctx);
+      if (!ok) return;
+      const { subject, session, audience } = ok;
       const sid = subject.sid;
-      const session = sid ? await sessions.get(sid) : null;
-      if (!session || !sessions.isLive(session)) {
-        await auditFor(ctx, {
-          action: 'token.exchange',
-          outcome: 'refused',
-          accountId: subject.accountId,
-          reason: 'mfa_window_over',
-          details: { audience },
-        });
-        return refuse(ctx, 400, 'invalid_grant', 'roaming session over', { sillage_error: 'mfa_required' });
-      }
       const remaining = Math.max(1, Math.floor((session.expiresAt.getTime() - now().getTime()) / 1000));
       // What the workstation's login or re-open proved. A token issued before that record existed says
       // nothing of it: no second factor is claimed for it.
       const proved = (subject.extra ?? {}) as { acr?: string; amr?: string[]; auth_time?: number };
       const at = new provider.AccessToken({
         accountId: subject.accountId,
-        client,
+        client: ctx.oidc.client!,
         grantId: subject.grantId,
         gty: GRANT.tokenExchange,
         sid,
@@ -88,7 +110,7 @@ export function registerTokenExchangeGrant(kit: GrantKit): void {
       });
       ctx.body = {
         access_token: token,
-        issued_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+        issued_token_type: ACCESS_TOKEN_TYPE,
         token_type: 'Bearer',
         expires_in: at.expiration,
       };

@@ -8,11 +8,12 @@ import { RelayError } from '../desfire-relay';
 import type { RouteKit } from './kit';
 import { readJson } from './kit';
 
-export async function enrolBadge(ctx: Koa.Context, kit: RouteKit): Promise<void> {
-  const { directory, sessions, audit, auditRefusal, bearer, relay, now } = kit;
-  const b = await bearer(ctx);
-  const body = await readJson(ctx);
-  const refuse = async (
+/**
+ * The refusal of an enrolment, after its audit record. Without a token of this server, the caller is
+ * nobody: its address's share of refusals.
+ */
+function refuser(ctx: Koa.Context, kit: RouteKit) {
+  return async (
     status: number,
     error: OAuthError | 'conflict',
     code: SillageError | null,
@@ -28,11 +29,17 @@ export async function enrolBadge(ctx: Koa.Context, kit: RouteKit): Promise<void>
       reason: `${code ?? error}: ${description}`,
       ...(details ? { details } : {}),
     } as const;
-    // Without a token of this server, the caller is nobody: its address's share of refusals.
-    await (who.workstation ? audit.append(entry) : auditRefusal(ctx, null, entry));
+    await (who.workstation ? kit.audit.append(entry) : kit.auditRefusal(ctx, null, entry));
     ctx.status = status;
     ctx.body = { error, error_description: description, ...(code && { sillage_error: code }) };
   };
+}
+
+export async function enrolBadge(ctx: Koa.Context, kit: RouteKit): Promise<void> {
+  const { directory, sessions, audit, bearer, relay, now } = kit;
+  const b = await bearer(ctx);
+  const body = await readJson(ctx);
+  const refuse = refuser(ctx, kit);
   if (!b || !sessions.isLive(b.session))
     return refuse(401, 'invalid_token', null, 'a live session token of this workstation is required');
   const ws = b.at.clientId;
