@@ -151,11 +151,12 @@ async function shellSettings(
   };
 }
 
-/** Runs the desktop app; resolves with its parts once up (null when another instance runs). */
-export async function startShell(e: ShellElectron, opts: ShellOptions): Promise<RunningShell | null> {
+/**
+ * The app up to its agent: --headless refused, another instance left to run (this one ends, not a crash),
+ * the UI's scheme registered before `ready`, then the app hardened. Null when this process ends.
+ */
+async function readyApp(e: ShellElectron, argv: string[], env: NodeJS.ProcessEnv) {
   const { app } = e;
-  const argv = opts.argv ?? process.argv;
-  const env = opts.env ?? process.env;
   if (argv.includes('--headless')) {
     // Headless mode is a development tool of the repository, never part of the packaged app.
     console.error('Sillage: --headless is not available in the desktop application.');
@@ -179,6 +180,17 @@ export async function startShell(e: ShellElectron, opts: ShellOptions): Promise<
     // No application menu: none of its accelerators (close, reload, DevTools) exist on a ward PC.
     e.Menu.setApplicationMenu(null);
   }
+  return { supervisor, packaged };
+}
+
+/** Runs the desktop app; resolves with its parts once up (null when another instance runs). */
+export async function startShell(e: ShellElectron, opts: ShellOptions): Promise<RunningShell | null> {
+  const { app } = e;
+  const argv = opts.argv ?? process.argv;
+  const env = opts.env ?? process.env;
+  const ready = await readyApp(e, argv, env);
+  if (!ready) return null;
+  const { supervisor, packaged } = ready;
   const paths = shellPaths(app, opts.bundleDir, opts.resourcesPath);
   e.protocol.handle(APP_SCHEME, appSchemeHandler(paths.rendererDir));
   const agent = await composeAgent(

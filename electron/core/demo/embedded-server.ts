@@ -49,7 +49,8 @@ export function embeddedServerIn(root: string, node: string | null): StartEmbedd
   return (opts) => startEmbeddedServer({ ...opts, root, node });
 }
 
-export async function startEmbeddedServer(opts: EmbeddedServerOptions): Promise<EmbeddedServer> {
+/** The files the demo server starts from, in its data directory: CA, seed, badge keys, the demo DPI's secret. */
+function writeDemoFiles(opts: EmbeddedServerOptions) {
   fs.mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
   const caFile = path.join(opts.dataDir, 'demo-ca.pem');
   fs.writeFileSync(caFile, opts.demoCaPem);
@@ -82,41 +83,16 @@ export async function startEmbeddedServer(opts: EmbeddedServerOptions): Promise<
       { clientId: DEMO_DPI.clientId, clientSecretEnv: 'SILLAGE_DEMO_DPI_SECRET', audiences: [DEMO_DPI.audience] },
     ]),
   );
-  const args = [
-    '--import',
-    'tsx',
-    '--import',
-    pathToFileURL(path.join(opts.root, 'electron', 'core', 'demo', 'exit-with-parent.ts')).href,
-    path.join(opts.root, 'server', 'src', 'main.ts'),
-    '--port',
-    '0',
-    '--data-dir',
-    path.join(opts.dataDir, 'server-db'),
-    '--trust-anchor',
-    caFile,
-    '--seed',
-    seedFile,
-    '--desfire-keys',
-    keysFile,
-    '--relying-parties',
-    rpFile,
-    '--log-level',
-    'warn',
-    '--mfa-window-minutes',
-    String(opts.mfaWindowMinutes),
-    ...(opts.allowUidOnly ? ['--allow-badge-proof', 'uid-only'] : []),
-  ];
-  const child: ChildProcess = spawn(opts.node, args, {
-    cwd: opts.root,
-    // The IPC channel is the child's lifeline: it closes when this process ends, however it ends.
-    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-    env: { ...process.env, SILLAGE_DEMO_DPI_SECRET: dpiSecret },
-  });
+  return { caFile, seedFile, keysFile, rpFile, enrolmentToken, dpiSecret, secretFile };
+}
+
+/** The issuer the server prints once it listens; its last errors when it exits first or is too slow. */
+function issuerOf(child: ChildProcess): Promise<string> {
   const errors: string[] = [];
   readline.createInterface({ input: child.stderr! }).on('line', (l) => {
     if (!/Unsupported runtime/.test(l)) errors.push(l);
   });
-  const issuer = await new Promise<string>((resolve, reject) => {
+  return new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('embedded session server did not start within 60 s')), 60_000);
     readline.createInterface({ input: child.stdout! }).on('line', (l) => {
       const m = /^Sillage session server: (\S+?)\/?\s/.exec(l);
@@ -130,10 +106,45 @@ export async function startEmbeddedServer(opts: EmbeddedServerOptions): Promise<
       reject(new Error(`embedded session server exited (${code}): ${errors.slice(-3).join(' | ')}`));
     });
   });
+}
+
+export async function startEmbeddedServer(opts: EmbeddedServerOptions): Promise<EmbeddedServer> {
+  const files = writeDemoFiles(opts);
+  const args = [
+    '--import',
+    'tsx',
+    '--import',
+    pathToFileURL(path.join(opts.root, 'electron', 'core', 'demo', 'exit-with-parent.ts')).href,
+    path.join(opts.root, 'server', 'src', 'main.ts'),
+    '--port',
+    '0',
+    '--data-dir',
+    path.join(opts.dataDir, 'server-db'),
+    '--trust-anchor',
+    files.caFile,
+    '--seed',
+    files.seedFile,
+    '--desfire-keys',
+    files.keysFile,
+    '--relying-parties',
+    files.rpFile,
+    '--log-level',
+    'warn',
+    '--mfa-window-minutes',
+    String(opts.mfaWindowMinutes),
+    ...(opts.allowUidOnly ? ['--allow-badge-proof', 'uid-only'] : []),
+  ];
+  const child: ChildProcess = spawn(opts.node, args, {
+    cwd: opts.root,
+    // The IPC channel is the child's lifeline: it closes when this process ends, however it ends.
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+    env: { ...process.env, SILLAGE_DEMO_DPI_SECRET: files.dpiSecret },
+  });
+  const issuer = await issuerOf(child);
   return {
     issuer,
-    enrolmentToken,
-    demoDpi: { ...DEMO_DPI, secretFile },
+    enrolmentToken: files.enrolmentToken,
+    demoDpi: { ...DEMO_DPI, secretFile: files.secretFile },
     pid: child.pid!,
     async stop() {
       if (child.exitCode !== null) return;

@@ -33,19 +33,9 @@ export class EncodeRefused extends Error {}
 export const APP_KEY_SETTINGS = 0x0b;
 const PICC_FREE_CREATE = 0x04;
 
-export async function encodeBadge(
-  card: DesfireCard,
-  profile: BadgeProfile,
-  keys: MasterKeyLookup,
-  badgeNumber: string,
-  opts: { dryRun: boolean },
-): Promise<EncodeResult> {
+/** The badge number as the credential file holds it, and the master keys the profile needs. */
+function encodeInputs(profile: BadgeProfile, keys: MasterKeyLookup, badgeNumber: string) {
   const aid = aidBytes(profile.aid);
-  const steps: EncodeStep[] = [];
-  const step = async (what: string, fn: () => Promise<unknown>) => {
-    if (!opts.dryRun) await fn();
-    steps.push({ what, done: !opts.dryRun });
-  };
   const data = Buffer.alloc(profile.length);
   if (Buffer.byteLength(badgeNumber, 'ascii') > profile.length || !/^[\x20-\x7e]+$/.test(badgeNumber))
     throw new EncodeRefused(`numéro de badge : ${profile.length} caractères ASCII au plus`);
@@ -61,7 +51,11 @@ export async function encodeBadge(
     );
   if (profile.keyNo === 0)
     throw new EncodeRefused('la clé de lecture doit être distincte de la clé maîtresse de l’application (keyNo ≥ 1)');
+  return { aid, data, master0, readMaster, uidMaster };
+}
 
+/** The card's real UID and generation, once it is known blank: EV2/EV3, fixed UID, no application, factory PICC. */
+async function blankCard(card: DesfireCard, profile: BadgeProfile, aid: Buffer) {
   const seen = await card.anticollisionUid();
   if (isRandomUid(seen)) throw new EncodeRefused("carte à UID aléatoire : encodez-la avant d'activer l'UID aléatoire");
   const version = await card.getVersion();
@@ -85,22 +79,42 @@ export async function encodeBadge(
   const picc = await card.getKeySettings();
   if (!(picc.settings & PICC_FREE_CREATE))
     throw new EncodeRefused('création d’application protégée : réglages de la carte non par défaut, carte non vierge');
+  return { uid, generation: version.generation };
+}
+
+/** Authenticates with the new application's default key 0: a non-default one is refused. */
+async function authenticateNewApplication(card: DesfireCard, aid: Buffer): Promise<void> {
+  const custody = new FixedKeyCustody(Buffer.alloc(16));
+  await card.selectApplication(aid);
+  try {
+    await card.authenticate('ev2', 0, custody, { aid, keyNo: 0, uid: null, systemId: Buffer.alloc(0) });
+  } catch (e) {
+    if (e instanceof DesfireError && e.code === 'auth-failed')
+      throw new EncodeRefused('clé maîtresse de l’application non par défaut : refus');
+    throw e;
+  }
+}
+
+export async function encodeBadge(
+  card: DesfireCard,
+  profile: BadgeProfile,
+  keys: MasterKeyLookup,
+  badgeNumber: string,
+  opts: { dryRun: boolean },
+): Promise<EncodeResult> {
+  const steps: EncodeStep[] = [];
+  const step = async (what: string, fn: () => Promise<unknown>) => {
+    if (!opts.dryRun) await fn();
+    steps.push({ what, done: !opts.dryRun });
+  };
+  const { aid, data, master0, readMaster, uidMaster } = encodeInputs(profile, keys, badgeNumber);
+  const { uid, generation } = await blankCard(card, profile, aid);
 
   const nKeys = Math.max(profile.keyNo, profile.uidKeyNo ?? 0) + 1;
   await step(`créer l'application ${profile.aid} (${nKeys} clés AES)`, () =>
     card.createApplication(aid, APP_KEY_SETTINGS, nKeys),
   );
-  const custody = new FixedKeyCustody(Buffer.alloc(16));
-  if (!opts.dryRun) {
-    await card.selectApplication(aid);
-    try {
-      await card.authenticate('ev2', 0, custody, { aid, keyNo: 0, uid: null, systemId: Buffer.alloc(0) });
-    } catch (e) {
-      if (e instanceof DesfireError && e.code === 'auth-failed')
-        throw new EncodeRefused('clé maîtresse de l’application non par défaut : refus');
-      throw e;
-    }
-  }
+  if (!opts.dryRun) await authenticateNewApplication(card, aid);
   await step(
     `créer le fichier ${profile.fileNo} (${profile.length} octets, ${profile.mode}, lecture par la clé ` +
       `${profile.keyNo})`,
@@ -132,7 +146,7 @@ export async function encodeBadge(
   appKey.fill(0);
   return {
     uid: uid.toString('hex').toUpperCase(),
-    generation: version.generation,
+    generation,
     number: badgeNumberOf(data),
     steps,
     dryRun: opts.dryRun,
