@@ -27,7 +27,7 @@ import { startChores } from './start/chores';
 import { front, koaErrorLog } from './start/front';
 import { listen } from './start/listener';
 import { liveProvider } from './start/live-provider';
-import { bearerCheck, refusalAudit } from './start/refusals';
+import { bearerCheck, refusalAudit } from './start/requests';
 import { openStorage } from './start/storage';
 
 export interface ServerOptions {

@@ -10,7 +10,7 @@ import type { Log } from '../log';
 import type { Metrics } from '../metrics';
 import { ROUTES } from '../routes';
 import type { RouteKit } from '../routes';
-import type { AuditRefusal } from './refusals';
+import type { AuditRefusal } from './requests';
 
 /**
  * Every route, when the database is down: 503, nothing issued or changed. The agents read it as

@@ -1,5 +1,5 @@
-// How the front and the routes audit refusals of requests nobody authenticated, and the bearer check of
-// a workstation's access token for the Sillage API.
+// What the front and the routes work with about requests: the audit of refusals of requests nobody
+// authenticated, and the bearer check of a workstation's access token for the Sillage API.
 import type Koa from 'koa';
 import type Provider from 'oidc-provider';
 import type { Audit, AuditEntry } from '../audit';
