@@ -44,6 +44,16 @@ interface EmuFile {
   data: Buffer;
 }
 
+/** How a command travels (secure messaging modes, header length) and what it does. */
+type CommandSpec = {
+  headerLen: number;
+  cmdMode: EmuMode;
+  respMode?: EmuMode;
+  /** Plain length of the command data (EV1 full mode finds its CRC there). */
+  dataLength?: number;
+  exec: (h: Buffer, b: Buffer) => { status: number; data?: Buffer; endSession?: boolean };
+};
+
 interface EmuApp {
   keySettings: number;
   keys: Buffer[];
@@ -428,19 +438,7 @@ export class DesfireEmulator {
     return this.auth !== null && this.auth.kind !== 'pending' && this.auth.keyNo === keyNo;
   }
 
-  private commandSpec(
-    cmd: number,
-    data: Buffer,
-  ):
-    | { status: number }
-    | {
-        headerLen: number;
-        cmdMode: EmuMode;
-        respMode?: EmuMode;
-        /** Plain length of the command data (EV1 full mode finds its CRC there). */
-        dataLength?: number;
-        exec: (h: Buffer, b: Buffer) => { status: number; data?: Buffer; endSession?: boolean };
-      } {
+  private commandSpec(cmd: number, data: Buffer): CommandSpec | { status: number } {
     const app = this.selected;
     const master = () => this.auth !== null && this.auth.kind !== 'pending' && this.auth.keyNo === 0;
     switch (cmd) {
@@ -482,82 +480,17 @@ export class DesfireEmulator {
         return {
           headerLen: 0,
           cmdMode: 'mac',
-          exec: (_h, b) => {
-            if (app) return { status: 0x1c };
-            if (b.length !== 5) return { status: 0x7e };
-            if (!(this.piccKeySettings & 0x04) && !master()) return { status: 0x9d };
-            const key = b.subarray(0, 3).toString('hex');
-            if (this.apps.has(key)) return { status: 0xde };
-            const n = b[4]! & 0x0f;
-            if (!(b[4]! & 0x80) || n < 1 || n > 14) return { status: 0x9e };
-            this.apps.set(key, {
-              keySettings: b[3]!,
-              keys: Array.from({ length: n }, () => Buffer.alloc(16)),
-              versions: Array(n).fill(0),
-              files: new Map(),
-            });
-            return { status: 0 };
-          },
+          exec: (_h, b) => (app ? { status: 0x1c } : this.createApplication(b, master())),
         };
       case 0xcd:
         return {
           headerLen: 0,
           cmdMode: 'mac',
-          exec: (_h, b) => {
-            if (!app) return { status: 0x1c };
-            if (b.length !== 7) return { status: 0x7e };
-            if (!(app.keySettings & 0x04) && !master()) return { status: 0x9d };
-            if (app.files.has(b[0]!)) return { status: 0xde };
-            const mode = MODE_OF_BITS[b[1]! & 0x03];
-            if (!mode) return { status: 0x9e };
-            app.files.set(b[0]!, {
-              mode,
-              readWrite: b[2]! >> 4,
-              change: b[2]! & 0x0f,
-              read: b[3]! >> 4,
-              write: b[3]! & 0x0f,
-              data: Buffer.alloc(le3(b, 4)),
-            });
-            return { status: 0 };
-          },
+          exec: (_h, b) => (app ? this.createFile(app, b, master()) : { status: 0x1c }),
         };
       case 0xbd:
-      case 0x3d: {
-        if (!app) return { status: 0x1c };
-        if (data.length < 7) return { status: 0x7e };
-        const f = app.files.get(data[0]!);
-        if (!f) return { status: 0xf0 };
-        const access = cmd === 0xbd ? [f.read, f.readWrite] : [f.write, f.readWrite];
-        if (!access.some((k) => this.allowed(k))) return { status: 0x9d };
-        // Free access is plain communication whatever the file says.
-        const mode: EmuMode = access.includes(0x0e) ? 'plain' : f.mode;
-        const off = le3(data, 1);
-        const len = le3(data, 4);
-        if (cmd === 0xbd) {
-          return {
-            headerLen: 7,
-            cmdMode: mode === 'plain' ? 'plain' : 'mac',
-            respMode: mode,
-            exec: () => {
-              const n = len || f.data.length - off;
-              if (off + n > f.data.length) return { status: 0xbe };
-              return { status: 0, data: Buffer.from(f.data.subarray(off, off + n)) };
-            },
-          };
-        }
-        return {
-          headerLen: 7,
-          cmdMode: mode,
-          respMode: mode === 'plain' ? 'plain' : 'mac',
-          dataLength: len,
-          exec: (_h, b) => {
-            if (b.length !== len) return { status: 0x7e };
-            if (off + len > f.data.length) return { status: 0xbe };
-            b.copy(f.data, off);
-            return { status: 0 };
-          },
-        };
-      }
+      case 0x3d:
+        return app ? this.fileAccess(cmd, data, app) : { status: 0x1c };
       case 0x51:
         if (this.auth?.kind !== 'ev2' && this.auth?.kind !== 'aes') return { status: 0x9d };
         return {
@@ -568,32 +501,101 @@ export class DesfireEmulator {
         };
       case 0xc4:
         if (!app || this.auth?.kind !== 'ev2' || this.auth.keyNo !== 0) return { status: 0x9d };
-        return {
-          headerLen: 1,
-          cmdMode: 'full',
-          exec: (h, b) => {
-            const keyNo = h[0]!;
-            const old = app.keys[keyNo];
-            if (!old) return { status: 0x40 };
-            const same = this.auth?.kind === 'ev2' && this.auth.keyNo === keyNo;
-            if (same) {
-              if (b.length !== 17) return { status: 0x7e };
-              app.keys[keyNo] = Buffer.from(b.subarray(0, 16));
-              app.versions[keyNo] = b[16]!;
-              return { status: 0, endSession: true };
-            }
-            if (b.length !== 21) return { status: 0x7e };
-            const next = Buffer.alloc(16);
-            for (let i = 0; i < 16; i++) next[i] = b[i]! ^ old[i]!;
-            if (!desfireCrc32(next).equals(b.subarray(17, 21))) return { status: 0x1e };
-            app.keys[keyNo] = next;
-            app.versions[keyNo] = b[16]!;
-            return { status: 0 };
-          },
-        };
+        return { headerLen: 1, cmdMode: 'full', exec: (h, b) => this.changeKey(app, h[0]!, b) };
       default:
         return { status: 0x1c };
     }
+  }
+  /** CreateApplication (CA) at PICC level: AES keys only, 1 to 14 of them. */
+  private createApplication(b: Buffer, master: boolean): { status: number } {
+    if (b.length !== 5) return { status: 0x7e };
+    if (!(this.piccKeySettings & 0x04) && !master) return { status: 0x9d };
+    const key = b.subarray(0, 3).toString('hex');
+    if (this.apps.has(key)) return { status: 0xde };
+    const n = b[4]! & 0x0f;
+    if (!(b[4]! & 0x80) || n < 1 || n > 14) return { status: 0x9e };
+    this.apps.set(key, {
+      keySettings: b[3]!,
+      keys: Array.from({ length: n }, () => Buffer.alloc(16)),
+      versions: Array(n).fill(0),
+      files: new Map(),
+    });
+    return { status: 0 };
+  }
+
+  /** CreateStdDataFile (CD) in the selected application. */
+  private createFile(app: EmuApp, b: Buffer, master: boolean): { status: number } {
+    if (b.length !== 7) return { status: 0x7e };
+    if (!(app.keySettings & 0x04) && !master) return { status: 0x9d };
+    if (app.files.has(b[0]!)) return { status: 0xde };
+    const mode = MODE_OF_BITS[b[1]! & 0x03];
+    if (!mode) return { status: 0x9e };
+    app.files.set(b[0]!, {
+      mode,
+      readWrite: b[2]! >> 4,
+      change: b[2]! & 0x0f,
+      read: b[3]! >> 4,
+      write: b[3]! & 0x0f,
+      data: Buffer.alloc(le3(b, 4)),
+    });
+    return { status: 0 };
+  }
+
+  /** ReadData (BD) and WriteData (3D) of the selected application's file, as the file's access rights say. */
+  private fileAccess(cmd: number, data: Buffer, app: EmuApp): CommandSpec | { status: number } {
+    if (data.length < 7) return { status: 0x7e };
+    const f = app.files.get(data[0]!);
+    if (!f) return { status: 0xf0 };
+    const access = cmd === 0xbd ? [f.read, f.readWrite] : [f.write, f.readWrite];
+    if (!access.some((k) => this.allowed(k))) return { status: 0x9d };
+    // Free access is plain communication whatever the file says.
+    const mode: EmuMode = access.includes(0x0e) ? 'plain' : f.mode;
+    const off = le3(data, 1);
+    const len = le3(data, 4);
+    if (cmd === 0xbd) {
+      return {
+        headerLen: 7,
+        cmdMode: mode === 'plain' ? 'plain' : 'mac',
+        respMode: mode,
+        exec: () => {
+          const n = len || f.data.length - off;
+          if (off + n > f.data.length) return { status: 0xbe };
+          return { status: 0, data: Buffer.from(f.data.subarray(off, off + n)) };
+        },
+      };
+    }
+    return {
+      headerLen: 7,
+      cmdMode: mode,
+      respMode: mode === 'plain' ? 'plain' : 'mac',
+      dataLength: len,
+      exec: (_h, b) => {
+        if (b.length !== len) return { status: 0x7e };
+        if (off + len > f.data.length) return { status: 0xbe };
+        b.copy(f.data, off);
+        return { status: 0 };
+      },
+    };
+  }
+
+  /** ChangeKey (C4) under the application master key: the session's own key, or another with its CRC32. */
+  private changeKey(app: EmuApp, keyNo: number, b: Buffer): { status: number; endSession?: boolean } {
+    const old = app.keys[keyNo];
+    if (!old) return { status: 0x40 };
+    const same = this.auth?.kind === 'ev2' && this.auth.keyNo === keyNo;
+    if (same) {
+      if (b.length !== 17) return { status: 0x7e };
+      app.keys[keyNo] = Buffer.from(b.subarray(0, 16));
+      app.versions[keyNo] = b[16]!;
+      return { status: 0, endSession: true };
+    }
+    if (b.length !== 21) return { status: 0x7e };
+    const next = Buffer.alloc(16);
+    for (let i = 0; i < 16; i++) next[i] = b[i]! ^ old[i]!;
+    if (!desfireCrc32(next).equals(b.subarray(17, 21))) return { status: 0x1e };
+    app.keys[keyNo] = next;
+    app.versions[keyNo] = b[16]!;
+    return { status: 0 };
   }
 }
 
