@@ -114,13 +114,8 @@ export async function startServer(opts: ServerOptions): Promise<SessionServer> {
   const issuer = (opts.issuer ?? `http://127.0.0.1:${listener.port}`).replace(/\/$/, '');
   const assertions = new WorkstationAssertions(db, directory, issuer, skewS);
   const once = new SingleUse(db);
-  const relay = new DesfireRelay(
-    opts.desfireKeyStore ?? relayKeysFrom(opts.desfireKeys ?? {}),
-    nonceKey,
-    assertions,
-    once,
-    now,
-  );
+  const relayKeys = opts.desfireKeyStore ?? relayKeysFrom(opts.desfireKeys ?? {});
+  const relay = new DesfireRelay(relayKeys, nonceKey, assertions, once, now);
   const { refusals, auditRefusal } = refusalAudit({ audit, log, now, limits: opts.refusalLimits, metrics });
   const common = { db, directory, sessions, audit, relay, issuer, log, now };
   const kit: RouteKit = {
@@ -151,14 +146,9 @@ export async function startServer(opts: ServerOptions): Promise<SessionServer> {
   });
   listener.serve(live.handle);
 
-  const chores = startChores({
-    db,
-    audit,
-    log,
-    refreshKeys: live.refreshKeys,
-    keyRefreshMs: opts.keyRefreshMs ?? 30_000,
-    checkpointMs: opts.auditCheckpointMs ?? 300_000,
-  });
+  const keyRefreshMs = opts.keyRefreshMs ?? 30_000;
+  const checkpointMs = opts.auditCheckpointMs ?? 300_000;
+  const chores = startChores({ db, audit, log, refreshKeys: live.refreshKeys, keyRefreshMs, checkpointMs });
   const metricsServer = metrics
     ? await serveMetrics(metrics, opts.metrics!.port, opts.metrics!.host ?? '127.0.0.1', log)
     : null;

@@ -17,6 +17,17 @@ import type { T } from '../ui/types';
 /** A raw code for the helpdesk, beside the words for everyone. */
 const Code = ({ children }: { children: string }) => <code className="raw">{children}</code>;
 
+function ReaderLines({ readers, tr }: { readers: DiagnosticsReport['readers']; tr: T }) {
+  if (readers.length === 0) return tr('none');
+  return readers.map((r) => (
+    <div key={r.name}>
+      {r.name} : {tr(readerStateKey(r.status))}, {tr(transportKey(r.transport))}
+      {r.cardPresent ? `, ${tr('cardPresent')}` : ''}
+      {r.problem ? ` — ${r.problem}` : ''}
+    </div>
+  ));
+}
+
 /** The workstation's key: where it lives (TPM or software), what seals it, what went wrong. */
 function WorkstationKey({ ws, tr }: { ws: NonNullable<DiagnosticsReport['workstation']>; tr: T }) {
   return (
@@ -99,15 +110,7 @@ export function Diagnostic({ client, tr, lang }: { client: UiClient; tr: T; lang
         )}
         <dt>{tr('diagReaders')}</dt>
         <dd data-testid="diag-readers">
-          {report.readers.length === 0
-            ? tr('none')
-            : report.readers.map((r) => (
-                <div key={r.name}>
-                  {r.name} : {tr(readerStateKey(r.status))}, {tr(transportKey(r.transport))}
-                  {r.cardPresent ? `, ${tr('cardPresent')}` : ''}
-                  {r.problem ? ` — ${r.problem}` : ''}
-                </div>
-              ))}
+          <ReaderLines readers={report.readers} tr={tr} />
         </dd>
         <dt>{tr('diagErrors')}</dt>
         <dd data-testid="diag-errors">
