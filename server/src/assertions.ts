@@ -15,6 +15,8 @@ import type { Db } from './db';
 import type { Directory } from './directory';
 
 export const MAX_ASSERTION_LIFETIME_S = 300;
+/** Workstation keys an instance keeps in memory (see WorkstationAssertions.keys). */
+const MAX_KNOWN_WORKSTATIONS = 20_000;
 /** Algorithms a workstation may sign with (asymmetric only: its key is registered public). */
 export const WORKSTATION_ALGS = ['ES256', 'RS256', 'PS256'] as const;
 
@@ -76,27 +78,57 @@ export class WorkstationAssertions {
   /**
    * Single use, shared by every instance and both endpoints: true the first time (iss, jti) is seen.
    * The id is oidc-provider's own (sha256 of iss and jti), so instances of either version agree.
+   * `activeWs`: recorded only if that workstation is active when the record is written, in the same
+   * statement ('revoked' otherwise: nothing recorded).
    */
-  firstUse(iss: string, jti: string, exp: number): Promise<boolean> {
+  firstUse(iss: string, jti: string, exp: number, activeWs?: string): Promise<boolean | 'revoked'> {
     const id = createHash('sha256').update(`${iss}${jti}`).digest('base64url');
-    return this.uses.add({ id, until: exp + this.skewS });
+    return this.uses.add({ id, until: exp + this.skewS, ws: activeWs ?? null });
   }
 
-  // Concurrent token requests record their assertions in one statement; within a batch the same id twice
-  // is a replay too: only its first caller is told "new".
-  private readonly uses = new Batcher<{ id: string; until: number }, boolean>('assertion-replay', async (items) => {
-    const until = new Map<string, number>();
-    for (const i of items) until.set(i.id, Math.max(i.until, until.get(i.id) ?? 0));
-    const { rows } = await this.db.query<{ id: string }>(
-      `INSERT INTO oidc_payloads (type, id, payload, expires_at)
-       SELECT 'ReplayDetection', u.id, '{}', to_timestamp(u.until) FROM unnest($1::text[], $2::float8[]) AS u(id, until)
-       ON CONFLICT (type, id) DO NOTHING RETURNING id`,
-      [[...until.keys()], [...until.values()]],
-      { prepare: 'assertion-first-use' },
-    );
-    const inserted = new Set(rows.map((r) => r.id));
-    return items.map((i) => inserted.delete(i.id));
-  });
+  // Concurrent token and relay requests record their assertions in one statement; within a batch the same
+  // id twice is a replay too: only its first caller is told "new". A relay call's record also says whether
+  // its workstation is still active (its key came from this instance's memory, its status never does).
+  private readonly uses = new Batcher<{ id: string; until: number; ws: string | null }, boolean | 'revoked'>(
+    'assertion-replay',
+    async (items) => {
+      const byId = new Map<string, { until: number; ws: string | null }>();
+      for (const i of items)
+        byId.set(i.id, { until: Math.max(i.until, byId.get(i.id)?.until ?? 0), ws: byId.get(i.id)?.ws ?? i.ws });
+      const rows = [...byId];
+      const { rows: out } = await this.db.query<{ id: string | null; ws: string | null }>(
+        `WITH u AS (SELECT * FROM unnest($1::text[], $2::float8[], $3::text[]) AS u(id, until, ws)),
+         active AS (SELECT client_id FROM workstations WHERE client_id IN (SELECT ws FROM u) AND status = 'active'),
+         ins AS (
+           INSERT INTO oidc_payloads (type, id, payload, expires_at)
+           SELECT 'ReplayDetection', u.id, '{}', to_timestamp(u.until) FROM u
+           WHERE u.ws IS NULL OR u.ws IN (SELECT client_id FROM active)
+           ON CONFLICT (type, id) DO NOTHING RETURNING id)
+         SELECT id, NULL AS ws FROM ins UNION ALL SELECT NULL, client_id FROM active`,
+        [rows.map(([id]) => id), rows.map(([, r]) => r.until), rows.map(([, r]) => r.ws)],
+        { prepare: 'assertion-first-use' },
+      );
+      const inserted = new Set(out.flatMap((r) => (r.id ? [r.id] : [])));
+      const active = new Set(out.flatMap((r) => (r.ws ? [r.ws] : [])));
+      return items.map((i) => (i.ws !== null && !active.has(i.ws) ? 'revoked' : inserted.delete(i.id)));
+    },
+  );
+
+  /**
+   * The keys of workstations seen active, by client id: a workstation's key never changes (registering
+   * again makes a new client id), only its status does, and that is read with every assertion's record.
+   * Keeps the relay from reading the workstation and then writing the record: one round trip per call.
+   */
+  private readonly keys = new Map<string, ReturnType<typeof createLocalJWKSet>>();
+
+  private rememberKeys(clientId: string, jwks: JSONWebKeySet) {
+    const set = createLocalJWKSet(jwks);
+    this.keys.delete(clientId);
+    this.keys.set(clientId, set);
+    // A hospital group's workstations fit many times over; the oldest entry goes first.
+    if (this.keys.size > MAX_KNOWN_WORKSTATIONS) this.keys.delete(this.keys.keys().next().value!);
+    return set;
+  }
 
   /**
    * The claims hook of oidc-provider's client authentication (after it checked signature, audience and
@@ -109,7 +141,8 @@ export class WorkstationAssertions {
       if (!(e instanceof AssertionRefused)) throw e;
       throw e.clock ? new ClockSkewRefused(e.message) : new errors.InvalidClientAuth(e.message);
     }
-    if (!(await this.firstUse(String(claims.iss), String(claims.jti), claims.exp as number)))
+    // oidc-provider read the client from the database for this request: it was active.
+    if ((await this.firstUse(String(claims.iss), String(claims.jti), claims.exp as number)) !== true)
       throw new errors.InvalidClientAuth('client assertion already used (replay)');
   }
 
@@ -125,13 +158,17 @@ export class WorkstationAssertions {
     const iss = claims.iss;
     if (textProblem(iss, TEXT.clientId)) throw new AssertionRefused('client_assertion iss is not a client_id');
     this.checkClaims(claims);
-    const ws = await this.directory.workstation(iss!);
-    if (!ws || !ws.active) throw new AssertionRefused('unknown or revoked workstation');
+    let keys = this.keys.get(iss!);
+    if (!keys) {
+      const ws = await this.directory.workstation(iss!);
+      if (!ws || !ws.active) throw new AssertionRefused('unknown or revoked workstation');
+      keys = this.rememberKeys(ws.clientId, ws.jwks as JSONWebKeySet);
+    }
     try {
-      await jwtVerify(assertion, createLocalJWKSet(ws.jwks as JSONWebKeySet), {
+      await jwtVerify(assertion, keys, {
         algorithms: [...WORKSTATION_ALGS],
-        issuer: ws.clientId,
-        subject: ws.clientId,
+        issuer: iss!,
+        subject: iss!,
         audience: this.issuer,
         clockTolerance: this.skewS,
         currentDate: new Date(this.wallMs()),
@@ -139,8 +176,12 @@ export class WorkstationAssertions {
     } catch (e) {
       throw new AssertionRefused(`client_assertion refused: ${(e as Error).message}`);
     }
-    if (!(await this.firstUse(ws.clientId, claims.jti!, claims.exp!)))
-      throw new AssertionRefused('client_assertion replayed');
-    return ws.clientId;
+    const first = await this.firstUse(iss!, claims.jti!, claims.exp!, iss!);
+    if (first === 'revoked') {
+      this.keys.delete(iss!);
+      throw new AssertionRefused('unknown or revoked workstation');
+    }
+    if (!first) throw new AssertionRefused('client_assertion replayed');
+    return iss!;
   }
 }

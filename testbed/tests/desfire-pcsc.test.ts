@@ -293,6 +293,24 @@ describe('server custody: the session server holds the badge keys (relay)', () =
     ).rejects.toThrow(/unknown or revoked workstation/);
   });
 
+  it('a workstation revoked after its relay calls went through gets no more of them', async () => {
+    const { creds, client } = await enrolWorkstation(server, 'PC-Y');
+    const custodyOf = new RelayKeyCustody(client);
+    const begin = () =>
+      custodyOf.begin({
+        scheme: 'ev2',
+        ref: { aid: AID, keyNo: 1, uid: UID, systemId: Buffer.alloc(0) },
+        encRndB: Buffer.alloc(16),
+      });
+    // This instance has seen the workstation's key: the next calls are checked against its status only.
+    await begin();
+    await begin();
+    await server.directory.revokeWorkstation(creds.clientId);
+    await expect(begin()).rejects.toThrow(/unknown or revoked workstation/);
+    const [refusal] = await server.audit.query({ action: 'badge.relay-auth', limit: 1 });
+    expect(refusal).toMatchObject({ outcome: 'refused', reason: expect.stringMatching(/revoked workstation/) });
+  });
+
   it('a relay call is signed by the workstation and single-use: a replayed assertion is refused', async () => {
     const { creds } = await enrolWorkstation(server, 'PC-R');
     const assertion = await workstationAssertion(creds.key, creds.clientId, server.issuer);

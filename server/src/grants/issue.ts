@@ -58,15 +58,15 @@ export function tokenIssuer(
     id.set('sid', session.id);
     id.set('sillage_mfa_exp', Math.floor(session.expiresAt.getTime() / 1000));
     // The decision's audit record and the tokens are written together (one round trip each, in
-    // parallel); tokens leave only once both are committed, so nothing is issued unaudited.
-    // Typings lag the implementation: Grant#save takes the TTL in seconds.
-    const [, , accessToken, refreshToken] = await Promise.all([
+    // parallel), the ID token signed meanwhile; tokens leave only once both are committed, so nothing is
+    // issued unaudited. Typings lag the implementation: Grant#save takes the TTL in seconds.
+    const [, , accessToken, refreshToken, idToken] = await Promise.all([
       audited,
       (grant.save as (ttl?: number) => Promise<string>)(remaining),
       at.save(),
       rt.save(),
+      id.issue({ use: 'idtoken' }),
     ]);
-    const idToken = await id.issue({ use: 'idtoken' });
     ctx.body = {
       access_token: accessToken,
       token_type: 'Bearer',
