@@ -9,14 +9,30 @@ import { createHash } from 'node:crypto';
 import { createLocalJWKSet, decodeJwt, jwtVerify } from 'jose';
 import type { JSONWebKeySet } from 'jose';
 import { errors } from 'oidc-provider';
-import { DEFAULT_CLOCK_SKEW_S, TEXT, textProblem } from '@sillage/protocol';
+import { DEFAULT_CLOCK_SKEW_S, GRANT, TEXT, textProblem } from '@sillage/protocol';
 import { Batcher } from './batch';
 import type { Db } from './db';
 import type { Directory } from './directory';
+import type { Ctx } from './grants/kit';
 
 export const MAX_ASSERTION_LIFETIME_S = 300;
 /** Workstation keys an instance keeps in memory (see WorkstationAssertions.keys). */
 const MAX_KNOWN_WORKSTATIONS = 20_000;
+/**
+ * Grants that wait for their assertion's record beside their own single-use records (a badge tap's relay
+ * challenge and badge lookup: one round trip instead of two). Every decision they make is audited, and
+ * the audit of a decision waits for the record first (provider.ts), so a replayed assertion decides
+ * nothing, and their tokens are issued after it too. The relay challenge of a request whose assertion
+ * was replayed is spent with it: the request is refused either way, and a repeat is signed anew.
+ */
+const DEFERRING_GRANTS = new Set<string>([GRANT.badge]);
+const checks = new WeakMap<object, Promise<void>>();
+
+/** The client assertion's single-use record of this request, once written; rejects for a replay. */
+export function assertionRecorded(ctx: object): Promise<void> {
+  return checks.get(ctx) ?? Promise.resolve();
+}
+
 /** Algorithms a workstation may sign with (asymmetric only: its key is registered public). */
 export const WORKSTATION_ALGS = ['ES256', 'RS256', 'PS256'] as const;
 
@@ -132,9 +148,10 @@ export class WorkstationAssertions {
 
   /**
    * The claims hook of oidc-provider's client authentication (after it checked signature, audience and
-   * exp/nbf with the same skew): claims as above, single use.
+   * exp/nbf with the same skew): claims as above, single use. A deferring grant's request goes on while
+   * its record is written (assertionRecorded).
    */
-  async clientAuthHook(claims: Record<string, unknown>): Promise<void> {
+  async clientAuthHook(claims: Record<string, unknown>, ctx?: Ctx): Promise<void> {
     try {
       this.checkClaims(claims);
     } catch (e) {
@@ -142,8 +159,17 @@ export class WorkstationAssertions {
       throw e.clock ? new ClockSkewRefused(e.message) : new errors.InvalidClientAuth(e.message);
     }
     // oidc-provider read the client from the database for this request: it was active.
-    if ((await this.firstUse(String(claims.iss), String(claims.jti), claims.exp as number)) !== true)
-      throw new errors.InvalidClientAuth('client assertion already used (replay)');
+    const recorded = this.firstUse(String(claims.iss), String(claims.jti), claims.exp as number).then((first) => {
+      if (first !== true) throw new errors.InvalidClientAuth('client assertion already used (replay)');
+    });
+    const grant = (ctx?.oidc?.params as Record<string, unknown> | undefined)?.grant_type;
+    if (ctx && ctx.path === '/token' && typeof grant === 'string' && DEFERRING_GRANTS.has(grant)) {
+      // Awaited by the grant; a failure of the request before it is no unhandled rejection.
+      recorded.catch(() => undefined);
+      checks.set(ctx, recorded);
+      return;
+    }
+    await recorded;
   }
 
   /** The badge key relay's check: a registered, active workstation, its signature and audience, then as above. */

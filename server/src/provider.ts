@@ -10,7 +10,7 @@ import Provider, { errors } from 'oidc-provider';
 import type { Configuration } from 'oidc-provider';
 import type { JWK } from 'jose';
 import { adapterFactory } from './adapter';
-import { WORKSTATION_ALGS } from './assertions';
+import { assertionRecorded, WORKSTATION_ALGS } from './assertions';
 import type { WorkstationAssertions } from './assertions';
 import { registerBadgeGrant } from './grants/badge';
 import { registerCpsCardGrant } from './grants/cps-card';
@@ -195,7 +195,7 @@ function configuration(
     // Ward PCs drift: a workstation's assertions are accepted this far from the server's clock (oidc-provider
     // checks exp and nbf with it, WorkstationAssertions iat and the lifetime, and records single use).
     clockTolerance: deps.assertions.skewS,
-    assertJwtClientAuthClaimsAndHeader: (_ctx, claims) => deps.assertions.clientAuthHook(claims),
+    assertJwtClientAuthClaimsAndHeader: (ctx, claims) => deps.assertions.clientAuthHook(claims, ctx),
     // Declared, so ID tokens keep acr after a refresh too, and discovery lists them.
     acrValues: [ACR.mfa, ACR.reopen],
     // Only the grants a workstation uses (listed in discovery); no response type: no browser flow.
@@ -239,11 +239,14 @@ export function createProvider(deps: ProviderDeps, keys: ProviderKeys) {
   provider.proxy = true;
 
   // A grant's record also keeps where the workstation's own audit chain stood (`audit verify-agent`).
-  const auditFor = (ctx: Ctx, e: Omit<AuditEntry, 'workstation'>) => {
+  // A decision is recorded only for a request whose client assertion was its first use (a replay is
+  // refused as such, and audited by the token route).
+  const auditFor = async (ctx: Ctx, e: Omit<AuditEntry, 'workstation'>) => {
+    await assertionRecorded(ctx);
     (ctx.state as { audited?: boolean }).audited = true;
     const sent = (ctx.oidc.params as Record<string, unknown> | undefined)?.[AUDIT_HEAD_PARAM];
     const head = sent === undefined ? undefined : (parseAuditHead(sent) ?? 'malformed');
-    return audit.append({
+    await audit.append({
       ...e,
       workstation: ctx.oidc.client?.clientId ?? null,
       ...(head ? { details: { ...e.details, agent_audit: head } } : {}),

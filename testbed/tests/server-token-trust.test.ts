@@ -16,7 +16,7 @@ import type { SessionServer } from '../../server/src/app';
 import type { Db } from '../../server/src/db';
 import { forSillageApi } from '../../server/src/provider';
 import { ROUTES } from '../../server/src/routes';
-import { badgeTapParams } from '@sillage/protocol';
+import { badgeCodeParams, badgeTapParams } from '@sillage/protocol';
 import { tapIn, tapProof, twinOf, uidOf } from '../badges';
 import { hospitalBadge } from '../cards/desfire-card';
 import type { DesfireEmulator } from '../cards/desfire-card';
@@ -390,6 +390,42 @@ describe('workstation assertions', () => {
     expect((await json('POST', '/sillage/desfire/auth/begin', { ...RELAY_BEGIN, client_assertion: a })).status).toBe(
       401,
     );
+  });
+
+  it('already used, in a badge grant: nothing is decided, audited or issued; the code step keeps its ticket', async () => {
+    const ws = await workstation('PC-REPLAY-BADGE');
+    const badge = await nurse('CHU-REPLAY-BADGE');
+    const spent = await assertion(ws.creds);
+    expect(
+      (await json('POST', '/sillage/desfire/auth/begin', { ...RELAY_BEGIN, client_assertion: spent })).status,
+    ).toBe(200);
+    const decisions = async () =>
+      (await server.audit.query({ limit: 1000 }))
+        .filter((r) => r.workstation === ws.creds.clientId)
+        .map((r) => r.action);
+    const replayRefusal = {
+      status: 401,
+      body: { error: 'invalid_client', error_description: 'client authentication failed' },
+    };
+    // A first tap of the shift (a code is needed), then its code step, each with the spent assertion.
+    const first = await tapParams(ws, badge);
+    expect(await token(ws.creds, spent, first)).toMatchObject(replayRefusal);
+    const asked = await token(ws.creds, await assertion(ws.creds), await tapParams(ws, badge));
+    expect(asked.body.sillage_error).toBe('mfa_required');
+    const before = await decisions();
+    const code = { grant_type: GRANT_BADGE, ...badgeCodeParams(String(asked.body.login_ticket), '2468') };
+    expect(await token(ws.creds, spent, code)).toMatchObject(replayRefusal);
+    // Refused as the replay it is, and nothing else recorded: no tap, no code check.
+    expect((await decisions()).slice(before.length)).toEqual(['token.request']);
+    const [refused] = await server.audit.query({ action: 'token.request', limit: 1 });
+    expect(refused!.reason).toMatch(/client assertion already used \(replay\)/);
+    const login = await token(ws.creds, await assertion(ws.creds), code);
+    expect(login.status).toBe(200);
+    // A re-open with the spent assertion: refused, not issued.
+    const reopen = await tapParams(ws, badge);
+    const taps = (await decisions()).length;
+    expect(await token(ws.creds, spent, reopen)).toMatchObject(replayRefusal);
+    expect((await decisions()).slice(taps)).toEqual(['token.request']);
   });
 
   it('from a clock 30 s ahead are accepted (token endpoint, relay, CPS card); 5 h ahead refused as clock_skew, audited', async () => {

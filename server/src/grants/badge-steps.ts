@@ -3,6 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { BADGE_AMR, BADGE_ERROR } from '@sillage/protocol';
 import type { BadgeProof, BadgeProofKind, SillageError } from '@sillage/protocol';
+import { assertionRecorded } from '../assertions';
 import { RelayError } from '../desfire-relay';
 import type { Account, BadgeKey } from '../directory';
 import { Sealer } from '../seal';
@@ -72,7 +73,12 @@ export class BadgeSteps {
       try {
         const v = this.kit.deps.relay.verify(ws, proof);
         const key = { uid: v.uid };
-        const [o] = await Promise.all([this.owner(ctx, 'badge.tap', proof.kind, key, v.redeemed), v.redeemed]);
+        // The challenge's record, the badge's owner and the client assertion's record in one round trip.
+        const [o] = await Promise.all([
+          this.owner(ctx, 'badge.tap', proof.kind, key, v.redeemed),
+          v.redeemed,
+          assertionRecorded(ctx),
+        ]);
         return o && { key, owner: o, extra: { key: v.keyName, diversification: v.diversification } };
       } catch (e) {
         if (!(e instanceof RelayError)) throw e;

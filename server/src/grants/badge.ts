@@ -14,6 +14,7 @@ import {
   parseBadgeProof,
   parseMaxAge,
 } from '@sillage/protocol';
+import { assertionRecorded } from '../assertions';
 import { code } from './badge-code';
 import { BadgeSteps } from './badge-steps';
 import { tap } from './badge-tap';
@@ -37,10 +38,13 @@ export function registerBadgeGrant(kit: GrantKit): void {
     async (ctx) => {
       const p = ctx.oidc.params as Record<string, unknown>;
       const step = parseBadgeCode(p);
-      if (step)
+      if (step) {
+        // The code step claims its ticket and checks the code only for a first use of its assertion.
+        await assertionRecorded(ctx);
         return step.ok
           ? code(steps, ctx, step.value.ticket, step.value.secret)
           : steps.refused(ctx, 'login.badge', 'invalid_request', step.error);
+      }
       const proof = parseBadgeProof(p);
       if (!proof.ok) return steps.refused(ctx, 'badge.tap', 'invalid_request', proof.error);
       const maxAge = parseMaxAge(p);

@@ -2,6 +2,7 @@
 // token that dies with the roaming window, and an ID token, all saying (acr/amr/auth_time) what this
 // request proved.
 import type Provider from 'oidc-provider';
+import { assertionRecorded } from '../assertions';
 import type { ProviderDeps } from '../provider';
 import type { GrantKit } from './kit';
 
@@ -15,6 +16,8 @@ export function tokenIssuer(
   return async (ctx, account, session, opts, audited) => {
     // Awaited below; the handler only keeps a failure from going unhandled if building the tokens throws first.
     audited.catch(() => undefined);
+    // Nothing is written for a request whose client assertion was not its first use.
+    await assertionRecorded(ctx);
     const client = ctx.oidc.client!;
     const remaining = Math.max(1, Math.floor((session.expiresAt.getTime() - now().getTime()) / 1000));
     const grant = new provider.Grant({ accountId: account.id, clientId: client.clientId });
