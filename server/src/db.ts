@@ -40,6 +40,13 @@ export interface PostgresOptions {
 const PREPARED_LOST = new Set(['26000', '42P05']);
 
 /**
+ * Every commit is durable: the server leaves `synchronous_commit` as the database sets it (`on`, or
+ * `remote_apply` with a synchronous standby) and asks for nothing weaker on any write. What a badge tap
+ * writes is a replay record (assertion, relay challenge, login ticket), which a crash must not lose or
+ * the same request would be accepted again after the restart; its audit record, which must outlive the
+ * decision it records; and its token rows, committed beside the audit record in the same round trip, so
+ * that an asynchronous commit of them would save no time. Lookups commit nothing to flush.
+ *
  * `max` connections per instance: 4 by default. The hot statements are group-committed (one in flight
  * per kind), so more connections mostly add idle backends, and on a shared 2-core host 10 cost
  * PostgreSQL ~30% more CPU per re-open than 2-4 did (bench server-reopen).
