@@ -49,9 +49,10 @@ export async function freeBase(count: number): Promise<number> {
 }
 
 export async function waitFor(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const end = Date.now() + timeoutMs;
+  // On the monotonic clock: tests move Date (a PC whose clock is off).
+  const end = performance.now() + timeoutMs;
   while (!cond()) {
-    if (Date.now() > end) throw new Error(`timeout waiting for ${what}`);
+    if (performance.now() > end) throw new Error(`timeout waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }
 }
