@@ -43,10 +43,37 @@ let dir: string;
 const machineNow = () => performance.timeOrigin + performance.now();
 const setSkew = (skewMs: number) => vi.setSystemTime(machineNow() + skewMs);
 
+/** What crossed a PC's connection to the server, counted for the tests to wait on. */
+interface Wire {
+  /** Answers to the session status poll. */
+  statusAnswers: number;
+  /** Token requests (refreshes) given up at the client's time limit. */
+  tokenTimeouts: number;
+}
+
+function observedFetch(wire: Wire): typeof fetch {
+  return async (input, init) => {
+    const url = input instanceof Request ? input.url : String(input);
+    try {
+      const res = await fetch(input, init);
+      if (new URL(url).pathname.endsWith('/sillage/session')) wire.statusAnswers++;
+      return res;
+    } catch (e) {
+      if (new URL(url).pathname.endsWith('/token') && (e as Error).name === 'TimeoutError') wire.tokenTimeouts++;
+      throw e;
+    }
+  };
+}
+
 async function pc(name: string) {
   const token = await directory.createEnrolmentToken(name);
   const creds = await registerWorkstation(issuer, token, name);
-  const client = lazyClient(issuer, async () => creds, { allowHttp: true, timeoutMs: 3000 });
+  const wire: Wire = { statusAnswers: 0, tokenTimeouts: 0 };
+  const client = lazyClient(issuer, async () => creds, {
+    allowHttp: true,
+    timeoutMs: 3000,
+    fetch: observedFetch(wire),
+  });
   const auth = new ServerAuthenticator({ client, clock: systemClock, pollMs: 150 });
   const audit = new AuditLog({ clock: systemClock });
   // The taps here follow each other within milliseconds of real time, which the debounce would rightly take
@@ -66,7 +93,7 @@ async function pc(name: string) {
     engine.handleReaderEvent(await tapEvent(client, BADGES[which], `${name} lecteur`));
     await waitFor(() => !['presented', 'authenticating'].includes(engine.getState().kind), 5000, 'tap handled');
   };
-  return { engine, audit, errors, auth, client, tap };
+  return { engine, audit, errors, auth, client, tap, wire };
 }
 
 /** The session server as deployed: its own process (its own clock), on PostgreSQL. */
@@ -236,9 +263,38 @@ describe('a PC whose clock is off', () => {
     const before = ws.auth.tokensOf(session)!.accessToken;
     setSkew(5 * HOUR);
     // On this clock the token looks expired: the next polls refresh it, which the server accepts.
-    await waitFor(() => ws.auth.tokensOf(session)?.accessToken !== before, 5000, 'tokens refreshed');
-    await new Promise((r) => setTimeout(r, 500)); // several polls later
+    await waitFor(() => ws.auth.tokensOf(session)?.accessToken !== before, 10_000, 'tokens refreshed');
+    const polled = ws.wire.statusAnswers;
+    await waitFor(() => ws.wire.statusAnswers >= polled + 3, 10_000, 'three status polls answered');
     expect(ws.engine.getState().kind).toBe('open');
+    expect(ws.errors).toEqual([]);
+    setSkew(0);
+    ws.engine.lock('user-lock');
+  });
+
+  it("keeps it open when the server stalls past the agent's time limit during that refresh", async () => {
+    const ws = await pc('PC-HORLOGE-4');
+    await ws.tap('desfire:clock-b');
+    const st = ws.engine.getState();
+    expect(st.kind).toBe('open');
+    const session = st.kind === 'open' ? st.session : (null as never);
+    const before = ws.auth.tokensOf(session)!.accessToken;
+    // A paused server (an overloaded host, a VM being snapshotted): it takes connections, answers none.
+    serverProcess.kill('SIGSTOP');
+    try {
+      setSkew(5 * HOUR);
+      await waitFor(() => ws.wire.tokenTimeouts > 0, 20_000, 'a refresh given up at the time limit');
+    } finally {
+      serverProcess.kill('SIGCONT');
+    }
+    // A server too slow to answer is no refusal: the next poll refreshes.
+    const refreshed = () => {
+      const t = ws.auth.tokensOf(session);
+      return !!t && t.accessToken !== before;
+    };
+    await waitFor(() => refreshed() || ws.engine.getState().kind !== 'open', 10_000, 'tokens refreshed');
+    expect(ws.engine.getState().kind).toBe('open');
+    expect(ws.audit.recent(10).map((r) => r.action)).not.toContain('session.revoked');
     expect(ws.errors).toEqual([]);
     setSkew(0);
     ws.engine.lock('user-lock');

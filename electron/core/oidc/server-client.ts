@@ -108,10 +108,22 @@ function refused(body: Record<string, unknown>, fallback: ServerErrorCode, messa
 const lostAnswer = (e: unknown) =>
   e instanceof LostAnswer || (e as { cause?: unknown } | null)?.cause instanceof LostAnswer;
 
+/**
+ * The call's time limit ran out: our own fetch's signal (a TimeoutError) or openid-client's, which wraps it
+ * as OAUTH_TIMEOUT ("operation timed out"). A server too slow to answer is unreachable for now, never a
+ * refusal: a token refresh that times out must not end the session.
+ */
+const timedOut = (e: unknown) => {
+  const err = e as { name?: string; code?: unknown; cause?: { name?: string } } | null;
+  return err?.name === 'TimeoutError' || err?.cause?.name === 'TimeoutError' || err?.code === 'OAUTH_TIMEOUT';
+};
+
 function toServerError(e: unknown): ServerError {
   if (e instanceof ServerError) return e;
   if (lostAnswer(e))
     return new ServerError('server-unreachable', 'session server answer lost: try again', {}, { cause: e });
+  if (timedOut(e))
+    return new ServerError('server-unreachable', 'session server did not answer in time', {}, { cause: e });
   const status =
     e instanceof oidc.ResponseBodyError
       ? e.status
