@@ -36,6 +36,8 @@ function concrete(c: DocCommand): string[] {
   return alt[1]!.split('\\|').map((a) => text.replace(alt[1]!, a));
 }
 
+const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
 const documented = (prefix: string) => {
   const seen = new Set<string>();
   const out: { line: string; where: string }[] = [];
@@ -83,12 +85,31 @@ describe('documented admin commands', () => {
       }
       if (/audit verify$/.test(line)) expect(r.out, what).toMatch(/chaîne d’audit intègre : \d+ enregistrements?/);
       // Recognised with its --workstation: it goes as far as reading the file the line names.
-      if (/audit verify-agent/.test(line)) expect(r.out, what).toMatch(/^erreur : .*audit\.jsonl/m);
+      if (/audit verify-agent/.test(line)) expect(r.out, what).toMatch(/^erreur : fichier introuvable : audit\.jsonl/m);
     }
     // The fresh account's default PGlite directory, created with its parents; nothing written beside.
     expect(fs.existsSync(path.join(acc.home, '.local', 'share', 'sillage-server', 'PG_VERSION'))).toBe(true);
     expect(fs.existsSync(path.join(ROOT, 'audit.jsonl'))).toBe(false);
   }, 180_000);
+
+  it('`audit verify-agent` with a missing file names it, French then English, with what to do', async () => {
+    const acc = account();
+    const r = await runLine(acc, 'npm run server:admin -- audit verify-agent audit.jsonl --workstation CLIENT_ID');
+    expect(r.code, r.out).toBe(1);
+    const where = `audit.jsonl (${path.join(ROOT, 'audit.jsonl')})`;
+    expect(r.out).toMatch(
+      new RegExp(
+        `^erreur : fichier introuvable : ${esc(where)} — copiez le journal d’audit du poste .* donnez son chemin complet / ` +
+          `file not found: ${esc(where)} — copy the workstation's audit log .* give its full path$`,
+        'm',
+      ),
+    );
+    expect(r.out).not.toMatch(/ENOENT/);
+    expect(r.out).not.toMatch(STACK_TRACE);
+    // Nothing checked, so nothing recorded as verified.
+    const log = await runLine(acc, 'npm run server:admin -- audit');
+    expect(log.out).not.toMatch(/admin\.audit\.verify-agent/);
+  }, 60_000);
 
   it('an unknown command or option says it is unknown, then gives the usage, and touches no database', async () => {
     const acc = account();

@@ -6,7 +6,7 @@ import type { AuditChainRecord } from '@sillage/protocol';
 import type { JWK } from 'jose';
 import { exportSlice, verifySlice } from '../audit-export';
 import { argValue } from '../options';
-import { ADMIN as admin } from './context';
+import { ADMIN as admin, readNamedFile } from './context';
 import type { AdminCommand } from './context';
 
 export const listAudit: AdminCommand = async ({ argv, out, audit, who }) => {
@@ -92,7 +92,12 @@ export const verifyAgentAudit: AdminCommand = async ({ argv, args: rest, out, au
   const file = rest[0];
   if (!ws || !file || file.startsWith('--'))
     throw new Error('usage : audit verify-agent FICHIER --workstation CLIENT_ID');
-  const lines = fs.readFileSync(file, 'utf8').split('\n');
+  const lines = readNamedFile(file, {
+    fr:
+      'copiez le journal d’audit du poste (audit.jsonl, dans le dossier de données de l’agent) ' +
+      'et donnez son chemin complet',
+    en: "copy the workstation's audit log (audit.jsonl, in the agent's data directory) and give its full path",
+  }).split('\n');
   const records = lines.map(parseAuditLine).filter((r): r is AuditChainRecord => r !== null);
   const unreadable = lines.filter((l) => l.trim() && !parseAuditLine(l)).length;
   const heads = await audit.agentHeads(ws);

@@ -1,4 +1,6 @@
 // What every database command of `server:admin` works with, opened once by runAdmin.
+import fs from 'node:fs';
+import path from 'node:path';
 import type { Audit } from '../audit';
 import type { CheckpointKeys } from '../audit';
 import type { Db } from '../db';
@@ -29,3 +31,25 @@ export type AdminCommand = (c: AdminContext) => Promise<number>;
 
 /** Who acts, in the audit records of admin commands. */
 export const ADMIN = { workstation: 'admin-cli' } as const;
+
+/**
+ * The text of a file a command names. A path that names no readable file is said in a sentence, French then
+ * English, with where it was looked for (npm runs the command in the repository, not where it was typed) and
+ * what to do, never as Node's ENOENT.
+ */
+export function readNamedFile(file: string, what: { fr: string; en: string }): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== 'ENOENT' && code !== 'EISDIR' && code !== 'EACCES') throw e;
+    const where = path.resolve(file) === file ? file : `${file} (${path.resolve(file)})`;
+    const [fr, en] =
+      code === 'ENOENT'
+        ? ['fichier introuvable', 'file not found']
+        : code === 'EISDIR'
+          ? ['ceci est un dossier, pas un fichier', 'this is a folder, not a file']
+          : ['lecture refusée', 'permission denied'];
+    throw new Error(`${fr} : ${where} — ${what.fr} / ${en}: ${where} — ${what.en}`);
+  }
+}
