@@ -1,7 +1,8 @@
 // The admin tools exactly as the documentation writes them, read out of the markdown and run through npm
 // on a fresh account: every `server:admin`, `badge` and `server` command line the docs give is
 // recognised and answers with a sentence (never a stack trace), the help works as written, the server
-// starts without --data-dir, and the admin CLI refuses the PGlite directory of a running server.
+// starts without --data-dir, the admin CLI refuses the PGlite directory of a running server, and the
+// `demo` lines drive a running demo agent.
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -164,6 +165,34 @@ describe('documented server commands', () => {
     const after = await runLine(acc, 'npm run server:admin -- audit verify');
     expect(after.code, after.out).toBe(0);
     expect(after.out).toMatch(/chaîne d’audit intègre : 0 enregistrement\b/);
+  }, 180_000);
+});
+
+describe('documented demo commands', () => {
+  it('every `npm run demo` line of the README drives a running demo agent and prints the state it settled in', async () => {
+    const lines = documented('npm run demo --').map((d) => d.line);
+    expect(lines).toEqual(
+      expect.arrayContaining(['npm run demo -- insert cps-camille', 'npm run demo -- tap badge-louis']),
+    );
+    const acc = account();
+    const agent = startLine(acc, 'npm run headless -- --demo --port 0');
+    try {
+      await agent.waitFor(/ouvrez \/ open: http/);
+      for (const line of lines) {
+        const r = await runLine(acc, line);
+        expect(r.code, `${line}\n${r.out}`).toBe(0);
+        const state = /^État \/ state: (\S+)/m.exec(r.out)?.[1];
+        // Never a state the engine was passing through (a card being read, a tap on its way to the server).
+        expect(['locked', 'pin-required', 'open', 'card-blocked'], `${line}\n${r.out}`).toContain(state);
+        if (/insert cps-camille/.test(line)) expect(state, r.out).toBe('pin-required');
+      }
+      await runLine(acc, 'npm run demo -- reset');
+      // From the lock screen: Louis's badge asks his session code once the server answered.
+      const tap = await runLine(acc, 'npm run demo -- tap badge-louis');
+      expect(tap.out).toMatch(/^État \/ state: pin-required$/m);
+    } finally {
+      await agent.stop();
+    }
   }, 180_000);
 });
 

@@ -52,9 +52,20 @@ async function main() {
       console.log(HELP);
       return;
   }
-  // Let the engine settle (identity read, re-open) before printing the state.
-  await new Promise((r) => setTimeout(r, 50));
-  show(await call('demo.inventory', {}), await call('session.getState', {}));
+  show(await call('demo.inventory', {}), await settledState());
+}
+
+/**
+ * The state once the engine is done with what the command started (an identity read, a re-open on the
+ * server): the command's answer comes when the readers saw it, the engine's outcome a moment later.
+ */
+async function settledState(): Promise<CommandRes<'session.getState'>> {
+  const end = performance.now() + 15_000;
+  for (;;) {
+    const state = await call('session.getState', {});
+    if ((state.kind !== 'presented' && state.kind !== 'authenticating') || performance.now() > end) return state;
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }
 
 main().catch((e) => {
