@@ -9,6 +9,8 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import type { PcscMonitor } from '../electron/core/devices/pcsc';
+import type { VirtualCard } from './vpcd-client';
 
 const VPCD_DRIVER = '/usr/lib/pcsc/drivers/serial/libifdvpcd.so';
 
@@ -55,6 +57,17 @@ export async function waitFor(cond: () => boolean, timeoutMs: number, what: stri
     if (performance.now() > end) throw new Error(`timeout waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/**
+ * Takes a card off `reader` once pcscd saw it there, and waits until pcscd (through `monitor`) saw it go:
+ * the next card on that reader is then a new insertion, never one pcscd's polling missed.
+ */
+export async function takeOff(card: VirtualCard, monitor: PcscMonitor, reader: string): Promise<void> {
+  const seen = () => monitor.list().some((r) => r.name === reader && r.atr);
+  await waitFor(seen, 5000, `a card seen on ${reader}`);
+  await card.remove();
+  await waitFor(() => !seen(), 5000, `${reader} empty`);
 }
 
 export async function startPcscd(

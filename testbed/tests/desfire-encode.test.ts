@@ -12,11 +12,14 @@ import { aidBytes, DesfireCard } from '../../electron/core/devices/badge/desfire
 import { runBadgeCli } from '../../electron/core/devices/badge-encode-cli';
 import { loadKeyFile } from '../../electron/core/devices/badge/key-file';
 import { DESFIRE_ATR, DesfireEmulator } from '../cards/desfire-card';
-import { startPcscd } from '../pcscd';
+import { loadPcsc } from '../../native/pcsclite';
+import { PcscMonitor } from '../../electron/core/devices/pcsc';
+import { startPcscd, takeOff } from '../pcscd';
 import type { PcscdHandle } from '../pcscd';
 import { VirtualCard } from '../vpcd-client';
 
 let pcscd: PcscdHandle;
+let monitor: PcscMonitor;
 let dir: string;
 const KEYS = { 'F51230/0': '0F1E2D3C4B5A69788796A5B4C3D2E1F0', 'F51230/1': 'A1B2C3D4E5F60718293A4B5C6D7E8F90' };
 const PROFILE = { name: 'chu', aid: 'F51230', keyNo: 1, fileNo: 1, length: 16, mode: 'full', systemId: '434855' };
@@ -43,21 +46,23 @@ async function cli(args: string[], emu: DesfireEmulator): Promise<{ code: number
     );
     return { code, out };
   } finally {
-    await card.remove();
+    await takeOff(card, monitor, pcscd.readerNames[0]!);
     emu.powerOn();
-    await new Promise((r) => setTimeout(r, 600)); // pcscd sees the removal before the next insertion
   }
 }
 
 beforeAll(async () => {
   pcscd = await startPcscd();
   process.env.PCSCLITE_CSOCK_NAME = pcscd.env.PCSCLITE_CSOCK_NAME;
+  monitor = new PcscMonitor({ createContext: loadPcsc });
+  monitor.start();
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sillage-encode-'));
   fs.writeFileSync(path.join(dir, 'profile.json'), JSON.stringify(PROFILE));
   fs.writeFileSync(path.join(dir, 'keys.json'), JSON.stringify(KEYS), { mode: 0o600 });
 }, 60_000);
 
 afterAll(async () => {
+  monitor?.stop();
   await pcscd?.stop();
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });

@@ -24,7 +24,7 @@ import { DESFIRE_ATR, DesfireEmulator, hospitalBadge, TEST_BADGE } from '../card
 import { keyCard } from '../key-card';
 import { makeTestPki } from '../pki';
 import type { TestPki } from '../pki';
-import { startPcscd, waitFor } from '../pcscd';
+import { startPcscd, takeOff, waitFor } from '../pcscd';
 import type { PcscdHandle } from '../pcscd';
 import { enrolWorkstation, serverEngine, STAFF, startServerStack } from '../stack';
 import type { ServerStack } from '../stack';
@@ -75,8 +75,7 @@ async function tap(handler: ApduHandler, until: () => boolean, holdMs = 0): Prom
   await waitFor(until, 8000, 'tap handled');
   // A badge left on the reader is read once, not again at each status change of the reader.
   if (holdMs) await new Promise((r) => setTimeout(r, holdMs));
-  await card.remove();
-  await waitFor(() => !monitor.list().some((r) => r.atr), 5000, 'badge gone');
+  await takeOff(card, monitor, pcscd.readerNames[0]!);
   return card;
 }
 
