@@ -4,22 +4,45 @@
 import { describe, expect, it } from 'vitest';
 import { Batcher } from '../../server/src/batch';
 
+/**
+ * Statements that stay in flight until the test ends them: `started(n)` resolves once the n-th run began
+ * (what is added then queues for the next), `finish()` lets the oldest running one answer.
+ */
+function statements() {
+  const ends: (() => void)[] = [];
+  const waiting = new Map<number, () => void>();
+  let count = 0;
+  return {
+    async begin(): Promise<void> {
+      count++;
+      waiting.get(count)?.();
+      await new Promise<void>((r) => ends.push(r));
+    },
+    started: (n: number) => (count >= n ? Promise.resolve() : new Promise<void>((r) => waiting.set(n, r))),
+    finish: () => ends.shift()!(),
+  };
+}
+
 describe('Batcher', () => {
   it('sends what queues during a run in the next run, one run at a time, answers in order', async () => {
     const runs: number[][] = [];
     let inFlight = 0;
+    const db = statements();
     const b = new Batcher<number, number>('test', async (items) => {
       inFlight++;
       expect(inFlight).toBe(1);
       runs.push(items);
-      await new Promise((r) => setTimeout(r, 5));
+      await db.begin();
       inFlight--;
       return items.map((i) => i * 10);
     });
     const first = b.add(1);
     const burst = [b.add(2), b.add(3)];
-    await new Promise((r) => setTimeout(r, 1));
+    await db.started(1);
     const later = [b.add(4), b.add(5), b.add(6)];
+    db.finish();
+    await db.started(2);
+    db.finish();
     expect(await Promise.all([first, ...burst, ...later])).toEqual([10, 20, 30, 40, 50, 60]);
     expect(runs).toEqual([
       [1, 2, 3],
@@ -30,17 +53,19 @@ describe('Batcher', () => {
   it('rejects the callers of a run that failed with the database down (no retry); the next run is made', async () => {
     let n = 0;
     const runs: string[][] = [];
+    const db = statements();
     const b = new Batcher<string, string>('test', async (items) => {
       runs.push(items);
       if (n++ === 0) {
-        await new Promise((r) => setTimeout(r, 5));
+        await db.begin();
         throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
       }
       return items.map((i) => i.toUpperCase());
     });
     const failed = [b.add('a'), b.add('b')];
-    await new Promise((r) => setTimeout(r, 1));
+    await db.started(1);
     const next = b.add('c');
+    db.finish();
     await expect(Promise.all(failed)).rejects.toThrow('ECONNREFUSED');
     await expect(failed[1]).rejects.toThrow('ECONNREFUSED');
     expect(await next).toBe('C');
