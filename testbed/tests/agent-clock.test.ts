@@ -27,6 +27,7 @@ import { makeTestPki } from '../pki';
 import type { TestPki } from '../pki';
 import { startPostgres } from '../postgres';
 import type { PostgresHandle } from '../postgres';
+import { wiretap } from '../wire';
 
 const HOUR = 3600_000;
 const BADGES = { 'desfire:clock-a': hospitalBadge('CHU-CLOCK-A'), 'desfire:clock-b': hospitalBadge('CHU-CLOCK-B') };
@@ -43,36 +44,14 @@ let dir: string;
 const machineNow = () => performance.timeOrigin + performance.now();
 const setSkew = (skewMs: number) => vi.setSystemTime(machineNow() + skewMs);
 
-/** What crossed a PC's connection to the server, counted for the tests to wait on. */
-interface Wire {
-  /** Answers to the session status poll. */
-  statusAnswers: number;
-  /** Token requests (refreshes) given up at the client's time limit. */
-  tokenTimeouts: number;
-}
-
-function observedFetch(wire: Wire): typeof fetch {
-  return async (input, init) => {
-    const url = input instanceof Request ? input.url : String(input);
-    try {
-      const res = await fetch(input, init);
-      if (new URL(url).pathname.endsWith('/sillage/session')) wire.statusAnswers++;
-      return res;
-    } catch (e) {
-      if (new URL(url).pathname.endsWith('/token') && (e as Error).name === 'TimeoutError') wire.tokenTimeouts++;
-      throw e;
-    }
-  };
-}
-
 async function pc(name: string) {
   const token = await directory.createEnrolmentToken(name);
   const creds = await registerWorkstation(issuer, token, name);
-  const wire: Wire = { statusAnswers: 0, tokenTimeouts: 0 };
+  const wire = wiretap();
   const client = lazyClient(issuer, async () => creds, {
     allowHttp: true,
     timeoutMs: 3000,
-    fetch: observedFetch(wire),
+    fetch: wire.fetch,
   });
   const auth = new ServerAuthenticator({ client, clock: systemClock, pollMs: 150 });
   const audit = new AuditLog({ clock: systemClock });

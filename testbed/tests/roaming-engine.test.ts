@@ -22,6 +22,7 @@ import type { TestPki } from '../pki';
 import { waitFor } from '../pcscd';
 import { enrolWorkstation, STAFF, startDatabase } from '../stack';
 import type { DatabaseStack } from '../stack';
+import { wiretap } from '../wire';
 
 const HOUR = 3600_000;
 let base: DatabaseStack;
@@ -48,7 +49,8 @@ async function start() {
 }
 
 async function pc(name: string, extra: Partial<ConstructorParameters<typeof ServerAuthenticator>[0]> = {}) {
-  const { client } = await enrolWorkstation(server!, name);
+  const wire = wiretap();
+  const { client } = await enrolWorkstation(server!, name, { fetch: wire.fetch });
   const auth = new ServerAuthenticator({
     client,
     clock: systemClock,
@@ -70,7 +72,7 @@ async function pc(name: string, extra: Partial<ConstructorParameters<typeof Serv
     engine.handleReaderEvent(await tapEvent(client, BADGES[which], `${name} lecteur`));
     await waitFor(() => !['presented', 'authenticating'].includes(engine.getState().kind), 5000, 'tap handled');
   };
-  return { engine, audit, errors, auth, tap };
+  return { engine, audit, errors, auth, tap, wire };
 }
 
 beforeAll(async () => {
@@ -142,7 +144,9 @@ describe('roaming sessions through the agent core and the session server', () =>
     await pc1.tap('desfire:A');
     expect(pc1.engine.getState()).toEqual({ kind: 'locked', reason: 'auth-failed' });
     expect(pc1.errors.at(-1)?.code).toBe('server-unreachable');
-    await new Promise((r) => setTimeout(r, 500)); // several status polls fail meanwhile
+    const failed = pc2.wire.statusFailures;
+    // Three polls, each sent three times to a closed port.
+    await waitFor(() => pc2.wire.statusFailures >= failed + 9, 15_000, 'three status polls failed');
     expect(pc2.engine.getState().kind).toBe('open');
     // The relay's challenge is already out of reach: the badge gives no proof at all.
     expect(
