@@ -65,7 +65,7 @@ test('badge: first tap asks for the PIN, tap-out locks, next tap re-opens withou
   await page.waitForTimeout(1600); // past the double-tap guard
   await page.getByTestId('demo-tap-badge-camille').click();
   await expect(page.getByTestId('lock-reason')).toContainText('badgeage');
-  await page.waitForTimeout(1600);
+  await page.waitForTimeout(1600); // past the double-tap guard: a tap within it is the same tap bouncing
   await page.getByTestId('demo-tap-badge-camille').click();
   await expect(page.getByTestId('session-banner')).toContainText('Réouverture par badge');
   await page.screenshot({ path: shotPath('07-badge-reopen') });

@@ -41,12 +41,15 @@ test('a policy-set language is locked in the UI; an invalid value is refused and
 
     // An invalid edit of the policy: English stays, the refusal names the setting.
     write({ Language: 'de', InactivityLockMinutes: 5 });
-    await page.waitForTimeout(600);
-    await page.getByTestId('diagnostic-toggle').click();
-    await page.getByTestId('diagnostic-toggle').click();
-    await expect(page.getByTestId('diag-policy-problems')).toContainText(
-      'Language : valeur refusée (valeurs possibles : fr, en)',
-    );
+    // The diagnostic page reads its report when it opens: opened again until the agent has read the edit.
+    await expect(async () => {
+      await page.getByTestId('diagnostic-toggle').click();
+      await page.getByTestId('diagnostic-toggle').click();
+      await expect(page.getByTestId('diag-policy-problems')).toContainText(
+        'Language : valeur refusée (valeurs possibles : fr, en)',
+        { timeout: 1000 },
+      );
+    }).toPass({ timeout: 15_000 });
     await expect(page.getByTestId('lang-locked')).toContainText('Language set by your hospital');
 
     // Policy removed: the user may choose again (default French).

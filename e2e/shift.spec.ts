@@ -20,7 +20,9 @@ import { jsonLog } from '../server/src/log';
 import { uidOf } from '../testbed/badges';
 import { DESFIRE_ATR, hospitalBadge, TEST_BADGE } from '../testbed/cards/desfire-card';
 import type { DesfireEmulator } from '../testbed/cards/desfire-card';
-import { startPcscd } from '../testbed/pcscd';
+import { loadPcsc } from '../native/pcsclite';
+import { PcscMonitor } from '../electron/core/devices/pcsc';
+import { startPcscd, takeOff } from '../testbed/pcscd';
 import type { PcscdHandle } from '../testbed/pcscd';
 import type { PostgresHandle } from '../testbed/postgres';
 import { STAFF, startDatabase } from '../testbed/stack';
@@ -43,6 +45,8 @@ async function freePort(): Promise<number> {
 }
 
 let pcscd: PcscdHandle;
+/** This worker's own view of pcscd's readers (libpcsclite keeps the first daemon a process names). */
+let monitor: PcscMonitor;
 let base: DatabaseStack;
 let pg: PostgresHandle;
 let db: Db;
@@ -73,14 +77,14 @@ async function stopSessionServer(): Promise<void> {
   await s?.close();
 }
 
-/** A badge tap: on the reader for a moment, then away. */
+/** A badge tap: on the reader for a moment, then away (pcscd saw it go before any next tap). */
 async function tap(emu: DesfireEmulator, readerPort: number, holdMs = 1200): Promise<void> {
   const card = new VirtualCard({ atr: DESFIRE_ATR, handler: emu.handler });
   await card.insert(readerPort);
+  // A hand's tap, longer than the agents' TapDebounceMs: the same badge's next tap is a new one, not a bounce.
   await new Promise((r) => setTimeout(r, holdMs));
-  await card.remove();
+  await takeOff(card, monitor, pcscd.readerNames[pcscd.ports.indexOf(readerPort)]!);
   emu.powerOn();
-  await new Promise((r) => setTimeout(r, 700)); // pcscd sees it leave before any next tap
 }
 
 async function typeCode(page: Page, code: string) {
@@ -103,6 +107,9 @@ function agentAudit(
 test.beforeAll(async () => {
   test.setTimeout(120_000);
   pcscd = await startPcscd();
+  process.env.PCSCLITE_CSOCK_NAME = pcscd.env.PCSCLITE_CSOCK_NAME;
+  monitor = new PcscMonitor({ createContext: loadPcsc });
+  monitor.start();
   base = await startDatabase();
   ({ pg, db } = base);
   serverDb = postgresDb(pg.url('sillage'));
@@ -130,6 +137,7 @@ test.afterAll(async () => {
     a.proc.kill('SIGTERM');
     await new Promise((r) => (a.proc.exitCode !== null ? r(null) : a.proc.once('exit', r)));
   }
+  monitor?.stop();
   await stopSessionServer();
   await serverDb?.close();
   await base?.close();
