@@ -63,8 +63,19 @@ static napi_value available(napi_env env, napi_callback_info info) {
   return out;
 }
 
-// createKey(name) → public point: a new persisted key of this user, in the TPM, not exportable.
-static napi_value create_key(napi_env env, napi_callback_info info) {
+// A new persisted key of this user in the TPM, not exportable (the provider never exports one anyway).
+static SECURITY_STATUS create_persisted(NCRYPT_PROV_HANDLE prov, NCRYPT_KEY_HANDLE *key, const wchar_t *name) {
+  SECURITY_STATUS st = NCryptCreatePersistedKey(prov, key, BCRYPT_ECDSA_P256_ALGORITHM, name, 0, 0);
+  if (st == ERROR_SUCCESS) {
+    DWORD policy = 0;
+    st = NCryptSetProperty(*key, NCRYPT_EXPORT_POLICY_PROPERTY, (PBYTE)&policy, sizeof policy, NCRYPT_PERSIST_FLAG);
+  }
+  if (st == ERROR_SUCCESS) st = NCryptFinalizeKey(*key, 0);
+  return st;
+}
+
+// The public point of the key named by the call's one argument, created first when `create`.
+static napi_value key_point(napi_env env, napi_callback_info info, int create) {
   size_t argc = 1;
   napi_value argv[1];
   wchar_t name[MAX_NAME];
@@ -75,37 +86,22 @@ static napi_value create_key(napi_env env, napi_callback_info info) {
   napi_value out = NULL;
   SECURITY_STATUS st = open_provider(&prov);
   if (st != ERROR_SUCCESS) return throw_status(env, "NCryptOpenStorageProvider", st);
-  st = NCryptCreatePersistedKey(prov, &key, BCRYPT_ECDSA_P256_ALGORITHM, name, 0, 0);
-  if (st == ERROR_SUCCESS) {
-    DWORD policy = 0;
-    st = NCryptSetProperty(key, NCRYPT_EXPORT_POLICY_PROPERTY, (PBYTE)&policy, sizeof policy, NCRYPT_PERSIST_FLAG);
-  }
-  if (st == ERROR_SUCCESS) st = NCryptFinalizeKey(key, 0);
-  if (st != ERROR_SUCCESS) throw_status(env, "creating the TPM key", st);
+  st = create ? create_persisted(prov, &key, name) : NCryptOpenKey(prov, &key, name, 0, 0);
+  if (st != ERROR_SUCCESS) throw_status(env, create ? "creating the TPM key" : "NCryptOpenKey", st);
   else out = public_point(env, key);
   if (key) NCryptFreeObject(key);
   NCryptFreeObject(prov);
   return out;
 }
 
+// createKey(name) → public point: a new persisted key of this user, in the TPM, not exportable.
+static napi_value create_key(napi_env env, napi_callback_info info) {
+  return key_point(env, info, 1);
+}
+
 // openKey(name) → public point of an existing key; throws when it is gone.
 static napi_value open_key(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  wchar_t name[MAX_NAME];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc < 1 || !key_name(env, argv[0], name)) return NULL;
-  NCRYPT_PROV_HANDLE prov = 0;
-  NCRYPT_KEY_HANDLE key = 0;
-  napi_value out = NULL;
-  SECURITY_STATUS st = open_provider(&prov);
-  if (st != ERROR_SUCCESS) return throw_status(env, "NCryptOpenStorageProvider", st);
-  st = NCryptOpenKey(prov, &key, name, 0, 0);
-  if (st != ERROR_SUCCESS) throw_status(env, "NCryptOpenKey", st);
-  else out = public_point(env, key);
-  if (key) NCryptFreeObject(key);
-  NCryptFreeObject(prov);
-  return out;
+  return key_point(env, info, 0);
 }
 
 // sign(name, digest) → Promise<r || s>: the TPM's signature runs on a worker thread (tens of ms).
