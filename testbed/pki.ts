@@ -125,120 +125,90 @@ export function makeTestPki(dir: string): TestPki {
   const caConf = caConfig(dir, 'fort-ca');
   const now = Date.now();
   const year = 365 * 24 * 3600 * 1000;
-  const env = { ...process.env, SILLAGE_UPN: 'unused@test' };
-  const run = (args: string[]) => execFileSync('openssl', args, { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  /**
+   * A new key, its request for `subj`, and the certificate `openssl ca` makes of it with `conf`'s
+   * `extensions` between `from` and `to`: self-signed, or signed by `issuer`.
+   */
+  const certify = (o: {
+    name: string;
+    subj: string;
+    conf: string;
+    issuer: IssuedCert | 'self';
+    extensions: string;
+    from: Date;
+    to: Date;
+    /** The leaf's UPN (the v3_auth SAN reads it from the environment). */
+    upn?: string;
+    /** A multi-valued RDN (CN=idNat+SN+GN) in `subj`. */
+    multiValue?: boolean;
+  }): IssuedCert => {
+    const k = newKey(dir, o.name);
+    const env = { ...process.env, SILLAGE_UPN: o.upn ?? 'unused@test' };
+    const run = (args: string[]) => execFileSync('openssl', args, { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const rdn = o.multiValue ? ['-multivalue-rdn'] : [];
+    run(['req', '-new', '-key', k.keyFile, '-subj', o.subj, ...rdn, '-utf8', '-out', `${o.name}.csr`]);
+    const signer =
+      o.issuer === 'self'
+        ? ['-selfsign', '-keyfile', k.keyFile]
+        : ['-cert', o.issuer.certFile, '-keyfile', o.issuer.keyFile];
+    run([
+      'ca',
+      '-batch',
+      '-config',
+      o.conf,
+      ...signer,
+      '-in',
+      `${o.name}.csr`,
+      '-extensions',
+      o.extensions,
+      ...rdn,
+      '-startdate',
+      asn1Time(o.from),
+      '-enddate',
+      asn1Time(o.to),
+      '-out',
+      `${o.name}.pem`,
+      '-notext',
+    ]);
+    return load(path.join(dir, `${o.name}.pem`), k.keyFile, k.keyPk8File);
+  };
 
   // Root, self-signed through `openssl ca -selfsign` so dates are explicit.
-  const rk = newKey(dir, 'root');
-  run([
-    'req',
-    '-new',
-    '-key',
-    rk.keyFile,
-    '-subj',
-    `${DN_BASE}/CN=TEST AC RACINE IGC-SANTE`,
-    '-utf8',
-    '-out',
-    'root.csr',
-  ]);
-  run([
-    'ca',
-    '-batch',
-    '-config',
-    rootConf,
-    '-selfsign',
-    '-keyfile',
-    rk.keyFile,
-    '-in',
-    'root.csr',
-    '-extensions',
-    'v3_root',
-    '-startdate',
-    asn1Time(new Date(now - year)),
-    '-enddate',
-    asn1Time(new Date(now + 10 * year)),
-    '-out',
-    'root.pem',
-    '-notext',
-  ]);
-  const root = load(path.join(dir, 'root.pem'), rk.keyFile, rk.keyPk8File);
-
-  const ck = newKey(dir, 'fort-ca');
-  run([
-    'req',
-    '-new',
-    '-key',
-    ck.keyFile,
-    '-subj',
-    `${DN_BASE}/CN=TEST AC IGC-SANTE FORT PERSONNES`,
-    '-utf8',
-    '-out',
-    'fort-ca.csr',
-  ]);
-  run([
-    'ca',
-    '-batch',
-    '-config',
-    rootConf,
-    '-cert',
-    'root.pem',
-    '-keyfile',
-    rk.keyFile,
-    '-in',
-    'fort-ca.csr',
-    '-extensions',
-    'v3_ca',
-    '-startdate',
-    asn1Time(new Date(now - year)),
-    '-enddate',
-    asn1Time(new Date(now + 5 * year)),
-    '-out',
-    'fort-ca.pem',
-    '-notext',
-  ]);
-  const ca = load(path.join(dir, 'fort-ca.pem'), ck.keyFile, ck.keyPk8File);
+  const root = certify({
+    name: 'root',
+    subj: `${DN_BASE}/CN=TEST AC RACINE IGC-SANTE`,
+    conf: rootConf,
+    issuer: 'self',
+    extensions: 'v3_root',
+    from: new Date(now - year),
+    to: new Date(now + 10 * year),
+  });
+  const ca = certify({
+    name: 'fort-ca',
+    subj: `${DN_BASE}/CN=TEST AC IGC-SANTE FORT PERSONNES`,
+    conf: rootConf,
+    issuer: root,
+    extensions: 'v3_ca',
+    from: new Date(now - year),
+    to: new Date(now + 5 * year),
+  });
 
   return {
     dir,
     root,
     ca,
-    issue(p, name = `cps-${p.idNat}`, opts = {}) {
-      const k = newKey(dir, name);
-      const upn = p.upn ?? `${p.idNat.slice(0, 1)}.${p.idNat.slice(1)}@carte-cps.fr`;
-      const subj = `/CN=${p.idNat}+SN=${p.lastName}+GN=${p.firstName}/title=${p.profession}/C=FR`;
-      execFileSync(
-        'openssl',
-        ['req', '-new', '-key', k.keyFile, '-subj', subj, '-multivalue-rdn', '-utf8', '-out', `${name}.csr`],
-        { cwd: dir, env },
-      );
-      execFileSync(
-        'openssl',
-        [
-          'ca',
-          '-batch',
-          '-config',
-          caConf,
-          '-cert',
-          'fort-ca.pem',
-          '-keyfile',
-          ck.keyFile,
-          '-in',
-          `${name}.csr`,
-          '-extensions',
-          opts.kind === 'tech' ? 'v3_tech' : 'v3_auth',
-          '-multivalue-rdn',
-          '-startdate',
-          asn1Time(p.notBefore ?? new Date(now - 24 * 3600 * 1000)),
-          '-enddate',
-          asn1Time(p.notAfter ?? new Date(now + 3 * year)),
-          '-out',
-          `${name}.pem`,
-          '-notext',
-        ],
-        { cwd: dir, env: { ...env, SILLAGE_UPN: upn }, stdio: ['ignore', 'pipe', 'pipe'] },
-      );
-      return load(path.join(dir, `${name}.pem`), k.keyFile, k.keyPk8File);
-    },
+    issue: (p, name = `cps-${p.idNat}`, opts = {}) =>
+      certify({
+        name,
+        subj: `/CN=${p.idNat}+SN=${p.lastName}+GN=${p.firstName}/title=${p.profession}/C=FR`,
+        conf: caConf,
+        issuer: ca,
+        extensions: opts.kind === 'tech' ? 'v3_tech' : 'v3_auth',
+        from: p.notBefore ?? new Date(now - 24 * 3600 * 1000),
+        to: p.notAfter ?? new Date(now + 3 * year),
+        upn: p.upn ?? `${p.idNat.slice(0, 1)}.${p.idNat.slice(1)}@carte-cps.fr`,
+        multiValue: true,
+      }),
   };
 }
 
