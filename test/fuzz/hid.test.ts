@@ -10,18 +10,7 @@ import type { HidDevice, HidHost } from '../../electron/core/devices/badge/hid/t
 import type { ReaderEvent } from '../../electron/core/devices/types';
 import { FUZZ_CASES, fuzz, mutateBytes } from './harness';
 import type { Rng } from './harness';
-
-const PCPROX: HidReaderProfile = { name: 'pcProx', kind: 'pcprox', vendorId: 0x0c27, productId: 0x3bfa };
-const OMNI: HidReaderProfile = {
-  name: 'OMNIKEY',
-  kind: 'custom-report',
-  vendorId: 0x076b,
-  productId: 0x5427,
-  reportId: 2,
-  offset: 1,
-  length: 10,
-  encoding: 'ascii',
-};
+import { OMNI, PCPROX } from '../../testbed/hid-readers';
 
 function valid(code: number): Buffer {
   const b = Buffer.alloc(9);

@@ -7,6 +7,7 @@ import { HidBackend, pcproxCardId } from './hid-backend';
 import type { HidReaderProfile } from './hid-backend';
 import { nodeHidHost } from './transport';
 import type { HidDevice, HidDeviceInfo, HidHost } from './transport';
+import { OMNI, PCPROX } from '../../../../../testbed/hid-readers';
 
 /** pcProx as described: write 8 bytes (after report ID 0), read 8 bytes back for 0x8F / 0x8E / 0x80. */
 class FakePcProx implements HidDevice {
@@ -53,17 +54,6 @@ function host(devs: HidDeviceInfo[], open: (p: string) => HidDevice): HidHost & 
   return h;
 }
 
-const PCPROX: HidReaderProfile = { name: 'pcProx', kind: 'pcprox', vendorId: 0x0c27, productId: 0x3bfa };
-const OMNI: HidReaderProfile = {
-  name: 'OMNIKEY',
-  kind: 'custom-report',
-  vendorId: 0x076b,
-  productId: 0x5427,
-  reportId: 2,
-  offset: 1,
-  length: 10,
-  encoding: 'ascii',
-};
 let backend: HidBackend | null = null;
 afterEach(async () => backend?.stop());
 
