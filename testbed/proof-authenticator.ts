@@ -1,5 +1,5 @@
 // Test Authenticator that checks a card's proof of possession against the certificate the card presents
-// (what the session server does with the chain in issue 5). Records every proof it checked.
+// (what the session server does, with the chain as well). Records every proof it checked.
 import { X509Certificate, constants, randomBytes, verify } from 'node:crypto';
 import type { Authenticator } from '../electron/core/auth/types';
 

@@ -111,9 +111,14 @@ export async function enrolWorkstation(
   return { creds, client: lazyClient(server.issuer, async () => creds, { allowHttp: true, timeoutMs: 3000, ...opts }) };
 }
 
+/** The agent's authenticator on the server, polling the session status once a minute. */
+export function serverAuthenticator(client: () => Promise<SessionServerClient>): ServerAuthenticator {
+  return new ServerAuthenticator({ client, clock: systemClock, pollMs: 60_000 });
+}
+
 /** The agent's session engine on the server's authenticator, without inactivity lock or tap debounce. */
 export function serverEngine(client: () => Promise<SessionServerClient>, audit: AuditLog): SessionEngine {
-  const authenticator = new ServerAuthenticator({ client, clock: systemClock, pollMs: 60_000 });
+  const authenticator = serverAuthenticator(client);
   return new SessionEngine({ authenticator, audit, clock: systemClock, inactivityMs: 0, tapDebounceMs: 0 });
 }
 

@@ -3,41 +3,40 @@
 // factor: it re-opens a roaming session inside the window and nothing else. Through pcscd + vpcd (the
 // CPS3 emulator's contactless face: the CPS3 contactless ATR, the contactless PKCS#15 application),
 // OpenSC's IAS-ECC driver over PKCS#11, and the real server on PostgreSQL.
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AgentError } from '../../shared/contract';
-import { AuditLog } from '../../electron/core/audit/audit';
-import { Pkcs11Module } from '../../electron/core/devices/cps/cryptolib';
-import { PcscCpsBackend, PcscMonitor } from '../../electron/core/devices/pcsc';
+import type { AuditLog } from '../../electron/core/audit/audit';
+import type { Pkcs11Module } from '../../electron/core/devices/cps/cryptolib';
+import type { PcscCpsBackend } from '../../electron/core/devices/pcsc';
 import type { SessionServerClient } from '../../electron/core/oidc/server-client';
 import type { SessionEngine } from '../../electron/core/session/engine';
-import { loadPcsc } from '../../native/pcsclite';
 import type { SessionServer } from '../../server/src/app';
 import { boundBadge, tapRead } from '../badges';
 import type { DesfireEmulator } from '../cards/desfire-card';
 import { startCps3Process } from '../cps3-process';
 import type { Cps3Process } from '../cps3-process';
-import { OPENSC_MODULE, writeOpenscConf } from '../opensc';
-import { startPcscd, waitFor } from '../pcscd';
+import { openscAgent, startOpenscBed } from '../opensc';
+import type { OpenscAgent, OpenscBed } from '../opensc';
+import { waitFor } from '../pcscd';
 import type { PcscdHandle } from '../pcscd';
 import { makeTestPki } from '../pki';
-import { enrolWorkstation, serverEngine, startServerStack } from '../stack';
+import { enrolWorkstation, serverAuthenticator, startServerStack } from '../stack';
 import type { ServerStack } from '../stack';
 
 const R0 = 'Virtual PCD 00 00';
 const PERSON = { idNat: '899999000011', lastName: 'MARTIN', firstName: 'Camille', profession: 'Infirmière' };
 let stack: ServerStack;
+let bed: OpenscBed;
 let pcscd: PcscdHandle;
 let server: SessionServer;
-let dir: string;
+let agent: OpenscAgent;
 let mod: Pkcs11Module;
 let card: Cps3Process;
 let backend: PcscCpsBackend;
 let engine: SessionEngine;
-const audit = new AuditLog();
-const errors: AgentError[] = [];
+let audit: AuditLog;
+let errors: AgentError[];
 let client: () => Promise<SessionServerClient>;
 let badge: DesfireEmulator;
 
@@ -49,17 +48,14 @@ async function tapCps(until: () => boolean): Promise<void> {
 }
 
 beforeAll(async () => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sillage-cps-tech-'));
-  const pki = makeTestPki(path.join(dir, 'pki'));
+  bed = await startOpenscBed('sillage-cps-tech-');
+  pcscd = bed.pcscd;
+  const pki = makeTestPki(path.join(bed.dir, 'pki'));
   card = startCps3Process(
     PERSON,
     { auth: pki.issue(PERSON), tech: pki.issue(PERSON, 'tech', { kind: 'tech' }) },
     { iface: 'contactless' },
   );
-  process.env.OPENSC_CONF = writeOpenscConf(dir);
-  pcscd = await startPcscd();
-  process.env.PCSCLITE_CSOCK_NAME = pcscd.env.PCSCLITE_CSOCK_NAME;
-  mod = new Pkcs11Module(OPENSC_MODULE!);
   stack = await startServerStack({
     trustAnchorsPem: [pki.root.certPem],
     intermediateCasPem: [pki.ca.certPem],
@@ -68,20 +64,15 @@ beforeAll(async () => {
   const a = await server.directory.addAccount({ ...PERSON, adLogin: 'cmartin', secret: '4821' });
   badge = await boundBadge(server.directory, a.id, 'CHU-000123');
   client = (await enrolWorkstation(server, 'PC')).client;
-  engine = serverEngine(client, audit);
-  engine.onError.add((e) => errors.push(e));
-  backend = new PcscCpsBackend({ monitor: new PcscMonitor({ createContext: loadPcsc }), module: () => mod });
-  await backend.start((e) => engine.handleReaderEvent(e));
-  await waitFor(() => backend.readers().length >= 2, 5000, 'readers');
+  agent = await openscAgent(serverAuthenticator(client));
+  ({ mod, backend, engine, audit, errors } = agent);
 }, 120_000);
 
 afterAll(async () => {
   await card?.stop();
-  await backend?.stop();
-  mod?.close();
+  await agent?.stop();
   await stack?.close();
-  await pcscd?.stop();
-  if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  await bed?.close();
 });
 
 describe('contactless CPS: technical key, 1 factor, re-open only', () => {

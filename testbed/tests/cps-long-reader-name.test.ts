@@ -2,20 +2,12 @@
 // interfaces "HID Global OMNIKEY 5422 Smartcard Reader [OMNIKEY 5422 Smartcard Reader] 00 00" (78
 // characters) and "… 00 01". vpcd takes the same name, OpenSC truncates both to the same 64 bytes: the
 // CPS3 emulator must still be found in its reader, and two CPS cards its slots cannot tell apart are refused.
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadPcsc } from '../../native/pcsclite';
-import { AuditLog } from '../../electron/core/audit/audit';
-import { Pkcs11Module } from '../../electron/core/devices/cps/cryptolib';
-import { PcscCpsBackend, PcscMonitor } from '../../electron/core/devices/pcsc';
-import { SessionEngine } from '../../electron/core/session/engine';
-import { systemClock } from '../../electron/core/util/clock';
-import type { AgentError } from '../../shared/contract';
 import { startCps3Process } from '../cps3-process';
-import { OPENSC_MODULE, writeOpenscConf } from '../opensc';
-import { startPcscd, waitFor } from '../pcscd';
+import { openscAgent, startOpenscBed } from '../opensc';
+import type { OpenscBed } from '../opensc';
+import { waitFor } from '../pcscd';
 import type { PcscdHandle } from '../pcscd';
 import { makeTestPki } from '../pki';
 import type { TestPki } from '../pki';
@@ -24,40 +16,29 @@ import { proofAuthenticator } from '../proof-authenticator';
 const OMNIKEY = 'HID Global OMNIKEY 5422 Smartcard Reader [OMNIKEY 5422 Smartcard Reader]';
 const LOUIS = { idNat: '899999000029', lastName: 'BERNARD', firstName: 'Louis', profession: 'Médecin' };
 const NINA = { idNat: '899999000052', lastName: 'LEFEVRE', firstName: 'Nina', profession: 'Infirmière' };
+let bed: OpenscBed;
 let pcscd: PcscdHandle;
-let dir: string;
 let pki: TestPki;
 
 beforeAll(async () => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sillage-longname-'));
-  process.env.OPENSC_CONF = writeOpenscConf(dir);
-  pcscd = await startPcscd({ friendlyName: OMNIKEY });
-  process.env.PCSCLITE_CSOCK_NAME = pcscd.env.PCSCLITE_CSOCK_NAME;
-  pki = makeTestPki(path.join(dir, 'pki'));
+  bed = await startOpenscBed('sillage-longname-', { friendlyName: OMNIKEY });
+  pcscd = bed.pcscd;
+  pki = makeTestPki(path.join(bed.dir, 'pki'));
 });
 
 afterAll(async () => {
-  await pcscd?.stop();
-  if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  await bed?.close();
 });
 
 describe('a 78-character PC/SC reader name', () => {
   it('finds the CPS in its slot though OpenSC names both readers alike, and refuses a second CPS it could confuse', async () => {
     const [r0, r1] = pcscd.readerNames as [string, string];
     expect(r1).toHaveLength(78);
-    const mod = new Pkcs11Module(OPENSC_MODULE!);
-    const monitor = new PcscMonitor({ createContext: loadPcsc });
-    const backend = new PcscCpsBackend({ monitor, module: () => mod });
-    const audit = new AuditLog();
     const authenticator = proofAuthenticator();
-    const engine = new SessionEngine({ authenticator, audit, clock: systemClock, inactivityMs: 0, tapDebounceMs: 0 });
-    const errors: AgentError[] = [];
-    engine.onError.add((e) => errors.push(e));
+    const { mod, engine, audit, errors, stop } = await openscAgent(authenticator);
     const louis = startCps3Process(LOUIS, { auth: pki.issue(LOUIS) });
     const nina = startCps3Process(NINA, { auth: pki.issue(NINA) }, { serial: '87654321' });
     try {
-      await backend.start((e) => engine.handleReaderEvent(e));
-      await waitFor(() => backend.readers().length === 2, 5000, 'readers');
       // What OpenSC makes of them: the first 61 bytes and "...", the same for both readers.
       const descriptions = [...new Set(mod.slots().map((s) => s.description))];
       expect(descriptions).toEqual([`${r0.slice(0, 61)}...`]);
@@ -82,8 +63,7 @@ describe('a 78-character PC/SC reader name', () => {
       await nina.send('remove');
       await louis.stop();
       await nina.stop();
-      await backend.stop();
-      mod.close();
+      await stop();
     }
   });
 });

@@ -2,63 +2,44 @@
 // emulator (cards/cps3-card.ts: the CPS PKCS#15 layout and labels, a real 3-try counter) on vpcd, the way
 // the Cryptolib (derived from OpenSC) drives a CPS3. The agent code is the production code, with its
 // default (Cryptolib) object labels.
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadPcsc } from '../../native/pcsclite';
-import { AuditLog } from '../../electron/core/audit/audit';
-import { Pkcs11Module } from '../../electron/core/devices/cps/cryptolib';
-import { PcscCpsBackend, PcscMonitor } from '../../electron/core/devices/pcsc';
-import { SessionEngine } from '../../electron/core/session/engine';
-import { systemClock } from '../../electron/core/util/clock';
-import type { AgentError } from '../../shared/contract';
+import type { SessionEngine } from '../../electron/core/session/engine';
 import { startCps3Process } from '../cps3-process';
-import { OPENSC_MODULE, writeOpenscConf } from '../opensc';
-import { startPcscd, waitFor } from '../pcscd';
+import { openscAgent, startOpenscBed } from '../opensc';
+import type { OpenscBed } from '../opensc';
+import { waitFor } from '../pcscd';
 import type { PcscdHandle } from '../pcscd';
 import { makeTestPki } from '../pki';
 import type { IssuedCert } from '../pki';
 import { proofAuthenticator } from '../proof-authenticator';
 
 const PERSON = { idNat: '899999000029', lastName: 'BERNARD', firstName: 'Louis', profession: 'Médecin' };
+let bed: OpenscBed;
 let pcscd: PcscdHandle;
-let dir: string;
 let cert: IssuedCert;
 
 beforeAll(async () => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sillage-opensc-'));
-  process.env.OPENSC_CONF = writeOpenscConf(dir);
-  pcscd = await startPcscd();
-  process.env.PCSCLITE_CSOCK_NAME = pcscd.env.PCSCLITE_CSOCK_NAME;
-  cert = makeTestPki(path.join(dir, 'pki')).issue(PERSON);
+  bed = await startOpenscBed('sillage-opensc-');
+  pcscd = bed.pcscd;
+  cert = makeTestPki(path.join(bed.dir, 'pki')).issue(PERSON);
 });
 
 afterAll(async () => {
-  await pcscd?.stop();
-  if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  await bed?.close();
 });
 
-// One module per test, as one agent process has one: OpenSC keeps per-slot card state across tests.
+// One agent per test, as one agent process has one module: OpenSC keeps per-slot card state across tests.
 async function rig() {
-  const mod = new Pkcs11Module(OPENSC_MODULE!);
-  const monitor = new PcscMonitor({ createContext: loadPcsc });
-  const backend = new PcscCpsBackend({ monitor, module: () => mod });
-  const audit = new AuditLog();
   const authenticator = proofAuthenticator();
-  const engine = new SessionEngine({ authenticator, audit, clock: systemClock, inactivityMs: 0, tapDebounceMs: 0 });
-  const errors: AgentError[] = [];
-  engine.onError.add((e) => errors.push(e));
-  await backend.start((e) => engine.handleReaderEvent(e));
-  await waitFor(() => backend.readers().length === 2, 5000, 'readers');
+  const agent = await openscAgent(authenticator);
   const card = startCps3Process(PERSON, { auth: cert });
   const close = async () => {
     await card.send('remove');
     await card.stop();
-    await backend.stop();
-    mod.close();
+    await agent.stop();
   };
-  return { backend, audit, authenticator, engine, errors, card, close };
+  return { ...agent, authenticator, card, close };
 }
 
 const pinPad = (engine: SessionEngine) => engine.getState().kind === 'pin-required';
