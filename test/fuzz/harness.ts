@@ -2,6 +2,8 @@
 // a seeded generator (the same cases on every run, another seed with SILLAGE_FUZZ_SEED), mutators that
 // know the inputs' structure (JSON values, HTTP requests) besides plain bytes, and a runner that counts
 // what matters — crashes, wrong accepts, 5xx — and prints the counts.
+import net from 'node:net';
+
 export const FUZZ_SEED = Number(process.env.SILLAGE_FUZZ_SEED ?? 0x5111a6e);
 export const FUZZ_CASES = Number(process.env.SILLAGE_FUZZ_CASES ?? 10_000);
 
@@ -260,6 +262,55 @@ export function httpBytes(c: HttpCase, rng?: Rng): Buffer {
   ];
   const raw = Buffer.concat([Buffer.from(lines.join('\r\n') + '\r\n\r\n', 'utf8'), c.body]);
   return rng && rng.chance(0.1) ? mutateBytes(rng, raw) : raw;
+}
+
+export interface HttpAnswer {
+  status: number | null;
+  body: string;
+}
+
+/**
+ * Raw bytes to a listener on `port` (they go as they are: the point is to send what clients would not), and
+ * its final answer (interim 1xx ones skipped) once it closes, or the head of an event stream. A request the
+ * listener still waits on (a body shorter than announced) is ended by half-closing after `idleMs`: a client
+ * that stops sending, which the listener must answer too. 'no answer': nothing at all within `maxMs`.
+ */
+export function exchange(
+  port: number,
+  bytes: Buffer,
+  opts: { maxMs?: number; idleMs?: number } = {},
+): Promise<HttpAnswer | 'no answer'> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    const parts: Buffer[] = [];
+    let done = false;
+    let idle: NodeJS.Timeout | null = null;
+    const finish = (timedOut: boolean) => {
+      if (done) return;
+      done = true;
+      clearTimeout(t);
+      if (idle) clearTimeout(idle);
+      s.destroy();
+      const text = Buffer.concat(parts).toString('utf8');
+      if (timedOut && !text) return resolve('no answer');
+      const final = text.replace(/^(HTTP\/1\.[01] 1\d\d[^\r]*\r\n(?:[^\r]+\r\n)*\r\n)+/, '');
+      const m = /^HTTP\/1\.[01] (\d{3})/.exec(final);
+      resolve({ status: m ? Number(m[1]) : null, body: final.slice(final.indexOf('\r\n\r\n') + 4) });
+    };
+    const t = setTimeout(() => finish(true), opts.maxMs ?? 3000);
+    s.on('data', (d: Buffer) => {
+      parts.push(d);
+      if (idle) clearTimeout(idle);
+      const head = Buffer.concat(parts).toString('latin1');
+      if (/\r\n\r\n/.test(head) && /content-type: text\/event-stream/i.test(head)) finish(false);
+    });
+    s.on('error', () => finish(false));
+    s.on('close', () => finish(false));
+    s.on('connect', () => {
+      s.write(bytes);
+      idle = setTimeout(() => s.end(), opts.idleMs ?? 150);
+    });
+  });
 }
 
 export interface Verdict {

@@ -10,7 +10,7 @@ import WebSocket from 'ws';
 import { HOST_AUDIENCES, HOST_SECRETS } from '../listeners/agent-host';
 import { startHost } from '../listeners/host-client';
 import type { Host } from '../listeners/host-client';
-import { FUZZ_CASES, fuzz, httpBytes, mutateBytes, mutateHttp, mutateJson, mutateJsonText } from './harness';
+import { exchange, FUZZ_CASES, fuzz, httpBytes, mutateBytes, mutateHttp, mutateJson, mutateJsonText } from './harness';
 import type { HttpCase, Rng, Verdict } from './harness';
 
 let host: Host;
@@ -18,48 +18,6 @@ beforeAll(async () => {
   host = await startHost();
 }, 60_000);
 afterAll(async () => host?.stop());
-
-interface HttpAnswer {
-  status: number | null;
-  body: string;
-}
-
-/**
- * Sends raw bytes and reads the answer until the listener closes (an event stream: its head). A request
- * the listener still waits on (a body shorter than announced) is ended by half-closing after a pause.
- */
-function exchange(port: number, bytes: Buffer, maxMs = 3000): Promise<HttpAnswer | 'no answer'> {
-  return new Promise((resolve) => {
-    const s = net.connect(port, '127.0.0.1');
-    const parts: Buffer[] = [];
-    let done = false;
-    let idle: NodeJS.Timeout | null = null;
-    const finish = (timedOut: boolean) => {
-      if (done) return;
-      done = true;
-      clearTimeout(t);
-      if (idle) clearTimeout(idle);
-      s.destroy();
-      const text = Buffer.concat(parts).toString('latin1');
-      if (timedOut && !text) return resolve('no answer');
-      const m = /^HTTP\/1\.[01] (\d{3})/.exec(text);
-      resolve({ status: m ? Number(m[1]) : null, body: text.slice(text.indexOf('\r\n\r\n') + 4) });
-    };
-    const t = setTimeout(() => finish(true), maxMs);
-    s.on('data', (d: Buffer) => {
-      parts.push(d);
-      if (idle) clearTimeout(idle);
-      const head = Buffer.concat(parts).toString('latin1');
-      if (/\r\n\r\n/.test(head) && /content-type: text\/event-stream/i.test(head)) finish(false);
-    });
-    s.on('error', () => finish(false));
-    s.on('close', () => finish(false));
-    s.on('connect', () => {
-      s.write(bytes);
-      idle = setTimeout(() => s.end(), 150);
-    });
-  });
-}
 
 const dead = (): Verdict | null =>
   host.alive() ? null : { crash: `agent process died: ${host.stderr().slice(-300)}` };

@@ -4,13 +4,12 @@
 // bogus CPS and subject tokens, no session token, no enrolment token), so: 0 5xx, no token, no session
 // read or ended, no workstation registered, no relay step answered without an intact assertion.
 import { randomUUID } from 'node:crypto';
-import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { workstationAssertion } from '../../electron/core/oidc/server-client';
 import type { WorkstationCredentials } from '../../electron/core/oidc/server-client';
 import type { SessionServer } from '../../server/src/app';
-import { FUZZ_CASES, fuzz, httpBytes, mutateHttp } from './harness';
-import type { HttpCase, Rng, Verdict } from './harness';
+import { exchange, FUZZ_CASES, fuzz, httpBytes, mutateHttp } from './harness';
+import type { HttpAnswer, HttpCase, Rng, Verdict } from './harness';
 import { enrolWorkstation, STAFF, startServerStack } from '../../testbed/stack';
 import type { ServerStack } from '../../testbed/stack';
 
@@ -47,37 +46,8 @@ function assertion(audience: string): Promise<string> {
   return workstationAssertion(creds.key, creds.clientId, audience);
 }
 
-/** Raw bytes out, the status and body back (the server closes: connection: close). */
-function exchange(bytes: Buffer): Promise<{ status: number | null; body: string } | 'no answer'> {
-  return new Promise((resolve) => {
-    const s = net.connect(port, '127.0.0.1');
-    const parts: Buffer[] = [];
-    let idle: NodeJS.Timeout | null = null;
-    let done = false;
-    const finish = (timedOut: boolean) => {
-      if (done) return;
-      done = true;
-      clearTimeout(t);
-      if (idle) clearTimeout(idle);
-      s.destroy();
-      const text = Buffer.concat(parts).toString('utf8');
-      if (timedOut && !text) return resolve('no answer');
-      // Interim answers (100 Continue) come first: the final one is what the request got.
-      const final = text.replace(/^(HTTP\/1\.[01] 1\d\d[^\r]*\r\n(?:[^\r]+\r\n)*\r\n)+/, '');
-      const m = /^HTTP\/1\.[01] (\d{3})/.exec(final);
-      resolve({ status: m ? Number(m[1]) : null, body: final.slice(final.indexOf('\r\n\r\n') + 4) });
-    };
-    const t = setTimeout(() => finish(true), 8000);
-    s.on('data', (d: Buffer) => (parts.push(d), idle && clearTimeout(idle)));
-    s.on('error', () => finish(false));
-    s.on('close', () => finish(false));
-    s.on('connect', () => {
-      s.write(bytes);
-      // A request the server still waits on (a body shorter than announced) ends with our half-close.
-      idle = setTimeout(() => s.end(), 300);
-    });
-  });
-}
+/** The server on PostgreSQL answers slower than the agent's listeners: more time before either is given up. */
+const SERVER_EXCHANGE = { maxMs: 8000, idleMs: 300 };
 
 const form = (o: Record<string, string>) => Buffer.from(new URLSearchParams(o).toString());
 
@@ -91,7 +61,7 @@ interface ServerCase {
 const assertionIntact = (c: ServerCase) =>
   c.assertion !== null && httpBytes(c.http).toString('utf8').split(c.assertion).length === 2;
 
-function checkAnswer(c: ServerCase, a: { status: number | null; body: string } | 'no answer'): Verdict {
+function checkAnswer(c: ServerCase, a: HttpAnswer | 'no answer'): Verdict {
   if (a === 'no answer') return { crash: 'no answer' };
   if (a.status !== null && a.status >= 500) return { fiveXX: `${a.status} ${a.body.slice(0, 120)}` };
   if (a.status === null || a.status >= 300) return {};
@@ -164,7 +134,7 @@ describe('fuzz: session server over HTTP', () => {
         return { http: rng.chance(0.9) ? mutateHttp(rng, base, bodyValue) : base, assertion: a, route: r.route };
       },
       async run(c) {
-        return checkAnswer(c, await exchange(httpBytes(c.http)));
+        return checkAnswer(c, await exchange(port, httpBytes(c.http), SERVER_EXCHANGE));
       },
     });
     expect(report.failures).toEqual([]);
@@ -230,7 +200,7 @@ describe('fuzz: session server over HTTP', () => {
         return { http: m, assertion: a, route: `POST ${tokenPath}` };
       },
       async run(c) {
-        return checkAnswer(c, await exchange(httpBytes(c.http)));
+        return checkAnswer(c, await exchange(port, httpBytes(c.http), SERVER_EXCHANGE));
       },
     });
     expect(report.failures).toEqual([]);
