@@ -9,13 +9,12 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { createAgent } from '../../electron/core/agent';
 import { AuditLog } from '../../electron/core/audit/audit';
-import { Broker, sha256Hex, LocalEndpoint } from '../../electron/core/broker/broker';
+import { sha256Hex, LocalEndpoint } from '../../electron/core/broker/broker';
 import { HttpEndpoint } from '../../electron/core/broker/http-endpoint';
 import { startControlSocket } from '../../electron/core/demo/control-socket';
 import { startHeadlessServer } from '../../electron/core/headless/server';
-import { systemClock } from '../../electron/core/util/clock';
 import { peerCredentials } from '../../native/peercred';
-import type { OpenSession, SessionState } from '../../shared/contract';
+import { openSessionBroker } from '../../testbed/open-session-broker';
 
 export const HOST_SECRETS = {
   headless: 'headless-launch-secret',
@@ -43,29 +42,9 @@ async function main(): Promise<void> {
   const headless = await startHeadlessServer({ api: agent.api, audit, uiDir, secret: HOST_SECRETS.headless });
   const control = await startControlSocket(agent.api, path.join(dir, 'demo', 'demo.sock'));
 
-  const now = Date.now();
-  const session: OpenSession = {
-    user: { idNat: '899999000011', lastName: 'MARTIN', firstName: 'Camille', profession: 'Infirmière' },
-    credential: { kind: 'badge', reader: 'test' },
-    factors: [],
-    assurance: 'mfa',
-    authTime: now,
-    mfaExpiresAt: now + 4 * 3_600_000,
-    openedAt: now,
-  } as unknown as OpenSession;
-  const state: SessionState = { kind: 'open', session };
-  const handedOut: string[] = [];
   const registeredExecutable = fs.realpathSync(process.execPath);
-  const broker = new Broker({
-    getState: () => state,
-    onState: () => () => {},
-    tokensOf: () => ({ accessToken: 'own-token' }),
-    exchange: async (_t, audience) => {
-      handedOut.push(audience);
-      return { accessToken: `token-for:${audience}`, expiresAt: Math.floor(Date.now() / 1000) + 600 };
-    },
+  const { broker, handedOut } = openSessionBroker({
     audit,
-    clock: systemClock,
     apps: [
       { id: 'dpi', name: 'DPI', executable: registeredExecutable, audiences: [HOST_AUDIENCES.socket] },
       {

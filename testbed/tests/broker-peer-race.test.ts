@@ -8,10 +8,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuditLog } from '../../electron/core/audit/audit';
-import { Broker, LocalEndpoint } from '../../electron/core/broker/broker';
-import { systemClock } from '../../electron/core/util/clock';
+import { LocalEndpoint } from '../../electron/core/broker/broker';
 import { peerCredentials, peerCredentialsAvailable } from '../../native/peercred';
-import type { OpenSession } from '../../shared/contract';
+import { openSessionBroker } from '../open-session-broker';
 import { BrokerClient } from '../reference-dpi';
 
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
@@ -23,35 +22,22 @@ const REGISTERED = fs.realpathSync(process.execPath);
 let dir: string;
 let endpoint: LocalEndpoint;
 let socketPath: string;
-const handedOut: string[] = [];
+let handedOut: string[] = [];
 const audit = new AuditLog();
 
 beforeAll(async () => {
   expect(peerCredentialsAvailable(), 'peer-credentials addon built by scripts/build-native.mjs').toBe(true);
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sillage-race-'));
-  const now = Date.now();
-  const session = {
-    user: { idNat: '899999000011', lastName: 'MARTIN', firstName: 'Camille', profession: 'Infirmière' },
-    credential: { kind: 'badge', reader: 'test' },
-    factors: [],
-    assurance: 'mfa',
-    authTime: now,
-    mfaExpiresAt: now + 4 * 3_600_000,
-    openedAt: now,
-  } as unknown as OpenSession;
-  const broker = new Broker({
-    getState: () => ({ kind: 'open', session }),
-    onState: () => () => {},
-    tokensOf: () => ({ accessToken: 'own' }),
-    exchange: async (_t, audience) => {
-      handedOut.push(audience);
-      return { accessToken: `token-for:${audience}`, expiresAt: Math.floor(Date.now() / 1000) + 600 };
-    },
+  const rig = openSessionBroker({
     audit,
-    clock: systemClock,
     apps: [{ id: 'dpi', name: 'DPI', executable: REGISTERED, audiences: [AUD] }],
   });
-  endpoint = new LocalEndpoint({ broker, path: path.join(dir, 'run', 'broker.sock'), identify: peerCredentials });
+  handedOut = rig.handedOut;
+  endpoint = new LocalEndpoint({
+    broker: rig.broker,
+    path: path.join(dir, 'run', 'broker.sock'),
+    identify: peerCredentials,
+  });
   socketPath = await endpoint.listen();
 });
 
