@@ -2,7 +2,8 @@
 // trust anchor unless given, the test hospital's badge key, silent log), the test hospital's staff, and
 // workstations enrolled on it as the agent enrols itself. Tests give only what they test differently.
 import { ServerAuthenticator } from '../electron/core/auth/server-authenticator';
-import type { AuditLog } from '../electron/core/audit/audit';
+import type { ServerAuthenticatorOptions } from '../electron/core/auth/server-authenticator';
+import { AuditLog } from '../electron/core/audit/audit';
 import { lazyClient, registerWorkstation } from '../electron/core/oidc/server-client';
 import type { ClientOptions, SessionServerClient, WorkstationCredentials } from '../electron/core/oidc/server-client';
 import { SessionEngine } from '../electron/core/session/engine';
@@ -12,9 +13,12 @@ import type { ServerOptions, SessionServer } from '../server/src/app';
 import { postgresDb } from '../server/src/db';
 import type { Db } from '../server/src/db';
 import { jsonLog } from '../server/src/log';
-import { TEST_DESFIRE_KEYS } from './badges';
+import type { AgentError } from '../shared/contract';
+import { tapEvent, TEST_DESFIRE_KEYS } from './badges';
+import type { DesfireEmulator } from './cards/desfire-card';
 import { startLoadBalancer } from './lb';
 import type { LoadBalancer } from './lb';
+import { waitFor } from './pcscd';
 import { startPostgres } from './postgres';
 import type { PostgresHandle } from './postgres';
 
@@ -109,6 +113,43 @@ export async function enrolWorkstation(
 ): Promise<EnrolledWorkstation> {
   const creds = await registerWorkstation(server.issuer, await server.directory.createEnrolmentToken(name), name);
   return { creds, client: lazyClient(server.issuer, async () => creds, { allowHttp: true, timeoutMs: 3000, ...opts }) };
+}
+
+export interface WardPc {
+  engine: SessionEngine;
+  auth: ServerAuthenticator;
+  audit: AuditLog;
+  errors: AgentError[];
+  /** A badge tap on this PC's reader ("NAME lecteur"), its relay asked through this PC, handled to the end. */
+  tap(badge: DesfireEmulator): Promise<void>;
+}
+
+/**
+ * A ward PC at the level of the agent core: the session engine on the server's authenticator (`options`:
+ * its status polling, the policy), without inactivity lock or tap debounce (a test's taps follow each other
+ * within milliseconds, which the debounce would rightly take for a bouncing reader).
+ */
+export function wardPc(
+  name: string,
+  client: () => Promise<SessionServerClient>,
+  options: Omit<ServerAuthenticatorOptions, 'client' | 'clock'>,
+): WardPc {
+  const auth = new ServerAuthenticator({ client, clock: systemClock, ...options });
+  const audit = new AuditLog({ clock: systemClock });
+  const engine = new SessionEngine({
+    authenticator: auth,
+    audit,
+    clock: systemClock,
+    inactivityMs: 0,
+    tapDebounceMs: 0,
+  });
+  const errors: AgentError[] = [];
+  engine.onError.add((e) => errors.push(e));
+  const tap = async (badge: DesfireEmulator) => {
+    engine.handleReaderEvent(await tapEvent(client, badge, `${name} lecteur`));
+    await waitFor(() => !['presented', 'authenticating'].includes(engine.getState().kind), 5000, 'tap handled');
+  };
+  return { engine, auth, audit, errors, tap };
 }
 
 /** The agent's authenticator on the server, polling the session status once a minute. */

@@ -10,16 +10,11 @@ import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import type { AgentError } from '../../shared/contract';
-import { AuditLog } from '../../electron/core/audit/audit';
-import { ServerAuthenticator } from '../../electron/core/auth/server-authenticator';
 import { lazyClient, registerWorkstation } from '../../electron/core/oidc/server-client';
-import { SessionEngine } from '../../electron/core/session/engine';
-import { systemClock } from '../../electron/core/util/clock';
 import { postgresDb } from '../../server/src/db';
 import type { Db } from '../../server/src/db';
 import { Directory } from '../../server/src/directory';
-import { tapEvent, TEST_DESFIRE_KEYS, uidOf } from '../badges';
+import { TEST_DESFIRE_KEYS, uidOf } from '../badges';
 import { hospitalBadge } from '../cards/desfire-card';
 import { keyCard } from '../key-card';
 import { waitFor } from '../pcscd';
@@ -27,6 +22,7 @@ import { makeTestPki } from '../pki';
 import type { TestPki } from '../pki';
 import { startPostgres } from '../postgres';
 import type { PostgresHandle } from '../postgres';
+import { wardPc } from '../stack';
 import { wiretap } from '../wire';
 
 const HOUR = 3600_000;
@@ -53,26 +49,12 @@ async function pc(name: string) {
     timeoutMs: 3000,
     fetch: wire.fetch,
   });
-  const auth = new ServerAuthenticator({ client, clock: systemClock, pollMs: 150 });
-  const audit = new AuditLog({ clock: systemClock });
-  // The taps here follow each other within milliseconds of real time, which the debounce would rightly take
-  // for a bouncing reader: it is off. That the clock moves below never make a tap a "bounce" is the
-  // engine's monotonic debounce, tested with the wall clock stepped back (engine.test.ts).
-  const engine = new SessionEngine({
-    authenticator: auth,
-    audit,
-    clock: systemClock,
-    inactivityMs: 0,
-    tapDebounceMs: 0,
-  });
-  const errors: AgentError[] = [];
-  engine.onError.add((e) => errors.push(e));
-  const tap = async (which: keyof typeof BADGES) => {
-    // The relay's challenge is asked for by this PC (its assertion dated by the server's time).
-    engine.handleReaderEvent(await tapEvent(client, BADGES[which], `${name} lecteur`));
-    await waitFor(() => !['presented', 'authenticating'].includes(engine.getState().kind), 5000, 'tap handled');
-  };
-  return { engine, audit, errors, auth, client, tap, wire };
+  // That the clock moves below never makes a tap a "bounce" is the engine's monotonic debounce, tested with
+  // the wall clock stepped back (engine.test.ts); here it is off.
+  const ws = wardPc(name, client, { pollMs: 150 });
+  // The relay's challenge is asked for by this PC (its assertion dated by the server's time).
+  const tap = (which: keyof typeof BADGES) => ws.tap(BADGES[which]);
+  return { ...ws, client, tap, wire };
 }
 
 /** The session server as deployed: its own process (its own clock), on PostgreSQL. */

@@ -5,22 +5,18 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AgentError } from '../../shared/contract';
-import { AuditLog } from '../../electron/core/audit/audit';
-import { ServerAuthenticator } from '../../electron/core/auth/server-authenticator';
-import { SessionEngine } from '../../electron/core/session/engine';
-import { systemClock } from '../../electron/core/util/clock';
+import type { ServerAuthenticator } from '../../electron/core/auth/server-authenticator';
 import { startServer } from '../../server/src/app';
 import type { SessionServer } from '../../server/src/app';
 import type { Db } from '../../server/src/db';
 import { jsonLog } from '../../server/src/log';
-import { boundBadge, tapEvent, TEST_DESFIRE_KEYS } from '../badges';
+import { boundBadge, TEST_DESFIRE_KEYS } from '../badges';
 import type { DesfireEmulator } from '../cards/desfire-card';
 import { keyCard } from '../key-card';
 import { makeTestPki } from '../pki';
 import type { TestPki } from '../pki';
 import { waitFor } from '../pcscd';
-import { enrolWorkstation, STAFF, startDatabase } from '../stack';
+import { enrolWorkstation, STAFF, startDatabase, wardPc } from '../stack';
 import type { DatabaseStack } from '../stack';
 import { wiretap } from '../wire';
 
@@ -51,28 +47,10 @@ async function start() {
 async function pc(name: string, extra: Partial<ConstructorParameters<typeof ServerAuthenticator>[0]> = {}) {
   const wire = wiretap();
   const { client } = await enrolWorkstation(server!, name, { fetch: wire.fetch });
-  const auth = new ServerAuthenticator({
-    client,
-    clock: systemClock,
-    pollMs: 200,
-    ...extra,
-  });
-  const audit = new AuditLog();
-  const engine = new SessionEngine({
-    authenticator: auth,
-    audit,
-    clock: systemClock,
-    inactivityMs: 0,
-    tapDebounceMs: 0,
-  });
-  const errors: AgentError[] = [];
-  engine.onError.add((e) => errors.push(e));
+  const ws = wardPc(name, client, { pollMs: 200, ...extra });
   /** A tap of badge A or B on this PC's reader (the relay's challenge comes from this PC's server). */
-  const tap = async (which: 'desfire:A' | 'desfire:B') => {
-    engine.handleReaderEvent(await tapEvent(client, BADGES[which], `${name} lecteur`));
-    await waitFor(() => !['presented', 'authenticating'].includes(engine.getState().kind), 5000, 'tap handled');
-  };
-  return { engine, audit, errors, auth, tap, wire };
+  const tap = (which: 'desfire:A' | 'desfire:B') => ws.tap(BADGES[which]);
+  return { ...ws, tap, wire };
 }
 
 beforeAll(async () => {
