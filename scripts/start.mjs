@@ -2,16 +2,9 @@
 // `npm start`: build the UI and the shell, then launch the Electron app (a development run: demo mode on
 // unless --no-demo or a --server is given). Where no Electron binary is installed, say exactly why and how
 // to get one, and run the headless mode instead (the same agent, its UI in a browser).
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { headlessArgs, runAgent } from './lib/agent-process.mjs';
-
-const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
-const step = (cmd, args) => {
-  const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit' });
-  if (r.status !== 0) process.exit(r.status ?? 1);
-};
+import { buildUi, headlessArgs, root, runAgent, step } from './lib/agent-process.mjs';
 
 /** The Electron binary, or why there is none (what npm did or did not do). */
 export function electronBinary(env = process.env) {
@@ -44,13 +37,7 @@ export function electronBinary(env = process.env) {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  step(path.join(root, 'node_modules', '.bin', 'vite'), [
-    'build',
-    '--config',
-    'renderer/vite.config.ts',
-    '--logLevel',
-    'warn',
-  ]);
+  buildUi();
   step(process.execPath, ['scripts/build-shell.mjs']);
   const args = process.argv.slice(2);
   const { binary, why } = electronBinary();

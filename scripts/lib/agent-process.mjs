@@ -3,7 +3,27 @@
 // SIGTERM to its script) or on this process — and this process exits with it, so no agent or embedded
 // session server is left running with its ports. If this process's parent dies without a word (npm killed
 // with SIGKILL), the agent is stopped too.
-import { spawn } from 'node:child_process';
+// Also the build steps both scripts run before it.
+import { spawn, spawnSync } from 'node:child_process';
+import path from 'node:path';
+
+export const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..');
+
+/** A build step before the agent starts, in the repository: its failure ends the script with its status. */
+export function step(cmd, args) {
+  const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit' });
+  if (r.status !== 0) process.exit(r.status ?? 1);
+}
+
+/** The UI the agent serves (renderer/ built by Vite). */
+export const buildUi = () =>
+  step(path.join(root, 'node_modules', '.bin', 'vite'), [
+    'build',
+    '--config',
+    'renderer/vite.config.ts',
+    '--logLevel',
+    'warn',
+  ]);
 
 const FORWARDED = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
