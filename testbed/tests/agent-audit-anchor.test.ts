@@ -144,14 +144,7 @@ describe("the agent's audit chain, anchored at the session server", () => {
       allowHttp: true,
       auditHead: () => ({ seq: 0, hash: 'pas-un-hash' }),
     });
-    const nurse = await server.directory.addAccount({
-      idNat: '899999000029',
-      adLogin: 'lbernard',
-      lastName: 'BERNARD',
-      firstName: 'Louis',
-      profession: 'Médecin',
-      secret: '1357',
-    });
+    const nurse = await server.directory.addAccount({ ...STAFF.louis, secret: '1357' });
     await tapIn(client, await boundBadge(server.directory, nurse.id, 'CHU-ANCRE-2'), '1357');
     const rows = (await server.audit.query({ limit: 50 })).filter((x) => x.workstation === creds.clientId);
     expect(rows.map((x) => x.details?.agent_audit)).toContain('malformed');

@@ -339,14 +339,7 @@ describe('server custody: the session server holds the badge keys (relay)', () =
 
 describe('badge self-enrolment: after a CPS card + PIN login, the next tap on this workstation', () => {
   it('binds a new badge by its own proof, refuses someone else’s, and the new badge then re-opens the session', async () => {
-    const louis = await server.directory.addAccount({
-      idNat: '899999000029',
-      adLogin: 'lbernard',
-      lastName: 'BERNARD',
-      firstName: 'Louis',
-      profession: 'Médecin',
-      secret: '1357',
-    });
+    const louis = await server.directory.addAccount({ ...STAFF.louis, secret: '1357' });
     const LOUIS_UID = Buffer.from('04B0B0B0000029', 'hex');
     await server.directory.bindBadge({ uid: LOUIS_UID.toString('hex'), number: 'CHU-000456' }, louis.id);
     const NEW_UID = Buffer.from('04E7E7E7000011', 'hex');
