@@ -55,40 +55,38 @@ describe('relay steps (DesfireRelay) against AN12196 EV2First transcripts', () =
       ...extra,
     });
 
-  it('Table 14 (key 0): the relay’s answer and session keys are NXP’s', async () => {
-    fixedRandom16.push(h('13C5DB8A5930439FC3DEF9A4C675360F'));
-    const b = begin(0, 'A04C124213C186F22399D33AC2A30215');
-    expect(unb64(b.reply)).toBe('35C3E05A752E0144BAC0DE51C1F22C56B34408A23D8AEA266CAB947EA8E0118D');
-    const f = await relay.finish('ws-1', {
-      handle: b.handle,
-      cardReply: b64('3FA64DB5446D1F34CD6EA311167F5E4985B89690C04A05F17FA7AB2F08120663'),
-    });
+  // AN12196: the card's random (the relay's RndA here), its encrypted RndB, the relay's answer, the card's
+  // answer, and the session keys of the table. Table 19's key 3 is diversified the legacy way.
+  it.each([
+    {
+      table: 'Table 14 (key 0): the relay’s answer and session keys are NXP’s',
+      keyNo: 0,
+      rndA: '13C5DB8A5930439FC3DEF9A4C675360F',
+      encRndB: 'A04C124213C186F22399D33AC2A30215',
+      reply: '35C3E05A752E0144BAC0DE51C1F22C56B34408A23D8AEA266CAB947EA8E0118D',
+      cardReply: '3FA64DB5446D1F34CD6EA311167F5E4985B89690C04A05F17FA7AB2F08120663',
+      keys: { ti: '9D00C4DF', enc: '1309C877509E5A215007FF0ED19CA564', mac: '4C6626F5E72EA694202139295C7A7FC7' },
+      diversification: 'an10922',
+    },
+    {
+      table: 'Table 19 (key 3)',
+      keyNo: 3,
+      rndA: 'B98F4C50CF1C2E084FD150E33992B048',
+      encRndB: 'B875CEB0E66A6C5CD00898DC371F92D1',
+      reply: 'FF0306E47DFBC50087C4D8A78E88E62DE1E8BE457AA477C707E2F0874916A8B1',
+      cardReply: '0CC9A8094A8EEA683ECAAC5C7BF20584206D0608D477110FC6B3D5D3F65C3A6A',
+      keys: { ti: '7614281A', enc: '7A93D6571E4B180FCA6AC90C9A7488D4', mac: 'FC4AF159B62E549B5812394CAB1918CC' },
+      diversification: 'legacy-unpadded',
+    },
+  ])('$table', async (v) => {
+    fixedRandom16.push(h(v.rndA));
+    const b = begin(v.keyNo, v.encRndB, v.diversification === 'an10922' ? {} : { diversification: v.diversification });
+    expect(unb64(b.reply)).toBe(v.reply);
+    const f = await relay.finish('ws-1', { handle: b.handle, cardReply: b64(v.cardReply) });
     expect(f.keys.scheme === 'ev2' && { ti: unb64(f.keys.ti), enc: unb64(f.keys.enc), mac: unb64(f.keys.mac) }).toEqual(
-      {
-        ti: '9D00C4DF',
-        enc: '1309C877509E5A215007FF0ED19CA564',
-        mac: '4C6626F5E72EA694202139295C7A7FC7',
-      },
+      v.keys,
     );
-    expect(f.diversification).toBe('an10922');
-  });
-
-  it('Table 19 (key 3)', async () => {
-    fixedRandom16.push(h('B98F4C50CF1C2E084FD150E33992B048'));
-    const b = begin(3, 'B875CEB0E66A6C5CD00898DC371F92D1', { diversification: 'legacy-unpadded' });
-    expect(unb64(b.reply)).toBe('FF0306E47DFBC50087C4D8A78E88E62DE1E8BE457AA477C707E2F0874916A8B1');
-    const f = await relay.finish('ws-1', {
-      handle: b.handle,
-      cardReply: b64('0CC9A8094A8EEA683ECAAC5C7BF20584206D0608D477110FC6B3D5D3F65C3A6A'),
-    });
-    expect(f.keys.scheme === 'ev2' && { ti: unb64(f.keys.ti), enc: unb64(f.keys.enc), mac: unb64(f.keys.mac) }).toEqual(
-      {
-        ti: '7614281A',
-        enc: '7A93D6571E4B180FCA6AC90C9A7488D4',
-        mac: 'FC4AF159B62E549B5812394CAB1918CC',
-      },
-    );
-    expect(f.diversification).toBe('legacy-unpadded');
+    expect(f.diversification).toBe(v.diversification);
   });
 
   it('a card answer one bit off is refused as not genuine; an unknown diversification is a bad request', async () => {
