@@ -51,3 +51,14 @@ export function keyCard(certPem: string, keyPem: string, pin = '1234'): CardHand
   };
   return card;
 }
+
+/** A card over an issued certificate and key, its PIN typed: a CPS card ready to sign a login. */
+export async function pinVerifiedCard(issued: {
+  certPem: string;
+  keyPem: string;
+}): Promise<ReturnType<typeof keyCard>> {
+  const card = keyCard(issued.certPem, issued.keyPem);
+  const r = await card.verifyPin('1234');
+  if (!r.ok) throw new Error('the test card refused its PIN');
+  return card;
+}

@@ -16,7 +16,7 @@ import type { Db } from '../../server/src/db';
 import { Directory } from '../../server/src/directory';
 import { TEST_DESFIRE_KEYS, uidOf } from '../badges';
 import { hospitalBadge } from '../cards/desfire-card';
-import { keyCard } from '../key-card';
+import { pinVerifiedCard } from '../key-card';
 import { waitFor } from '../pcscd';
 import { makeTestPki } from '../pki';
 import type { TestPki } from '../pki';
@@ -165,8 +165,7 @@ describe('a PC whose clock is off', () => {
     await ws.tap('desfire:clock-a');
     expect(ws.engine.getState()).toMatchObject({ kind: 'open', session: { assurance: 're-open' } });
     const person = pki.issue({ idNat: '899999000210', lastName: 'MONTRE', firstName: 'Claire', profession: 'Médecin' });
-    const card = keyCard(person.certPem, person.keyPem);
-    await card.verifyPin('1234');
+    const card = await pinVerifiedCard(person);
     const cps = await ws.auth.loginWithCard(card, await card.readIdentity());
     expect(cps).toMatchObject({ ok: true, session: { assurance: 'mfa' } });
     expect(ws.errors).toEqual([]);
@@ -193,8 +192,7 @@ describe('a PC whose clock is off', () => {
       { idNat: '899999000210', lastName: 'MONTRE', firstName: 'Claire', profession: 'Médecin' },
       'claire-2',
     );
-    const card = keyCard(person.certPem, person.keyPem);
-    await card.verifyPin('1234');
+    const card = await pinVerifiedCard(person);
     expect(await ws.auth.loginWithCard(card, await card.readIdentity())).toMatchObject({
       ok: false,
       code: 'clock-skew',

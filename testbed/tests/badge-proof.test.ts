@@ -23,7 +23,7 @@ import { jsonLog } from '../../server/src/log';
 import { SingleUse } from '../../server/src/single-use';
 import { boundBadge, tapProof, TEST_DESFIRE_KEYS, uidOf } from '../badges';
 import type { DesfireEmulator } from '../cards/desfire-card';
-import { keyCard } from '../key-card';
+import { pinVerifiedCard } from '../key-card';
 import { startLoadBalancer } from '../lb';
 import type { LoadBalancer } from '../lb';
 import { makeTestPki } from '../pki';
@@ -461,8 +461,7 @@ describe('badge enrolment: right after a 2-factor CPS login on that workstation,
       { idNat: who.idNat!, lastName: who.lastName, firstName: who.firstName, profession: 'Infirmier' },
       label,
     );
-    const card = keyCard(cert.certPem, cert.keyPem);
-    await card.verifyPin('1234');
+    const card = await pinVerifiedCard(cert);
     return ws.client.cardLogin(card, who.idNat!);
   }
   const relay = async (ws: Ws | SessionServerClient, emu: DesfireEmulator) =>

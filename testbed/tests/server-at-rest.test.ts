@@ -22,7 +22,7 @@ import { PGLITE_KEK_FILE, secretsKey } from '../../server/src/options';
 import { kekFromText, newKekText, SecretStore } from '../../server/src/secrets';
 import type { ProviderSecrets } from '../../server/src/secrets';
 import { boundBadge, tapIn, tapProof, TEST_DESFIRE_KEYS } from '../badges';
-import { keyCard } from '../key-card';
+import { pinVerifiedCard } from '../key-card';
 import { startLoadBalancer } from '../lb';
 import type { LoadBalancer } from '../lb';
 import { makeTestPki } from '../pki';
@@ -80,8 +80,7 @@ async function cpsCard(s: SessionServer, idNat: string, lastName: string) {
   const person = { idNat, lastName, firstName: 'Test', profession: 'Médecin' };
   await s.directory.addAccount({ ...person, adLogin: lastName.toLowerCase() });
   const issued = pki.issue(person, `cps-${idNat}-${Math.random().toString(36).slice(2)}`);
-  const card = keyCard(issued.certPem, issued.keyPem);
-  await card.verifyPin('1234');
+  const card = await pinVerifiedCard(issued);
   return card;
 }
 

@@ -17,7 +17,7 @@ import { postgresDb } from '../../server/src/db';
 import type { Db } from '../../server/src/db';
 import { jsonLog } from '../../server/src/log';
 import { boundBadge, tapIn, tapProof, TEST_DESFIRE_KEYS } from '../badges';
-import { keyCard } from '../key-card';
+import { pinVerifiedCard } from '../key-card';
 import { startLoadBalancer } from '../lb';
 import type { LoadBalancer } from '../lb';
 import { makeTestPki } from '../pki';
@@ -58,11 +58,9 @@ async function people(n: number, client: SessionServerClient) {
     const account = await servers[0]!.directory.addAccount({ ...p, adLogin: `fail${serial}` });
     const auth = pki.issue(p, `auth-${serial}`);
     const tech = pki.issue(p, `tech-${serial}`, { kind: 'tech' });
-    const card = keyCard(auth.certPem, auth.keyPem);
-    await card.verifyPin('1234');
+    const card = await pinVerifiedCard(auth);
     await client.cardLogin(card, p.idNat);
-    const techCard = keyCard(tech.certPem, tech.keyPem);
-    await techCard.verifyPin('1234');
+    const techCard = await pinVerifiedCard(tech);
     out.push({ account, tap: () => client.cardLogin(techCard, p.idNat) });
   }
   return out;

@@ -11,7 +11,7 @@ import type { SessionServer } from '../../server/src/app';
 import type { Db } from '../../server/src/db';
 import { jsonLog } from '../../server/src/log';
 import { label } from '../../server/src/metrics';
-import { keyCard } from '../key-card';
+import { pinVerifiedCard } from '../key-card';
 import { makeTestPki } from '../pki';
 import type { TestPki } from '../pki';
 import { refusal } from '../server-refusal';
@@ -72,11 +72,9 @@ describe('session server metrics', () => {
 
     // A technical-key tap before any login: refused (no roaming session), then the 2-factor login, a re-open.
     // The technical key needs no PIN on a real card; this stand-in signs once "logged in".
-    const techCard = keyCard(tech.certPem, tech.keyPem);
-    await techCard.verifyPin('1234');
+    const techCard = await pinVerifiedCard(tech);
     expect((await refusal(client.cardLogin(techCard, person.idNat))).code).toBe('mfa_required');
-    const card = keyCard(auth.certPem, auth.keyPem);
-    await card.verifyPin('1234');
+    const card = await pinVerifiedCard(auth);
     const assertion = await client.cardAssertion(card, person.idNat);
     await client.assertionGrant(assertion);
     expect((await refusal(client.assertionGrant(assertion))).code).toBe('replayed_nonce');

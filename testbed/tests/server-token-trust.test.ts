@@ -20,7 +20,7 @@ import { badgeCodeParams, badgeTapParams } from '@sillage/protocol';
 import { tapIn, tapProof, twinOf, uidOf } from '../badges';
 import { hospitalBadge } from '../cards/desfire-card';
 import type { DesfireEmulator } from '../cards/desfire-card';
-import { keyCard } from '../key-card';
+import { pinVerifiedCard } from '../key-card';
 import { makeTestPki } from '../pki';
 import type { TestPki } from '../pki';
 import { startServerStack } from '../stack';
@@ -170,8 +170,7 @@ describe('tokens are accepted by their audience only', () => {
       firstName: 'Léa',
       profession: 'Médecin',
     });
-    const card = keyCard(person.certPem, person.keyPem);
-    await card.verifyPin('1234');
+    const card = await pinVerifiedCard(person);
     // A 2-factor CPS login: the one token kind that may enrol a badge.
     const login = await ws.client.cardLogin(card, '899999000129');
     const dpiToken = (await ws.client.exchange(login.accessToken, 'https://dpi.test')).accessToken;

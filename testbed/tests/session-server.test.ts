@@ -13,7 +13,7 @@ import { badgeTapParams } from '@sillage/protocol';
 import { boundBadge, tapProof, uidOf } from '../badges';
 import { hospitalBadge } from '../cards/desfire-card';
 import type { DesfireEmulator } from '../cards/desfire-card';
-import { keyCard } from '../key-card';
+import { keyCard, pinVerifiedCard } from '../key-card';
 import type { LoadBalancer } from '../lb';
 import { makeTestPki } from '../pki';
 import type { TestPki } from '../pki';
@@ -102,8 +102,7 @@ describe('session server on PostgreSQL, two instances behind one address', () =>
       { idNat: '899999000029', lastName: 'BERNARD', firstName: 'Louis', profession: 'Médecin' },
       'louis-2',
     );
-    const card = keyCard(louis.certPem, louis.keyPem);
-    await card.verifyPin('1234');
+    const card = await pinVerifiedCard(louis);
     const assertion = await ws.client.cardAssertion(card, '899999000029');
     await ws.client.assertionGrant(assertion);
     const replay = await refusal(ws.client.assertionGrant(assertion));
@@ -113,8 +112,7 @@ describe('session server on PostgreSQL, two instances behind one address', () =>
       { idNat: '899999000029', lastName: 'BERNARD', firstName: 'Louis', profession: 'Médecin' },
       'forged',
     );
-    const forged = keyCard(stranger.certPem, stranger.keyPem);
-    await forged.verifyPin('1234');
+    const forged = await pinVerifiedCard(stranger);
     const untrusted = await refusal(ws.client.cardLogin(forged, '899999000029'));
     expect(untrusted.code).toBe('untrusted_certificate');
 
@@ -129,8 +127,7 @@ describe('session server on PostgreSQL, two instances behind one address', () =>
       },
       'expired',
     );
-    const expiredCard = keyCard(old.certPem, old.keyPem);
-    await expiredCard.verifyPin('1234');
+    const expiredCard = await pinVerifiedCard(old);
     const expired = await refusal(ws.client.cardLogin(expiredCard, '899999000029'));
     expect(expired.code).toBe('expired_certificate');
     expect(expired.message).toMatch(/expired/);
@@ -300,8 +297,7 @@ describe('session server on PostgreSQL, two instances behind one address', () =>
       { idNat: '899999000029', lastName: 'BERNARD', firstName: 'Louis', profession: 'Médecin' },
       'louis-enrol',
     );
-    const card = keyCard(louis.certPem, louis.keyPem);
-    await card.verifyPin('1234');
+    const card = await pinVerifiedCard(louis);
     const t = await ws.client.cardLogin(card, '899999000029');
     const fresh = hospitalBadge('CHU-LOUIS-2');
     expect(await ws.client.enrolBadge(t.accessToken, await relayOnly(ws.client, fresh), 'CHU-LOUIS-2')).toEqual({
