@@ -159,17 +159,17 @@ afterAll(async () => {
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
 
+/** A doctor of the directory (CPS card only, no session code) and the certificate of their card. */
+async function doctor(who: { idNat: string; adLogin: string; lastName: string; firstName: string }) {
+  const person = { ...who, profession: 'Médecin' };
+  await server.directory.addAccount(person);
+  return pki.issue(person);
+}
+
 describe('tokens are accepted by their audience only', () => {
   it('a DPI token (token exchange) enrols no badge, ends no session and reads none, on every /sillage route; audited', async () => {
     const ws = await workstation('PC-AUD-01');
-    const person = pki.issue({ idNat: '899999000129', lastName: 'ROUX', firstName: 'Léa', profession: 'Médecin' });
-    await server.directory.addAccount({
-      idNat: '899999000129',
-      adLogin: 'lroux',
-      lastName: 'ROUX',
-      firstName: 'Léa',
-      profession: 'Médecin',
-    });
+    const person = await doctor({ idNat: '899999000129', adLogin: 'lroux', lastName: 'ROUX', firstName: 'Léa' });
     const card = await pinVerifiedCard(person);
     // A 2-factor CPS login: the one token kind that may enrol a badge.
     const login = await ws.client.cardLogin(card, '899999000129');
@@ -431,14 +431,7 @@ describe('workstation assertions', () => {
     const ws = await workstation('PC-SKEW');
     const skewBadge = await nurse('CHU-SKEW');
     await tapIn(ws.client, skewBadge, '2468');
-    const person = pki.issue({ idNat: '899999000137', lastName: 'PETIT', firstName: 'Hugo', profession: 'Médecin' });
-    await server.directory.addAccount({
-      idNat: '899999000137',
-      adLogin: 'hpetit',
-      lastName: 'PETIT',
-      firstName: 'Hugo',
-      profession: 'Médecin',
-    });
+    const person = await doctor({ idNat: '899999000137', adLogin: 'hpetit', lastName: 'PETIT', firstName: 'Hugo' });
     const cardKey = await importPKCS8(person.keyPem, 'RS256');
     const certB64 = person.certPem.replace(/-----[A-Z ]+-----|\s/g, '');
     const ahead = (s: number) => {

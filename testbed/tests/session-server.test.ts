@@ -71,7 +71,7 @@ async function relayOnly(client: SessionServerClient, emu: DesfireEmulator) {
 describe('session server on PostgreSQL, two instances behind one address', () => {
   it('logs in with a CPS card: MFA tokens with honest claims, refreshable, verified by openid-client', async () => {
     const ws = await workstation('PC-URG-01');
-    const louis = pki.issue({ idNat: '899999000029', lastName: 'BERNARD', firstName: 'Louis', profession: 'Médecin' });
+    const louis = pki.issue(STAFF.louis);
     await servers[1]!.directory.addAccount(STAFF.louis);
     const card = keyCard(louis.certPem, louis.keyPem);
     expect(await card.verifyPin('1234')).toEqual({ ok: true });
@@ -98,20 +98,14 @@ describe('session server on PostgreSQL, two instances behind one address', () =>
 
   it('refuses replayed assertions, unknown CAs, expired certificates and unregistered workstations, and audits each', async () => {
     const ws = await workstation('PC-URG-02');
-    const louis = pki.issue(
-      { idNat: '899999000029', lastName: 'BERNARD', firstName: 'Louis', profession: 'Médecin' },
-      'louis-2',
-    );
+    const louis = pki.issue(STAFF.louis, 'louis-2');
     const card = await pinVerifiedCard(louis);
     const assertion = await ws.client.cardAssertion(card, '899999000029');
     await ws.client.assertionGrant(assertion);
     const replay = await refusal(ws.client.assertionGrant(assertion));
     expect(replay.code).toBe('replayed_nonce');
 
-    const stranger = otherPki.issue(
-      { idNat: '899999000029', lastName: 'BERNARD', firstName: 'Louis', profession: 'Médecin' },
-      'forged',
-    );
+    const stranger = otherPki.issue(STAFF.louis, 'forged');
     const forged = await pinVerifiedCard(stranger);
     const untrusted = await refusal(ws.client.cardLogin(forged, '899999000029'));
     expect(untrusted.code).toBe('untrusted_certificate');
@@ -293,10 +287,7 @@ describe('session server on PostgreSQL, two instances behind one address', () =>
 
   it('enrols a new badge right after a CPS login (not after a badge login), imports a CSV, and runs the admin CLI', async () => {
     const ws = await workstation('PC-ACCUEIL-01');
-    const louis = pki.issue(
-      { idNat: '899999000029', lastName: 'BERNARD', firstName: 'Louis', profession: 'Médecin' },
-      'louis-enrol',
-    );
+    const louis = pki.issue(STAFF.louis, 'louis-enrol');
     const card = await pinVerifiedCard(louis);
     const t = await ws.client.cardLogin(card, '899999000029');
     const fresh = hospitalBadge('CHU-LOUIS-2');
