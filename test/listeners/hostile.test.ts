@@ -196,9 +196,11 @@ function brokerSession(
           lines: () =>
             new Promise((r) => {
               const start = lines.length;
-              const done = () => (clearInterval(t), clearTimeout(max), r(lines.slice(start)));
-              const t = setInterval(() => lines.length > start && done(), 5);
+              const done = () => (s.off('data', line), s.off('close', done), clearTimeout(max), r(lines.slice(start)));
+              // After the session's own handler above has split what came into lines.
+              const line = () => lines.length > start && done();
               const max = setTimeout(done, 3000);
+              s.on('data', line);
               s.once('close', done);
             }),
         });
