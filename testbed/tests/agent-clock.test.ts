@@ -57,6 +57,18 @@ async function pc(name: string) {
   return { ...ws, client, tap, wire };
 }
 
+/** A new PC with `badge`'s roaming session open on it; `refreshedOrOver`: its tokens changed, or it ended. */
+async function openOn(name: string, badge: keyof typeof BADGES) {
+  const ws = await pc(name);
+  await ws.tap(badge);
+  const st = ws.engine.getState();
+  expect(st.kind).toBe('open');
+  const session = st.kind === 'open' ? st.session : (null as never);
+  const before = ws.auth.tokensOf(session)!.accessToken;
+  const refreshedOrOver = () => ws.auth.tokensOf(session)?.accessToken !== before;
+  return { ws, refreshedOrOver };
+}
+
 /** The session server as deployed: its own process (its own clock), on PostgreSQL. */
 async function startServerProcess(args: string[]): Promise<{ child: ChildProcess; issuer: string }> {
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'server', 'src', 'main.ts'), ...args], {
@@ -214,15 +226,10 @@ describe('a PC whose clock is off', () => {
   });
 
   it('keeps an open session through a clock jump: its tokens are refreshed, dated by the server', async () => {
-    const ws = await pc('PC-HORLOGE-3');
-    await ws.tap('desfire:clock-a');
-    const st = ws.engine.getState();
-    expect(st.kind).toBe('open');
-    const session = st.kind === 'open' ? st.session : (null as never);
-    const before = ws.auth.tokensOf(session)!.accessToken;
+    const { ws, refreshedOrOver } = await openOn('PC-HORLOGE-3', 'desfire:clock-a');
     setSkew(5 * HOUR);
     // On this clock the token looks expired: the next polls refresh it, which the server accepts.
-    await waitFor(() => ws.auth.tokensOf(session)?.accessToken !== before, 10_000, 'tokens refreshed');
+    await waitFor(refreshedOrOver, 10_000, 'tokens refreshed');
     const polled = ws.wire.statusAnswers;
     await waitFor(() => ws.wire.statusAnswers >= polled + 3, 10_000, 'three status polls answered');
     expect(ws.engine.getState().kind).toBe('open');
@@ -232,12 +239,7 @@ describe('a PC whose clock is off', () => {
   });
 
   it("keeps it open when the server stalls past the agent's time limit during that refresh", async () => {
-    const ws = await pc('PC-HORLOGE-4');
-    await ws.tap('desfire:clock-b');
-    const st = ws.engine.getState();
-    expect(st.kind).toBe('open');
-    const session = st.kind === 'open' ? st.session : (null as never);
-    const before = ws.auth.tokensOf(session)!.accessToken;
+    const { ws, refreshedOrOver } = await openOn('PC-HORLOGE-4', 'desfire:clock-b');
     // A paused server (an overloaded host, a VM being snapshotted): it takes connections, answers none.
     serverProcess.kill('SIGSTOP');
     try {
@@ -247,11 +249,7 @@ describe('a PC whose clock is off', () => {
       serverProcess.kill('SIGCONT');
     }
     // A server too slow to answer is no refusal: the next poll refreshes.
-    const refreshed = () => {
-      const t = ws.auth.tokensOf(session);
-      return !!t && t.accessToken !== before;
-    };
-    await waitFor(() => refreshed() || ws.engine.getState().kind !== 'open', 10_000, 'tokens refreshed');
+    await waitFor(refreshedOrOver, 10_000, 'tokens refreshed');
     expect(ws.engine.getState().kind).toBe('open');
     expect(ws.audit.recent(10).map((r) => r.action)).not.toContain('session.revoked');
     expect(ws.errors).toEqual([]);
