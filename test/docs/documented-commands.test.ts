@@ -187,8 +187,9 @@ describe('documented demo commands', () => {
         if (/insert cps-camille/.test(line)) expect(state, r.out).toBe('pin-required');
       }
       await runLine(acc, 'npm run demo -- reset');
-      // From the lock screen: Louis's badge asks his session code once the server answered.
-      const tap = await runLine(acc, 'npm run demo -- tap badge-louis');
+      // From the lock screen, a badge the lines above did not tap (a second tap of one badge within the
+      // agent's tap guard is that tap bouncing): Camille's asks her session code once the server answered.
+      const tap = await runLine(acc, 'npm run demo -- tap badge-camille');
       expect(tap.out).toMatch(/^État \/ state: pin-required$/m);
     } finally {
       await agent.stop();
