@@ -212,15 +212,21 @@ export class DesfireRelay {
    * from the workstation the challenge was issued to, in time, prove the key diversified for the chip's
    * UID, and be presented once. Throws a RelayError whose `code` says which of the first three failed;
    * `redeemed` (the single-use record, written while the caller looks the badge up) rejects with
-   * `badge_replayed` for the second presentation: nothing may be granted before it resolves.
+   * `badge_replayed` for the second presentation: nothing may be granted before it resolves. The record
+   * is written only once `after` resolved (the request's own single use), so that a copy of a request
+   * never spends the challenge of the request it copies.
    */
-  verify(ws: string, proof: { challenge: string; response: string }): ProvenBadge & { redeemed: Promise<void> } {
+  verify(
+    ws: string,
+    proof: { challenge: string; response: string },
+    after: Promise<void> = Promise.resolve(),
+  ): ProvenBadge & { redeemed: Promise<void> } {
     const c = this.openChallenge(ws, proof.challenge);
     if (c.uid === null)
       throw new RelayError(400, 'invalid_grant', "the application's shared key proves no badge", BADGE_ERROR.weakProof);
     const { key, name } = this.check(c, unb64(proof.response));
     key.fill(0);
-    const redeemed = this.redeem(c);
+    const redeemed = after.then(() => this.redeem(c));
     // Awaited by the caller, unless its badge lookup failed first.
     redeemed.catch(() => undefined);
     return { uid: c.uid, keyName: name, diversification: c.dv, redeemed };

@@ -71,14 +71,12 @@ export class BadgeSteps {
     const ws = ctx.oidc.client!.clientId;
     if (proof.kind === 'desfire') {
       try {
-        const v = this.kit.deps.relay.verify(ws, proof);
+        // The challenge is spent only by the first use of this request's client assertion: a copy of the
+        // request, however fast, is refused as a replay and leaves the genuine request its challenge.
+        const v = this.kit.deps.relay.verify(ws, proof, assertionRecorded(ctx));
         const key = { uid: v.uid };
-        // The challenge's record, the badge's owner and the client assertion's record in one round trip.
-        const [o] = await Promise.all([
-          this.owner(ctx, 'badge.tap', proof.kind, key, v.redeemed),
-          v.redeemed,
-          assertionRecorded(ctx),
-        ]);
+        // The badge's owner is looked up meanwhile.
+        const [o] = await Promise.all([this.owner(ctx, 'badge.tap', proof.kind, key, v.redeemed), v.redeemed]);
         return o && { key, owner: o, extra: { key: v.keyName, diversification: v.diversification } };
       } catch (e) {
         if (!(e instanceof RelayError)) throw e;
