@@ -329,6 +329,16 @@ describe('session server on PostgreSQL, two instances behind one address', () =>
     expect(out.at(-1)).toBe('erreur : compte inconnu : nobody');
     expect(await runAdmin(['badge', 'bind', 'lbernard', '--uid', uidOf(twin), ...url], (l) => out.push(l))).toBe(0);
     expect(out.at(-1)).toBe('badge attribué');
+    expect(await runAdmin(['badge', 'revoke', uidOf(paul), ...url], (l) => out.push(l))).toBe(1);
+    expect(out.at(-1)).toBe('aucun badge actif avec cet identifiant');
+
+    const gone = await workstation('PC-REVOKED');
+    expect(await runAdmin(['workstation', 'revoke', gone.creds.clientId, ...url], (l) => out.push(l))).toBe(0);
+    expect(out.at(-1)).toBe('poste révoqué');
+    expect(await runAdmin(['workstation', 'revoke', gone.creds.clientId, ...url], (l) => out.push(l))).toBe(1);
+    expect(out.at(-1)).toBe('poste inconnu ou déjà révoqué');
+    const revocations = await servers[0]!.audit.query({ action: 'admin.workstation.revoke' });
+    expect(revocations.map((r) => r.outcome).sort()).toEqual(['ok', 'refused']);
   });
 
   it('accepts a workstation assertion once: presented at the same moment twice to one instance and once to the other', async () => {

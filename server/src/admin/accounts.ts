@@ -1,7 +1,7 @@
 // `server:admin` commands on accounts and their badges.
 import fs from 'node:fs';
 import { argValue } from '../options';
-import { ADMIN as admin } from './context';
+import { ADMIN as admin, revoked } from './context';
 import type { AdminCommand } from './context';
 
 /** A code typed at a terminal (not echoed), or standard input when it is a pipe or a file. */
@@ -104,14 +104,11 @@ export const bindBadge: AdminCommand = async ({ argv, args: rest, out, dir, audi
   return r.ok ? 0 : 1;
 };
 
-export const revokeBadge: AdminCommand = async ({ argv, args: rest, out, dir, audit }) => {
-  const ok = await dir.revokeBadge(rest[0] ?? '', argValue(argv, '--reason') ?? 'perdu');
-  await audit.append({
-    ...admin,
-    action: 'admin.badge.revoke',
-    outcome: ok ? 'ok' : 'refused',
-    details: { badgeId: rest[0] },
-  });
-  out(ok ? 'badge révoqué' : 'aucun badge actif avec cet identifiant');
-  return ok ? 0 : 1;
-};
+export const revokeBadge: AdminCommand = async (c) =>
+  revoked(
+    c,
+    await c.dir.revokeBadge(c.args[0] ?? '', argValue(c.argv, '--reason') ?? 'perdu'),
+    'admin.badge.revoke',
+    { badgeId: c.args[0] },
+    { done: 'badge révoqué', refused: 'aucun badge actif avec cet identifiant' },
+  );

@@ -53,3 +53,16 @@ export function readNamedFile(file: string, what: { fr: string; en: string }): s
     throw new Error(`${fr} : ${where} — ${what.fr} / ${en}: ${where} — ${what.en}`);
   }
 }
+
+/** A revocation: audited as done or refused (nothing active under that identifier), said, exit status. */
+export async function revoked(
+  c: AdminContext,
+  done: boolean,
+  action: string,
+  details: Record<string, unknown>,
+  said: { done: string; refused: string },
+): Promise<number> {
+  await c.audit.append({ ...ADMIN, action, outcome: done ? 'ok' : 'refused', details });
+  c.out(done ? said.done : said.refused);
+  return done ? 0 : 1;
+}

@@ -1,6 +1,6 @@
 // `server:admin` commands on workstations, roaming sessions and the database schema.
 import { argValue } from '../options';
-import { ADMIN as admin } from './context';
+import { ADMIN as admin, revoked } from './context';
 import type { AdminCommand } from './context';
 
 export const enrolmentToken: AdminCommand = async ({ args: rest, out, dir, audit }) => {
@@ -15,17 +15,14 @@ export const enrolmentToken: AdminCommand = async ({ args: rest, out, dir, audit
   return 0;
 };
 
-export const revokeWorkstation: AdminCommand = async ({ args: rest, out, dir, audit }) => {
-  const ok = await dir.revokeWorkstation(rest[0] ?? '');
-  await audit.append({
-    ...admin,
-    action: 'admin.workstation.revoke',
-    outcome: ok ? 'ok' : 'refused',
-    details: { clientId: rest[0] },
-  });
-  out(ok ? 'poste révoqué' : 'poste inconnu ou déjà révoqué');
-  return ok ? 0 : 1;
-};
+export const revokeWorkstation: AdminCommand = async (c) =>
+  revoked(
+    c,
+    await c.dir.revokeWorkstation(c.args[0] ?? ''),
+    'admin.workstation.revoke',
+    { clientId: c.args[0] },
+    { done: 'poste révoqué', refused: 'poste inconnu ou déjà révoqué' },
+  );
 
 export const listSessions: AdminCommand = async ({ out, sessions }) => {
   for (const s of await sessions.listActive())

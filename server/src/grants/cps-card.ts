@@ -41,35 +41,25 @@ async function cardHolder(kit: GrantKit, ctx: Ctx, v: CardProof): Promise<Accoun
     'INSERT INTO used_nonces (nonce, expires_at) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING nonce',
     [v.nonce, v.nonceExpiresAt],
   );
-  if (!rows[0]) {
+  // A refusal of this card holder: audited with the card's identity, answered with its code.
+  const refused = async (code: 'replayed_nonce' | 'unknown_account', description: string) => {
     await auditFor(ctx, {
       action: 'login.cps',
       outcome: 'refused',
       factor: 'cps',
-      reason: 'replayed_nonce',
+      reason: code,
       details: { idNat: v.subject.idNat },
     });
-    refuse(ctx, 400, 'invalid_grant', 'assertion already used (replay)', { sillage_error: 'replayed_nonce' });
+    refuse(ctx, 400, 'invalid_grant', description, { sillage_error: code });
     return null;
-  }
+  };
+  if (!rows[0]) return refused('replayed_nonce', 'assertion already used (replay)');
   const account = await deps.directory.accountByIdNat(v.subject.idNat);
-  if (!account || account.disabled) {
-    await auditFor(ctx, {
-      action: 'login.cps',
-      outcome: 'refused',
-      factor: 'cps',
-      reason: 'unknown_account',
-      details: { idNat: v.subject.idNat },
-    });
-    refuse(
-      ctx,
-      400,
-      'invalid_grant',
+  if (!account || account.disabled)
+    return refused(
+      'unknown_account',
       `no account for idNat ${v.subject.idNat}: ask the identity team to enrol this card holder`,
-      { sillage_error: 'unknown_account' },
     );
-    return null;
-  }
   return account;
 }
 
