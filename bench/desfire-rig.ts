@@ -24,6 +24,21 @@ export async function rawIo(reader: CardReader, apdus: number): Promise<void> {
   });
 }
 
+/** When the engine reaches `kind` after tap `tap`; rejects when the tap is refused instead. */
+export function stateReached(engine: Agent['engine'], kind: 'pin-required' | 'open', tap: number): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    const off = engine.onState.add((s) => {
+      if (s.kind === kind) {
+        off();
+        resolve(performance.now());
+      } else if (s.kind === 'locked' && s.reason === 'auth-failed') {
+        off();
+        reject(new Error(`tap ${tap} refused: ${JSON.stringify(engine.lastErrors().at(-1))}`));
+      }
+    });
+  });
+}
+
 export interface BadgeAgentRig {
   server: SessionServer;
   /** The badge's owner in the directory (lastName BENCH). */

@@ -10,7 +10,7 @@
 // session is ended on the server, so each tap is a first login again.
 import { checkSecret, hashSecret } from '../../server/src/directory';
 import { waitFor } from '../../testbed/pcscd';
-import { rawIo, startBadgeAgent } from '../desfire-rig';
+import { rawIo, startBadgeAgent, stateReached } from '../desfire-rig';
 import { quantiles } from '../harness';
 import type { Benchmark } from '../harness';
 
@@ -35,17 +35,7 @@ const bench: Benchmark = {
       let apdus = 0;
       for (let i = 0; i < LOGINS + 3; i++) {
         const seen = new Promise<number>((resolve) => monitor.once('card-present', () => resolve(performance.now())));
-        const pad = new Promise<number>((resolve, reject) => {
-          const off = engine.onState.add((s) => {
-            if (s.kind === 'pin-required') {
-              off();
-              resolve(performance.now());
-            } else if (s.kind === 'locked' && s.reason === 'auth-failed') {
-              off();
-              reject(new Error(`tap ${i} refused: ${JSON.stringify(engine.lastErrors().at(-1))}`));
-            }
-          });
-        });
+        const pad = stateReached(engine, 'pin-required', i);
         const before = card.apduCount;
         const t0 = performance.now();
         await card.insert(port);

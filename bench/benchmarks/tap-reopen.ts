@@ -7,7 +7,7 @@
 // any agent would pay.
 import { jsonLog } from '../../server/src/log';
 import { waitFor } from '../../testbed/pcscd';
-import { rawIo, startBadgeAgent } from '../desfire-rig';
+import { rawIo, startBadgeAgent, stateReached } from '../desfire-rig';
 import { quantiles } from '../harness';
 import type { Benchmark } from '../harness';
 
@@ -52,17 +52,7 @@ const bench: Benchmark = {
         agent.lock('user-lock');
         await waitFor(() => requests > revoked, 5000, 'refresh token revoked');
         const seen = new Promise<number>((resolve) => monitor.once('card-present', () => resolve(performance.now())));
-        const opened = new Promise<number>((resolve, reject) => {
-          const off = engine.onState.add((s) => {
-            if (s.kind === 'open') {
-              off();
-              resolve(performance.now());
-            } else if (s.kind === 'locked' && s.reason === 'auth-failed') {
-              off();
-              reject(new Error(`tap ${i} refused: ${JSON.stringify(engine.lastErrors().at(-1))}`));
-            }
-          });
-        });
+        const opened = stateReached(engine, 'open', i);
         const before = card.apduCount;
         const requestsBefore = requests;
         const t0 = performance.now();
