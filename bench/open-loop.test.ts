@@ -115,4 +115,18 @@ describe('open loop', () => {
     expect(results.map((x) => x.rate)).toEqual([100, 1000, 1500, 3000]);
     expect(maxRateAtP99(results, 15)).toBe(1500);
   });
+
+  it('halves the gap between the rate that held and the one that did not, from 0 when none held', async () => {
+    const clock = virtualClock();
+    // Service 5 ms: 200/s at most; nothing of the ladder holds a p99 of 15 ms.
+    const send = serialServer(clock, 5);
+    const { results } = await clock.run(
+      rateSweep({ ladder: [300, 600], refine: 4, limitMs: 15, durationMs: 500, send, clock }),
+    );
+    const rates = results.map((x) => x.rate);
+    expect(rates).toEqual([...rates].sort((a, b) => a - b));
+    // 150 holds, 225 not; 188 holds, 207 not: the maximum known within 19/s of the 200/s capacity.
+    expect(rates).toEqual([150, 188, 207, 225, 300, 600]);
+    expect(maxRateAtP99(results, 15)).toBe(188);
+  });
 });

@@ -121,11 +121,14 @@ export function maxRateAtP99(results: RateResult[], limitMs: number): number {
 
 /**
  * Runs `ladder` in order (then `extra` rates while the p99 still holds, so the maximum is found past
- * the ladder's top), `warmUp` before each rate.
+ * the ladder's top), `warmUp` before each rate; then `refine` rates halving the gap between the highest
+ * rate that held and the lowest that did not (from 0 when none held), so that two servers far below the
+ * ladder's first step still compare. Results in ascending rate.
  */
 export async function rateSweep(opts: {
   ladder: number[];
   extra?: number[];
+  refine?: number;
   limitMs: number;
   durationMs: number;
   send(i: number): Promise<void>;
@@ -153,5 +156,14 @@ export async function rateSweep(opts: {
     if (maxRateAtP99(results, opts.limitMs) < results.at(-1)!.rate) break;
     await run(rate);
   }
+  for (let k = 0; k < (opts.refine ?? 0); k++) {
+    const held = maxRateAtP99(results, opts.limitMs);
+    const over = results.filter((r) => r.rate > held).sort((a, b) => a.rate - b.rate)[0];
+    if (!over) break;
+    const mid = Math.round((held + over.rate) / 2);
+    if (mid === held || mid === over.rate || latenciesByRate.has(mid)) break;
+    await run(mid);
+  }
+  results.sort((a, b) => a.rate - b.rate);
   return { results, latenciesByRate };
 }

@@ -5,10 +5,11 @@
 // answer itself with the test hospital's key, on a fresh emulated card per tap.
 //
 // The figure is open-loop (bench/open-loop.ts): taps arrive at 100, 300, 600 and 1,000 per second (and
-// on while the p99 holds), each timed from its scheduled start, so a slow answer's queue is measured.
-// Samples: the tap latencies at 300/s. extra.maxRateAtP99: the highest rate whose p99 stays within
-// 15 ms; extra.providerFloor: the same sweep against oidc-provider alone (same client authentication,
-// 2 requests per tap, nothing stored), so that their ratio, not this machine's speed, is the result.
+// on while the p99 holds), each timed from its scheduled start, so a slow answer's queue is measured,
+// then at rates halving the gap around the limit. Samples: the tap latencies at 300/s.
+// extra.maxRateAtP99: the highest rate whose p99 stays within 15 ms, to a sixteenth of the step it lies
+// in; extra.providerFloor: the same sweep against oidc-provider alone (same client authentication, 2
+// requests per tap, nothing stored), so that their ratio, not this machine's speed, is the result.
 // extra.closedLoop: the earlier figures (re-opens/s at 1, 8, 32 clients, CPU and statements per
 // re-open). extra.serverHistogram: the instances' own latency histograms of both requests over the
 // 300/s run, beside the generator's. extra.failover: at 300/s, one instance killed (SIGKILL) and
@@ -18,7 +19,7 @@
 //
 // The generator is lean (a fresh private_key_jwt per request, answers checked: tokens present, the ID
 // token says re-open with the first login's auth_time) and sends through the agent's own retrying
-// transport. The agent's full client (openid-client over fetch, full response validation) costs several
+// transport, over node:http rather than fetch (bench/lean-fetch.ts). The agent's full client (openid-client over fetch, full response validation) costs several
 // times its CPU per request; it is measured apart at 1 client (extra.agentClient).
 import { ACR, badgeTapParams, GRANT } from '@sillage/protocol';
 import type { ChildProcess } from 'node:child_process';
@@ -44,6 +45,7 @@ import { percentile, quantiles } from '../harness';
 import type { Benchmark } from '../harness';
 import { maxRateAtP99, openLoop, rateSweep } from '../open-loop';
 import type { RateResult } from '../open-loop';
+import { leanFetch } from '../lean-fetch';
 import { FLOOR_CLIENT, FLOOR_GRANT } from '../provider-floor-server';
 import {
   cpuSnapshot,
@@ -63,6 +65,8 @@ const root = path.resolve(here, '..', '..');
 const WARM_UP = 4000;
 const LADDER = [100, 300, 600, 1000];
 const BEYOND = [1500, 2000, 3000];
+/** Rates tried between the highest that held and the lowest that did not (bisection). */
+const REFINE = 4;
 const P99_LIMIT_MS = 15;
 /** Seconds per rate (SILLAGE_BENCH_SECONDS overrides, e.g. 3 for a quick look). */
 const SECONDS = Number(process.env.SILLAGE_BENCH_SECONDS ?? 10);
@@ -77,8 +81,8 @@ const inField = (b: Badge) => hospitalBadge(b.number, { uid: b.uid });
 const r3 = (x: number) => Math.round(x * 1000) / 1000;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-/** The generator's transport: keep-alive fetch, requests sent again as the agent does. */
-const transport = retryingFetch((input, init) => fetch(input, init));
+/** The generator's transport: keep-alive node:http (lean-fetch.ts), requests sent again as the agent does. */
+const transport = retryingFetch(leanFetch);
 
 async function runFor(
   send: (w: number, i: number) => Promise<unknown>,
@@ -267,6 +271,7 @@ const bench: Benchmark = {
       const sweep = await rateSweep({
         ladder: LADDER,
         extra: BEYOND,
+        refine: REFINE,
         limitMs: P99_LIMIT_MS,
         durationMs: SECONDS * 1000,
         send: tap,
@@ -450,6 +455,7 @@ const bench: Benchmark = {
       const floorSweep = await rateSweep({
         ladder: LADDER,
         extra: BEYOND,
+        refine: REFINE,
         limitMs: P99_LIMIT_MS,
         durationMs: SECONDS * 1000,
         send: floorGrant,
