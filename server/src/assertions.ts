@@ -14,6 +14,7 @@ import { Batcher } from './batch';
 import type { Db } from './db';
 import type { Directory } from './directory';
 import type { Ctx } from './grants/kit';
+import type { SingleUseKind } from './single-use';
 
 export const MAX_ASSERTION_LIFETIME_S = 300;
 /** Workstation keys an instance keeps in memory (see WorkstationAssertions.keys). */
@@ -22,15 +23,36 @@ const MAX_KNOWN_WORKSTATIONS = 20_000;
  * Grants that wait for their assertion's record beside their own single-use records (a badge tap's relay
  * challenge and badge lookup: one round trip instead of two). Every decision they make is audited, and
  * the audit of a decision waits for the record first (provider.ts), so a replayed assertion decides
- * nothing, and their tokens are issued after it too. The relay challenge of a request whose assertion
- * was replayed is spent with it: the request is refused either way, and a repeat is signed anew.
+ * nothing, and their tokens are issued after it too. A tap's relay challenge is spent in the statement
+ * that writes the record, only beside a new one (claimAlongside): a copy of the request leaves it to the
+ * request it copies.
  */
 const DEFERRING_GRANTS = new Set<string>([GRANT.badge]);
 const checks = new WeakMap<object, Promise<void>>();
+const alongside = new WeakMap<object, Promise<boolean>>();
 
 /** The client assertion's single-use record of this request, once written; rejects for a replay. */
 export function assertionRecorded(ctx: object): Promise<void> {
   return checks.get(ctx) ?? Promise.resolve();
+}
+
+/**
+ * A single-use record a deferring grant names from its parameters (a tap's relay challenge), written in
+ * the statement that records the request's assertion and only if that record is new: a copy of the
+ * request, however fast, never spends it, and the tap waits for one round trip instead of two.
+ */
+export interface AlongsideRecord {
+  kind: SingleUseKind;
+  id: string;
+  until: Date;
+}
+
+/**
+ * Whether the record claimed beside this request's assertion was new (rejects as assertionRecorded
+ * does); undefined when none was claimed there (the grant claims it itself).
+ */
+export function claimedAlongside(ctx: object): Promise<boolean> | undefined {
+  return alongside.get(ctx);
 }
 
 /** Algorithms a workstation may sign with (asymmetric only: its key is registered public). */
@@ -98,37 +120,80 @@ export class WorkstationAssertions {
    * statement ('revoked' otherwise: nothing recorded).
    */
   firstUse(iss: string, jti: string, exp: number, activeWs?: string): Promise<boolean | 'revoked'> {
+    return this.record(iss, jti, exp, activeWs).then((r) => r.first);
+  }
+
+  /** firstUse, and `also` claimed in the same statement if the assertion's record is new. */
+  private record(iss: string, jti: string, exp: number, activeWs?: string, also?: AlongsideRecord) {
     const id = createHash('sha256').update(`${iss}${jti}`).digest('base64url');
-    return this.uses.add({ id, until: exp + this.skewS, ws: activeWs ?? null });
+    return this.uses.add({ id, until: exp + this.skewS, ws: activeWs ?? null, also: also ?? null });
   }
 
   // Concurrent token and relay requests record their assertions in one statement; within a batch the same
   // id twice is a replay too: only its first caller is told "new". A relay call's record also says whether
-  // its workstation is still active (its key came from this instance's memory, its status never does).
-  private readonly uses = new Batcher<{ id: string; until: number; ws: string | null }, boolean | 'revoked'>(
-    'assertion-replay',
-    async (items) => {
-      const byId = new Map<string, { until: number; ws: string | null }>();
-      for (const i of items)
-        byId.set(i.id, { until: Math.max(i.until, byId.get(i.id)?.until ?? 0), ws: byId.get(i.id)?.ws ?? i.ws });
-      const rows = [...byId];
-      const { rows: out } = await this.db.query<{ id: string | null; ws: string | null }>(
-        `WITH u AS (SELECT * FROM unnest($1::text[], $2::float8[], $3::text[]) AS u(id, until, ws)),
-         active AS (SELECT client_id FROM workstations WHERE client_id IN (SELECT ws FROM u) AND status = 'active'),
-         ins AS (
-           INSERT INTO oidc_payloads (type, id, payload, expires_at)
-           SELECT 'ReplayDetection', u.id, '{}', to_timestamp(u.until) FROM u
-           WHERE u.ws IS NULL OR u.ws IN (SELECT client_id FROM active)
-           ON CONFLICT (type, id) DO NOTHING RETURNING id)
-         SELECT id, NULL AS ws FROM ins UNION ALL SELECT NULL, client_id FROM active`,
-        [rows.map(([id]) => id), rows.map(([, r]) => r.until), rows.map(([, r]) => r.ws)],
-        { prepare: 'assertion-first-use' },
-      );
-      const inserted = new Set(out.flatMap((r) => (r.id ? [r.id] : [])));
-      const active = new Set(out.flatMap((r) => (r.ws ? [r.ws] : [])));
-      return items.map((i) => (i.ws !== null && !active.has(i.ws) ? 'revoked' : inserted.delete(i.id)));
-    },
-  );
+  // its workstation is still active (its key came from this instance's memory, its status never does). A
+  // record claimed alongside is inserted only beside a new assertion record, each key for one caller.
+  private readonly uses = new Batcher<
+    { id: string; until: number; ws: string | null; also: AlongsideRecord | null },
+    { first: boolean | 'revoked'; claimed: boolean }
+  >('assertion-replay', async (items) => {
+    const byId = new Map<string, { until: number; ws: string | null; also: AlongsideRecord | null }>();
+    for (const i of items) {
+      const seen = byId.get(i.id);
+      byId.set(i.id, {
+        until: Math.max(i.until, seen?.until ?? 0),
+        ws: seen ? seen.ws : i.ws,
+        also: seen ? seen.also : i.also,
+      });
+    }
+    const rows = [...byId];
+    const claims = rows.flatMap(([aid, r]) => (r.also ? [{ aid, ...r.also }] : []));
+    const { rows: out } = await this.db.query<{ id: string | null; ws: string | null; claimed: string | null }>(
+      `WITH u AS (SELECT * FROM unnest($1::text[], $2::float8[], $3::text[]) AS u(id, until, ws)),
+       active AS (SELECT client_id FROM workstations WHERE client_id IN (SELECT ws FROM u) AND status = 'active'),
+       ins AS (
+         INSERT INTO oidc_payloads (type, id, payload, expires_at)
+         SELECT 'ReplayDetection', u.id, '{}', to_timestamp(u.until) FROM u
+         WHERE u.ws IS NULL OR u.ws IN (SELECT client_id FROM active)
+         ON CONFLICT (type, id) DO NOTHING RETURNING id),
+       c AS (SELECT * FROM unnest($4::text[], $5::text[], $6::text[], $7::timestamptz[]) AS c(aid, type, id, until)),
+       claimed AS (
+         INSERT INTO oidc_payloads (type, id, payload, expires_at)
+         SELECT c.type, c.id, '{}', c.until FROM c WHERE c.aid IN (SELECT id FROM ins)
+         ON CONFLICT (type, id) DO NOTHING RETURNING type, id)
+       SELECT id, NULL AS ws, NULL AS claimed FROM ins
+       UNION ALL SELECT NULL, client_id, NULL FROM active
+       UNION ALL SELECT NULL, NULL, type || chr(1) || id FROM claimed`,
+      [
+        rows.map(([id]) => id),
+        rows.map(([, r]) => r.until),
+        rows.map(([, r]) => r.ws),
+        claims.map((c) => c.aid),
+        claims.map((c) => c.kind),
+        claims.map((c) => c.id),
+        claims.map((c) => c.until),
+      ],
+      { prepare: 'assertion-first-use-v2' },
+    );
+    const inserted = new Set(out.flatMap((r) => (r.id ? [r.id] : [])));
+    const active = new Set(out.flatMap((r) => (r.ws ? [r.ws] : [])));
+    const won = new Set(out.flatMap((r) => (r.claimed ? [r.claimed] : [])));
+    return items.map((i) => {
+      if (i.ws !== null && !active.has(i.ws)) return { first: 'revoked' as const, claimed: false };
+      const first = inserted.delete(i.id);
+      return { first, claimed: first && !!i.also && won.delete(`${i.also.kind}\u0001${i.also.id}`) };
+    });
+  });
+
+  /**
+   * What a deferring grant claims beside its assertion's record, named from the request (null: nothing);
+   * registered by the grant (the relay challenge of a tap).
+   */
+  private readonly alongsideOf = new Map<string, (ctx: Ctx) => AlongsideRecord | null>();
+
+  claimAlongside(grant: string, of: (ctx: Ctx) => AlongsideRecord | null): void {
+    this.alongsideOf.set(grant, of);
+  }
 
   /**
    * The keys of workstations seen active, by client id: a workstation's key never changes (registering
@@ -158,15 +223,23 @@ export class WorkstationAssertions {
       if (!(e instanceof AssertionRefused)) throw e;
       throw e.clock ? new ClockSkewRefused(e.message) : new errors.InvalidClientAuth(e.message);
     }
-    // oidc-provider read the client from the database for this request: it was active.
-    const recorded = this.firstUse(String(claims.iss), String(claims.jti), claims.exp as number).then((first) => {
-      if (first !== true) throw new errors.InvalidClientAuth('client assertion already used (replay)');
-    });
     const grant = (ctx?.oidc?.params as Record<string, unknown> | undefined)?.grant_type;
-    if (ctx && ctx.path === '/token' && typeof grant === 'string' && DEFERRING_GRANTS.has(grant)) {
+    const deferred = !!ctx && ctx.path === '/token' && typeof grant === 'string' && DEFERRING_GRANTS.has(grant);
+    const also = deferred ? (this.alongsideOf.get(grant as string)?.(ctx!) ?? undefined) : undefined;
+    // oidc-provider read the client from the database for this request: it was active.
+    const written = this.record(String(claims.iss), String(claims.jti), claims.exp as number, undefined, also);
+    const recorded = written.then((r) => {
+      if (r.first !== true) throw new errors.InvalidClientAuth('client assertion already used (replay)');
+    });
+    if (deferred) {
       // Awaited by the grant; a failure of the request before it is no unhandled rejection.
       recorded.catch(() => undefined);
-      checks.set(ctx, recorded);
+      checks.set(ctx!, recorded);
+      if (also) {
+        const claimed = recorded.then(() => written.then((r) => r.claimed));
+        claimed.catch(() => undefined);
+        alongside.set(ctx!, claimed);
+      }
       return;
     }
     await recorded;

@@ -20,7 +20,7 @@ import {
 } from '@sillage/protocol';
 import type { Diversification, RelayBeginResponse, RelayFinishResponse, SillageError } from '@sillage/protocol';
 import { AssertionRefused } from './assertions';
-import type { WorkstationAssertions } from './assertions';
+import type { AlongsideRecord, WorkstationAssertions } from './assertions';
 import { Sealer } from './seal';
 import type { SingleUse } from './single-use';
 
@@ -102,6 +102,14 @@ export interface ProvenBadge {
   keyName: string;
   diversification: Diversification;
 }
+
+// Kept a minute past the challenge's end: by then it is refused as expired anyway.
+const usedRecord = (c: Challenge): AlongsideRecord => ({
+  kind: 'BadgeChallenge',
+  id: c.id,
+  until: new Date(c.exp + 60_000),
+});
+const replayed = () => new RelayError(400, 'invalid_grant', 'challenge already used (replay)', BADGE_ERROR.replayed);
 
 const b64 = (b: Buffer) => b.toString('base64url');
 const unb64 = (s: string) => Buffer.from(s, 'base64url');
@@ -214,19 +222,25 @@ export class DesfireRelay {
    * `redeemed` (the single-use record, written while the caller looks the badge up) rejects with
    * `badge_replayed` for the second presentation: nothing may be granted before it resolves. The record
    * is written only once `after` resolved (the request's own single use), so that a copy of a request
-   * never spends the challenge of the request it copies.
+   * never spends the challenge of the request it copies; or it was written with that single use
+   * (`claimed`: whether it was new, see challengeRecord).
    */
   verify(
     ws: string,
     proof: { challenge: string; response: string },
     after: Promise<void> = Promise.resolve(),
+    claimed?: Promise<boolean>,
   ): ProvenBadge & { redeemed: Promise<void> } {
     const c = this.openChallenge(ws, proof.challenge);
     if (c.uid === null)
       throw new RelayError(400, 'invalid_grant', "the application's shared key proves no badge", BADGE_ERROR.weakProof);
     const { key, name } = this.check(c, unb64(proof.response));
     key.fill(0);
-    const redeemed = after.then(() => this.redeem(c));
+    const redeemed = claimed
+      ? claimed.then((won) => {
+          if (!won) throw replayed();
+        })
+      : after.then(() => this.redeem(c));
     // Awaited by the caller, unless its badge lookup failed first.
     redeemed.catch(() => undefined);
     return { uid: c.uid, keyName: name, diversification: c.dv, redeemed };
@@ -272,9 +286,22 @@ export class DesfireRelay {
   }
 
   private async redeem(c: Challenge): Promise<void> {
-    // Kept a minute past the challenge's end: by then it is refused as expired anyway.
-    if (!(await this.once.claim('BadgeChallenge', c.id, new Date(c.exp + 60_000))))
-      throw new RelayError(400, 'invalid_grant', 'challenge already used (replay)', BADGE_ERROR.replayed);
+    const r = usedRecord(c);
+    if (!(await this.once.claim(r.kind, r.id, r.until))) throw replayed();
+  }
+
+  /**
+   * The single-use record a badge grant's challenge is spent with, for a handle that opens as a badge's
+   * challenge issued to `ws` and still valid (else null: the grant refuses it when it verifies).
+   */
+  challengeRecord(ws: string, handle: string): AlongsideRecord | null {
+    try {
+      const c = this.openChallenge(ws, handle);
+      return c.uid === null ? null : usedRecord(c);
+    } catch (e) {
+      if (e instanceof RelayError) return null;
+      throw e;
+    }
   }
 
   private key(name: string, div: Buffer, scheme: Diversification): Buffer {

@@ -9,12 +9,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { badgeTapParams, GRANT } from '@sillage/protocol';
+import { ACR, badgeTapParams, GRANT } from '@sillage/protocol';
 import type { BadgeProof } from '@sillage/protocol';
 import { assuranceOf } from '../../electron/core/auth/server-authenticator';
 import { registerWorkstation, SessionServerClient, workstationAssertion } from '../../electron/core/oidc/server-client';
 import type { WorkstationCredentials } from '../../electron/core/oidc/server-client';
 import { startServer } from '../../server/src/app';
+import { batchChannel } from '../../server/src/batch';
 import type { SessionServer } from '../../server/src/app';
 import { postgresDb } from '../../server/src/db';
 import type { Db } from '../../server/src/db';
@@ -188,6 +189,27 @@ describe('badge proofs: what the server checks itself', () => {
         once.claim('BadgeChallenge', 'other-id', until),
       ]),
     ).toEqual([true, false, true]);
+  });
+
+  it('a tap spends its challenge in the statement that records its client assertion', async () => {
+    const ws = await workstation('PC-ONE-STATEMENT');
+    const { badge } = await person();
+    await login(ws, badge);
+    const a = await ws.at(servers[0]!);
+    const proof = await tapProof(a, badge);
+    const statements: string[] = [];
+    const seen = (m: unknown) => statements.push((m as { name: string }).name);
+    batchChannel.subscribe(seen);
+    try {
+      expect((await a.badge(proof)).claims.acr).toBe(ACR.reopen);
+    } finally {
+      batchChannel.unsubscribe(seen);
+    }
+    expect(statements.filter((n) => n === 'assertion-replay')).toHaveLength(1);
+    expect(statements).not.toContain('single-use');
+    // Spent all the same: the answer again, in a newly signed request, to either instance.
+    expect((await refusal(a.badge(proof))).code).toBe('badge_replayed');
+    expect((await refusal((await ws.at(servers[1]!)).badge(proof))).code).toBe('badge_replayed');
   });
 
   it("a badge id, a UID, a reader's or a workstation's word: refused by default, no name, no ticket, audited", async () => {

@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { BADGE_AMR, BADGE_ERROR } from '@sillage/protocol';
 import type { BadgeProof, BadgeProofKind, SillageError } from '@sillage/protocol';
-import { assertionRecorded } from '../assertions';
+import { assertionRecorded, claimedAlongside } from '../assertions';
 import { RelayError } from '../desfire-relay';
 import type { Account, BadgeKey } from '../directory';
 import { Sealer } from '../seal';
@@ -71,9 +71,10 @@ export class BadgeSteps {
     const ws = ctx.oidc.client!.clientId;
     if (proof.kind === 'desfire') {
       try {
-        // The challenge is spent only by the first use of this request's client assertion: a copy of the
-        // request, however fast, is refused as a replay and leaves the genuine request its challenge.
-        const v = this.kit.deps.relay.verify(ws, proof, assertionRecorded(ctx));
+        // The challenge is spent only by the first use of this request's client assertion (in the same
+        // statement, see registerBadgeGrant): a copy of the request, however fast, is refused as a replay
+        // and leaves the genuine request its challenge.
+        const v = this.kit.deps.relay.verify(ws, proof, assertionRecorded(ctx), claimedAlongside(ctx));
         const key = { uid: v.uid };
         // The badge's owner is looked up meanwhile.
         const [o] = await Promise.all([this.owner(ctx, 'badge.tap', proof.kind, key, v.redeemed), v.redeemed]);

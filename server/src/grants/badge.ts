@@ -33,6 +33,13 @@ export function loginTicketSeconds(n: number): number {
 /** The grant's two steps (badge-tap.ts, badge-code.ts), told apart by their parameters. */
 export function registerBadgeGrant(kit: GrantKit): void {
   const steps = new BadgeSteps(kit);
+  // A tap's relay challenge is spent in the statement that records its client assertion.
+  kit.deps.assertions.claimAlongside(GRANT.badge, (ctx) => {
+    const proof = parseBadgeProof(ctx.oidc.params as Record<string, unknown>);
+    return proof.ok && proof.value.kind === 'desfire'
+      ? kit.deps.relay.challengeRecord(ctx.oidc.client!.clientId, proof.value.challenge)
+      : null;
+  });
   kit.provider.registerGrantType(
     GRANT.badge,
     async (ctx) => {
