@@ -1,6 +1,8 @@
 // oidc-provider storage on PostgreSQL: tokens, grants and replay records in one table, workstations
-// (the clients) from the directory. Nothing is kept in process memory, so instances are interchangeable.
+// (the clients) from the directory. Nothing is kept in process memory but the keys of workstations seen
+// active (immutable per client id), so instances are interchangeable.
 import { createHash } from 'node:crypto';
+import type { JSONWebKeySet } from 'jose';
 import type { Adapter, AdapterConstructor, AdapterPayload } from 'oidc-provider';
 import { TEXT, textProblem } from '@sillage/protocol';
 import { Batcher } from './batch';
@@ -62,9 +64,22 @@ function upsertBatcher(db: Db): Batcher<Row, void> {
   );
 }
 
-export function adapterFactory(db: Db): AdapterConstructor {
+/** Where workstations' keys are remembered once read active (assertions.ts, WorkstationAssertions). */
+export interface KnownWorkstations {
+  knownKeys(clientId: string): JSONWebKeySet | undefined;
+  remember(clientId: string, jwks: JSONWebKeySet): unknown;
+}
+
+export function adapterFactory(db: Db, known: KnownWorkstations): AdapterConstructor {
   const upserts = upsertBatcher(db);
-  const clients = workstationClients(db);
+  const lookups = workstationClients(db);
+  const clients = async (id: string) => {
+    const keys = known.knownKeys(id);
+    if (keys) return workstationClient(id, keys);
+    const found = await lookups.add(id);
+    if (found) known.remember(id, found.jwks as JSONWebKeySet);
+    return found;
+  };
   return class PgAdapter implements Adapter {
     private readonly hashed: boolean;
     constructor(private readonly name: string) {
@@ -97,7 +112,7 @@ export function adapterFactory(db: Db): AdapterConstructor {
       // Nothing stored here holds control characters: such an id (a client_id inside a client assertion,
       // a token value) is unknown without a query that PostgreSQL would refuse.
       if (textProblem(id, TEXT.parameter)) return undefined;
-      if (this.name === 'Client') return clients.add(id);
+      if (this.name === 'Client') return clients(id);
       // Client assertions were already recorded, atomically across instances and until their expiry, by
       // WorkstationAssertions in oidc-provider's claims hook: its own find-then-save would let two
       // instances both accept the same assertion.
@@ -147,13 +162,26 @@ export function adapterFactory(db: Db): AdapterConstructor {
   };
 }
 
+/** A workstation as an OIDC confidential client authenticated by private_key_jwt with its registered keys. */
+function workstationClient(clientId: string, jwks: JSONWebKeySet): AdapterPayload {
+  return {
+    client_id: clientId,
+    token_endpoint_auth_method: 'private_key_jwt',
+    jwks,
+    grant_types: WORKSTATION_GRANTS,
+    response_types: [],
+    redirect_uris: [],
+  } as unknown as AdapterPayload;
+}
+
 /**
- * Registered, active workstations as OIDC confidential clients authenticated by private_key_jwt, looked
- * up fresh on every request (a revocation applies to the next one), concurrent lookups in one statement.
+ * Registered, active workstations read from the database (concurrent lookups in one statement) when this
+ * instance does not remember them. Whether a remembered one is still active is read by the statement that
+ * records its client assertion (assertions.ts): a revocation applies to its next request, on every instance.
  */
 function workstationClients(db: Db): Batcher<string, AdapterPayload | undefined> {
   return new Batcher('workstation-lookup', async (ids) => {
-    const { rows } = await db.query<{ client_id: string; jwks: { keys: unknown[] } }>(
+    const { rows } = await db.query<{ client_id: string; jwks: JSONWebKeySet }>(
       "SELECT client_id, jwks FROM workstations WHERE client_id = ANY($1::text[]) AND status = 'active'",
       [[...new Set(ids)]],
       { prepare: 'workstation-clients' },
@@ -161,15 +189,7 @@ function workstationClients(db: Db): Batcher<string, AdapterPayload | undefined>
     const found = new Map(rows.map((r) => [r.client_id, r]));
     return ids.map((id) => {
       const r = found.get(id);
-      if (!r) return undefined;
-      return {
-        client_id: r.client_id,
-        token_endpoint_auth_method: 'private_key_jwt',
-        jwks: r.jwks,
-        grant_types: WORKSTATION_GRANTS,
-        response_types: [],
-        redirect_uris: [],
-      } as unknown as AdapterPayload;
+      return r ? workstationClient(r.client_id, r.jwks) : undefined;
     });
   });
 }

@@ -122,7 +122,7 @@ export async function startServer(opts: ServerOptions): Promise<SessionServer> {
     ...common,
     nonces,
     // Against the provider of the moment, built below.
-    bearer: bearerCheck({ provider: () => live.provider, api: sillageApi(issuer), sessions, auditRefusal }),
+    bearer: bearerCheck({ provider: () => live.provider, api: sillageApi(issuer), sessions, directory, auditRefusal }),
     auditRefusal,
     badgeEnrolmentWindowMs: opts.badgeEnrolmentWindowMs ?? 5 * 60_000,
   };

@@ -17,7 +17,7 @@ import type { Ctx } from './grants/kit';
 import type { SingleUseKind } from './single-use';
 
 export const MAX_ASSERTION_LIFETIME_S = 300;
-/** Workstation keys an instance keeps in memory (see WorkstationAssertions.keys). */
+/** Workstation keys an instance keeps in memory (see WorkstationAssertions.known). */
 const MAX_KNOWN_WORKSTATIONS = 20_000;
 /**
  * Grants that wait for their assertion's record beside their own single-use records (a badge tap's relay
@@ -196,19 +196,36 @@ export class WorkstationAssertions {
   }
 
   /**
-   * The keys of workstations seen active, by client id: a workstation's key never changes (registering
-   * again makes a new client id), only its status does, and that is read with every assertion's record.
-   * Keeps the relay from reading the workstation and then writing the record: one round trip per call.
+   * The keys of workstations seen active, by client id, for oidc-provider's client lookup (adapter.ts)
+   * and the relay: a workstation's key never changes (registering again makes a new client id), only its
+   * status does, and that is read with every assertion's record, in the statement that writes it. Keeps a
+   * request from reading the workstation and then writing the record: one round trip instead of two.
    */
-  private readonly keys = new Map<string, ReturnType<typeof createLocalJWKSet>>();
+  private readonly known = new Map<string, { jwks: JSONWebKeySet; set?: ReturnType<typeof createLocalJWKSet> }>();
 
-  private rememberKeys(clientId: string, jwks: JSONWebKeySet) {
-    const set = createLocalJWKSet(jwks);
-    this.keys.delete(clientId);
-    this.keys.set(clientId, set);
+  /** The registered keys of a workstation seen active on this instance, if it is remembered. */
+  knownKeys(clientId: string): JSONWebKeySet | undefined {
+    return this.known.get(clientId)?.jwks;
+  }
+
+  /** A workstation read active from the database. */
+  remember(clientId: string, jwks: JSONWebKeySet) {
+    const entry = { jwks };
+    this.known.delete(clientId);
+    this.known.set(clientId, entry);
     // A hospital group's workstations fit many times over; the oldest entry goes first.
-    if (this.keys.size > MAX_KNOWN_WORKSTATIONS) this.keys.delete(this.keys.keys().next().value!);
-    return set;
+    if (this.known.size > MAX_KNOWN_WORKSTATIONS) this.known.delete(this.known.keys().next().value!);
+    return entry;
+  }
+
+  private forget(clientId: string) {
+    this.known.delete(clientId);
+  }
+
+  private relayKeys(clientId: string) {
+    const entry = this.known.get(clientId);
+    if (!entry) return undefined;
+    return (entry.set ??= createLocalJWKSet(entry.jwks));
   }
 
   /**
@@ -226,9 +243,15 @@ export class WorkstationAssertions {
     const grant = (ctx?.oidc?.params as Record<string, unknown> | undefined)?.grant_type;
     const deferred = !!ctx && ctx.path === '/token' && typeof grant === 'string' && DEFERRING_GRANTS.has(grant);
     const also = deferred ? (this.alongsideOf.get(grant as string)?.(ctx!) ?? undefined) : undefined;
-    // oidc-provider read the client from the database for this request: it was active.
-    const written = this.record(String(claims.iss), String(claims.jti), claims.exp as number, undefined, also);
+    // oidc-provider found the client in this instance's memory or the database: whether it is still
+    // active is read by the statement that writes the record, which is refused otherwise.
+    const iss = String(claims.iss);
+    const written = this.record(iss, String(claims.jti), claims.exp as number, iss, also);
     const recorded = written.then((r) => {
+      if (r.first === 'revoked') {
+        this.forget(iss);
+        throw new errors.InvalidClientAuth('unknown or revoked workstation');
+      }
       if (r.first !== true) throw new errors.InvalidClientAuth('client assertion already used (replay)');
     });
     if (deferred) {
@@ -257,11 +280,12 @@ export class WorkstationAssertions {
     const iss = claims.iss;
     if (textProblem(iss, TEXT.clientId)) throw new AssertionRefused('client_assertion iss is not a client_id');
     this.checkClaims(claims);
-    let keys = this.keys.get(iss!);
+    let keys = this.relayKeys(iss!);
     if (!keys) {
       const ws = await this.directory.workstation(iss!);
       if (!ws || !ws.active) throw new AssertionRefused('unknown or revoked workstation');
-      keys = this.rememberKeys(ws.clientId, ws.jwks as JSONWebKeySet);
+      this.remember(ws.clientId, ws.jwks as JSONWebKeySet);
+      keys = this.relayKeys(ws.clientId)!;
     }
     try {
       await jwtVerify(assertion, keys, {
@@ -277,7 +301,7 @@ export class WorkstationAssertions {
     }
     const first = await this.firstUse(iss!, claims.jti!, claims.exp!, iss!);
     if (first === 'revoked') {
-      this.keys.delete(iss!);
+      this.forget(iss!);
       throw new AssertionRefused('unknown or revoked workstation');
     }
     if (!first) throw new AssertionRefused('client_assertion replayed');

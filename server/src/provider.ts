@@ -108,7 +108,6 @@ function features(
   deps: ProviderDeps,
   api: string,
   audiences: ReadonlyMap<string, RelyingParty>,
-  provider: () => Provider,
 ): Configuration['features'] {
   return {
     devInteractions: { enabled: false },
@@ -117,7 +116,8 @@ function features(
       // A relying party may introspect the tokens minted for its audiences; a workstation its own. A
       // revoked workstation's tokens are inactive, whoever asks.
       allowedPolicy: async (_ctx, client, token) => {
-        if (!token.clientId || !(await provider().Client.find(token.clientId))) return false;
+        // Read fresh: oidc-provider's client lookup answers from memory (adapter.ts).
+        if (!token.clientId || !(await deps.directory.workstation(token.clientId))?.active) return false;
         if (token.clientId === client.clientId) return true;
         const rp = deps.relyingParties.find((r) => r.clientId === client.clientId);
         const aud = (token as unknown as { aud?: string | string[] }).aud;
@@ -155,10 +155,9 @@ function configuration(
   keys: ProviderKeys,
   api: string,
   audiences: ReadonlyMap<string, RelyingParty>,
-  provider: () => Provider,
 ): Configuration {
   return {
-    adapter: adapterFactory(deps.db),
+    adapter: adapterFactory(deps.db, deps.assertions),
     jwks: { keys: keys.jwks } as Configuration['jwks'],
     cookies: { keys: keys.cookieKeys },
     clients: deps.relyingParties.map((rp) => ({
@@ -190,7 +189,7 @@ function configuration(
         ? { sid: rt.sid, acr: rt.acr, amr: rt.amr, auth_time: rt.authTime }
         : undefined;
     },
-    features: features(deps, api, audiences, provider),
+    features: features(deps, api, audiences),
     clientAuthMethods: ['private_key_jwt', 'client_secret_basic'],
     // Ward PCs drift: a workstation's assertions are accepted this far from the server's clock (oidc-provider
     // checks exp and nbf with it, WorkstationAssertions iat and the lifetime, and records single use).
@@ -232,10 +231,7 @@ export function createProvider(deps: ProviderDeps, keys: ProviderKeys) {
   for (const rp of deps.relyingParties) for (const a of rp.audiences) audiences.set(a, rp);
   const api = sillageApi(deps.issuer);
   if (audiences.has(api)) throw new Error(`relying party audience ${api} is the session server's own API`);
-  const provider: Provider = new Provider(
-    deps.issuer,
-    configuration(deps, keys, api, audiences, () => provider),
-  );
+  const provider: Provider = new Provider(deps.issuer, configuration(deps, keys, api, audiences));
   provider.proxy = true;
 
   // A grant's record also keeps where the workstation's own audit chain stood (`audit verify-agent`).

@@ -264,12 +264,55 @@ describe('tokens are accepted by their audience only', () => {
     expect(await introspect(t.refreshToken!)).toEqual({ status: 200, body: { active: false } });
     const [use] = await server.audit.query({ action: 'token.use', limit: 1 });
     expect(use).toMatchObject({ workstation: ws.creds.clientId, outcome: 'refused', reason: 'workstation_revoked' });
-    // Its key no longer authenticates anything.
+    // Its key no longer authenticates anything, though this instance remembers it from the requests above.
     const refresh = await token(ws.creds, await assertion(ws.creds), {
       grant_type: 'refresh_token',
       refresh_token: t.refreshToken!,
     });
     expect(refresh).toMatchObject({ status: 401, body: { error: 'invalid_client' } });
+    const exchanged = await token(ws.creds, await assertion(ws.creds), {
+      grant_type: GRANT_EXCHANGE,
+      subject_token: t.accessToken,
+      subject_token_type: AT_TYPE,
+      audience: 'https://dpi.test',
+    });
+    expect(exchanged).toMatchObject({ status: 401, body: { error: 'invalid_client' } });
+    const revocation = await form('/token/revocation', {
+      token: t.refreshToken!,
+      client_id: ws.creds.clientId,
+      client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+      client_assertion: await assertion(ws.creds),
+    });
+    expect(revocation).toMatchObject({ status: 401, body: { error: 'invalid_client' } });
+    expect(
+      await json('POST', '/sillage/desfire/auth/begin', {
+        ...RELAY_BEGIN,
+        client_assertion: await assertion(ws.creds),
+      }),
+    ).toMatchObject({ status: 401, body: { error: 'invalid_client' } });
+    // The refresh and the exchange, audited as refusals: the first one found the workstation revoked
+    // while recording its assertion, and this instance forgot it; the next one no longer finds it.
+    const refusals = await server.audit.query({ action: 'token.request', limit: 2 });
+    expect(refusals.map((r) => [r.outcome, r.reason])).toEqual([
+      ['refused', expect.stringMatching(/^invalid_client: .*\(unknown or revoked workstation\)/)],
+      ['refused', expect.stringMatching(/^invalid_client: .*\(client not found\)/)],
+    ]);
+  });
+
+  it("a badge tap begun before its workstation's revocation issues nothing after it", async () => {
+    const ws = await workstation('PC-REVOKED-MID-TAP');
+    const badge = await nurse('CHU-REVOKED-MID-TAP');
+    await tapIn(ws.client, badge, '2468');
+    const params = await tapParams(ws, badge);
+    expect(await server.directory.revokeWorkstation(ws.creds.clientId)).toBe(true);
+    const tap = await token(ws.creds, await assertion(ws.creds), params);
+    expect(tap).toMatchObject({ status: 401, body: { error: 'invalid_client' } });
+    expect(tap.body.access_token).toBeUndefined();
+    const [reopen] = await server.audit.query({ action: 'reopen.badge', limit: 1 });
+    expect(reopen?.workstation === ws.creds.clientId && reopen.outcome === 'ok').toBe(false);
+    const [refused] = await server.audit.query({ action: 'token.request', limit: 1 });
+    expect(refused).toMatchObject({ workstation: ws.creds.clientId, outcome: 'refused' });
+    expect(refused!.reason).toMatch(/unknown or revoked workstation/);
   });
 });
 

@@ -3,6 +3,7 @@
 import type Koa from 'koa';
 import type Provider from 'oidc-provider';
 import type { Audit, AuditEntry } from '../audit';
+import type { Directory } from '../directory';
 import type { Log } from '../log';
 import type { Metrics } from '../metrics';
 import { forSillageApi } from '../provider';
@@ -51,9 +52,11 @@ export function bearerCheck(deps: {
   provider: () => Provider;
   api: string;
   sessions: Sessions;
+  /** Read fresh for each token: oidc-provider's client lookup answers from memory (adapter.ts). */
+  directory: Pick<Directory, 'workstation'>;
   auditRefusal: AuditRefusal;
 }): RouteKit['bearer'] {
-  const { api, sessions, auditRefusal } = deps;
+  const { api, sessions, directory, auditRefusal } = deps;
   return async (ctx: Koa.Context) => {
     const m = /^Bearer ([\w.~+/-]{1,512}=*)$/.exec(ctx.get('authorization'));
     if (!m) return null;
@@ -62,7 +65,7 @@ export function bearerCheck(deps: {
     if (!at || at.isExpired || !at.sid) return null;
     const refused = !forSillageApi(at, api)
       ? 'wrong_audience'
-      : !(await provider.Client.find(at.clientId!))
+      : !(await directory.workstation(at.clientId!))?.active
         ? 'workstation_revoked'
         : null;
     if (refused) {
