@@ -14,6 +14,16 @@ import type { VirtualCard } from './vpcd-client';
 
 const VPCD_DRIVER = '/usr/lib/pcsc/drivers/serial/libifdvpcd.so';
 
+const accepts = (socket: string) =>
+  new Promise<boolean>((resolve) => {
+    const s = net.connect(socket);
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+
 export interface PcscdHandle {
   pid: number;
   /** Environment a pcsclite client needs to reach this daemon. */
@@ -115,6 +125,13 @@ export async function startPcscd(
       throw new Error(
         `pcscd exited (${c.exitCode}): ${fs.readFileSync(path.join(dir, 'pcscd.log'), 'utf8').slice(-500)}`,
       );
+    // The socket file exists from bind(), before pcscd listens: a client that comes in between is told
+    // "service not available". Ready once a connection is accepted.
+    const end = performance.now() + 5000;
+    while (!(await accepts(socket))) {
+      if (c.exitCode !== null || performance.now() > end) throw new Error('pcscd does not accept connections');
+      await new Promise((r) => setTimeout(r, 20));
+    }
   };
 
   const kill = async () => {
