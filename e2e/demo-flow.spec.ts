@@ -40,6 +40,18 @@ test('demo CPS: wrong PIN, right PIN, banner, removal', async ({ page, agent }) 
   expect(problems).toEqual([]);
 });
 
+test('a PIN typed faster than the screen redraws: every digit and the Enter are taken', async ({ page, agent }) => {
+  await page.goto(agent.url);
+  await page.getByTestId('demo-insert-cps-camille').click();
+  await expect(page.getByTestId('pin-pad')).toBeVisible();
+  // All five keys within one task of the page, before React redraws the pad once.
+  await page.evaluate(() => {
+    for (const key of ['1', '2', '3', '4', 'Enter']) window.dispatchEvent(new KeyboardEvent('keydown', { key }));
+  });
+  await expect(page.getByTestId('session-banner')).toBeVisible();
+  await expect(page.getByTestId('banner-name')).toHaveText('Camille MARTIN');
+});
+
 test('three wrong PINs block the card with the helpdesk message', async ({ page, agent }) => {
   await page.goto(agent.url);
   await page.getByTestId('demo-insert-cps-louis').click();

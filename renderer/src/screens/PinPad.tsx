@@ -60,30 +60,47 @@ function Keys(props: {
 
 export function PinPad(props: { state: PinState; client: UiClient; tr: T; error: AgentError | null; call: Call }) {
   const { state, client, tr, error, call } = props;
-  // The PIN lives in this component's state only, is sent once and cleared at once.
-  const [pin, setPin] = useState('');
+  // The PIN lives in this component only (state for the dots, a ref for the keys), is sent once and
+  // cleared at once. Keys read the ref: a nurse typing faster than the screen redraws loses no digit and
+  // no Enter (a listener's copy of the state would still hold the PIN of the previous redraw).
+  const [pin, setPinState] = useState('');
+  const pinRef = useRef('');
+  const busyRef = useRef(false);
   const [busy, setBusy] = useState(false);
   const maxLen = state.pinLength ?? 12;
-  const complete = state.pinLength ? pin.length === state.pinLength : pin.length >= 4;
+  const isComplete = useCallback(
+    (p: string) => (state.pinLength ? p.length === state.pinLength : p.length >= 4),
+    [state.pinLength],
+  );
+  const complete = isComplete(pin);
   const padRef = useRef<HTMLDivElement>(null);
+  const setPin = useCallback((next: (p: string) => string) => {
+    pinRef.current = next(pinRef.current);
+    setPinState(pinRef.current);
+  }, []);
 
   const submit = useCallback(
     async (value: string) => {
-      if (busy) return;
+      if (busyRef.current) return;
+      busyRef.current = true;
       setBusy(true);
-      setPin('');
-      await call(() => client.invoke('session.submitPin', { pin: value }));
-      setBusy(false);
+      setPin(() => '');
+      try {
+        await call(() => client.invoke('session.submitPin', { pin: value }));
+      } finally {
+        busyRef.current = false;
+        setBusy(false);
+      }
     },
-    [busy, call, client],
+    [call, client, setPin],
   );
 
   const press = useCallback(
     (d: string) => {
-      if (busy) return;
+      if (busyRef.current) return;
       setPin((p) => (p.length < maxLen ? p + d : p));
     },
-    [busy, maxLen],
+    [maxLen, setPin],
   );
 
   useEffect(() => {
@@ -95,13 +112,13 @@ export function PinPad(props: { state: PinState; client: UiClient; tr: T; error:
       if (/^[0-9]$/.test(e.key)) press(e.key);
       else if (e.key === 'Backspace') setPin((p) => p.slice(0, -1));
       else if (e.key === 'Escape') void call(() => client.invoke('session.cancel', {}));
-      else if (e.key === 'Enter' && complete) void submit(pin);
+      else if (e.key === 'Enter' && isComplete(pinRef.current)) void submit(pinRef.current);
       else return;
       e.preventDefault();
     };
     window.addEventListener('keydown', onKey);
     return () => window.removeEventListener('keydown', onKey);
-  }, [press, submit, complete, pin, call, client]);
+  }, [press, submit, isComplete, setPin, call, client]);
 
   const name = state.identity
     ? `${state.identity.firstName} ${state.identity.lastName} — ${state.identity.profession}`
@@ -128,7 +145,7 @@ export function PinPad(props: { state: PinState; client: UiClient; tr: T; error:
       <Keys
         press={press}
         erase={() => setPin((p) => p.slice(0, -1))}
-        submit={() => void submit(pin)}
+        submit={() => void submit(pinRef.current)}
         complete={complete}
         busy={busy}
         tr={tr}
