@@ -64,21 +64,16 @@ function upsertBatcher(db: Db): Batcher<Row, void> {
   );
 }
 
-/** Where workstations' keys are remembered once read active (assertions.ts, WorkstationAssertions). */
+/** Active workstations' keys, remembered once read (assertions.ts, WorkstationAssertions). */
 export interface KnownWorkstations {
-  knownKeys(clientId: string): JSONWebKeySet | undefined;
-  remember(clientId: string, jwks: JSONWebKeySet): unknown;
+  keysOf(clientId: string): Promise<JSONWebKeySet | undefined>;
 }
 
 export function adapterFactory(db: Db, known: KnownWorkstations): AdapterConstructor {
   const upserts = upsertBatcher(db);
-  const lookups = workstationClients(db);
   const clients = async (id: string) => {
-    const keys = known.knownKeys(id);
-    if (keys) return workstationClient(id, keys);
-    const found = await lookups.add(id);
-    if (found) known.remember(id, found.jwks as JSONWebKeySet);
-    return found;
+    const keys = await known.keysOf(id);
+    return keys && workstationClient(id, keys);
   };
   return class PgAdapter implements Adapter {
     private readonly hashed: boolean;
@@ -162,7 +157,11 @@ export function adapterFactory(db: Db, known: KnownWorkstations): AdapterConstru
   };
 }
 
-/** A workstation as an OIDC confidential client authenticated by private_key_jwt with its registered keys. */
+/**
+ * A registered, active workstation as an OIDC confidential client authenticated by private_key_jwt with
+ * its registered keys. Whether a remembered one is still active is read by the statement that records its
+ * client assertion (assertions.ts): a revocation applies to its next request, on every instance.
+ */
 function workstationClient(clientId: string, jwks: JSONWebKeySet): AdapterPayload {
   return {
     client_id: clientId,
@@ -172,26 +171,6 @@ function workstationClient(clientId: string, jwks: JSONWebKeySet): AdapterPayloa
     response_types: [],
     redirect_uris: [],
   } as unknown as AdapterPayload;
-}
-
-/**
- * Registered, active workstations read from the database (concurrent lookups in one statement) when this
- * instance does not remember them. Whether a remembered one is still active is read by the statement that
- * records its client assertion (assertions.ts): a revocation applies to its next request, on every instance.
- */
-function workstationClients(db: Db): Batcher<string, AdapterPayload | undefined> {
-  return new Batcher('workstation-lookup', async (ids) => {
-    const { rows } = await db.query<{ client_id: string; jwks: JSONWebKeySet }>(
-      "SELECT client_id, jwks FROM workstations WHERE client_id = ANY($1::text[]) AND status = 'active'",
-      [[...new Set(ids)]],
-      { prepare: 'workstation-clients' },
-    );
-    const found = new Map(rows.map((r) => [r.client_id, r]));
-    return ids.map((id) => {
-      const r = found.get(id);
-      return r ? workstationClient(r.client_id, r.jwks) : undefined;
-    });
-  });
 }
 
 /** Expired rows are dead weight only (reads filter them): pruned periodically. */

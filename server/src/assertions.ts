@@ -203,28 +203,30 @@ export class WorkstationAssertions {
    */
   private readonly known = new Map<string, { jwks: JSONWebKeySet; set?: ReturnType<typeof createLocalJWKSet> }>();
 
-  /** The registered keys of a workstation seen active on this instance, if it is remembered. */
-  knownKeys(clientId: string): JSONWebKeySet | undefined {
-    return this.known.get(clientId)?.jwks;
-  }
-
-  /** A workstation read active from the database. */
-  remember(clientId: string, jwks: JSONWebKeySet) {
-    const entry = { jwks };
+  /**
+   * The registered keys of an active workstation: remembered, else read from the directory (and then
+   * remembered); undefined for an unknown or revoked one.
+   */
+  async keysOf(clientId: string): Promise<JSONWebKeySet | undefined> {
+    const known = this.known.get(clientId);
+    if (known) return known.jwks;
+    const ws = await this.directory.workstation(clientId);
+    if (!ws || !ws.active) return undefined;
+    const jwks = ws.jwks as JSONWebKeySet;
     this.known.delete(clientId);
-    this.known.set(clientId, entry);
+    this.known.set(clientId, { jwks });
     // A hospital group's workstations fit many times over; the oldest entry goes first.
     if (this.known.size > MAX_KNOWN_WORKSTATIONS) this.known.delete(this.known.keys().next().value!);
-    return entry;
+    return jwks;
   }
 
   private forget(clientId: string) {
     this.known.delete(clientId);
   }
 
-  private relayKeys(clientId: string) {
-    const entry = this.known.get(clientId);
-    if (!entry) return undefined;
+  private async relayKeys(clientId: string) {
+    if (!(await this.keysOf(clientId))) return undefined;
+    const entry = this.known.get(clientId)!;
     return (entry.set ??= createLocalJWKSet(entry.jwks));
   }
 
@@ -280,13 +282,8 @@ export class WorkstationAssertions {
     const iss = claims.iss;
     if (textProblem(iss, TEXT.clientId)) throw new AssertionRefused('client_assertion iss is not a client_id');
     this.checkClaims(claims);
-    let keys = this.relayKeys(iss!);
-    if (!keys) {
-      const ws = await this.directory.workstation(iss!);
-      if (!ws || !ws.active) throw new AssertionRefused('unknown or revoked workstation');
-      this.remember(ws.clientId, ws.jwks as JSONWebKeySet);
-      keys = this.relayKeys(ws.clientId)!;
-    }
+    const keys = await this.relayKeys(iss!);
+    if (!keys) throw new AssertionRefused('unknown or revoked workstation');
     try {
       await jwtVerify(assertion, keys, {
         algorithms: [...WORKSTATION_ALGS],

@@ -369,28 +369,25 @@ export class Directory {
     });
   }
 
-  /** A registered workstation (the relay authenticates every tap's challenge by it): batched, prepared. */
+  /** A registered workstation (its keys authenticate its client assertions): batched, prepared. */
   workstation(clientId: string): Promise<WorkstationRecord | null> {
     return this.workstations.add(clientId);
   }
 
-  private readonly workstations = new Batcher<string, WorkstationRecord | null>(
-    'relay-workstation-lookup',
-    async (ids) => {
-      const { rows } = await this.db.query<Record<string, unknown>>(
-        'SELECT client_id, name, jwks, status FROM workstations WHERE client_id = ANY($1::text[])',
-        [[...new Set(ids)]],
-        { prepare: 'workstation-lookup' },
-      );
-      const byId = new Map(rows.map((r) => [String(r.client_id), r]));
-      return ids.map((id) => {
-        const r = byId.get(id);
-        return r
-          ? { clientId: id, name: String(r.name), jwks: r.jwks as { keys: unknown[] }, active: r.status === 'active' }
-          : null;
-      });
-    },
-  );
+  private readonly workstations = new Batcher<string, WorkstationRecord | null>('workstation-lookup', async (ids) => {
+    const { rows } = await this.db.query<Record<string, unknown>>(
+      'SELECT client_id, name, jwks, status FROM workstations WHERE client_id = ANY($1::text[])',
+      [[...new Set(ids)]],
+      { prepare: 'workstation-lookup' },
+    );
+    const byId = new Map(rows.map((r) => [String(r.client_id), r]));
+    return ids.map((id) => {
+      const r = byId.get(id);
+      return r
+        ? { clientId: id, name: String(r.name), jwks: r.jwks as { keys: unknown[] }, active: r.status === 'active' }
+        : null;
+    });
+  });
 
   async revokeWorkstation(clientId: string): Promise<boolean> {
     const { rows } = await this.db.query(
