@@ -12,6 +12,7 @@ import { errors } from 'oidc-provider';
 import { DEFAULT_CLOCK_SKEW_S, GRANT, TEXT, textProblem } from '@sillage/protocol';
 import { Batcher } from './batch';
 import type { Db } from './db';
+import { badgeOwnerColumns } from './directory';
 import type { Directory } from './directory';
 import type { Ctx } from './grants/kit';
 import type { SingleUseKind } from './single-use';
@@ -30,6 +31,7 @@ const MAX_KNOWN_WORKSTATIONS = 20_000;
 const DEFERRING_GRANTS = new Set<string>([GRANT.badge]);
 const checks = new WeakMap<object, Promise<void>>();
 const alongside = new WeakMap<object, Promise<boolean>>();
+const ownersBeside = new WeakMap<object, Promise<OwnerRead>>();
 
 /** The client assertion's single-use record of this request, once written; rejects for a replay. */
 export function assertionRecorded(ctx: object): Promise<void> {
@@ -45,6 +47,17 @@ export interface AlongsideRecord {
   kind: SingleUseKind;
   id: string;
   until: Date;
+  /**
+   * A badge the statement also reads the binding of (directory.ts badgeOwnerColumns, roaming sessions
+   * live at `at`): a tap's lookup rides with its assertion's record instead of a statement of its own.
+   */
+  badge?: { uid: string; at: Date };
+}
+
+/** A badge's binding read beside a request's assertion record: its chip UID and the row (none: unbound). */
+export interface OwnerRead {
+  uid: string;
+  row: Record<string, unknown> | undefined;
 }
 
 /**
@@ -53,6 +66,14 @@ export interface AlongsideRecord {
  */
 export function claimedAlongside(ctx: object): Promise<boolean> | undefined {
   return alongside.get(ctx);
+}
+
+/**
+ * The binding of the badge named beside this request's assertion (AlongsideRecord.badge), read in the
+ * statement that records it; undefined when none was named. Rejects as assertionRecorded does.
+ */
+export function ownerAlongside(ctx: object): Promise<OwnerRead> | undefined {
+  return ownersBeside.get(ctx);
 }
 
 /** Algorithms a workstation may sign with (asymmetric only: its key is registered public). */
@@ -135,7 +156,7 @@ export class WorkstationAssertions {
   // record claimed alongside is inserted only beside a new assertion record, each key for one caller.
   private readonly uses = new Batcher<
     { id: string; until: number; ws: string | null; also: AlongsideRecord | null },
-    { first: boolean | 'revoked'; claimed: boolean }
+    { first: boolean | 'revoked'; claimed: boolean; owner?: OwnerRead }
   >('assertion-replay', async (items) => {
     const byId = new Map<string, { until: number; ws: string | null; also: AlongsideRecord | null }>();
     for (const i of items) {
@@ -148,7 +169,15 @@ export class WorkstationAssertions {
     }
     const rows = [...byId];
     const claims = rows.flatMap(([aid, r]) => (r.also ? [{ aid, ...r.also }] : []));
-    const { rows: out } = await this.db.query<{ id: string | null; ws: string | null; claimed: string | null }>(
+    const badges = items.flatMap((i) => (i.also?.badge ? [i.also.badge] : []));
+    // Sessions live at the batch's latest time, the stricter of its callers' (as the directory's lookup).
+    const at = new Date(Math.max(0, ...badges.map((b) => b.at.getTime())));
+    const { rows: out } = await this.db.query<{
+      id: string | null;
+      ws: string | null;
+      claimed: string | null;
+      owner: Record<string, unknown> | null;
+    }>(
       `WITH u AS (SELECT * FROM unnest($1::text[], $2::float8[], $3::text[]) AS u(id, until, ws)),
        active AS (SELECT client_id FROM workstations WHERE client_id IN (SELECT ws FROM u) AND status = 'active'),
        ins AS (
@@ -160,10 +189,16 @@ export class WorkstationAssertions {
        claimed AS (
          INSERT INTO oidc_payloads (type, id, payload, expires_at)
          SELECT c.type, c.id, '{}', c.until FROM c WHERE c.aid IN (SELECT id FROM ins)
-         ON CONFLICT (type, id) DO NOTHING RETURNING type, id)
-       SELECT id, NULL AS ws, NULL AS claimed FROM ins
-       UNION ALL SELECT NULL, client_id, NULL FROM active
-       UNION ALL SELECT NULL, NULL, type || chr(1) || id FROM claimed`,
+         ON CONFLICT (type, id) DO NOTHING RETURNING type, id),
+       owner AS (
+         SELECT DISTINCT ON (b.chip_uid) ${badgeOwnerColumns('$9')}
+         FROM badges b JOIN accounts a ON a.id = b.account_id
+         WHERE b.chip_uid = ANY($8::text[])
+         ORDER BY b.chip_uid, (b.status = 'active') DESC, b.enrolled_at DESC)
+       SELECT id, NULL AS ws, NULL AS claimed, NULL::json AS owner FROM ins
+       UNION ALL SELECT NULL, client_id, NULL, NULL FROM active
+       UNION ALL SELECT NULL, NULL, type || chr(1) || id, NULL FROM claimed
+       UNION ALL SELECT NULL, NULL, NULL, row_to_json(owner) FROM owner`,
       [
         rows.map(([id]) => id),
         rows.map(([, r]) => r.until),
@@ -172,16 +207,21 @@ export class WorkstationAssertions {
         claims.map((c) => c.kind),
         claims.map((c) => c.id),
         claims.map((c) => c.until),
+        [...new Set(badges.map((b) => b.uid))],
+        at,
       ],
-      { prepare: 'assertion-first-use-v2' },
+      { prepare: 'assertion-first-use-v3' },
     );
     const inserted = new Set(out.flatMap((r) => (r.id ? [r.id] : [])));
     const active = new Set(out.flatMap((r) => (r.ws ? [r.ws] : [])));
     const won = new Set(out.flatMap((r) => (r.claimed ? [r.claimed] : [])));
+    const owners = new Map(out.flatMap((r) => (r.owner ? [[String(r.owner.chip_uid), r.owner] as const] : [])));
     return items.map((i) => {
-      if (i.ws !== null && !active.has(i.ws)) return { first: 'revoked' as const, claimed: false };
+      const badge = i.also?.badge;
+      const owner = badge ? { owner: { uid: badge.uid, row: owners.get(badge.uid) } } : {};
+      if (i.ws !== null && !active.has(i.ws)) return { first: 'revoked' as const, claimed: false, ...owner };
       const first = inserted.delete(i.id);
-      return { first, claimed: first && !!i.also && won.delete(`${i.also.kind}\u0001${i.also.id}`) };
+      return { first, claimed: first && !!i.also && won.delete(`${i.also.kind}\u0001${i.also.id}`), ...owner };
     });
   });
 
@@ -264,6 +304,11 @@ export class WorkstationAssertions {
         const claimed = recorded.then(() => written.then((r) => r.claimed));
         claimed.catch(() => undefined);
         alongside.set(ctx!, claimed);
+      }
+      if (also?.badge) {
+        const owner = recorded.then(() => written.then((r) => r.owner!));
+        owner.catch(() => undefined);
+        ownersBeside.set(ctx!, owner);
       }
       return;
     }

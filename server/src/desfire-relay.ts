@@ -291,13 +291,15 @@ export class DesfireRelay {
   }
 
   /**
-   * The single-use record a badge grant's challenge is spent with, for a handle that opens as a badge's
+   * The single-use record a badge grant's challenge is spent with (and its badge's binding read), for a handle that opens as a badge's
    * challenge issued to `ws` and still valid (else null: the grant refuses it when it verifies).
    */
   challengeRecord(ws: string, handle: string): AlongsideRecord | null {
     try {
       const c = this.openChallenge(ws, handle);
-      return c.uid === null ? null : usedRecord(c);
+      // The badge it was issued for is read in the same statement: its binding decides once the answer
+      // proves the badge holds that UID's key.
+      return c.uid === null ? null : { ...usedRecord(c), badge: { uid: c.uid, at: this.now() } };
     } catch (e) {
       if (e instanceof RelayError) return null;
       throw e;

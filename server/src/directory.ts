@@ -41,6 +41,28 @@ export type BadgeKey = { uid: string } | { number: string };
 export type BadgeOwner =
   { account: Account; activeSession: Record<string, unknown> | null } | { refused: 'unknown' | 'revoked' | 'disabled' };
 
+/**
+ * What a tap decides on, of a badge binding (badges b JOIN accounts a): its state, its owner and the
+ * owner's newest roaming session live at `at` (a placeholder). Shared by the directory's lookup and the
+ * statement that records a tap's client assertion (assertions.ts). Columns are listed: a prepared statement
+ * must keep its result shape when a later migration adds one (and the code's hash has nothing to do on the
+ * tap path).
+ */
+export const badgeOwnerColumns = (at: string) => `b.chip_uid, b.badge_id AS bound_badge_id, b.status,
+  a.id, a.id_nat, a.ad_login, a.last_name, a.first_name, a.profession, a.disabled,
+  (SELECT row_to_json(s) FROM roaming_sessions s
+    WHERE s.account_id = a.id AND s.ended_at IS NULL AND s.expires_at > ${at}
+    ORDER BY s.auth_time DESC LIMIT 1) AS active_session`;
+
+/** The owner of a binding row (badgeOwnerColumns; the active binding if any), or why none (no row: unknown). */
+export function badgeOwnerOf(r: Record<string, unknown> | undefined): BadgeOwner {
+  if (!r) return { refused: 'unknown' };
+  if (r.status !== 'active') return { refused: 'revoked' };
+  const account = toAccount(r);
+  if (account.disabled) return { refused: 'disabled' };
+  return { account, activeSession: (r.active_session as Record<string, unknown> | null) ?? null };
+}
+
 // scrypt is memory-hard (N·r·128 bytes = 16 MiB here): guessing 4-6 digit codes offline from a stolen
 // database costs real memory per guess; online guessing is stopped by the lockout.
 const SCRYPT = { N: 1 << 14, r: 8, p: 1, maxmem: 64 * 1024 * 1024 };
@@ -206,29 +228,18 @@ export class Directory {
     const at = new Date(Math.max(...items.map((i) => i.at.getTime())));
     const uids = [...new Set(items.flatMap((i) => ('uid' in i.key ? [i.key.uid] : [])))];
     const numbers = [...new Set(items.flatMap((i) => ('number' in i.key ? [i.key.number] : [])))];
-    // Every binding of those badges, the active one first, else the latest revoked one (to say
-    // "revoked"). Columns are listed: a prepared statement must keep its result shape when a later
-    // migration adds one (and the code's hash has nothing to do on the tap path).
+    // Every binding of those badges, the active one first, else the latest revoked one (to say "revoked").
     const { rows } = await this.db.query<Record<string, unknown>>(
-      `SELECT b.chip_uid, b.badge_id AS bound_badge_id, b.status,
-         a.id, a.id_nat, a.ad_login, a.last_name, a.first_name, a.profession, a.disabled,
-         (SELECT row_to_json(s) FROM roaming_sessions s
-           WHERE s.account_id = a.id AND s.ended_at IS NULL AND s.expires_at > $3
-           ORDER BY s.auth_time DESC LIMIT 1) AS active_session
+      `SELECT ${badgeOwnerColumns('$3')}
        FROM badges b JOIN accounts a ON a.id = b.account_id
        WHERE b.chip_uid = ANY($1::text[]) OR b.badge_id = ANY($2::text[])
        ORDER BY (b.status = 'active') DESC, b.enrolled_at DESC`,
       [uids, numbers, at],
       { prepare: 'badge-owners-v3' },
     );
-    return items.map(({ key }) => {
-      const r = rows.find((row) => ('uid' in key ? row.chip_uid === key.uid : row.bound_badge_id === key.number));
-      if (!r) return { refused: 'unknown' as const };
-      if (r.status !== 'active') return { refused: 'revoked' as const };
-      const account = toAccount(r);
-      if (account.disabled) return { refused: 'disabled' as const };
-      return { account, activeSession: (r.active_session as Record<string, unknown> | null) ?? null };
-    });
+    return items.map(({ key }) =>
+      badgeOwnerOf(rows.find((row) => ('uid' in key ? row.chip_uid === key.uid : row.bound_badge_id === key.number))),
+    );
   });
 
   /** The end of the current window when this workstation already sent too many wrong codes in it. */

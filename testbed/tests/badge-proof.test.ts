@@ -23,6 +23,7 @@ import type { Account } from '../../server/src/directory';
 import { jsonLog } from '../../server/src/log';
 import { SingleUse } from '../../server/src/single-use';
 import { boundBadge, tapProof, TEST_DESFIRE_KEYS, uidOf } from '../badges';
+import { hospitalBadge } from '../cards/desfire-card';
 import type { DesfireEmulator } from '../cards/desfire-card';
 import { pinVerifiedCard } from '../key-card';
 import { startLoadBalancer } from '../lb';
@@ -191,7 +192,7 @@ describe('badge proofs: what the server checks itself', () => {
     ).toEqual([true, false, true]);
   });
 
-  it('a tap spends its challenge in the statement that records its client assertion', async () => {
+  it('a tap spends its challenge and reads its badge in the statement that records its client assertion', async () => {
     const ws = await workstation('PC-ONE-STATEMENT');
     const { badge } = await person();
     await login(ws, badge);
@@ -207,9 +208,48 @@ describe('badge proofs: what the server checks itself', () => {
     }
     expect(statements.filter((n) => n === 'assertion-replay')).toHaveLength(1);
     expect(statements).not.toContain('single-use');
+    // The badge's binding is read in it too.
+    expect(statements).not.toContain('badge-owners');
     // Spent all the same: the answer again, in a newly signed request, to either instance.
     expect((await refusal(a.badge(proof))).code).toBe('badge_replayed');
     expect((await refusal((await ws.at(servers[1]!)).badge(proof))).code).toBe('badge_replayed');
+  });
+
+  it("taps at once: each decided on its own badge's binding, read with its assertion's record", async () => {
+    const ws = await workstation('PC-BINDINGS');
+    const a = await ws.at(servers[0]!);
+    const reopened = await person();
+    await login(ws, reopened.badge);
+    const unbound = hospitalBadge('CHU-NOBODY');
+    const disabled = await person();
+    await dbs[0]!.query('UPDATE accounts SET disabled = true WHERE id = $1', [disabled.account.id]);
+    // Declared lost, then given to someone else: the active binding names its owner.
+    const lost = await person();
+    const next = await person();
+    expect(await servers[0]!.directory.revokeBadge(uidOf(lost.badge), 'perdu')).toBe(true);
+    expect((await servers[0]!.directory.bindBadge({ uid: uidOf(lost.badge) }, next.account.id)).ok).toBe(true);
+    const proofs = await Promise.all([reopened.badge, unbound, disabled.badge, lost.badge].map((b) => tapProof(a, b)));
+    const sizes: number[] = [];
+    const seen = (m: unknown) => {
+      const { name, size } = m as { name: string; size: number };
+      if (name === 'assertion-replay') sizes.push(size);
+    };
+    batchChannel.subscribe(seen);
+    let answers;
+    try {
+      answers = await Promise.allSettled(proofs.map((p) => a.badge(p)));
+    } finally {
+      batchChannel.unsubscribe(seen);
+    }
+    expect(Math.max(...sizes)).toBeGreaterThan(1);
+    const [ok, ...refused] = answers;
+    expect(ok?.status === 'fulfilled' && ok.value.claims.family_name).toBe(reopened.account.lastName);
+    const outcomes = await Promise.all(
+      refused.map((r) => (r.status === 'rejected' ? refusal(Promise.reject(r.reason)) : null)),
+    );
+    expect(outcomes.map((o) => o?.code)).toEqual(['badge_unknown', 'badge_disabled', 'mfa_required']);
+    expect(outcomes[2]!.body.family_name).toBe(next.account.lastName);
+    expect(outcomes[0]!.body.family_name).toBeUndefined();
   });
 
   it("a badge id, a UID, a reader's or a workstation's word: refused by default, no name, no ticket, audited", async () => {

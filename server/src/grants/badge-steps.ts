@@ -3,9 +3,10 @@
 import { randomBytes } from 'node:crypto';
 import { BADGE_AMR, BADGE_ERROR } from '@sillage/protocol';
 import type { BadgeProof, BadgeProofKind, SillageError } from '@sillage/protocol';
-import { assertionRecorded, claimedAlongside } from '../assertions';
+import { assertionRecorded, claimedAlongside, ownerAlongside } from '../assertions';
 import { RelayError } from '../desfire-relay';
-import type { Account, BadgeKey } from '../directory';
+import { badgeOwnerOf } from '../directory';
+import type { Account, BadgeKey, BadgeOwner } from '../directory';
 import { Sealer } from '../seal';
 import type { Ctx, GrantKit } from './kit';
 import { refuse } from './kit';
@@ -65,7 +66,7 @@ export class BadgeSteps {
 
   /**
    * The badge a tap's proof identifies and its binding, or null after refusing the request. A relay
-   * proof's single-use record and the badge lookup go to the database together.
+   * proof's single-use record and the badge lookup go to the database in one statement.
    */
   async provenBadge(ctx: Ctx, proof: BadgeProof) {
     const ws = ctx.oidc.client!.clientId;
@@ -76,8 +77,10 @@ export class BadgeSteps {
         // and leaves the genuine request its challenge.
         const v = this.kit.deps.relay.verify(ws, proof, assertionRecorded(ctx), claimedAlongside(ctx));
         const key = { uid: v.uid };
-        // The badge's owner is looked up meanwhile.
-        const [o] = await Promise.all([this.owner(ctx, 'badge.tap', proof.kind, key, v.redeemed), v.redeemed]);
+        // The badge's binding was read with the request's assertion record, for the UID the challenge was
+        // issued for, which the answer just proved.
+        const beside = ownerAlongside(ctx)?.then((r) => (r.uid === v.uid ? badgeOwnerOf(r.row) : undefined));
+        const [o] = await Promise.all([this.owner(ctx, 'badge.tap', proof.kind, key, v.redeemed, beside), v.redeemed]);
         return o && { key, owner: o, extra: { key: v.keyName, diversification: v.diversification } };
       } catch (e) {
         if (!(e instanceof RelayError)) throw e;
@@ -107,10 +110,18 @@ export class BadgeSteps {
 
   /**
    * The account of a badge, or null after refusing the request. `before`: what must hold before a
-   * refusal may name the badge's state (a replayed proof is refused as a replay, not as unknown).
+   * refusal may name the badge's state (a replayed proof is refused as a replay, not as unknown); `read`:
+   * its binding as already read (undefined: looked up here).
    */
-  async owner(ctx: Ctx, action: string, kind: BadgeProofKind, key: BadgeKey, before?: Promise<void>) {
-    const o = await this.kit.deps.directory.badgeOwner(key);
+  async owner(
+    ctx: Ctx,
+    action: string,
+    kind: BadgeProofKind,
+    key: BadgeKey,
+    before?: Promise<void>,
+    read?: Promise<BadgeOwner | undefined>,
+  ) {
+    const o = (await read) ?? (await this.kit.deps.directory.badgeOwner(key));
     if (!('refused' in o)) return o;
     await before;
     const msg = {
