@@ -196,6 +196,22 @@ describe('the memory of workstations seen active', () => {
         'invalid_client: client authentication failed (unknown or revoked workstation)',
       ]),
     );
+    // Introspection and revocation refuse it as the token endpoint does, audited under their own action.
+    expect(
+      audited
+        .filter((r) => r.action === 'token.introspection' || r.action === 'token.revocation')
+        .map((r) => [r.action, r.workstation, r.outcome, r.reason]),
+    ).toEqual(
+      [
+        ['token.introspection', introspect],
+        ['token.revocation', revocation],
+      ].map(([action, w]) => [
+        action,
+        (w as typeof introspect).creds.clientId,
+        'refused',
+        'invalid_client: client authentication failed (unknown or revoked workstation)',
+      ]),
+    );
     const [use] = audited.filter((r) => r.action === 'token.use');
     expect(use).toMatchObject({
       workstation: bearer.creds.clientId,

@@ -45,6 +45,13 @@ function grantTypeOf(ctx: Koa.Context): string | undefined {
 
 type OidcContext = { oidc?: { client?: { clientId: string }; params?: Record<string, unknown> } };
 
+/** oidc-provider's endpoints a workstation or a DPI authenticates to, and the audit action of their refusals. */
+const AUDITED_ENDPOINTS: Record<string, string> = {
+  '/token': 'token.request',
+  '/token/introspection': 'token.introspection',
+  '/token/revocation': 'token.revocation',
+};
+
 /** oidc-provider's endpoints, after the edge read and checked their form body. */
 async function oidcEndpoint(ctx: Koa.Context, next: Koa.Next, auditRefusal: AuditRefusal): Promise<void> {
   if (ctx.method === 'POST' && ctx.is('application/x-www-form-urlencoded')) {
@@ -58,14 +65,15 @@ async function oidcEndpoint(ctx: Koa.Context, next: Koa.Next, auditRefusal: Audi
   // A workstation assertion outside the accepted clock skew: the agent tells its user to call IT.
   if (ctx.status === 401 && isClockRefusal(state.refusal))
     ctx.body = { ...(ctx.body as Record<string, unknown>), sillage_error: 'clock_skew' };
-  // Refusals decided by oidc-provider itself (unknown or revoked workstation, bad client assertion...)
-  // are audited here, once the response is known; our grants audit their own.
-  if (ctx.method === 'POST' && ctx.path === '/token' && ctx.status >= 400 && !state.audited) {
+  // Refusals decided by oidc-provider itself (unknown or revoked workstation, bad client assertion or
+  // secret...) are audited here, once the response is known; our grants audit their own.
+  const action = AUDITED_ENDPOINTS[ctx.path];
+  if (ctx.method === 'POST' && action && ctx.status >= 400 && !state.audited) {
     const body = (ctx.body ?? {}) as { error?: string; error_description?: string };
     const detail = (state.refusal as { error_detail?: string } | undefined)?.error_detail;
     const oc = (ctx as unknown as OidcContext).oidc;
     await auditRefusal(ctx, oc?.client?.clientId ?? claimedClient(oc?.params ?? {}), {
-      action: 'token.request',
+      action,
       outcome: 'refused',
       workstation: oc?.client?.clientId ?? null,
       reason: `${body.error ?? 'error'}: ${body.error_description ?? ''}${detail ? ` (${detail})` : ''}`,
