@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useRef, useState } from 'react';
+import { useCallback, useLayoutEffect, useRef, useState } from 'react';
 import type { AgentError, SessionState } from '../../../shared/contract';
 import { padErrorKey, secondFactorKey } from '../i18n';
 import type { UiClient } from '../transport';
@@ -103,17 +103,20 @@ export function PinPad(props: { state: PinState; client: UiClient; tr: T; error:
     [maxLen, setPin],
   );
 
-  useEffect(() => {
+  // Before the pad is painted: from the moment it shows, keys are the PIN's and the focus is on the pad,
+  // not on the control that was focused before (a key typed then reached it: Enter pressed that button).
+  useLayoutEffect(() => {
     padRef.current?.focus();
   }, []);
 
-  useEffect(() => {
+  useLayoutEffect(() => {
     const onKey = (e: KeyboardEvent) => {
       if (/^[0-9]$/.test(e.key)) press(e.key);
       else if (e.key === 'Backspace') setPin((p) => p.slice(0, -1));
       else if (e.key === 'Escape') void call(() => client.invoke('session.cancel', {}));
       else if (e.key === 'Enter' && isComplete(pinRef.current)) void submit(pinRef.current);
-      else return;
+      // An Enter of an incomplete PIN presses only the pad's own focused key, never a control behind it.
+      else if (e.key !== 'Enter' || padRef.current?.contains(e.target as Node)) return;
       e.preventDefault();
     };
     window.addEventListener('keydown', onKey);
