@@ -291,8 +291,9 @@ export class DesfireRelay {
   }
 
   /**
-   * The single-use record a badge grant's challenge is spent with (and its badge's binding read), for a handle that opens as a badge's
-   * challenge issued to `ws` and still valid (else null: the grant refuses it when it verifies).
+   * The single-use record a badge grant's challenge is spent with, and the badge whose binding is read
+   * with it, for a handle that opens as a badge's challenge issued to `ws` and still valid (else null:
+   * the grant refuses it when it verifies).
    */
   challengeRecord(ws: string, handle: string): AlongsideRecord | null {
     try {
