@@ -10,7 +10,7 @@ import path from 'node:path';
 import { compactVerify, importJWK } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Pkcs11KeyProvider, TPM2_PKCS11_PATHS } from '../../electron/core/keys/pkcs11-key';
-import type { KeyRecord } from '../../electron/core/keys/workstation-key';
+import type { KeyRecord, WorkstationKey } from '../../electron/core/keys/workstation-key';
 import { registerWorkstation, SessionServerClient, workstationAssertion } from '../../electron/core/oidc/server-client';
 import type { ServerError } from '../../electron/core/oidc/server-client';
 import type { SessionServer } from '../../server/src/app';
@@ -91,12 +91,32 @@ describe('workstation key in a TPM (swtpm + tpm2-pkcs11)', () => {
       const verified = await compactVerify(assertion, await importJWK(key.publicJwk, 'ES256'));
       expect(verified.protectedHeader).toEqual({ alg: 'ES256', kid: key.kid });
 
-      const client = await SessionServerClient.connect(server.issuer, creds, { allowHttp: true });
+      let signatures = 0;
+      const counted: WorkstationKey = {
+        kind: key.kind,
+        kid: key.kid,
+        publicJwk: key.publicJwk,
+        sign: (input) => ((signatures += 1), key.sign(input)),
+      };
+      /** Until the client's assertions signed ahead are all there (nothing signed for 700 ms). */
+      const signedAhead = async () => {
+        for (let seen = -1; seen !== signatures;) {
+          seen = signatures;
+          await new Promise((r) => setTimeout(r, 700));
+        }
+      };
+      const client = await SessionServerClient.connect(server.issuer, { ...creds, key: counted }, { allowHttp: true });
       // The relay's challenge (signed by the TPM key) and the grants carrying the card's answer.
       const login = await tapIn(client, badge, '2468');
       expect(login.claims.amr).toContain('mfa');
+      await signedAhead();
+      const before = signatures;
       const reopen = await client.badge(await tapProof(client, badge));
       expect(reopen.claims.auth_time).toBe(login.claims.auth_time);
+      // The tap's relay call and grant took assertions the TPM signed before the tap, and the stock refills.
+      expect(signatures).toBe(before);
+      await signedAhead();
+      expect(signatures).toBe(before + 2);
       const refreshed = await client.refresh(reopen.refreshToken!);
       expect(refreshed.accessToken).toBeTruthy();
       // A relay call signed by the TPM key gets past the workstation check to the request's own checks.

@@ -38,6 +38,7 @@ import type {
 import { randomUUID } from 'node:crypto';
 import * as oidc from 'openid-client';
 import { SoftwareKey } from '../keys/software-key';
+import { AssertionStock } from './assertion-stock';
 import type { WorkstationKey } from '../keys/workstation-key';
 import type { CardHandle, SignatureAlgorithm } from '../devices/types';
 import { LostAnswer, retryingFetch } from './retry';
@@ -274,10 +275,14 @@ export class SessionServerClient {
     /** The openid-client configuration for a clock offset (openid-client's own clockSkew). */
     private readonly configFor: (offsetS: number) => oidc.Configuration,
     readonly clientId: string,
+    /** The discovered issuer, the audience of every assertion this client signs. */
+    readonly issuer: string,
+    /** How far the server lets a workstation's clock be (its discovery metadata), in seconds. */
+    readonly clockSkewBoundS: number,
     private readonly timeoutMs: number,
     private readonly fetchImpl: typeof fetch,
     private readonly time: ServerClock,
-    private readonly key: WorkstationKey,
+    private readonly assertions: AssertionStock,
     private readonly auditHead: ClientOptions['auditHead'],
   ) {}
 
@@ -289,16 +294,6 @@ export class SessionServerClient {
     const offsetS = this.time.offsetS;
     if (this.current?.offsetS !== offsetS) this.current = { offsetS, config: this.configFor(offsetS) };
     return this.current.config;
-  }
-
-  get issuer(): string {
-    return this.config.serverMetadata().issuer;
-  }
-
-  /** How far the server lets a workstation's clock be (its discovery metadata), in seconds. */
-  get clockSkewBoundS(): number {
-    const v = (this.config.serverMetadata() as Record<string, unknown>)[CLOCK_SKEW_METADATA];
-    return typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : DEFAULT_CLOCK_SKEW_S;
   }
 
   /** This workstation's clock against the server's (seconds ahead; negative: behind), from the last answer. */
@@ -317,11 +312,18 @@ export class SessionServerClient {
     const fetchImpl = retryingFetch(time.fetch(opts.fetch ?? ((input, init) => fetch(input, init))));
     // private_key_jwt assembled here and signed by the workstation key (openid-client's PrivateKeyJwt
     // needs the key itself), dated by the server's time like openid-client's own checks.
+    let stock: AssertionStock | null = null;
     const auth: oidc.ClientAuth = async (as, client, body) => {
       body.set('client_id', client.client_id);
       body.set('client_assertion_type', 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer');
-      body.set('client_assertion', await workstationAssertion(creds.key, client.client_id, as.issuer, time.nowS()));
+      body.set(
+        'client_assertion',
+        stock && as.issuer === issuer
+          ? await stock.take()
+          : await workstationAssertion(creds.key, client.client_id, as.issuer, time.nowS()),
+      );
     };
+    let issuer = '';
     const metadata: oidc.ClientMetadata = { client_id: creds.clientId, id_token_signed_response_alg: 'ES256' };
     const setUp = (config: oidc.Configuration) => {
       if (opts.allowHttp) oidc.allowInsecureRequests(config);
@@ -345,7 +347,25 @@ export class SessionServerClient {
         offsetS === 0
           ? discovered
           : setUp(new oidc.Configuration(server, creds.clientId, { ...metadata, [oidc.clockSkew]: offsetS }, auth));
-      return new SessionServerClient(configFor, creds.clientId, timeoutMs, fetchImpl, time, creds.key, opts.auditHead);
+      issuer = server.issuer;
+      const bound = (server as Record<string, unknown>)[CLOCK_SKEW_METADATA];
+      stock = new AssertionStock(
+        (nowS) => workstationAssertion(creds.key, creds.clientId, issuer, nowS),
+        time,
+        ASSERTION_LIFETIME_S,
+      );
+      void stock.fill();
+      return new SessionServerClient(
+        configFor,
+        creds.clientId,
+        issuer,
+        typeof bound === 'number' && Number.isFinite(bound) && bound >= 0 ? bound : DEFAULT_CLOCK_SKEW_S,
+        timeoutMs,
+        fetchImpl,
+        time,
+        stock,
+        opts.auditHead,
+      );
     } catch (e) {
       throw toServerError(e);
     }
@@ -573,7 +593,7 @@ export class SessionServerClient {
     return this.signed(
       false,
       async () => {
-        const assertion = await workstationAssertion(this.key, this.clientId, this.issuer, this.time.nowS());
+        const assertion = await this.assertions.take();
         const r = await this.json(path, {
           method: 'POST',
           headers: { 'content-type': 'application/json' },
