@@ -38,6 +38,24 @@ describe('AssertionStock', () => {
     stock.stop();
   });
 
+  it('signs ahead only once requests have stopped for half a second', async () => {
+    vi.useFakeTimers();
+    const r = rig();
+    const stock = new AssertionStock(r.sign, r.clock, 60, 3);
+    stock.fillSoon();
+    await vi.advanceTimersByTimeAsync(300);
+    await stock.take();
+    await vi.advanceTimersByTimeAsync(300);
+    await stock.take();
+    // Both requests signed their own; nothing was signed beside them.
+    expect(r.signed).toHaveLength(2);
+    await vi.advanceTimersByTimeAsync(499);
+    expect(r.signed).toHaveLength(2);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(stock.held).toBe(3);
+    stock.stop();
+  });
+
   it('never hands out one older than half its lifetime, and re-signs the stock while nobody taps', async () => {
     vi.useFakeTimers();
     const r = rig();

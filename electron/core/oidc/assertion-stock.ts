@@ -42,8 +42,16 @@ export class AssertionStock {
   take(): Promise<string> {
     this.dropStale();
     const a = this.ready.shift();
-    this.schedule(REFILL_DELAY_MS);
+    this.fillSoon();
     return a ? Promise.resolve(a.token) : this.sign(this.clock.nowS());
+  }
+
+  /**
+   * Fills once no assertion has been taken for a moment: the signatures ahead never queue in front of a
+   * request's own (a TPM signs one at a time).
+   */
+  fillSoon(): void {
+    this.schedule(REFILL_DELAY_MS);
   }
 
   /** How many usable assertions are held now. */

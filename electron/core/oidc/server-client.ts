@@ -354,7 +354,7 @@ export class SessionServerClient {
         time,
         ASSERTION_LIFETIME_S,
       );
-      void stock.fill();
+      stock.fillSoon();
       return new SessionServerClient(
         configFor,
         creds.clientId,
