@@ -30,7 +30,7 @@ describe('AssertionStock', () => {
     expect(r.signed).toHaveLength(3);
     expect(stock.held).toBe(0);
     // Refilled once the burst is over, not during it.
-    await vi.advanceTimersByTimeAsync(499);
+    await vi.advanceTimersByTimeAsync(99);
     expect(stock.held).toBe(0);
     await vi.advanceTimersByTimeAsync(1);
     expect(stock.held).toBe(2);
@@ -38,21 +38,40 @@ describe('AssertionStock', () => {
     stock.stop();
   });
 
-  it('signs ahead only once requests have stopped for half a second', async () => {
+  it('signs ahead only once requests have paused, and a request during the signing waits for one only', async () => {
     vi.useFakeTimers();
     const r = rig();
-    const stock = new AssertionStock(r.sign, r.clock, 60, 3);
+    // A key that signs one at a time, in 20 ms, like a TPM.
+    let busy = Promise.resolve();
+    const slow = (nowS: number) => {
+      const t = busy.then(() => new Promise((res) => setTimeout(res, 20))).then(() => r.sign(nowS));
+      busy = t.then(() => undefined);
+      return t;
+    };
+    const stock = new AssertionStock(slow, r.clock, 60, 3);
     stock.fillSoon();
-    await vi.advanceTimersByTimeAsync(300);
-    await stock.take();
-    await vi.advanceTimersByTimeAsync(300);
-    await stock.take();
-    // Both requests signed their own; nothing was signed beside them.
+    await vi.advanceTimersByTimeAsync(60);
+    const first = stock.take();
+    await vi.advanceTimersByTimeAsync(60);
+    const second = stock.take();
+    await vi.advanceTimersByTimeAsync(40);
+    // Each request signed its own; nothing was signed beside them.
+    expect(await first).toBe(`1-${r.clock.nowS()}`);
+    expect(await second).toBe(`2-${r.clock.nowS()}`);
+    await vi.advanceTimersByTimeAsync(99 - 40);
     expect(r.signed).toHaveLength(2);
-    await vi.advanceTimersByTimeAsync(499);
-    expect(r.signed).toHaveLength(2);
+    // The stock starts signing; a request 10 ms into it gets that signature, 10 ms later (not one of its
+    // own queued behind it: 30 ms).
+    await vi.advanceTimersByTimeAsync(1 + 10);
+    let got: string | null = null;
+    void stock.take().then((t) => (got = t));
+    await vi.advanceTimersByTimeAsync(9);
+    expect(got).toBeNull();
     await vi.advanceTimersByTimeAsync(1);
+    expect(got).toBe(`3-${r.clock.nowS()}`);
+    await vi.advanceTimersByTimeAsync(500);
     expect(stock.held).toBe(3);
+    expect(r.signed).toHaveLength(6);
     stock.stop();
   });
 

@@ -18,13 +18,15 @@ interface Signed {
   offsetS: number;
 }
 
-/** Wait after a take before signing again, so that the stock refills once the tap's requests are sent. */
-const REFILL_DELAY_MS = 500;
+/** Wait after a take before signing again: a tap's requests follow each other within a few milliseconds. */
+const REFILL_DELAY_MS = 100;
 
 export class AssertionStock {
   private ready: Signed[] = [];
   private timer: ReturnType<typeof setTimeout> | null = null;
   private filling: Promise<void> | null = null;
+  /** Requests that found the stock empty while it was being signed: each gets the next signature. */
+  private waiters: ((token: string | null) => void)[] = [];
   private stopped = false;
 
   /**
@@ -43,13 +45,14 @@ export class AssertionStock {
     this.dropStale();
     const a = this.ready.shift();
     this.fillSoon();
-    return a ? Promise.resolve(a.token) : this.sign(this.clock.nowS());
+    if (a) return Promise.resolve(a.token);
+    // A TPM signs one at a time: the signature under way is the one this request waits for.
+    if (this.filling)
+      return new Promise<string | null>((r) => this.waiters.push(r)).then((t) => t ?? this.sign(this.clock.nowS()));
+    return this.sign(this.clock.nowS());
   }
 
-  /**
-   * Fills once no assertion has been taken for a moment: the signatures ahead never queue in front of a
-   * request's own (a TPM signs one at a time).
-   */
+  /** Fills once no assertion has been taken for a moment (the tap's requests are sent). */
   fillSoon(): void {
     this.schedule(REFILL_DELAY_MS);
   }
@@ -64,6 +67,7 @@ export class AssertionStock {
   fill(): Promise<void> {
     this.filling ??= this.signUntilFull().finally(() => {
       this.filling = null;
+      for (const w of this.waiters.splice(0)) w(null);
       if (this.stopped) return;
       const oldest = this.ready[0];
       // Re-signed when the oldest stops being usable, so that a tap after a quiet hour finds a full stock.
@@ -74,6 +78,7 @@ export class AssertionStock {
 
   stop(): void {
     this.stopped = true;
+    for (const w of this.waiters.splice(0)) w(null);
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     this.ready = [];
@@ -86,7 +91,8 @@ export class AssertionStock {
   private async signUntilFull(): Promise<void> {
     this.dropStale();
     // Bounded: a clock that keeps moving under the signatures leaves the stock short, not this loop spinning.
-    for (let tries = 0; tries < this.size * 2 && !this.stopped && this.ready.length < this.size; tries++) {
+    const wanted = () => this.waiters.length > 0 || this.ready.length < this.size;
+    for (let tries = 0; tries < this.size * 2 + 2 && !this.stopped && wanted(); tries++) {
       const offsetS = this.clock.offsetS;
       const iatS = this.clock.nowS();
       let token: string;
@@ -96,7 +102,9 @@ export class AssertionStock {
         return;
       }
       if (this.stopped || offsetS !== this.clock.offsetS) continue;
-      this.ready.push({ token, iatS, offsetS });
+      const waiter = this.waiters.shift();
+      if (waiter) waiter(token);
+      else this.ready.push({ token, iatS, offsetS });
     }
   }
 
