@@ -311,7 +311,9 @@ export class SessionServerClient {
     // Each attempt teaches the clock; a failing instance's requests are sent again (retry.ts).
     const fetchImpl = retryingFetch(time.fetch(opts.fetch ?? ((input, init) => fetch(input, init))));
     // private_key_jwt assembled here and signed by the workstation key (openid-client's PrivateKeyJwt
-    // needs the key itself), dated by the server's time like openid-client's own checks.
+    // needs the key itself), dated by the server's time like openid-client's own checks; for the
+    // discovered issuer, taken from the assertions signed ahead.
+    let issuer = '';
     let stock: AssertionStock | null = null;
     const auth: oidc.ClientAuth = async (as, client, body) => {
       body.set('client_id', client.client_id);
@@ -323,7 +325,6 @@ export class SessionServerClient {
           : await workstationAssertion(creds.key, client.client_id, as.issuer, time.nowS()),
       );
     };
-    let issuer = '';
     const metadata: oidc.ClientMetadata = { client_id: creds.clientId, id_token_signed_response_alg: 'ES256' };
     const setUp = (config: oidc.Configuration) => {
       if (opts.allowHttp) oidc.allowInsecureRequests(config);
