@@ -92,11 +92,24 @@ describe('workstation key in a TPM (swtpm + tpm2-pkcs11)', () => {
       expect(verified.protectedHeader).toEqual({ alg: 'ES256', kid: key.kid });
 
       let signatures = 0;
+      /** When each assertion was signed, by its signing input. */
+      const signedAt = new Map<string, number>();
       const counted: WorkstationKey = {
         kind: key.kind,
         kid: key.kid,
         publicJwk: key.publicJwk,
-        sign: (input) => ((signatures += 1), key.sign(input)),
+        sign: (input) => {
+          signatures += 1;
+          signedAt.set(input.toString('ascii'), performance.now());
+          return key.sign(input);
+        },
+      };
+      /** The assertions the client sent (token endpoint and relay), in order. */
+      const sent: string[] = [];
+      const transport: typeof fetch = (input, init) => {
+        const m = /client_assertion=([^&]+)|"client_assertion":"([^"]+)"/.exec(String(init?.body ?? ''));
+        if (m) sent.push(decodeURIComponent(m[1] ?? m[2]!));
+        return fetch(input, init);
       };
       /** Until the client's assertions signed ahead are all there (nothing signed for 700 ms). */
       const signedAhead = async () => {
@@ -105,16 +118,24 @@ describe('workstation key in a TPM (swtpm + tpm2-pkcs11)', () => {
           await new Promise((r) => setTimeout(r, 700));
         }
       };
-      const client = await SessionServerClient.connect(server.issuer, { ...creds, key: counted }, { allowHttp: true });
+      const client = await SessionServerClient.connect(
+        server.issuer,
+        { ...creds, key: counted },
+        { allowHttp: true, fetch: transport },
+      );
       // The relay's challenge (signed by the TPM key) and the grants carrying the card's answer.
       const login = await tapIn(client, badge, '2468');
       expect(login.claims.amr).toContain('mfa');
       await signedAhead();
       const before = signatures;
+      const sentBefore = sent.length;
+      const tapAt = performance.now();
       const reopen = await client.badge(await tapProof(client, badge));
       expect(reopen.claims.auth_time).toBe(login.claims.auth_time);
       // The tap's relay call and grant took assertions the TPM signed before the tap, and the stock refills.
-      expect(signatures).toBe(before);
+      const tapSent = sent.slice(sentBefore);
+      expect(tapSent).toHaveLength(2);
+      for (const a of tapSent) expect(signedAt.get(a.split('.').slice(0, 2).join('.'))).toBeLessThan(tapAt);
       await signedAhead();
       expect(signatures).toBe(before + 2);
       const refreshed = await client.refresh(reopen.refreshToken!);
