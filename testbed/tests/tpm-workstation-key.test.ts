@@ -91,15 +91,13 @@ describe('workstation key in a TPM (swtpm + tpm2-pkcs11)', () => {
       const verified = await compactVerify(assertion, await importJWK(key.publicJwk, 'ES256'));
       expect(verified.protectedHeader).toEqual({ alg: 'ES256', kid: key.kid });
 
-      let signatures = 0;
-      /** When each assertion was signed, by its signing input. */
+      /** When each assertion the client had signed was signed, by its signing input (each jti is new). */
       const signedAt = new Map<string, number>();
       const counted: WorkstationKey = {
         kind: key.kind,
         kid: key.kid,
         publicJwk: key.publicJwk,
         sign: (input) => {
-          signatures += 1;
           signedAt.set(input.toString('ascii'), performance.now());
           return key.sign(input);
         },
@@ -113,8 +111,8 @@ describe('workstation key in a TPM (swtpm + tpm2-pkcs11)', () => {
       };
       /** Until the client's assertions signed ahead are all there (nothing signed for 700 ms). */
       const signedAhead = async () => {
-        for (let seen = -1; seen !== signatures;) {
-          seen = signatures;
+        for (let seen = -1; seen !== signedAt.size;) {
+          seen = signedAt.size;
           await new Promise((r) => setTimeout(r, 700));
         }
       };
@@ -127,7 +125,7 @@ describe('workstation key in a TPM (swtpm + tpm2-pkcs11)', () => {
       const login = await tapIn(client, badge, '2468');
       expect(login.claims.amr).toContain('mfa');
       await signedAhead();
-      const before = signatures;
+      const before = signedAt.size;
       const sentBefore = sent.length;
       const tapAt = performance.now();
       const reopen = await client.badge(await tapProof(client, badge));
@@ -137,7 +135,7 @@ describe('workstation key in a TPM (swtpm + tpm2-pkcs11)', () => {
       expect(tapSent).toHaveLength(2);
       for (const a of tapSent) expect(signedAt.get(a.split('.').slice(0, 2).join('.'))).toBeLessThan(tapAt);
       await signedAhead();
-      expect(signatures).toBe(before + 2);
+      expect(signedAt.size).toBe(before + 2);
       const refreshed = await client.refresh(reopen.refreshToken!);
       expect(refreshed.accessToken).toBeTruthy();
       // A relay call signed by the TPM key gets past the workstation check to the request's own checks.

@@ -1,10 +1,11 @@
 // Workstation assertions signed ahead of need. A tap sends two or three signed requests in a row (relay
 // calls, the grant); a TPM takes milliseconds per signature (the tests' software TPM about 4), a software
-// key a fraction of one, and either way the user waits for it. The stock holds a few assertions signed while nothing happens; each is handed
-// out once (its jti is single use on the server), and only while it has at least half its lifetime left on
-// the server's clock, so that a repeat after a lost answer still reaches the server in time. An assertion
-// dated under another clock offset than the current one is dropped: the server's time moved under it.
-// Assertions live in this process's memory only, like the key handle that signs them.
+// key a fraction of one, and either way the user waits for it. The stock holds a few assertions signed
+// while nothing happens; each is handed out once (its jti is single use on the server), and only while it
+// has at least half its lifetime left on the server's clock, so that a repeat after a lost answer still
+// reaches the server in time. An assertion dated under another clock offset than the current one is
+// dropped: the server's time moved under it. Assertions live in this process's memory only, like the key
+// handle that signs them.
 
 /** The server's time as the workstation knows it (ServerClock). */
 export interface StockClock {

@@ -311,19 +311,13 @@ export class SessionServerClient {
     // Each attempt teaches the clock; a failing instance's requests are sent again (retry.ts).
     const fetchImpl = retryingFetch(time.fetch(opts.fetch ?? ((input, init) => fetch(input, init))));
     // private_key_jwt assembled here and signed by the workstation key (openid-client's PrivateKeyJwt
-    // needs the key itself), dated by the server's time like openid-client's own checks; for the
-    // discovered issuer, taken from the assertions signed ahead.
-    let issuer = '';
-    let stock: AssertionStock | null = null;
-    const auth: oidc.ClientAuth = async (as, client, body) => {
+    // needs the key itself), dated by the server's time like openid-client's own checks, taken from the
+    // assertions signed ahead for the discovered issuer (discovery itself authenticates nothing).
+    let stock: AssertionStock | undefined;
+    const auth: oidc.ClientAuth = async (_as, client, body) => {
       body.set('client_id', client.client_id);
       body.set('client_assertion_type', 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer');
-      body.set(
-        'client_assertion',
-        stock && as.issuer === issuer
-          ? await stock.take()
-          : await workstationAssertion(creds.key, client.client_id, as.issuer, time.nowS()),
-      );
+      body.set('client_assertion', await stock!.take());
     };
     const metadata: oidc.ClientMetadata = { client_id: creds.clientId, id_token_signed_response_alg: 'ES256' };
     const setUp = (config: oidc.Configuration) => {
@@ -348,7 +342,7 @@ export class SessionServerClient {
         offsetS === 0
           ? discovered
           : setUp(new oidc.Configuration(server, creds.clientId, { ...metadata, [oidc.clockSkew]: offsetS }, auth));
-      issuer = server.issuer;
+      const issuer = server.issuer;
       const bound = (server as Record<string, unknown>)[CLOCK_SKEW_METADATA];
       stock = new AssertionStock(
         (nowS) => workstationAssertion(creds.key, creds.clientId, issuer, nowS),
